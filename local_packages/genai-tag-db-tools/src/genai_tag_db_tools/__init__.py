@@ -1,0 +1,1 @@
+"""genai-tag-db-tools: tag database, cleaning rules and autocomplete."""

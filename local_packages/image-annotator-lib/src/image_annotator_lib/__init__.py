@@ -1,0 +1,1 @@
+"""image-annotator-lib: one annotate() over local and cloud vision models."""
