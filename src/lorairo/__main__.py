@@ -1,0 +1,5 @@
+import sys
+
+from lorairo.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The `lorairo` command line: headless commands over the same services the GUI uses."""

@@ -1,0 +1,40 @@
+"""The root `lorairo` command and its sub-commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lorairo import __version__
+from lorairo.cli import config_cmd, project_cmd
+from lorairo.cli.common import state
+
+app = typer.Typer(
+    name="lorairo",
+    help="LoRAIro: import, annotate, review and export image datasets for LoRA / fine-tuning.\n\n"
+    "Run without arguments to open the desktop app.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(project_cmd.app, name="project")
+app.add_typer(config_cmd.app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"LoRAIro {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log debug output to the console.")
+    ] = False,
+) -> None:
+    state.verbose = verbose

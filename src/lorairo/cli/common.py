@@ -1,0 +1,64 @@
+"""Shared plumbing of CLI commands: lazily built services, JSON / rich output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.project_service import ProjectService
+from lorairo.utils.log import setup_logging
+
+console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class CliState:
+    """Built on first use so `lorairo --version` and `--help` never read configuration."""
+
+    verbose: bool = False
+    _config: ConfigurationService | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> ConfigurationService:
+        if self._config is None:
+            self._config = ConfigurationService()
+            level = "DEBUG" if self.verbose else "WARNING"
+            # The console stays quiet (progress and results are the output); the log file gets the
+            # configured level.
+            setup_logging(level, None, secrets=self._config.secrets())
+            from lorairo.utils.log import setup_from_config
+
+            setup_from_config(self._config, console=False)
+            if self.verbose:
+                from loguru import logger
+
+                logger.add(sys.stderr, level="DEBUG")
+        return self._config
+
+    @property
+    def projects(self) -> ProjectService:
+        return ProjectService(self.config)
+
+
+state = CliState()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout (no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")

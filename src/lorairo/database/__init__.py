@@ -1,0 +1,1 @@
+"""Per-project SQLite store: ORM schema, engine and sessions, migrations, repositories."""

@@ -1,0 +1,77 @@
+"""Alembic migrations applied programmatically when a project opens.
+
+A new database goes straight to head. An older one is copied aside (`database.db.bak-<rev>-<time>`) and
+then upgraded. A database stamped with a revision this LoRAIro does not know (made by a newer version) gets
+a clear DatabaseError and is left untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from loguru import logger
+from sqlalchemy import Engine
+
+from alembic import command
+from lorairo.exceptions import DatabaseError
+
+
+def alembic_dir() -> Path:
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[3] / "alembic", here.parents[1] / "_defaults" / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise DatabaseError("migration scripts not found: the installation is incomplete")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(alembic_dir()))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, db_path: Path, revision: str = "head") -> Path | None:
+    """Bring the database to `revision`; returns the backup path when an existing database was upgraded."""
+    config = alembic_config()
+    script = ScriptDirectory.from_config(config)
+    current = current_revision(engine)
+    target = script.get_current_head() if revision == "head" else revision
+    if current == target:
+        return None
+    if current is not None:
+        try:
+            script.get_revision(current)
+        except Exception:
+            raise DatabaseError(
+                f"{db_path}: this project was created by a newer LoRAIro (schema revision {current}); "
+                "update LoRAIro to open it. The file was not changed."
+            ) from None
+    backup: Path | None = None
+    if current is not None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        backup = db_path.with_name(f"{db_path.name}.bak-{current}-{stamp}")
+        # The WAL may hold committed pages: checkpoint first so the copy is complete.
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy2(db_path, backup)
+        logger.info("backed up {} to {} before upgrading from {} to {}", db_path, backup, current, target)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    return backup

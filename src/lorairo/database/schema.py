@@ -1,0 +1,306 @@
+"""SQLAlchemy 2 ORM schema of a project database.
+
+The seed's tables (`images`, `annotations`, `quality_scores`, `annotation_failures`) plus what filtering in SQL
+needs: tags, captions and ratings as indexed rows, each with provenance (`source` = manual / sidecar / model and
+the `model_id` that produced it), a confidence where the model gives one, and timestamps. Raw per-model output
+(all probabilities above the keep floor) lives in `annotations.raw_json` so thresholds can change later without
+re-running a model.
+
+Every schema change needs an Alembic migration in `alembic/versions/` (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Provenance of a tag / caption / score / rating.
+SOURCE_MANUAL = "manual"
+SOURCE_SIDECAR = "sidecar"
+SOURCE_MODEL = "model"
+SOURCES = (SOURCE_MANUAL, SOURCE_SIDECAR, SOURCE_MODEL)
+
+
+class ImageRecord(Base):
+    """One unique image (by SHA-256 of its bytes) in the project."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Where the project keeps it: relative to the project folder when copied ("images/ab/abcd....png"),
+    # absolute when referenced in place.
+    file_path: Mapped[str] = mapped_column(String, nullable=False, unique=True)
+    file_name: Mapped[str] = mapped_column(
+        String, nullable=False
+    )  # the original file name, for display/export
+    original_path: Mapped[str] = mapped_column(
+        String, nullable=False
+    )  # first source path it was imported from
+    stored_in_project: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    file_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)  # as displayed (EXIF orientation applied)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    format: Mapped[str] = mapped_column(String, nullable=False)  # Pillow format name: JPEG, PNG, WEBP, ...
+    mode: Mapped[str] = mapped_column(String, nullable=False)
+    has_alpha: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    exif_orientation: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    file_mtime: Mapped[float | None] = mapped_column(Float)
+    hash_value: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)  # SHA-256 hex
+    phash: Mapped[str] = mapped_column(String(16), nullable=False)  # 64-bit pHash, hex
+    phash_int: Mapped[int] = mapped_column(Integer, nullable=False)  # same, as signed int64 for vector search
+    excluded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # left out of exports
+    manual_rating: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[TagRecord]] = relationship(back_populates="image", cascade="all, delete-orphan")
+    captions: Mapped[list[CaptionRecord]] = relationship(back_populates="image", cascade="all, delete-orphan")
+    sources: Mapped[list[ImageSourceRecord]] = relationship(cascade="all, delete-orphan")
+
+    __table_args__ = (
+        Index("idx_images_phash_int", "phash_int"),
+        Index("idx_images_created_at", "created_at"),
+        Index("idx_images_width_height", "width", "height"),
+    )
+
+
+class ImageSourceRecord(Base):
+    """Every path an image was found at (exact duplicates record their other paths here)."""
+
+    __tablename__ = "image_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    source_path: Mapped[str] = mapped_column(String, nullable=False)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "source_path", name="uq_image_sources_image_path"),
+        Index("idx_image_sources_path", "source_path"),
+    )
+
+
+class ModelRecord(Base):
+    """An annotation model (local or cloud) that produced rows in this project."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String, nullable=False, unique=True)
+    provider: Mapped[str] = mapped_column(String, nullable=False, default="local")
+    kind: Mapped[str] = mapped_column(String, nullable=False)  # tagger / scorer / rating / captioner / cloud
+    framework: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class AnnotationRecord(Base):
+    """One model run on one image (the seed's `annotations` table), with its raw output for re-thresholding."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), nullable=False)
+    provider: Mapped[str] = mapped_column(String, nullable=False)
+    model: Mapped[str] = mapped_column(String, nullable=False)
+    caption: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[str | None] = mapped_column(Text)  # JSON array of the tag names selected at the time
+    confidence: Mapped[float | None] = mapped_column(Float)
+    processing_time: Mapped[float | None] = mapped_column(Float)
+    framework: Mapped[str | None] = mapped_column(String)
+    device: Mapped[str | None] = mapped_column(String)
+    raw_json: Mapped[str | None] = mapped_column(Text)  # candidates with probabilities, rating probs, scores
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("idx_annotations_image_id", "image_id"),
+        Index("idx_annotations_provider", "provider"),
+        Index("idx_annotations_model_image", "model_id", "image_id"),
+    )
+
+
+class TagRecord(Base):
+    """One tag on one image with its provenance. Filtering by tag joins this table."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    tag: Mapped[str] = mapped_column(
+        String, nullable=False
+    )  # normalised display form: spaces, kaomoji verbatim
+    category: Mapped[str | None] = mapped_column(
+        String
+    )  # general / character / copyright / artist / meta / ...
+    source: Mapped[str] = mapped_column(String, nullable=False)  # manual / sidecar / model
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    is_rejected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # user removed it
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    image: Mapped[ImageRecord] = relationship(back_populates="tags")
+
+    __table_args__ = (
+        Index("idx_tags_tag_image", "tag", "image_id"),
+        Index("idx_tags_image_id", "image_id"),
+        Index("idx_tags_model", "model_id"),
+    )
+
+
+class CaptionRecord(Base):
+    """A caption for an image with its provenance."""
+
+    __tablename__ = "captions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(String, nullable=False)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    image: Mapped[ImageRecord] = relationship(back_populates="captions")
+
+    __table_args__ = (Index("idx_captions_image_id", "image_id"),)
+
+
+class QualityScoreRecord(Base):
+    """A score (aesthetic, NSFW probability, manual ...) with the scale it lives on (the seed's quality_scores)."""
+
+    __tablename__ = "quality_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    score_name: Mapped[str] = mapped_column(String, nullable=False)  # "aesthetic_v2", "nsfw", "manual", ...
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    scale_min: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    scale_max: Mapped[float] = mapped_column(Float, nullable=False, default=1.0)
+    scoring_model: Mapped[str | None] = mapped_column(String)
+    source: Mapped[str] = mapped_column(String, nullable=False, default=SOURCE_MODEL)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("idx_quality_scores_image_id", "image_id"),
+        Index("idx_quality_scores_name_value", "score_name", "value"),
+    )
+
+
+class RatingRecord(Base):
+    """A content rating (general / sensitive / questionable / explicit, or sfw / nsfw) with probabilities."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    label: Mapped[str] = mapped_column(String, nullable=False)
+    probabilities_json: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String, nullable=False, default=SOURCE_MODEL)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("idx_ratings_image_id", "image_id"),
+        Index("idx_ratings_label", "label"),
+    )
+
+
+class AnnotationFailure(Base):
+    """A model that failed on an image (the seed's table, with `is_policy_violation`)."""
+
+    __tablename__ = "annotation_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    model_name: Mapped[str] = mapped_column(String, nullable=False)
+    provider: Mapped[str] = mapped_column(String, nullable=False)
+    failure_reason: Mapped[str] = mapped_column(String, nullable=False)  # an ErrorCode value
+    error_message: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    is_policy_violation: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (
+        Index("idx_annotation_failures_image_model", "image_id", "model_name"),
+        Index("idx_annotation_failures_policy", "model_name", "is_policy_violation"),
+    )
+
+
+class ImportRunRecord(Base):
+    """One import run (resumable: a re-run skips what is registered)."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    roots_json: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of the paths given
+    status: Mapped[str] = mapped_column(
+        String, nullable=False, default="running"
+    )  # running/completed/cancelled/failed
+    total_files: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ImportOutcomeRecord(Base):
+    """What happened to one file of an import run."""
+
+    __tablename__ = "import_outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"), nullable=False)
+    source_path: Mapped[str] = mapped_column(String, nullable=False)
+    outcome: Mapped[str] = mapped_column(
+        String, nullable=False
+    )  # imported / duplicate / near_duplicate / skipped
+    reason: Mapped[str | None] = mapped_column(Text)  # why skipped, or which image it duplicates
+    image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("idx_import_outcomes_run", "run_id", "outcome"),
+        Index("idx_import_outcomes_path", "source_path"),
+    )
+
+
+class NearDuplicateRecord(Base):
+    """A link between two visually near-identical images (pHash Hamming distance <= threshold)."""
+
+    __tablename__ = "near_duplicates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    match_image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    distance: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String, nullable=False, default="pending")  # pending / reviewed
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "match_image_id", name="uq_near_duplicates_pair"),
+        Index("idx_near_duplicates_match", "match_image_id"),
+    )

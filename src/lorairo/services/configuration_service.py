@@ -1,0 +1,208 @@
+"""ConfigurationService: the one place settings are read, validated and changed.
+
+Effective value of a key = the shipped default, overridden by the user's file, overridden by an environment
+variable. `update_setting` validates, writes the user's file at once (atomically, comments kept) and notifies
+subscribers so changes take effect without a restart. Thread-safe: a lock guards reads and writes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from lorairo.exceptions import ConfigurationError
+from lorairo.utils import config as cfg
+
+ChangeListener = Callable[[str, Any], None]
+
+_MISSING: Any = object()
+
+# Provider name (as image-annotator-lib and the UI use it) -> config key of its API key.
+PROVIDER_KEYS: dict[str, str] = {
+    "openai": "api.openai_key",
+    "anthropic": "api.claude_key",
+    "google": "api.google_key",
+}
+
+
+def mask_api_key(key: str) -> str:
+    """Mask a secret for display: `sk-a***wxyz`; keys shorter than 8 characters become `***`."""
+    if not key or len(key) < 8:
+        return "***"
+    return f"{key[:4]}***{key[-4:]}"
+
+
+class ConfigurationService:
+    """Settings of LoRAIro. See module docstring for precedence."""
+
+    def __init__(self, config_path: Path | None = None, environ: Mapping[str, str] | None = None) -> None:
+        self._lock = threading.RLock()
+        self._environ = os.environ if environ is None else environ
+        self.config_path = config_path or cfg.user_config_path()
+        self.defaults_path = cfg.defaults_path()
+        self._defaults = cfg.flatten(cfg.read_toml(self.defaults_path))
+        self._listeners: list[ChangeListener] = []
+        self._file_values: dict[str, Any] = {}
+        self._env_values: dict[str, tuple[str, Any]] = {}
+        self.reload()
+
+    # --- loading -------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the user's file and the environment. Raises ConfigurationError naming file and key."""
+        with self._lock:
+            file_values: dict[str, Any] = {}
+            if self.config_path.exists():
+                for key, value in cfg.flatten(cfg.read_toml(self.config_path)).items():
+                    if key not in self._defaults:
+                        # Kept in the file (it may come from a newer LoRAIro) but ignored.
+                        logger.warning("{}: unknown setting '{}' ignored", self.config_path, key)
+                        continue
+                    try:
+                        file_values[key] = cfg.validate_value(key, value, self._defaults[key])
+                    except ConfigurationError as exc:
+                        raise ConfigurationError(f"{self.config_path}: {exc}", key=key) from None
+            env_values: dict[str, tuple[str, Any]] = {}
+            for var, key in cfg.ENV_OVERRIDES.items():
+                raw = self._environ.get(var)
+                if raw is None or raw == "":
+                    continue
+                try:
+                    value = cfg.validate_value(
+                        key, cfg.parse_cli_value(key, raw, self._defaults[key]), self._defaults[key]
+                    )
+                except ConfigurationError as exc:
+                    raise ConfigurationError(f"environment variable {var}: {exc}", key=key) from None
+                env_values[key] = (var, value)
+            # LORAIRO_DEBUG=true means debug logging unless a level is given explicitly.
+            if env_values.get("app.debug", ("", False))[1] and "log.level" not in env_values:
+                env_values["log.level"] = ("LORAIRO_DEBUG", "DEBUG")
+            self._file_values, self._env_values = file_values, env_values
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def _key(self, section: str, key: str | None) -> str:
+        dotted = section if key is None else f"{section}.{key}"
+        if dotted not in self._defaults:
+            raise ConfigurationError(f"unknown setting '{dotted}'", key=dotted)
+        return dotted
+
+    def get_setting(self, section: str, key: str | None = None, default: Any = _MISSING) -> Any:
+        """Value of `section.key` (or of a dotted `section` alone). Unknown keys raise unless `default` given."""
+        try:
+            dotted = self._key(section, key)
+        except ConfigurationError:
+            if default is not _MISSING:
+                return default
+            raise
+        with self._lock:
+            if dotted in self._env_values:
+                return self._env_values[dotted][1]
+            if dotted in self._file_values:
+                return self._file_values[dotted]
+            return self._defaults[dotted]
+
+    def get(self, dotted: str) -> Any:
+        return self.get_setting(dotted)
+
+    def keys(self) -> list[str]:
+        return list(self._defaults)
+
+    def default(self, dotted: str) -> Any:
+        return self._defaults[self._key(dotted, None)]
+
+    def env_override(self, dotted: str) -> str | None:
+        """The environment variable currently overriding `dotted`, if any (the UI shows it)."""
+        with self._lock:
+            entry = self._env_values.get(dotted)
+            return entry[0] if entry else None
+
+    def as_dict(self, *, masked: bool = True) -> dict[str, dict[str, Any]]:
+        """All effective settings, nested by section; secrets masked unless `masked=False`."""
+        nested: dict[str, Any] = {}
+        for dotted in self._defaults:
+            value = self.get(dotted)
+            if masked and dotted in cfg.SECRET_KEYS and value:
+                value = mask_api_key(value)
+            *tables, leaf = dotted.split(".")
+            node = nested
+            for name in tables:
+                node = node.setdefault(name, {})
+            node[leaf] = value
+        return nested
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value (for the log filter)."""
+        return [value for key in sorted(cfg.SECRET_KEYS) if (value := self.get(key))]
+
+    def api_keys(self) -> dict[str, str]:
+        """Provider -> API key, for the providers that have one."""
+        return {provider: value for provider, key in PROVIDER_KEYS.items() if (value := self.get(key))}
+
+    def get_available_providers(self) -> list[str]:
+        """Providers whose API key is set (the seed's rule: models of others are not offered)."""
+        return list(self.api_keys())
+
+    # --- directories ---------------------------------------------------------------------------------
+
+    def _dir(self, dotted: str, fallback: Path) -> Path:
+        value = self.get(dotted)
+        return Path(value).expanduser() if value else fallback
+
+    def database_dir(self) -> Path:
+        return self._dir("directories.database_dir", cfg.user_data_dir() / "projects")
+
+    def export_dir(self) -> Path:
+        return self._dir("directories.export_dir", cfg.user_data_dir() / "exports")
+
+    def batch_results_dir(self) -> Path:
+        return self._dir("directories.batch_results_dir", cfg.user_data_dir() / "batch_results")
+
+    def log_file_path(self) -> Path:
+        return self._dir("log.file_path", cfg.user_log_dir() / "lorairo.log")
+
+    def max_workers(self) -> int:
+        workers = int(self.get("resources.max_workers"))
+        return workers if workers > 0 else max(1, os.cpu_count() or 1)
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    def update_setting(self, section: str, key: str | None, value: Any) -> None:
+        """Validate and persist one setting at once; subscribers are told after the file is written."""
+        dotted = self._key(section, key)
+        with self._lock:
+            checked = cfg.validate_value(dotted, value, self._defaults[dotted])
+            if not self.config_path.exists():
+                # Start the user's file from the commented defaults so they can read what each key means.
+                cfg.atomic_write_text(self.config_path, self.defaults_path.read_text(encoding="utf-8"))
+            else:
+                cfg.read_toml(self.config_path)  # refuse to touch a file with a syntax error
+            cfg.set_in_document(self.config_path, dotted, checked)
+            self._file_values[dotted] = checked
+            listeners = list(self._listeners)
+        shown = mask_api_key(checked) if dotted in cfg.SECRET_KEYS and checked else checked
+        logger.info("setting {} = {!r}", dotted, shown)
+        for listener in listeners:
+            listener(dotted, self.get(dotted))
+
+    def update_from_text(self, dotted: str, text: str) -> None:
+        """`lorairo config set KEY VALUE`: parse VALUE to the key's type, then update."""
+        key = self._key(dotted, None)
+        self.update_setting(key, None, cfg.parse_cli_value(key, text, self._defaults[key]))
+
+    def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call `listener(dotted_key, new_value)` after every change; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe

@@ -1,0 +1,251 @@
+"""Projects: `database_dir/<name>/database.db` + `images/` (+ `thumbnails/`).
+
+Creation is atomic (built in a hidden temp folder, then renamed), deletion needs the name typed back, and
+opening checks the file, backs it up and migrates it. Nothing here ever creates a project silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+import tempfile
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from loguru import logger
+
+from lorairo.database import migrations
+from lorairo.database.engine import Database, check_readable, looks_like_sqlite
+from lorairo.exceptions import DatabaseError, ProjectError
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.utils.config import atomic_write_text
+
+DB_NAME = "database.db"
+IMAGES_DIR = "images"
+THUMBNAILS_DIR = "thumbnails"
+MAX_RECENT = 10
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
+_FORBIDDEN = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
+
+
+def validate_project_name(name: str) -> str:
+    """Return the (NFC-normalised) name or raise ProjectError saying what is wrong. Unicode is welcome."""
+    cleaned = unicodedata.normalize("NFC", name)
+    if not cleaned.strip():
+        raise ProjectError("project name is empty")
+    if cleaned != cleaned.strip() or cleaned.endswith("."):
+        raise ProjectError(f"project name {name!r} must not start or end with spaces or end with a dot")
+    if cleaned.startswith("."):
+        raise ProjectError(f"project name {name!r} must not start with a dot")
+    if bad := _FORBIDDEN.search(cleaned):
+        raise ProjectError(
+            f'project name {name!r} contains {bad.group(0)!r}: path separators and :*?"<>| are not allowed'
+        )
+    if cleaned.split(".")[0].lower() in _RESERVED:
+        raise ProjectError(f"project name {name!r} is a reserved device name on Windows")
+    if len(cleaned.encode("utf-8")) > 200:
+        raise ProjectError(f"project name {name!r} is too long (200 bytes at most)")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """What the project list shows. `error` is set when the database cannot be read."""
+
+    name: str
+    path: Path
+    image_count: int
+    last_modified: datetime
+    error: str | None = None
+
+
+@dataclass
+class Project:
+    """An open project. `db` is shared by services; close() when done."""
+
+    name: str
+    root: Path
+    db: Database = field(repr=False)
+    backup_path: Path | None = None  # set when opening upgraded an older database
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / IMAGES_DIR
+
+    @property
+    def thumbnails_dir(self) -> Path:
+        return self.root / THUMBNAILS_DIR
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+class ProjectService:
+    """Create, list, open, rename and delete projects under the configured `database_dir`."""
+
+    def __init__(self, config: ConfigurationService) -> None:
+        self.config = config
+
+    @property
+    def root(self) -> Path:
+        return self.config.database_dir()
+
+    def project_path(self, name: str) -> Path:
+        return self.root / validate_project_name(name)
+
+    def exists(self, name: str) -> bool:
+        return (self.project_path(name) / DB_NAME).is_file()
+
+    # --- create / list / open ------------------------------------------------------------------------
+
+    def create(self, name: str) -> Project:
+        """Create a new, empty project at the current schema head and open it."""
+        target = self.project_path(name)
+        if target.exists():
+            raise ProjectError(f"project '{target.name}' already exists at {target}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.creating-", dir=self.root))
+        try:
+            (staging / IMAGES_DIR).mkdir()
+            (staging / THUMBNAILS_DIR).mkdir()
+            db = Database(staging / DB_NAME)
+            try:
+                migrations.upgrade(db.write_engine, staging / DB_NAME)
+            finally:
+                db.dispose()
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        logger.info("created project '{}' at {}", target.name, target)
+        return self.open(target.name)
+
+    def list(self) -> list[ProjectInfo]:
+        """Every project under database_dir, sorted by last modification (newest first)."""
+        if not self.root.is_dir():
+            return []
+        infos = [
+            self._info(path)
+            for path in self.root.iterdir()
+            if (path / DB_NAME).is_file() and not path.name.startswith(".")
+        ]
+        return sorted(infos, key=lambda info: info.last_modified, reverse=True)
+
+    def info(self, name: str) -> ProjectInfo:
+        path = self.project_path(name)
+        if not (path / DB_NAME).is_file():
+            raise ProjectError(f"no project named '{path.name}' in {self.root}")
+        return self._info(path)
+
+    def _info(self, path: Path) -> ProjectInfo:
+        db_path = path / DB_NAME
+        stamps = [p.stat().st_mtime for p in (db_path, path / f"{DB_NAME}-wal") if p.exists()]
+        modified = datetime.fromtimestamp(max(stamps))
+        try:
+            conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+            try:
+                count = int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return ProjectInfo(path.name, path, 0, modified, error=f"unreadable database: {exc}")
+        return ProjectInfo(path.name, path, count, modified)
+
+    def open(self, name: str) -> Project:
+        """Open a project: check the file, back up and migrate an older schema, remember it as recent."""
+        path = self.project_path(name)
+        db_path = path / DB_NAME
+        if not db_path.is_file():
+            raise ProjectError(f"no project named '{path.name}' in {self.root}")
+        if not looks_like_sqlite(db_path):
+            raise DatabaseError(
+                f"{db_path}: not a SQLite database (corrupt or overwritten); nothing was changed"
+            )
+        try:
+            check_readable(db_path)
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(
+                f"{db_path}: cannot read the project database ({exc}); nothing was changed"
+            ) from None
+        db = Database(db_path)
+        try:
+            backup = migrations.upgrade(db.write_engine, db_path)
+        except DatabaseError:
+            db.dispose()
+            raise
+        except Exception as exc:
+            db.dispose()
+            raise DatabaseError(
+                f"{db_path}: upgrading the database failed ({exc}); a backup is beside it"
+            ) from exc
+        self._remember(path.name)
+        return Project(path.name, path, db, backup)
+
+    # --- rename / delete -----------------------------------------------------------------------------
+
+    def rename(self, old: str, new: str) -> Path:
+        """Rename a project folder (images are stored relative to it, so nothing else changes)."""
+        source, target = self.project_path(old), self.project_path(new)
+        if not (source / DB_NAME).is_file():
+            raise ProjectError(f"no project named '{source.name}' in {self.root}")
+        if target.exists():
+            raise ProjectError(f"cannot rename to '{target.name}': a project with that name exists")
+        source.rename(target)
+        self._replace_recent(source.name, target.name)
+        logger.info("renamed project '{}' to '{}'", source.name, target.name)
+        return target
+
+    def delete(self, name: str, *, confirm: str) -> None:
+        """Delete a project and everything in its folder. `confirm` must repeat the name exactly."""
+        path = self.project_path(name)
+        if confirm != path.name:
+            raise ProjectError(f"not deleted: confirm by giving the project name '{path.name}' exactly")
+        if not (path / DB_NAME).is_file():
+            raise ProjectError(f"no project named '{path.name}' in {self.root}")
+        shutil.rmtree(path)
+        self._replace_recent(path.name, None)
+        logger.info("deleted project '{}'", path.name)
+
+    # --- recent projects -----------------------------------------------------------------------------
+
+    @property
+    def _recent_file(self) -> Path:
+        return self.config.config_path.parent / "recent_projects.json"
+
+    def recent(self) -> list[str]:
+        """Recently opened projects that still exist, newest first."""
+        try:
+            names = json.loads(self._recent_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [n for n in names if isinstance(n, str) and (self.root / n / DB_NAME).is_file()]
+
+    def _remember(self, name: str) -> None:
+        self._write_recent([name, *[n for n in self.recent() if n != name]])
+
+    def _replace_recent(self, old: str, new: str | None) -> None:
+        names = (
+            [new if n == old else n for n in self.recent()] if new else [n for n in self.recent() if n != old]
+        )
+        self._write_recent([n for n in names if n])
+
+    def _write_recent(self, names: list[str]) -> None:
+        try:
+            atomic_write_text(self._recent_file, json.dumps(names[:MAX_RECENT], ensure_ascii=False))
+        except OSError as exc:
+            logger.warning("could not save recent projects to {}: {}", self._recent_file, exc)

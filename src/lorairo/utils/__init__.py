@@ -1,0 +1,1 @@
+"""Small Qt-free helpers: configuration files, logging."""
