@@ -48,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run_gui(args)
         except ImportError as exc:  # the GUI layer is missing or Qt cannot load on this system
-            sys.stderr.write(
-                f"lorairo: cannot start the desktop app ({exc}); run `lorairo --help` for the CLI\n"
-            )
+            sys.stderr.write(f"lorairo: cannot start the desktop app ({exc}); run `lorairo --help` for the CLI\n")
             return 1
     return run_cli(args)
 

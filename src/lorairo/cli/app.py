@@ -33,8 +33,6 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log debug output to the console.")
-    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output to the console.")] = False,
 ) -> None:
     state.verbose = verbose

@@ -27,7 +27,7 @@ def show(json: JsonOpt = False) -> None:
         print_json(config.as_dict(masked=True))
         return
     current = None
-    for key in config.keys():
+    for key in config.keys():  # noqa: SIM118 - ConfigurationService is not a mapping
         section, leaf = key.rsplit(".", 1)
         if section != current:
             console.print(f"\n[bold]\\[{section}][/]")
@@ -38,15 +38,13 @@ def show(json: JsonOpt = False) -> None:
 
 
 @app.command()
-def get(
-    key: Annotated[str, typer.Argument(help="SECTION.KEY, e.g. log.level")], json: JsonOpt = False
-) -> None:
+def get(key: Annotated[str, typer.Argument(help="SECTION.KEY, e.g. log.level")], json: JsonOpt = False) -> None:
     """One setting (secrets masked)."""
     value = _shown(key, state.config.get(key))
     if json:
         print_json({"key": key, "value": value})
     else:
-        console.print(value if not isinstance(value, str) else value, highlight=False)
+        console.print(value, highlight=False)
 
 
 @app.command("set")

@@ -31,14 +31,12 @@ def create(name: str, json: JsonOpt = False) -> None:
 @app.command("list")
 def list_(json: JsonOpt = False) -> None:
     """List projects with their image counts."""
-    infos = state.projects.list()
+    infos = state.projects.list_projects()
     if json:
         print_json([asdict(i) for i in infos])
         return
     if not infos:
-        console.print(
-            f"No projects yet in {state.projects.root}. Create one with: lorairo project create NAME"
-        )
+        console.print(f"No projects yet in {state.projects.root}. Create one with: lorairo project create NAME")
         return
     table = Table("Project", "Images", "Last modified", "Path")
     for info in infos:
@@ -83,9 +81,7 @@ def delete(
     """Delete a project and all its files (asks you to type the name unless --yes)."""
     info = state.projects.info(name)
     if not yes:
-        typed = typer.prompt(
-            f"Delete '{info.name}' with {info.image_count} images? Type the project name to confirm"
-        )
+        typed = typer.prompt(f"Delete '{info.name}' with {info.image_count} images? Type the project name to confirm")
         if typed != info.name:
             raise ProjectError(f"not deleted: '{typed}' does not match '{info.name}'")
     state.projects.delete(info.name, confirm=info.name)

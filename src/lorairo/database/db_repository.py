@@ -45,7 +45,7 @@ class ImageRepository:
             rows = self.session.execute(
                 select(ImageRecord.hash_value, ImageRecord.id).where(ImageRecord.hash_value.in_(chunk))
             )
-            found.update({h: i for h, i in rows})
+            found.update(dict(rows.tuples()))
         return found
 
     def list_all(self, limit: int = 100, offset: int = 0) -> list[ImageRecord]:
@@ -72,9 +72,7 @@ class ModelRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get_or_create(
-        self, name: str, *, provider: str, kind: str, framework: str | None = None
-    ) -> ModelRecord:
+    def get_or_create(self, name: str, *, provider: str, kind: str, framework: str | None = None) -> ModelRecord:
         model = self.session.scalar(select(ModelRecord).where(ModelRecord.name == name))
         if model is None:
             model = ModelRecord(name=name, provider=provider, kind=kind, framework=framework)

@@ -51,12 +51,8 @@ class ImageRecord(Base):
     # Where the project keeps it: relative to the project folder when copied ("images/ab/abcd....png"),
     # absolute when referenced in place.
     file_path: Mapped[str] = mapped_column(String, nullable=False, unique=True)
-    file_name: Mapped[str] = mapped_column(
-        String, nullable=False
-    )  # the original file name, for display/export
-    original_path: Mapped[str] = mapped_column(
-        String, nullable=False
-    )  # first source path it was imported from
+    file_name: Mapped[str] = mapped_column(String, nullable=False)  # the original file name, for display/export
+    original_path: Mapped[str] = mapped_column(String, nullable=False)  # first source path it was imported from
     stored_in_project: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     file_size: Mapped[int] = mapped_column(Integer, nullable=False)
     width: Mapped[int] = mapped_column(Integer, nullable=False)  # as displayed (EXIF orientation applied)
@@ -147,12 +143,8 @@ class TagRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
-    tag: Mapped[str] = mapped_column(
-        String, nullable=False
-    )  # normalised display form: spaces, kaomoji verbatim
-    category: Mapped[str | None] = mapped_column(
-        String
-    )  # general / character / copyright / artist / meta / ...
+    tag: Mapped[str] = mapped_column(String, nullable=False)  # normalised display form: spaces, kaomoji verbatim
+    category: Mapped[str | None] = mapped_column(String)  # general / character / copyright / artist / meta / ...
     source: Mapped[str] = mapped_column(String, nullable=False)  # manual / sidecar / model
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
     annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
@@ -259,9 +251,7 @@ class ImportRunRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     roots_json: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of the paths given
-    status: Mapped[str] = mapped_column(
-        String, nullable=False, default="running"
-    )  # running/completed/cancelled/failed
+    status: Mapped[str] = mapped_column(String, nullable=False, default="running")  # running/completed/cancelled/failed
     total_files: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -275,9 +265,7 @@ class ImportOutcomeRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"), nullable=False)
     source_path: Mapped[str] = mapped_column(String, nullable=False)
-    outcome: Mapped[str] = mapped_column(
-        String, nullable=False
-    )  # imported / duplicate / near_duplicate / skipped
+    outcome: Mapped[str] = mapped_column(String, nullable=False)  # imported / duplicate / near_duplicate / skipped
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped, or which image it duplicates
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -135,7 +135,7 @@ class ProjectService:
         logger.info("created project '{}' at {}", target.name, target)
         return self.open(target.name)
 
-    def list(self) -> list[ProjectInfo]:
+    def list_projects(self) -> list[ProjectInfo]:
         """Every project under database_dir, sorted by last modification (newest first)."""
         if not self.root.is_dir():
             return []
@@ -173,15 +173,11 @@ class ProjectService:
         if not db_path.is_file():
             raise ProjectError(f"no project named '{path.name}' in {self.root}")
         if not looks_like_sqlite(db_path):
-            raise DatabaseError(
-                f"{db_path}: not a SQLite database (corrupt or overwritten); nothing was changed"
-            )
+            raise DatabaseError(f"{db_path}: not a SQLite database (corrupt or overwritten); nothing was changed")
         try:
             check_readable(db_path)
         except sqlite3.DatabaseError as exc:
-            raise DatabaseError(
-                f"{db_path}: cannot read the project database ({exc}); nothing was changed"
-            ) from None
+            raise DatabaseError(f"{db_path}: cannot read the project database ({exc}); nothing was changed") from None
         db = Database(db_path)
         try:
             backup = migrations.upgrade(db.write_engine, db_path)
@@ -190,9 +186,7 @@ class ProjectService:
             raise
         except Exception as exc:
             db.dispose()
-            raise DatabaseError(
-                f"{db_path}: upgrading the database failed ({exc}); a backup is beside it"
-            ) from exc
+            raise DatabaseError(f"{db_path}: upgrading the database failed ({exc}); a backup is beside it") from exc
         self._remember(path.name)
         return Project(path.name, path, db, backup)
 
@@ -239,9 +233,7 @@ class ProjectService:
         self._write_recent([name, *[n for n in self.recent() if n != name]])
 
     def _replace_recent(self, old: str, new: str | None) -> None:
-        names = (
-            [new if n == old else n for n in self.recent()] if new else [n for n in self.recent() if n != old]
-        )
+        names = [new if n == old else n for n in self.recent()] if new else [n for n in self.recent() if n != old]
         self._write_recent([n for n in names if n])
 
     def _write_recent(self, names: list[str]) -> None:

@@ -128,9 +128,7 @@ def _choice(*choices: str) -> Callable[[str, Any], Any]:
 def _level(key: str, value: Any) -> str:
     if isinstance(value, str) and value.upper() in LOG_LEVELS:
         return value.upper()
-    raise ConfigurationError(
-        f"{key}: log level must be one of {', '.join(LOG_LEVELS)} (got {value!r})", key=key
-    )
+    raise ConfigurationError(f"{key}: log level must be one of {', '.join(LOG_LEVELS)} (got {value!r})", key=key)
 
 
 def _minimum(low: float) -> Callable[[str, Any], Any]:
@@ -190,9 +188,7 @@ def validate_value(key: str, value: Any, default: Any) -> Any:
         value = float(value)
     elif expected is list:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ConfigurationError(
-                f"{key}: expected a list of strings, got {_describe(key, value)}", key=key
-            )
+            raise ConfigurationError(f"{key}: expected a list of strings, got {_describe(key, value)}", key=key)
     elif expected is str and not isinstance(value, str):
         raise ConfigurationError(f"{key}: expected a string, got {_describe(key, value)}", key=key)
     if key in PATH_KEYS:
@@ -226,9 +222,7 @@ def parse_cli_value(key: str, text: str, default: Any) -> Any:
         if expected is list:
             return [part.strip() for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigurationError(
-            f"{key}: cannot read {_describe(key, text)} as {expected.__name__}", key=key
-        ) from None
+        raise ConfigurationError(f"{key}: cannot read {_describe(key, text)} as {expected.__name__}", key=key) from None
     return text
 
 

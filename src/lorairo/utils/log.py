@@ -25,9 +25,7 @@ _CONSOLE_FORMAT = (
     "<cyan>{name}:{function}:{line}</cyan> | <level>{message}</level>"
 )
 # Key shapes that are secrets even when not configured (e.g. pasted into a message by a provider error).
-_KEY_PATTERNS = re.compile(
-    r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|AIza[0-9A-Za-z_-]{30,})"
-)
+_KEY_PATTERNS = re.compile(r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|hf_[A-Za-z0-9]{20,}|AIza[0-9A-Za-z_-]{30,})")
 
 _lock = threading.Lock()
 _secrets: tuple[str, ...] = ()
@@ -129,7 +127,7 @@ def setup_from_config(config: Any, *, console: bool = True) -> None:
     apply()
 
     def on_change(key: str, _value: Any) -> None:
-        if key.startswith("log.") or key.startswith("api.") or key == "huggingface.token":
+        if key.startswith(("log.", "api.")) or key == "huggingface.token":
             apply()
 
     config.subscribe(on_change)
