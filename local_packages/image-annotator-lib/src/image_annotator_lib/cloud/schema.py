@@ -70,7 +70,7 @@ def parse_answer_text(text: str) -> ParsedAnnotation:
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
-        raise MalformedResponseError(f"answer is not valid JSON ({exc.msg} at char {exc.pos})", raw_text=text) from exc
+        raise MalformedResponseError(f"answer is not valid JSON ({exc.msg}, char {exc.pos})", raw_text=text) from exc
     return validate_answer(data, raw_text=text)
 
 

@@ -82,7 +82,7 @@ class CloudSettings:
 
 _FLOAT_FIELDS = ("timeout", "retry_backoff_base", "retry_backoff_max", "retry_after_max", "typical_latency_s")
 _POS_INT_FIELDS = ("max_concurrency", "image_max_side", "max_output_tokens", "max_tags", "expected_output_tokens")
-_KNOWN = set(CloudSettings.__slots__) - {"model_name", "framework", "provider", "extra"}  # type: ignore[attr-defined]
+_KNOWN = set(CloudSettings.__slots__) - {"model_name", "framework", "provider", "extra"}
 
 
 def _fail(spec: ModelSpec, key: str, why: str, value: object) -> CloudConfigError:

@@ -1,0 +1,1 @@
+"""Cloud vision models (OpenAI, Anthropic, Google, OpenAI-compatible servers) for image-annotator-lib."""

@@ -1,0 +1,83 @@
+"""Requests-per-minute limiting shared by every model of one provider endpoint.
+
+Two rules together: a token bucket (refill rpm/60 per second, capacity `burst`) spreads requests out, because
+providers enforce per-minute limits in shorter slices; a sliding 60-second log makes "never more than rpm
+requests in any 60 s" a hard guarantee (a bucket alone allows rpm + burst). State is guarded by a threading
+lock and waiting is `asyncio.sleep`, so one limiter works across event loops (each `annotate_batch` call runs
+its own loop) and across threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+WINDOW_S = 60.0
+
+
+class RateLimiter:
+    """At most `requests_per_minute` acquisitions in any 60 s window, at most `burst` back to back."""
+
+    def __init__(
+        self,
+        requests_per_minute: int,
+        *,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if requests_per_minute < 1:
+            raise ValueError(f"requests_per_minute must be >= 1, got {requests_per_minute}")
+        self.requests_per_minute = requests_per_minute
+        self.burst = max(1, min(burst or requests_per_minute, requests_per_minute))
+        self._rate = requests_per_minute / WINDOW_S  # tokens per second
+        self._tokens = float(self.burst)
+        self._clock = clock
+        self._last = clock()
+        self._log: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> float:
+        """Take a slot now and return 0.0, or return how many seconds to wait before asking again."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self._rate)
+            self._last = now
+            while self._log and self._log[0] <= now - WINDOW_S:
+                self._log.popleft()
+            window_wait = 0.0
+            if len(self._log) >= self.requests_per_minute:
+                window_wait = self._log[0] + WINDOW_S - now
+            bucket_wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
+            wait = max(window_wait, bucket_wait)
+            if wait > 0:
+                return wait
+            self._tokens -= 1.0
+            self._log.append(now)
+            return 0.0
+
+    async def acquire(self) -> None:
+        """Wait (without blocking the loop) until a request may be sent."""
+        while True:
+            wait = self.try_acquire()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+
+_limiters: dict[tuple[object, ...], RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(key: tuple[object, ...], requests_per_minute: int | None, burst: int | None) -> RateLimiter | None:
+    """The process-wide limiter for `key` (None when the provider has no limit configured)."""
+    if not requests_per_minute:
+        return None
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = RateLimiter(requests_per_minute, burst=burst)
+            _limiters[key] = limiter
+        return limiter

@@ -1,0 +1,134 @@
+"""What every provider adapter provides, and the exception mapping shared by the openai and anthropic SDKs.
+
+Both of those SDKs raise the same family of exceptions (APIStatusError with `status_code` and `response`,
+APITimeoutError, APIConnectionError), so one mapping serves both; Google maps its own in google_provider.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from image_annotator_lib.cloud.errors import (
+    AuthenticationError,
+    CloudError,
+    PolicyViolationError,
+    ProviderError,
+    RateLimitError,
+    RequestTimeoutError,
+    scrub,
+)
+from image_annotator_lib.cloud.imaging import EncodedImage
+from image_annotator_lib.cloud.retry import parse_retry_after
+from image_annotator_lib.cloud.schema import ParsedAnnotation
+from image_annotator_lib.cloud.settings import CloudSettings
+
+_POLICY_CODES = ("content_policy_violation", "content_filter", "safety", "policy")
+
+
+@dataclass(slots=True)
+class Reply:
+    """A validated answer and the response metadata worth keeping (id, model, usage; never secrets)."""
+
+    annotation: ParsedAnnotation
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderAdapter(ABC):
+    """One provider's request shape, SDK call and answer parsing. Holds the key; never prints it."""
+
+    framework: str = ""
+
+    def __init__(self, settings: CloudSettings, api_key: str | None) -> None:
+        self.settings = settings
+        self._api_key = api_key
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return (self._api_key,) if self._api_key else ()
+
+    def __repr__(self) -> str:  # the default repr is harmless, but make sure no future field leaks the key
+        return f"{type(self).__name__}(model={self.settings.model_id!r})"
+
+    @abstractmethod
+    def make_client(self) -> Any:
+        """A new async SDK client (one per event loop), with the SDK's own retries disabled."""
+
+    async def close_client(self, client: Any) -> None:
+        """Release the client's connections."""
+        close = getattr(client, "close", None)
+        if close is not None:
+            await close()
+
+    @abstractmethod
+    async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
+        """One annotation request; raises a CloudError subclass on any failure."""
+
+    def classify(self, exc: BaseException) -> CloudError:
+        """Map an SDK exception to our typed error (message scrubbed of the key)."""
+        return classify_stainless_error(exc, self.secrets)
+
+
+def _error_text(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(exc) or type(exc).__name__
+
+
+def _error_code(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return f"{inner.get('code') or ''} {inner.get('type') or ''}".lower()
+    return ""
+
+
+def retry_after_from_headers(headers: Any) -> float | None:
+    """Retry-After (seconds or HTTP date), or the retry-after-ms header OpenAI also sends."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def classify_http_status(
+    status: int, message: str, code_text: str, headers: Any, secrets: tuple[str, ...]
+) -> CloudError:
+    """Typed error for an HTTP error status (shared by all providers)."""
+    text = scrub(f"HTTP {status}: {message}", secrets)
+    if status in (401, 403):
+        return AuthenticationError(text, status_code=status)
+    if status == 429:
+        return RateLimitError(text, retry_after=retry_after_from_headers(headers), status_code=status)
+    if status == 408:
+        return RequestTimeoutError(text, status_code=status)
+    if status == 400 and any(c in code_text for c in _POLICY_CODES):
+        return PolicyViolationError(text, status_code=status)
+    return ProviderError(text, status_code=status)
+
+
+def classify_stainless_error(exc: BaseException, secrets: tuple[str, ...]) -> CloudError:
+    """Mapping for the openai and anthropic SDK exceptions (matched by class name: no SDK import needed)."""
+    if isinstance(exc, CloudError):
+        return exc
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "APITimeoutError" in names or isinstance(exc, TimeoutError):
+        return RequestTimeoutError("no answer within the configured timeout")
+    if "APIStatusError" in names:
+        status = int(getattr(exc, "status_code", 0) or 0)
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        return classify_http_status(status, _error_text(exc), _error_code(exc), headers, secrets)
+    if "APIConnectionError" in names:
+        return ProviderError(scrub(f"connection failed: {_error_text(exc)}", secrets))
+    return ProviderError(scrub(f"{type(exc).__name__}: {exc}", secrets))

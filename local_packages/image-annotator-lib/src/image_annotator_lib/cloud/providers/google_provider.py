@@ -1,0 +1,114 @@
+"""Google Gemini through google-genai (`client.aio.models.generate_content`, i.e. POST
+`/{api_version}/models/<model>:generateContent` on the base URL). Structured output with
+response_mime_type application/json + response_schema.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from image_annotator_lib.cloud.errors import (
+    CloudError,
+    MalformedResponseError,
+    PolicyViolationError,
+    ProviderError,
+    RequestTimeoutError,
+    scrub,
+)
+from image_annotator_lib.cloud.imaging import EncodedImage
+from image_annotator_lib.cloud.providers.base import ProviderAdapter, Reply, classify_http_status
+from image_annotator_lib.cloud.schema import annotation_schema, parse_answer_text
+
+# finishReason values that mean "the provider blocked the answer" rather than "the answer is broken".
+_BLOCK_FINISH = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
+
+
+class GoogleAdapter(ProviderAdapter):
+    """generate_content with a JSON response schema."""
+
+    framework = "google"
+
+    def make_client(self) -> Any:
+        from google import genai  # lazy
+        from google.genai import types
+
+        options = types.HttpOptions(
+            base_url=self.settings.base_url,
+            timeout=int(self.settings.timeout * 1000),  # google-genai takes milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),  # our policy retries, not the SDK's
+        )
+        return genai.Client(api_key=self._api_key, http_options=options)
+
+    async def close_client(self, client: Any) -> None:
+        await client.aio.aclose()
+        client.close()
+
+    async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
+        from google.genai import types
+
+        s = self.settings
+        config = types.GenerateContentConfig(
+            system_instruction=system_prompt,
+            response_mime_type="application/json",
+            response_schema=annotation_schema(strict_objects=False),
+            max_output_tokens=s.max_output_tokens,
+            temperature=s.temperature,
+        )
+        contents = [types.Part.from_bytes(data=image.data, mime_type=image.mime_type), prompt]
+        try:
+            response = await client.aio.models.generate_content(model=s.model_id, contents=contents, config=config)
+        except Exception as exc:
+            raise self.classify(exc) from None
+        return parse_generate_content(response.model_dump(mode="json", exclude_none=True))
+
+    def classify(self, exc: BaseException) -> CloudError:
+        if isinstance(exc, CloudError):
+            return exc
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if "APIError" in names and hasattr(exc, "code"):
+            status = int(getattr(exc, "code", 0) or 0)
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            message = str(getattr(exc, "message", "") or exc)
+            code_text = str(getattr(exc, "status", "") or "").lower()
+            return classify_http_status(status, message, code_text, headers, self.secrets)
+        if "TimeoutException" in names or isinstance(exc, TimeoutError):
+            return RequestTimeoutError("no answer within the configured timeout")
+        return ProviderError(scrub(f"{type(exc).__name__}: {exc}", self.secrets))
+
+
+def parse_generate_content(data: dict[str, Any]) -> Reply:
+    """Validate a GenerateContentResponse (SDK model dumped to a dict, snake_case keys)."""
+    feedback = data.get("prompt_feedback") or {}
+    block = feedback.get("block_reason")
+    if block and block != "BLOCKED_REASON_UNSPECIFIED":
+        detail = feedback.get("block_reason_message") or ""
+        raise PolicyViolationError(f"prompt blocked ({block}) {detail}".strip())
+    candidates = data.get("candidates") or []
+    if not candidates:
+        raise MalformedResponseError("response has no candidates", raw_text=json.dumps(data)[:4000])
+    candidate = candidates[0]
+    finish = str(candidate.get("finish_reason") or "")
+    parts = (candidate.get("content") or {}).get("parts") or []
+    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+    if finish in _BLOCK_FINISH:
+        raise PolicyViolationError(f"answer blocked (finishReason={finish})", raw_text=text or None)
+    if not text.strip():
+        raise MalformedResponseError(f"response has no text (finishReason={finish or 'none'})", raw_text=text)
+    try:
+        annotation = parse_answer_text(text)
+    except MalformedResponseError as exc:
+        if finish == "MAX_TOKENS":
+            exc.message = f"answer cut off at max_output_tokens; {exc.message}"
+        raise
+    usage = data.get("usage_metadata") or {}
+    meta = {
+        "id": data.get("response_id"),
+        "model": data.get("model_version"),
+        "finish_reason": finish,
+        "usage": {
+            "input_tokens": usage.get("prompt_token_count"),
+            "output_tokens": usage.get("candidates_token_count"),
+        },
+    }
+    return Reply(annotation=annotation, meta=meta)

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the library: loopback servers that speak the cloud providers' HTTP APIs."""
