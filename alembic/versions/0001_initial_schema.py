@@ -75,9 +75,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("annotation_failures", schema=None) as batch_op:
         batch_op.create_index("idx_annotation_failures_image_model", ["image_id", "model_name"], unique=False)
-        batch_op.create_index(
-            "idx_annotation_failures_policy", ["model_name", "is_policy_violation"], unique=False
-        )
+        batch_op.create_index("idx_annotation_failures_policy", ["model_name", "is_policy_violation"], unique=False)
 
     op.create_table(
         "annotations",

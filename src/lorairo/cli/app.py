@@ -36,3 +36,4 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output to the console.")] = False,
 ) -> None:
     state.verbose = verbose
+    state.reset()  # every invocation reads configuration afresh (tests run many in one process)

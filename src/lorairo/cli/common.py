@@ -9,11 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from rich.console import Console
 
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.project_service import ProjectService
-from lorairo.utils.log import setup_logging
+from lorairo.utils.log import setup_from_config
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -26,20 +27,17 @@ class CliState:
     verbose: bool = False
     _config: ConfigurationService | None = field(default=None, repr=False)
 
+    def reset(self) -> None:
+        self._config = None
+
     @property
     def config(self) -> ConfigurationService:
         if self._config is None:
             self._config = ConfigurationService()
-            level = "DEBUG" if self.verbose else "WARNING"
-            # The console stays quiet (progress and results are the output); the log file gets the
-            # configured level.
-            setup_logging(level, None, secrets=self._config.secrets())
-            from lorairo.utils.log import setup_from_config
-
+            # The console stays quiet (progress bars and results are the output); the log file gets the
+            # configured level, secrets masked. --verbose adds debug output on stderr.
             setup_from_config(self._config, console=False)
             if self.verbose:
-                from loguru import logger
-
                 logger.add(sys.stderr, level="DEBUG")
         return self._config
 

@@ -7,7 +7,7 @@ a clear DatabaseError and is left untouched.
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -46,6 +46,17 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _backup_database(db_path: Path, backup: Path) -> None:
+    """A consistent copy (including pages still in the WAL) via SQLite's online backup API."""
+    source = sqlite3.connect(db_path)
+    target = sqlite3.connect(backup)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
 def upgrade(engine: Engine, db_path: Path, revision: str = "head") -> Path | None:
     """Bring the database to `revision`; returns the backup path when an existing database was upgraded."""
     config = alembic_config()
@@ -66,10 +77,7 @@ def upgrade(engine: Engine, db_path: Path, revision: str = "head") -> Path | Non
     if current is not None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         backup = db_path.with_name(f"{db_path.name}.bak-{current}-{stamp}")
-        # The WAL may hold committed pages: checkpoint first so the copy is complete.
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copy2(db_path, backup)
+        _backup_database(db_path, backup)
         logger.info("backed up {} to {} before upgrading from {} to {}", db_path, backup, current, target)
     with engine.begin() as conn:
         config.attributes["connection"] = conn

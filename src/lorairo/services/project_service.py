@@ -223,17 +223,21 @@ class ProjectService:
 
     def recent(self) -> list[str]:
         """Recently opened projects that still exist, newest first."""
+        return [n for n in self._stored_recent() if (self.root / n / DB_NAME).is_file()]
+
+    def _stored_recent(self) -> list[str]:
         try:
             names = json.loads(self._recent_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return []
-        return [n for n in names if isinstance(n, str) and (self.root / n / DB_NAME).is_file()]
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
     def _remember(self, name: str) -> None:
         self._write_recent([name, *[n for n in self.recent() if n != name]])
 
     def _replace_recent(self, old: str, new: str | None) -> None:
-        names = [new if n == old else n for n in self.recent()] if new else [n for n in self.recent() if n != old]
+        stored = self._stored_recent()
+        names = [new if n == old else n for n in stored] if new else [n for n in stored if n != old]
         self._write_recent([n for n in names if n])
 
     def _write_recent(self, names: list[str]) -> None:

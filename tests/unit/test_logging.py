@@ -1,0 +1,77 @@
+"""Secrets never reach the log file unmasked: not in messages, not in exception text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.utils.log import redact, setup_from_config, setup_logging
+
+KEY = "sk-proj-SECRETsecret1234567890wxyz"
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> tuple[ConfigurationService, Path]:
+    config = ConfigurationService()
+    log_file = tmp_path / "logs" / "lorairo.log"
+    config.update_setting("log", "file_path", str(log_file))
+    config.update_setting("api", "openai_key", KEY)
+    setup_from_config(config, console=False)
+    yield config, log_file
+    logger.remove()
+
+
+def test_key_in_message_and_exception_is_masked_in_log_file(configured: tuple[ConfigurationService, Path]) -> None:
+    _, log_file = configured
+    logger.info("calling provider with key {}", KEY)
+    try:
+        raise RuntimeError(f"provider said: invalid key {KEY}")
+    except RuntimeError:
+        logger.exception("request failed")
+    text = log_file.read_text(encoding="utf-8")
+    assert KEY not in text
+    assert "sk-p***wxyz" in text
+    assert "RuntimeError: provider said: invalid key sk-p***wxyz" in text  # the traceback is still there
+
+
+def test_key_set_later_is_masked_too(configured: tuple[ConfigurationService, Path]) -> None:
+    config, log_file = configured
+    other = "anthropic-secret-value-42"
+    config.update_setting("api", "claude_key", other)
+    logger.warning("oops {}", other)
+    text = log_file.read_text(encoding="utf-8")
+    assert other not in text
+    assert "anth***e-42" in text
+
+
+def test_log_format_is_the_seeds(configured: tuple[ConfigurationService, Path]) -> None:
+    _, log_file = configured
+    logger.info("hello")
+    line = log_file.read_text(encoding="utf-8").strip().splitlines()[-1]
+    # {time:YYYY-MM-DD HH:mm:ss} | {level} | {name}:{function}:{line} | {message}
+    parts = line.split(" | ")
+    assert len(parts) == 4
+    assert parts[1] == "INFO"
+    assert (
+        parts[2].startswith("test_logging:test_log_format_is_the_seeds:") or "test_log_format_is_the_seeds" in parts[2]
+    )
+    assert parts[3] == "hello"
+
+
+def test_level_from_config_applies(tmp_path: Path) -> None:
+    log_file = tmp_path / "l.log"
+    setup_logging("WARNING", log_file, console=False)
+    logger.info("quiet")
+    logger.warning("loud")
+    logger.remove()
+    text = log_file.read_text(encoding="utf-8")
+    assert "loud" in text and "quiet" not in text
+
+
+def test_redact_masks_key_shaped_strings_even_when_not_configured() -> None:
+    text = redact("Incorrect API key provided: sk-abcdefghijklmnopqrstuvwxyz0123")
+    assert "sk-abcdefghijklmnopqrstuvwxyz0123" not in text
+    assert "sk-a***0123" in text
