@@ -1,0 +1,24 @@
+"""GUI tests run offscreen, each with fresh QSettings in a temp folder (the root conftest isolates config)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def fresh_qsettings(tmp_path: Path, qapp) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    """Point QSettings at a per-test folder so window geometry / favourites never leak between tests."""
+    from PySide6.QtCore import QCoreApplication, QSettings
+
+    folder = tmp_path / "qsettings"
+    QCoreApplication.setOrganizationName("LoRAIroTest")
+    QCoreApplication.setApplicationName(f"lorairo-test-{tmp_path.name}")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield folder

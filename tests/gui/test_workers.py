@@ -1,0 +1,103 @@
+"""The one worker helper: results, progress, partial results, cancellation and error reporting."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lorairo.exceptions import ProjectError
+from lorairo.gui.workers import JobContext, JobError, JobManager
+
+
+@pytest.fixture
+def jobs(qtbot):  # type: ignore[no-untyped-def]
+    manager = JobManager()
+    yield manager
+    manager.shutdown()
+
+
+def test_result_progress_and_partial_reach_the_gui_thread(qtbot, jobs: JobManager) -> None:
+    gui_thread = threading.get_ident()
+    seen: dict[str, list] = {"progress": [], "partial": [], "threads": []}
+
+    def work(ctx: JobContext) -> int:
+        seen["threads"].append(threading.get_ident())
+        for i in range(1, 4):
+            ctx.emit([i])
+            ctx.progress(i, 3, f"item {i}")
+        return 42
+
+    results: list[int] = []
+    job = jobs.submit(
+        "count",
+        work,
+        on_result=results.append,
+        on_progress=lambda d, t, m: seen["progress"].append((d, t, m)),
+        on_partial=seen["partial"].append,
+    )
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    assert results == [42]
+    assert seen["threads"][0] != gui_thread
+    assert seen["partial"] == [[1], [2], [3]]
+    assert seen["progress"][-1] == (3, 3, "item 3")  # the final report is never throttled away
+
+
+def test_cancel_sets_the_event_the_function_sees(qtbot, jobs: JobManager) -> None:
+    started = threading.Event()
+
+    def work(ctx: JobContext) -> str:
+        started.set()
+        ctx.cancel.wait(5)
+        return "stopped" if ctx.cancelled else "ran out"
+
+    results: list[str] = []
+    job = jobs.submit("wait", work, on_result=results.append)
+    assert started.wait(5)
+    assert [j.name for j in jobs.running()] == ["wait"]
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        job.cancel()
+    assert results == ["stopped"]
+    assert jobs.running() == []
+
+
+def test_every_error_reaches_error_reported_with_a_clear_message(qtbot, jobs: JobManager) -> None:
+    def boom(_ctx: JobContext) -> None:
+        raise ProjectError("no project named 'x' in /tmp")
+
+    def crash(_ctx: JobContext) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    reported: list[JobError] = []
+    jobs.error_reported.connect(reported.append)
+    for name, fn in (("open", boom), ("compute", crash)):
+        job = jobs.submit(name, fn)
+        with qtbot.waitSignal(job.finished, timeout=5000):
+            pass
+    assert [(e.job_name, e.message) for e in reported] == [
+        ("open", "no project named 'x' in /tmp"),
+        ("compute", "ZeroDivisionError: division by zero"),
+    ]
+    assert "Traceback" in reported[1].details
+
+
+def test_write_pool_runs_one_job_at_a_time(qtbot, jobs: JobManager) -> None:
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def write(_ctx: JobContext) -> None:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        threading.Event().wait(0.02)
+        with lock:
+            active -= 1
+
+    for i in range(4):
+        jobs.submit(f"write {i}", write, pool="write")
+    assert jobs.wait(5000)
+    qtbot.waitUntil(lambda: not jobs.running(), timeout=5000)
+    assert peak == 1
