@@ -1,1 +1,74 @@
-"""image-annotator-lib: one annotate() over local and cloud vision models."""
+"""image-annotator-lib: one `annotate()` over local (ONNX, transformers) and cloud vision models.
+
+Importing the package is cheap: onnxruntime, transformers and the cloud SDKs are imported only when a model
+that needs them is loaded.
+"""
+
+from __future__ import annotations
+
+from image_annotator_lib.api import annotate, download_model, list_available_models, model_status
+from image_annotator_lib.core.base import BaseAnnotator
+from image_annotator_lib.core.cache import get_model_cache
+from image_annotator_lib.core.errors import (
+    AnnotatorError,
+    AnnotatorLoadError,
+    InvalidImageError,
+    MissingFilesError,
+    ModelNotFoundError,
+    NeedsApiKeyError,
+    NeedsExtraError,
+    RegistryError,
+)
+from image_annotator_lib.core.registry import (
+    get_registry,
+    register_backend,
+    register_model,
+    register_model_file,
+    reload_registry,
+)
+from image_annotator_lib.core.types import (
+    AnnotationError,
+    AnnotationResult,
+    ErrorCode,
+    ModelKind,
+    ModelSource,
+    ModelSpec,
+    ModelStatus,
+    PHashAnnotationResults,
+    RatingPrediction,
+    Score,
+    TagPrediction,
+)
+
+__all__ = [
+    "AnnotationError",
+    "AnnotationResult",
+    "AnnotatorError",
+    "AnnotatorLoadError",
+    "BaseAnnotator",
+    "ErrorCode",
+    "InvalidImageError",
+    "MissingFilesError",
+    "ModelKind",
+    "ModelNotFoundError",
+    "ModelSource",
+    "ModelSpec",
+    "ModelStatus",
+    "NeedsApiKeyError",
+    "NeedsExtraError",
+    "PHashAnnotationResults",
+    "RatingPrediction",
+    "RegistryError",
+    "Score",
+    "TagPrediction",
+    "annotate",
+    "download_model",
+    "get_model_cache",
+    "get_registry",
+    "list_available_models",
+    "model_status",
+    "register_backend",
+    "register_model",
+    "register_model_file",
+    "reload_registry",
+]

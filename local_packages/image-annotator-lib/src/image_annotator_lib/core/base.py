@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
-from image_annotator_lib.core.types import AnnotationResult, ModelSpec
+from image_annotator_lib.core.types import AnnotationResult, ModelSpec, ModelStatus
 
 # progress(done, total, message)
 ProgressCallback = Callable[[int, int, str], None]
@@ -25,6 +25,29 @@ class BaseAnnotator(ABC):
     def __init__(self, spec: ModelSpec, *, api_keys: dict[str, str] | None = None) -> None:
         self.spec = spec
         self._api_keys = dict(api_keys or {})
+
+    @classmethod
+    def status(cls, spec: ModelSpec, api_keys: dict[str, str] | None = None) -> ModelStatus:
+        """What `list_available_models()` reports for `spec`, without loading the model.
+
+        The default suits local models: optional extra importable, files on disk (local folder, package or the
+        Hugging Face cache; no network), and the device it would run on. Cloud back-ends override it (API key).
+        """
+        # Imported here: core.status pulls in the hub helpers, which base.py users should not pay for.
+        from image_annotator_lib.core.status import extra_installed, local_status
+
+        device = cls.would_run_on(spec) if extra_installed(spec.requires_extra) else "cpu"
+        return local_status(spec, device=device)
+
+    @classmethod
+    def would_run_on(cls, spec: ModelSpec) -> str:
+        """Where `spec` would run if loaded now ("cpu", "cuda", "cloud"); back-ends probe their runtime."""
+        return "cpu"
+
+    @classmethod
+    def estimate_load_mb(cls, spec: ModelSpec) -> float:
+        """Memory a load of `spec` will need, before loading (the cache evicts to make room). Default: 0."""
+        return 0.0
 
     @property
     def name(self) -> str:

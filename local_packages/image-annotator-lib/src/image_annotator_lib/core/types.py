@@ -117,6 +117,13 @@ class ModelSource:
     files: tuple[str, ...] = ()
     local_dir: str | None = None
     package: str | None = None  # a Python package that ships the weights (open-nsfw)
+    # More repos a model needs files from (e.g. an aesthetic scorer's ONNX tower and its MLP head). With
+    # `local_dir` set on the main source, every file (these included) is looked up in that one folder.
+    extra_sources: tuple[ModelSource, ...] = ()
+
+    def all_files(self) -> tuple[str, ...]:
+        """File names of this source and its extra sources, in order."""
+        return self.files + tuple(f for extra in self.extra_sources for f in extra.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,7 @@ class ModelStatus:
     framework: str
     installed: bool  # files present (or nothing to download) and dependencies importable
     available: bool  # can run now (installed, extra present, API key present)
-    needs: tuple[str, ...] = ()  # human-readable: "files: model.onnx (run ... download)", "extra: captioners", "API key: openai"
+    # human-readable: "files: model.onnx (run ... download)", "extra: captioners", "API key: openai"
+    needs: tuple[str, ...] = ()
     device: str = "cpu"  # where it would run: "cpu", "cuda", "cloud"
     provider: str | None = None

@@ -1,0 +1,222 @@
+"""The public entry points: `annotate()`, `list_available_models()`, `download_model()`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from PIL import Image
+
+from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
+from image_annotator_lib.core.cache import get_model_cache
+from image_annotator_lib.core.errors import error_from_exception
+from image_annotator_lib.core.hub import download_model_files
+from image_annotator_lib.core.phash import phash
+from image_annotator_lib.core.pipeline import PipelinedAnnotator, PreparedBatch
+from image_annotator_lib.core.registry import backend_class, get_registry
+from image_annotator_lib.core.types import (
+    AnnotationError,
+    AnnotationResult,
+    ErrorCode,
+    ModelSpec,
+    ModelStatus,
+    PHashAnnotationResults,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _error_results(name: str, count: int, error: AnnotationError, framework: str = "") -> list[AnnotationResult]:
+    return [AnnotationResult(model_name=name, framework=framework, error=error) for _ in range(count)]
+
+
+def _check_results(name: str, results: list[AnnotationResult], count: int) -> list[AnnotationResult]:
+    if len(results) != count:
+        error = AnnotationError(
+            ErrorCode.INFERENCE_FAILED, f"back-end returned {len(results)} results for {count} images"
+        )
+        return _error_results(name, count, error)
+    return results
+
+
+class _Run:
+    """One `annotate()` call: shared progress accounting and cancellation."""
+
+    def __init__(self, total: int, progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self.cancel = cancel
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def report(self, count: int, message: str) -> None:
+        self.done += count
+        self._emit(self.done, message)
+
+    def _emit(self, done: int, message: str) -> None:
+        if self.progress is not None:
+            try:
+                self.progress(min(done, self.total), self.total, message)
+            except Exception:  # a broken progress callback must not lose results
+                logger.exception("progress callback failed")
+
+    def chunk_progress(self, base: int) -> ProgressCallback:
+        """A callback for a back-end's in-chunk progress, offset to the whole run's count."""
+
+        def inner(done: int, _total: int, message: str) -> None:
+            self._emit(base + done, message)
+
+        return inner
+
+
+def _run_plain(
+    annotator: BaseAnnotator, images: Sequence[Image.Image], phashes: Sequence[str], run: _Run
+) -> list[AnnotationResult]:
+    spec = annotator.spec
+    results: list[AnnotationResult] = []
+    for start in range(0, len(images), spec.batch_size):
+        chunk, keys = images[start : start + spec.batch_size], phashes[start : start + spec.batch_size]
+        if run.cancelled:
+            results += _error_results(spec.name, len(chunk), AnnotationError(ErrorCode.CANCELLED, "cancelled"))
+            continue
+        try:
+            out = annotator.annotate_batch(chunk, keys, progress=run.chunk_progress(run.done), cancel=run.cancel)
+            out = _check_results(spec.name, out, len(chunk))
+        except Exception as exc:
+            logger.warning("model %s failed on a chunk: %s", spec.name, exc)
+            out = _error_results(spec.name, len(chunk), error_from_exception(exc), spec.framework)
+        results += out
+        run.report(len(chunk), spec.name)
+    return results
+
+
+def _run_pipelined(
+    annotator: PipelinedAnnotator, images: Sequence[Image.Image], phashes: Sequence[str], run: _Run
+) -> list[AnnotationResult]:
+    spec = annotator.spec
+    starts = list(range(0, len(images), spec.batch_size))
+    results: list[AnnotationResult] = []
+    # One worker: chunk k+1 is preprocessed while chunk k runs in onnxruntime (which releases the GIL).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prep-{spec.name}") as pool:
+        pending: Future[PreparedBatch] | None = pool.submit(annotator.prepare, images[0 : spec.batch_size])
+        for index, start in enumerate(starts):
+            stop = start + spec.batch_size
+            chunk_len = len(images[start:stop])
+            assert pending is not None
+            current, pending = pending, None
+            if index + 1 < len(starts) and not run.cancelled:
+                nxt = starts[index + 1]
+                pending = pool.submit(annotator.prepare, images[nxt : nxt + spec.batch_size])
+            if run.cancelled:
+                current.cancel()
+                error = AnnotationError(ErrorCode.CANCELLED, "cancelled")
+                results += _error_results(spec.name, len(images) - start, error)
+                run.report(len(images) - start, spec.name)
+                break
+            try:
+                out = annotator.run_prepared(current.result(), phashes[start:stop])
+                out = _check_results(spec.name, out, chunk_len)
+            except Exception as exc:
+                logger.warning("model %s failed on a chunk: %s", spec.name, exc)
+                out = _error_results(spec.name, chunk_len, error_from_exception(exc), spec.framework)
+            results += out
+            run.report(chunk_len, spec.name)
+    return results
+
+
+def _annotate_one_model(
+    name: str, images: Sequence[Image.Image], phashes: Sequence[str], api_keys: dict[str, str] | None, run: _Run
+) -> list[AnnotationResult]:
+    registry = get_registry()
+    try:
+        spec: ModelSpec = registry.get(name)
+        annotator = get_model_cache().get(spec, api_keys)
+    except Exception as exc:  # not found, missing files, needs extra/key, load failed: same error for each image
+        logger.warning("model %s unavailable: %s", name, exc)
+        framework = registry.get(name).framework if name in registry else ""
+        run.report(len(images), name)
+        return _error_results(name, len(images), error_from_exception(exc), framework)
+    if isinstance(annotator, PipelinedAnnotator):
+        return _run_pipelined(annotator, images, phashes, run)
+    return _run_plain(annotator, images, phashes, run)
+
+
+def annotate(
+    images: list[Image.Image],
+    model_names: list[str],
+    phash_list: list[str] | None = None,
+    *,
+    api_keys: dict[str, str] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> PHashAnnotationResults:
+    """Run every model on every image; results keyed by pHash, then by model name.
+
+    Never raises for a model or image failure: each result either has data or a typed `error`. Models run one
+    after another, each over all images in chunks of its `batch_size`; a loaded model stays in the LRU cache for
+    the next call. Identical images (same pHash) share one entry.
+
+    Args:
+        images: PIL images (any mode; EXIF orientation is honoured by local models).
+        model_names: registry names (see `list_available_models()`).
+        phash_list: one key per image; computed (imagehash-compatible pHash) when None.
+        api_keys: provider -> key for cloud models ("openai", "anthropic", "google", ...).
+        progress: called as progress(done, total, message) with total = images x models.
+        cancel: set it to stop; unfinished images get a CANCELLED error result.
+
+    Raises:
+        ValueError: `phash_list` has a different length than `images`.
+    """
+    if phash_list is not None and len(phash_list) != len(images):
+        raise ValueError(f"phash_list has {len(phash_list)} entries for {len(images)} images")
+    keys = list(phash_list) if phash_list is not None else [phash(image) for image in images]
+    results: PHashAnnotationResults = {key: {} for key in keys}
+    run = _Run(len(images) * len(model_names), progress, cancel)
+    for name in dict.fromkeys(model_names):  # each model once, in the given order
+        started = time.perf_counter()
+        if run.cancelled:
+            model_results = _error_results(name, len(images), AnnotationError(ErrorCode.CANCELLED, "cancelled"))
+        else:
+            model_results = _annotate_one_model(name, images, keys, api_keys, run)
+        logger.info("model %s: %d images in %.2fs", name, len(images), time.perf_counter() - started)
+        for key, result in zip(keys, model_results, strict=True):
+            results[key][name] = result
+    return results
+
+
+def model_status(spec: ModelSpec, api_keys: dict[str, str] | None = None) -> ModelStatus:
+    """Status of one model, asking its back-end class; a back-end that cannot be imported is reported, not raised."""
+    try:
+        return backend_class(spec.framework).status(spec, api_keys)
+    except Exception as exc:
+        return ModelStatus(
+            name=spec.name,
+            kind=spec.kind,
+            framework=spec.framework,
+            installed=False,
+            available=False,
+            needs=(f"back-end: {exc}",),
+            device="cloud" if spec.provider else "cpu",
+            provider=spec.provider,
+        )
+
+
+def list_available_models(api_keys: dict[str, str] | None = None) -> list[ModelStatus]:
+    """Every registered model with whether it is installed/available, what it needs, and its device."""
+    return [model_status(spec, api_keys) for spec in get_registry().specs()]
+
+
+def download_model(name: str) -> dict[str, str]:
+    """Fetch a model's files into the Hugging Face cache (or check its local folder); returns name -> path.
+
+    Raises:
+        ModelNotFoundError, MissingFilesError: with a message naming the model / file.
+    """
+    spec = get_registry().get(name)
+    return {file: str(path) for file, path in download_model_files(spec).items()}
