@@ -44,11 +44,11 @@ def test_project_create_then_list_json(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_project_info_rename_delete(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "project", "create", "one")[0] == 0
-    code, out, _ = run(capsys, "project", "info", "one", "--json")
+    _code, out, _ = run(capsys, "project", "info", "one", "--json")
     assert json.loads(out)["image_count"] == 0
     assert run(capsys, "project", "rename", "one", "two")[0] == 0
     assert run(capsys, "project", "delete", "two", "--yes", "--json")[0] == 0
-    code, out, _ = run(capsys, "project", "list", "--json")
+    _, out, _ = run(capsys, "project", "list", "--json")
     assert json.loads(out) == []
 
 
@@ -78,10 +78,10 @@ def test_config_show_get_set_mask_the_key(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_config_path_and_list_values(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "config", "path", "--json")
+    _code, out, _ = run(capsys, "config", "path", "--json")
     assert json.loads(out)["path"] == os.environ["LORAIRO_CONFIG_PATH"]
     assert run(capsys, "config", "set", "image_processing.extensions", "png, jpg")[0] == 0
-    code, out, _ = run(capsys, "config", "get", "image_processing.extensions", "--json")
+    _, out, _ = run(capsys, "config", "get", "image_processing.extensions", "--json")
     assert json.loads(out)["value"] == ["png", "jpg"]
 
 

@@ -24,8 +24,10 @@ WRITER = textwrap.dedent(
         # Read first, then write in the same unit of work: the pattern that deadlocks with plain BEGIN.
         with project.db.session(write=True) as s:
             s.execute(text("SELECT count(*) FROM models")).scalar()
-            s.execute(text("INSERT INTO models (name, provider, kind, created_at) VALUES (:n, 'p', 'tagger', '2025-01-01')"),
-                      {"n": f"{tag}-{i}"})
+            s.execute(
+                text("INSERT INTO models (name, provider, kind, created_at) VALUES (:n, 'p', 'tagger', '2025-01-01')"),
+                {"n": f"{tag}-{i}"},
+            )
         with project.db.session() as s:
             s.execute(text("SELECT count(*) FROM models")).scalar()
     project.close()
