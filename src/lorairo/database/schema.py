@@ -292,3 +292,21 @@ class NearDuplicateRecord(Base):
         UniqueConstraint("image_id", "match_image_id", name="uq_near_duplicates_pair"),
         Index("idx_near_duplicates_match", "match_image_id"),
     )
+
+
+class BatchJobRecord(Base):
+    """A cloud Batch API job (OpenAI Batch / Anthropic Message Batches) submitted from this project."""
+
+    __tablename__ = "batch_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    remote_id: Mapped[str] = mapped_column(String, nullable=False, unique=True)  # the provider's batch id
+    provider: Mapped[str] = mapped_column(String, nullable=False)
+    model_name: Mapped[str] = mapped_column(String, nullable=False)
+    status: Mapped[str] = mapped_column(String, nullable=False)  # in_progress / completed / failed / ...
+    n_requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    image_ids_json: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list of image ids sent
+    job_json: Mapped[str] = mapped_column(Text, nullable=False)  # the library's job manifest
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime)
