@@ -9,6 +9,7 @@ and marks every image without an answer as ErrorCode.AUTHENTICATION.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import threading
 import time
@@ -36,10 +37,12 @@ from image_annotator_lib.cloud.retry import RetryPolicy, call_with_retries
 from image_annotator_lib.cloud.schema import SCORE_NAME
 from image_annotator_lib.cloud.settings import CloudSettings, find_api_key, settings_from_spec
 from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
-from image_annotator_lib.core.types import AnnotationError, AnnotationResult, ErrorCode
+from image_annotator_lib.core.types import AnnotationError, AnnotationResult, ErrorCode, ModelSpec, ModelStatus
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# The SDK module each framework needs (checked with find_spec, so listing models imports no SDK).
+_SDK_MODULES = {"openai": "openai", "openai-compatible": "openai", "anthropic": "anthropic", "google": "google.genai"}
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
@@ -67,7 +70,7 @@ def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
 class CloudAnnotator(BaseAnnotator):
     """A cloud model (OpenAI, Anthropic, Google or an OpenAI-compatible server) behind the annotator contract."""
 
-    def __init__(self, spec: Any, *, api_keys: dict[str, str] | None = None) -> None:
+    def __init__(self, spec: ModelSpec, *, api_keys: dict[str, str] | None = None) -> None:
         super().__init__(spec, api_keys=api_keys)
         self._settings: CloudSettings | None = None
         self._adapter: ProviderAdapter | None = None
@@ -75,6 +78,40 @@ class CloudAnnotator(BaseAnnotator):
 
     def __repr__(self) -> str:  # never show the keys dict
         return f"CloudAnnotator({self.spec.name!r})"
+
+    # -- registry hooks ---------------------------------------------------------------------------------------
+    @classmethod
+    def status(cls, spec: ModelSpec, api_keys: dict[str, str] | None = None) -> ModelStatus:
+        """Ready when the SDK is importable, the options are valid and the key is present (or not needed)."""
+        needs: list[str] = []
+        provider = spec.provider or spec.framework
+        try:
+            settings = settings_from_spec(spec)
+        except CloudError as exc:
+            settings = None
+            needs.append(f"config: {exc.message}")
+        sdk = _SDK_MODULES.get(spec.framework, "")
+        installed = bool(sdk) and importlib.util.find_spec(sdk) is not None
+        if not installed:
+            needs.append(f"package: {sdk or spec.framework}")
+        if settings is not None:
+            provider = settings.provider
+            if settings.api_key_required and find_api_key(settings, api_keys) is None:
+                needs.append(f"API key: {settings.api_key_name}")
+        return ModelStatus(
+            name=spec.name,
+            kind=spec.kind,
+            framework=spec.framework,
+            installed=installed,
+            available=installed and not needs,
+            needs=tuple(needs),
+            device="cloud",
+            provider=provider,
+        )
+
+    @classmethod
+    def would_run_on(cls, spec: ModelSpec) -> str:
+        return "cloud"
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     @property

@@ -294,3 +294,27 @@ def _multipart_file(content_type: str, body: bytes) -> tuple[str, bytes]:
             payload = part.get_payload(decode=True)
             return str(part.get_filename() or "upload.jsonl"), payload if isinstance(payload, bytes) else b""
     raise ValueError("multipart upload without a 'file' part")
+
+
+def main() -> None:
+    """`python -m image_annotator_lib.testing.fake_providers [--port N] [--latency S]`: serve until Ctrl-C."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Loopback server speaking the OpenAI/Anthropic/Gemini APIs")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    state = _State(latency=args.latency)
+    handler = type("Handler", (_Handler,), {"state": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    server = FakeProviderServer(httpd, state)
+    print(f"OpenAI-compatible base URL: {server.openai_base_url}", flush=True)
+    print(f"Anthropic / Google base URL: {server.base_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
