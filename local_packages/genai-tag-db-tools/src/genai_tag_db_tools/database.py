@@ -1,0 +1,404 @@
+"""TagDatabase: the base vocabulary database plus the user overlay, behind one object."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select, update
+
+from . import categories as cats
+from . import importers
+from . import schema as s
+from .errors import ImportFormatError, TagDbError
+from .importers import ImportReport
+from .normalize import tag_key, to_spaces
+from .overlay import UserOverlay
+from .paths import BASE_DB_NAME, OVERLAY_DB_NAME, resolve_data_dir
+from .search import SearchIndex, SearchResult
+
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """What the database knows about one tag in one format.
+
+    Attributes:
+        name: Canonical stored form (``long_hair``), after alias resolution.
+        display: Display form (``long hair``).
+        category: Category name in ``format`` (``unknown`` when the tag has no data for any format).
+        count: Usage count in ``format`` (0 when unknown).
+        format: The format the category and count come from.
+        deprecated: The tag is deprecated (flagged, or e621 "invalid").
+        blacklisted: The user blacklisted the tag.
+        alias_of_input: True when the input was an alias that was resolved to ``name``.
+        user: The category/count come from the user overlay.
+    """
+
+    name: str
+    display: str
+    category: str
+    count: int
+    format: str
+    deprecated: bool = False
+    blacklisted: bool = False
+    alias_of_input: bool = False
+    user: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return plain JSON-serialisable data."""
+        return dict(self.__dict__)
+
+
+class TagDatabase:
+    """Tag vocabulary (base SQLite file) plus the user's edits (overlay SQLite file).
+
+    Thread-safety: all methods may be called from any thread; each call uses its own connection, and the
+    search index is built once under a lock and then read without locking.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        base_path: str | os.PathLike[str] | None = None,
+        overlay_path: str | os.PathLike[str] | None = None,
+        default_format: str = "danbooru",
+    ) -> None:
+        """Open (creating if needed) the databases.
+
+        Args:
+            data_dir: Folder for both files; default ``$GENAI_TAG_DB_DIR`` or the user data dir.
+            base_path: Path of the base database (default ``<data_dir>/tags_base.sqlite``).
+            overlay_path: Path of the user overlay (default ``<data_dir>/tags_user.sqlite``).
+            default_format: Format used when a method is not given one.
+        """
+        self.data_dir = resolve_data_dir(data_dir)
+        self.base_path = Path(base_path) if base_path else self.data_dir / BASE_DB_NAME
+        self.overlay_path = Path(overlay_path) if overlay_path else self.data_dir / OVERLAY_DB_NAME
+        self.default_format = default_format
+        try:
+            self.engine: Engine = s.create_sqlite_engine(self.base_path, s.base_metadata)
+            self.overlay = UserOverlay(s.create_sqlite_engine(self.overlay_path, s.overlay_metadata))
+        except Exception as exc:  # sqlalchemy.exc.DatabaseError, OSError
+            raise TagDbError(f"cannot open tag database in {self.data_dir}: {exc}") from exc
+        self.revision = 0
+        self._lock = threading.Lock()
+        self._indexes: dict[str, tuple[tuple[int, int], SearchIndex]] = {}
+
+    # ----------------------------------------------------------------- import
+    def import_file(
+        self, path: str | os.PathLike[str], *, kind: str | None = None, format_name: str | None = None
+    ) -> ImportReport:
+        """Import a vocabulary file; the kind is detected from the content when not given.
+
+        Raises:
+            ImportFormatError: The file is missing, unreadable or has no usable rows.
+        """
+        kind = kind or importers.detect_kind(path)
+        if kind not in importers.KINDS:
+            raise ImportFormatError(f"{path}: unknown import kind {kind!r}; use one of {', '.join(importers.KINDS)}")
+        try:
+            if kind == "tagcomplete":
+                fmt = format_name or importers.format_from_filename(path)
+                if fmt is None:
+                    raise ImportFormatError(
+                        f"{path}: cannot tell the tag format from the file name; pass format (danbooru or e621)"
+                    )
+                return importers.import_tagcomplete(self.engine, path, fmt)
+            if kind == "wd":
+                return importers.import_wd_tags(self.engine, path, format_name or "danbooru")
+            if kind == "translations":
+                return importers.import_translations(self.engine, path)
+            if kind == "implications":
+                return importers.import_implications(self.engine, path, format_name or self.default_format)
+            return importers.import_deprecated(self.engine, path)
+        finally:
+            self.revision += 1
+
+    # ----------------------------------------------------------------- lookups
+    def _rows_for(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Return key -> {"deprecated": bool, "formats": {format: (category, count)}} for existing tags."""
+        out: dict[str, dict[str, Any]] = {}
+        query = (
+            select(
+                s.tags.c.name,
+                s.tags.c.deprecated,
+                s.tag_formats.c.format,
+                s.tag_formats.c.category,
+                s.tag_formats.c.count,
+            )
+            .select_from(s.tags.outerjoin(s.tag_formats, s.tag_formats.c.tag_id == s.tags.c.id))
+            .where(s.tags.c.name.in_(bindparam("names", expanding=True)))
+        )
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                for name, deprecated, fmt, category, count in conn.execute(
+                    query, {"names": list(keys[i : i + _BATCH])}
+                ):
+                    row = out.setdefault(name, {"deprecated": bool(deprecated), "formats": {}})
+                    if fmt is not None:
+                        row["formats"][fmt] = (category, count)
+        return out
+
+    def _base_aliases(self, keys: Sequence[str], format_name: str) -> dict[str, str]:
+        query = (
+            select(s.aliases.c.alias, s.tags.c.name)
+            .join(s.tags, s.tags.c.id == s.aliases.c.tag_id)
+            .where(s.aliases.c.format == format_name, s.aliases.c.alias.in_(bindparam("names", expanding=True)))
+        )
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                for alias, name in conn.execute(query, {"names": list(keys[i : i + _BATCH])}):
+                    out[alias] = name
+        return out
+
+    def resolve_aliases(self, names: Iterable[str], *, format_name: str | None = None) -> dict[str, str]:
+        """Return input name -> canonical key (user aliases first, then base aliases of ``format_name``).
+
+        A name that is itself a tag of the format is never rewritten, even if another tag lists it as alias.
+        """
+        fmt = format_name or self.default_format
+        names = list(names)
+        keys = {n: tag_key(n) for n in names}
+        distinct = sorted(set(keys.values()) - {""})
+        user_aliases = self.overlay.aliases(fmt)
+        user_tags = {name for name, _, _ in self.overlay.tags(fmt)}
+        rows = self._rows_for(distinct)
+        canonical = {k for k, r in rows.items() if fmt in r["formats"]} | (user_tags & set(distinct))
+        base = self._base_aliases([k for k in distinct if k not in canonical and k not in user_aliases], fmt)
+        resolved: dict[str, str] = {}
+        for name, key in keys.items():
+            if key in user_aliases:
+                resolved[name] = user_aliases[key]
+            elif key in canonical:
+                resolved[name] = key
+            else:
+                resolved[name] = base.get(key, key)
+        return resolved
+
+    def get_tag_info(
+        self, names: Iterable[str], *, format_name: str | None = None, resolve_aliases: bool = True
+    ) -> dict[str, TagInfo]:
+        """Look up category, count and flags of many tags at once.
+
+        Args:
+            names: Tags in any spelling (``long hair``, ``Long_Hair``, aliases such as ``1girls``).
+            format_name: Format whose category/count to report; tags missing from it fall back to the format
+                where they are most used.
+            resolve_aliases: Report the canonical tag for aliases.
+
+        Returns:
+            Input name -> :class:`TagInfo`. Names unknown to both databases are left out.
+        """
+        fmt = format_name or self.default_format
+        names = list(dict.fromkeys(names))
+        mapping = self.resolve_aliases(names, format_name=fmt) if resolve_aliases else {n: tag_key(n) for n in names}
+        keys = sorted(set(mapping.values()) - {""})
+        rows = self._rows_for(keys)
+        user = {name: (cat, cnt) for name, cat, cnt in self.overlay.tags(fmt)}
+        blocked = self.overlay.blacklist()
+        out: dict[str, TagInfo] = {}
+        for name, key in mapping.items():
+            row = rows.get(key)
+            if row is None and key not in user:
+                continue
+            formats: dict[str, tuple[str, int]] = row["formats"] if row else {}
+            from_user = key in user
+            if from_user:
+                category, count, used = user[key][0], user[key][1], fmt
+            elif fmt in formats:
+                (category, count), used = formats[fmt], fmt
+            elif formats:
+                used = max(formats, key=lambda f: formats[f][1])
+                category, count = formats[used]
+            else:
+                category, count, used = cats.UNKNOWN, 0, fmt
+            out[name] = TagInfo(
+                name=key,
+                display=to_spaces(key),
+                category=category,
+                count=count,
+                format=used,
+                deprecated=bool(row and row["deprecated"]) or category in cats.DEPRECATED_CATEGORIES,
+                blacklisted=key in blocked or tag_key(name) in blocked,
+                alias_of_input=key != tag_key(name),
+                user=from_user,
+            )
+        return out
+
+    def aliases_of(self, names: Iterable[str], *, format_name: str | None = None) -> dict[str, list[str]]:
+        """Return canonical key -> its aliases (base and user) for a format."""
+        fmt = format_name or self.default_format
+        keys = sorted({tag_key(n) for n in names} - {""})
+        out: dict[str, list[str]] = {k: [] for k in keys}
+        query = (
+            select(s.tags.c.name, s.aliases.c.alias)
+            .join(s.aliases, s.aliases.c.tag_id == s.tags.c.id)
+            .where(s.aliases.c.format == fmt, s.tags.c.name.in_(bindparam("names", expanding=True)))
+            .order_by(s.aliases.c.alias)
+        )
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                for name, alias in conn.execute(query, {"names": keys[i : i + _BATCH]}):
+                    out[name].append(alias)
+        for alias, canonical in self.overlay.aliases(fmt).items():
+            if canonical in out:
+                out[canonical].append(alias)
+        return out
+
+    def translations_of(self, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+        """Return key -> language -> translations (base and user)."""
+        keys = sorted({tag_key(n) for n in names} - {""})
+        out: dict[str, dict[str, list[str]]] = {k: {} for k in keys}
+        query = (
+            select(s.tags.c.name, s.translations.c.language, s.translations.c.text)
+            .join(s.translations, s.translations.c.tag_id == s.tags.c.id)
+            .where(s.tags.c.name.in_(bindparam("names", expanding=True)))
+        )
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                for name, lang, text in conn.execute(query, {"names": keys[i : i + _BATCH]}):
+                    out[name].setdefault(lang, []).append(text)
+        for name, lang, text in self.overlay.translations():
+            if name in out and text not in out[name].setdefault(lang, []):
+                out[name][lang].append(text)
+        return out
+
+    def implications_of(self, names: Iterable[str], *, format_name: str | None = None) -> dict[str, list[str]]:
+        """Return key -> tags it implies in a format."""
+        fmt = format_name or self.default_format
+        keys = sorted({tag_key(n) for n in names} - {""})
+        implied = s.tags.alias("implied")
+        query = (
+            select(s.tags.c.name, implied.c.name)
+            .join(s.implications, s.implications.c.tag_id == s.tags.c.id)
+            .join(implied, implied.c.id == s.implications.c.implied_tag_id)
+            .where(s.implications.c.format == fmt, s.tags.c.name.in_(bindparam("names", expanding=True)))
+        )
+        out: dict[str, list[str]] = {k: [] for k in keys}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                for name, target in conn.execute(query, {"names": keys[i : i + _BATCH]}):
+                    out[name].append(target)
+        return out
+
+    def set_deprecated(self, names: Iterable[str], deprecated: bool = True) -> int:
+        """Set or clear the deprecated flag of existing tags; returns how many tags changed."""
+        keys = sorted({tag_key(n) for n in names} - {""})
+        with self.engine.begin() as conn:
+            result = conn.execute(update(s.tags).where(s.tags.c.name.in_(keys)).values(deprecated=deprecated))
+        self.revision += 1
+        return int(result.rowcount or 0)
+
+    # ----------------------------------------------------------------- search
+    def _index(self, format_name: str) -> SearchIndex:
+        stamp = (self.revision, self.overlay.revision)
+        cached = self._indexes.get(format_name)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        with self._lock:
+            cached = self._indexes.get(format_name)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            index = self._build_index(format_name)
+            self._indexes[format_name] = (stamp, index)
+            return index
+
+    def _build_index(self, fmt: str) -> SearchIndex:
+        blocked = self.overlay.blacklist()
+        with self.engine.connect() as conn:
+            entries = [
+                (name, cat, cnt)
+                for name, cat, cnt, dep in conn.execute(
+                    select(s.tags.c.name, s.tag_formats.c.category, s.tag_formats.c.count, s.tags.c.deprecated)
+                    .join(s.tag_formats, s.tag_formats.c.tag_id == s.tags.c.id)
+                    .where(s.tag_formats.c.format == fmt)
+                )
+                if not dep and cat not in cats.DEPRECATED_CATEGORIES and name not in blocked
+            ]
+            alias_rows = list(
+                conn.execute(
+                    select(s.aliases.c.alias, s.tags.c.name)
+                    .join(s.tags, s.tags.c.id == s.aliases.c.tag_id)
+                    .where(s.aliases.c.format == fmt)
+                ).tuples()
+            )
+            tr_rows = list(
+                conn.execute(
+                    select(s.translations.c.text, s.tags.c.name).join(s.tags, s.tags.c.id == s.translations.c.tag_id)
+                ).tuples()
+            )
+        entries += [(n, c, cnt) for n, c, cnt in self.overlay.tags(fmt) if n not in blocked]
+        alias_rows += list(self.overlay.aliases(fmt).items())
+        tr_rows += [(text, name) for name, _, text in self.overlay.translations()]
+        return SearchIndex(entries, alias_rows, tr_rows)
+
+    def search(
+        self, query: str, *, limit: int = 20, format_name: str | None = None, prefix_first: bool = False
+    ) -> list[SearchResult]:
+        """Autocomplete: see :meth:`SearchIndex.search`. The index is built on first use (about a second)."""
+        return self._index(format_name or self.default_format).search(query, limit=limit, prefix_first=prefix_first)
+
+    def warm_up(self, format_name: str | None = None) -> None:
+        """Build the search index now (call from a worker thread at start-up)."""
+        self._index(format_name or self.default_format)
+
+    # ----------------------------------------------------------------- stats
+    def formats(self) -> list[str]:
+        """Return the formats that have data."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(select(s.tag_formats.c.format).distinct()).scalars())
+
+    def stats(self) -> dict[str, Any]:
+        """Return counts per table and format, and the database paths."""
+        with self.engine.connect() as conn:
+            per_format = {
+                fmt: {"tags": int(n), "total_count": int(total or 0)}
+                for fmt, n, total in conn.execute(
+                    select(s.tag_formats.c.format, func.count(), func.sum(s.tag_formats.c.count)).group_by(
+                        s.tag_formats.c.format
+                    )
+                )
+            }
+            for fmt, n in conn.execute(select(s.aliases.c.format, func.count()).group_by(s.aliases.c.format)):
+                per_format.setdefault(fmt, {"tags": 0, "total_count": 0})["aliases"] = int(n)
+
+            def count(table: Any) -> int:
+                return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+            deprecated = int(
+                conn.execute(select(func.count()).select_from(s.tags).where(s.tags.c.deprecated.is_(True))).scalar_one()
+            )
+            base = {
+                "tags": count(s.tags),
+                "aliases": count(s.aliases),
+                "translations": count(s.translations),
+                "implications": count(s.implications),
+                "deprecated": deprecated,
+                "imports": count(s.imports),
+            }
+        return {
+            "base_path": str(self.base_path),
+            "overlay_path": str(self.overlay_path),
+            "base": base,
+            "formats": per_format,
+            "user": self.overlay.counts(),
+        }
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+        self.overlay.engine.dispose()
+
+    def __enter__(self) -> TagDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

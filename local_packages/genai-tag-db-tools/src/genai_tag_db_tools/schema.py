@@ -1,0 +1,162 @@
+"""SQLAlchemy table definitions for the base database and the user overlay.
+
+The base database is replaceable vocabulary data (imports and downloads). The overlay refers to tags by
+name, never by id, so it stays valid when the base is deleted and rebuilt.
+
+Tag names are stored in source form (``long_hair``); ``key`` is the lookup form from
+:func:`genai_tag_db_tools.normalize.tag_key`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+SCHEMA_VERSION = 1
+
+base_metadata = MetaData()
+
+tags = Table(
+    "tags",
+    base_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("deprecated", Boolean, nullable=False, default=False, server_default="0"),
+)
+
+tag_formats = Table(
+    "tag_formats",
+    base_metadata,
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("count", Integer, nullable=False, default=0),
+    # Which importer wrote the row ("tagcomplete", "wd"): a re-import replaces only its own rows.
+    Column("source", String(32), nullable=False),
+    PrimaryKeyConstraint("tag_id", "format"),
+)
+
+aliases = Table(
+    "aliases",
+    base_metadata,
+    Column("alias", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("alias", "format"),
+    Index("ix_aliases_tag", "tag_id"),
+)
+
+implications = Table(
+    "implications",
+    base_metadata,
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("implied_tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("format", String(32), nullable=False),
+    PrimaryKeyConstraint("tag_id", "implied_tag_id", "format"),
+)
+
+translations = Table(
+    "translations",
+    base_metadata,
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    PrimaryKeyConstraint("tag_id", "language", "text"),
+)
+
+imports = Table(
+    "imports",
+    base_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("format", String(32), nullable=True),
+    Column("path", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("imported_at", String(32), nullable=False),
+)
+
+overlay_metadata = MetaData()
+
+user_tags = Table(
+    "user_tags",
+    overlay_metadata,
+    Column("name", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("count", Integer, nullable=False, default=0),
+    PrimaryKeyConstraint("name", "format"),
+)
+
+user_aliases = Table(
+    "user_aliases",
+    overlay_metadata,
+    Column("alias", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("canonical", Text, nullable=False),
+    PrimaryKeyConstraint("alias", "format"),
+)
+
+user_translations = Table(
+    "user_translations",
+    overlay_metadata,
+    Column("name", Text, nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    PrimaryKeyConstraint("name", "language", "text"),
+)
+
+blacklist = Table(
+    "blacklist",
+    overlay_metadata,
+    Column("name", Text, primary_key=True),
+)
+
+meta_tables = {
+    id(base_metadata): Table(
+        "schema_info", base_metadata, Column("version", Integer, nullable=False, primary_key=True)
+    ),
+    id(overlay_metadata): Table(
+        "schema_info", overlay_metadata, Column("version", Integer, nullable=False, primary_key=True)
+    ),
+}
+
+
+def _set_sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL + NORMAL: bulk imports are fast and readers are not blocked by a writer.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_sqlite_engine(path: str | os.PathLike[str], metadata: MetaData) -> Engine:
+    """Create (if needed) and open an SQLite database file with the given schema."""
+    db_path = Path(path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{db_path}", future=True)
+    event.listen(engine, "connect", _set_sqlite_pragmas)
+    metadata.create_all(engine)
+    info = meta_tables[id(metadata)]
+    with engine.begin() as conn:
+        if conn.execute(info.select()).first() is None:
+            conn.execute(info.insert().values(version=SCHEMA_VERSION))
+    return engine
