@@ -95,8 +95,11 @@ def missing_files(spec: ModelSpec) -> list[str]:
     return missing
 
 
-def resolve_model_files(spec: ModelSpec, *, allow_download: bool = True) -> dict[str, Path]:
+def resolve_model_files(spec: ModelSpec, *, allow_download: bool = True, refresh: bool = False) -> dict[str, Path]:
     """Paths of every file of `spec` (its source and extra sources), downloading from the Hub if allowed.
+
+    Cached Hub files are used without a network round trip unless `refresh` (then the Hub is asked whether the
+    revision moved, as `download` does), so loading a model that is already downloaded never waits on the network.
 
     Raises:
         MissingFilesError: a file is missing from the folder/package/cache and cannot be fetched; the message
@@ -114,11 +117,11 @@ def resolve_model_files(spec: ModelSpec, *, allow_download: bool = True) -> dict
                 )
             paths.update(_folder_files(spec, folder, source.files, f"package {source.package}"))
         elif source.repo_id:
-            paths.update({name: _hub_file(spec, source, name, allow_download) for name in source.files})
+            paths.update({name: _hub_file(spec, source, name, allow_download, refresh) for name in source.files})
     return paths
 
 
-def _hub_file(spec: ModelSpec, source: ModelSource, filename: str, allow_download: bool) -> Path:
+def _hub_file(spec: ModelSpec, source: ModelSource, filename: str, allow_download: bool, refresh: bool) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -132,12 +135,19 @@ def _hub_file(spec: ModelSpec, source: ModelSource, filename: str, allow_downloa
     revision = source.revision or None
     offline = is_offline() or not allow_download
     where = f"{filename} of {repo_id}" + (f"@{revision}" if revision else "")
+    cache_dir = hub_cache_dir()
+    if not offline and not refresh:
+        try:
+            cached = hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir, local_files_only=True)
+            return Path(str(cached))
+        except LocalEntryNotFoundError:
+            pass  # not cached yet: download below
     try:
         path = hf_hub_download(
             repo_id,
             filename,
             revision=revision,
-            cache_dir=hub_cache_dir(),
+            cache_dir=cache_dir,
             endpoint=hub_endpoint(),
             local_files_only=offline,
         )
@@ -167,7 +177,7 @@ def download_model_files(spec: ModelSpec) -> dict[str, Path]:
     With `options.snapshot = true` (transformers models) the whole repo snapshot is fetched, so a later
     offline `from_pretrained` finds tokenizer and weight files that `files` does not list.
     """
-    paths = resolve_model_files(spec, allow_download=True)
+    paths = resolve_model_files(spec, allow_download=True, refresh=True)
     if spec.options.get("snapshot") and spec.source.repo_id and not spec.source.local_dir:
         from huggingface_hub import snapshot_download
 

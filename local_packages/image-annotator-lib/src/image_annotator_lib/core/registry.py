@@ -179,7 +179,7 @@ def _build_spec(name: str, entry: dict[str, Any], origin: str) -> ModelSpec:
 
     kind_text = text("kind", required=True)
     try:
-        kind = ModelKind(kind_text)
+        kind = ModelKind(str(kind_text))
     except ValueError:
         kinds = ", ".join(k.value for k in ModelKind)
         raise RegistryError(f"{where}: kind {kind_text!r} is not one of {kinds}") from None

@@ -1,0 +1,1 @@
+"""Local back-ends: WD taggers, aesthetic scorers and open-nsfw on onnxruntime; captioners on transformers."""
