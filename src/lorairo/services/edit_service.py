@@ -1,0 +1,522 @@
+"""Manual edits of a project: tags, caption, rating, score, near-duplicate review, with undo and redo.
+
+Each public edit runs in ONE write transaction (saved at once; all or nothing) and returns a frozen
+:class:`EditResult` naming the images that changed, so views refresh from what changed, plus the inverse
+change for undo. :class:`EditCommand` wraps a result into a do/undo pair that a GUI undo stack drives.
+
+Thread-safety: an `EditService` holds no session and no ORM object; every method opens its own session, so
+it may be called from any worker thread (the GUI runs edits on its single "write" pool so they are
+serialised). It never touches Qt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lorairo.database.schema import (
+    SOURCE_MANUAL,
+    AnnotationFailure,
+    CaptionRecord,
+    ImageRecord,
+    ModelRecord,
+    QualityScoreRecord,
+    RatingRecord,
+    TagRecord,
+)
+from lorairo.database.tag_repository import (
+    LINK_PENDING,
+    LINK_REVIEWED,
+    MANUAL_SCORE_MAX,
+    MANUAL_SCORE_MIN,
+    MANUAL_SCORE_NAME,
+    Change,
+    ChangeSet,
+    DeleteTags,
+    EditRepository,
+    GroupMember,
+    InsertTags,
+    NearDuplicateGroup,
+    SetExcluded,
+    SetLinkStatus,
+    SetManualCaptions,
+    SetManualRatings,
+    SetManualScores,
+    SetTagsRejected,
+    TagRow,
+    is_empty,
+)
+from lorairo.exceptions import LoRAIroException
+from lorairo.services.project_service import Project
+
+try:  # the tag library's normaliser (display form: spaces, kaomoji kept, \( \) unescaped)
+    from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
+except ImportError:  # pragma: no cover - only while the library lacks the module
+    _library_normalize = None
+
+_KAOMOJI_SHAPE = re.compile(r"[^\s_]{1,3}_[^\s_]{1,3}")
+RATING_LABELS = ("general", "sensitive", "questionable", "explicit")
+
+#: Looks up categories of tags (display form -> category); may return a subset. Called in the worker.
+Categorizer = Callable[[Sequence[str]], Mapping[str, str]]
+
+__all__ = [
+    "LINK_PENDING",
+    "LINK_REVIEWED",
+    "MANUAL_SCORE_MAX",
+    "MANUAL_SCORE_MIN",
+    "RATING_LABELS",
+    "CaptionInfo",
+    "EditCommand",
+    "EditError",
+    "EditResult",
+    "EditService",
+    "FailureInfo",
+    "GroupMember",
+    "ImageDetails",
+    "NearDuplicateGroup",
+    "RatingInfo",
+    "ScoreInfo",
+    "TagCount",
+    "TagInfo",
+    "normalize_tag",
+]
+
+
+class EditError(LoRAIroException):
+    """A manual edit was refused (unknown image, empty tag, value out of range); nothing was written."""
+
+
+def normalize_tag(text: str) -> str:
+    """The stored display form of a tag typed by the user (see CONTRACTS.md, "Tag text")."""
+    if _library_normalize is not None:
+        return str(_library_normalize(text))
+    # Fallback while the tag library lacks its normaliser: short "x_y" faces (the kaomoji) keep underscores.
+    cleaned = " ".join(text.replace("\\(", "(").replace("\\)", ")").split())
+    return cleaned if _KAOMOJI_SHAPE.fullmatch(cleaned) else cleaned.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What an edit did. `changed_ids` are the images whose data changed (empty: nothing to do)."""
+
+    description: str
+    changed_ids: tuple[int, ...]
+    inverse: Change = field(repr=False)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_ids)
+
+
+class EditCommand:
+    """A Qt-free undo/redo pair built from the result of an edit that has already been applied.
+
+    `undo` applies the stored inverse and keeps the inverse of that for `redo`, and back. Call the two in
+    strict alternation from one thread at a time (the GUI's write pool guarantees it).
+    """
+
+    def __init__(self, result: EditResult) -> None:
+        self.text = result.description
+        self._pending: Change = result.inverse
+        self._done = True
+
+    def undo(self, service: EditService) -> EditResult:
+        if not self._done:
+            raise EditError(f"'{self.text}' is already undone")
+        result = service.apply(self._pending, f"Undo {self.text}")
+        self._pending, self._done = result.inverse, False
+        return result
+
+    def redo(self, service: EditService) -> EditResult:
+        if self._done:
+            raise EditError(f"'{self.text}' is already done")
+        result = service.apply(self._pending, self.text)
+        self._pending, self._done = result.inverse, True
+        return result
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """One active tag of an image with its provenance (`model` is the model name for model tags)."""
+
+    tag_id: int
+    tag: str
+    category: str | None
+    source: str
+    model: str | None
+    confidence: float | None
+
+    @property
+    def provenance(self) -> str:
+        return self.model or self.source
+
+
+@dataclass(frozen=True)
+class CaptionInfo:
+    text: str
+    source: str
+    model: str | None
+
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    name: str
+    value: float
+    scale_min: float
+    scale_max: float
+    source: str
+    model: str | None
+
+
+@dataclass(frozen=True)
+class RatingInfo:
+    label: str
+    source: str
+    model: str | None
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    model: str
+    provider: str
+    reason: str
+    message: str | None
+    failed_at: datetime
+    policy_violation: bool
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    """Everything the details panel shows about one image (a snapshot; safe to hand between threads)."""
+
+    image_id: int
+    file_name: str
+    path: Path  # absolute path of the file LoRAIro reads
+    original_path: str
+    stored_in_project: bool
+    file_size: int
+    width: int
+    height: int
+    format: str
+    mode: str
+    has_alpha: bool
+    exif_orientation: int
+    hash_value: str
+    phash: str
+    excluded: bool
+    manual_rating: str | None
+    imported_at: datetime
+    other_paths: tuple[str, ...]
+    tags: tuple[TagInfo, ...]
+    rejected_tags: tuple[TagInfo, ...]
+    captions: tuple[CaptionInfo, ...]
+    scores: tuple[ScoreInfo, ...]
+    ratings: tuple[RatingInfo, ...]
+    failures: tuple[FailureInfo, ...]
+
+    @property
+    def manual_caption(self) -> str | None:
+        return next((c.text for c in self.captions if c.source == SOURCE_MANUAL), None)
+
+    @property
+    def manual_score(self) -> float | None:
+        return next((s.value for s in self.scores if s.source == SOURCE_MANUAL and s.name == MANUAL_SCORE_NAME), None)
+
+
+@dataclass(frozen=True)
+class TagCount:
+    """A tag over a selection: how many of the selected images carry it."""
+
+    tag: str
+    category: str | None
+    count: int
+
+
+def _load_details(session: Session, root: Path, image_id: int) -> ImageDetails | None:
+    image = session.get(ImageRecord, image_id)
+    if image is None:
+        return None
+    models: dict[int, str] = {int(i): str(n) for i, n in session.execute(select(ModelRecord.id, ModelRecord.name))}
+    tag_rows = session.scalars(select(TagRecord).where(TagRecord.image_id == image_id).order_by(TagRecord.id))
+    tags = [
+        (r.is_rejected, TagInfo(r.id, r.tag, r.category, r.source, models.get(r.model_id or -1), r.confidence))
+        for r in tag_rows
+    ]
+    captions = session.scalars(select(CaptionRecord).where(CaptionRecord.image_id == image_id))
+    scores = session.scalars(select(QualityScoreRecord).where(QualityScoreRecord.image_id == image_id))
+    ratings = session.scalars(select(RatingRecord).where(RatingRecord.image_id == image_id))
+    failures = session.scalars(
+        select(AnnotationFailure).where(AnnotationFailure.image_id == image_id).order_by(AnnotationFailure.id)
+    )
+    path = Path(image.file_path)
+    return ImageDetails(
+        image_id=image.id,
+        file_name=image.file_name,
+        path=path if path.is_absolute() else root / path,
+        original_path=image.original_path,
+        stored_in_project=image.stored_in_project,
+        file_size=image.file_size,
+        width=image.width,
+        height=image.height,
+        format=image.format,
+        mode=image.mode,
+        has_alpha=image.has_alpha,
+        exif_orientation=image.exif_orientation,
+        hash_value=image.hash_value,
+        phash=image.phash,
+        excluded=image.excluded,
+        manual_rating=image.manual_rating,
+        imported_at=image.created_at,
+        other_paths=tuple(s.source_path for s in image.sources if s.source_path != image.original_path),
+        tags=tuple(info for rejected, info in tags if not rejected),
+        rejected_tags=tuple(info for rejected, info in tags if rejected),
+        # Manual first: it is the caption export uses.
+        captions=tuple(
+            sorted(
+                (CaptionInfo(c.text, c.source, models.get(c.model_id or -1)) for c in captions),
+                key=lambda c: c.source != SOURCE_MANUAL,
+            )
+        ),
+        scores=tuple(
+            ScoreInfo(s.score_name, s.value, s.scale_min, s.scale_max, s.source, models.get(s.model_id or -1))
+            for s in scores
+        ),
+        ratings=tuple(RatingInfo(r.label, r.source, models.get(r.model_id or -1)) for r in ratings),
+        failures=tuple(
+            FailureInfo(f.model_name, f.provider, f.failure_reason, f.error_message, f.failed_at, f.is_policy_violation)
+            for f in failures
+        ),
+    )
+
+
+def _load_tag_counts(session: Session, image_ids: Sequence[int]) -> list[TagCount]:
+    found: dict[str, TagCount] = {}
+    for start in range(0, len(image_ids), 900):  # chunks are disjoint image sets, so counts add up
+        chunk = image_ids[start : start + 900]
+        rows = session.execute(
+            select(TagRecord.tag, func.max(TagRecord.category), func.count(func.distinct(TagRecord.image_id)))
+            .where(TagRecord.image_id.in_(chunk), TagRecord.is_rejected.is_(False))
+            .group_by(TagRecord.tag)
+        )
+        for tag, category, count in rows:
+            old = found.get(tag)
+            found[tag] = TagCount(tag, (old.category if old else None) or category, (old.count if old else 0) + count)
+    return sorted(found.values(), key=lambda t: (-t.count, t.tag))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class EditService:
+    """Manual edits and the reads the details panel needs, for one open project."""
+
+    def __init__(self, project: Project, *, categorize: Categorizer | None = None) -> None:
+        self.project = project
+        self.categorize = categorize
+
+    # --- core ----------------------------------------------------------------------------------------
+
+    def apply(self, change: Change, description: str) -> EditResult:
+        """Apply a change (an inverse from an earlier result) in one write transaction."""
+        with self.project.db.session(write=True) as session:
+            inverse, touched = EditRepository(session).apply(change)
+        return EditResult(description, tuple(sorted(touched)), inverse)
+
+    def _run(self, description: str, build: Callable[[EditRepository], Change]) -> EditResult:
+        """Build the change from the current rows and apply it in the same transaction."""
+        with self.project.db.session(write=True) as session:
+            repo = EditRepository(session)
+            change = build(repo)
+            if is_empty(change):
+                return EditResult(description, (), ChangeSet(()))
+            inverse, touched = repo.apply(change)
+        return EditResult(description, tuple(sorted(touched)), inverse)
+
+    def _existing(self, repo: EditRepository, image_ids: Iterable[int]) -> list[int]:
+        wanted = sorted(set(image_ids))
+        if not wanted:
+            raise EditError("no images selected")
+        found = repo.existing_image_ids(wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise EditError(f"image id(s) not in project '{self.project.name}': {missing[:10]}")
+        return wanted
+
+    @staticmethod
+    def _clean_tags(tags: Iterable[str]) -> list[str]:
+        cleaned = [normalize_tag(tag) for tag in tags]
+        if not cleaned or any(not tag for tag in cleaned):
+            raise EditError("tag is empty: type a tag name")
+        return list(dict.fromkeys(cleaned))
+
+    def _categories(self, tags: Sequence[str], known: Mapping[str, str | None]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {tag: known.get(tag.lower()) for tag in tags}
+        unknown = [tag for tag, category in found.items() if category is None]
+        if unknown and self.categorize is not None:
+            looked_up = self.categorize(unknown)
+            for tag in unknown:
+                found[tag] = looked_up.get(tag)
+        return found
+
+    # --- tags ----------------------------------------------------------------------------------------
+
+    def _add_change(
+        self, repo: EditRepository, ids: Sequence[int], tags: Sequence[str], category: str | None
+    ) -> InsertTags:
+        rows = repo.tag_rows(ids)
+        active = {(r.image_id, r.tag.lower()) for r in rows if not r.is_rejected}
+        known = {r.tag.lower(): r.category for r in rows if r.category}
+        categories = dict.fromkeys(tags, category) if category else self._categories(tags, known)
+        new_rows = [
+            TagRow(image_id, tag, categories.get(tag), SOURCE_MANUAL)
+            for image_id in ids
+            for tag in tags
+            if (image_id, tag.lower()) not in active
+        ]
+        return InsertTags(tuple(new_rows))
+
+    @staticmethod
+    def _remove_change(rows: Sequence[TagRecord], tags: Sequence[str]) -> ChangeSet:
+        wanted = {tag.lower() for tag in tags}
+        hits = [r for r in rows if not r.is_rejected and r.tag.lower() in wanted]
+        manual = tuple(r.id for r in hits if r.source == SOURCE_MANUAL)
+        # Model and sidecar output is kept as rejected so re-annotation / re-import never resurrects it.
+        other = tuple(r.id for r in hits if r.source != SOURCE_MANUAL)
+        return ChangeSet((DeleteTags(manual), SetTagsRejected(other, True)))
+
+    def add_tags(self, image_ids: Iterable[int], tags: Iterable[str], *, category: str | None = None) -> EditResult:
+        """Add manual tags to every image that does not already have them (any source, case-insensitive)."""
+        cleaned = self._clean_tags(tags)
+
+        def build(repo: EditRepository) -> Change:
+            return self._add_change(repo, self._existing(repo, image_ids), cleaned, category)
+
+        return self._run(f"Add {', '.join(cleaned)}", build)
+
+    def remove_tags(self, image_ids: Iterable[int], tags: Iterable[str]) -> EditResult:
+        """Remove tags: manual rows are deleted, model / sidecar rows are marked rejected."""
+        cleaned = self._clean_tags(tags)
+
+        def build(repo: EditRepository) -> Change:
+            return self._remove_change(repo.tag_rows(self._existing(repo, image_ids)), cleaned)
+
+        return self._run(f"Remove {', '.join(cleaned)}", build)
+
+    def rename_tag(self, image_ids: Iterable[int], old: str, new: str) -> EditResult:
+        """Replace tag `old` by the manual tag `new` on every image that has `old` (batch "replace" too)."""
+        old_tag, new_tag = self._clean_tags([old])[0], self._clean_tags([new])[0]
+        if old_tag == new_tag:
+            raise EditError(f"'{old_tag}' is already called that")
+
+        def build(repo: EditRepository) -> Change:
+            ids = self._existing(repo, image_ids)
+            rows = repo.tag_rows(ids)
+            having = sorted({r.image_id for r in rows if not r.is_rejected and r.tag.lower() == old_tag.lower()})
+            old_category = next((r.category for r in rows if r.tag.lower() == old_tag.lower() and r.category), None)
+            if not having:
+                return ChangeSet(())
+            if old_tag.lower() == new_tag.lower():  # a change of case only: remove first, then add afresh
+                return ChangeSet(
+                    (
+                        self._remove_change(rows, [old_tag]),
+                        InsertTags(tuple(TagRow(i, new_tag, old_category, SOURCE_MANUAL) for i in having)),
+                    )
+                )
+            add = self._add_change(repo, having, [new_tag], None)
+            if old_category and add.rows and all(row.category is None for row in add.rows):
+                add = InsertTags(tuple(TagRow(r.image_id, r.tag, old_category, r.source) for r in add.rows))
+            return ChangeSet((self._remove_change(rows, [old_tag]), add))
+
+        return self._run(f"Rename {old_tag} to {new_tag}", build)
+
+    # --- caption / rating / score --------------------------------------------------------------------
+
+    def set_caption(self, image_id: int, text: str) -> EditResult:
+        """Set the manual caption (model captions are kept); blank text removes the manual caption."""
+        cleaned = text.strip()
+
+        def build(repo: EditRepository) -> Change:
+            self._existing(repo, [image_id])
+            if repo.manual_caption(image_id) == (cleaned or None):
+                return ChangeSet(())
+            return SetManualCaptions(((image_id, cleaned or None),))
+
+        return self._run("Edit caption", build)
+
+    def set_rating(self, image_ids: Iterable[int], label: str | None) -> EditResult:
+        """Set (or clear with None) the manual rating of images."""
+        if label is not None and label not in RATING_LABELS:
+            raise EditError(f"rating {label!r} is not one of {', '.join(RATING_LABELS)}")
+
+        def build(repo: EditRepository) -> Change:
+            return SetManualRatings(tuple((i, label) for i in self._existing(repo, image_ids)))
+
+        return self._run(f"Set rating {label}" if label else "Clear rating", build)
+
+    def set_score(self, image_ids: Iterable[int], value: float | None) -> EditResult:
+        """Set (or remove with None) the manual score, 1 to 10."""
+        if value is not None and not MANUAL_SCORE_MIN <= value <= MANUAL_SCORE_MAX:
+            raise EditError(f"score {value} is outside {MANUAL_SCORE_MIN:g}-{MANUAL_SCORE_MAX:g}")
+
+        def build(repo: EditRepository) -> Change:
+            return SetManualScores(tuple((i, value) for i in self._existing(repo, image_ids)))
+
+        return self._run(f"Set score {value:g}" if value is not None else "Clear score", build)
+
+    # --- reads for the panel -------------------------------------------------------------------------
+
+    def get_image_details(self, image_id: int) -> ImageDetails:
+        """Everything the details panel shows about one image."""
+        with self.project.db.session() as session:
+            details = _load_details(session, self.project.root, image_id)
+        if details is None:
+            raise EditError(f"image {image_id} is not in project '{self.project.name}'")
+        return details
+
+    def tag_counts(self, image_ids: Iterable[int]) -> list[TagCount]:
+        """Active tags over a selection with how many of the images carry each (for batch editing)."""
+        with self.project.db.session() as session:
+            return _load_tag_counts(session, sorted(set(image_ids)))
+
+    # --- near-duplicates -----------------------------------------------------------------------------
+
+    def near_duplicate_groups(self, *, include_reviewed: bool = False) -> list[NearDuplicateGroup]:
+        """Connected groups of near-duplicate links (pending ones unless `include_reviewed`)."""
+        with self.project.db.session() as session:
+            return EditRepository(session).near_duplicate_groups(include_reviewed=include_reviewed)
+
+    def resolve_group(self, keep_id: int, exclude_ids: Iterable[int]) -> EditResult:
+        """Keep one image, exclude the others from export, and mark the links between them reviewed."""
+        excluded = sorted(set(exclude_ids) - {keep_id})
+        if not excluded:
+            raise EditError("choose at least one image to exclude besides the one you keep")
+
+        def build(repo: EditRepository) -> Change:
+            ids = self._existing(repo, [keep_id, *excluded])
+            links = repo.links_among(set(ids))
+            return ChangeSet(
+                (
+                    SetExcluded(((keep_id, False), *((i, True) for i in excluded))),
+                    SetLinkStatus(tuple((link.id, LINK_REVIEWED) for link in links)),
+                )
+            )
+
+        return self._run(f"Keep 1, exclude {_plural(len(excluded), 'near-duplicate')}", build)
+
+    def dismiss_group(self, image_ids: Iterable[int]) -> EditResult:
+        """Mark a group reviewed without excluding anything ("these are not duplicates")."""
+
+        def build(repo: EditRepository) -> Change:
+            ids = self._existing(repo, image_ids)
+            links = repo.links_among(set(ids))
+            return SetLinkStatus(tuple((link.id, LINK_REVIEWED) for link in links))
+
+        return self._run("Keep all near-duplicates", build)
