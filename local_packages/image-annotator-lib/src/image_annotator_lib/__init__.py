@@ -6,6 +6,8 @@ that needs them is loaded.
 
 from __future__ import annotations
 
+import logging
+
 from image_annotator_lib.api import annotate, download_model, list_available_models, model_status
 from image_annotator_lib.core.base import BaseAnnotator
 from image_annotator_lib.core.cache import get_model_cache
@@ -39,6 +41,9 @@ from image_annotator_lib.core.types import (
     Score,
     TagPrediction,
 )
+
+# A library only emits records; the application decides where they go.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AnnotationError",

@@ -1,0 +1,284 @@
+"""Tiny ONNX models in the real formats, with outputs that are a known function of the input.
+
+WD tagger (`make_wd_tagger`): input [N, S, S, 3] (BGR 0..255, like SmilingWolf's), output
+sigmoid(mean_bgr / 255 @ W + b) per CSV row, so a test computes the exact probabilities of a uniform-colour image
+with `TinyWD.expected_probs`. With `conv_channels` the model gets a stack of stride-2 convolutions in front (a
+mid-size model for benchmarks); its output is then no longer predicted.
+
+Aesthetic towers (`make_aesthetic_model`): CLIP-shaped (pixel_values [N, 3, 224, 224] -> image_embeds [N, 768])
+or SigLIP-shaped ([N, 3, 384, 384] -> pooler_output [N, 1152]); the embedding is channel_means @ P, and a head
+of linear layers 768|1152 -> 1024 -> 128 -> 64 -> 16 -> 1 is written as .safetensors (or .npz).
+`TinyAesthetic.expected_score` gives the exact score for given per-channel means of the preprocessed input.
+
+Requires the `onnx` package (a test dependency, not a runtime one).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from image_annotator_lib.core.types import ModelKind, ModelSource, ModelSpec
+
+RATINGS = ("general", "sensitive", "questionable", "explicit")
+# (name, category): the 4 rating rows first, as in the real selected_tags.csv.
+DEFAULT_TAGS: tuple[tuple[str, int], ...] = (
+    *((r, 9) for r in RATINGS),
+    ("1girl", 0),
+    ("solo", 0),
+    ("red_theme", 0),
+    ("blue_theme", 0),
+    ("white_background", 0),
+    ("simple_background", 0),
+    ("hatsune_miku", 4),
+    ("kagamine_rin", 4),
+    ("vocaloid", 3),
+    ("highres", 5),
+)
+# Logit weights per BGR channel mean (0..1) and bias, one column per DEFAULT_TAGS row. Chosen so a white image,
+# a red image and a blue image give clearly different tags (see tests).
+DEFAULT_WEIGHTS = np.array(
+    [
+        # gen  sens  ques  expl  1girl solo  red   blue  whiteBG simpleBG miku  rin  vocaloid highres
+        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -4.0, 6.0, 2.0, 1.0, 3.0, -3.0, 0.0, 0.0],  # B
+        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, -4.0, -4.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0],  # G
+        [1.0, 3.0, 0.0, 0.0, 0.0, 0.0, 6.0, -4.0, 2.0, 1.0, -3.0, 3.0, 0.0, 0.0],  # R
+    ],
+    dtype=np.float32,
+)
+DEFAULT_BIAS = np.array(
+    [0.0, -1.0, -2.0, -3.0, 0.5, -1.0, -2.0, -2.0, -4.0, -1.0, -1.0, -1.0, -0.5, -1.4], dtype=np.float32
+)
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - a test-environment problem
+        raise RuntimeError("image_annotator_lib.testing needs the 'onnx' package (pip install onnx)") from exc
+    return onnx
+
+
+def _save(graph: Any, path: Path) -> None:
+    onnx = _onnx()
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x.astype(np.float64))), dtype=np.float64)
+
+
+@dataclass
+class TinyWD:
+    """A generated WD tagger folder (model.onnx + selected_tags.csv)."""
+
+    folder: Path
+    size: int
+    tags: tuple[tuple[str, int], ...]
+    weights: np.ndarray
+    bias: np.ndarray
+
+    def expected_probs(self, mean_bgr: Sequence[float]) -> np.ndarray:
+        """Exact output for an input whose per-channel (B, G, R) mean is `mean_bgr` (0..255)."""
+        m = np.asarray(mean_bgr, dtype=np.float64) / 255.0
+        return _sigmoid(m @ self.weights.astype(np.float64) + self.bias)
+
+    def spec(self, name: str = "tiny-wd", **options: Any) -> ModelSpec:
+        """A registry spec pointing at the folder."""
+        return ModelSpec(
+            name=name,
+            kind=ModelKind.TAGGER,
+            framework="wd-onnx",
+            source=ModelSource(local_dir=str(self.folder), files=("model.onnx", "selected_tags.csv")),
+            batch_size=int(options.pop("batch_size", 4)),
+            device=str(options.pop("device", "auto")),
+            options=options,
+        )
+
+
+def write_tags_csv(path: Path, tags: Sequence[tuple[str, int]]) -> None:
+    """selected_tags.csv in the real header and row format."""
+    lines = ["tag_id,name,category,count"]
+    lines += [f"{1000 + i},{name},{category},{10000 - i}" for i, (name, category) in enumerate(tags)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def make_wd_tagger(
+    folder: Path,
+    *,
+    size: int = 32,
+    tags: Sequence[tuple[str, int]] = DEFAULT_TAGS,
+    weights: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    batch: int | None = None,
+    conv_channels: Sequence[int] = (),
+    write_csv: bool = True,
+    seed: int = 0,
+) -> TinyWD:
+    """Write a WD-format model.onnx (+ selected_tags.csv) into `folder`.
+
+    Args:
+        size: input H = W.
+        batch: None for a dynamic ("batch_size") first dimension, or a fixed batch size.
+        conv_channels: optional stride-2 3x3 conv stack (makes a mid-size model for benchmarks).
+        write_csv: False to leave the CSV out (to test the missing-file error).
+    """
+    onnx = _onnx()
+    helper, tp = onnx.helper, onnx.TensorProto
+    n = len(tags)
+    rng = np.random.default_rng(seed)
+    if weights is None:
+        weights = DEFAULT_WEIGHTS if n == len(DEFAULT_TAGS) else rng.normal(0, 2, (3, n)).astype(np.float32)
+    if bias is None:
+        bias = DEFAULT_BIAS if n == len(DEFAULT_TAGS) else rng.normal(-1, 1, n).astype(np.float32)
+    first: str | int = "batch_size" if batch is None else batch
+    inp = helper.make_tensor_value_info("input", tp.FLOAT, [first, size, size, 3])
+    out = helper.make_tensor_value_info("output", tp.FLOAT, [first, n])
+    nodes: list[Any] = []
+    inits = [
+        helper.make_tensor("scale", tp.FLOAT, [], [1.0 / 255.0]),
+        helper.make_tensor("bias", tp.FLOAT, [n], np.asarray(bias, np.float32).tolist()),
+    ]
+    if conv_channels:
+        nodes.append(helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]))
+        prev, width = "nchw", 3
+        for i, channels in enumerate(conv_channels):
+            w = rng.normal(0, (2.0 / (9 * width)) ** 0.5, (channels, width, 3, 3)).astype(np.float32)
+            inits.append(helper.make_tensor(f"cw{i}", tp.FLOAT, list(w.shape), w.flatten().tolist()))
+            nodes.append(helper.make_node("Conv", [prev, f"cw{i}"], [f"c{i}"], strides=[2, 2], pads=[1, 1, 1, 1]))
+            nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+            prev, width = f"r{i}", channels
+        nodes.append(helper.make_node("ReduceMean", [prev], ["pooled"], axes=[2, 3], keepdims=0))
+        weights = rng.normal(0, 1.0 / width**0.5, (width, n)).astype(np.float32)
+        nodes.append(helper.make_node("Mul", ["pooled", "scale"], ["m"]))
+    else:
+        nodes.append(helper.make_node("ReduceMean", ["input"], ["pooled"], axes=[1, 2], keepdims=0))
+        nodes.append(helper.make_node("Mul", ["pooled", "scale"], ["m"]))
+    weights = np.asarray(weights, dtype=np.float32)
+    inits.append(helper.make_tensor("weights", tp.FLOAT, list(weights.shape), weights.flatten().tolist()))
+    nodes += [
+        helper.make_node("MatMul", ["m", "weights"], ["z"]),
+        helper.make_node("Add", ["z", "bias"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["output"]),
+    ]
+    graph = helper.make_graph(nodes, "tiny_wd", [inp], [out], initializer=inits)
+    folder = Path(folder)
+    _save(graph, folder / "model.onnx")
+    if write_csv:
+        write_tags_csv(folder / "selected_tags.csv", tags)
+    return TinyWD(folder, size, tuple(tags), weights, np.asarray(bias, np.float32))
+
+
+def write_safetensors(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write float32 arrays in the safetensors format (8-byte header length, JSON header, raw data)."""
+    header: dict[str, Any] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, array in arrays.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # keep tensor data 8-byte aligned, as the reference writer does
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+
+
+@dataclass
+class TinyAesthetic:
+    """A generated aesthetic tower + head."""
+
+    folder: Path
+    kind: str  # "clip" | "siglip"
+    size: int
+    projection: np.ndarray  # [3, D]
+    head: list[tuple[np.ndarray, np.ndarray]]  # torch layout: weight [out, in], bias [out]
+    tower_file: str
+    head_file: str
+    output_name: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def expected_score(self, channel_means: Sequence[float]) -> float:
+        """Exact score for a preprocessed input whose per-channel means (C order: R, G, B) are given."""
+        embedding = np.asarray(channel_means, dtype=np.float64) @ self.projection.astype(np.float64)
+        embedding = embedding / np.linalg.norm(embedding)
+        x = embedding
+        for weight, bias in self.head:
+            x = x @ weight.T.astype(np.float64) + bias
+        return float(x[0])
+
+    def spec(self, name: str | None = None, **options: Any) -> ModelSpec:
+        opts: dict[str, Any] = {
+            "preprocess": self.kind,
+            "tower_file": self.tower_file,
+            "head_file": self.head_file,
+            "embedding_output": self.output_name,
+            "head_prefix": "layers.",
+            "score_name": "aesthetic_v2" if self.kind == "clip" else "aesthetic_v2_5",
+            "scale": [1.0, 10.0],
+        }
+        opts.update(options)
+        return ModelSpec(
+            name=name or f"tiny-aesthetic-{self.kind}",
+            kind=ModelKind.SCORER,
+            framework="aesthetic-onnx",
+            source=ModelSource(local_dir=str(self.folder), files=(self.tower_file, self.head_file)),
+            batch_size=int(opts.pop("batch_size", 4)),
+            options=opts,
+        )
+
+
+def make_aesthetic_model(
+    folder: Path, kind: str = "clip", *, head_format: str = "safetensors", seed: int = 0
+) -> TinyAesthetic:
+    """Write a CLIP- (768-d, 224) or SigLIP-shaped (1152-d, 384) tower ONNX and its MLP head into `folder`."""
+    onnx = _onnx()
+    helper, tp = onnx.helper, onnx.TensorProto
+    dim, size, output = (768, 224, "image_embeds") if kind == "clip" else (1152, 384, "pooler_output")
+    rng = np.random.default_rng(seed)
+    projection = rng.normal(0, 1, (3, dim)).astype(np.float32)
+    inp = helper.make_tensor_value_info("pixel_values", tp.FLOAT, ["batch_size", 3, size, size])
+    hidden = helper.make_tensor_value_info("last_hidden_state", tp.FLOAT, ["batch_size", 1, dim])
+    out = helper.make_tensor_value_info(output, tp.FLOAT, ["batch_size", dim])
+    nodes = [
+        helper.make_node("ReduceMean", ["pixel_values"], ["means"], axes=[2, 3], keepdims=0),
+        helper.make_node("MatMul", ["means", "projection"], [output]),
+        helper.make_node("Unsqueeze", [output, "axis1"], ["last_hidden_state"]),
+    ]
+    inits = [
+        helper.make_tensor("projection", tp.FLOAT, [3, dim], projection.flatten().tolist()),
+        helper.make_tensor("axis1", tp.INT64, [1], [1]),
+    ]
+    # The hidden state comes first so picking the embedding by name (not position) is exercised.
+    graph = helper.make_graph(nodes, f"tiny_{kind}_tower", [inp], [hidden, out], initializer=inits)
+    folder = Path(folder)
+    tower_file = "onnx/vision_model.onnx"
+    _save(graph, folder / tower_file)
+    widths = [dim, 1024, 128, 64, 16, 1]
+    head = []
+    arrays: dict[str, np.ndarray] = {}
+    for index, (fan_in, fan_out) in zip((0, 2, 4, 6, 7), itertools.pairwise(widths), strict=True):
+        weight = rng.normal(0, 1.0 / fan_in**0.5, (fan_out, fan_in)).astype(np.float32)
+        bias = rng.normal(0, 0.1, fan_out).astype(np.float32)
+        if index == 7:
+            bias = bias + 5.0  # centre scores mid-scale
+        head.append((weight, bias))
+        arrays[f"layers.{index}.weight"], arrays[f"layers.{index}.bias"] = weight, bias
+    if head_format == "npz":
+        head_file = "head.npz"
+        np.savez(folder / head_file, **arrays)
+    else:
+        head_file = "head.safetensors"
+        write_safetensors(folder / head_file, {"other.unrelated": np.zeros(4, np.float32), **arrays})
+    return TinyAesthetic(folder, kind, size, projection, head, tower_file, head_file, output)
