@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from lorairo.exceptions import LoRAIroException
@@ -19,14 +18,18 @@ def run_cli(argv: list[str]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="lorairo", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 1
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument, no such command
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc}")
+        return int(getattr(exc, "exit_code", 2))
     except LoRAIroException as exc:
         err_console.print(f"[red]error:[/] {redact(str(exc))}", highlight=False)
         return 1

@@ -1,0 +1,238 @@
+"""`lorairo annotate`, `lorairo models list|download`, `lorairo batch submit|status|import`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from lorairo.annotations import ai_annotator
+from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.exceptions import AIProviderError
+from lorairo.services.annotation_service import AnnotationService, configure_annotator_library, require_available
+from lorairo.services.batch_annotation_service import BatchAnnotationService
+from lorairo.services.image_query_service import ImageQueryService, parse_filter
+from lorairo.services.project_service import Project
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+FilterOpt = Annotated[
+    str, typer.Option("--filter", "-f", help="Only images matching this filter (see `lorairo query`).")
+]
+IdsOpt = Annotated[str, typer.Option("--ids", help="Comma-separated image IDs (default: every image).")]
+
+models_app = typer.Typer(help="List and download annotation models.", no_args_is_help=True)
+batch_app = typer.Typer(help="Cloud Batch API jobs (OpenAI, Anthropic).", no_args_is_help=True)
+
+
+def select_images(project: Project, filter_text: str, ids: str) -> list[int]:
+    """Image IDs from --ids, else --filter, else all images of the project."""
+    if ids:
+        try:
+            return [int(part) for part in ids.split(",") if part.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"--ids must be comma-separated numbers (got {ids!r})") from None
+    return ImageQueryService(project.db).query_ids(parse_filter(filter_text) if filter_text else None)
+
+
+def _progress(json: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=json,
+        transient=False,
+    )
+
+
+def annotate(
+    project: ProjectOpt,
+    models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names (lorairo models list).")],
+    filter_text: FilterOpt = "",
+    ids: IdsOpt = "",
+    rerun: Annotated[bool, typer.Option("--rerun", help="Annotate again images a model already did.")] = False,
+    resend: Annotated[
+        bool, typer.Option("--resend-policy-violations", help="Also send images a model refused before.")
+    ] = False,
+    batch: Annotated[bool, typer.Option("--batch", help="Submit cloud models as Batch API jobs instead.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Annotate images with local and cloud models; results are stored with their provenance."""
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise typer.BadParameter("give at least one model with --models")
+    proj = state.projects.open(project)
+    try:
+        service = AnnotationService(state.config, proj)
+        require_available(service, names)
+        image_ids = select_images(proj, filter_text, ids)
+        if batch:
+            jobs = [asdict(BatchAnnotationService(service).submit(image_ids, name)) for name in names]
+            if json:
+                print_json({"batch_jobs": jobs})
+            else:
+                for job in jobs:
+                    console.print(
+                        f"Submitted batch {job['remote_id']} ({job['n_requests']} requests) for {job['model_name']}"
+                    )
+            return
+        plan = service.plan(image_ids, names, rerun=rerun)
+        for name, flagged in plan.policy_violations.items():
+            action = "sending them again" if resend else "skipping them (--resend-policy-violations to send)"
+            err_console.print(f"[yellow]warning:[/] {len(flagged)} images were refused by {name} before; {action}")
+        cancel = threading.Event()
+        with _progress(json) as bar:
+            task = bar.add_task("Annotating", total=max(plan.total_pairs, 1), rate="")
+
+            def progress(done: int, total: int, message: str) -> None:
+                elapsed = bar.tasks[0].elapsed or 0.0
+                rate = f"{done / elapsed:.1f} img·model/s" if elapsed > 0 else ""
+                bar.update(task, completed=done, total=max(total, 1), rate=rate)
+
+            try:
+                summary = service.run(
+                    image_ids, names, rerun=rerun, resend_policy_violations=resend, progress=progress, cancel=cancel
+                )
+            except KeyboardInterrupt:
+                cancel.set()
+                raise
+    finally:
+        proj.close()
+    if json:
+        print_json(asdict(summary) | {"images_per_second": summary.images_per_second})
+        return
+    table = Table("Model", "Annotated", "Failed", "Policy violations", "Already done", "Skipped (policy)")
+    for name in summary.models:
+        table.add_row(
+            name,
+            str(summary.annotated.get(name, 0)),
+            str(summary.failed.get(name, 0)),
+            str(summary.policy_violations.get(name, 0)),
+            str(summary.skipped_done.get(name, 0)),
+            str(summary.skipped_policy.get(name, 0)),
+        )
+    console.print(table)
+    if summary.failure_reasons:
+        console.print(
+            "Failures by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.failure_reasons.items()))
+        )
+    console.print(f"{summary.images} images in {summary.elapsed:.1f} s ({summary.images_per_second:.1f} images/s)")
+
+
+@models_app.command("list")
+def models_list(json: JsonOpt = False) -> None:
+    """Every model: installed or what it needs (files, an extra, an API key), and the device it runs on."""
+    configure_annotator_library(state.config)
+    listed = ai_annotator.get_available_annotator_models(state.config.api_keys())
+    if json:
+        print_json([asdict(m) for m in listed])
+        return
+    table = Table("Model", "Kind", "Provider", "Device", "Status")
+    for m in listed:
+        status = "[green]ready[/]" if m.available else "[yellow]" + "; ".join(m.needs) + "[/]"
+        table.add_row(m.name, m.kind, m.provider_name, m.device, status)
+    console.print(table)
+
+
+@models_app.command("download")
+def models_download(name: str, json: JsonOpt = False) -> None:
+    """Download a model's files into the Hugging Face cache."""
+    configure_annotator_library(state.config)
+    files = ai_annotator.download_model(name)
+    if json:
+        print_json({"model": name, "files": files})
+    else:
+        for file, path in files.items():
+            console.print(f"{file}: {path}", highlight=False)
+
+
+@batch_app.command("submit")
+def batch_submit(
+    project: ProjectOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="A cloud model of OpenAI or Anthropic.")],
+    filter_text: FilterOpt = "",
+    ids: IdsOpt = "",
+    json: JsonOpt = False,
+) -> None:
+    """Submit images as one Batch API job (cheaper, results within 24 h)."""
+    proj = state.projects.open(project)
+    try:
+        service = AnnotationService(state.config, proj)
+        require_available(service, [model])
+        info = BatchAnnotationService(service).submit(select_images(proj, filter_text, ids), model)
+    finally:
+        proj.close()
+    if json:
+        print_json(asdict(info))
+    else:
+        console.print(f"Submitted batch {info.remote_id}: {info.n_requests} requests to {info.model_name}")
+
+
+@batch_app.command("status")
+def batch_status(
+    project: ProjectOpt, refresh: bool = typer.Option(True, help="Ask the provider."), json: JsonOpt = False
+) -> None:
+    """The project's batch jobs and their status."""
+    proj = state.projects.open(project)
+    try:
+        service = BatchAnnotationService(AnnotationService(state.config, proj))
+        jobs = service.jobs()
+        if refresh:
+            jobs = [service.refresh(j.id) if not j.finished else j for j in jobs]
+    finally:
+        proj.close()
+    if json:
+        print_json([asdict(j) for j in jobs])
+        return
+    table = Table("ID", "Batch", "Model", "Requests", "Status", "Submitted", "Imported")
+    for j in jobs:
+        table.add_row(
+            str(j.id),
+            j.remote_id,
+            j.model_name,
+            str(j.n_requests),
+            j.status,
+            f"{j.submitted_at:%Y-%m-%d %H:%M}",
+            f"{j.imported_at:%Y-%m-%d %H:%M}" if j.imported_at else "",
+        )
+    console.print(table)
+
+
+@batch_app.command("import")
+def batch_import(
+    project: ProjectOpt,
+    job: Annotated[str, typer.Option("--job", help="Batch id (or LoRAIro job number) to fetch and import.")] = "",
+    file: Annotated[Path | None, typer.Option("--file", help="A result JSONL already on disk.")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model name for a result file without a manifest.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Fetch a finished batch's results (or read a result file) and store them in the project."""
+    if not job and file is None:
+        raise typer.BadParameter("give --job or --file")
+    proj = state.projects.open(project)
+    try:
+        service = BatchAnnotationService(AnnotationService(state.config, proj))
+        if file is not None:
+            if not file.is_file():
+                raise AIProviderError(f"{file}: no such result file")
+            summary = service.import_results_file(file, model_name=model or None)
+        else:
+            summary = service.import_results(int(job) if job.isdigit() else job)
+    finally:
+        proj.close()
+    if json:
+        print_json(asdict(summary))
+    else:
+        console.print(
+            f"Imported results for {summary.images} images: {summary.annotated} annotated, "
+            f"{summary.failed} failed, {summary.unmatched_keys} unmatched"
+        )
