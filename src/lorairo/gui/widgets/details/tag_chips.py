@@ -1,0 +1,162 @@
+"""Tag chips: one small coloured pill per tag, coloured by category, with provenance on hover.
+
+A chip's close button asks to remove the tag, a double-click turns it into an inline editor to rename it.
+Chips only emit requests; the panel turns them into edits run by the worker. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
+
+from lorairo.gui.widgets.details.flow_layout import FlowLayout
+from lorairo.services.edit_service import TagCount, TagInfo
+
+# Danbooru's category colours: users recognise them at a glance.
+CATEGORY_COLORS: dict[str, str] = {
+    "general": "#0075f8",
+    "character": "#00ab2c",
+    "copyright": "#a800aa",
+    "artist": "#c00004",
+    "meta": "#fd9200",
+    "rating": "#00a3a3",
+}
+UNKNOWN_COLOR = "#8a8a8a"
+
+
+def category_color(category: str | None) -> QColor:
+    return QColor(CATEGORY_COLORS.get(category or "", UNKNOWN_COLOR))
+
+
+def chip_tooltip(info: TagInfo) -> str:
+    lines = [f"<b>{info.tag}</b>", f"Category: {info.category or 'unknown'}"]
+    if info.model:
+        lines.append(f"Model: {info.model}")
+    else:
+        lines.append(f"Source: {info.source}")
+    if info.confidence is not None:
+        lines.append(f"Confidence: {info.confidence:.2f}")
+    lines.append("<i>Double-click to rename</i>")
+    return "<br>".join(lines)
+
+
+class TagChip(QFrame):
+    """One tag. `remove_requested(tag)` from the close button, `rename_requested(old, new)` after editing."""
+
+    remove_requested = Signal(str)
+    rename_requested = Signal(str, str)
+
+    def __init__(self, tag: str, category: str | None, *, label: str | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.tag = tag
+        self.category = category
+        self.setObjectName("TagChip")
+        color = category_color(category)
+        fill = QColor(color)
+        fill.setAlpha(46)  # a tint of the category colour reads well on light and dark palettes
+        self.setStyleSheet(
+            f"#TagChip {{ background: rgba({fill.red()},{fill.green()},{fill.blue()},{fill.alpha()});"
+            f" border: 1px solid {color.name()}; border-radius: 9px; }}"
+            "#TagChip QToolButton { border: none; padding: 0px; }"
+        )
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 1, 2, 1)
+        layout.setSpacing(2)
+        self.label = QLabel(label or tag, self)
+        self.editor = QLineEdit(tag, self)
+        self.editor.hide()
+        self.editor.installEventFilter(self)
+        self.editor.returnPressed.connect(self._finish_rename)
+        self.close_button = QToolButton(self)
+        self.close_button.setText("✕")
+        self.close_button.setToolTip(f"Remove '{tag}'")
+        self.close_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.close_button.clicked.connect(lambda: self.remove_requested.emit(self.tag))
+        layout.addWidget(self.label)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.close_button)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.start_rename()
+        event.accept()
+
+    def start_rename(self) -> None:
+        self.label.hide()
+        self.editor.setText(self.tag)
+        self.editor.setMinimumWidth(max(120, self.label.width() + 30))
+        self.editor.show()
+        self.editor.setFocus()
+        self.editor.selectAll()
+
+    def cancel_rename(self) -> None:
+        self.editor.hide()
+        self.label.show()
+
+    def _finish_rename(self) -> None:
+        new = self.editor.text().strip()
+        self.cancel_rename()
+        if new and new != self.tag:
+            self.rename_requested.emit(self.tag, new)
+
+    def eventFilter(self, watched: object, event: object) -> bool:
+        if watched is self.editor and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Escape:
+            self.cancel_rename()
+            return True
+        return False
+
+
+class TagChipArea(QWidget):
+    """A wrapping row of chips; re-emits every chip's requests."""
+
+    remove_requested = Signal(str)
+    rename_requested = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = FlowLayout(self, spacing=4)
+        self.chips: list[TagChip] = []
+        self._empty = QLabel("No tags", self)
+        self._empty.setEnabled(False)
+        self._layout.addWidget(self._empty)
+
+    def clear(self) -> None:
+        for chip in self.chips:
+            self._layout.removeWidget(chip)
+            chip.deleteLater()
+        self.chips = []
+        self._empty.show()
+
+    def _add_chip(self, chip: TagChip) -> None:
+        chip.remove_requested.connect(self.remove_requested)
+        chip.rename_requested.connect(self.rename_requested)
+        self._layout.addWidget(chip)
+        self.chips.append(chip)
+        self._empty.hide()
+
+    def set_tags(self, tags: Sequence[TagInfo]) -> None:
+        """Show one image's tags (already ordered by the caller)."""
+        self.clear()
+        for info in tags:
+            chip = TagChip(info.tag, info.category, parent=self)
+            chip.setToolTip(chip_tooltip(info))
+            self._add_chip(chip)
+        self._layout.invalidate()
+        self.updateGeometry()
+
+    def set_counts(self, counts: Sequence[TagCount], total: int) -> None:
+        """Show a selection's tags with how many of the `total` images carry each."""
+        self.clear()
+        for item in counts:
+            label = item.tag if item.count == total else f"{item.tag}  {item.count}/{total}"
+            chip = TagChip(item.tag, item.category, label=label, parent=self)
+            chip.setToolTip(f"<b>{item.tag}</b><br>on {item.count} of {total} selected images")
+            chip.close_button.setToolTip(f"Remove '{item.tag}' from all selected images")
+            self._add_chip(chip)
+        self._layout.invalidate()
+        self.updateGeometry()
+
+    def chip(self, tag: str) -> TagChip | None:
+        return next((chip for chip in self.chips if chip.tag == tag), None)

@@ -1,0 +1,74 @@
+"""The tag vocabulary (genai-tag-db-tools) as the details panel uses it: suggestions and categories.
+
+The database is opened lazily, on a worker, and only when its base file exists (it is never created here:
+importing a vocabulary is the user's choice, `genai-tag-db import ...`). Without it the panel still edits
+tags; it shows a note that autocomplete is off and manual tags get no category.
+
+Thread-safety: `suggest` and `categorize` are called on worker threads; `TagDatabase` allows that.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from loguru import logger
+
+NO_DATABASE_NOTE = (
+    "No tag database imported yet: autocomplete and categories for new tags are off. "
+    "Import one with <code>genai-tag-db import &lt;csv&gt;</code>."
+)
+
+
+class TagVocabulary:
+    """Lazy, shared access to the tag database for one panel."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._db: Any = None
+        self._checked = False
+        self.error: str | None = None
+
+    def _database(self) -> Any:
+        with self._lock:
+            if not self._checked:
+                self._checked = True
+                try:
+                    from genai_tag_db_tools import TagDatabase, default_data_dir
+                    from genai_tag_db_tools.paths import BASE_DB_NAME
+
+                    if (default_data_dir() / BASE_DB_NAME).is_file():
+                        self._db = TagDatabase()
+                        if not self._db.formats():
+                            self._db.close()
+                            self._db = None
+                except Exception as exc:  # an unreadable tag DB must not stop tag editing
+                    logger.warning("tag database unavailable: {}", exc)
+                    self.error = str(exc)
+                    self._db = None
+            return self._db
+
+    def available(self) -> bool:
+        """Open the database if needed (worker thread) and tell whether it has a vocabulary."""
+        return self._database() is not None
+
+    def suggest(self, prefix: str, limit: int = 15) -> list[str]:
+        database = self._database()
+        if database is None or not prefix.strip():
+            return []
+        return [result.name for result in database.search(prefix, limit=limit, prefix_first=True)]
+
+    def categorize(self, tags: Sequence[str]) -> Mapping[str, str]:
+        """Display tag -> category for the tags the vocabulary knows (EditService's categorizer)."""
+        database = self._database()
+        if database is None:
+            return {}
+        infos = database.get_tag_info(list(tags))
+        return {name: info.category for name, info in infos.items() if info.category != "unknown"}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+            self._db, self._checked = None, False

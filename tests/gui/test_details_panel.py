@@ -1,0 +1,263 @@
+"""DetailsPanel workflows (pytest-qt, offscreen): preview, tag chips, add/remove/rename with undo, caption,
+rating and score saved, batch edits over a selection."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from lorairo.database.schema import CaptionRecord, ImageRecord, ModelRecord, QualityScoreRecord, TagRecord
+from lorairo.gui.widgets.details import DetailsPanel
+from lorairo.gui.workers import JobManager
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.project_service import Project, ProjectService
+from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
+
+pytestmark = pytest.mark.gui
+
+
+def add_image(
+    project: Project,
+    name: str,
+    *,
+    size: tuple[int, int] = (120, 80),
+    color: tuple[int, int, int] = (200, 80, 40),
+    orientation: int = 1,
+    tags: dict[str, str] | None = None,
+) -> int:
+    """Write a small JPEG (+ thumbnail) into the project and register it with model tags {tag: category}."""
+    image = Image.new("RGB", size, color)
+    image.paste((20, 20, 220), (0, 0, size[0] // 2, size[1] // 4))  # a marker in the top-left corner
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if orientation != 1:
+        exif[0x0112] = orientation
+    image.save(buffer, "JPEG", quality=90, exif=exif.tobytes())
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    relpath = original_relpath(digest, name)
+    atomic_write_bytes(project.root / relpath, data)
+    thumb = io.BytesIO()
+    image.copy().save(thumb, "JPEG")
+    atomic_write_bytes(project.root / thumbnail_relpath(digest), thumb.getvalue())
+    shown = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+    with project.db.session(write=True) as s:
+        model = s.scalar(select(ModelRecord).where(ModelRecord.name == "wd-vit-tagger-v3"))
+        if model is None:
+            model = ModelRecord(name="wd-vit-tagger-v3", provider="local", kind="tagger")
+            s.add(model)
+            s.flush()
+        record = ImageRecord(
+            file_path=relpath,
+            file_name=name,
+            original_path=f"/photos/{name}",
+            file_size=len(data),
+            width=shown[0],
+            height=shown[1],
+            format="JPEG",
+            mode="RGB",
+            exif_orientation=orientation,
+            hash_value=digest,
+            phash=f"{len(name):016x}",
+            phash_int=len(name),
+        )
+        s.add(record)
+        s.flush()
+        for tag, category in (tags or {}).items():
+            s.add(
+                TagRecord(
+                    image_id=record.id,
+                    tag=tag,
+                    category=category,
+                    source="model",
+                    model_id=model.id,
+                    confidence=0.87,
+                )
+            )
+        return record.id
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    project = ProjectService(ConfigurationService()).create("details")
+    yield project
+    project.close()
+
+
+@pytest.fixture
+def panel(qtbot, project: Project) -> Iterator[DetailsPanel]:  # type: ignore[no-untyped-def]
+    jobs = JobManager()
+    widget = DetailsPanel(project, ConfigurationService(), jobs=jobs)
+    qtbot.addWidget(widget)
+    widget.resize(520, 900)
+    widget.show()
+    yield widget
+    jobs.shutdown()
+
+
+def active_tags(project: Project, image_id: int) -> dict[str, str]:
+    with project.db.session() as s:
+        rows = s.scalars(select(TagRecord).where(TagRecord.image_id == image_id, TagRecord.is_rejected.is_(False)))
+        return {r.tag: r.source for r in rows}
+
+
+def chip_tags(panel: DetailsPanel) -> set[str]:
+    return {chip.tag for chip in panel.chips.chips}
+
+
+def test_shows_upright_preview_file_info_and_chips_with_provenance(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    image_id = add_image(
+        project, "rotated.jpg", size=(120, 80), orientation=6, tags={"1girl": "general", "hatsune miku": "character"}
+    )
+    panel.show_images([image_id])
+
+    qtbot.waitUntil(lambda: panel.preview.has_image and panel.details is not None)
+    size = panel.preview.image_size()
+    assert size is not None and (size.width(), size.height()) == (80, 120)  # EXIF orientation 6 applied
+    assert panel.title.text() == "rotated.jpg"
+    assert "80 × 120" in panel.info_labels["Dimensions"].text()
+    assert chip_tags(panel) == {"1girl", "hatsune miku"}
+    chip = panel.chips.chip("hatsune miku")
+    assert chip is not None and chip.category == "character"
+    assert "wd-vit-tagger-v3" in chip.toolTip() and "0.87" in chip.toolTip()
+
+
+def test_add_remove_rename_tags_with_undo_and_redo(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    image_id = add_image(project, "a.jpg", tags={"smile": "general"})
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"smile"})
+    changed: list[list[int]] = []
+    panel.images_changed.connect(changed.append)
+
+    panel.tag_input.setText("long_hair, blue sky")
+    panel.add_button.click()
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"smile", "long hair", "blue sky"})
+    assert active_tags(project, image_id) == {"smile": "model", "long hair": "manual", "blue sky": "manual"}
+    assert changed == [[image_id]]
+
+    smile = panel.chips.chip("smile")
+    assert smile is not None
+    smile.close_button.click()
+    qtbot.waitUntil(lambda: "smile" not in chip_tags(panel))
+    assert "smile" not in active_tags(project, image_id)
+    assert "smile" in panel.rejected_label.text()
+
+    sky = panel.chips.chip("blue sky")
+    assert sky is not None
+    sky.start_rename()
+    sky.editor.setText("cloudy sky")
+    sky.editor.returnPressed.emit()
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"long hair", "cloudy sky"})
+
+    assert panel.undo_stack.count() == 3
+    panel.undo_stack.undo()
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"long hair", "blue sky"})
+    panel.undo_stack.undo()
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"smile", "long hair", "blue sky"})
+    assert active_tags(project, image_id)["smile"] == "model"
+    panel.undo_stack.redo()
+    qtbot.waitUntil(lambda: "smile" not in chip_tags(panel))
+    assert "smile" not in active_tags(project, image_id)
+
+
+def test_caption_rating_and_score_are_saved(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    first = add_image(project, "a.jpg")
+    second = add_image(project, "b.jpg", color=(10, 120, 10))
+    panel.show_images([first])
+    qtbot.waitUntil(lambda: panel.details is not None)
+
+    panel.caption_editor.setPlainText("a red square on a wall")
+    panel.caption_editor.flush()  # what focus-out / Ctrl+Enter / the debounce timer do
+    panel.rating_combo.setCurrentIndex(panel.rating_combo.findData("sensitive"))
+    panel.rating_combo.activated.emit(panel.rating_combo.currentIndex())
+    panel.score_spin.setValue(8.5)
+    panel.score_spin.editingFinished.emit()
+
+    def saved() -> bool:
+        with project.db.session() as s:
+            caption = s.scalar(select(CaptionRecord.text).where(CaptionRecord.image_id == first))
+            score = s.scalar(select(QualityScoreRecord.value).where(QualityScoreRecord.image_id == first))
+            rating = s.scalar(select(ImageRecord.manual_rating).where(ImageRecord.id == first))
+        return (caption, rating, score) == ("a red square on a wall", "sensitive", 8.5)
+
+    qtbot.waitUntil(saved)
+    # A caption typed but not yet saved is saved when the selection moves on.
+    panel.caption_editor.setPlainText("edited, then switched away")
+    panel.show_images([second])
+    qtbot.waitUntil(lambda: panel.details is not None and panel.details.image_id == second)
+    panel.show_images([first])
+    qtbot.waitUntil(lambda: panel.details is not None and panel.details.image_id == first)
+    qtbot.waitUntil(lambda: panel.caption_editor.toPlainText() == "edited, then switched away")
+    assert panel.rating_combo.currentData() == "sensitive"
+    assert panel.score_spin.value() == 8.5
+
+
+def test_batch_edit_over_selection_with_undo(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    ids = [add_image(project, f"{i}.jpg", color=(i * 60, 100, 100), tags={"cat": "general"}) for i in range(3)]
+    panel.show_images(ids)
+    qtbot.waitUntil(lambda: [t.tag for t in panel.selection_tags] == ["cat"])
+    assert panel.batch.title.text() == "3 images selected"
+
+    panel.batch.add_input.setText("outdoors")
+    panel.batch.add_button.click()
+    qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"cat", "outdoors"})
+    panel.batch.replace_old.setText("cat")
+    panel.batch.replace_new.setText("kitten")
+    panel.batch.replace_button.click()
+    qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"kitten", "outdoors"})
+    panel.batch.rating.setCurrentIndex(panel.batch.rating.findData("general"))
+    panel.batch.rating_button.click()
+
+    def rated() -> bool:
+        with project.db.session() as s:
+            return set(s.scalars(select(ImageRecord.manual_rating))) == {"general"}
+
+    qtbot.waitUntil(rated)
+    assert all(active_tags(project, i) == {"kitten": "manual", "outdoors": "manual"} for i in ids)
+
+    chip = panel.batch.chips.chip("outdoors")
+    assert chip is not None
+    chip.close_button.click()
+    qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"kitten"})
+    panel.undo_stack.undo()
+    qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"kitten", "outdoors"})
+    panel.undo_stack.undo()  # rating
+    panel.undo_stack.undo()  # replace
+    qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"cat", "outdoors"})
+    qtbot.waitUntil(lambda: all(active_tags(project, i) == {"cat": "model", "outdoors": "manual"} for i in ids))
+    with project.db.session() as s:
+        assert set(s.scalars(select(ImageRecord.manual_rating))) == {None}
+
+
+def test_missing_file_and_missing_tag_database_are_shown(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    image_id = add_image(project, "gone.jpg")
+    with project.db.session() as s:
+        path = project.root / s.scalar(select(ImageRecord.file_path).where(ImageRecord.id == image_id))
+    Path(path).unlink()
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: "missing" in panel.preview.message)
+    # The test home has no tag database: tag editing still works, with a visible note.
+    qtbot.waitUntil(lambda: panel.vocabulary_note.isVisible())
+    assert "No tag database" in panel.vocabulary_note.text()
+
+
+def test_set_project_none_shows_empty_state_and_clears_undo(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    image_id = add_image(project, "a.jpg")
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: panel.details is not None)
+    panel.tag_input.setText("x")
+    panel.add_button.click()
+    qtbot.waitUntil(lambda: panel.undo_stack.count() == 1)
+    panel.set_project(None)
+    assert panel.undo_stack.count() == 0
+    assert panel.pages.currentIndex() == 0
+    assert panel.empty_label.text() == "Open a project first"
