@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from image_annotator_lib import get_model_cache, reload_registry
 from image_annotator_lib.testing.tiny_models import TinyWD, make_wd_tagger
 

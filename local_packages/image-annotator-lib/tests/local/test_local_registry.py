@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from PIL import Image
-
 import image_annotator_lib as lib
+import pytest
 from image_annotator_lib import ErrorCode, ModelKind, RegistryError, register_backend
 from image_annotator_lib.core import registry as registry_module
+from PIL import Image
 
 
 def test_bundled_local_models_have_real_sources() -> None:

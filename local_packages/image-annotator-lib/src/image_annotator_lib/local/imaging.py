@@ -35,7 +35,7 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     else:  # "F": 0..1 floats are the usual convention; larger values are taken as 0..255
         top = float(np.nanmax(arr)) if arr.size else 0.0
         scaled = np.nan_to_num(arr.astype(np.float32)) * (255.0 if top <= 1.0 else 1.0)
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
