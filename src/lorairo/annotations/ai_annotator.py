@@ -248,6 +248,13 @@ def estimate_cloud(model_names: Sequence[str], n_images: int, *, batch: bool = F
     ]
 
 
+def set_prompt_context(image: Image.Image, *, file_name: str, existing_tags: Sequence[str]) -> None:
+    """Per-image variables of cloud prompt templates ({file_name}, {existing_tags})."""
+    from image_annotator_lib.cloud.prompt import set_prompt_context as attach
+
+    attach(image, file_name=file_name, existing_tags=list(existing_tags))
+
+
 # --- Batch APIs ---------------------------------------------------------------------------------------
 
 

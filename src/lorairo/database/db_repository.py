@@ -45,7 +45,7 @@ class ImageRepository:
             rows = self.session.execute(
                 select(ImageRecord.hash_value, ImageRecord.id).where(ImageRecord.hash_value.in_(chunk))
             )
-            found.update(dict(rows.tuples()))
+            found.update({h: i for h, i in rows})  # noqa: C416 - rows are Row objects
         return found
 
     def list_all(self, limit: int = 100, offset: int = 0) -> list[ImageRecord]:

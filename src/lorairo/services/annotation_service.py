@@ -20,10 +20,11 @@ from pathlib import Path
 from loguru import logger
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lorairo.annotations import ai_annotator
 from lorairo.annotations.ai_annotator import AnnotatorModel, ModelEstimate, ModelOutput
-from lorairo.database.schema import AnnotationFailure, AnnotationRecord, ImageRecord
+from lorairo.database.schema import SOURCE_MODEL, AnnotationFailure, AnnotationRecord, ImageRecord, TagRecord
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_store import Thresholds, rethreshold, store_output
 from lorairo.services.configuration_service import ConfigurationService
@@ -272,11 +273,15 @@ class AnnotationService:
     ) -> dict[int, list[ModelOutput]]:
         with self.project.db.session() as session:
             rows = {
-                r.id: (r.file_path, r.phash)
+                r.id: (r.file_path, r.phash, r.file_name)
                 for r in session.execute(
-                    select(ImageRecord.id, ImageRecord.file_path, ImageRecord.phash).where(ImageRecord.id.in_(batch))
+                    select(ImageRecord.id, ImageRecord.file_path, ImageRecord.phash, ImageRecord.file_name).where(
+                        ImageRecord.id.in_(batch)
+                    )
                 )
             }
+            wants_context = any((m := self.model(n)) is not None and m.is_cloud for i in batch for n in work[i])
+            existing = self._user_tags(session, batch) if wants_context else {}
         outputs: dict[int, list[ModelOutput]] = defaultdict(list)
         futures = {i: pool.submit(load_image, image_path(self.project, rows[i][0])) for i in batch if i in rows}
         images: dict[int, Image.Image] = {}
@@ -288,6 +293,11 @@ class AnnotationService:
                 outputs[image_id] = [
                     ModelOutput(m, error_code="invalid_image", error_message=message) for m in work[image_id]
                 ]
+        if wants_context:  # cloud prompts may use {file_name} and {existing_tags}
+            for image_id, image in images.items():
+                ai_annotator.set_prompt_context(
+                    image, file_name=rows[image_id][2], existing_tags=existing.get(image_id, [])
+                )
         # Images that need the same models go to the library together.
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for image_id in images:
@@ -311,6 +321,19 @@ class AnnotationService:
             for image in images.values():
                 image.close()
         return outputs
+
+    @staticmethod
+    def _user_tags(session: Session, image_ids: list[int]) -> dict[int, list[str]]:
+        """Manual and sidecar tags (not rejected) of each image: the user's own words for cloud prompts."""
+        found: dict[int, list[str]] = defaultdict(list)
+        rows = session.execute(
+            select(TagRecord.image_id, TagRecord.tag).where(
+                TagRecord.image_id.in_(image_ids), TagRecord.source != SOURCE_MODEL, TagRecord.is_rejected.is_(False)
+            )
+        )
+        for image_id, tag in rows:
+            found[image_id].append(tag)
+        return found
 
     def store_outputs(self, outputs: dict[int, list[ModelOutput]], tally: _Tally | None = None) -> list[int]:
         """Store results already computed (live runs and Batch API imports); returns the image ids written."""
