@@ -22,3 +22,15 @@ def fresh_qsettings(tmp_path: Path, qapp) -> Iterator[Path]:  # type: ignore[no-
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     yield folder
+
+
+@pytest.fixture
+def window(qtbot):  # type: ignore[no-untyped-def]
+    """A main window over a fresh configuration (the root conftest isolates config and projects)."""
+    from lorairo.gui.app import create_window
+
+    win = create_window()
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

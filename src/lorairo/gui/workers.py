@@ -189,6 +189,7 @@ class JobManager(QObject):
             self._pools[name] = pool
         self._running: list[Job] = []
         self._hidden: set[int] = set()
+        self._closed = False
 
     def submit(
         self,
@@ -208,6 +209,9 @@ class JobManager(QObject):
         if pool not in self._pools:
             raise ValueError(f"unknown pool {pool!r}; expected one of {', '.join(POOLS)}")
         job = Job(name, fn, self)
+        if self._closed:  # the window is closing: nothing new may start (its signals would outlive it)
+            logger.debug("not starting {!r}: shutting down", name)
+            return job
         if on_progress:
             job.progress.connect(on_progress)
         if on_partial:
@@ -255,6 +259,7 @@ class JobManager(QObject):
         return True
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel everything and wait for the threads (called when the window closes)."""
+        """Refuse new jobs, cancel everything and wait for the threads (called when the window closes)."""
+        self._closed = True
         self.cancel_all()
         return self.wait(timeout_ms)

@@ -1,0 +1,48 @@
+"""`lorairo` with no arguments: start the Qt application and show the main window."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from lorairo import __version__
+
+ORGANIZATION = "LoRAIro"
+APPLICATION = "LoRAIro"
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Start the desktop app; returns the exit code. Configuration errors are shown in a dialog."""
+    started = time.perf_counter()
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from lorairo.exceptions import ConfigurationError
+    from lorairo.gui.palette import follow_system_palette
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lorairo", *(argv or [])])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("lorairo")
+    follow_system_palette(app)  # type: ignore[arg-type]
+    try:
+        window = create_window()
+    except ConfigurationError as exc:
+        QMessageBox.critical(None, "LoRAIro: configuration error", str(exc))
+        return 1
+    window.show()
+    from loguru import logger
+
+    logger.debug("window shown {:.2f}s after start", time.perf_counter() - started)
+    return int(app.exec())
+
+
+def create_window():
+    """Read configuration, set up logging and build the main window (not shown)."""
+    from lorairo.gui.main_window import MainWindow
+    from lorairo.services.configuration_service import ConfigurationService
+    from lorairo.utils.log import setup_from_config
+
+    config = ConfigurationService()
+    setup_from_config(config, console=True)
+    return MainWindow(config)

@@ -1,0 +1,75 @@
+"""Runs imports for the main window: one at a time, through the worker helper, grid filling as batches land.
+
+GUI thread only. The service call itself runs on a worker (`ImageProcessingService.import_paths`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from lorairo.exceptions import ImageProcessingError
+from lorairo.gui.session import ProjectSession
+from lorairo.gui.workers import Job, JobContext, JobError
+from lorairo.services.image_processing_service import ImageProcessingService
+from lorairo.services.importing.summary import ImportSummary
+
+
+class ImportController(QObject):
+    """Starts, tracks and cancels imports into the session's project."""
+
+    started = Signal()
+    progress = Signal(int, int, str)
+    finished = Signal(object)  # ImportSummary, or None when the import failed
+
+    def __init__(self, session: ProjectSession, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.job: Job | None = None
+        self.last_summary: ImportSummary | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def start(self, paths: Sequence[str | Path]) -> Job:
+        """Import `paths` (files and folders). Raises ImageProcessingError when it cannot start."""
+        project = self.session.project
+        if project is None:
+            raise ImageProcessingError("open or create a project before importing images")
+        if self.job is not None:
+            raise ImageProcessingError("an import is already running; wait for it or cancel it first")
+        if not paths:
+            raise ImageProcessingError("nothing to import: no files or folders were given")
+        service = ImageProcessingService(self.session.config, project)
+        targets = [str(p) for p in paths]
+
+        def work(ctx: JobContext) -> ImportSummary:
+            return service.import_paths(targets, progress=ctx.progress, cancel=ctx.cancel, on_batch=ctx.emit)
+
+        self.job = self.session.jobs.submit(
+            f"Import into '{project.name}'",
+            work,
+            on_progress=self.progress.emit,
+            on_partial=self.session.notify_added,
+            on_result=self._done,
+            on_error=self._failed,
+            pool="write",  # the import writes the project database: serialised with every other write
+        )
+        self.started.emit()
+        return self.job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def _done(self, summary: ImportSummary) -> None:
+        self.job = None
+        self.last_summary = summary
+        self.finished.emit(summary)
+
+    def _failed(self, _error: JobError) -> None:  # the JobManager already reported it to the user
+        self.job = None
+        self.finished.emit(None)

@@ -1,0 +1,385 @@
+"""The main window: composes the panels, owns the menus, docks and window state. No database work here.
+
+Panels: the welcome page or the image browser (filter bar + grid) in the centre, the details panel and the
+annotate panel tabbed in the right dock area, the log / errors panel at the bottom. Panels talk through the
+`ProjectSession` and their own signals; every job error lands in the errors panel and the status bar.
+GUI thread only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from loguru import logger
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
+
+from lorairo import __version__
+from lorairo.exceptions import LoRAIroException
+from lorairo.gui.import_controller import ImportController
+from lorairo.gui.session import ProjectSession
+from lorairo.gui.widgets.image_browser import ImageBrowser
+from lorairo.gui.widgets.import_panel import ImportSummaryDialog, summary_text
+from lorairo.gui.widgets.log_panel import LogBridge, LogPanel
+from lorairo.gui.widgets.project_picker import NewProjectDialog, OpenProjectDialog, WelcomePage
+from lorairo.gui.widgets.status_bar import MainStatusBar
+from lorairo.gui.workers import JobError, JobManager
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.importing.summary import ImportSummary
+
+# Panels written by other parts of LoRAIro, placed here when present: (module, class, dock title, object name).
+OPTIONAL_PANELS = (
+    ("lorairo.gui.widgets.details", "DetailsPanel", "Details", "details_dock"),
+    ("lorairo.gui.widgets.annotate", "AnnotatePanel", "Annotate", "annotate_dock"),
+)
+
+
+class MainWindow(QMainWindow):
+    """LoRAIro's main window."""
+
+    def __init__(self, config: ConfigurationService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.setWindowTitle("LoRAIro")
+        self.setObjectName("main_window")
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.jobs = JobManager(self, max_threads=max(2, min(4, config.max_workers())))
+        self.session = ProjectSession(config, self.jobs, self)
+        self.imports = ImportController(self.session, self)
+
+        self.welcome = WelcomePage(self.session.projects, self.jobs, self)
+        self.browser = ImageBrowser(self.session, self)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.browser)
+        self.setCentralWidget(self.stack)
+        self.status = MainStatusBar(self)
+        self.setStatusBar(self.status)
+        self.log_panel = LogPanel(self)
+        self.log_dock = self._dock("Log and errors", "log_dock", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.panels: dict[str, QWidget] = {}
+        self.panel_docks: dict[str, QDockWidget] = {}
+        self.log_bridge = LogBridge(self)
+        self.log_bridge.record.connect(self.log_panel.append_log)
+        self.log_bridge.install(str(config.get("log.level")))
+        self._unsubscribe = config.subscribe(self._setting_changed)
+
+        self._build_actions()
+        self._build_menus()
+        self._connect()
+        self.attach_optional_panels()
+        self._restore_state()
+        self._project_changed(None)
+        self.welcome.refresh()
+
+    # --- construction ---------------------------------------------------------------------------------------
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState/restoreState key
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def attach_optional_panels(self) -> list[str]:
+        """Place the details / annotate panels if their modules exist (they are written by other parts).
+        Returns the names attached now; safe to call again."""
+        attached = []
+        for module_name, class_name, title, object_name in OPTIONAL_PANELS:
+            if class_name in self.panels:
+                continue
+            try:
+                cls = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError):
+                continue
+            try:
+                panel = cls(self.session, self)
+            except Exception as exc:  # a broken panel must not keep the window from opening
+                logger.opt(exception=exc).error("could not create the {} panel: {}", title, exc)
+                self.log_panel.add_error(title, f"panel failed to load: {exc}")
+                continue
+            self.panels[class_name] = panel
+            dock = self._dock(title, object_name, panel, Qt.DockWidgetArea.RightDockWidgetArea)
+            others = list(self.panel_docks.values())
+            if others:
+                self.tabifyDockWidget(others[0], dock)
+            self.panel_docks[class_name] = dock
+            self.view_menu.addAction(dock.toggleViewAction())
+            if hasattr(panel, "show_images"):
+                self.browser.selection_changed.connect(panel.show_images)
+            if hasattr(panel, "images_changed"):
+                panel.images_changed.connect(self.session.notify_changed)
+            attached.append(class_name)
+        if "DetailsPanel" in self.panel_docks:
+            self.panel_docks["DetailsPanel"].raise_()
+        return attached
+
+    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even while the menu bar is hidden
+        return action
+
+    def _build_actions(self) -> None:
+        keys = QKeySequence.StandardKey
+        self.new_action = self._action("&New project…", self.new_project, keys.New, "Create a new, empty project")
+        self.open_action = self._action("&Open project…", self.open_project_dialog, keys.Open)
+        self.close_action = self._action("&Close project", self.close_project, "Ctrl+Shift+W")
+        self.import_action = self._action("&Import folder…", self.import_folder_dialog, "Ctrl+I")
+        self.import_files_action = self._action("Import &files…", self.import_files_dialog, "Ctrl+Shift+I")
+        self.export_action = self._action("&Export dataset…", self.open_export_dialog, "Ctrl+E")
+        self.settings_action = self._action("&Settings…", self.open_settings, keys.Preferences)
+        self.settings_action.setShortcuts([QKeySequence(keys.Preferences), QKeySequence("Ctrl+,")])
+        self.quit_action = self._action("&Quit", self.close, keys.Quit)
+        self.select_all_action = self._action("Select &all", self.browser.grid.view.selectAll, keys.SelectAll)
+        self.select_none_action = self._action("Select &none", self.browser.grid.view.clearSelection, "Ctrl+Shift+A")
+        self.find_action = self._action("&Filter by tags", self._focus_filter, keys.Find)
+        self.clear_filter_action = self._action("C&lear filter", self.browser.filter_bar.clear, "Ctrl+Shift+F")
+        self.refresh_action = self._action("&Refresh", self.browser.run_query, keys.Refresh)
+        self.zoom_in_action = self._action("Larger thumbnails", lambda: self.browser.grid.zoom(1), keys.ZoomIn)
+        self.zoom_out_action = self._action("Smaller thumbnails", lambda: self.browser.grid.zoom(-1), keys.ZoomOut)
+        self.cancel_import_action = self._action("Cancel import", self.imports.cancel, "Ctrl+.")
+        self.about_action = self._action("&About LoRAIro", self._about)
+        self.docs_action = self._action(
+            "&Documentation", lambda: QDesktopServices.openUrl(QUrl("https://github.com/NEXTAltair/LoRAIro"))
+        )
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.new_action, self.open_action])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addAction(self.close_action)
+        file_menu.addSeparator()
+        file_menu.addActions([self.import_action, self.import_files_action, self.cancel_import_action])
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addActions([self.settings_action, self.quit_action])
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addActions([self.select_all_action, self.select_none_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.find_action, self.clear_filter_action])
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.refresh_action])
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.log_dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        help_menu.addActions([self.docs_action, self.about_action])
+
+    def _connect(self) -> None:
+        self.jobs.error_reported.connect(self._job_failed)
+        self.jobs.jobs_changed.connect(self.status.set_jobs)
+        self.log_panel.errors_changed.connect(self.status.set_errors)
+        self.session.project_changed.connect(self._project_changed)
+        self.welcome.open_requested.connect(self.open_project)
+        self.welcome.new_requested.connect(self.new_project)
+        self.browser.counts_changed.connect(self.status.set_counts)
+        self.browser.selection_changed.connect(lambda ids: self.status.set_selection(len(ids)))
+        self.imports.started.connect(self.status.import_progress.start)
+        self.imports.progress.connect(self.status.import_progress.update_progress)
+        self.imports.finished.connect(self._import_finished)
+        self.status.import_progress.cancel_requested.connect(self.imports.cancel)
+
+    # --- projects -------------------------------------------------------------------------------------------
+
+    def _project_changed(self, project: object) -> None:
+        has_project = project is not None
+        self.stack.setCurrentWidget(self.browser if has_project else self.welcome)
+        name = self.session.name
+        self.setWindowTitle(f"{name} — LoRAIro" if name else "LoRAIro")
+        self.status.set_project(name)
+        if not has_project:
+            self.status.set_counts(0, 0)
+            self.status.count_label.clear()
+            self.welcome.refresh()
+        for action in (self.close_action, self.import_action, self.import_files_action, self.export_action):
+            action.setEnabled(has_project)
+        backup = getattr(project, "backup_path", None)
+        if backup:
+            self.status.showMessage(f"Project database upgraded; backup at {backup}", 10_000)
+
+    def open_project(self, name: str) -> None:
+        if name == self.session.name:
+            return
+        if self.imports.running:
+            self._warn("An import is running: cancel it or wait before switching projects.")
+            return
+        self.status.showMessage(f"Opening {name}…")
+        self.session.open(name, on_done=lambda p: self.status.showMessage(f"Opened {p.name}", 4000))
+
+    def open_project_dialog(self) -> None:
+        dialog = OpenProjectDialog(self.session.projects, self.jobs, self)
+        if dialog.exec() and (name := dialog.chosen_name()):
+            self.open_project(name)
+
+    def new_project(self) -> None:
+        if self.imports.running:
+            self._warn("An import is running: cancel it or wait before switching projects.")
+            return
+        dialog = NewProjectDialog(self.session.projects, self)
+        if dialog.exec():
+            name = dialog.project_name()
+            self.session.create(name, on_done=lambda p: self.status.showMessage(f"Created project {p.name}", 4000))
+
+    def close_project(self) -> None:
+        if self.imports.running:
+            self._warn("An import is running: cancel it or wait before closing the project.")
+            return
+        self.session.close()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        names = self.session.projects.recent()
+        for index, name in enumerate(names):
+            action = self.recent_menu.addAction(name, lambda n=name: self.open_project(n))
+            if index < 9:
+                action.setShortcut(QKeySequence(f"Ctrl+Alt+{index + 1}"))
+        if not names:
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    # --- import ---------------------------------------------------------------------------------------------
+
+    def import_paths(self, paths: list[str]) -> None:
+        try:
+            self.imports.start(paths)
+        except LoRAIroException as exc:
+            self._warn(str(exc))
+
+    def import_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of images", str(Path.home()))
+        if folder:
+            self.import_paths([folder])
+
+    def import_files_dialog(self) -> None:
+        exts = " ".join(f"*.{e}" for e in self.config.get("image_processing.extensions"))
+        files, _ = QFileDialog.getOpenFileNames(self, "Import images", str(Path.home()), f"Images ({exts})")
+        if files:
+            self.import_paths(files)
+
+    def _import_finished(self, summary: ImportSummary | None) -> None:
+        self.status.import_progress.finish()
+        if summary is None:
+            return
+        self.status.showMessage(summary_text(summary), 15_000)
+        for outcome in summary.outcomes:
+            if outcome.outcome == "skipped":
+                self.log_panel.add_error("Import", outcome.db_reason or "skipped", item=outcome.path)
+        self.browser.run_query()  # counts and order as the database has them now
+        if summary.skipped or summary.duplicates or summary.status == "cancelled":
+            dialog = ImportSummaryDialog(summary, self)
+            dialog.show()
+        self.last_import_dialog_summary = summary
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        if self.session.project is None:
+            self._warn("Open or create a project first, then drop images or folders to import them.")
+            return
+        self.import_paths(paths)
+
+    # --- other dialogs --------------------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        from lorairo.gui.dialogs.settings_dialog import SettingsDialog
+
+        SettingsDialog(self.config, self).exec()
+
+    def open_export_dialog(self) -> None:
+        """File > Export…: the export dialog (written by the export part) for the current filter/selection."""
+        try:
+            module = importlib.import_module("lorairo.gui.dialogs.export_dialog")
+            dialog_cls = module.ExportDialog
+        except (ImportError, AttributeError):
+            self._warn("Export from the window is not available in this build; use `lorairo export` instead.")
+            return
+        dialog = dialog_cls(self.session, self.browser.filter, self.browser.selected_ids(), self)
+        dialog.exec()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About LoRAIro",
+            f"<b>LoRAIro {__version__}</b><p>Import, annotate, review and export image datasets for LoRA "
+            "and fine-tuning.</p>",
+        )
+
+    def _focus_filter(self) -> None:
+        self.browser.filter_bar.tags.setFocus()
+        self.browser.filter_bar.tags.selectAll()
+
+    # --- errors, settings, state ----------------------------------------------------------------------------
+
+    def _job_failed(self, error: JobError) -> None:
+        self.log_panel.add_job_error(error)
+        self.status.showMessage(f"{error.job_name} failed: {error.message}", 15_000)
+        if not self.log_dock.isVisible():
+            self.log_dock.show()
+        self.log_panel.tabs.setCurrentIndex(0)
+
+    def _warn(self, message: str) -> None:
+        self.status.showMessage(message, 10_000)
+        QMessageBox.information(self, "LoRAIro", message)
+
+    def _setting_changed(self, key: str, value: object) -> None:
+        # Logging is reconfigured by lorairo.utils.log (which removes every sink): put the panel's sink back.
+        if key.startswith(("log.", "api.")) or key == "huggingface.token":
+            self.log_bridge.install(str(self.config.get("log.level")))
+        if key == "directories.database_dir" and self.session.project is None:
+            self.welcome.refresh()
+
+    def _restore_state(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 880)
+        state = settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        size = settings.value("grid/icon_size")
+        if size is not None:
+            self.browser.grid.set_icon_size(int(size))
+
+    def save_state(self) -> None:
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("grid/icon_size", self.browser.grid.icon_size())
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.imports.running:
+            answer = QMessageBox.question(
+                self, "Import running", "An import is running. Cancel it and quit? Imported images are kept."
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.save_state()
+        self.session.project_changed.disconnect(self._project_changed)
+        self.jobs.shutdown()
+        self._unsubscribe()
+        self.log_bridge.uninstall()
+        self.session.close()
+        super().closeEvent(event)
+
+    def placeholder(self, text: str) -> QLabel:
+        label = QLabel(text, self)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        return label

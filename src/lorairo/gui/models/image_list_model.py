@@ -1,0 +1,215 @@
+"""`ImageListModel`: the thumbnail grid's model. It holds only image IDs plus a cache of row snapshots.
+
+Rows are fetched a page at a time through `ImageQueryService.fetch_rows` on a worker when the view first asks
+for them; until then the item shows a placeholder. Thumbnails come from `ThumbnailLoader`; when one arrives
+only the rows showing it get `dataChanged`. `data()` never touches the database or decodes an image.
+Call only from the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+
+from lorairo.gui.thumbnails import ThumbnailLoader
+from lorairo.gui.workers import JobManager
+from lorairo.services.image_query_service import ImageQueryService, ImageRow
+
+PAGE_SIZE = 200
+MAX_PAGES = 40  # pages of row snapshots kept (8,000 rows); others are fetched again when scrolled back to
+ImageIdRole = Qt.ItemDataRole.UserRole + 1
+ImageRowRole = Qt.ItemDataRole.UserRole + 2
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def _placeholder(size: int, colour: str) -> QPixmap:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(colour))
+    inset = max(2, size // 12)
+    painter.drawRoundedRect(inset, inset, size - 2 * inset, size - 2 * inset, 6, 6)
+    painter.end()
+    return pixmap
+
+
+class ImageListModel(QAbstractListModel):
+    """IDs of the images the current filter shows; rows and thumbnails fetched lazily."""
+
+    page_loaded = Signal(int)  # page number whose rows arrived (tests and the benchmark wait on it)
+
+    def __init__(self, jobs: JobManager, thumbnails: ThumbnailLoader, parent=None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.thumbnails = thumbnails
+        self.query: ImageQueryService | None = None
+        self.project_root: Path | None = None
+        self._thumb_path: Callable[[str], Path] | None = None
+        self._ids: list[int] = []
+        self._row_of: dict[int, int] = {}
+        self._rows: dict[int, ImageRow] = {}
+        self._pages: OrderedDict[int, list[int]] = OrderedDict()
+        self._pending_pages: set[int] = set()
+        self._rows_by_hash: dict[str, set[int]] = {}
+        self._generation = 0  # bumped on reset: late page results of an older list are dropped
+        self._placeholder = _placeholder(thumbnails.size, "#8884")
+        self._missing = _placeholder(thumbnails.size, "#c446")
+        thumbnails.loaded.connect(self._thumbnail_ready)
+        thumbnails.failed.connect(lambda h, _e: self._thumbnail_ready(h))
+
+    # --- contents -----------------------------------------------------------------------------------------
+
+    def set_source(self, query: ImageQueryService | None, thumb_path: Callable[[str], Path] | None) -> None:
+        """Bind to a project's query service and thumbnail path function (None: no project)."""
+        self.query = query
+        self._thumb_path = thumb_path
+        self.thumbnails.clear()
+        self.set_ids([])
+
+    def set_ids(self, ids: Sequence[int]) -> None:
+        """Show exactly these images (a query result), in this order."""
+        self.beginResetModel()
+        self._generation += 1
+        self._ids = list(ids)
+        self._row_of = {image_id: row for row, image_id in enumerate(self._ids)}
+        self._rows.clear()
+        self._pages.clear()
+        self._pending_pages.clear()
+        self._rows_by_hash.clear()
+        self.endResetModel()
+
+    def append_ids(self, ids: Sequence[int]) -> None:
+        """Add images at the end (an import batch) without disturbing the selection or scroll position."""
+        new = [i for i in ids if i not in self._row_of]
+        if not new:
+            return
+        first = len(self._ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        for offset, image_id in enumerate(new):
+            self._row_of[image_id] = first + offset
+        self._ids.extend(new)
+        # The last page may have been fetched before it was full: fetch it again when shown.
+        page = first // PAGE_SIZE
+        self._pages.pop(page, None)
+        self.endInsertRows()
+
+    def refresh_rows(self, ids: Sequence[int]) -> None:
+        """Forget cached snapshots of `ids` (they were edited) so the view fetches them again."""
+        for image_id in ids:
+            row = self._row_of.get(image_id)
+            if row is None:
+                continue
+            self._pages.pop(row // PAGE_SIZE, None)
+            self._rows.pop(image_id, None)
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
+
+    def ids(self) -> list[int]:
+        return list(self._ids)
+
+    def image_id(self, row: int) -> int:
+        return self._ids[row]
+
+    def row_of(self, image_id: int) -> int | None:
+        return self._row_of.get(image_id)
+
+    def cached_row(self, image_id: int) -> ImageRow | None:
+        return self._rows.get(image_id)
+
+    def set_icon_size(self, size: int) -> None:
+        self.thumbnails.set_size(size)
+        self._placeholder = _placeholder(size, "#8884")
+        self._missing = _placeholder(size, "#c446")
+        if self._ids:
+            self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
+
+    # --- Qt model -------------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._ids)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self._ids):
+            return None
+        image_id = self._ids[index.row()]
+        if role == ImageIdRole:
+            return image_id
+        row = self._rows.get(image_id)
+        if row is None:
+            self._request_page(index.row() // PAGE_SIZE)
+            return self._placeholder if role == Qt.ItemDataRole.DecorationRole else None
+        if role == Qt.ItemDataRole.DecorationRole:
+            pixmap = self.thumbnails.get(row.hash_value)
+            if pixmap is not None:
+                return pixmap
+            if self.thumbnails.is_missing(row.hash_value):
+                return self._missing
+            if self._thumb_path is not None:
+                self.thumbnails.request(row.hash_value, self._thumb_path(row.hash_value))
+            return self._placeholder
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{row.file_name}\n{row.width} x {row.height} px, {row.format}, #{row.id}" + (
+                "\nexcluded from export" if row.excluded else ""
+            )
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return row.file_name
+        if role == ImageRowRole:
+            return row
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    # --- paging -------------------------------------------------------------------------------------------
+
+    def _request_page(self, page: int) -> None:
+        if page in self._pending_pages or self.query is None:
+            return
+        self._pending_pages.add(page)
+        ids = self._ids[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        query, generation = self.query, self._generation
+        self.jobs.submit(
+            "Load image rows",
+            lambda _ctx: query.fetch_rows(ids, details=False),
+            on_result=lambda rows: self._page_ready(generation, page, rows),
+            visible=False,
+        )
+
+    def _page_ready(self, generation: int, page: int, rows: list[ImageRow]) -> None:
+        if generation != self._generation:
+            return
+        self._pending_pages.discard(page)
+        self._pages[page] = [row.id for row in rows]
+        self._pages.move_to_end(page)
+        for row in rows:
+            self._rows[row.id] = row
+            self._rows_by_hash.setdefault(row.hash_value, set()).add(row.id)
+        while len(self._pages) > MAX_PAGES:
+            _old, old_ids = self._pages.popitem(last=False)
+            for image_id in old_ids:
+                gone = self._rows.pop(image_id, None)
+                if gone is not None:
+                    self._rows_by_hash.get(gone.hash_value, set()).discard(image_id)
+        first = page * PAGE_SIZE
+        last = min(len(self._ids), first + PAGE_SIZE) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first), self.index(last))
+        self.page_loaded.emit(page)
+
+    def _thumbnail_ready(self, hash_value: str) -> None:
+        for image_id in self._rows_by_hash.get(hash_value, ()):
+            row = self._row_of.get(image_id)
+            if row is not None:
+                index = self.index(row)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def icon_size(self) -> QSize:
+        return QSize(self.thumbnails.size, self.thumbnails.size)

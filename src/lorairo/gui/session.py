@@ -1,0 +1,71 @@
+"""The open project of a main window and the services bound to it.
+
+`ProjectSession` is the only GUI object that holds a `Project`; widgets get services from it and listen to
+`project_changed` / `images_changed` instead of calling each other. Open and create run through the worker
+helper (opening may back up and migrate a database). Call only from the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from PySide6.QtCore import QObject, Signal
+
+from lorairo.gui.workers import JobContext, JobManager
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.image_query_service import ImageQueryService
+from lorairo.services.project_service import Project, ProjectService
+
+
+class ProjectSession(QObject):
+    """Current project + services. `project_changed(Project | None)` after open/create/close."""
+
+    project_changed = Signal(object)
+    images_changed = Signal(object)  # list[int] of images whose data changed (edits, annotation, import)
+    images_added = Signal(object)  # list[int] of images new in the project (import batches)
+
+    def __init__(self, config: ConfigurationService, jobs: JobManager, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.jobs = jobs
+        self.projects = ProjectService(config)
+        self.project: Project | None = None
+        self.query: ImageQueryService | None = None
+
+    @property
+    def name(self) -> str:
+        return self.project.name if self.project else ""
+
+    def open(self, name: str, on_done: Callable[[Project], None] | None = None) -> None:
+        """Open an existing project in the background, then switch to it."""
+        self._load(f"Open project '{name}'", lambda _ctx: self.projects.open(name), on_done)
+
+    def create(self, name: str, on_done: Callable[[Project], None] | None = None) -> None:
+        """Create a new project (the user asked for it by name) and switch to it."""
+        self._load(f"Create project '{name}'", lambda _ctx: self.projects.create(name), on_done)
+
+    def _load(self, title: str, fn: Callable[[JobContext], Project], on_done: Callable[[Project], None] | None) -> None:
+        def done(project: Project) -> None:
+            self.set_project(project)
+            if on_done:
+                on_done(project)
+
+        self.jobs.submit(title, fn, on_result=done)
+
+    def set_project(self, project: Project | None) -> None:
+        """Switch to `project` (closing the previous one) and tell every listener."""
+        old = self.project
+        self.project = project
+        self.query = ImageQueryService(project.db) if project else None
+        if old is not None and old is not project:
+            old.close()
+        self.project_changed.emit(project)
+
+    def close(self) -> None:
+        self.set_project(None)
+
+    def notify_changed(self, ids: Iterable[int]) -> None:
+        self.images_changed.emit(list(ids))
+
+    def notify_added(self, ids: Iterable[int]) -> None:
+        self.images_added.emit(list(ids))

@@ -1,0 +1,128 @@
+"""Thumbnails for the grid: read from the project's disk cache on a worker, scaled, kept in a small LRU.
+
+The model asks `request(hash, path)`; the loader answers later with `loaded(hash, QImage)`. Requests are
+served newest first (what the user scrolled to last) and the queue is capped, so fast scrolling through
+100k images never builds a backlog. QImage (not QPixmap) is made in the worker: QImage is thread-safe.
+Call `request` only from the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QImageReader, QPixmap
+
+from lorairo.gui.workers import JobContext, JobManager
+
+MAX_PENDING = 400  # about four screens of thumbnails; older requests are dropped (re-requested if seen again)
+MAX_WORKERS = 2
+
+
+def load_scaled(path: Path, size: int) -> QImage:
+    """Decode `path` scaled to fit `size` x `size` (QImageReader scales while decoding JPEGs: fast)."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    original = reader.size()
+    if original.isValid() and (original.width() > size or original.height() > size):
+        reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        raise OSError(f"{path}: {reader.errorString()}")
+    return image
+
+
+class ThumbnailLoader(QObject):
+    """Loads thumbnails in the background and caches them as pixmaps (GUI thread side)."""
+
+    loaded = Signal(str)  # hash of a thumbnail now in the cache
+    failed = Signal(str, str)  # hash, reason
+
+    def __init__(self, jobs: JobManager, *, size: int = 160, capacity: int = 3000, parent: QObject | None = None):
+        super().__init__(parent)
+        self.jobs = jobs
+        self._size = size
+        self._capacity = capacity
+        self._cache: OrderedDict[str, QPixmap] = OrderedDict()
+        self._pending: deque[tuple[str, Path, int]] = deque()
+        self._queued: set[str] = set()
+        self._missing: set[str] = set()
+        self._lock = threading.Lock()
+        self._workers = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def set_size(self, size: int) -> None:
+        """Change the display size: cached pixmaps of another size are dropped and reloaded on demand."""
+        if size == self._size:
+            return
+        self._size = size
+        self.clear()
+
+    def clear(self) -> None:
+        self._cache.clear()
+        self._missing.clear()
+        with self._lock:
+            self._pending.clear()
+            self._queued.clear()
+
+    def get(self, hash_value: str) -> QPixmap | None:
+        pixmap = self._cache.get(hash_value)
+        if pixmap is not None:
+            self._cache.move_to_end(hash_value)
+        return pixmap
+
+    def is_missing(self, hash_value: str) -> bool:
+        return hash_value in self._missing
+
+    def request(self, hash_value: str, path: Path) -> None:
+        """Ask for a thumbnail; `loaded(hash)` follows when it is in the cache."""
+        if hash_value in self._cache or hash_value in self._missing:
+            return
+        with self._lock:
+            if hash_value in self._queued:
+                return
+            self._queued.add(hash_value)
+            self._pending.append((hash_value, path, self._size))
+            while len(self._pending) > MAX_PENDING:
+                old, _p, _s = self._pending.popleft()
+                self._queued.discard(old)
+            start = self._workers < MAX_WORKERS
+            if start:
+                self._workers += 1
+        if start:
+            self.jobs.submit("Load thumbnails", self._drain, on_partial=self._store, pool="thumbnails", visible=False)
+
+    def _drain(self, ctx: JobContext) -> None:
+        """Worker side: load queued thumbnails, newest request first, until the queue is empty."""
+        while not ctx.cancelled:
+            with self._lock:
+                if not self._pending:
+                    self._workers -= 1
+                    return
+                hash_value, path, size = self._pending.pop()
+            try:
+                ctx.emit((hash_value, size, load_scaled(path, size), ""))
+            except OSError as exc:
+                ctx.emit((hash_value, size, None, str(exc)))
+        with self._lock:
+            self._workers -= 1
+
+    def _store(self, payload: tuple[str, int, QImage | None, str]) -> None:
+        hash_value, size, image, error = payload
+        with self._lock:
+            self._queued.discard(hash_value)
+        if size != self._size:
+            return  # loaded for a size no longer shown
+        if image is None:
+            self._missing.add(hash_value)
+            self.failed.emit(hash_value, error)
+            return
+        self._cache[hash_value] = QPixmap.fromImage(image)
+        while len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+        self.loaded.emit(hash_value)

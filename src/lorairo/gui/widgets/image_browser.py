@@ -1,0 +1,118 @@
+"""The browser page: filter bar over the thumbnail grid. Runs queries on a worker and keeps counts current.
+
+Listens to the session: a new project resets it, import batches append to the grid (when the current filter
+would show every image) or schedule a re-query, edits refresh the cached rows. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from lorairo.gui.models.image_list_model import ImageListModel
+from lorairo.gui.session import ProjectSession
+from lorairo.gui.thumbnails import ThumbnailLoader
+from lorairo.gui.widgets.filter_bar import FilterBar
+from lorairo.gui.widgets.tag_completer import tag_database_suggestions
+from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
+from lorairo.services.image_query_service import ImageFilter
+from lorairo.storage.layout import thumbnail_path
+
+EMPTY_PROJECT_TEXT = (
+    "This project has no images yet.\n\nDrop folders or images here, or use File > Import images… (Ctrl+I)."
+)
+
+
+class ImageBrowser(QWidget):
+    """Filter bar + grid. `counts_changed(shown, total)` after every query; `selection_changed(ids)`."""
+
+    counts_changed = Signal(int, int)
+    selection_changed = Signal(object)
+    query_finished = Signal(int)  # number of matching images (tests and benchmarks wait on it)
+
+    def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.thumbnails = ThumbnailLoader(session.jobs, parent=self)
+        self.model = ImageListModel(session.jobs, self.thumbnails, self)
+        self.filter_bar = FilterBar(session.jobs, self._suggest, self)
+        self.grid = ThumbnailGrid(self.model, self)
+        self.filter: ImageFilter = ImageFilter()
+        self.total = 0
+        self._generation = 0
+        self._requery = QTimer(self, singleShot=True, interval=1000)
+        self._requery.timeout.connect(self.run_query)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.grid, 1)
+        self.filter_bar.filter_changed.connect(self.set_filter)
+        self.grid.selection_changed.connect(self.selection_changed)
+        session.project_changed.connect(self._project_changed)
+        session.images_added.connect(self._images_added)
+        session.images_changed.connect(self.model.refresh_rows)
+
+    def _suggest(self, prefix: str) -> list[str]:
+        """Worker side: the project's tags by use, then the tag database's (deduplicated)."""
+        query = self.session.query
+        names = [tag for tag, _n in query.tag_counts(prefix, 15)] if query else []
+        for name in tag_database_suggestions(prefix):
+            if name not in names:
+                names.append(name)
+        return names[:25]
+
+    def _project_changed(self, project: object) -> None:
+        query = self.session.query
+        root = self.session.project
+        self.model.set_source(query, (lambda h: thumbnail_path(root, h)) if root is not None else None)
+        self.total = 0
+        self.filter_bar.clear()  # emits the empty filter -> run_query
+
+    def set_filter(self, image_filter: ImageFilter) -> None:
+        self.filter = image_filter
+        self.run_query()
+
+    def run_query(self) -> None:
+        """Query the current filter (and the total) on a worker; stale answers are dropped."""
+        query = self.session.query
+        if query is None:
+            self.model.set_ids([])
+            return
+        self._generation += 1
+        generation, image_filter = self._generation, self.filter
+
+        def work(_ctx: object) -> tuple[list[int], int]:
+            ids = query.query_ids(image_filter)
+            total = len(ids) if image_filter.is_empty() else query.count()
+            return ids, total
+
+        self.session.jobs.submit(
+            "Filter images", work, on_result=lambda result: self._show(generation, result), visible=False
+        )
+
+    def _show(self, generation: int, result: tuple[list[int], int]) -> None:
+        if generation != self._generation:
+            return
+        ids, total = result
+        self.total = total
+        self.model.set_ids(ids)
+        self.grid.set_empty_text(EMPTY_PROJECT_TEXT if total == 0 else "No images match this filter.")
+        self.filter_bar.set_count(len(ids), total)
+        self.counts_changed.emit(len(ids), total)
+        self.selection_changed.emit([])
+        self.query_finished.emit(len(ids))
+
+    def _images_added(self, ids: list[int]) -> None:
+        """An import committed a batch: show it at once when no filter hides anything, else re-query soon."""
+        self.total += len(ids)
+        if self.filter.is_empty():
+            self.model.append_ids(ids)
+            shown = self.model.rowCount()
+            self.filter_bar.set_count(shown, self.total)
+            self.counts_changed.emit(shown, self.total)
+        elif not self._requery.isActive():
+            self._requery.start()
+
+    def selected_ids(self) -> list[int]:
+        return self.grid.selected_ids()

@@ -1,0 +1,135 @@
+"""Import progress (bar, images/s, ETA, cancel) and the summary of a finished import.
+
+`ImportProgressBar` sits in the status bar while an import runs; `ImportSummaryDialog` lists what was skipped
+and why once it ends. Both only display what `ImportController` hands them. GUI thread only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lorairo.services.importing.summary import OUTCOME_DUPLICATE, OUTCOME_SKIPPED, ImportSummary
+
+_RATE = re.compile(r"([\d.,]+) images/s")
+_ETA = re.compile(r"ETA ([\d:\-]+)")
+
+
+class ImportProgressBar(QWidget):
+    """A compact progress display with a Cancel button."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar(self)
+        self.bar.setFixedWidth(200)
+        self.bar.setTextVisible(True)
+        self.label = QLabel("", self)
+        self.cancel_button = QPushButton("Cancel import", self)
+        self.cancel_button.setToolTip("Stop the import; images already imported stay (Esc)")
+        self.cancel_button.clicked.connect(self._cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self.hide()
+
+    def start(self) -> None:
+        self.bar.setRange(0, 0)  # busy until the total is known (discovery)
+        self.label.setText("Import: scanning…")
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel import")
+        self.show()
+
+    def update_progress(self, done: int, total: int, message: str) -> None:
+        if total <= 0:
+            self.bar.setRange(0, 0)
+            self.label.setText(f"Import: {message}")
+            return
+        self.bar.setRange(0, total)
+        self.bar.setValue(done)
+        self.bar.setFormat(f"{done:,} / {total:,}")
+        rate = _RATE.search(message)
+        eta = _ETA.search(message)
+        parts = ["Import"]
+        if rate:
+            parts.append(f"{rate.group(1)} images/s")
+        if eta:
+            parts.append(f"ETA {eta.group(1)}")
+        self.label.setText(" · ".join(parts))
+
+    def _cancel(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+        self.cancel_requested.emit()
+
+    def finish(self) -> None:
+        self.hide()
+
+
+def summary_text(summary: ImportSummary) -> str:
+    """One-paragraph summary of an import run."""
+    verb = "Import cancelled" if summary.status == "cancelled" else "Import finished"
+    parts = [f"{summary.added:,} images added"]
+    if summary.near_duplicates:
+        parts.append(f"{summary.near_duplicates:,} of them near-duplicates to review")
+    if summary.duplicates:
+        parts.append(f"{summary.duplicates:,} exact duplicates recorded")
+    if summary.skipped:
+        parts.append(f"{summary.skipped:,} skipped")
+    return f"{verb}: {', '.join(parts)} ({summary.total:,} files in {summary.elapsed_s:.1f} s, " + (
+        f"{summary.images_per_s:.1f} images/s)."
+    )
+
+
+class ImportSummaryDialog(QDialog):
+    """What an import did: counts, then every skipped or duplicate file with its reason."""
+
+    def __init__(self, summary: ImportSummary, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import summary")
+        self.resize(760, 420)
+        text = QLabel(summary_text(summary), self)
+        text.setWordWrap(True)
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in summary.skipped_by_reason.items())
+        by_reason = QLabel(f"Skipped by reason: {reasons}" if reasons else "No file was skipped.", self)
+        by_reason.setWordWrap(True)
+        listed = [o for o in summary.outcomes if o.outcome in (OUTCOME_SKIPPED, OUTCOME_DUPLICATE)]
+        self.table = QTableWidget(len(listed), 3, self)
+        self.table.setHorizontalHeaderLabels(["File", "Outcome", "Reason"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for row, outcome in enumerate(listed):
+            for column, value in enumerate((outcome.path, outcome.outcome, outcome.db_reason or "")):
+                item = QTableWidgetItem(value)
+                item.setToolTip(value)
+                self.table.setItem(row, column, item)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(by_reason)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(buttons)
+        self.table.setVisible(bool(listed))
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
