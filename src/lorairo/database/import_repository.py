@@ -1,0 +1,197 @@
+"""Database side of imports: runs, per-file outcomes, new images with sources, sidecar tags, near-duplicate links.
+
+Bound to one Session like the other repositories. The import service is the only writer and calls these
+inside one write session per batch, so a batch's rows appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from lorairo.database.schema import (
+    SOURCE_SIDECAR,
+    CaptionRecord,
+    ImageRecord,
+    ImageSourceRecord,
+    ImportOutcomeRecord,
+    ImportRunRecord,
+    NearDuplicateRecord,
+    TagRecord,
+    utcnow,
+)
+
+RUN_RUNNING = "running"
+RUN_COMPLETED = "completed"
+RUN_CANCELLED = "cancelled"
+RUN_FAILED = "failed"
+RUN_INTERRUPTED = "interrupted"  # found still "running" by a later import: the process died
+
+
+@dataclass(frozen=True)
+class SourceStamp:
+    """What is registered for one source path: the image's hash and, for its first path, size and mtime."""
+
+    image_id: int
+    hash_value: str
+    file_size: int
+    file_mtime: float | None
+    is_original: bool  # the path the image was first imported from (the one size/mtime belong to)
+
+
+class ImportRepository:
+    """Reads and writes of an import run."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # --- runs -----------------------------------------------------------------------------------------
+
+    def start_run(self, roots: Sequence[str]) -> int:
+        run = ImportRunRecord(roots_json=json.dumps(list(roots), ensure_ascii=False), status=RUN_RUNNING)
+        self.session.add(run)
+        self.session.flush()
+        return run.id
+
+    def mark_interrupted_runs(self) -> int:
+        """Runs left "running" by a process that died (call only while holding the import lock)."""
+        result = self.session.execute(
+            update(ImportRunRecord)
+            .where(ImportRunRecord.status == RUN_RUNNING)
+            .values(status=RUN_INTERRUPTED, finished_at=utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def finish_run(self, run_id: int, status: str, total_files: int) -> None:
+        self.session.execute(
+            update(ImportRunRecord)
+            .where(ImportRunRecord.id == run_id)
+            .values(status=status, total_files=total_files, finished_at=utcnow())
+        )
+
+    # --- what is registered ---------------------------------------------------------------------------
+
+    def stored_files(self) -> tuple[set[str], set[str]]:
+        """(every `file_path`, every `hash_value`) of the project, for the orphan sweep."""
+        rows = self.session.execute(select(ImageRecord.file_path, ImageRecord.hash_value)).tuples()
+        paths: set[str] = set()
+        hashes: set[str] = set()
+        for file_path, hash_value in rows:
+            paths.add(file_path)
+            hashes.add(hash_value)
+        return paths, hashes
+
+    def source_stamps(self) -> dict[str, SourceStamp]:
+        """Source path -> what is registered for it (one query; about 100 bytes per path in memory)."""
+        stmt = select(
+            ImageSourceRecord.source_path,
+            ImageRecord.id,
+            ImageRecord.hash_value,
+            ImageRecord.file_size,
+            ImageRecord.file_mtime,
+            ImageRecord.original_path,
+        ).join(ImageRecord, ImageRecord.id == ImageSourceRecord.image_id)
+        stamps: dict[str, SourceStamp] = {}
+        for source, image_id, hash_value, size, mtime, original in self.session.execute(stmt).tuples():
+            stamps[source] = SourceStamp(image_id, hash_value, size, mtime, source == original)
+        return stamps
+
+    def phash_rows(self) -> list[tuple[int, int]]:
+        """(image id, signed pHash) of every image, for the near-duplicate index."""
+        return list(self.session.execute(select(ImageRecord.id, ImageRecord.phash_int)).tuples())
+
+    def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """SHA-256 -> (image id, file_path) for the hashes already registered (chunked IN queries)."""
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(hashes), 900):
+            chunk = hashes[start : start + 900]
+            stmt = select(ImageRecord.hash_value, ImageRecord.id, ImageRecord.file_path).where(
+                ImageRecord.hash_value.in_(chunk)
+            )
+            for hash_value, image_id, file_path in self.session.execute(stmt).tuples():
+                found[hash_value] = (image_id, file_path)
+        return found
+
+    # --- writes ---------------------------------------------------------------------------------------
+
+    def insert_images(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert image rows (one multi-row INSERT ... RETURNING) and their first sources; ids in row order."""
+        if not rows:
+            return []
+        now = utcnow()
+        stmt = insert(ImageRecord).returning(ImageRecord.id, sort_by_parameter_order=True)
+        ids = list(self.session.scalars(stmt, [{"created_at": now, "updated_at": now, **row} for row in rows]).all())
+        sources = [
+            {"image_id": i, "source_path": row["original_path"], "seen_at": now}
+            for i, row in zip(ids, rows, strict=False)
+        ]
+        self.session.execute(insert(ImageSourceRecord), sources)
+        return ids
+
+    def add_sources(self, pairs: Iterable[tuple[int, str]]) -> None:
+        """Record more paths of existing images (idempotent)."""
+        wanted = set(pairs)
+        if not wanted:
+            return
+        image_ids = {image_id for image_id, _path in wanted}
+        existing = set(
+            self.session.execute(
+                select(ImageSourceRecord.image_id, ImageSourceRecord.source_path).where(
+                    ImageSourceRecord.image_id.in_(image_ids)
+                )
+            ).tuples()
+        )
+        rows = [{"image_id": i, "source_path": p, "seen_at": utcnow()} for i, p in sorted(wanted - existing)]
+        if rows:
+            self.session.execute(insert(ImageSourceRecord), rows)
+
+    def add_sidecars(self, items: Iterable[tuple[int, Sequence[str], str | None]]) -> None:
+        """Tags and captions read from sidecar files, with provenance "sidecar": (image id, tags, caption)."""
+        now = utcnow()
+        tags: list[dict[str, Any]] = []
+        captions: list[dict[str, Any]] = []
+        for image_id, names, caption in items:
+            tags.extend(
+                {"image_id": image_id, "tag": t, "source": SOURCE_SIDECAR, "created_at": now, "updated_at": now}
+                for t in names
+            )
+            if caption:
+                captions.append(
+                    {
+                        "image_id": image_id,
+                        "text": caption,
+                        "source": SOURCE_SIDECAR,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+        if tags:
+            self.session.execute(insert(TagRecord), tags)
+        if captions:
+            self.session.execute(insert(CaptionRecord), captions)
+
+    def link_near_duplicates(self, links: Iterable[tuple[int, int, int]]) -> None:
+        """Link new images to the images they nearly duplicate: (image id, match id, distance)."""
+        now = utcnow()
+        rows = [
+            {"image_id": i, "match_image_id": m, "distance": d, "status": "pending", "created_at": now}
+            for i, m, d in links
+            if i != m
+        ]
+        if rows:
+            self.session.execute(insert(NearDuplicateRecord), rows)
+
+    def add_outcomes(self, run_id: int, outcomes: Iterable[tuple[str, str, str | None, int | None]]) -> None:
+        """Store (source path, outcome, reason, image id) rows of one batch."""
+        now = utcnow()
+        rows = [
+            {"run_id": run_id, "source_path": p, "outcome": o, "reason": r, "image_id": i, "created_at": now}
+            for p, o, r, i in outcomes
+        ]
+        if rows:
+            self.session.execute(insert(ImportOutcomeRecord), rows)

@@ -1,0 +1,336 @@
+"""Import images into a project: discovery, a process pool for the per-file work, one database writer.
+
+Pipeline (the seed's HybridBatchProcessor, measured in docs/benchmarks.md):
+
+1. Discover every candidate file first (cheap: list + stat), so the total is known early.
+2. Files whose path is registered with the same size and mtime are skipped without being read; a registered
+   path whose stamp changed is only hashed (no decode) and skipped if its bytes are unchanged.
+3. The rest go in batches of `resources.batch_size` (100) to a pool of `resources.max_workers` processes,
+   which read, hash, sniff, verify, decode once, pHash and write the thumbnail and copy (see
+   `services/importing/worker.py`). Two batches are in flight so the pool never waits for the writer.
+4. This process writes each batch in one transaction (`services/importing/writer.py`) and only then reports
+   it (`on_batch`), so the GUI grid fills while the import runs.
+
+Safe against crashes: a run holds the project's import lock, sweeps files without rows and marks dead runs
+as interrupted before starting; rows are only committed after their files exist.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from loguru import logger
+
+from lorairo.database.engine import Database
+from lorairo.database.import_repository import (
+    RUN_CANCELLED,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    ImportRepository,
+    SourceStamp,
+)
+from lorairo.exceptions import ImageProcessingError
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.importing.discovery import DiscoveredFile, discover
+from lorairo.services.importing.near_duplicates import PhashIndex
+from lorairo.services.importing.summary import FileOutcome, ImportSummary
+from lorairo.services.importing.worker import FileResult, FileTask, WorkerSettings, process_chunk
+from lorairo.services.importing.writer import BatchWriter
+from lorairo.storage.layout import sweep_orphans
+from lorairo.storage.lock import ImportLock
+
+ProgressCallback = Callable[[int, int, str], None]
+BatchCallback = Callable[[list[int]], None]
+_IN_FLIGHT_BATCHES = 2
+
+
+class ImportTarget(Protocol):
+    """The parts of an open `Project` an import uses."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def db(self) -> Database: ...
+
+
+@dataclass
+class _Batch:
+    """One batch on its way through the pool."""
+
+    futures: list[Future[list[FileResult]]] = field(default_factory=list)
+    unchanged: list[tuple[str, int]] = field(default_factory=list)  # fast-skipped: (path, image id)
+
+
+class _InlineExecutor(Executor):
+    """Runs chunks in this process (one job, or too few files to be worth starting processes)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]  # signature fixed by Executor
+        future: Future[list[FileResult]] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """How to start workers. Forking a single-threaded process is instant and inherits the imports; fork is
+    unsafe once other threads exist (the GUI, a logging thread), so then a forkserver forks from a clean,
+    preloaded server instead (about 2 s once per process)."""
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and threading.active_count() == 1 and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["lorairo.services.importing.worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else (f"{seconds // 60}:{seconds % 60:02d}")
+    )
+
+
+class ImageProcessingService:
+    """Imports files and folders into one open project. One instance per project; call from any one thread."""
+
+    def __init__(self, config: ConfigurationService, project: ImportTarget) -> None:
+        self.config = config
+        self.project = project
+
+    def _settings(self) -> WorkerSettings:
+        get = self.config.get
+        return WorkerSettings(
+            project_root=str(self.project.root),
+            copy_to_project=bool(get("image_processing.copy_to_project")),
+            max_file_bytes=int(float(get("image_processing.max_file_size_mb")) * 1024 * 1024),
+            max_pixels=int(get("image_processing.max_pixels")),
+            thumbnail_size=int(get("image_processing.thumbnail_size")),
+            thumbnail_format=str(get("image_processing.thumbnail_format")),
+            thumbnail_quality=int(get("image_processing.thumbnail_quality")),
+            read_sidecars=bool(get("image_processing.read_sidecars")),
+        )
+
+    def import_paths(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        jobs: int | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        on_batch: BatchCallback | None = None,
+        batch_size: int | None = None,
+    ) -> ImportSummary:
+        """Import files and folders (recursively) into the project.
+
+        Args:
+            paths: Files and folders. A path that does not exist is a fatal error (nothing is imported).
+            jobs: Worker processes; None = `resources.max_workers` (0 there = number of cores).
+            progress: Called with (done, total, message) from this thread; total is 0 while discovering.
+            cancel: Set it to stop: finished work is committed, the run is marked cancelled.
+            on_batch: Called after each committed batch with the ids of the images it added.
+            batch_size: Files per committed batch; None = `resources.batch_size`.
+
+        Returns:
+            Counts by outcome, skipped files by reason, speed, and every file's outcome.
+
+        Raises:
+            ImageProcessingError: a path does not exist, another import holds the project, or the project
+                cannot be written.
+        """
+        missing = [str(p) for p in paths if not os.path.lexists(p)]
+        if missing:
+            raise ImageProcessingError(f"not found: {', '.join(missing)}")
+        workers = jobs if jobs and jobs > 0 else self.config.max_workers()
+        size = batch_size or int(self.config.get("resources.batch_size"))
+        settings = self._settings()
+        extensions = list(self.config.get("image_processing.extensions"))
+        threshold = int(self.config.get("image_processing.near_duplicate_threshold"))
+        with ImportLock(self.project.root):
+            started = time.perf_counter()
+            found = discover(paths, extensions, cancel=cancel, on_found=self._found_reporter(progress))
+            run_id, stamps, index = self._prepare([str(p) for p in paths])
+            writer = BatchWriter(self.project.db, self.project.root, run_id, index, threshold)
+            runner = _Runner(found.files, stamps, settings, writer, workers, size, progress, cancel, on_batch)
+            status = RUN_CANCELLED if found.cancelled else RUN_COMPLETED
+            try:
+                if not found.cancelled:
+                    status = runner.run()
+            except BaseException:
+                self._finish(run_id, RUN_FAILED, len(runner.outcomes))
+                raise
+            self._finish(run_id, status, len(found.files))
+            summary = ImportSummary.build(
+                run_id, status, runner.outcomes, time.perf_counter() - started, runner.image_ids
+            )
+        logger.info(
+            "import run {} {}: {} imported, {} duplicates, {} near-duplicates, {} skipped {} in {:.1f}s",
+            run_id, status, summary.imported, summary.duplicates, summary.near_duplicates, summary.skipped,
+            summary.skipped_by_reason, summary.elapsed_s,
+        )  # fmt: skip
+        return summary
+
+    @staticmethod
+    def _found_reporter(progress: ProgressCallback | None) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        return lambda count: progress(0, 0, f"scanning: {count:,} files found")
+
+    def _prepare(self, roots: list[str]) -> tuple[int, dict[str, SourceStamp], PhashIndex]:
+        """Under the lock: close dead runs, sweep orphaned files, start a run, load what is registered."""
+        with self.project.db.session(write=True) as session:
+            repo = ImportRepository(session)
+            interrupted = repo.mark_interrupted_runs()
+            files, hashes = repo.stored_files()
+            swept = sweep_orphans(self.project.root, files, hashes)
+            if interrupted or swept:
+                logger.warning(
+                    "recovered from an interrupted import: {} run(s), {} orphaned file(s)", interrupted, swept
+                )
+            run_id = repo.start_run(roots)
+            stamps = repo.source_stamps()
+            index = PhashIndex.from_rows(repo.phash_rows())
+        return run_id, stamps, index
+
+    def _finish(self, run_id: int, status: str, total: int) -> None:
+        try:
+            with self.project.db.session(write=True) as session:
+                ImportRepository(session).finish_run(run_id, status, total)
+        except Exception as exc:  # the run row is bookkeeping; never hide the original error behind it
+            logger.error("could not record the end of import run {}: {}", run_id, exc)
+
+
+class _Runner:
+    """Feeds batches through the pool and the writer, keeping two in flight; reports progress."""
+
+    def __init__(
+        self,
+        files: Sequence[DiscoveredFile],
+        stamps: dict[str, SourceStamp],
+        settings: WorkerSettings,
+        writer: BatchWriter,
+        workers: int,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        on_batch: BatchCallback | None,
+    ) -> None:
+        self.files, self.stamps, self.settings, self.writer = files, stamps, settings, writer
+        self.workers, self.batch_size = workers, batch_size
+        self.progress, self.cancel, self.on_batch = progress, cancel, on_batch
+        self.outcomes: list[FileOutcome] = []
+        self.image_ids: list[int] = []
+        self.done = 0  # files with a result: finished chunks plus fast-skipped files of written batches
+        self._counted: set[int] = set()
+        self.started = time.perf_counter()
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def _split(self, chunk: Sequence[DiscoveredFile]) -> tuple[list[FileTask], list[tuple[str, int]]]:
+        tasks: list[FileTask] = []
+        unchanged: list[tuple[str, int]] = []
+        for item in chunk:
+            stamp = self.stamps.get(item.path)
+            if stamp is None:
+                tasks.append(FileTask(item.path))
+            elif stamp.is_original and stamp.file_size == item.size and stamp.file_mtime == item.mtime:
+                unchanged.append((item.path, stamp.image_id))
+            else:
+                tasks.append(FileTask(item.path, known_hash=stamp.hash_value))
+        return tasks, unchanged
+
+    def run(self) -> str:
+        batches = [self._split(self.files[i : i + self.batch_size]) for i in range(0, len(self.files), self.batch_size)]
+        to_process = sum(len(tasks) for tasks, _ in batches)
+        workers = max(1, min(self.workers, to_process))
+        executor: Executor = (
+            _InlineExecutor() if workers == 1 else ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+        )
+        chunk = max(1, min(8, math.ceil(self.batch_size / (workers * 4))))
+        self._report("starting")
+        pending: deque[_Batch] = deque()
+        queue = iter(batches)
+        try:
+            while True:
+                while len(pending) < _IN_FLIGHT_BATCHES and not self._cancelled():
+                    nxt = next(queue, None)
+                    if nxt is None:
+                        break
+                    tasks, unchanged = nxt
+                    futures = [
+                        executor.submit(process_chunk, tasks[i : i + chunk], self.settings)
+                        for i in range(0, len(tasks), chunk)
+                    ]
+                    pending.append(_Batch(futures, unchanged))
+                if not pending:
+                    break
+                batch = pending.popleft()
+                if not self._await(batch):
+                    pending.appendleft(batch)
+                    break
+                self._write(batch)
+        finally:
+            # On cancel: drop what has not started, let running chunks finish, and commit all finished
+            # work (its files are already written, so it would otherwise be swept).
+            executor.shutdown(wait=True, cancel_futures=True)
+        for batch in pending:
+            self._write(batch)
+        return RUN_CANCELLED if self._cancelled() else RUN_COMPLETED
+
+    def _await(self, batch: _Batch) -> bool:
+        """Wait for a batch, reporting progress per finished chunk; False if cancelled meanwhile."""
+        waiting = set(batch.futures)
+        while waiting:
+            if self._cancelled():
+                return False
+            finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._count(future)
+            if finished:
+                self._report("importing")
+        return True
+
+    def _count(self, future: Future[list[FileResult]]) -> None:
+        if id(future) not in self._counted:
+            self._counted.add(id(future))
+            self.done += len(future.result())
+
+    def _write(self, batch: _Batch) -> None:
+        finished = [f for f in batch.futures if f.done() and not f.cancelled()]
+        for future in finished:
+            self._count(future)
+        results = [result for future in finished for result in future.result()]
+        if not results and not batch.unchanged:
+            return
+        outcomes = self.writer.write(results, batch.unchanged)
+        self.outcomes.extend(outcomes)
+        self.done += len(batch.unchanged)
+        added = [o.image_id for o in outcomes if o.image_id is not None and o.outcome in ("imported", "near_duplicate")]
+        self.image_ids.extend(added)
+        self._report("importing")
+        if self.on_batch is not None and added:
+            self.on_batch(added)
+
+    def _report(self, stage: str) -> None:
+        if self.progress is None:
+            return
+        total = len(self.files)
+        elapsed = time.perf_counter() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = _eta((total - self.done) / rate) if rate > 0 else "--:--"
+        self.progress(self.done, total, f"{stage}: {self.done:,}/{total:,} files, {rate:.1f} images/s, ETA {eta}")

@@ -1,0 +1,144 @@
+"""The single database writer of an import: turns a batch of worker results into rows, in one transaction.
+
+Files are already in place when this runs (workers wrote them), so a committed row always has its files.
+Exact duplicates only add a source path; their copy of the original, if it got a name of its own, is
+removed after the commit. New images are checked against the in-memory pHash index and linked to their
+near-duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lorairo.database.engine import Database
+from lorairo.database.import_repository import ImportRepository
+from lorairo.services.importing.near_duplicates import PhashIndex
+from lorairo.services.importing.summary import (
+    OUTCOME_DUPLICATE,
+    OUTCOME_IMPORTED,
+    OUTCOME_NEAR_DUPLICATE,
+    OUTCOME_SKIPPED,
+    REASON_ALREADY_IMPORTED,
+    FileOutcome,
+)
+from lorairo.services.importing.worker import STATUS_OK, STATUS_UNCHANGED, FileResult
+
+
+class BatchWriter:
+    """Writes batches of one run; keeps the pHash index of the project in memory for the whole run."""
+
+    def __init__(self, db: Database, project_root: Path, run_id: int, index: PhashIndex, threshold: int) -> None:
+        self.db = db
+        self.project_root = project_root
+        self.run_id = run_id
+        self.index = index
+        self.threshold = threshold
+
+    def write(self, results: Sequence[FileResult], unchanged: Sequence[tuple[str, int]]) -> list[FileOutcome]:
+        """Commit one batch and return its outcomes in input order (fast-skipped paths last).
+
+        Args:
+            results: What the workers returned for this batch.
+            unchanged: (path, image id) of files skipped before hashing (registered, same size and mtime).
+        """
+        orphans: list[Path] = []
+        with self.db.session(write=True) as session:
+            repo = ImportRepository(session)
+            hashes = sorted({r.hash_value for r in results if r.status in (STATUS_OK, STATUS_UNCHANGED)})
+            known = repo.ids_by_hash(hashes)  # hash -> (image id, file_path)
+            # Pass 1: the first file of each unseen hash becomes a new image, inserted in one statement.
+            new: dict[str, FileResult] = {}
+            for result in results:
+                if result.status == STATUS_OK and result.hash_value not in known:
+                    new.setdefault(result.hash_value, result)
+            ids = repo.insert_images([_image_row(r) for r in new.values()])
+            new_ids = dict(zip(new, ids, strict=True))
+            # Pass 2: outcomes in input order; near-duplicates are searched in input order too, so a
+            # look-alike later in the batch links to the earlier one.
+            batch = _BatchRows()
+            outcomes = [self._one(result, known, new, new_ids, batch, orphans) for result in results]
+            outcomes.extend(
+                FileOutcome(path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, "same path, size and time", image_id)
+                for path, image_id in unchanged
+            )
+            repo.add_sources(batch.sources)
+            repo.link_near_duplicates(batch.links)
+            repo.add_sidecars(batch.sidecars)
+            repo.add_outcomes(self.run_id, ((o.path, o.outcome, o.db_reason, o.image_id) for o in outcomes))
+        for path in orphans:  # after the commit: if we die before, the next run's sweep removes them
+            path.unlink(missing_ok=True)
+        return outcomes
+
+    def _one(
+        self,
+        result: FileResult,
+        known: dict[str, tuple[int, str]],
+        new: dict[str, FileResult],
+        new_ids: dict[str, int],
+        batch: _BatchRows,
+        orphans: list[Path],
+    ) -> FileOutcome:
+        path = result.path
+        if result.status == STATUS_UNCHANGED:
+            if result.hash_value not in known:  # deleted from the project while this import ran
+                return FileOutcome(path, OUTCOME_SKIPPED, "removed meanwhile", "import it again to re-add")
+            image_id = known[result.hash_value][0]
+            batch.sources.append((image_id, path))
+            return FileOutcome(path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, "content unchanged", image_id)
+        if result.status != STATUS_OK:
+            return FileOutcome(path, OUTCOME_SKIPPED, result.reason, result.detail)
+        if new.get(result.hash_value) is not result:  # an exact duplicate, of the project or of this batch
+            image_id, kept_path = known.get(result.hash_value) or (
+                new_ids[result.hash_value],
+                new[result.hash_value].stored_path,
+            )
+            batch.sources.append((image_id, path))
+            if result.stored_path != kept_path and not Path(result.stored_path).is_absolute():
+                orphans.append(self.project_root / result.stored_path)
+            return FileOutcome(path, OUTCOME_DUPLICATE, None, f"same content as image #{image_id}", image_id)
+        image_id = new_ids[result.hash_value]
+        if result.sidecar.tags or result.sidecar.caption:
+            batch.sidecars.append((image_id, result.sidecar.tags, result.sidecar.caption))
+        matches = self.index.query(result.phash_int, self.threshold)
+        self.index.add(image_id, result.phash_int)
+        if not matches:
+            return FileOutcome(path, OUTCOME_IMPORTED, None, None, image_id)
+        batch.links.extend((image_id, m.image_id, m.distance) for m in matches)
+        best = matches[0]
+        detail = f"looks like image #{best.image_id} (pHash distance {best.distance})"
+        return FileOutcome(path, OUTCOME_NEAR_DUPLICATE, None, detail, image_id)
+
+
+@dataclass
+class _BatchRows:
+    """Rows collected while deciding outcomes, inserted in bulk at the end of the batch."""
+
+    sources: list[tuple[int, str]] = field(default_factory=list)
+    links: list[tuple[int, int, int]] = field(default_factory=list)
+    sidecars: list[tuple[int, tuple[str, ...], str | None]] = field(default_factory=list)
+
+
+def _image_row(result: FileResult) -> dict[str, Any]:
+    meta = result.meta
+    assert meta is not None  # STATUS_OK results always carry metadata
+    return {
+        "file_path": result.stored_path,
+        "file_name": Path(result.path).name,
+        "original_path": result.path,
+        "stored_in_project": not Path(result.stored_path).is_absolute(),
+        "file_size": result.size,
+        "width": meta.width,
+        "height": meta.height,
+        "format": meta.format,
+        "mode": meta.mode,
+        "has_alpha": meta.has_alpha,
+        "exif_orientation": meta.exif_orientation,
+        "file_mtime": result.mtime,
+        "hash_value": result.hash_value,
+        "phash": result.phash,
+        "phash_int": result.phash_int,
+        "excluded": False,
+    }
