@@ -1,0 +1,72 @@
+"""Where each exported file goes: folder layout per format, unique stems, kohya folder names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from lorairo.services.export.options import ExportOptions
+
+_UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def safe_name(name: str, fallback: str) -> str:
+    """A file or folder name that works on Windows, macOS and Linux (NFC, no separators, no trailing dots)."""
+    text = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip().rstrip(". ")
+    if not text or text.split(".")[0].lower() in _WINDOWS_RESERVED:
+        return fallback
+    return text[:150]
+
+
+def kohya_folder_name(options: ExportOptions) -> str:
+    """``<repeats>_<trigger> <class>`` (e.g. ``10_sks woman``): sd-scripts reads repeats from the prefix."""
+    words = " ".join(w for w in (*options.trigger_words, options.class_tokens) if w)
+    return safe_name(f"{options.repeats}_{words or 'images'}", f"{options.repeats}_images")
+
+
+def image_subdir(options: ExportOptions) -> PurePath:
+    """Folder of the images relative to the target, per format."""
+    if options.format == "kohya":
+        return PurePath(kohya_folder_name(options))
+    if options.format in ("kohya-json", "kohya-jsonl"):
+        return PurePath("images")
+    if options.format == "hf":
+        return PurePath("train")
+    return PurePath()  # onetrainer: the target is the concept folder
+
+
+@dataclass(frozen=True)
+class StemAssignment:
+    stems: dict[int, str]  # image id -> stem
+    renamed: tuple[tuple[int, str, str], ...]  # (image id, wanted stem, stem used)
+
+
+def assign_stems(items: Iterable[tuple[int, str]]) -> StemAssignment:
+    """Give every image a unique stem from its original file name.
+
+    Two images never share a stem in one folder (``a.png`` and ``a.jpg`` would share ``a.txt``), compared
+    case-insensitively because Windows and macOS folders are. Images are taken in id order; a later image whose
+    stem is taken gets ``<stem>_<image id>`` (and a counter if even that is taken), so the result is the same on
+    every run.
+    """
+    stems: dict[int, str] = {}
+    renamed: list[tuple[int, str, str]] = []
+    used: set[str] = set()
+    for image_id, file_name in sorted(items):
+        wanted = safe_name(PurePath(file_name).stem, f"image_{image_id}")
+        if wanted.lower().endswith("-masklabel"):
+            wanted = wanted[: -len("-masklabel")] + "_masklabel"  # OneTrainer would read it as a mask
+        stem = wanted
+        counter = 1
+        while stem.lower() in used:
+            stem = f"{wanted}_{image_id}" if counter == 1 else f"{wanted}_{image_id}_{counter}"
+            counter += 1
+        used.add(stem.lower())
+        stems[image_id] = stem
+        if stem != wanted:
+            renamed.append((image_id, wanted, stem))
+    return StemAssignment(stems=stems, renamed=tuple(renamed))

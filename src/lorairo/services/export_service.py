@@ -1,0 +1,395 @@
+"""ExportService: turn a project (or a selection of it) into a dataset a trainer loads unchanged.
+
+Formats: kohya sd-scripts folder (``<repeats>_<trigger> <class>/`` with caption sidecars + ``dataset_config.toml``),
+kohya metadata JSON / JSONL (fine-tuning), OneTrainer folder (``.txt`` captions, ``-masklabel.png`` masks) and a
+Hugging Face ``imagefolder`` with ``metadata.jsonl``. The rules come from conventions.md ("Training-dataset
+export"); the pieces live in :mod:`lorairo.services.export`.
+
+Safety: sources are only read; everything is written to a temporary folder beside the target and moved into
+place at the end (cancel or a fatal error leaves the target as it was); a non-empty target needs ``force``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from lorairo.exceptions import ExportError
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.export import hf_push, staging
+from lorairo.services.export.bucketing import select_bucket
+from lorairo.services.export.captions import collapse
+from lorairo.services.export.compose import ComposedCaption, compose, keep_tokens, metadata_texts, pick_caption
+from lorairo.services.export.data import ExportItem, LoadedSelection, load_selection
+from lorairo.services.export.imaging import MASK_SUFFIX, ImageJob, ImageJobResult, output_extension
+from lorairo.services.export.layout import assign_stems, image_subdir
+from lorairo.services.export.options import ExportOptions, split_words
+from lorairo.services.export.results import ExportIssue, ExportPreview, ExportResult
+from lorairo.services.export.runner import run_jobs
+from lorairo.services.export.writers import (
+    CONFIG_NAME,
+    MetadataRow,
+    SubsetSpec,
+    dataset_config_toml,
+    hf_dataset_card,
+    hf_metadata_jsonl,
+    kohya_metadata_json,
+    kohya_metadata_jsonl,
+)
+from lorairo.services.project_service import Project
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    item: ExportItem
+    composed: ComposedCaption
+    stem: str
+    ext: str
+
+
+class ExportService:
+    """Exports of one open project. Thread-safe for one export at a time; the preview cache is per instance."""
+
+    def __init__(self, config: ConfigurationService, project: Project) -> None:
+        self.config = config
+        self.project = project
+        self._cache: dict[tuple[int, ...] | None, LoadedSelection] = {}
+        self._lock = threading.Lock()
+
+    # --- options -------------------------------------------------------------------------------------
+
+    def default_options(self, target_dir: Path | None = None, **overrides: Any) -> ExportOptions:
+        """Options from the ``[export]`` section of the config, with ``overrides`` applied."""
+        get = self.config.get
+        resolution = int(get("export.resolution"))
+        image_format = str(get("export.image_format"))
+        base = ExportOptions(
+            format=str(get("export.format")),
+            target_dir=target_dir or self.config.export_dir() / self.project.name,
+            caption_extension=str(get("export.caption_extension")),
+            trigger_words=split_words(str(get("export.trigger_words"))),
+            class_tokens=str(get("export.class_tokens")),
+            repeats=int(get("export.repeats")),
+            underscores_to_spaces=bool(get("export.underscores_to_spaces")),
+            escape_parentheses=bool(get("export.escape_parentheses")),
+            min_confidence=float(get("export.min_confidence")),
+            include_rating_tag=bool(get("export.include_rating_tag")),
+            include_score_tag=bool(get("export.include_score_tag")),
+            resolution=resolution if resolution > 0 else None,
+            min_bucket_reso=int(get("export.min_bucket_reso")),
+            max_bucket_reso=int(get("export.max_bucket_reso")),
+            bucket_reso_steps=int(get("export.bucket_reso_steps")),
+            bucket_no_upscale=bool(get("export.bucket_no_upscale")),
+            image_format="jpg" if image_format == "jpeg" else image_format,
+        )
+        return base.with_changes(**overrides) if overrides else base
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def load(self, image_ids: Sequence[int] | None, *, refresh: bool = False) -> LoadedSelection:
+        """The images to export with their annotations (cached per selection until ``refresh``)."""
+        key = tuple(sorted(set(image_ids))) if image_ids is not None else None
+        with self._lock:
+            if refresh or key not in self._cache:
+                with self.project.db.session() as session:
+                    self._cache = {key: load_selection(session, self.project.root, key)}
+            return self._cache[key]
+
+    def invalidate(self) -> None:
+        """Forget cached annotations (call after tags change)."""
+        with self._lock:
+            self._cache.clear()
+
+    def preview(self, options: ExportOptions, image_id: int | None = None, top_tags: int = 30) -> ExportPreview:
+        """Counts, bucket distribution, tag frequency and one image's caption lines for ``options``.
+
+        Cheap: reads the database (cached) and never decodes an image.
+        """
+        opts = options.validated()
+        selection = self.load(opts.image_ids)
+        settings = opts.bucket_settings
+        tag_counter: Counter[str] = Counter()
+        bucket_counter: Counter[tuple[int, int]] = Counter()
+        skipped = 0
+        shown: ExportItem | None = None
+        shown_lines: tuple[str, ...] = ()
+        for item in selection.items:
+            composed = compose(item, opts)
+            if item.image_id == image_id or (shown is None and image_id is None):
+                shown, shown_lines = item, composed.lines
+            if composed.is_empty:
+                skipped += 1
+                continue
+            tag_counter.update(composed.tags)
+            if settings is not None:
+                try:
+                    bucket_counter[select_bucket(item.width, item.height, settings).bucket] += 1
+                except ValueError:
+                    continue
+        if shown is None and selection.items:
+            shown = selection.items[0]
+            shown_lines = compose(shown, opts).lines
+        return ExportPreview(
+            image_count=len(selection.items) - skipped,
+            excluded=selection.excluded_count,
+            skipped_empty=skipped,
+            preview_image_id=shown.image_id if shown else None,
+            caption_lines=shown_lines,
+            tag_count=len(tag_counter),
+            tag_occurrences=sum(tag_counter.values()),
+            buckets=tuple(sorted(bucket_counter.items())),
+            tag_frequency=tuple(tag_counter.most_common(top_tags)),
+            keep_tokens=keep_tokens(opts),
+        )
+
+    # --- writing -------------------------------------------------------------------------------------
+
+    def export(
+        self,
+        options: ExportOptions,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ExportResult:
+        """Write the dataset. Per-image failures are reported in the result; the export goes on.
+
+        Raises:
+            ExportError: bad options, an unsafe or non-empty target without force, nothing to export, or every
+                image failed.
+        """
+        started = time.perf_counter()
+        opts = options.validated()
+        target = opts.target_dir.resolve()
+        selection = self.load(opts.image_ids, refresh=True)
+        if not selection.items:
+            raise ExportError(
+                f"nothing to export: no images selected ({selection.excluded_count} excluded images are left out)"
+            )
+        staging.check_target(
+            target,
+            force=opts.force,
+            forbidden_roots=[self.project.root],
+            sources=[item.source_path for item in selection.items],
+        )
+        planned, skipped = self._plan(selection.items, opts)
+        if not planned:
+            raise ExportError(
+                f"nothing to export: all {len(skipped)} images would get an empty caption "
+                "(no tags or caption pass the filters and no trigger word is set)"
+            )
+        stems = assign_stems((p.item.image_id, p.item.file_name) for p in planned)
+        planned = [_Planned(p.item, p.composed, stems.stems[p.item.image_id], p.ext) for p in planned]
+        subdir = image_subdir(opts)
+        final_image_dir = (target / subdir).resolve()
+        work = staging.make_staging_dir(target)
+        try:
+            return self._write(
+                opts,
+                planned,
+                skipped,
+                selection,
+                stems.renamed,
+                target,
+                final_image_dir,
+                work,
+                subdir,
+                progress,
+                cancel,
+                started,
+            )
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _plan(self, items: Sequence[ExportItem], opts: ExportOptions) -> tuple[list[_Planned], list[ExportIssue]]:
+        keep_alpha = opts.alpha == "mask" and opts.format != "onetrainer"
+        planned: list[_Planned] = []
+        skipped: list[ExportIssue] = []
+        for item in items:
+            composed = compose(item, opts)
+            if composed.is_empty:
+                skipped.append(
+                    ExportIssue(item.image_id, str(item.source_path), "empty caption: no tags pass the filters")
+                )
+                continue
+            ext = output_extension(item.format, opts.image_format, keep_alpha)
+            planned.append(_Planned(item, composed, "", ext))
+        return planned, skipped
+
+    def _write(
+        self,
+        opts: ExportOptions,
+        planned: list[_Planned],
+        skipped: list[ExportIssue],
+        selection: LoadedSelection,
+        renamed: tuple[tuple[int, str, str], ...],
+        target: Path,
+        final_image_dir: Path,
+        work: Path,
+        subdir: Any,
+        progress: Progress | None,
+        cancel: threading.Event | None,
+        started: float,
+    ) -> ExportResult:
+        staged_images = work / subdir
+        staged_images.mkdir(parents=True, exist_ok=True)
+        alpha_mode = "composite" if opts.alpha == "composite" else ("mask" if opts.format == "onetrainer" else "keep")
+        by_id = {p.item.image_id: p for p in planned}
+        jobs = [
+            ImageJob(
+                image_id=p.item.image_id,
+                source=str(p.item.source_path),
+                dest=str(staged_images / f"{p.stem}{p.ext}"),
+                buckets=opts.bucket_settings,
+                alpha=alpha_mode,
+                background=opts.background,
+                mask_dest=str(staged_images / f"{p.stem}{MASK_SUFFIX}") if alpha_mode == "mask" else None,
+                quality=opts.jpeg_quality,
+                resize_filter=opts.resize_filter,
+            )
+            for p in planned
+        ]
+        failures: list[ExportIssue] = []
+        sizes: dict[int, tuple[int, int]] = {}
+        total = len(jobs)
+        sidecars = opts.format in ("kohya", "onetrainer")
+
+        def on_result(result: ImageJobResult) -> None:
+            plan = by_id[result.image_id]
+            if result.error is not None or result.size is None:
+                failures.append(ExportIssue(result.image_id, str(plan.item.source_path), result.error or "no size"))
+                logger.warning("Export failed for {}: {}", plan.item.source_path, result.error)
+            else:
+                sizes[result.image_id] = result.size
+                if sidecars:
+                    caption_file = staged_images / f"{plan.stem}{opts.caption_extension}"
+                    caption_file.write_text("\n".join(plan.composed.lines), encoding="utf-8")
+            if progress is not None:
+                progress(len(sizes) + len(failures), total, plan.item.file_name)
+
+        completed = run_jobs(jobs, self.config.max_workers(), on_result, cancel)
+        kt = keep_tokens(opts)
+        if not completed:
+            logger.info("Export to {} cancelled; nothing was written there", target)
+            return ExportResult(
+                target=target,
+                format=opts.format,
+                image_dir=final_image_dir,
+                exported=0,
+                caption_extension=opts.caption_extension,
+                keep_tokens=kt,
+                skipped=tuple(skipped),
+                failures=tuple(failures),
+                excluded=selection.excluded_count,
+                cancelled=True,
+                elapsed_s=time.perf_counter() - started,
+            )
+        if not sizes:
+            first = failures[0].reason if failures else "unknown error"
+            raise ExportError(f"export failed: none of the {total} images could be written (first error: {first})")
+
+        done = [p for p in planned if p.item.image_id in sizes]
+        config_path, metadata_path = self._write_side_files(opts, done, sizes, target, final_image_dir, work, kt)
+        removed = staging.remove_stale_caches(target)
+        replaced = staging.move_into_place(work, target)
+        buckets = Counter(f"{w}x{h}" for w, h in sizes.values())
+        result = ExportResult(
+            target=target,
+            format=opts.format,
+            image_dir=final_image_dir,
+            exported=len(sizes),
+            caption_extension=opts.caption_extension,
+            keep_tokens=kt,
+            skipped=tuple(skipped),
+            failures=tuple(sorted(failures, key=lambda f: f.image_id)),
+            excluded=selection.excluded_count,
+            renamed=tuple(r for r in renamed if r[0] in sizes),
+            buckets=dict(sorted(buckets.items())),
+            config_path=config_path,
+            metadata_path=metadata_path,
+            removed_caches=removed,
+            replaced=replaced,
+            elapsed_s=time.perf_counter() - started,
+        )
+        logger.info(
+            "Exported {} images ({}) to {}: {} skipped, {} failed, {} excluded",
+            result.exported,
+            opts.format,
+            target,
+            len(skipped),
+            len(failures),
+            selection.excluded_count,
+        )
+        return result
+
+    def _write_side_files(
+        self,
+        opts: ExportOptions,
+        done: list[_Planned],
+        sizes: dict[int, tuple[int, int]],
+        target: Path,
+        final_image_dir: Path,
+        work: Path,
+        kt: int,
+    ) -> tuple[Path | None, Path | None]:
+        config_path: Path | None = None
+        metadata_path: Path | None = None
+        if opts.format in ("kohya-json", "kohya-jsonl"):
+            rows = []
+            for p in done:
+                caption, tags = metadata_texts(p.composed, opts)
+                rows.append(MetadataRow(final_image_dir / f"{p.stem}{p.ext}", caption, tags, sizes[p.item.image_id]))
+            name = "metadata.json" if opts.format == "kohya-json" else "metadata.jsonl"
+            text = kohya_metadata_json(rows) if opts.format == "kohya-json" else kohya_metadata_jsonl(rows)
+            (work / name).write_text(text, encoding="utf-8")
+            metadata_path = target / name
+        if opts.format in ("kohya", "kohya-json", "kohya-jsonl"):
+            subset = SubsetSpec(image_dir=final_image_dir, metadata_file=metadata_path, alpha_mask=opts.alpha == "mask")
+            (work / CONFIG_NAME).write_text(dataset_config_toml(opts, subset, kt), encoding="utf-8")
+            config_path = target / CONFIG_NAME
+        if opts.format == "hf":
+            rows_hf = []
+            for p in done:
+                score = p.item.score(opts.score_name)
+                rows_hf.append(
+                    {
+                        "file_name": f"{p.stem}{p.ext}",
+                        "text": p.composed.lines[0],
+                        "tags": list(p.composed.tags),
+                        "caption": p.composed.caption or collapse(pick_caption(p.item)),
+                        "rating": p.item.rating,
+                        "aesthetic_score": score.value if score else None,
+                    }
+                )
+            (work / "train" / "metadata.jsonl").write_text(hf_metadata_jsonl(rows_hf), encoding="utf-8")
+            (work / "README.md").write_text(
+                hf_dataset_card(self.project.name, len(done), opts.trigger_words), encoding="utf-8"
+            )
+            metadata_path = target / "train" / "metadata.jsonl"
+        return config_path, metadata_path
+
+    # --- Hugging Face --------------------------------------------------------------------------------
+
+    def push_to_hub(
+        self,
+        folder: Path,
+        *,
+        repo_id: str | None = None,
+        token: str | None = None,
+        endpoint: str | None = None,
+        private: bool | None = None,
+        progress: Progress | None = None,
+    ) -> hf_push.HubPushResult:
+        """Upload an exported folder as a dataset repository (repo and token from ``[huggingface]`` by default)."""
+        return hf_push.push_folder(
+            folder, self.config, repo_id=repo_id, token=token, endpoint=endpoint, private=private, progress=progress
+        )

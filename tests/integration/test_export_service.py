@@ -1,0 +1,293 @@
+"""ExportService end to end: real files, a real project database, every format."""
+
+from __future__ import annotations
+
+import json
+import threading
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lorairo.exceptions import ExportError
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.export.bucketing import BucketSettings, make_bucket_resolutions, select_bucket
+from lorairo.services.export.captions import parse_sidecar_line
+from lorairo.services.export_service import ExportService
+from lorairo.services.project_service import Project, ProjectService
+from tests.support.export_data import ImageSpec, add_images, simple_tags
+
+BUCKETS_1024 = set(make_bucket_resolutions((1024, 1024), 256, 1024, 64))
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    config = ConfigurationService()
+    project = ProjectService(config).create("exp")
+    yield project
+    project.close()
+
+
+@pytest.fixture
+def service(project: Project) -> ExportService:
+    return ExportService(ConfigurationService(), project)
+
+
+def standard_images(tmp_path: Path) -> list[ImageSpec]:
+    return [
+        ImageSpec("portrait.png", (600, 900), tags=simple_tags("1girl", "photo_(medium)", "^_^", "long hair")),
+        ImageSpec("wide.jpg", (1600, 900), fmt="JPEG", tags=simple_tags("landscape", "hello, world")),
+        ImageSpec("square.webp", (700, 700), fmt="WEBP", tags=[("cat", "general", "manual", None, False)]),
+        ImageSpec("anim.gif", (320, 240), fmt="GIF", tags=simple_tags("pixel art")),
+        ImageSpec("scan.tiff", (500, 800), fmt="TIFF", tags=simple_tags("document")),
+        ImageSpec("alpha.png", (512, 768), mode="RGBA", tags=simple_tags("transparent background")),
+        ImageSpec("rotated.jpg", (800, 400), fmt="JPEG", exif_orientation=6, tags=simple_tags("rotated")),
+        ImageSpec("dup.png", (640, 640), tags=simple_tags("near duplicate"), excluded=True),
+        ImageSpec("outside.png", (640, 480), tags=simple_tags("referenced"), referenced_at=tmp_path / "originals"),
+    ]
+
+
+def test_kohya_export_captions_toml_and_buckets(project: Project, service: ExportService, tmp_path: Path) -> None:
+    specs = standard_images(tmp_path)
+    add_images(project, specs)
+    sources = {p: p.read_bytes() for p in project.root.rglob("images/**/*") if p.is_file()}
+    target = tmp_path / "out"
+    opts = service.default_options(target, trigger_words=("sks",), class_tokens="woman", repeats=10)
+    events: list[tuple[int, int, str]] = []
+    result = service.export(opts, progress=lambda d, t, m: events.append((d, t, m)))
+
+    assert result.exported == 8 and result.excluded == 1 and not result.failures
+    folder = target / "10_sks woman"
+    assert result.image_dir == folder.resolve()
+    images = sorted(p for p in folder.iterdir() if p.suffix != ".txt")
+    assert {p.stem for p in images} == {"portrait", "wide", "square", "anim", "scan", "alpha", "rotated", "outside"}
+    assert {p.suffix for p in images} == {".png", ".jpg", ".webp"}  # GIF and TIFF became PNG
+    for img_path in images:
+        caption = (folder / f"{img_path.stem}.txt").read_text(encoding="utf-8")
+        assert caption.strip() and caption.split(", ")[0] == "sks"
+        with Image.open(img_path) as im:
+            assert im.size in BUCKETS_1024
+            assert im.mode == "RGB"
+    assert (folder / "portrait.txt").read_text() == "sks, 1girl, photo (medium), ^_^, long hair"
+    assert (folder / "wide.txt").read_text() == "sks, landscape, hello world"
+    # EXIF orientation 6 (rotate 90): the 800x400 stored image is 400x800 upright -> portrait bucket
+    with Image.open(folder / "rotated.jpg") as im:
+        assert im.height > im.width and not im.getexif().get(0x0112, 1) > 1
+    # alpha composited on white: the transparent corner is white
+    with Image.open(folder / "alpha.png") as im:
+        assert im.getpixel((0, 0)) == (255, 255, 255)
+
+    config = tomllib.loads((target / "dataset_config.toml").read_text(encoding="utf-8"))
+    assert config["general"]["caption_extension"] == ".txt"
+    assert config["general"]["keep_tokens"] == 1 and "keep_tokens_separator" not in config["general"]
+    dataset = config["datasets"][0]
+    assert dataset["resolution"] == 1024 and dataset["enable_bucket"] is True
+    assert (dataset["min_bucket_reso"], dataset["max_bucket_reso"], dataset["bucket_reso_steps"]) == (256, 1024, 64)
+    subset = dataset["subsets"][0]
+    assert Path(subset["image_dir"]) == folder.resolve() and Path(subset["image_dir"]).is_absolute()
+    assert subset["num_repeats"] == 10 and subset["class_tokens"] == "woman" and subset["is_reg"] is False
+
+    assert events[-1][:2] == (8, 8)
+    # sources untouched, no temp folder left beside the target
+    assert all(p.read_bytes() == data for p, data in sources.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["originals", "out"]
+
+
+def test_round_trip_tags_come_back_the_same(project: Project, service: ExportService, tmp_path: Path) -> None:
+    tags = ["photo (medium)", "^_^", "(o)_(o)", "long hair", "looking at viewer", "{braced}", "smile"]
+    add_images(project, [ImageSpec("a.png", (512, 512), tags=simple_tags(*tags), caption="A {curly} cat.")])
+    for escape in (False, True):
+        target = tmp_path / f"rt{escape}"
+        opts = service.default_options(
+            target, trigger_words=("sks",), caption_mode="both", caption_variants=True, escape_parentheses=escape,
+            order_by_category=False,
+        )
+        result = service.export(opts)
+        cfg = tomllib.loads((target / "dataset_config.toml").read_text())
+        assert cfg["general"]["enable_wildcard"] is True
+        lines = (result.image_dir / "a.txt").read_text().split("\n")
+        assert len(lines) == 2
+        assert parse_sidecar_line(lines[0], wildcard=True) == ["sks", *tags]
+        assert lines[1] == "sks, A {{curly}} cat."
+
+
+def test_caption_extension_custom_and_keep_tokens_separator(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    add_images(project, [ImageSpec("a.png", (512, 512), tags=simple_tags("smile"))])
+    target = tmp_path / "out"
+    opts = service.default_options(
+        target, caption_extension=".caption", trigger_words=("sks", "ohwx"), use_keep_tokens_separator=True
+    )
+    result = service.export(opts)
+    assert (result.image_dir / "a.caption").read_text() == "sks, ohwx ||| smile"
+    general = tomllib.loads((target / "dataset_config.toml").read_text())["general"]
+    assert general["caption_extension"] == ".caption"
+    assert general["keep_tokens_separator"] == "|||" and "keep_tokens" not in general
+
+
+def test_empty_captions_are_skipped_and_reported(project: Project, service: ExportService, tmp_path: Path) -> None:
+    ids = add_images(
+        project,
+        [
+            ImageSpec("tagged.png", tags=simple_tags("smile")),
+            ImageSpec("weak.png", tags=simple_tags("maybe", confidence=0.1)),
+            ImageSpec("none.png"),
+        ],
+    )
+    result = service.export(service.default_options(tmp_path / "out", trigger_words=()))
+    assert result.exported == 1
+    assert [s.image_id for s in result.skipped] == ids[1:]
+    assert all("empty caption" in s.reason for s in result.skipped)
+    assert sorted(p.name for p in result.image_dir.iterdir()) == ["tagged.png", "tagged.txt"]
+    # with a trigger word every image gets a caption
+    again = service.export(service.default_options(tmp_path / "out2", trigger_words=("sks",)))
+    assert again.exported == 3 and (again.image_dir / "none.txt").read_text() == "sks"
+
+
+def test_stem_collisions_get_unique_names(project: Project, service: ExportService, tmp_path: Path) -> None:
+    ids = add_images(
+        project,
+        [
+            ImageSpec("a.png", tags=simple_tags("one")),
+            ImageSpec("a.jpg", fmt="JPEG", tags=simple_tags("two")),
+            ImageSpec("A.webp", fmt="WEBP", tags=simple_tags("three")),
+        ],
+    )
+    result = service.export(service.default_options(tmp_path / "out", trigger_words=("sks",)))
+    names = sorted(p.name for p in result.image_dir.iterdir())
+    assert names == sorted(["a.png", "a.txt", f"a_{ids[1]}.jpg", f"a_{ids[1]}.txt", f"A_{ids[2]}.webp",
+                            f"A_{ids[2]}.txt"])
+    assert (result.image_dir / f"a_{ids[1]}.txt").read_text() == "sks, two"
+    assert len(result.renamed) == 2
+
+
+def test_non_empty_target_needs_force_and_stale_caches_go(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    add_images(project, [ImageSpec("a.png", tags=simple_tags("smile"))])
+    target = tmp_path / "out"
+    opts = service.default_options(target, trigger_words=("sks",), class_tokens="woman")
+    service.export(opts)
+    folder = target / "10_sks woman"
+    (folder / "a_1024x1024_sd.npz").write_bytes(b"x")
+    (folder / "b_0832x1216_sdxl.npz").write_bytes(b"x")
+    (target / "metadata_cache.json").write_text("{}")
+    (target / "notes.md").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        service.export(opts)
+    result = service.export(opts.with_changes(force=True))
+    assert result.removed_caches == 3 and set(result.replaced) == {"10_sks woman", "dataset_config.toml"}
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a.txt"]
+    assert (target / "notes.md").read_text() == "mine"  # the user's own files stay
+    assert not list(tmp_path.glob(".out.*"))
+
+
+def test_unsafe_targets_are_refused(project: Project, service: ExportService, tmp_path: Path) -> None:
+    add_images(project, [ImageSpec("x.png", tags=simple_tags("s"), referenced_at=tmp_path / "src")])
+    with pytest.raises(ExportError, match="overlaps the project"):
+        service.export(service.default_options(project.root / "export"))
+    with pytest.raises(ExportError, match="contains the source image"):
+        service.export(service.default_options(tmp_path, force=True))
+    with pytest.raises(ExportError, match="no image with id 999"):
+        service.export(service.default_options(tmp_path / "o", image_ids=(999,)))
+
+
+def test_per_image_failures_are_reported_and_cancel_leaves_nothing(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    ids = add_images(project, [ImageSpec(f"i{n}.png", (300, 300), tags=simple_tags("t")) for n in range(6)])
+    broken = next(project.root.rglob("img1.png"))
+    broken.write_bytes(b"not an image")
+    result = service.export(service.default_options(tmp_path / "out", trigger_words=("sks",)))
+    assert result.exported == 5
+    assert [f.image_id for f in result.failures] == [ids[1]]
+    assert str(broken) in result.failures[0].path
+    assert not (result.image_dir / "i1.txt").exists()  # no caption without its image
+
+    cancel = threading.Event()
+    cancel.set()
+    cancelled = service.export(service.default_options(tmp_path / "never", trigger_words=("sks",)), cancel=cancel)
+    assert cancelled.cancelled and not (tmp_path / "never").exists()
+    assert not list(tmp_path.glob(".never.*"))
+
+
+@pytest.mark.slow
+def test_process_pool_path_and_bucket_no_upscale(project: Project, service: ExportService, tmp_path: Path) -> None:
+    sizes = [(300 + 37 * n, 900 - 29 * n) for n in range(12)]
+    add_images(project, [ImageSpec(f"p{n}.png", s, tags=simple_tags("t")) for n, s in enumerate(sizes)])
+    opts = service.default_options(tmp_path / "out", trigger_words=("sks",), bucket_no_upscale=True)
+    result = service.export(opts)
+    assert result.exported == 12
+    settings = BucketSettings(bucket_no_upscale=True)
+    for n, size in enumerate(sizes):
+        with Image.open(result.image_dir / f"p{n}.png") as im:
+            assert im.size == select_bucket(*size, settings).bucket
+            assert im.width <= size[0] and im.height <= size[1]
+
+
+def test_metadata_json_and_jsonl(project: Project, service: ExportService, tmp_path: Path) -> None:
+    add_images(project, [ImageSpec("a.png", (800, 600), tags=simple_tags("smile", "1girl"), caption="A girl.")])
+    result = service.export(
+        service.default_options(tmp_path / "j", format="kohya-json", trigger_words=("sks",), caption_mode="both")
+    )
+    data = json.loads((tmp_path / "j" / "metadata.json").read_text())
+    (key, entry), = data.items()
+    assert Path(key).is_absolute() and Path(key).is_file() and Path(key).parent == result.image_dir
+    assert entry == {"caption": "sks, A girl.", "tags": "1girl, smile", "image_size": [1024, 768]}
+    subset = tomllib.loads((tmp_path / "j" / "dataset_config.toml").read_text())["datasets"][0]["subsets"][0]
+    assert Path(subset["metadata_file"]) == tmp_path / "j" / "metadata.json"
+
+    service.export(service.default_options(tmp_path / "l", format="kohya-jsonl", trigger_words=("sks",)))
+    rows = [json.loads(x) for x in (tmp_path / "l" / "metadata.jsonl").read_text().splitlines()]
+    assert set(rows[0]) == {"image_path", "caption", "tags", "image_size"}
+
+
+def test_onetrainer_masks_and_hf_imagefolder(project: Project, service: ExportService, tmp_path: Path) -> None:
+    add_images(
+        project,
+        [
+            ImageSpec("a.png", (512, 512), mode="RGBA", tags=simple_tags("smile"), rating="general", aesthetic=7.4),
+            ImageSpec("b.jpg", (640, 480), fmt="JPEG", tags=simple_tags("cat"), caption="A cat."),
+        ],
+    )
+    ot = service.export(service.default_options(tmp_path / "ot", format="onetrainer", alpha="mask", resolution=512,
+                                                max_bucket_reso=1024))
+    assert sorted(p.name for p in (tmp_path / "ot").iterdir()) == ["a-masklabel.png", "a.png", "a.txt", "b.jpg",
+                                                                   "b.txt"]
+    with Image.open(tmp_path / "ot" / "a-masklabel.png") as mask, Image.open(tmp_path / "ot" / "a.png") as img:
+        assert mask.mode == "L" and mask.size == img.size
+        assert mask.getpixel((0, 0)) == 0 and mask.getpixel((256, 256)) == 255
+    assert ot.config_path is None
+
+    hf = service.export(service.default_options(tmp_path / "hf", format="hf", include_score_tag=True,
+                                                include_rating_tag=True))
+    rows = [json.loads(x) for x in (tmp_path / "hf" / "train" / "metadata.jsonl").read_text().splitlines()]
+    assert [r["file_name"] for r in rows] == ["a.png", "b.jpg"]
+    assert all((hf.image_dir / r["file_name"]).is_file() for r in rows)
+    assert rows[0]["text"] == "rating_general, score_7, smile" and rows[0]["tags"] == ["smile"]
+    assert rows[0]["rating"] == "general" and rows[0]["aesthetic_score"] == pytest.approx(7.4)
+    assert rows[1]["caption"] == "A cat." and rows[1]["rating"] is None
+    assert (tmp_path / "hf" / "README.md").is_file()
+
+
+def test_preview_counts_buckets_and_caption(project: Project, service: ExportService, tmp_path: Path) -> None:
+    ids = add_images(
+        project,
+        [
+            ImageSpec("a.png", (1000, 1500), tags=simple_tags("smile", "1girl")),
+            ImageSpec("b.png", (1500, 1000), tags=simple_tags("smile")),
+            ImageSpec("c.png", (1000, 1500), tags=simple_tags("cat", confidence=0.2)),
+            ImageSpec("d.png", (1000, 1000), tags=simple_tags("x"), excluded=True),
+        ],
+    )
+    opts = service.default_options(tmp_path / "o", trigger_words=())
+    preview = service.preview(opts, image_id=ids[0])
+    assert preview.caption_lines == ("1girl, smile",)
+    assert (preview.image_count, preview.excluded, preview.skipped_empty) == (2, 1, 1)
+    assert preview.tag_frequency == (("smile", 2), ("1girl", 1))
+    assert preview.buckets == (((704, 1024), 1), ((1024, 704), 1))
+    lower = service.preview(opts.with_changes(min_confidence=0.1, trigger_words=("sks",)), image_id=ids[2])
+    assert lower.caption_lines == ("sks, cat",) and lower.image_count == 3 and lower.bucket_count == 2
