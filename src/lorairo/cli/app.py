@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lorairo import __version__
-from lorairo.cli import annotate_cmd, config_cmd, project_cmd, query_cmd
+from lorairo.cli import annotate_cmd, config_cmd, export_cmd, project_cmd, query_cmd
 from lorairo.cli.common import state
 
 app = typer.Typer(
@@ -20,10 +20,12 @@ app = typer.Typer(
 )
 app.add_typer(project_cmd.app, name="project")
 app.add_typer(config_cmd.app, name="config")
+app.command("import")(import_cmd.import_images)
 app.command("annotate")(annotate_cmd.annotate)
 app.add_typer(annotate_cmd.models_app, name="models")
 app.add_typer(annotate_cmd.batch_app, name="batch")
 app.command("query")(query_cmd.query)
+app.command("export")(export_cmd.export)
 
 
 def _version(value: bool) -> None:

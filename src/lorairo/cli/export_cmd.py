@@ -1,0 +1,180 @@
+"""`lorairo export --project P --format kohya --out DIR --resolution 1024 --trigger sks [...]`."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.exceptions import ExportError
+from lorairo.services.export.options import FORMATS, split_words
+from lorairo.services.export_service import ExportService
+
+
+def _options_from_cli(service: ExportService, given: dict[str, Any], out: Path | None) -> Any:
+    """Config defaults overridden by the options the user actually gave (None = not given)."""
+    overrides = {k: v for k, v in given.items() if v is not None}
+    return service.default_options(out, **overrides)
+
+
+def export(
+    project: Annotated[str, typer.Option("--project", "-p", help="Project name.")],
+    format_: Annotated[
+        str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)} (default: export.format).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Target folder (default: <export_dir>/<project>).")
+    ] = None,
+    resolution: Annotated[
+        int | None, typer.Option("--resolution", help="Bucket resolution, e.g. 1024; 0 keeps the original sizes.")
+    ] = None,
+    trigger: Annotated[
+        str | None, typer.Option("--trigger", help="Trigger word(s), comma-separated; written first.")
+    ] = None,
+    class_tokens: Annotated[str | None, typer.Option("--class", help="Class token, e.g. woman.")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=1, help="num_repeats / folder prefix.")] = None,
+    caption_ext: Annotated[
+        str | None, typer.Option("--caption-ext", help="Caption extension: .txt (default), .caption or custom.")
+    ] = None,
+    caption_mode: Annotated[str | None, typer.Option("--caption-mode", help="tags, caption or both.")] = None,
+    variants: Annotated[
+        bool, typer.Option("--variants", help="With --caption-mode both: tags and caption as two variant lines.")
+    ] = False,
+    ids: Annotated[
+        list[int] | None, typer.Option("--ids", help="Export only these image IDs (repeat the option).")
+    ] = None,
+    filter_text: Annotated[
+        str | None, typer.Option("--filter", "-f", help="Export the images matching a filter (see lorairo query).")
+    ] = None,
+    min_confidence: Annotated[
+        float | None, typer.Option("--min-confidence", help="Model tags below this are left out.")
+    ] = None,
+    max_bucket_reso: Annotated[int | None, typer.Option("--max-bucket-reso", help="e.g. 2048 for SDXL.")] = None,
+    no_upscale: Annotated[bool, typer.Option("--no-upscale", help="bucket_no_upscale: keep small images small.")] = (
+        False
+    ),
+    image_format: Annotated[str | None, typer.Option("--image-format", help="original, png, jpg or webp.")] = None,
+    alpha: Annotated[str | None, typer.Option("--alpha", help="composite (on white) or mask.")] = None,
+    escape: Annotated[bool, typer.Option("--escape-parentheses", help="A1111 \\( \\) escaping.")] = False,
+    keep_tokens_separator: Annotated[
+        bool, typer.Option("--keep-tokens-separator", help="Write 'trigger ||| tags' instead of keep_tokens.")
+    ] = False,
+    rating_tag: Annotated[bool, typer.Option("--rating-tag", help="Add rating_<label>.")] = False,
+    score_tag: Annotated[bool, typer.Option("--score-tag", help="Add score_<n> from the aesthetic score.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty folder (replaces exported files, drops caches).")
+    ] = False,
+    push: Annotated[
+        bool, typer.Option("--push", help="Push the folder to the Hugging Face Hub (huggingface.* settings).")
+    ] = False,
+    repo: Annotated[str | None, typer.Option("--repo", help="Hub dataset repo user/name for --push.")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Export a training dataset: kohya folder + dataset_config.toml, kohya metadata, OneTrainer or HF imagefolder."""
+    if ids and filter_text:
+        raise ExportError("give either --ids or --filter, not both")
+    image_filter = None
+    if filter_text:
+        from lorairo.services.image_query_service import parse_filter
+
+        image_filter = parse_filter(filter_text)  # a bad filter fails before the project opens
+    proj = state.projects.open(project)
+    try:
+        service = ExportService(state.config, proj)
+        image_ids: tuple[int, ...] | None = tuple(ids) if ids else None
+        if image_filter is not None:
+            from lorairo.services.image_query_service import ImageQueryService
+
+            image_ids = tuple(ImageQueryService(proj.db).query_ids(image_filter))
+            if not image_ids:
+                raise ExportError(f"no image matches the filter {filter_text!r}")
+        given: dict[str, Any] = {
+            "format": format_,
+            "resolution": (resolution or None) if resolution is not None else None,
+            "trigger_words": split_words(trigger) if trigger is not None else None,
+            "class_tokens": class_tokens,
+            "repeats": repeats,
+            "caption_extension": caption_ext,
+            "caption_mode": caption_mode,
+            "caption_variants": variants or None,
+            "image_ids": image_ids,
+            "min_confidence": min_confidence,
+            "max_bucket_reso": max_bucket_reso,
+            "bucket_no_upscale": no_upscale or None,
+            "image_format": image_format,
+            "alpha": alpha,
+            "escape_parentheses": escape or None,
+            "use_keep_tokens_separator": keep_tokens_separator or None,
+            "include_rating_tag": rating_tag or None,
+            "include_score_tag": score_tag or None,
+            "force": force,
+        }
+        options = _options_from_cli(service, given, out)
+        if resolution == 0:
+            options = options.with_changes(resolution=None)  # 0 = keep original sizes
+        result = _run(service, options, json)
+        hub = service.push_to_hub(result.target, repo_id=repo) if push and not result.cancelled else None
+    finally:
+        proj.close()
+    if json:
+        data = result.as_dict()
+        if hub is not None:
+            data["hub"] = {"repo_id": hub.repo_id, "commit_url": hub.commit_url, "files": hub.files}
+        print_json(data)
+        return
+    _report(result)
+    if hub is not None:
+        console.print(f"Pushed {hub.files} files to dataset [bold]{hub.repo_id}[/] ({hub.commit_url})")
+
+
+def _run(service: ExportService, options: Any, json: bool) -> Any:
+    cancel = threading.Event()
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=json,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("Exporting", total=None)
+
+        def progress(done: int, total: int, message: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"Exporting {message}"[:60])
+
+        try:
+            return service.export(options, progress=progress, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+
+
+def _report(result: Any) -> None:
+    console.print(
+        f"Exported [bold]{result.exported}[/] images ({result.format}) to {result.image_dir}"
+        + (f"; {result.excluded} excluded left out" if result.excluded else "")
+    )
+    if result.config_path:
+        console.print(
+            f"dataset_config.toml: {result.config_path} (caption_extension {result.caption_extension}, "
+            f"keep_tokens {result.keep_tokens})"
+        )
+    if result.metadata_path:
+        console.print(f"metadata: {result.metadata_path}")
+    if result.buckets:
+        console.print("buckets: " + ", ".join(f"{size} x{n}" for size, n in result.buckets.items()))
+    if result.removed_caches:
+        console.print(f"removed {result.removed_caches} stale sd-scripts cache files")
+    for wanted_id, wanted, used in result.renamed:
+        console.print(f"[yellow]renamed[/] image {wanted_id}: {wanted} -> {used} (two images shared a name)")
+    for issue in result.skipped:
+        console.print(f"[yellow]skipped[/] {issue.path}: {issue.reason}")
+    for issue in result.failures:
+        console.print(f"[red]failed[/] {issue.path}: {issue.reason}")
