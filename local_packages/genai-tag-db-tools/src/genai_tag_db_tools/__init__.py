@@ -57,13 +57,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_CATEGORY_ORDER",
+    "KAOMOJI",
     "CaptionFormatError",
     "CleanResult",
-    "DEFAULT_CATEGORY_ORDER",
     "DownloadError",
     "ImportFormatError",
     "ImportReport",
-    "KAOMOJI",
     "SearchIndex",
     "SearchResult",
     "TagCleaner",

@@ -123,6 +123,7 @@ def _download_hf(src: HfSource, folder: Path, filename: str | None, timeout: flo
 
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
     where = f"{src.repo_id}/{src.filename}" + (f"@{src.revision}" if src.revision else "")
+    _check_reachable(endpoint or "https://huggingface.co", where, timeout)
     try:
         cached = hf_hub_download(
             repo_id=src.repo_id,
@@ -150,6 +151,24 @@ def _download_hf(src: HfSource, folder: Path, filename: str | None, timeout: flo
             shutil.copyfileobj(source, fh)
 
     return _atomic_copy_into(folder, filename or Path(src.filename).name, write)
+
+
+def _check_reachable(endpoint: str, where: str, timeout: float) -> None:
+    """Fail fast when the Hub cannot be reached.
+
+    hf_hub_download retries unreachable hosts with back-off (about 20 s) before giving up; one quick probe
+    lets an offline user get the message at once. Any HTTP answer, even an error status, counts as reachable.
+    """
+    import httpx
+
+    try:
+        httpx.head(endpoint, timeout=min(timeout, 5.0))
+    except httpx.TransportError as exc:
+        host = urlparse(endpoint).netloc
+        raise DownloadError(
+            f"cannot reach the Hugging Face Hub at {host} for {where} (offline or blocked: "
+            f"{type(exc).__name__}); {_OFFLINE_HINT}"
+        ) from exc
 
 
 def download_vocabulary(

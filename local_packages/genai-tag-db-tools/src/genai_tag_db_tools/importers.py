@@ -215,6 +215,8 @@ def import_tagcomplete(engine: Engine, path: str | os.PathLike[str], format_name
                 key = _fast_key(alias)
                 if key and key != name:
                     alias_pairs.setdefault(key, name)
+    if not records:
+        return _finish(engine, report, started, file)
     with engine.begin() as conn:
         ids = _ensure_tags(conn, set(records) | set(alias_pairs.values()))
         conn.execute(
@@ -223,7 +225,7 @@ def import_tagcomplete(engine: Engine, path: str | os.PathLike[str], format_name
         conn.execute(delete(s.aliases).where(s.aliases.c.format == format_name))
         # Raw executemany through SQLAlchemy's connection: per-row parameter processing of compiled Core
         # statements cost ~4 s for the Danbooru list. OR REPLACE lets this full vocabulary win over WD rows.
-        conn.exec_driver_sql(
+        conn.exec_driver_sql(  # non-empty: checked above (executemany with [] fails)
             "INSERT OR REPLACE INTO tag_formats (tag_id, format, category, count, source) "
             "VALUES (?, ?, ?, ?, 'tagcomplete')",
             [(ids[n], format_name, cat, cnt) for n, (cat, cnt) in records.items()],
