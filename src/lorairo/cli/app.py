@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lorairo import __version__
-from lorairo.cli import annotate_cmd, config_cmd, export_cmd, project_cmd, query_cmd
+from lorairo.cli import annotate_cmd, config_cmd, export_cmd, import_cmd, project_cmd, query_cmd
 from lorairo.cli.common import state
 
 app = typer.Typer(

@@ -24,8 +24,9 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -266,24 +267,12 @@ class _Runner:
         pending: deque[_Batch] = deque()
         queue = iter(batches)
         try:
-            while True:
-                while len(pending) < _IN_FLIGHT_BATCHES and not self._cancelled():
-                    nxt = next(queue, None)
-                    if nxt is None:
-                        break
-                    tasks, unchanged = nxt
-                    futures = [
-                        executor.submit(process_chunk, tasks[i : i + chunk], self.settings)
-                        for i in range(0, len(tasks), chunk)
-                    ]
-                    pending.append(_Batch(futures, unchanged))
-                if not pending:
-                    break
-                batch = pending.popleft()
-                if not self._await(batch):
-                    pending.appendleft(batch)
-                    break
-                self._write(batch)
+            self._loop(executor, queue, pending, chunk)
+        except BrokenProcessPool as exc:
+            raise ImageProcessingError(
+                "a worker process died (out of memory, or a crash inside an image decoder); the images "
+                "committed so far are kept: run the import again to continue"
+            ) from exc
         finally:
             # On cancel: drop what has not started, let running chunks finish, and commit all finished
             # work (its files are already written, so it would otherwise be swept).
@@ -291,6 +280,33 @@ class _Runner:
         for batch in pending:
             self._write(batch)
         return RUN_CANCELLED if self._cancelled() else RUN_COMPLETED
+
+    def _loop(
+        self,
+        executor: Executor,
+        queue: Iterator[tuple[list[FileTask], list[tuple[str, int]]]],
+        pending: deque[_Batch],
+        chunk: int,
+    ) -> None:
+        """Keep two batches in flight; write the oldest when it is complete."""
+        while True:
+            while len(pending) < _IN_FLIGHT_BATCHES and not self._cancelled():
+                nxt = next(queue, None)
+                if nxt is None:
+                    break
+                tasks, unchanged = nxt
+                futures = [
+                    executor.submit(process_chunk, tasks[i : i + chunk], self.settings)
+                    for i in range(0, len(tasks), chunk)
+                ]
+                pending.append(_Batch(futures, unchanged))
+            if not pending:
+                break
+            batch = pending.popleft()
+            if not self._await(batch):
+                pending.appendleft(batch)
+                break
+            self._write(batch)
 
     def _await(self, batch: _Batch) -> bool:
         """Wait for a batch, reporting progress per finished chunk; False if cancelled meanwhile."""
