@@ -1,6 +1,7 @@
-"""Tag chips: one small coloured pill per tag, coloured by category, with provenance on hover.
+"""Tag chips: one small pill per tag, coloured by category, with provenance on hover.
 
-A chip's close button asks to remove the tag, a double-click turns it into an inline editor to rename it.
+Manual tags have a dashed border. A chip's close button asks to remove the tag; a double-click turns it into
+an inline editor to rename it.
 Chips only emit requests; the panel turns them into edits run by the worker. GUI thread only.
 """
 
@@ -49,7 +50,15 @@ class TagChip(QFrame):
     remove_requested = Signal(str)
     rename_requested = Signal(str, str)
 
-    def __init__(self, tag: str, category: str | None, *, label: str | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        tag: str,
+        category: str | None,
+        *,
+        label: str | None = None,
+        manual: bool = False,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.tag = tag
         self.category = category
@@ -59,7 +68,7 @@ class TagChip(QFrame):
         fill.setAlpha(46)  # a tint of the category colour reads well on light and dark palettes
         self.setStyleSheet(
             f"#TagChip {{ background: rgba({fill.red()},{fill.green()},{fill.blue()},{fill.alpha()});"
-            f" border: 1px solid {color.name()}; border-radius: 9px; }}"
+            f" border: 1px {'dashed' if manual else 'solid'} {color.name()}; border-radius: 9px; }}"
             "#TagChip QToolButton { border: none; padding: 0px; }"
         )
         layout = QHBoxLayout(self)
@@ -140,7 +149,7 @@ class TagChipArea(QWidget):
         """Show one image's tags (already ordered by the caller)."""
         self.clear()
         for info in tags:
-            chip = TagChip(info.tag, info.category, parent=self)
+            chip = TagChip(info.tag, info.category, manual=info.source == "manual", parent=self)
             chip.setToolTip(chip_tooltip(info))
             self._add_chip(chip)
         self._layout.invalidate()

@@ -1,0 +1,130 @@
+"""Near-duplicate review dialog (pytest-qt, offscreen): a group side by side, keep one, exclude the others, undo."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from lorairo.database.schema import ImageRecord, NearDuplicateRecord
+from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
+from lorairo.gui.workers import JobManager
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.project_service import Project, ProjectService
+from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
+
+pytestmark = pytest.mark.gui
+
+
+def add_image(project: Project, name: str, size: tuple[int, int], *, thumbnail: bool = True) -> int:
+    image = Image.new("RGB", size, (90, 140, 200))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    data = buffer.getvalue() + name.encode()  # distinct bytes per name; PNG readers ignore trailing data
+    digest = hashlib.sha256(data).hexdigest()
+    relpath = original_relpath(digest, name)
+    atomic_write_bytes(project.root / relpath, data)
+    if thumbnail:
+        thumb = io.BytesIO()
+        image.resize((size[0] // 2, size[1] // 2)).save(thumb, "JPEG")
+        atomic_write_bytes(project.root / thumbnail_relpath(digest), thumb.getvalue())
+    with project.db.session(write=True) as s:
+        record = ImageRecord(
+            file_path=relpath,
+            file_name=name,
+            original_path=f"/photos/{name}",
+            file_size=len(data),
+            width=size[0],
+            height=size[1],
+            format="PNG",
+            mode="RGB",
+            hash_value=digest,
+            phash="0" * 16,
+            phash_int=0,
+        )
+        s.add(record)
+        s.flush()
+        return record.id
+
+
+def link(project: Project, a: int, b: int, distance: int) -> None:
+    with project.db.session(write=True) as s:
+        s.add(NearDuplicateRecord(image_id=a, match_image_id=b, distance=distance))
+
+
+def excluded(project: Project) -> dict[int, bool]:
+    with project.db.session() as s:
+        return {row.id: row.excluded for row in s.execute(select(ImageRecord.id, ImageRecord.excluded))}
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    project = ProjectService(ConfigurationService()).create("dups")
+    yield project
+    project.close()
+
+
+@pytest.fixture
+def jobs() -> Iterator[JobManager]:
+    manager = JobManager()
+    yield manager
+    manager.shutdown()
+
+
+def test_review_keeps_one_excludes_others_and_undo_restores(qtbot, project: Project, jobs: JobManager):  # type: ignore[no-untyped-def]
+    small = add_image(project, "small.png", (64, 48))
+    large = add_image(project, "large.png", (128, 96), thumbnail=False)  # falls back to the original
+    mid = add_image(project, "mid.png", (96, 72))
+    other_a, other_b = add_image(project, "x.png", (40, 40)), add_image(project, "y.png", (40, 40))
+    link(project, large, small, 3)
+    link(project, mid, small, 5)
+    link(project, other_b, other_a, 1)
+
+    dialog = NearDuplicateDialog(project, jobs=jobs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 2 and len(dialog.cards) == 3)
+
+    assert [card.member.image_id for card in dialog.cards] == [small, large, mid]
+    assert dialog.keep_id() == large  # the biggest image is preselected
+    qtbot.waitUntil(
+        lambda: all(card.image.pixmap() is not None and not card.image.pixmap().isNull() for card in dialog.cards)
+    )
+    changed: list[list[int]] = []
+    dialog.images_changed.connect(changed.append)
+
+    dialog.cards[2].keep.setChecked(True)  # the user prefers "mid"
+    dialog.resolve_button.click()
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 1)
+
+    assert excluded(project) == {small: True, large: True, mid: False, other_a: False, other_b: False}
+    assert sorted(changed[0]) == sorted([small, large, mid])
+    assert [card.member.image_id for card in dialog.cards] == [other_a, other_b]
+
+    dialog.undo_button.click()
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 2)
+    assert not any(excluded(project).values())
+
+
+def test_not_duplicates_and_reviewed_toggle(qtbot, project: Project, jobs: JobManager):  # type: ignore[no-untyped-def]
+    a, b = add_image(project, "a.png", (50, 50)), add_image(project, "b.png", (60, 60))
+    link(project, b, a, 7)
+    dialog = NearDuplicateDialog(project, jobs=jobs)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: len(dialog.cards) == 2)
+
+    dialog.dismiss_button.click()
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 0)
+    assert "No near-duplicates left" in dialog.header.text()
+    assert not dialog.resolve_button.isEnabled()
+    assert not any(excluded(project).values())
+
+    dialog.show_reviewed.setChecked(True)
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 1 and len(dialog.cards) == 2)
