@@ -1,0 +1,93 @@
+"""The Annotate panel in the main window: models by kind, progress, cancel, results reaching the details."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+from sqlalchemy import text
+
+from lorairo.gui.widgets.annotate import AnnotatePanel
+from lorairo.gui.widgets.annotate.model_picker import KIND_TITLES
+from lorairo.services.image_processing_service import ImageProcessingService
+from tests.support.models import register_tiny_tagger
+
+
+@pytest.fixture
+def loaded(window, qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A main window with an open project of 6 imported images and the tiny tagger registered."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        Image.new("RGB", (80, 60), (40 * i, 255 - 40 * i, 90)).save(src / f"img{i}.png")
+    register_tiny_tagger(tmp_path / "tiny")
+    session = window.session
+    project = session.projects.create("gui-annotate")
+    ImageProcessingService(session.config, project).import_paths([src], jobs=1)
+    session.set_project(project)
+    panel: AnnotatePanel = window.panels["AnnotatePanel"]
+    qtbot.waitUntil(lambda: panel.picker.topLevelItemCount() > 0, timeout=15000)
+    return window, panel
+
+
+def model_item(panel: AnnotatePanel, name: str):  # type: ignore[no-untyped-def]
+    for i in range(panel.picker.topLevelItemCount()):
+        group = panel.picker.topLevelItem(i)
+        for j in range(group.childCount()):
+            if group.child(j).text(0) == name:
+                return group.child(j)
+    raise AssertionError(f"{name} not listed")
+
+
+def test_models_are_grouped_by_kind_with_status_and_device(loaded) -> None:  # type: ignore[no-untyped-def]
+    _, panel = loaded
+    groups = [panel.picker.topLevelItem(i).text(0) for i in range(panel.picker.topLevelItemCount())]
+    assert any(g.startswith(KIND_TITLES["tagger"]) for g in groups)
+    assert any(g.startswith(KIND_TITLES["cloud"]) for g in groups)
+    nsfw = model_item(panel, "open-nsfw")
+    assert nsfw.text(2) == "ready" and nsfw.text(1) == "cpu"
+    assert nsfw.flags() & Qt.ItemFlag.ItemIsEnabled
+    gpt = model_item(panel, "gpt-4o-mini")  # no OpenAI key configured
+    assert "needs API key" in gpt.text(2)
+    assert not gpt.flags() & Qt.ItemFlag.ItemIsEnabled
+    assert not panel.keys_hint.isHidden()
+    assert "needs download" in model_item(panel, "wd-vit-tagger-v3").text(2)
+
+
+def test_annotate_all_images_with_progress_and_results_in_details(loaded, qtbot) -> None:  # type: ignore[no-untyped-def]
+    window, panel = loaded
+    for name in ("tiny-wd", "open-nsfw"):
+        model_item(panel, name).setCheckState(0, Qt.CheckState.Checked)
+    panel.scope.setCurrentIndex(1)  # all images
+    qtbot.waitUntil(lambda: "image×model runs" in panel.estimate.text(), timeout=10000)
+    assert panel.estimate.text().startswith("12 image×model runs")
+    changed: list[list[int]] = []
+    panel.images_changed.connect(changed.append)
+    with qtbot.waitSignal(window.jobs.jobs_changed, timeout=5000):
+        qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("Done."), timeout=60000)
+    assert "tiny-wd: 6 annotated" in panel.summary.text()
+    assert "open-nsfw: 6 annotated" in panel.summary.text()
+    assert panel.progress.value() == panel.progress.maximum() == 12
+    assert changed and sorted(i for batch in changed for i in batch) == list(range(1, 7))
+    project = window.session.project
+    with project.db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM annotations")).scalar() == 12
+    # Nothing left to do now.
+    qtbot.waitUntil(lambda: panel.estimate.text().startswith("Nothing to do"), timeout=10000)
+
+
+def test_cancel_keeps_what_finished(loaded, qtbot) -> None:  # type: ignore[no-untyped-def]
+    window, panel = loaded
+    window.session.config.update_setting("annotation", "batch_size", 1)
+    model_item(panel, "open-nsfw").setCheckState(0, Qt.CheckState.Checked)
+    panel.scope.setCurrentIndex(1)
+    panel.images_changed.connect(lambda _ids: panel.cancel())  # cancel as soon as the first batch lands
+    panel.start()
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("Cancelled"), timeout=60000)
+    with window.session.project.db.session() as s:
+        done = s.execute(text("SELECT count(*) FROM annotations")).scalar()
+    assert 1 <= done < 6
+    assert not panel.cancel_button.isEnabled() and panel.run_button.isEnabled()
