@@ -101,7 +101,11 @@ def test_round_trip_tags_come_back_the_same(project: Project, service: ExportSer
     for escape in (False, True):
         target = tmp_path / f"rt{escape}"
         opts = service.default_options(
-            target, trigger_words=("sks",), caption_mode="both", caption_variants=True, escape_parentheses=escape,
+            target,
+            trigger_words=("sks",),
+            caption_mode="both",
+            caption_variants=True,
+            escape_parentheses=escape,
             order_by_category=False,
         )
         result = service.export(opts)
@@ -158,8 +162,9 @@ def test_stem_collisions_get_unique_names(project: Project, service: ExportServi
     )
     result = service.export(service.default_options(tmp_path / "out", trigger_words=("sks",)))
     names = sorted(p.name for p in result.image_dir.iterdir())
-    assert names == sorted(["a.png", "a.txt", f"a_{ids[1]}.jpg", f"a_{ids[1]}.txt", f"A_{ids[2]}.webp",
-                            f"A_{ids[2]}.txt"])
+    assert names == sorted(
+        ["a.png", "a.txt", f"a_{ids[1]}.jpg", f"a_{ids[1]}.txt", f"A_{ids[2]}.webp", f"A_{ids[2]}.txt"]
+    )
     assert (result.image_dir / f"a_{ids[1]}.txt").read_text() == "sks, two"
     assert len(result.renamed) == 2
 
@@ -234,7 +239,7 @@ def test_metadata_json_and_jsonl(project: Project, service: ExportService, tmp_p
         service.default_options(tmp_path / "j", format="kohya-json", trigger_words=("sks",), caption_mode="both")
     )
     data = json.loads((tmp_path / "j" / "metadata.json").read_text())
-    (key, entry), = data.items()
+    ((key, entry),) = data.items()
     assert Path(key).is_absolute() and Path(key).is_file() and Path(key).parent == result.image_dir
     assert entry == {"caption": "sks, A girl.", "tags": "1girl, smile", "image_size": [1024, 768]}
     subset = tomllib.loads((tmp_path / "j" / "dataset_config.toml").read_text())["datasets"][0]["subsets"][0]
@@ -253,17 +258,26 @@ def test_onetrainer_masks_and_hf_imagefolder(project: Project, service: ExportSe
             ImageSpec("b.jpg", (640, 480), fmt="JPEG", tags=simple_tags("cat"), caption="A cat."),
         ],
     )
-    ot = service.export(service.default_options(tmp_path / "ot", format="onetrainer", alpha="mask", resolution=512,
-                                                max_bucket_reso=1024))
-    assert sorted(p.name for p in (tmp_path / "ot").iterdir()) == ["a-masklabel.png", "a.png", "a.txt", "b.jpg",
-                                                                   "b.txt"]
+    ot = service.export(
+        service.default_options(
+            tmp_path / "ot", format="onetrainer", alpha="mask", resolution=512, max_bucket_reso=1024
+        )
+    )
+    assert sorted(p.name for p in (tmp_path / "ot").iterdir()) == [
+        "a-masklabel.png",
+        "a.png",
+        "a.txt",
+        "b.jpg",
+        "b.txt",
+    ]
     with Image.open(tmp_path / "ot" / "a-masklabel.png") as mask, Image.open(tmp_path / "ot" / "a.png") as img:
         assert mask.mode == "L" and mask.size == img.size
         assert mask.getpixel((0, 0)) == 0 and mask.getpixel((256, 256)) == 255
     assert ot.config_path is None
 
-    hf = service.export(service.default_options(tmp_path / "hf", format="hf", include_score_tag=True,
-                                                include_rating_tag=True))
+    hf = service.export(
+        service.default_options(tmp_path / "hf", format="hf", include_score_tag=True, include_rating_tag=True)
+    )
     rows = [json.loads(x) for x in (tmp_path / "hf" / "train" / "metadata.jsonl").read_text().splitlines()]
     assert [r["file_name"] for r in rows] == ["a.png", "b.jpg"]
     assert all((hf.image_dir / r["file_name"]).is_file() for r in rows)

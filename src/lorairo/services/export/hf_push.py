@@ -83,6 +83,8 @@ def push_folder(
         )
     except HfHubHTTPError as exc:
         raise ExportError(f"Hugging Face refused the upload to {repo}: {redact(str(exc))}") from exc
+    except ValueError as exc:  # e.g. the Hub rejected the dataset card's YAML
+        raise ExportError(f"Hugging Face rejected the upload to {repo}: {redact(str(exc))}") from exc
     except OSError as exc:
         raise ExportError(f"could not reach the Hugging Face Hub for {repo}: {redact(str(exc))}") from exc
     if progress is not None:
