@@ -53,7 +53,8 @@ def test_models_are_grouped_by_kind_with_status_and_device(loaded) -> None:  # t
     assert "needs API key" in gpt.text(2)
     assert not gpt.flags() & Qt.ItemFlag.ItemIsEnabled
     assert not panel.keys_hint.isHidden()
-    assert "needs download" in model_item(panel, "wd-vit-tagger-v3").text(2)
+    assert model_item(panel, "wd-vit-tagger-v3").text(2) == "needs download"
+    assert "lorairo models download wd-vit-tagger-v3" in model_item(panel, "wd-vit-tagger-v3").toolTip(2)
 
 
 def test_annotate_all_images_with_progress_and_results_in_details(loaded, qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -23,22 +23,33 @@ KIND_TITLES = {
 NAME_ROLE = Qt.ItemDataRole.UserRole
 
 
-def status_text(model: AnnotatorModel) -> str:
-    """One short line: ready, or what is missing and how to get it."""
-    if model.available:
-        return "ready"
-    parts = []
+def _needs(model: AnnotatorModel) -> list[tuple[str, str]]:
+    """(short status, how to fix it) for each thing a model lacks."""
+    found = []
     for need in model.needs:
         if need.startswith("files"):
-            parts.append(f"needs download (lorairo models download {model.name})")
+            found.append(("needs download", f"Download it once: lorairo models download {model.name}"))
         elif need.startswith("extra"):
             extra = need.split(":", 1)[1].split("(")[0].strip()
-            parts.append(f"needs extra: {extra} (uv sync --extra {extra})")
+            found.append((f"needs extra: {extra}", f"Install the optional extra: uv sync --extra {extra}"))
         elif need.lower().startswith("api key"):
-            parts.append(f"needs API key: {need.split(':', 1)[1].strip()} (Settings)")
+            provider = need.split(":", 1)[1].strip()
+            found.append((f"needs API key: {provider}", "Add the key in Settings > API keys"))
         else:
-            parts.append(need)
-    return "; ".join(parts) or "unavailable"
+            found.append((need, need))
+    return found
+
+
+def status_text(model: AnnotatorModel) -> str:
+    """One short line: ready, or what is missing."""
+    if model.available:
+        return "ready"
+    return "; ".join(short for short, _ in _needs(model)) or "unavailable"
+
+
+def fix_text(model: AnnotatorModel) -> str:
+    """How to make the model available (tooltip)."""
+    return "\n".join(fix for _, fix in _needs(model)) or "ready"
 
 
 class ModelPicker(QTreeWidget):
@@ -71,7 +82,7 @@ class ModelPicker(QTreeWidget):
                     item = QTreeWidgetItem(group, [model.name, model.device, status_text(model)])
                     item.setData(0, NAME_ROLE, model.name)
                     item.setToolTip(0, f"{model.name} ({model.framework}, {model.provider_name})")
-                    item.setToolTip(2, "\n".join(model.needs) or "ready")
+                    item.setToolTip(2, fix_text(model))
                     if model.available:
                         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
                         state = Qt.CheckState.Checked if model.name in keep else Qt.CheckState.Unchecked

@@ -15,13 +15,15 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QGroupBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -94,6 +96,7 @@ class AnnotatePanel(QWidget):
         self.run_button.setDefault(True)
         self.batch_button = QPushButton("Submit as batch", self)
         self.batch_button.setToolTip("Send the chosen cloud model's requests as one Batch API job (cheaper, slower)")
+        self.batch_button.clicked.connect(lambda: self.batch_toggle.setChecked(True))
         self.cancel_button = QPushButton("Cancel", self, enabled=False)
         self.progress = QProgressBar(self, textVisible=True)
         self.rate = QLabel("", self)
@@ -110,12 +113,17 @@ class AnnotatePanel(QWidget):
         buttons.addWidget(self.batch_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
-        batch_box = QGroupBox("Batch API jobs", self)
-        box_layout = QVBoxLayout(batch_box)
-        box_layout.addWidget(self.batches)
-        layout = QVBoxLayout(self)
+        self.batch_toggle = QToolButton(self, text="Batch API jobs", checkable=True)
+        self.batch_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.batch_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.batch_toggle.setAutoRaise(True)
+        self.batch_toggle.toggled.connect(self._toggle_batches)
+        self.batches.hide()
+        content = QWidget(self)
+        layout = QVBoxLayout(content)
         layout.addWidget(QLabel("<b>Models</b>", self))
-        layout.addWidget(self.picker, 3)
+        self.picker.setMinimumHeight(240)
+        layout.addWidget(self.picker, 1)
         layout.addWidget(self.keys_hint)
         layout.addLayout(scope_row)
         layout.addWidget(self.filter_edit)
@@ -125,7 +133,15 @@ class AnnotatePanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.rate)
         layout.addWidget(self.summary)
-        layout.addWidget(batch_box, 2)
+        self.batches.table.setMaximumHeight(130)
+        layout.addWidget(self.batch_toggle)
+        layout.addWidget(self.batches)
+        # A short dock scrolls instead of squeezing widgets over each other.
+        scroll = QScrollArea(self, widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
         self.picker.selection_changed.connect(self._inputs_changed)
         self.scope.currentIndexChanged.connect(self._scope_changed)
@@ -134,6 +150,10 @@ class AnnotatePanel(QWidget):
         self.run_button.clicked.connect(self.start)
         self.batch_button.clicked.connect(self._submit_batch)
         self.cancel_button.clicked.connect(self.cancel)
+
+    def _toggle_batches(self, shown: bool) -> None:
+        self.batches.setVisible(shown)
+        self.batch_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     # --- state -------------------------------------------------------------------------------------------
 
