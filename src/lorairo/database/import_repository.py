@@ -78,7 +78,7 @@ class ImportRepository:
 
     def stored_files(self) -> tuple[set[str], set[str]]:
         """(every `file_path`, every `hash_value`) of the project, for the orphan sweep."""
-        rows = self.session.execute(select(ImageRecord.file_path, ImageRecord.hash_value)).tuples()
+        rows = self.session.execute(select(ImageRecord.file_path, ImageRecord.hash_value))
         paths: set[str] = set()
         hashes: set[str] = set()
         for file_path, hash_value in rows:
@@ -97,13 +97,13 @@ class ImportRepository:
             ImageRecord.original_path,
         ).join(ImageRecord, ImageRecord.id == ImageSourceRecord.image_id)
         stamps: dict[str, SourceStamp] = {}
-        for source, image_id, hash_value, size, mtime, original in self.session.execute(stmt).tuples():
+        for source, image_id, hash_value, size, mtime, original in self.session.execute(stmt):
             stamps[source] = SourceStamp(image_id, hash_value, size, mtime, source == original)
         return stamps
 
     def phash_rows(self) -> list[tuple[int, int]]:
         """(image id, signed pHash) of every image, for the near-duplicate index."""
-        return list(self.session.execute(select(ImageRecord.id, ImageRecord.phash_int)).tuples())
+        return list(self.session.execute(select(ImageRecord.id, ImageRecord.phash_int)))
 
     def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, tuple[int, str]]:
         """SHA-256 -> (image id, file_path) for the hashes already registered (chunked IN queries)."""
@@ -113,7 +113,7 @@ class ImportRepository:
             stmt = select(ImageRecord.hash_value, ImageRecord.id, ImageRecord.file_path).where(
                 ImageRecord.hash_value.in_(chunk)
             )
-            for hash_value, image_id, file_path in self.session.execute(stmt).tuples():
+            for hash_value, image_id, file_path in self.session.execute(stmt):
                 found[hash_value] = (image_id, file_path)
         return found
 
@@ -144,7 +144,7 @@ class ImportRepository:
                 select(ImageSourceRecord.image_id, ImageSourceRecord.source_path).where(
                     ImageSourceRecord.image_id.in_(image_ids)
                 )
-            ).tuples()
+            )
         )
         rows = [{"image_id": i, "source_path": p, "seen_at": utcnow()} for i, p in sorted(wanted - existing)]
         if rows:

@@ -46,7 +46,7 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.discovery import DiscoveredFile, discover
 from lorairo.services.importing.near_duplicates import PhashIndex
 from lorairo.services.importing.summary import FileOutcome, ImportSummary
-from lorairo.services.importing.worker import FileResult, FileTask, WorkerSettings, process_chunk
+from lorairo.services.importing.worker import FileResult, FileTask, WorkerSettings, init_worker, process_chunk
 from lorairo.services.importing.writer import BatchWriter
 from lorairo.storage.layout import sweep_orphans
 from lorairo.storage.lock import ImportLock
@@ -260,7 +260,9 @@ class _Runner:
         to_process = sum(len(tasks) for tasks, _ in batches)
         workers = max(1, min(self.workers, to_process))
         executor: Executor = (
-            _InlineExecutor() if workers == 1 else ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+            _InlineExecutor()
+            if workers == 1
+            else ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=init_worker)
         )
         chunk = max(1, min(8, math.ceil(self.batch_size / (workers * 4))))
         self._report("starting")

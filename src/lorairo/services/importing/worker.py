@@ -9,9 +9,12 @@ swept at the start of the next import. Nothing in :func:`process_chunk` raises f
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import signal
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from lorairo.storage.sidecars import Sidecar, read_sidecars
 STATUS_OK = "ok"
 STATUS_UNCHANGED = "unchanged"  # the path is registered and its bytes still hash to the registered image
 STATUS_REJECTED = "rejected"
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,17 @@ def process_file(task: FileTask, settings: WorkerSettings) -> FileResult:
         stored_path=stored,
         sidecar=sidecar,
     )
+
+
+def init_worker() -> None:
+    """Pool initializer: on Linux, die with the parent (a ``kill -9`` of the import must not leave workers
+    writing files behind its back)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl: workers still exit when their queue closes
+            pass
 
 
 def process_chunk(tasks: list[FileTask], settings: WorkerSettings) -> list[FileResult]:
