@@ -233,8 +233,11 @@ def _apply_comparison(term: str, key: str, op: str, raw: str, f: dict[str, Any])
         )
 
 
-def _quote(tag: str) -> str:
-    return shlex.quote(tag) if re.search(r"[\s\"'|]", tag) else tag
+def _quote(text: str) -> str:
+    """Double-quote text with spaces, quotes or `|` (shlex reads `\"` inside double quotes back as `"`)."""
+    if not text or re.search(r"[\s\"'|\\]", text):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
 
 
 def format_filter(f: ImageFilter) -> str:
@@ -243,11 +246,11 @@ def format_filter(f: ImageFilter) -> str:
     parts += ["|".join(_quote(t) for t in group) for group in f.tags_any]
     parts += [f"-{_quote(t)}" for t in f.tags_none]
     if f.caption_text:
-        parts.append(f"caption:{shlex.quote(f.caption_text)}")
+        parts.append(f"caption:{_quote(f.caption_text)}")
     if f.name_text:
-        parts.append(f"name:{shlex.quote(f.name_text)}")
+        parts.append(f"name:{_quote(f.name_text)}")
     if f.score_name:
-        parts.append(f"score_name:{shlex.quote(f.score_name)}")
+        parts.append(f"score_name:{_quote(f.score_name)}")
     pairs = [
         ("score", f.score_min, f.score_max),
         ("width", f.min_width, f.max_width),

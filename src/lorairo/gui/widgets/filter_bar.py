@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from PySide6.QtCore import QDate, QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QObject, QSettings, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -133,7 +134,16 @@ class FilterBar(QWidget):
         self.since.setDisplayFormat("yyyy-MM-dd")
         self.since.setEnabled(False)
         self.since_check.toggled.connect(self.since.setEnabled)
-        self.flags = {name: QCheckBox(label, self) for name, label in _FLAGS}
+        # The yes/no filters live in a menu: a row of check boxes would make the window 1,400 px wide at least.
+        self.more = QToolButton(self)
+        self.more.setText("Show only ▾")
+        self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.more.setMenu(QMenu(self.more))
+        self.flags: dict[str, QAction] = {}
+        for name, label in _FLAGS:
+            action = self.more.menu().addAction(label)
+            action.setCheckable(True)
+            self.flags[name] = action
 
         row1 = QHBoxLayout()
         row1.addWidget(self.tags, 3)
@@ -150,8 +160,7 @@ class FilterBar(QWidget):
         row2.addWidget(self.aspect)
         row2.addWidget(self.since_check)
         row2.addWidget(self.since)
-        for box in self.flags.values():
-            row2.addWidget(box)
+        row2.addWidget(self.more)
         row2.addStretch(1)
         row2.addWidget(self.error_label)
         layout = QVBoxLayout(self)
@@ -168,15 +177,15 @@ class FilterBar(QWidget):
         self.min_side.valueChanged.connect(self._changed)
         self.since_check.toggled.connect(self._changed)
         self.since.dateChanged.connect(self._changed)
-        for box in self.flags.values():
-            box.toggled.connect(self._changed)
+        for action in self.flags.values():
+            action.toggled.connect(self._changed)
+            action.toggled.connect(self._update_more_text)
 
     # --- reading / writing the filter ---------------------------------------------------------------------
 
     def current_filter(self) -> ImageFilter:
         tags_all, tags_any, tags_none = parse_tag_field(self.tags.text())
         low, high = self.score.value()
-        full = (low, high) == SCORE_RANGE
         aspect = self.aspect.currentData()
         aspect_range = (
             ASPECTS.get(aspect, (None, None)) if aspect else (self._hidden.aspect_min, self._hidden.aspect_max)
@@ -188,14 +197,14 @@ class FilterBar(QWidget):
             tags_any=tags_any,
             tags_none=tags_none,
             caption_text=self.caption.text().strip(),
-            score_min=None if full else low,
-            score_max=None if full else high,
+            score_min=None if low <= SCORE_RANGE[0] else low,
+            score_max=None if high >= SCORE_RANGE[1] else high,
             ratings=(rating,) if rating else (),
             min_side=self.min_side.value() or None,
             aspect_min=aspect_range[0],
             aspect_max=aspect_range[1],
             imported_from=self.since.date().toPython() if self.since_check.isChecked() else None,
-            **{name: box.isChecked() for name, box in self.flags.items()},
+            **{name: action.isChecked() for name, action in self.flags.items()},
         )
 
     def set_filter(self, f: ImageFilter) -> None:
@@ -218,10 +227,11 @@ class FilterBar(QWidget):
             self.since.setEnabled(f.imported_from is not None)
             if f.imported_from is not None:
                 self.since.setDate(QDate(f.imported_from))
-            for name, box in self.flags.items():
-                box.setChecked(bool(getattr(f, name)))
+            for name, action in self.flags.items():
+                action.setChecked(bool(getattr(f, name)))
         finally:
             del blockers
+        self._update_more_text()
         # What the widgets cannot show stays in force (ratings lists, width/height, name, score name...).
         self._hidden = replace(
             ImageFilter(),
@@ -249,9 +259,13 @@ class FilterBar(QWidget):
     def clear(self) -> None:
         self.set_filter(ImageFilter())
 
-    def _widgets(self) -> list[QWidget]:
+    def _widgets(self) -> list[QObject]:
         return [self.tags, self.caption, self.score, self.rating, self.min_side, self.aspect, self.since_check,
                 self.since, *self.flags.values()]  # fmt: skip
+
+    def _update_more_text(self, *_args: object) -> None:
+        count = sum(action.isChecked() for action in self.flags.values())
+        self.more.setText(f"Show only ({count}) ▾" if count else "Show only ▾")
 
     def _changed(self, *_args: object) -> None:
         self._timer.start()

@@ -1,0 +1,75 @@
+"""Importing from the window: progress, the grid filling while it runs, skipped files with reasons, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lorairo.gui.models.image_list_model import ImageRowRole
+from lorairo.services.project_service import ProjectService
+
+from .factories import make_images
+
+pytestmark = pytest.mark.slow
+
+
+def _open(qtbot, window, name: str) -> None:  # type: ignore[no-untyped-def]
+    ProjectService(window.config).create(name).close()
+    window.open_project(name)
+    qtbot.waitUntil(lambda: window.session.name == name, timeout=10_000)
+
+
+def test_import_a_folder_with_progress_and_a_skip_summary(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window.config.update_setting("resources", "batch_size", 5)
+    _open(qtbot, window, "imports")
+    make_images(tmp_path / "drop", 12, bad=1)
+    progress: list[tuple[int, int, str]] = []
+    window.imports.progress.connect(lambda d, t, m: progress.append((d, t, m)))
+    grid_sizes: list[int] = []
+    window.session.images_added.connect(lambda _ids: grid_sizes.append(window.browser.model.rowCount()))
+
+    window.import_paths([str(tmp_path / "drop")])
+    assert window.status.import_progress.isVisible()
+    with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
+        pass
+    summary = blocker.args[0]
+
+    assert summary.added == 12 and summary.skipped == 1
+    assert any("images/s" in message for _d, _t, message in progress)
+    assert len(grid_sizes) >= 2 and grid_sizes[0] < 12  # the grid grew batch by batch during the import
+    assert not window.status.import_progress.isVisible()
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 12, timeout=5000)
+    assert window.status.count_label.text() == "12 images"
+    assert "broken_0.png" in window.log_panel.errors.item(0, 2).text()  # per-file error, with its reason
+    assert "12 images added" in window.status.currentMessage()
+    # rows and thumbnails arrive in the grid
+    model = window.browser.model
+    qtbot.waitUntil(lambda: model.data(model.index(0), ImageRowRole) is not None, timeout=5000)
+    first = model.data(model.index(0), ImageRowRole)
+    qtbot.waitUntil(lambda: model.thumbnails.get(first.hash_value) is not None, timeout=5000)
+
+
+def test_cancel_keeps_what_was_imported(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window.config.update_setting("resources", "batch_size", 4)
+    window.config.update_setting("resources", "max_workers", 1)
+    _open(qtbot, window, "cancelled")
+    make_images(tmp_path / "many", 60, size=(48, 48))
+    window.session.images_added.connect(lambda _ids: window.status.import_progress.cancel_button.click())
+
+    window.import_paths([str(tmp_path / "many")])
+    with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
+        pass
+    summary = blocker.args[0]
+
+    assert summary.status == "cancelled"
+    assert 0 < summary.added < 60
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == summary.added, timeout=5000)
+    assert not window.imports.running
+
+
+def test_import_needs_an_open_project(qtbot, window, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shown: list[str] = []
+    monkeypatch.setattr(window, "_warn", shown.append)
+    window.import_paths([str(tmp_path)])
+    assert shown == ["open or create a project before importing images"]
