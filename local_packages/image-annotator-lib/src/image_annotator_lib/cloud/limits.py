@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 WINDOW_S = 60.0
+_MIN_WAIT_S = 0.001  # never ask for a wait shorter than this: the clock must visibly move between tries
 
 
 class RateLimiter:
@@ -50,11 +51,12 @@ class RateLimiter:
             window_wait = 0.0
             if len(self._log) >= self.requests_per_minute:
                 window_wait = self._log[0] + WINDOW_S - now
-            bucket_wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._rate
+            # The tolerance absorbs float rounding of the refill, which could otherwise ask for endless tiny waits.
+            bucket_wait = 0.0 if self._tokens >= 1.0 - 1e-9 else (1.0 - self._tokens) / self._rate
             wait = max(window_wait, bucket_wait)
             if wait > 0:
-                return wait
-            self._tokens -= 1.0
+                return max(wait, _MIN_WAIT_S)
+            self._tokens = max(0.0, self._tokens - 1.0)
             self._log.append(now)
             return 0.0
 
