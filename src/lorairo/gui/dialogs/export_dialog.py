@@ -1,0 +1,458 @@
+"""File > Export: options, a live preview (caption line, counts, bucket and tag charts), progress and cancel.
+
+The preview comes from `ExportService.preview` (database only, no image decoding): the selection's annotations
+are loaded once on a worker, then every option change recomputes the preview after a short pause. The export
+itself (and the optional Hugging Face push) runs through the window's JobManager. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lorairo.exceptions import LoRAIroException
+from lorairo.gui.workers import Job, JobError
+from lorairo.services.export.options import ExportOptions, split_words
+from lorairo.services.export.results import ExportPreview, ExportResult
+from lorairo.services.export.staging import is_empty_dir
+from lorairo.services.export_service import ExportService
+
+FORMAT_LABELS = {
+    "kohya": "kohya sd-scripts folder + dataset_config.toml",
+    "kohya-json": "kohya metadata JSON (fine-tuning)",
+    "kohya-jsonl": "kohya metadata JSONL",
+    "onetrainer": "OneTrainer folder",
+    "hf": "Hugging Face imagefolder",
+}
+RESOLUTIONS = ("original", "512", "768", "1024", "1280", "1536")
+
+
+class BarChart(QWidget):
+    """Horizontal bars, label left and count right, painted with QPainter (PySide6-Essentials has no QtCharts)."""
+
+    def __init__(self, title: str, max_rows: int = 14, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.max_rows = max_rows
+        self.rows: list[tuple[str, int]] = []
+        self.setMinimumSize(260, 22 + 16 * 6)
+
+    def set_data(self, rows: Sequence[tuple[str, int]]) -> None:
+        self.rows = list(rows)[: self.max_rows]
+        self.setMinimumHeight(22 + 16 * max(6, len(self.rows)))
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        pal = self.palette()
+        text = pal.color(QPalette.ColorRole.WindowText)
+        bar = pal.color(QPalette.ColorRole.Highlight)
+        painter.setPen(text)
+        painter.drawText(QRectF(0, 0, self.width(), 18), Qt.AlignmentFlag.AlignLeft, self.title)
+        if not self.rows:
+            painter.setPen(QColor(text.red(), text.green(), text.blue(), 140))
+            painter.drawText(QRectF(0, 22, self.width(), 18), Qt.AlignmentFlag.AlignLeft, "nothing to show")
+            return
+        metrics = painter.fontMetrics()
+        label_w = min(self.width() * 0.45, max(metrics.horizontalAdvance(label) for label, _ in self.rows) + 8)
+        count_w = metrics.horizontalAdvance(str(max(n for _, n in self.rows))) + 8
+        bar_w = max(10.0, self.width() - label_w - count_w)
+        top = max(n for _, n in self.rows) or 1
+        for i, (label, count) in enumerate(self.rows):
+            y = 22 + i * 16
+            painter.setPen(text)
+            elided = metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(label_w) - 4)
+            painter.drawText(QRectF(0, y, label_w - 4, 15), Qt.AlignmentFlag.AlignRight, elided)
+            width = bar_w * count / top
+            painter.fillRect(QRectF(label_w, y + 2, max(1.0, width), 11), bar)
+            painter.drawText(QRectF(label_w + width + 4, y, count_w, 15), Qt.AlignmentFlag.AlignLeft, str(count))
+
+
+class ExportDialog(QDialog):
+    """Export options + live preview. `preview_updated(ExportPreview)` after each recompute (tests wait on it)."""
+
+    preview_updated = Signal(object)
+    export_finished = Signal(object)  # ExportResult
+
+    def __init__(
+        self,
+        session: Any,
+        image_filter: Any = None,
+        selected_ids: Sequence[int] | None = None,
+        parent: QWidget | None = None,
+        *,
+        service: ExportService | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export dataset")
+        self.session = session
+        if session.project is None and service is None:
+            raise LoRAIroException("open a project before exporting")
+        self.service = service or ExportService(session.config, session.project)
+        self.selected_ids = list(selected_ids or [])
+        self.filter_ids: list[int] | None = None
+        if image_filter is not None and not image_filter.is_empty() and session.query is not None:
+            self.filter_ids = session.query.query_ids(image_filter)
+        self.preview: ExportPreview | None = None
+        self.job: Job | None = None
+        self.result: ExportResult | None = None
+        self._loaded = False
+        self._image_index = 0
+        self._debounce = QTimer(self, singleShot=True, interval=150)
+        self._debounce.timeout.connect(self.refresh_preview)
+        self._build(self.service.default_options())
+        self._start_loading()
+
+    # --- layout ----------------------------------------------------------------------------------------
+
+    def _build(self, defaults: ExportOptions) -> None:
+        self.scope = QComboBox()
+        if self.selected_ids:
+            self.scope.addItem(f"Selected images ({len(self.selected_ids)})", "selected")
+        if self.filter_ids is not None:
+            self.scope.addItem(f"Images matching the filter ({len(self.filter_ids)})", "filter")
+        self.scope.addItem("All images", "all")
+        self.format = QComboBox()
+        for key, label in FORMAT_LABELS.items():
+            self.format.addItem(label, key)
+        self.format.setCurrentIndex(max(0, self.format.findData(defaults.format.replace("hf-imagefolder", "hf"))))
+        self.target = QLineEdit(str(defaults.target_dir))
+        browse = QToolButton(text="…")
+        browse.clicked.connect(self._browse)
+        target_row = QHBoxLayout()
+        target_row.addWidget(self.target)
+        target_row.addWidget(browse)
+        self.trigger = QLineEdit(", ".join(defaults.trigger_words))
+        self.trigger.setPlaceholderText("sks (comma-separated; written first)")
+        self.class_tokens = QLineEdit(defaults.class_tokens)
+        self.class_tokens.setPlaceholderText("woman")
+        self.repeats = QSpinBox(minimum=1, maximum=10_000, value=defaults.repeats)
+        self.caption_ext = QComboBox(editable=True)
+        self.caption_ext.addItems([".txt", ".caption"])
+        self.caption_ext.setCurrentText(defaults.caption_extension)
+        self.caption_mode = QComboBox()
+        self.caption_mode.addItems(["tags", "caption", "both"])
+        self.variants = QCheckBox("tags and caption as variant lines (enable_wildcard)")
+        self.min_conf = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
+        self.min_conf.setValue(defaults.min_confidence)
+        self.resolution = QComboBox()
+        self.resolution.addItems(list(RESOLUTIONS))
+        self.resolution.setCurrentText(str(defaults.resolution) if defaults.resolution else "original")
+        self.max_bucket = QSpinBox(minimum=256, maximum=8192, singleStep=64, value=defaults.max_bucket_reso)
+        self.no_upscale = QCheckBox("bucket_no_upscale (keep small images small)", checked=defaults.bucket_no_upscale)
+        self.image_format = QComboBox()
+        self.image_format.addItems(["original", "png", "jpg", "webp"])
+        self.image_format.setCurrentText(defaults.image_format)
+        self.alpha = QComboBox()
+        self.alpha.addItem("composite on white", "composite")
+        self.alpha.addItem("keep as mask", "mask")
+        self.underscores = QCheckBox("underscores -> spaces", checked=defaults.underscores_to_spaces)
+        self.escape = QCheckBox("escape ( ) for A1111 prompts", checked=defaults.escape_parentheses)
+        self.by_category = QCheckBox("order tags by category", checked=defaults.order_by_category)
+        self.separator = QCheckBox("keep_tokens_separator ||| instead of keep_tokens")
+        self.rating_tag = QCheckBox("rating tag", checked=defaults.include_rating_tag)
+        self.score_tag = QCheckBox("score tag (score_N)", checked=defaults.include_score_tag)
+        self.push = QCheckBox("push to the Hugging Face Hub after export")
+
+        form = QFormLayout()
+        form.addRow("Images", self.scope)
+        form.addRow("Format", self.format)
+        form.addRow("Target folder", target_row)
+        form.addRow("Trigger words", self.trigger)
+        form.addRow("Class", self.class_tokens)
+        form.addRow("Repeats", self.repeats)
+        form.addRow("Caption file", self.caption_ext)
+        form.addRow("Caption", self.caption_mode)
+        form.addRow("", self.variants)
+        form.addRow("Min. confidence", self.min_conf)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("Max bucket reso", self.max_bucket)
+        form.addRow("", self.no_upscale)
+        form.addRow("Image format", self.image_format)
+        form.addRow("Alpha", self.alpha)
+        for box in (self.underscores, self.escape, self.by_category, self.separator, self.rating_tag, self.score_tag):
+            form.addRow("", box)
+        form.addRow("", self.push)
+        options_box = QGroupBox("Options")
+        options_box.setLayout(form)
+
+        self.caption_preview = QPlainTextEdit(readOnly=True)
+        self.caption_preview.setMaximumHeight(70)
+        self.image_label = QLabel()
+        prev_btn, next_btn = QToolButton(text="◀"), QToolButton(text="▶")
+        prev_btn.clicked.connect(lambda: self._step(-1))
+        next_btn.clicked.connect(lambda: self._step(1))
+        nav = QHBoxLayout()
+        nav.addWidget(self.image_label, 1)
+        nav.addWidget(prev_btn)
+        nav.addWidget(next_btn)
+        self.counts = QLabel("Loading annotations…")
+        self.counts.setWordWrap(True)
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #c0392b;")
+        self.error_label.setWordWrap(True)
+        self.bucket_chart = BarChart("Buckets (images per size)")
+        self.tag_chart = BarChart("Most frequent tags", max_rows=15)
+        preview_layout = QVBoxLayout()
+        preview_layout.addLayout(nav)
+        preview_layout.addWidget(self.caption_preview)
+        preview_layout.addWidget(self.counts)
+        preview_layout.addWidget(self.error_label)
+        preview_layout.addWidget(self.bucket_chart)
+        preview_layout.addWidget(self.tag_chart, 1)
+        preview_box = QGroupBox("Preview")
+        preview_box.setLayout(preview_layout)
+
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.export_button = QPushButton("Export")
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button = QPushButton("Close")
+        self.cancel_button.clicked.connect(self._cancel_or_close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.cancel_button)
+
+        columns = QHBoxLayout()
+        columns.addWidget(options_box)
+        columns.addWidget(preview_box, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self.resize(1000, 720)
+
+        self.scope.currentIndexChanged.connect(self._start_loading)
+        for combo in (self.format, self.caption_ext, self.caption_mode, self.resolution):
+            combo.currentTextChanged.connect(self._schedule)
+        for combo in (self.image_format, self.alpha):
+            combo.currentTextChanged.connect(self._schedule)
+        for edit in (self.trigger, self.class_tokens, self.target):
+            edit.textChanged.connect(self._schedule)
+        for spin in (self.repeats, self.max_bucket):
+            spin.valueChanged.connect(self._schedule)
+        self.min_conf.valueChanged.connect(self._schedule)
+        for box in (self.variants, self.no_upscale, self.underscores, self.escape, self.by_category, self.separator):
+            box.toggled.connect(self._schedule)
+        for box in (self.rating_tag, self.score_tag):
+            box.toggled.connect(self._schedule)
+
+    # --- options and preview ---------------------------------------------------------------------------
+
+    def scope_ids(self) -> tuple[int, ...] | None:
+        kind = self.scope.currentData()
+        if kind == "selected":
+            return tuple(self.selected_ids)
+        if kind == "filter" and self.filter_ids is not None:
+            return tuple(self.filter_ids)
+        return None
+
+    def current_options(self, *, force: bool = False) -> ExportOptions:
+        """The options the form shows (not yet validated)."""
+        resolution = self.resolution.currentText()
+        return self.service.default_options(
+            Path(self.target.text().strip() or "."),
+            format=self.format.currentData(),
+            image_ids=self.scope_ids(),
+            trigger_words=split_words(self.trigger.text()),
+            class_tokens=self.class_tokens.text().strip(),
+            repeats=self.repeats.value(),
+            caption_extension=self.caption_ext.currentText().strip(),
+            caption_mode=self.caption_mode.currentText(),
+            caption_variants=self.variants.isChecked(),
+            min_confidence=self.min_conf.value(),
+            resolution=None if resolution == "original" else int(resolution),
+            max_bucket_reso=max(self.max_bucket.value(), int(resolution) if resolution.isdigit() else 0),
+            bucket_no_upscale=self.no_upscale.isChecked(),
+            image_format=self.image_format.currentText(),
+            alpha=self.alpha.currentData(),
+            underscores_to_spaces=self.underscores.isChecked(),
+            escape_parentheses=self.escape.isChecked(),
+            order_by_category=self.by_category.isChecked(),
+            use_keep_tokens_separator=self.separator.isChecked(),
+            include_rating_tag=self.rating_tag.isChecked(),
+            include_score_tag=self.score_tag.isChecked(),
+            force=force,
+        )
+
+    def _start_loading(self, *_args: object) -> None:
+        """Load the scope's annotations on a worker; the preview follows when they are in."""
+        self._loaded = False
+        self._image_index = 0
+        ids = self.scope_ids()
+        service = self.service
+        self.session.jobs.submit(
+            "Load export preview",
+            lambda _ctx: service.load(ids),
+            on_result=self._loaded_once,
+            on_error=lambda err: self.error_label.setText(err.message),
+            visible=False,
+        )
+
+    def _loaded_once(self, _selection: object) -> None:
+        self._loaded = True
+        self.refresh_preview()
+
+    def _schedule(self, *_args: object) -> None:
+        self._debounce.start()
+
+    def _step(self, delta: int) -> None:
+        self._image_index += delta
+        self.refresh_preview()
+
+    def refresh_preview(self) -> None:
+        """Recompute the preview now (the selection's annotations are cached after the first load)."""
+        if not self._loaded:
+            return
+        try:
+            options = self.current_options()
+            selection = self.service.load(options.image_ids)
+            image_id = None
+            if selection.items:
+                self._image_index %= len(selection.items)
+                image_id = selection.items[self._image_index].image_id
+            preview = self.service.preview(options, image_id=image_id)
+        except LoRAIroException as exc:
+            self.error_label.setText(str(exc))
+            self.export_button.setEnabled(False)
+            return
+        self.error_label.setText("")
+        self.export_button.setEnabled(self.job is None and preview.image_count > 0)
+        self._show(preview, selection.items[self._image_index].file_name if selection.items else "")
+
+    def _show(self, preview: ExportPreview, file_name: str) -> None:
+        self.preview = preview
+        self.image_label.setText(f"Caption of <b>{file_name}</b>" if file_name else "No images")
+        self.caption_preview.setPlainText("\n".join(preview.caption_lines) or "(empty: this image would be skipped)")
+        parts = [
+            f"{preview.image_count} images",
+            f"{preview.tag_count} distinct tags ({preview.tag_occurrences} in all)",
+            f"{preview.bucket_count} buckets" if preview.buckets else "original sizes",
+            f"keep_tokens = {preview.keep_tokens}",
+        ]
+        if preview.skipped_empty:
+            parts.append(f"{preview.skipped_empty} skipped (empty caption: add a trigger word or tags)")
+        if preview.excluded:
+            parts.append(f"{preview.excluded} excluded left out")
+        self.counts.setText(" · ".join(parts))
+        self.bucket_chart.set_data(sorted(((f"{w}×{h}", n) for (w, h), n in preview.buckets), key=lambda row: -row[1]))
+        self.tag_chart.set_data(preview.tag_frequency)
+        self.preview_updated.emit(preview)
+
+    # --- export ---------------------------------------------------------------------------------------
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to", self.target.text())
+        if folder:
+            self.target.setText(folder)
+
+    def confirm_overwrite(self, target: Path) -> bool:
+        """Ask before writing into a non-empty folder (the CLI's --force)."""
+        answer = QMessageBox.question(
+            self,
+            "Folder not empty",
+            f"{target} is not empty.\n\nReplace the files this export writes there and remove stale sd-scripts "
+            "caches? Other files are left alone.",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def start_export(self) -> None:
+        options = self.current_options()
+        target = options.target_dir.expanduser()
+        force = False
+        if target.exists() and not is_empty_dir(target):
+            if not self.confirm_overwrite(target):
+                return
+            force = True
+        options = options.with_changes(force=force)
+        service = self.service
+        push = self.push.isChecked()
+        self.export_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.status.setText("Exporting…")
+
+        def work(ctx: Any) -> ExportResult:
+            result = service.export(options, progress=ctx.progress, cancel=ctx.cancel)
+            if push and not result.cancelled:
+                service.push_to_hub(result.target, progress=ctx.progress)
+            return result
+
+        self.job = self.session.jobs.submit(
+            "Export dataset",
+            work,
+            on_result=self._export_done,
+            on_error=self._export_failed,
+            on_progress=self._on_progress,
+            on_finished=self._job_finished,
+        )
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.status.setText(f"{done}/{total} {message}")
+
+    def _export_done(self, result: ExportResult) -> None:
+        self.result = result
+        if result.cancelled:
+            self.status.setText("Cancelled: nothing was written.")
+        else:
+            lines = [f"Exported {result.exported} images to {result.image_dir}"]
+            if result.skipped:
+                lines.append(f"{len(result.skipped)} skipped (empty caption)")
+            if result.failures:
+                first = result.failures[0]
+                lines.append(f"{len(result.failures)} failed, e.g. {Path(first.path).name}: {first.reason}")
+            self.status.setText("; ".join(lines))
+        self.export_finished.emit(result)
+
+    def _export_failed(self, error: JobError) -> None:
+        self.status.setText(f"Export failed: {error.message}")
+
+    def _job_finished(self) -> None:
+        self.job = None
+        self.progress.setVisible(False)
+        self.cancel_button.setText("Close")
+        self.export_button.setEnabled(True)
+
+    def _cancel_or_close(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("Cancelling…")
+        else:
+            self.reject()
+
+    def reject(self) -> None:
+        if self.job is not None:  # closing while exporting cancels the export (nothing half-written remains)
+            self.job.cancel()
+        super().reject()

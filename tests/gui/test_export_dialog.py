@@ -1,0 +1,92 @@
+"""Export dialog: the live preview follows the options; the export runs through the worker helper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lorairo.gui.dialogs.export_dialog import ExportDialog
+from lorairo.gui.session import ProjectSession
+from lorairo.gui.workers import JobManager
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.project_service import ProjectService
+from tests.support.export_data import ImageSpec, add_images, simple_tags
+
+
+@pytest.fixture
+def session(qtbot):  # type: ignore[no-untyped-def]
+    config = ConfigurationService()
+    jobs = JobManager()
+    session = ProjectSession(config, jobs)
+    project = ProjectService(config).create("gui-export")
+    session.ids = add_images(
+        project,
+        [
+            ImageSpec("a.png", (1000, 1500), tags=simple_tags("photo_(medium)", "1girl")),
+            ImageSpec("b.png", (1500, 1000), tags=simple_tags("1girl", "outdoors", "low", confidence=0.9)),
+            ImageSpec("c.png", (800, 800), tags=simple_tags("cat", confidence=0.2)),
+        ],
+    )
+    session.set_project(project)
+    yield session
+    jobs.shutdown()
+    session.close()
+
+
+def test_preview_follows_the_options(qtbot, session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog = ExportDialog(session, None, [session.ids[0]], None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    assert dialog.caption_preview.toPlainText() == "1girl, photo (medium)"  # head count first, parentheses literal
+    assert dialog.preview.image_count == 1 and dialog.bucket_chart.rows == [("704×1024", 1)]
+
+    with qtbot.waitSignal(dialog.preview_updated, timeout=5_000):
+        dialog.trigger.setText("sks, ohwx")
+    assert dialog.caption_preview.toPlainText() == "sks, ohwx, 1girl, photo (medium)"
+    assert "keep_tokens = 2" in dialog.counts.text()
+
+    with qtbot.waitSignal(dialog.preview_updated, timeout=5_000):
+        dialog.escape.setChecked(True)
+    assert dialog.caption_preview.toPlainText() == r"sks, ohwx, 1girl, photo \(medium\)"
+
+    # all images: the bucket and tag charts count the whole project
+    with qtbot.waitSignal(dialog.preview_updated, timeout=10_000):
+        dialog.scope.setCurrentIndex(dialog.scope.findData("all"))
+    assert dialog.preview.image_count == 3
+    assert dict(dialog.tag_chart.rows)["1girl"] == 2 and "cat" not in dict(dialog.tag_chart.rows)
+    with qtbot.waitSignal(dialog.preview_updated, timeout=5_000):
+        dialog.min_conf.setValue(0.1)
+    assert dict(dialog.tag_chart.rows)["cat"] == 1
+    with qtbot.waitSignal(dialog.preview_updated, timeout=5_000):
+        dialog.resolution.setCurrentText("512")
+    assert {label for label, _ in dialog.bucket_chart.rows} == {"384×640", "640×384", "512×512"}  # 2:3 at 512: 384x640
+    dialog.grab()  # the charts paint without errors
+
+    # a bad option is shown and blocks the export
+    dialog.format.setCurrentIndex(dialog.format.findData("onetrainer"))
+    with qtbot.waitSignal(dialog.preview_updated, timeout=5_000, raising=False):
+        dialog.caption_ext.setCurrentText(".caption")
+    qtbot.waitUntil(lambda: ".txt" in dialog.error_label.text(), timeout=5_000)
+    assert not dialog.export_button.isEnabled()
+
+
+def test_export_runs_in_the_background_and_asks_before_overwriting(
+    qtbot, session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    dialog = ExportDialog(session, None, [], None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    target = tmp_path / "out"
+    dialog.target.setText(str(target))
+    dialog.trigger.setText("sks")
+    with qtbot.waitSignal(dialog.export_finished, timeout=60_000) as done:
+        dialog.start_export()
+    result = done.args[0]
+    assert result.exported == 3 and (result.image_dir / "a.txt").read_text().startswith("sks, ")
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=5_000)
+
+    asked: list[Path] = []
+    monkeypatch.setattr(dialog, "confirm_overwrite", lambda path: asked.append(path) or False)
+    dialog.start_export()
+    assert asked == [target] and dialog.job is None  # declined: nothing started
