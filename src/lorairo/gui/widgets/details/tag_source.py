@@ -43,6 +43,8 @@ class TagVocabulary:
                         if not self._db.formats():
                             self._db.close()
                             self._db = None
+                        else:
+                            self._db.warm_up()  # build the search index now, not on the first keystroke
                 except Exception as exc:  # an unreadable tag DB must not stop tag editing
                     logger.warning("tag database unavailable: {}", exc)
                     self.error = str(exc)
