@@ -261,3 +261,22 @@ def test_set_project_none_shows_empty_state_and_clears_undo(qtbot, panel: Detail
     assert panel.undo_stack.count() == 0
     assert panel.pages.currentIndex() == 0
     assert panel.empty_label.text() == "Open a project first"
+
+
+def test_ctrl_enter_saves_caption_without_a_newline(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    image_id = add_image(project, "a.jpg")
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: panel.details is not None)
+    panel.caption_editor.setFocus()
+    qtbot.keyClicks(panel.caption_editor, "sunset over hills")
+    qtbot.keyClick(panel.caption_editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+    def saved() -> str | None:
+        with project.db.session() as s:
+            return s.scalar(select(CaptionRecord.text).where(CaptionRecord.image_id == image_id))
+
+    qtbot.waitUntil(lambda: saved() == "sunset over hills")
+    assert panel.caption_editor.toPlainText() == "sunset over hills"
+    assert panel.undo_stack.count() == 1

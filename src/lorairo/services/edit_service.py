@@ -357,26 +357,24 @@ class EditService:
             raise EditError("tag is empty: type a tag name")
         return list(dict.fromkeys(cleaned))
 
-    def _categories(self, tags: Sequence[str], known: Mapping[str, str | None]) -> dict[str, str | None]:
-        found: dict[str, str | None] = {tag: known.get(tag.lower()) for tag in tags}
-        unknown = [tag for tag, category in found.items() if category is None]
-        if unknown and self.categorize is not None:
-            looked_up = self.categorize(unknown)
-            for tag in unknown:
-                found[tag] = looked_up.get(tag)
-        return found
+    def _vocabulary_categories(self, tags: Sequence[str]) -> dict[str, str]:
+        """Categories from the tag vocabulary, looked up BEFORE the write transaction opens (it may be slow)."""
+        if self.categorize is None:
+            return {}
+        return dict(self.categorize(list(tags)))
 
     # --- tags ----------------------------------------------------------------------------------------
 
+    @staticmethod
     def _add_change(
-        self, repo: EditRepository, ids: Sequence[int], tags: Sequence[str], category: str | None
+        repo: EditRepository, ids: Sequence[int], tags: Sequence[str], categories: Mapping[str, str | None]
     ) -> InsertTags:
         rows = repo.tag_rows(ids)
         active = {(r.image_id, r.tag.lower()) for r in rows if not r.is_rejected}
+        # A tag the project already knows (e.g. a rejected model tag) keeps the category it had there.
         known = {r.tag.lower(): r.category for r in rows if r.category}
-        categories = dict.fromkeys(tags, category) if category else self._categories(tags, known)
         new_rows = [
-            TagRow(image_id, tag, categories.get(tag), SOURCE_MANUAL)
+            TagRow(image_id, tag, categories.get(tag) or known.get(tag.lower()), SOURCE_MANUAL)
             for image_id in ids
             for tag in tags
             if (image_id, tag.lower()) not in active
@@ -395,9 +393,10 @@ class EditService:
     def add_tags(self, image_ids: Iterable[int], tags: Iterable[str], *, category: str | None = None) -> EditResult:
         """Add manual tags to every image that does not already have them (any source, case-insensitive)."""
         cleaned = self._clean_tags(tags)
+        categories = dict.fromkeys(cleaned, category) if category else self._vocabulary_categories(cleaned)
 
         def build(repo: EditRepository) -> Change:
-            return self._add_change(repo, self._existing(repo, image_ids), cleaned, category)
+            return self._add_change(repo, self._existing(repo, image_ids), cleaned, categories)
 
         return self._run(f"Add {', '.join(cleaned)}", build)
 
@@ -415,6 +414,7 @@ class EditService:
         old_tag, new_tag = self._clean_tags([old])[0], self._clean_tags([new])[0]
         if old_tag == new_tag:
             raise EditError(f"'{old_tag}' is already called that")
+        categories: dict[str, str | None] = {**self._vocabulary_categories([new_tag])}
 
         def build(repo: EditRepository) -> Change:
             ids = self._existing(repo, image_ids)
@@ -430,7 +430,7 @@ class EditService:
                         InsertTags(tuple(TagRow(i, new_tag, old_category, SOURCE_MANUAL) for i in having)),
                     )
                 )
-            add = self._add_change(repo, having, [new_tag], None)
+            add = self._add_change(repo, having, [new_tag], categories)
             if old_category and add.rows and all(row.category is None for row in add.rows):
                 add = InsertTags(tuple(TagRow(r.image_id, r.tag, old_category, r.source) for r in add.rows))
             return ChangeSet((self._remove_change(rows, [old_tag]), add))
