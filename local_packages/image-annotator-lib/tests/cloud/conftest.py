@@ -77,3 +77,13 @@ def named_images(*names: str, size: tuple[int, int] = (96, 64)) -> list[Image.Im
         set_prompt_context(Image.new("RGB", size, (30 * i % 255, 90, 160)), file_name=name)
         for i, name in enumerate(names)
     ]
+
+
+@pytest.fixture
+def keyless_server() -> Iterator[FakeProviderServer]:
+    """Like a local Ollama / LM Studio: no key required."""
+    srv = start_fake_provider_server()
+    try:
+        yield srv
+    finally:
+        srv.stop()

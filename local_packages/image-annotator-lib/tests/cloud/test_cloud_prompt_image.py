@@ -34,7 +34,7 @@ def test_small_images_are_not_enlarged():
 
 
 def test_template_with_unknown_variable_fails_at_load():
-    with pytest.raises(CloudConfigError, match="unknown variable.*character_name"):
+    with pytest.raises(CloudConfigError, match=r"unknown variable.*character_name"):
         check_template("Tag {character_name}", "m")
     check_template("Literal {{braces}} and {trigger_word}", "m")
 
