@@ -45,13 +45,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
         width, height = image.size
         if width < 1 or height < 1:
             raise InvalidImageError(f"image has no pixels ({width}x{height})")
-        image = ImageOps.exif_transpose(image) or image
+        if image.getexif().get(0x0112, 1) not in (0, 1):  # exif_transpose copies even when there is nothing to do
+            image = ImageOps.exif_transpose(image) or image
         if image.mode in _SIXTEEN_BIT or image.mode in ("I", "F"):
             image = _eight_bit(image)
         has_alpha = image.mode in _ALPHA_MODES or (
             image.mode in ("P", "L", "RGB", "1") and "transparency" in image.info
         )
-        image = image.convert("RGBA" if has_alpha else "RGB")
+        target = "RGBA" if has_alpha else "RGB"
+        if image.mode != target:
+            image = image.convert(target)
         side = max(image.size)
         if side > HUGE_SIDE:
             factor = math.ceil(side / HUGE_SIDE)
@@ -83,7 +86,9 @@ def wd_input(image: Image.Image, size: int) -> np.ndarray:
     square = pad_square(to_rgb(image))
     if square.size != (size, size):
         square = square.resize((size, size), Image.Resampling.BICUBIC)
-    return np.ascontiguousarray(np.asarray(square, dtype=np.float32)[:, :, ::-1])
+    out = np.empty((size, size, 3), dtype=np.float32)
+    out[...] = np.asarray(square)[:, :, ::-1]  # one pass: uint8 RGB -> float32 BGR
+    return out
 
 
 def clip_input(image: Image.Image, size: int = 224) -> np.ndarray:

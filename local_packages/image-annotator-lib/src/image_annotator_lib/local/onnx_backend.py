@@ -144,6 +144,8 @@ class OnnxAnnotator(PipelinedAnnotator):
             result = AnnotationResult(
                 model_name=self.name, framework=FRAMEWORK, device=self.device, processing_time=per_image
             )
+            if self.model.fallback:  # say why it is not on the GPU, next to the device that did run it
+                result.raw = {"device_fallback": self.model.fallback}
             if row is None:
                 result.error = error
             else:

@@ -119,6 +119,8 @@ def load_session(path: Path, device: str = "auto", threads: int | None = None) -
     options.log_severity_level = _QUIET
     options.intra_op_num_threads = threads or default_threads()
     options.graph_optimization_level = rt.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle intra-op threads would otherwise spin on the cores the next chunk's preprocessing thread needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = rt.InferenceSession(str(path), options, providers=wanted)
     provider = session.get_providers()[0]
     fallback = None

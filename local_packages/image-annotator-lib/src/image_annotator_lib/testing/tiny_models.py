@@ -277,7 +277,7 @@ def make_aesthetic_model(
         arrays[f"layers.{index}.weight"], arrays[f"layers.{index}.bias"] = weight, bias
     if head_format == "npz":
         head_file = "head.npz"
-        np.savez(folder / head_file, **arrays)
+        np.savez(folder / head_file, **arrays)  # type: ignore[arg-type]  # numpy stubs mistype **kwds
     else:
         head_file = "head.safetensors"
         write_safetensors(folder / head_file, {"other.unrelated": np.zeros(4, np.float32), **arrays})
