@@ -5,8 +5,9 @@ first (``keep_tokens`` counts them); underscores become spaces except in the 19 
 literal (``photo (medium)``) unless A1111 escaping (``\(`` ``\)``) is asked for; with sd-scripts'
 ``enable_wildcard`` every literal ``{`` ``}`` is written ``{{`` ``}}``.
 
-genai_tag_db_tools has the same tag-level rules (KAOMOJI, to_spaces) but did not export them from its public
-``__init__`` when this was written, so the few lines needed live here (kept in step with conventions.md).
+Tag-level rules (the kaomoji list, underscore <-> space, unescaping, head-count tags, category order) come from
+genai_tag_db_tools' public API; what is specific to writing training captions (a comma inside a tag becomes a
+space instead of an error, ``|||`` handling, wildcard braces, the line layout) lives here.
 """
 
 from __future__ import annotations
@@ -15,62 +16,41 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-#: Tags whose underscores are part of the face and are written verbatim (conventions.md).
-KAOMOJI: frozenset[str] = frozenset(
-    [
-        "0_0",
-        "(o)_(o)",
-        "+_+",
-        "+_-",
-        "._.",
-        "<o>_<o>",
-        "<|>_<|>",
-        "=_=",
-        ">_<",
-        "3_3",
-        "6_9",
-        ">_o",
-        "@_@",
-        "^_^",
-        "o_o",
-        "u_u",
-        "x_x",
-        "|_|",
-        "||_||",
-    ]
+from genai_tag_db_tools import (
+    DEFAULT_CATEGORY_ORDER,
+    KAOMOJI,
+    is_count_tag,
+    to_spaces,
+    to_underscores,
+    unescape_parentheses,
 )
+
+__all__ = [
+    "KAOMOJI",
+    "KEEP_TOKENS_SEPARATOR",
+    "SEPARATOR",
+    "TagStyle",
+    "build_line",
+    "category_rank",
+    "clean_caption_text",
+    "clean_tag",
+    "collapse",
+    "join_unique",
+    "parse_sidecar_line",
+    "style_text",
+]
 
 SEPARATOR = ", "
 KEEP_TOKENS_SEPARATOR = "|||"
 
 _WS_RE = re.compile(r"\s+")
 
-#: Head-count tags go first within a caption laid out by category ("1girl, solo, ...").
-_COUNT_RE = re.compile(r"^(?:\d+\+?|multiple|no)[ _]?(?:girl|boy|other)s?$")
-_COUNT_WORDS = frozenset({"solo", "solo focus", "no humans", "duo", "trio", "group"})
-
-#: Category order of the tag part of a caption; categories not listed go after general, meta last.
-CATEGORY_ORDER: tuple[str, ...] = ("character", "copyright", "artist", "species", "general")
-_LAST_CATEGORIES: tuple[str, ...] = ("rating", "meta")
+_GENERAL_RANK = DEFAULT_CATEGORY_ORDER.index("general")
 
 
 def collapse(text: str) -> str:
     """Strip and collapse whitespace runs (newlines included) into single spaces."""
     return _WS_RE.sub(" ", text).strip()
-
-
-def unescape_parentheses(text: str) -> str:
-    return text.replace("\\(", "(").replace("\\)", ")")
-
-
-def to_spaces(tag: str) -> str:
-    """``long_hair`` -> ``long hair``; the kaomoji keep their underscores."""
-    return tag if tag in KAOMOJI else tag.replace("_", " ")
-
-
-def to_underscores(tag: str) -> str:
-    """``long hair`` -> ``long_hair`` (kaomoji unchanged)."""
-    return tag if tag in KAOMOJI else tag.replace(" ", "_")
 
 
 @dataclass(frozen=True)
@@ -123,22 +103,15 @@ def join_unique(chunks: Iterable[str]) -> list[str]:
     return out
 
 
-def is_count_tag(tag: str) -> bool:
-    """True for head-count tags such as ``1girl``, ``2 boys``, ``6+girls``, ``solo``."""
-    key = collapse(tag.replace("_", " ")).lower()
-    return key in _COUNT_WORDS or bool(_COUNT_RE.match(key))
-
-
 def category_rank(tag: str, category: str | None) -> int:
-    """Sort key of a tag's category group: head counts, character, copyright, artist, general, others, meta."""
+    """Sort key of a tag's category group, in genai_tag_db_tools' order (head counts, character, copyright,
+    artist, ..., general, ..., rating, meta). Uncategorised tags count as general."""
     if is_count_tag(tag):
-        return 0
+        return DEFAULT_CATEGORY_ORDER.index("count")
     name = (category or "general").lower()
-    if name in CATEGORY_ORDER:
-        return 1 + CATEGORY_ORDER.index(name)
-    if name in _LAST_CATEGORIES:
-        return 100 + _LAST_CATEGORIES.index(name)
-    return 1 + len(CATEGORY_ORDER)
+    if name in DEFAULT_CATEGORY_ORDER:
+        return DEFAULT_CATEGORY_ORDER.index(name)
+    return _GENERAL_RANK
 
 
 def build_line(fixed: Sequence[str], body: Sequence[str], *, use_keep_tokens_separator: bool) -> str:
