@@ -279,4 +279,47 @@ def test_ctrl_enter_saves_caption_without_a_newline(qtbot, panel: DetailsPanel, 
 
     qtbot.waitUntil(lambda: saved() == "sunset over hills")
     assert panel.caption_editor.toPlainText() == "sunset over hills"
-    assert panel.undo_stack.count() == 1
+    qtbot.waitUntil(lambda: panel.undo_stack.count() == 1)
+
+
+def test_main_window_form_follows_the_session_and_opens_near_duplicate_review(qtbot, project: Project):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QWidget
+
+    from lorairo.database.schema import NearDuplicateRecord
+    from lorairo.gui.session import ProjectSession
+
+    config = ConfigurationService()
+    jobs = JobManager()
+    session = ProjectSession(config, jobs)
+    window = QWidget()
+    qtbot.addWidget(window)
+    panel = DetailsPanel(session, window)  # how MainWindow builds its panels
+    assert panel.parent() is window and panel.jobs is jobs and panel.config is config
+    assert not panel.duplicates_button.isEnabled()
+
+    keep = add_image(project, "keep.jpg", size=(160, 120), tags={"cat": "general"})
+    drop = add_image(project, "drop.jpg", size=(80, 60))
+    with project.db.session(write=True) as s:
+        s.add(NearDuplicateRecord(image_id=drop, match_image_id=keep, distance=2))
+    session.project = project  # ProjectSession.set_project would close the previous project: none here
+    session.project_changed.emit(project)
+    panel.show_images([keep])
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"cat"})
+
+    dialog = panel.open_near_duplicates()
+    assert dialog is not None
+    qtbot.waitUntil(lambda: len(dialog.cards) == 2)
+    assert dialog.keep_id() == keep
+    changed: list[list[int]] = []
+    panel.images_changed.connect(changed.append)
+    dialog.resolve_button.click()
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 0)
+    with project.db.session() as s:
+        assert s.scalar(select(ImageRecord.excluded).where(ImageRecord.id == drop)) is True
+    assert sorted(changed[0]) == sorted([keep, drop])
+    panel.undo_button.click()  # the panel and the review share one history
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 1)
+    session.images_changed.emit([keep])  # another part changed the image: the panel reloads it
+    session.project_changed.emit(None)
+    assert panel.pages.currentIndex() == 0 and panel.undo_stack.count() == 0
+    jobs.shutdown()

@@ -115,6 +115,8 @@ class NearDuplicateDialog(QDialog):
         self.loaded = False
         self._keep_group = QButtonGroup(self)
         self._keep_group.idToggled.connect(self._keep_changed)
+        cards = self.cards  # the same list for the dialog's life: cleared when it is destroyed, so thumbnails
+        self.destroyed.connect(lambda *_: cards.clear())  # that arrive later find no card to paint into
         self._build()
         self.resize(1140, 600)
         self.reload()
@@ -211,7 +213,7 @@ class NearDuplicateDialog(QDialog):
             self._keep_group.removeButton(card.keep)
             self.cards_layout.removeWidget(card)
             card.deleteLater()
-        self.cards = []
+        self.cards.clear()
         has_group = 0 <= row < len(self.groups)
         self.resolve_button.setEnabled(has_group)
         self.dismiss_button.setEnabled(has_group)

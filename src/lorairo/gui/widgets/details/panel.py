@@ -12,6 +12,7 @@ Thread-safety: GUI thread only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QUndoStack
@@ -24,10 +25,12 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.batch_editor import BatchEditor, split_tags
 from lorairo.gui.widgets.details.editors import CaptionEditor, RatingCombo, ScoreSpin
 from lorairo.gui.widgets.details.preview import PreviewView, decode_preview
@@ -39,6 +42,9 @@ from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
 from lorairo.services.project_service import Project
+
+if TYPE_CHECKING:
+    from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
 
 CATEGORY_ORDER = ("character", "copyright", "artist", "general", "meta", "rating")
 PAGE_EMPTY, PAGE_SINGLE, PAGE_BATCH = 0, 1, 2
@@ -69,20 +75,37 @@ def _muted(text: str, parent: QWidget) -> QLabel:
 
 
 class DetailsPanel(QWidget):
-    """Shows and edits the images given to `show_images`. Put `undo_stack`'s actions in the Edit menu."""
+    """Shows and edits the images given to `show_images`. Put `undo_stack`'s actions in the Edit menu
+    (the panel has Undo/Redo buttons of its own but no shortcuts, so it never competes with the window's)."""
 
     images_changed = Signal(list)  # list[int]: images whose tags / caption / rating / score / exclusion changed
 
     def __init__(
         self,
-        project: Project | None,
-        config: ConfigurationService,
+        project: Project | ProjectSession | None,
+        config: ConfigurationService | QWidget | None = None,
         parent: QWidget | None = None,
         *,
         jobs: JobManager | None = None,
     ) -> None:
+        """Create the panel.
+
+        Args:
+            project: The open project (or None), or the main window's `ProjectSession`: then the panel
+                follows its project, uses its configuration and JobManager, and reloads on its `images_changed`.
+            config: The configuration service (taken from the session when one is given). The main window's
+                form `DetailsPanel(session, parent)` is accepted too.
+            parent: Parent widget.
+            jobs: The window's JobManager (so errors reach its error panel); a private one otherwise.
+        """
+        if isinstance(config, QWidget):  # DetailsPanel(session, parent)
+            config, parent = None, config
+        session = project if isinstance(project, ProjectSession) else None
         super().__init__(parent)
-        self.config = config
+        self.session = session
+        self.config = session.config if session is not None else config
+        if jobs is None and session is not None:
+            jobs = session.jobs
         self.jobs = jobs if jobs is not None else JobManager(self)
         self.undo_stack = QUndoStack(self)
         self.vocabulary = TagVocabulary()
@@ -92,6 +115,7 @@ class DetailsPanel(QWidget):
         self.selection_tags: list[TagCount] = []
         self._ids: list[int] = []
         self._generation = 0
+        self._duplicates_dialog: NearDuplicateDialog | None = None
         self._build()
         self.jobs.submit(
             "Open tag database",
@@ -99,7 +123,12 @@ class DetailsPanel(QWidget):
             on_result=self._vocabulary_ready,
             visible=False,
         )
-        self.set_project(project)
+        if session is not None:
+            session.project_changed.connect(self.set_project)
+            session.images_changed.connect(self.refresh)
+            self.set_project(session.project)
+        else:
+            self.set_project(project if isinstance(project, Project) else None)
 
     # --- building ------------------------------------------------------------------------------------
 
@@ -107,6 +136,21 @@ class DetailsPanel(QWidget):
         self.pages = QStackedWidget(self)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        history = QHBoxLayout()
+        history.setContentsMargins(4, 2, 4, 0)
+        self.undo_button = QToolButton(self)
+        self.undo_button.setDefaultAction(self.undo_stack.createUndoAction(self, "Undo"))
+        self.redo_button = QToolButton(self)
+        self.redo_button.setDefaultAction(self.undo_stack.createRedoAction(self, "Redo"))
+        self.duplicates_button = QPushButton("Review near-duplicates…", self)
+        self.duplicates_button.setToolTip("See near-identical images side by side, keep one, exclude the others")
+        self.duplicates_button.clicked.connect(self.open_near_duplicates)
+        history.addWidget(self.undo_button)
+        history.addWidget(self.redo_button)
+        history.addStretch(1)
+        history.addWidget(self.duplicates_button)
+        outer.addLayout(history)
         outer.addWidget(self.pages)
         self.status = QLabel(self)
         self.status.setWordWrap(True)
@@ -234,6 +278,11 @@ class DetailsPanel(QWidget):
         self.project = project
         self.service = EditService(project, categorize=self.vocabulary.categorize) if project else None
         self.undo_stack.clear()
+        if self._duplicates_dialog is not None:
+            self._duplicates_dialog.close()
+            self._duplicates_dialog.deleteLater()
+            self._duplicates_dialog = None
+        self.duplicates_button.setEnabled(project is not None)
         self.show_images([])
 
     def show_images(self, image_ids: list[int]) -> None:
@@ -258,6 +307,25 @@ class DetailsPanel(QWidget):
             self.pages.setCurrentIndex(PAGE_BATCH)
             self.batch.set_selection(len(self._ids), [])
             self._load_selection_tags()
+
+    def open_near_duplicates(self) -> NearDuplicateDialog | None:
+        """Open the near-duplicate review for the current project (shares this panel's undo history)."""
+        if self.project is None:
+            return None
+        from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog  # imported on use: a dialog
+
+        # One dialog per project, kept while the project is open: commands on the shared undo stack call back
+        # into it, so it must outlive its window being closed.
+        if self._duplicates_dialog is None:
+            dialog = NearDuplicateDialog(self.project, self.window(), jobs=self.jobs, undo_stack=self.undo_stack)
+            dialog.images_changed.connect(self.images_changed)
+            dialog.images_changed.connect(self.refresh)
+            self._duplicates_dialog = dialog
+        else:
+            self._duplicates_dialog.reload()
+        self._duplicates_dialog.show()
+        self._duplicates_dialog.raise_()
+        return self._duplicates_dialog
 
     def refresh(self, image_ids: list[int] | None = None) -> None:
         """Reload what is shown if it is among `image_ids` (None: always), e.g. after an annotation run."""
