@@ -129,20 +129,27 @@ def format_from_filename(path: str | os.PathLike[str]) -> str | None:
 
 def _ensure_tags(conn: Connection, names: set[str]) -> dict[str, int]:
     """Insert missing tag names and return name -> id for all of ``names``."""
-    if names:
-        conn.exec_driver_sql("INSERT OR IGNORE INTO tags (name, deprecated) VALUES (?, 0)", [(n,) for n in names])
     ids: dict[str, int] = {}
     if len(names) > 5000:
-        # Reading the whole table is faster than thousands of IN (...) batches.
-        for tag_id, name in conn.exec_driver_sql("SELECT id, name FROM tags"):
+        # Bulk path: read the whole table once (faster than thousands of IN (...) batches), then insert
+        # only the new names with ids assigned here, so nothing has to be read back.
+        next_id = 1
+        for tag_id, name in conn.exec_driver_sql("SELECT id, name FROM tags").fetchall():
+            next_id = max(next_id, tag_id + 1)
             if name in names:
                 ids[name] = tag_id
-    else:
-        batch = list(names)
-        for i in range(0, len(batch), 500):
-            part = batch[i : i + 500]
-            for tag_id, name in conn.execute(select(s.tags.c.id, s.tags.c.name).where(s.tags.c.name.in_(part))):
-                ids[name] = tag_id
+        new = [(next_id + i, n) for i, n in enumerate(sorted(names - ids.keys()))]
+        if new:
+            conn.exec_driver_sql("INSERT INTO tags (id, name, deprecated) VALUES (?, ?, 0)", new)
+            ids.update((n, i) for i, n in new)
+        return ids
+    if names:
+        conn.exec_driver_sql("INSERT OR IGNORE INTO tags (name, deprecated) VALUES (?, 0)", [(n,) for n in names])
+    batch = list(names)
+    for i in range(0, len(batch), 500):
+        part = batch[i : i + 500]
+        for tag_id, name in conn.execute(select(s.tags.c.id, s.tags.c.name).where(s.tags.c.name.in_(part))):
+            ids[name] = tag_id
     return ids
 
 

@@ -51,6 +51,8 @@ tag_formats = Table(
     # Which importer wrote the row ("tagcomplete", "wd"): a re-import replaces only its own rows.
     Column("source", String(32), nullable=False),
     PrimaryKeyConstraint("tag_id", "format"),
+    # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
+    sqlite_with_rowid=False,
 )
 
 aliases = Table(
@@ -61,6 +63,8 @@ aliases = Table(
     Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
     PrimaryKeyConstraint("alias", "format"),
     Index("ix_aliases_tag", "tag_id"),
+    # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
+    sqlite_with_rowid=False,
 )
 
 implications = Table(
@@ -70,6 +74,8 @@ implications = Table(
     Column("implied_tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
     Column("format", String(32), nullable=False),
     PrimaryKeyConstraint("tag_id", "implied_tag_id", "format"),
+    # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
+    sqlite_with_rowid=False,
 )
 
 translations = Table(
@@ -79,6 +85,8 @@ translations = Table(
     Column("language", String(16), nullable=False),
     Column("text", Text, nullable=False),
     PrimaryKeyConstraint("tag_id", "language", "text"),
+    # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
+    sqlite_with_rowid=False,
 )
 
 imports = Table(
@@ -145,6 +153,7 @@ def _set_sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk imports touch the whole tags index
     cursor.close()
 
 

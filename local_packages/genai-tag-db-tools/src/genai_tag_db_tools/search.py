@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from .normalize import normalize_whitespace, tag_key, to_spaces
@@ -67,21 +68,24 @@ class _Blob:
     def __init__(self, lines: Sequence[str]) -> None:
         encoded = [line.encode("utf-8") for line in lines]
         self.text = b"\n" + b"\n".join(encoded) + b"\n"
-        self.starts: list[int] = []
-        offset = 1
-        for line in encoded:
-            self.starts.append(offset)
-            offset += len(line) + 1
+        self.starts: list[int] = list(accumulate(map(len, encoded), lambda acc, n: acc + n + 1, initial=1))
+        self.starts.pop()
 
-    def scan(self, needle: str, *, prefix: bool, want: int, target: Sequence[int]) -> list[tuple[int, int]]:
-        """Return up to ``want`` (line, target) hits with distinct targets, in line order."""
+    def scan(
+        self, needle: str, *, prefix: bool, want: int, target: Sequence[int], lines: int | None = None
+    ) -> list[tuple[int, int]]:
+        """Return up to ``want`` (line, target) hits with distinct targets, in line order.
+
+        ``lines`` limits the scan to the first that many lines.
+        """
         if not needle or "\n" in needle:
             return []
         pattern = (("\n" + needle) if prefix else needle).encode("utf-8")
         text, starts = self.text, self.starts
+        end = len(text) if lines is None or lines >= len(starts) else starts[lines]
         seen: set[int] = set()
         hits: list[tuple[int, int]] = []
-        pos = text.find(pattern)
+        pos = text.find(pattern, 0, end)
         while pos != -1 and len(hits) < want:
             line = bisect_right(starts, pos + 1 if prefix else pos) - 1
             tgt = target[line]
@@ -90,7 +94,7 @@ class _Blob:
                 hits.append((line, tgt))
             if line + 1 >= len(starts):
                 break
-            pos = text.find(pattern, starts[line + 1] - (1 if prefix else 0))
+            pos = text.find(pattern, starts[line + 1] - (1 if prefix else 0), end)
         return hits
 
 
@@ -104,10 +108,13 @@ class _SortedKeys:
     #: Ranges larger than this are left to the count-ordered blob scan.
     MAX_RANGE = 4000
 
-    def __init__(self, keys: Sequence[str], targets: Sequence[int]) -> None:
-        pairs = sorted(zip(keys, targets, strict=True))
-        self.keys = [k for k, _ in pairs]
-        self.targets = [t for _, t in pairs]
+    def __init__(self, keys: Sequence[str], targets: Sequence[int], *, presorted: bool = False) -> None:
+        if presorted:
+            self.keys, self.targets = list(keys), list(targets)
+        else:
+            pairs = sorted(zip(keys, targets, strict=True))
+            self.keys = [k for k, _ in pairs]
+            self.targets = [t for _, t in pairs]
 
     def prefix(self, key: str, want: int) -> list[tuple[str, int]] | None:
         """Return up to ``want`` (key, target) with distinct targets, lowest target first; None if too many."""
@@ -147,14 +154,19 @@ class SearchIndex:
             old = best.get(name)
             if old is None or count > old[1]:
                 best[name] = (category, count)
-        ordered = sorted(best.items(), key=lambda item: (-item[1][1], item[0]))
-        self.names = [name for name, _ in ordered]
-        self.categories = [cat for _, (cat, _) in ordered]
-        self.counts = [cnt for _, (_, cnt) in ordered]
+        # Two C-level sorts instead of one with a tuple key: alphabetical (reused for prefix bisects), then a
+        # stable sort by count, highest first, so equal counts stay alphabetical.
+        alphabetical = sorted(best)
+        count_of = {name: value[1] for name, value in best.items()}
+        self.names = sorted(alphabetical, key=count_of.__getitem__, reverse=True)
+        self.categories = [best[name][0] for name in self.names]
+        self.counts = [count_of[name] for name in self.names]
+        self._neg_counts = [-c for c in self.counts]  # ascending, for bisect
         self.position = {name: i for i, name in enumerate(self.names)}
         self._names = _Blob(self.names)
         self._identity = range(len(self.names))
-        self._sorted_names = _SortedKeys(self.names, self._identity)
+        position = self.position
+        self._sorted_names = _SortedKeys(alphabetical, [position[n] for n in alphabetical], presorted=True)
 
         alias_rows = sorted(
             {(self.position[t], a) for a, t in aliases if t in self.position and a not in self.position}
@@ -220,11 +232,19 @@ class SearchIndex:
             ]
         for alias, idx in alias_hits:
             offer(idx, "alias", alias)
-        for _, idx in self._names.scan(key, prefix=False, want=limit, target=self._identity):
-            offer(idx, "substring", self.names[idx])
-        text_query = normalize_whitespace(query).lower()
-        for line, idx in self._translations.scan(text_query, prefix=False, want=limit, target=self._tr_target):
-            offer(idx, "translation", self._tr_text[line])
+        # Names are in count order, so once ``limit`` candidates are known, a substring hit can only make the
+        # list from a line whose count is at least the limit-th best count: scan only those lines. This
+        # turns most full passes over the blob into short ones.
+        lines = None
+        if len(found) >= limit:
+            threshold = sorted((self.counts[i] for i in found), reverse=True)[limit - 1]
+            lines = bisect_right(self._neg_counts, -threshold)
+        if not (prefix_first and len(found) >= limit):
+            for _, idx in self._names.scan(key, prefix=False, want=limit, target=self._identity, lines=lines):
+                offer(idx, "substring", self.names[idx])
+            text_query = normalize_whitespace(query).lower()
+            for line, idx in self._translations.scan(text_query, prefix=False, want=limit, target=self._tr_target):
+                offer(idx, "translation", self._tr_text[line])
 
         def order(idx: int) -> tuple[int, int, int, int]:
             rank = found[idx][0]
