@@ -143,8 +143,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if mode == "RGB" else image.convert("RGB")
 
 
+_RESIZABLE_MODES = frozenset({"RGB", "RGBA", "L", "LA"})  # resized as they are (RGBA with premultiplied alpha)
+
+
 def reduced_decode(image: Image.Image, longest_side: int) -> Image.Image:
     """Decode once, as small as possible, and return the upright RGB thumbnail (longest side `longest_side`).
+
+    Order matters for speed: shrink first (draft while decoding, then resize), and only then rotate and
+    flatten alpha, so those run on 512 px instead of the full image.
 
     Raises:
         Rejected: the pixel data is truncated or corrupt.
@@ -156,14 +162,24 @@ def reduced_decode(image: Image.Image, longest_side: int) -> Image.Image:
         image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
     try:
         image.load()  # first frame of animations
+        if image.mode not in _RESIZABLE_MODES:
+            # Palette, 16-bit, CMYK ...: resizing them directly is lossy (nearest) or unsupported.
+            image = to_rgb_keeping_exif(image)
+        image.thumbnail((longest_side, longest_side), Image.Resampling.BICUBIC)
         upright = ImageOps.exif_transpose(image) or image
-        rgb = to_rgb(upright)
+        return to_rgb(upright)
     except Image.DecompressionBombError as exc:
         raise Rejected("decompression bomb", str(exc)) from exc
     except Exception as exc:  # truncated data, bad Huffman tables, broken zlib streams ...
         raise Rejected("corrupt", f"cannot decode the pixels: {exc}") from exc
-    rgb.thumbnail((longest_side, longest_side), Image.Resampling.BICUBIC, reducing_gap=None)
-    return rgb
+
+
+def to_rgb_keeping_exif(image: Image.Image) -> Image.Image:
+    """`to_rgb`, keeping the EXIF block so the orientation can still be applied afterwards."""
+    converted = to_rgb(image)
+    if converted is not image and "exif" in image.info:
+        converted.info["exif"] = image.info["exif"]
+    return converted
 
 
 def _dct_rows(size: int, keep: int) -> npt.NDArray[np.float64]:

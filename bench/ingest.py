@@ -1,0 +1,305 @@
+"""Import benchmark: throughput against plain Pillow thumbnailing, memory, re-import, pHash fidelity, 100k search.
+
+Run from the repository root:
+
+    uv run python bench/ingest.py --count 1000
+
+It generates a realistic mixed corpus once (70% JPEG 1024-3000 px q90 photo-like, 20% PNG with alpha
+1024-2048 px, 10% WebP) under bench/_out/ (git-ignored), then in the same run:
+
+1. reference: plain ``Image.open(p).thumbnail((512, 512))`` over every file with the same number of processes;
+2. ``lorairo import`` (the real CLI, in a subprocess) into a fresh project, sampling the RSS of the import
+   process and its workers; then the same import again (must import 0, in seconds); then the reference again
+   (the machine is shared: the reference is the mean of the run before and after);
+3. pHash fidelity: the stored (512 px thumbnail) pHash against the full-decode pHash for every image, and the
+   smallest distance between distinct images;
+4. JPEG draft (reduced) decode against a full decode;
+5. thumbnail encoding, JPEG against WebP;
+6. the near-duplicate search over 100k pHashes.
+
+Figures go to stdout and bench/_out/ingest-results.json; record them in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.support.images: the corpus generator shared with the tests
+
+from lorairo.services.importing.imaging import encode_thumbnail, full_phash, to_rgb  # noqa: E402
+from lorairo.services.importing.near_duplicates import PhashIndex, popcount  # noqa: E402
+from tests.support import images as gen  # noqa: E402
+
+OUT = ROOT / "bench" / "_out"
+
+
+# --- corpus --------------------------------------------------------------------------------------------
+
+
+def _make_slice(args: tuple[str, int, int, int]) -> int:
+    folder, start, stop, seed = args
+    rng_sides = np.random.default_rng(seed * 7919 + start)
+    for index in range(start, stop):
+        roll = index % 10
+        kind = "png" if roll in (3, 7) else "webp" if roll == 9 else "jpg"
+        low, high = (1024, 2048) if kind == "png" else (1024, 3000)
+        long_side = int(rng_sides.integers(low, high + 1))
+        short_side = int(long_side * rng_sides.uniform(0.6, 1.0))
+        width, height = (long_side, short_side) if rng_sides.random() < 0.6 else (short_side, long_side)
+        target = Path(folder) / f"{index // 100:03d}" / f"img_{index:05d}.{kind}"
+        image_seed = seed * 1_000_003 + index
+        if kind == "jpg":
+            gen.write_jpeg(target, width, height, image_seed, quality=90)
+        elif kind == "png":
+            gen.write_png(target, width, height, image_seed, alpha=True)
+        else:
+            gen.write_webp(target, width, height, image_seed, quality=90)
+    return stop - start
+
+
+def ensure_corpus(count: int, seed: int, jobs: int) -> Path:
+    folder = OUT / f"corpus-{count}-{seed}"
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    slices = [(str(folder), i, min(i + 20, count), seed) for i in range(0, count, 20)]
+    with ProcessPoolExecutor(jobs) as pool:
+        done = 0
+        for made in pool.map(_make_slice, slices):
+            done += made
+            print(f"\rgenerating corpus: {done}/{count}", end="", flush=True)
+    marker.write_text("ok")
+    print(f"\ngenerated {count} images in {time.perf_counter() - started:.0f} s into {folder}")
+    return folder
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+# --- reference -----------------------------------------------------------------------------------------
+
+
+def _reference_one(path: str) -> int:
+    with Image.open(path) as image:
+        image.thumbnail((512, 512))
+        return image.width
+
+
+def reference(files: list[Path], jobs: int) -> float:
+    """Images/s of plain Pillow thumbnailing with `jobs` processes (forked, like the CLI's import)."""
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        for _ in pool.map(_reference_one, [str(p) for p in files], chunksize=4):
+            pass
+    return len(files) / (time.perf_counter() - started)
+
+
+# --- import (the real CLI) -----------------------------------------------------------------------------
+
+
+def run_cli_import(src: Path, env: dict[str, str], jobs: int) -> tuple[dict, float, float, float]:
+    """Run `lorairo import --json`; return (summary, wall seconds, peak RSS MiB, peak PSS MiB) of the tree."""
+    command = [sys.executable, "-m", "lorairo", "import", str(src), "--project", "bench", "--jobs", str(jobs)]
+    started = time.perf_counter()
+    proc = subprocess.Popen([*command, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    parent = psutil.Process(proc.pid)
+    peak_rss = peak_pss = 0.0
+    while proc.poll() is None:
+        rss = pss = 0
+        try:
+            for member in [parent, *parent.children(recursive=True)]:
+                try:
+                    info = member.memory_full_info()
+                    rss += info.rss
+                    pss += getattr(info, "pss", info.rss)
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+        except psutil.NoSuchProcess:
+            break
+        peak_rss, peak_pss = max(peak_rss, rss / 2**20), max(peak_pss, pss / 2**20)
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return json.loads(out), wall, peak_rss, peak_pss
+
+
+# --- pHash fidelity, decode, encode, search ------------------------------------------------------------
+
+
+def _full_phash(path: str) -> str:
+    return full_phash(Path(path).read_bytes())
+
+
+def phash_fidelity(db: Path, jobs: int) -> dict[str, float]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT original_path, phash FROM images").fetchall()
+    with ProcessPoolExecutor(jobs) as pool:
+        full = list(pool.map(_full_phash, [p for p, _h in rows], chunksize=4))
+    distances = [bin(int(a, 16) ^ int(h, 16)).count("1") for (_p, h), a in zip(rows, full, strict=True)]
+    hashes = np.array([int(h, 16) for _p, h in rows], dtype=np.uint64)
+    pairwise = popcount(hashes[:, None] ^ hashes[None, :]).astype(np.int32)
+    np.fill_diagonal(pairwise, 64)
+    return {
+        "images": len(rows),
+        "max_thumb_vs_full": max(distances),
+        "mean_thumb_vs_full": float(np.mean(distances)),
+        "min_distinct": int(pairwise.min()),
+        "distinct_pairs_below_16": int((pairwise < 16).sum() // 2),
+        "distinct_pairs_at_or_below_8": int((pairwise <= 8).sum() // 2),
+    }
+
+
+def draft_vs_full(files: list[Path], sample: int = 60) -> dict[str, float]:
+    jpegs = [p for p in files if p.suffix == ".jpg"][:sample]
+    timings = {}
+    for label, draft in (("full", False), ("draft", True)):
+        started = time.perf_counter()
+        for path in jpegs:
+            with Image.open(path) as image:
+                if draft:
+                    scale = 512 / max(image.size)
+                    image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+                image.load()
+        timings[label] = (time.perf_counter() - started) / len(jpegs) * 1000
+    return {"full_ms": timings["full"], "draft_ms": timings["draft"], "speedup": timings["full"] / timings["draft"]}
+
+
+def thumbnail_encoding(files: list[Path], sample: int = 60) -> dict[str, float]:
+    thumbs = []
+    for path in files[:sample]:
+        with Image.open(path) as image:
+            image.thumbnail((512, 512))
+            thumbs.append(to_rgb(image))
+    result = {}
+    for fmt in ("jpeg", "webp"):
+        started = time.perf_counter()
+        sizes = [len(encode_thumbnail(t, fmt, 85)) for t in thumbs]
+        result[f"{fmt}_ms"] = (time.perf_counter() - started) / len(thumbs) * 1000
+        result[f"{fmt}_kb"] = float(np.mean(sizes) / 1024)
+    return result
+
+
+def search_at_scale(size: int = 100_000, queries: int = 1000) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    values = rng.integers(-(2**63), 2**63 - 1, size=size, dtype=np.int64)
+    started = time.perf_counter()
+    index = PhashIndex.from_rows([(i + 1, int(v)) for i, v in enumerate(values)])
+    build = time.perf_counter() - started
+    probes = rng.integers(-(2**63), 2**63 - 1, size=queries, dtype=np.int64)
+    started = time.perf_counter()
+    for probe in probes:
+        index.query(int(probe), threshold=8)
+        index.add(size + 1, int(probe))
+    per_query = (time.perf_counter() - started) / queries * 1000
+    return {"index_size": size, "build_s": build, "query_and_add_ms": per_query}
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--thumbnail-format", choices=("jpeg", "webp"), default="jpeg")
+    args = parser.parse_args()
+
+    src = ensure_corpus(args.count, args.seed, args.jobs)
+    files = corpus_files(src)
+    megabytes = sum(p.stat().st_size for p in files) / 2**20
+    print(f"corpus: {len(files)} files, {megabytes:,.0f} MB, {args.jobs} processes, {os.cpu_count()} cores")
+    for path in files:  # warm the page cache so neither side pays for the first read
+        path.read_bytes()
+
+    home = Path(tempfile.mkdtemp(prefix="ingest-", dir=OUT))
+    env = {
+        **os.environ,
+        "LORAIRO_CONFIG_PATH": str(home / "config.toml"),
+        "LORAIRO_DATABASE_DIR": str(home / "projects"),
+    }
+    subprocess.run([sys.executable, "-m", "lorairo", "project", "create", "bench"], env=env, check=True)
+    if args.thumbnail_format != "jpeg":
+        set_format = ["config", "set", "image_processing.thumbnail_format", args.thumbnail_format]
+        subprocess.run([sys.executable, "-m", "lorairo", *set_format], env=env, check=True)
+
+    ref_before = reference(files, args.jobs)
+    print(f"reference (Pillow thumbnail, {args.jobs} processes): {ref_before:.1f} images/s")
+    summary, wall, peak_rss, peak_pss = run_cli_import(src, env, args.jobs)
+    rate = len(files) / wall
+    print(
+        f"lorairo import: {summary['imported'] + summary['near_duplicates']} added in {wall:.1f} s wall "
+        f"({rate:.1f} images/s; {summary['images_per_s']:.1f} inside the service), "
+        f"peak RSS {peak_rss:.0f} MiB (PSS {peak_pss:.0f} MiB), parent + workers"
+    )
+    again, wall_again, _rss, _pss = run_cli_import(src, env, args.jobs)
+    print(f"re-import: {again['imported']} imported, {again['skipped']} skipped in {wall_again:.2f} s wall")
+    ref_after = reference(files, args.jobs)
+    ref = (ref_before + ref_after) / 2
+    print(f"reference again: {ref_after:.1f} images/s; mean {ref:.1f}; ratio import/reference {rate / ref:.2f}")
+
+    db = home / "projects" / "bench" / "database.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    thumbs = sum(1 for p in (home / "projects" / "bench" / "thumbnails").rglob("*") if p.is_file())
+    fidelity = phash_fidelity(db, args.jobs)
+    print(f"rows {rows}, thumbnails {thumbs}; pHash: {fidelity}")
+    draft = draft_vs_full(files)
+    print(f"JPEG decode: full {draft['full_ms']:.1f} ms, draft {draft['draft_ms']:.1f} ms (x{draft['speedup']:.1f})")
+    encoding = thumbnail_encoding(files)
+    print(f"thumbnail encode: {encoding}")
+    search = search_at_scale()
+    print(f"near-duplicate search: {search}")
+
+    results = {
+        "command": f"uv run python bench/ingest.py --count {args.count} --jobs {args.jobs}",
+        "files": len(files),
+        "corpus_mb": megabytes,
+        "jobs": args.jobs,
+        "reference_before": ref_before,
+        "reference_after": ref_after,
+        "import_wall_s": wall,
+        "import_images_per_s": rate,
+        "ratio": rate / ref,
+        "peak_rss_mib": peak_rss,
+        "peak_pss_mib": peak_pss,
+        "reimport_wall_s": wall_again,
+        "reimport_imported": again["imported"],
+        "summary": {k: v for k, v in summary.items() if k != "files"},
+        "rows": rows,
+        "thumbnails": thumbs,
+        "phash": fidelity,
+        "draft": draft,
+        "encoding": encoding,
+        "search": search,
+    }
+    (OUT / "ingest-results.json").write_text(json.dumps(results, indent=2))
+    shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
