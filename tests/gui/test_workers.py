@@ -101,3 +101,16 @@ def test_write_pool_runs_one_job_at_a_time(qtbot, jobs: JobManager) -> None:
     assert jobs.wait(5000)
     qtbot.waitUntil(lambda: not jobs.running(), timeout=5000)
     assert peak == 1
+
+
+def test_signals_do_not_leak_references_to_true(qtbot, jobs: JobManager) -> None:
+    """PySide6 6.12.0 dropped a reference to True on every emit; after a few thousand the app aborted."""
+    import sys
+
+    before = sys.getrefcount(True)
+    for i in range(200):
+        job = jobs.submit(f"tiny {i}", lambda ctx: ctx.emit(1), visible=False)
+    assert jobs.wait(10_000)
+    qtbot.waitUntil(lambda: not jobs._running, timeout=10_000)
+    del job
+    assert sys.getrefcount(True) >= before - 50  # 200 jobs x 4 signals would have taken 800

@@ -24,12 +24,13 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
 from lorairo.exceptions import LoRAIroException
 from lorairo.utils.log import redact
@@ -56,21 +57,22 @@ def describe_exception(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text}")
 
 
-class JobSignals(QObject):
-    """Signals of one job; emitted from the worker thread, delivered (queued) in the GUI thread."""
+class _Dispatcher(QObject):
+    """The one signal worker threads emit: (job, kind, payload), delivered queued in the GUI thread.
 
-    progress = Signal(int, int, str)
-    partial = Signal(object)
-    result = Signal(object)
-    error = Signal(object)  # JobError
-    finished = Signal()
+    Workers never emit signals of per-job objects: one long-lived sender keeps cross-thread delivery simple
+    (and avoids creating and deleting a QObject per short job while other threads talk to it).
+    """
+
+    event = Signal(object)
 
 
 @dataclass
 class JobContext:
     """What a background function gets: report progress, emit partial results, check for cancellation."""
 
-    signals: JobSignals
+    _job: Job
+    _dispatcher: _Dispatcher
     cancel: threading.Event = field(default_factory=threading.Event)
     _last_progress: float = 0.0
 
@@ -84,22 +86,22 @@ class JobContext:
         if done < total and done > 0 and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        self.signals.progress.emit(int(done), int(total), str(message))
+        self._dispatcher.event.emit((self._job, "progress", (int(done), int(total), str(message))))
 
     def emit(self, payload: Any) -> None:
         """Hand a partial result (e.g. a batch of new image IDs) to the GUI thread."""
-        self.signals.partial.emit(payload)
+        self._dispatcher.event.emit((self._job, "partial", payload))
 
 
 class _Runnable(QRunnable):
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, dispatcher: _Dispatcher) -> None:
         super().__init__()
         self.setAutoDelete(False)  # the Job keeps it; Qt must not delete it under Python's feet
         self._job = job
+        self._dispatcher = dispatcher
 
     def run(self) -> None:
-        job = self._job
-        signals = job.signals
+        job, send = self._job, self._dispatcher.event.emit
         try:
             value = job.fn(job.context)
         except BaseException as exc:  # every failure must reach the user, whatever its type
@@ -110,15 +112,15 @@ class _Runnable(QRunnable):
                 type(exc).__name__,
             )
             logger.opt(exception=exc).error("{} failed: {}", job.name, error.message)
-            signals.error.emit(error)
+            send((job, "error", error))
         else:
-            signals.result.emit(value)
+            send((job, "result", value))
         finally:
-            signals.finished.emit()
+            send((job, "finished", None))
 
 
 class Job(QObject):
-    """A submitted background function. Signals are re-emitted here so callers can connect late."""
+    """A submitted background function. Its signals are emitted in the GUI thread only."""
 
     progress = Signal(int, int, str)
     partial = Signal(object)
@@ -126,23 +128,17 @@ class Job(QObject):
     error = Signal(object)
     finished = Signal()
 
-    def __init__(self, name: str, fn: Callable[[JobContext], Any], parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, name: str, fn: Callable[[JobContext], Any], dispatcher: _Dispatcher) -> None:
+        super().__init__()
         self.name = name
         self.fn = fn
-        self.signals = JobSignals()
-        self.context = JobContext(self.signals)
+        self.context = JobContext(self, dispatcher)
         self.started_at = time.monotonic()
         self.done = False
         self.failed: JobError | None = None
         self.value: Any = None
         self.last_progress: tuple[int, int, str] = (0, 0, "")
-        self.signals.progress.connect(self._on_progress)
-        self.signals.partial.connect(self.partial)
-        self.signals.result.connect(self._on_result)
-        self.signals.error.connect(self._on_error)
-        self.signals.finished.connect(self._on_finished)
-        self.runnable = _Runnable(self)
+        self.runnable: _Runnable | None = _Runnable(self, dispatcher)
 
     def cancel(self) -> None:
         """Ask the function to stop (it sees ctx.cancel set); `finished` still follows."""
@@ -152,21 +148,21 @@ class Job(QObject):
     def cancelled(self) -> bool:
         return self.context.cancel.is_set()
 
-    def _on_progress(self, done: int, total: int, message: str) -> None:
-        self.last_progress = (done, total, message)
-        self.progress.emit(done, total, message)
-
-    def _on_result(self, value: Any) -> None:
-        self.value = value
-        self.result.emit(value)
-
-    def _on_error(self, error: JobError) -> None:
-        self.failed = error
-        self.error.emit(error)
-
-    def _on_finished(self) -> None:
-        self.done = True
-        self.finished.emit()
+    def _deliver(self, kind: str, payload: Any) -> None:
+        if kind == "progress":
+            self.last_progress = payload
+            self.progress.emit(*payload)
+        elif kind == "partial":
+            self.partial.emit(payload)
+        elif kind == "result":
+            self.value = payload
+            self.result.emit(payload)
+        elif kind == "error":
+            self.failed = payload
+            self.error.emit(payload)
+        else:
+            self.done = True
+            self.finished.emit()
 
 
 class JobManager(QObject):
@@ -186,10 +182,14 @@ class JobManager(QObject):
         for name in POOLS:
             pool = QThreadPool(self)
             pool.setMaxThreadCount(1 if name == "write" else max(2, max_threads))
+            pool.setExpiryTimeout(-1 if name == "write" else 30_000)
             self._pools[name] = pool
         self._running: list[Job] = []
         self._hidden: set[int] = set()
         self._closed = False
+        self._retired: deque[_Runnable | None] = deque(maxlen=512)
+        self._dispatcher = _Dispatcher(self)
+        self._dispatcher.event.connect(self._route, Qt.ConnectionType.QueuedConnection)
 
     def submit(
         self,
@@ -208,7 +208,7 @@ class JobManager(QObject):
         (thumbnail loads, page fetches); its errors are still reported."""
         if pool not in self._pools:
             raise ValueError(f"unknown pool {pool!r}; expected one of {', '.join(POOLS)}")
-        job = Job(name, fn, self)
+        job = Job(name, fn, self._dispatcher)
         if self._closed:  # the window is closing: nothing new may start (its signals would outlive it)
             logger.debug("not starting {!r}: shutting down", name)
             return job
@@ -221,26 +221,32 @@ class JobManager(QObject):
         if on_error:
             job.error.connect(on_error)
         job.error.connect(self.error_reported)
-        job.finished.connect(lambda: self._forget(job))
         if on_finished:
             job.finished.connect(on_finished)
         self._running.append(job)
         if not visible:
             self._hidden.add(id(job))
         self._emit_count()
-        self._pools[pool].start(job.runnable)
+        self._pools[pool].start(job.runnable)  # type: ignore[arg-type]
         return job
 
     def running(self) -> list[Job]:
         """User-visible jobs still running (for the status bar)."""
         return [job for job in self._running if id(job) not in self._hidden]
 
-    def _forget(self, job: Job) -> None:
-        if job in self._running:
-            self._running.remove(job)
-        self._hidden.discard(id(job))
-        self._emit_count()
-        job.deleteLater()
+    def _route(self, event: tuple[Job, str, Any]) -> None:
+        job, kind, payload = event
+        if kind == "finished":
+            # The pool thread may still be returning from run(): keep the runnable alive a while longer
+            # (QThreadPool reads it after run() returns) and break the Job <-> runnable cycle.
+            self._retired.append(job.runnable)
+            job.runnable = None
+            if job in self._running:
+                # Forget it before telling listeners, so `running()` is already current in their slots.
+                self._running.remove(job)
+                self._hidden.discard(id(job))
+                self._emit_count()
+        job._deliver(kind, payload)
 
     def _emit_count(self) -> None:
         self.jobs_changed.emit(len(self.running()))

@@ -1,0 +1,405 @@
+"""Desktop app benchmark on a generated 100k-image project (figures go in docs/benchmarks.md).
+
+    uv run python bench/gui.py [--images 100000] [--workdir /tmp/lorairo-bench-gui] [--keep]
+
+Measures, against the issue's targets:
+  * window shown after launch (a fresh process: interpreter start, imports, QApplication, window, first paint)
+  * first page of the grid after opening the project (rows of the first page + the visible thumbnails)
+  * tag filter query time (ImageQueryService.query_ids, p50 / p95 over many tag filters)
+  * the longest GUI-thread stall while scrolling, filtering and importing (a 10 ms QTimer records the
+    largest gap between its ticks; a gap of 110 ms means the event loop was blocked for about 100 ms)
+  * resident memory at the end
+
+The project's rows are inserted directly in SQL in bulk; thumbnails are a handful of small JPEGs hard-linked
+under every image's hash (what the grid reads is the same as after a real import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCABULARY = 3000
+SHARED_THUMBS = 24
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["LORAIRO_CONFIG_PATH"] = str(workdir / "config" / "lorairo.toml")
+    env["LORAIRO_DATABASE_DIR"] = str(workdir / "projects")
+    env["XDG_CONFIG_HOME"] = str(workdir / "xdg-config")  # QSettings of the benchmark, not the user's
+    env["XDG_DATA_HOME"] = str(workdir / "xdg-data")
+    env["XDG_STATE_HOME"] = str(workdir / "xdg-state")
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return env
+
+
+# --- project generation ------------------------------------------------------------------------------------
+
+
+def build_project(workdir: Path, count: int) -> Path:
+    """Create `bench` with `count` images, 4-14 tags each (Zipf-like), scores, ratings and thumbnails."""
+    os.environ.update(_env(workdir))
+    from PIL import Image
+
+    from lorairo.services.configuration_service import ConfigurationService
+    from lorairo.services.project_service import ProjectService
+    from lorairo.storage.layout import thumbnail_relpath
+
+    service = ProjectService(ConfigurationService())
+    if service.exists("bench"):
+        project = service.open("bench")
+        with project.db.session() as s:
+            from sqlalchemy import text
+
+            existing = s.execute(text("SELECT count(*) FROM images")).scalar_one()
+        project.close()
+        if existing == count:  # untouched since generated (the measured import adds images)
+            return service.project_path("bench")
+        shutil.rmtree(service.project_path("bench"))
+    project = service.create("bench")
+    root = project.root
+    project.close()
+    started = time.perf_counter()
+    rng = random.Random(7)
+    tags = [f"tag {i}" for i in range(VOCABULARY)]
+    weights = [1 / (i + 1) for i in range(VOCABULARY)]
+    conn = sqlite3.connect(root / "database.db")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    now = "2026-01-01 00:00:00.000000"
+    images, tag_rows, scores, ratings = [], [], [], []
+    hashes = []
+    for i in range(1, count + 1):
+        digest = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+        hashes.append(digest)
+        w, h = rng.choice(((512, 512), (768, 512), (512, 768), (1024, 1024), (1216, 832)))
+        images.append(
+            (i, f"images/{digest[:2]}/{digest[:16]}_img_{i}.png", f"img_{i}.png", f"/data/img_{i}.png", 1, 50_000,
+             w, h, "PNG", "RGB", 0, 1, digest, f"{i:016x}", i, 0, now, now)
+        )  # fmt: skip
+        for tag in set(rng.choices(tags, weights, k=rng.randint(4, 14))):
+            tag_rows.append((i, tag, "general", "model", 0.9, 0, now, now))
+        scores.append((i, "aesthetic", round(rng.uniform(0, 10), 2), 0.0, 10.0, "model", now))
+        ratings.append((i, rng.choice(("general", "general", "sensitive", "questionable", "explicit")), "model", now))
+    conn.executemany(
+        "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
+        "format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        images,
+    )
+    conn.executemany(
+        "INSERT INTO tags (image_id, tag, category, source, confidence, is_rejected, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        tag_rows,
+    )
+    conn.executemany(
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (?,?,?,?,?,?,?)",
+        scores,
+    )
+    conn.executemany("INSERT INTO ratings (image_id, label, source, created_at) VALUES (?,?,?,?)", ratings)
+    conn.commit()
+    conn.execute("ANALYZE")
+    conn.close()
+    shared = []
+    for k in range(SHARED_THUMBS):
+        path = workdir / f"shared_{k}.jpg"
+        Image.new("RGB", (512, 384), ((k * 53) % 256, (k * 97) % 256, (k * 31) % 256)).save(path, quality=80)
+        shared.append(path)
+    for n, digest in enumerate(hashes):
+        target = root / thumbnail_relpath(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(shared[n % SHARED_THUMBS], target)
+    print(f"generated {count:,} images, {len(tag_rows):,} tag rows in {time.perf_counter() - started:.1f} s")
+    return root
+
+
+def make_import_folder(workdir: Path, count: int) -> Path:
+    from PIL import Image
+
+    folder = workdir / "to-import"
+    if folder.is_dir() and len(list(folder.iterdir())) >= count:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(3)
+    for i in range(count):
+        image = Image.effect_noise((256, 256), 60 + i % 40).convert("RGB")
+        image = Image.merge("RGB", [c.point(lambda v, o=rng.randint(0, 200): (v + o) % 256) for c in image.split()])
+        image.save(folder / f"new_{i:04d}.jpg", quality=85)
+    return folder
+
+
+# --- launch time (child process) ---------------------------------------------------------------------------
+
+
+def child_launch() -> None:
+    """Runs in a fresh interpreter: report seconds from the parent's spawn to the first painted window."""
+    spawned = float(os.environ["BENCH_SPAWNED"])
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from lorairo.gui import app as gui_app
+
+    app = QApplication([])
+    app.setOrganizationName("LoRAIroBench")
+    app.setApplicationName("LoRAIroBench")
+    window = gui_app.create_window()
+    window.show()
+
+    def painted() -> None:
+        shown = time.time() - spawned
+        sys.stdout.write(json.dumps({"window_shown_s": shown}) + "\n")
+        sys.stdout.flush()
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(0, painted)  # runs after the first show/paint events have been processed
+    app.exec()
+
+
+def measure_launch(workdir: Path, runs: int = 3) -> list[float]:
+    figures = []
+    for _ in range(runs):
+        env = _env(workdir) | {"BENCH_SPAWNED": repr(time.time())}
+        out = subprocess.run(
+            [sys.executable, __file__, "--child-launch"], env=env, capture_output=True, text=True, check=True
+        )
+        line = next(line for line in out.stdout.splitlines() if line.startswith("{"))
+        figures.append(json.loads(line)["window_shown_s"])
+    return figures
+
+
+# --- in-process GUI measurements ---------------------------------------------------------------------------
+
+
+class StallDetector:
+    """A 10 ms timer; the largest gap between ticks is how long the GUI thread was blocked (+10 ms)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.max_gap = 0.0
+        self.gaps: list[float] = []
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+        self.max_gap = 0.0
+        self.gaps = []
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        gap = now - self.last
+        self.gaps.append(gap)
+        self.max_gap = max(self.max_gap, gap)
+        self.last = now
+
+    def stop(self) -> dict[str, float]:
+        self.timer.stop()
+        ordered = sorted(self.gaps) or [0.0]
+        return {
+            "max_gap_ms": round(self.max_gap * 1000, 1),
+            "p99_gap_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1) if len(ordered) > 1 else 0.0,
+            "ticks": len(self.gaps),
+        }
+
+
+def pump_until(app, condition, timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def pump_for(app, seconds: float) -> None:
+    pump_until(app, lambda: False, seconds)
+
+
+def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
+    os.environ.update(_env(workdir))
+    import psutil
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication
+
+    from lorairo.gui import app as gui_app
+    from lorairo.gui.models.image_list_model import ImageRowRole
+    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+
+    app = QApplication([])
+    app.setOrganizationName("LoRAIroBench")
+    app.setApplicationName("LoRAIroBench")
+    window = gui_app.create_window()
+    window.resize(1500, 950)
+    window.show()
+    app.processEvents()
+    results: dict[str, object] = {}
+    browser, model = window.browser, window.browser.model
+    stall = StallDetector()
+
+    # first page: from "open project" to the first page's rows and the visible thumbnails on screen
+    started = time.perf_counter()
+    stall.start()
+    window.open_project("bench")
+    pump_until(app, lambda: model.rowCount() > 0, 30)
+    ids_at = time.perf_counter() - started
+    pump_until(app, lambda: model.cached_row(model.image_id(0)) is not None, 30)
+    rows_at = time.perf_counter() - started
+    view = browser.grid.view
+
+    def visible_rows() -> list[int]:
+        rows = []
+        first = max(0, view.indexAt(QPoint(8, 8)).row())
+        for row in range(first, min(model.rowCount(), first + 60)):
+            if view.visualRect(model.index(row)).intersects(view.viewport().rect()):
+                rows.append(row)
+        return rows
+
+    def thumbs_shown() -> bool:
+        rows = visible_rows()
+        return bool(rows) and all(
+            (r := model.data(model.index(row), ImageRowRole)) is not None and model.thumbnails.get(r.hash_value)
+            for row in rows
+        )
+
+    pump_until(app, thumbs_shown, 30)
+    thumbs_at = time.perf_counter() - started
+    results["open_project"] = {
+        "ids_s": round(ids_at, 3),
+        "first_page_rows_s": round(rows_at, 3),
+        "first_page_thumbnails_s": round(thumbs_at, 3),
+        "images": model.rowCount(),
+        **stall.stop(),
+    }
+
+    # scrolling: a user dragging through the grid (a screen every 50 ms) and jumping around
+    bar = view.verticalScrollBar()
+    stall.start()
+    step = view.viewport().height()
+    for i in range(120):
+        bar.setValue(min(bar.maximum(), bar.value() + step))
+        pump_for(app, 0.05)
+        if i % 30 == 29:
+            bar.setValue(random.randint(0, bar.maximum()))
+    pump_for(app, 0.5)
+    results["scrolling"] = stall.stop() | {"scroll_range_px": bar.maximum()}
+
+    # tag filter queries: the service itself (what runs on the worker), p50 / p95
+    service = ImageQueryService(window.session.project.db)
+    rng = random.Random(11)
+    filters = [f'"tag {rng.randint(0, 50)}"' for _ in range(20)]
+    filters += [f'"tag {rng.randint(0, 300)}" "tag {rng.randint(0, 30)}"' for _ in range(20)]
+    filters += [f'"tag {rng.randint(0, 100)}"|"tag {rng.randint(100, 2000)}" -"tag 0"' for _ in range(20)]
+    filters += [f'"tag {rng.randint(0, 20)}" score>=6 rating:general' for _ in range(20)]
+    timings = []
+    for text in filters:
+        t0 = time.perf_counter()
+        service.query_ids(parse_filter(text))
+        timings.append(time.perf_counter() - t0)
+    timings.sort()
+    results["tag_filter_query"] = {
+        "queries": len(timings),
+        "p50_ms": round(statistics.median(timings) * 1000, 1),
+        "p95_ms": round(timings[int(len(timings) * 0.95) - 1] * 1000, 1),
+        "max_ms": round(timings[-1] * 1000, 1),
+    }
+
+    # filtering through the window: typing filters, each answered by a worker; the GUI must stay fluid
+    stall.start()
+    end_to_end = []
+    for text in ["tag 1", "tag 1, tag 2", "tag 3|tag 40, -tag 0", "tag 5", ""] * 4:
+        done = []
+        browser.query_finished.connect(done.append)
+        t0 = time.perf_counter()
+        browser.filter_bar.tags.setText(text)
+        browser.filter_bar.apply_now()
+        pump_until(app, lambda d=done: bool(d), 30)
+        end_to_end.append(time.perf_counter() - t0)
+        browser.query_finished.disconnect(done.append)
+        pump_for(app, 0.05)
+    results["filtering_in_window"] = stall.stop() | {
+        "filters": len(end_to_end),
+        "p95_result_shown_ms": round(sorted(end_to_end)[int(len(end_to_end) * 0.95) - 1] * 1000, 1),
+    }
+
+    # importing into the 100k project while scrolling a little
+    stall.start()
+    t0 = time.perf_counter()
+    window.import_paths([str(import_folder)])
+    finished: list[object] = []
+    window.imports.finished.connect(finished.append)
+    while not finished and time.perf_counter() - t0 < 600:
+        bar.setValue(min(bar.maximum(), bar.value() + step // 4))
+        pump_for(app, 0.05)
+    summary = finished[0] if finished else None
+    results["importing"] = stall.stop() | {
+        "files": getattr(summary, "total", None),
+        "added": getattr(summary, "added", None),
+        "images_per_s": round(getattr(summary, "images_per_s", 0.0), 1),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+    # select all over 100k+ and the selection count
+    stall.start()
+    window.select_all_action.trigger()
+    pump_for(app, 0.3)
+    results["select_all"] = stall.stop() | {"selected": window.status.selection_label.text()}
+
+    results["rss_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+    window.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--import-files", type=int, default=300)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/lorairo-bench-gui"))
+    parser.add_argument("--child-launch", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-gui", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_launch:
+        child_launch()
+        return
+    if args.child_gui:
+        print(json.dumps(run_gui(args.workdir, args.workdir / "to-import")))
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    build_project(args.workdir, args.images)
+    make_import_folder(args.workdir, args.import_files)
+    launch = measure_launch(args.workdir)
+    env = _env(args.workdir)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-gui", "--workdir", str(args.workdir)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr[-4000:])
+        raise SystemExit(out.returncode)
+    results = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
+    results = {"window_shown_s": [round(x, 2) for x in launch], **results}
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
