@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from genai_tag_db_tools import SearchIndex, TagDatabase, search_tags
 
 
@@ -78,3 +80,19 @@ def test_index_handles_translations_and_equal_counts() -> None:
     assert index.search("cat")[1].match == "prefix"
     assert index.search("neko")[0].tag == "cat_ears"
     assert index.search("猫")[0].match == "translation"
+
+
+def test_index_follows_changes_made_by_another_instance(tmp_path: Path) -> None:
+    # Two TagDatabase objects on one folder stand for the GUI and a `tag-db` process.
+    vocab = tmp_path / "danbooru.csv"
+    vocab.write_text("long_hair,0,100,\n", encoding="utf-8")
+    with TagDatabase(tmp_path / "db") as gui, TagDatabase(tmp_path / "db") as cli:
+        cli.import_file(vocab)
+        assert [r.tag for r in gui.search("long")] == ["long_hair"]
+        cli.overlay.add_tag("longcat", "general", count=500)
+        assert [r.tag for r in gui.search("long")] == ["longcat", "long_hair"]
+        cli.overlay.blacklist_add(["longcat"])
+        assert [r.tag for r in gui.search("long")] == ["long_hair"]
+        vocab.write_text("long_hair,0,100,\nlong_sleeves,0,900,\n", encoding="utf-8")
+        cli.import_file(vocab)
+        assert [r.tag for r in gui.search("long")] == ["long_sleeves", "long_hair"]

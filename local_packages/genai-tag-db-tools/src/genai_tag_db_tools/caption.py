@@ -24,32 +24,18 @@ _WEIGHT_RE = re.compile(r"^(.*?)\s*:\s*-?\d+(?:\.\d*)?\s*$", re.DOTALL)
 _SPLIT_RE = re.compile(r"[,\n\r]")
 
 
-def _matching_close(text: str, start: int) -> int:
-    """Return the index of the bracket closing ``text[start]``, or -1 when it is never closed."""
-    opener = text[start]
-    closer = _PAIRS[opener]
+def _matching(text: str, index: int) -> int:
+    """Return the index of the bracket pairing with ``text[index]`` (an opener or a closer), or -1."""
+    char = text[index]
+    if char in _PAIRS:
+        other, step, stop = _PAIRS[char], 1, len(text)
+    else:
+        other, step, stop = _CLOSERS[char], -1, -1
     depth = 0
-    for i in range(start, len(text)):
-        ch = text[i]
-        if ch == opener:
+    for i in range(index, stop, step):
+        if text[i] == char:
             depth += 1
-        elif ch == closer:
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _matching_open(text: str, end: int) -> int:
-    """Return the index of the bracket opening ``text[end]``, or -1 when it is never opened."""
-    closer = text[end]
-    opener = _CLOSERS[closer]
-    depth = 0
-    for i in range(end, -1, -1):
-        ch = text[i]
-        if ch == closer:
-            depth += 1
-        elif ch == opener:
+        elif text[i] == other:
             depth -= 1
             if depth == 0:
                 return i
@@ -67,17 +53,17 @@ def _strip_emphasis(chunk: str) -> str:
     while text:
         first, last = text[0], text[-1]
         # Fully wrapped: "(tag)", "((tag))", "(tag:1.2)", "[tag]", "{tag}".
-        if first in _PAIRS and _matching_close(text, 0) == len(text) - 1:
+        if first in _PAIRS and _matching(text, 0) == len(text) - 1:
             inner = text[1:-1]
             text = (_strip_weight(inner) if first == "(" else inner).strip()
             continue
         # Left half of a multi-tag group split at a comma: "(tag_a" of "(tag_a, tag_b:1.1)".
         # Only when a word follows, so emoticons such as "(:" stay as they are.
-        if first in _PAIRS and _matching_close(text, 0) == -1 and len(text) > 1 and text[1].isalnum():
+        if first in _PAIRS and _matching(text, 0) == -1 and len(text) > 1 and text[1].isalnum():
             text = text[1:].strip()
             continue
         # Right half of a group: "tag_b:1.1)" or "tag_b)". ":)" and ";)" stay (punctuation before the bracket).
-        if last in _CLOSERS and _matching_open(text, len(text) - 1) == -1 and len(text) > 1:
+        if last in _CLOSERS and _matching(text, len(text) - 1) == -1 and len(text) > 1:
             body = text[:-1]
             weighted = _strip_weight(body)
             if weighted != body or body[-1].isalnum() or body[-1] in " _":

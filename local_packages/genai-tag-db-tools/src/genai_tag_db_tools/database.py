@@ -87,7 +87,6 @@ class TagDatabase:
             self.overlay = UserOverlay(s.create_sqlite_engine(self.overlay_path, s.overlay_metadata))
         except Exception as exc:  # sqlalchemy.exc.DatabaseError, OSError
             raise TagDbError(f"cannot open tag database in {self.data_dir}: {exc}") from exc
-        self.revision = 0
         self._lock = threading.Lock()
         self._indexes: dict[str, tuple[tuple[int, int], SearchIndex]] = {}
 
@@ -119,7 +118,16 @@ class TagDatabase:
                 return importers.import_implications(self.engine, path, format_name or self.default_format)
             return importers.import_deprecated(self.engine, path)
         finally:
-            self.revision += 1
+            self._bump()
+
+    def _bump(self) -> None:
+        with self.engine.begin() as conn:
+            s.bump_revision(conn)
+
+    @property
+    def revision(self) -> int:
+        """Data revision of the base database; changes on every write by any process."""
+        return s.read_revision(self.engine)
 
     # ----------------------------------------------------------------- lookups
     def _rows_for(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -294,7 +302,7 @@ class TagDatabase:
         keys = sorted({tag_key(n) for n in names} - {""})
         with self.engine.begin() as conn:
             result = conn.execute(update(s.tags).where(s.tags.c.name.in_(keys)).values(deprecated=deprecated))
-        self.revision += 1
+            s.bump_revision(conn)
         return int(result.rowcount or 0)
 
     # ----------------------------------------------------------------- search

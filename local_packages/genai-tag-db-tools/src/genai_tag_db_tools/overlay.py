@@ -23,14 +23,17 @@ class UserOverlay:
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine created with :data:`schema.overlay_metadata`."""
         self.engine = engine
-        #: Bumped on every write through this object, so caches (the search index) know to rebuild.
-        self.revision = 0
+
+    @property
+    def revision(self) -> int:
+        """Data revision of the overlay; changes on every write by any process."""
+        return s.read_revision(self.engine)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
-        self.revision += 1
+            s.bump_revision(conn)
 
     def add_tag(self, name: str, category: str = "general", *, format_name: str = "danbooru", count: int = 0) -> str:
         """Add or update a user tag; returns its stored name."""

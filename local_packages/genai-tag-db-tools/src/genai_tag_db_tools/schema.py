@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -137,14 +138,30 @@ blacklist = Table(
     Column("name", Text, primary_key=True),
 )
 
-meta_tables = {
-    id(base_metadata): Table(
-        "schema_info", base_metadata, Column("version", Integer, nullable=False, primary_key=True)
-    ),
-    id(overlay_metadata): Table(
-        "schema_info", overlay_metadata, Column("version", Integer, nullable=False, primary_key=True)
-    ),
-}
+
+def _schema_info(metadata: MetaData) -> Table:
+    # One row: schema version and a revision counter bumped by every write, so other processes (and
+    # in-process caches such as the search index) can tell that the data changed.
+    return Table(
+        "schema_info",
+        metadata,
+        Column("version", Integer, nullable=False, primary_key=True),
+        Column("revision", Integer, nullable=False, default=0, server_default="0"),
+    )
+
+
+meta_tables = {id(base_metadata): _schema_info(base_metadata), id(overlay_metadata): _schema_info(overlay_metadata)}
+
+
+def bump_revision(conn: Connection) -> None:
+    """Increment the data revision inside the caller's write transaction."""
+    conn.exec_driver_sql("UPDATE schema_info SET revision = revision + 1")
+
+
+def read_revision(engine: Engine) -> int:
+    """Return the data revision of a database (changes whenever any process writes to it)."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT revision FROM schema_info").scalar_one())
 
 
 def _set_sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -167,5 +184,5 @@ def create_sqlite_engine(path: str | os.PathLike[str], metadata: MetaData) -> En
     info = meta_tables[id(metadata)]
     with engine.begin() as conn:
         if conn.execute(info.select()).first() is None:
-            conn.execute(info.insert().values(version=SCHEMA_VERSION))
+            conn.execute(info.insert().values(version=SCHEMA_VERSION, revision=0))
     return engine
