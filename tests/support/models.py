@@ -41,3 +41,13 @@ def register_loopback_cloud_model(base_url: str, name: str = "loopback-vlm") -> 
             f"api_key_required = false\nretry_backoff_base = 0.01\nretry_backoff_max = 0.05\ntimeout = 10\n"
             f"rate_limit_requests_per_minute = 0\nmax_concurrency = 2\n\n"
         )
+
+
+def register_batch_cloud_model(base_url: str, name: str = "loopback-gpt") -> None:
+    """An OpenAI model served by the loopback server, with Batch API support (needs `api.openai_key`)."""
+    with (config_dir() / "available_api_models.toml").open("a", encoding="utf-8") as fh:
+        fh.write(
+            f'[models."{name}"]\nkind = "cloud"\nframework = "openai"\nprovider = "openai"\nbatch_size = 8\n'
+            f'[models."{name}".options]\nmodel_id = "gpt-test"\nbase_url = "{base_url}"\nsupports_batch = true\n'
+            f"retry_backoff_base = 0.01\ntimeout = 10\nrate_limit_requests_per_minute = 0\nmax_concurrency = 2\n\n"
+        )

@@ -91,11 +91,11 @@ def _chunks(ids: Sequence[int], size: int) -> list[list[int]]:
 
 def result_keys(images: Sequence[tuple[int, str]]) -> list[str]:
     """The key of each (image id, pHash) for the library: the pHash, made unique within one call
-    (`<phash>#<id>`) when two images share it, so their results stay apart."""
+    (`<phash>-<id>`: Batch APIs allow only [A-Za-z0-9_-] in custom_id) when two images share it."""
     keys: list[str] = []
     seen: set[str] = set()
     for image_id, phash in images:
-        key = phash if phash not in seen else f"{phash}#{image_id}"
+        key = phash if phash not in seen else f"{phash}-{image_id}"
         seen.add(key)
         keys.append(key)
     return keys

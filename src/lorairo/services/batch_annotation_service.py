@@ -153,7 +153,7 @@ class BatchAnnotationService:
         with self.project.db.session() as session:
             for record in session.scalars(select(BatchJobRecord)):
                 mapping.update(json.loads(record.image_ids_json))
-            unknown = [k.split("#")[0] for k in results if k not in mapping]
+            unknown = [k.split("-")[0] for k in results if k not in mapping]
             for start in range(0, len(unknown), 900):
                 chunk = unknown[start : start + 900]
                 for image_id, phash in session.execute(
@@ -166,7 +166,7 @@ class BatchAnnotationService:
         outputs: dict[int, list[ModelOutput]] = {}
         unmatched = 0
         for key, per_model in results.items():
-            image_id = mapping.get(key) or mapping.get(key.split("#")[0])
+            image_id = mapping.get(key) or mapping.get(key.split("-")[0])
             if image_id is None:
                 unmatched += 1
                 continue
