@@ -126,8 +126,8 @@ def test_google_prompt_block_is_policy_violation(server, make_annotator):
 
 @pytest.mark.parametrize("framework", PROVIDERS)
 def test_truncated_json_is_malformed_with_raw_text(server, make_annotator, framework):
-    server.script(framework, [Fault("truncated")])
-    results = make_annotator(framework).annotate_batch(named_images("a.png", "b.png"), ["p1", "p2"])
+    server.fault_when("cut_off.png", Fault("truncated"))
+    results = make_annotator(framework).annotate_batch(named_images("cut_off.png", "fine.png"), ["p1", "p2"])
     bad, good = results
     assert bad.error is not None and bad.error.code is ErrorCode.MALFORMED_RESPONSE
     assert bad.error.raw_text == '{"tags": [{"name": "1girl", "category": "gen'

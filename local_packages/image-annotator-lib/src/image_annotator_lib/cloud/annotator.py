@@ -25,6 +25,7 @@ from image_annotator_lib.cloud.errors import (
 )
 from image_annotator_lib.cloud.imaging import EncodedImage, encode_image
 from image_annotator_lib.cloud.limits import RateLimiter, shared_limiter
+from image_annotator_lib.cloud.loop import run_on_shared_loop
 from image_annotator_lib.cloud.prompt import (
     DEFAULT_PROMPT,
     DEFAULT_SYSTEM_PROMPT,
@@ -75,6 +76,7 @@ class CloudAnnotator(BaseAnnotator):
         self._settings: CloudSettings | None = None
         self._adapter: ProviderAdapter | None = None
         self._limiter: RateLimiter | None = None
+        self._client: Any = None  # SDK client living on the shared loop, reused across annotate_batch calls
 
     def __repr__(self) -> str:  # never show the keys dict
         return f"CloudAnnotator({self.spec.name!r})"
@@ -140,6 +142,12 @@ class CloudAnnotator(BaseAnnotator):
         )
 
     def unload(self) -> None:
+        if self._client is not None and self._adapter is not None:
+            try:
+                run_on_shared_loop(self._adapter.close_client(self._client))
+            except Exception as exc:  # closing is best effort: the connections die with the process anyway
+                logger.debug("closing %s client failed: %s", self.spec.name, exc)
+        self._client = None
         self._adapter = None
 
     @property
@@ -156,7 +164,21 @@ class CloudAnnotator(BaseAnnotator):
         cancel: threading.Event | None = None,
     ) -> list[AnnotationResult]:
         """One result per image, in order (never raises for a single image's failure)."""
-        return run_coroutine(self.annotate_batch_async(images, phashes, progress=progress, cancel=cancel))
+        if self._adapter is None:
+            self.load()
+        return run_on_shared_loop(self._annotate_on_shared_loop(images, phashes, progress, cancel))
+
+    async def _annotate_on_shared_loop(
+        self,
+        images: Sequence[Image.Image],
+        phashes: Sequence[str],
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> list[AnnotationResult]:
+        assert self._adapter is not None
+        if self._client is None:
+            self._client = self._adapter.make_client()
+        return await self.annotate_batch_async(images, phashes, progress=progress, cancel=cancel, client=self._client)
 
     async def annotate_batch_async(
         self,
@@ -165,8 +187,12 @@ class CloudAnnotator(BaseAnnotator):
         *,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        client: Any = None,
     ) -> list[AnnotationResult]:
-        """The async form of `annotate_batch` for callers that already run an event loop."""
+        """The async form of `annotate_batch` for callers that already run an event loop.
+
+        Without `client` a fresh SDK client is made for this call and closed afterwards.
+        """
         if len(images) != len(phashes):
             raise ValueError(f"{len(images)} images but {len(phashes)} pHashes")
         if self._adapter is None:
@@ -174,7 +200,9 @@ class CloudAnnotator(BaseAnnotator):
         adapter = self._adapter
         assert adapter is not None
         settings = self.settings
-        client = adapter.make_client()
+        own_client = client is None
+        if own_client:
+            client = adapter.make_client()
         semaphore = asyncio.Semaphore(settings.max_concurrency)
         auth_failed = asyncio.Event()
         total = len(images)
@@ -191,7 +219,8 @@ class CloudAnnotator(BaseAnnotator):
         try:
             results = list(await asyncio.gather(*(one(image) for image in images)))
         finally:
-            await adapter.close_client(client)
+            if own_client:
+                await adapter.close_client(client)
         if auth_failed.is_set():
             # The key is bad for the whole provider: every image without an answer says so, not "cancelled".
             message = f"authentication failed for provider {settings.provider} (HTTP 401/403); check the API key"

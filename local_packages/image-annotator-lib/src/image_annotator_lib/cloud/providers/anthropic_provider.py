@@ -64,10 +64,13 @@ class AnthropicAdapter(ProviderAdapter):
     async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
         params = self.request_params(prompt, system_prompt, image)
         try:
-            message = await client.messages.create(**params)
+            # Raw-request path of the SDK (see the OpenAI adapter): same auth/errors, no typed-params transform.
+            data = await client.post("/v1/messages", body=params, cast_to=object)
         except Exception as exc:
             raise self.classify(exc) from None
-        return parse_message(message.model_dump(mode="json"))
+        if not isinstance(data, dict):
+            raise MalformedResponseError("response is not a JSON object", raw_text=str(data)[:4000])
+        return parse_message(data)
 
 
 def parse_message(data: dict[str, Any]) -> Reply:

@@ -1,0 +1,96 @@
+"""Cloud throughput and rate-limit benchmark against the loopback OpenAI-compatible server.
+
+    uv run python local_packages/image-annotator-lib/bench/bench_cloud.py [--images 200] [--latency 0.2]
+
+1. single-request throughput (max_concurrency 1), 2. throughput at max_concurrency 8 over 200 images
+(target: >= 0.8 x 8 x single), 3. with a binding limit (150 requests/minute, 200 images, burst 8): the most
+requests the SERVER saw in any 60 s window must not exceed 150. Everything goes through the library's
+`annotate()` and the real openai SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from image_annotator_lib import annotate
+from image_annotator_lib.core.registry import register_model
+from image_annotator_lib.core.types import ModelKind, ModelSpec
+from image_annotator_lib.testing.fake_providers import FakeProviderServer, start_fake_provider_server
+from PIL import Image
+
+
+def make_images(n: int) -> list[Image.Image]:
+    return [Image.new("RGB", (768, 512), ((i * 37) % 256, (i * 91) % 256, 120)) for i in range(n)]
+
+
+def run(server: FakeProviderServer, name: str, images: list[Image.Image], **options: object) -> float:
+    """Annotate `images` with a fresh model entry; returns seconds (raises if any image failed)."""
+    spec = ModelSpec(
+        name=name,
+        kind=ModelKind.CLOUD,
+        framework="openai-compatible",
+        provider=f"bench-{name}",  # own limiter per phase
+        batch_size=64,
+        options={"base_url": server.openai_base_url, "model_id": "bench-vlm", "timeout": 30, **options},
+    )
+    register_model(spec)
+    phashes = [f"{name}-{i}" for i in range(len(images))]
+    started = time.perf_counter()
+    results = annotate(images, [name], phashes)
+    elapsed = time.perf_counter() - started
+    failed = [r.error for by_model in results.values() for r in by_model.values() if r.error]
+    if failed:
+        raise SystemExit(f"{name}: {len(failed)} images failed, first: {failed[0]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--single-images", type=int, default=25)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--rpm", type=int, default=150)
+    parser.add_argument("--skip-rpm", action="store_true", help="skip the ~80 s rate-limit phase")
+    args = parser.parse_args()
+
+    server = start_fake_provider_server(latency=args.latency)
+    try:
+        run(server, "warmup", make_images(2))  # SDK import and connection setup are not throughput
+        single_s = run(server, "single", make_images(args.single_images), max_concurrency=1)
+        single_tp = args.single_images / single_s
+        conc_s = run(server, "conc8", make_images(args.images), max_concurrency=8, rate_limit_requests_per_minute=0)
+        conc_tp = args.images / conc_s
+        ratio = conc_tp / (8 * single_tp)
+        print(f"server latency {args.latency * 1000:.0f} ms per request")
+        print(f"single request : {args.single_images} images in {single_s:.2f} s = {single_tp:.2f} img/s")
+        print(f"concurrency 8  : {args.images} images in {conc_s:.2f} s = {conc_tp:.2f} img/s")
+        print(f"ratio conc8 / (8 x single) = {ratio:.3f} (target >= 0.8) -> {'PASS' if ratio >= 0.8 else 'FAIL'}")
+        if not args.skip_rpm:
+            before = server.count("openai")
+            rpm_s = run(
+                server, "rpm", make_images(args.images), max_concurrency=8, rate_limit_requests_per_minute=args.rpm
+            )
+            log = [r.started for r in server.requests if r.provider == "openai"][before:]
+            worst = max_window(log, 60.0)
+            print(
+                f"rate limit {args.rpm}/min: {args.images} images in {rpm_s:.1f} s; server saw at most {worst} "
+                f"requests in any 60 s window -> {'PASS' if worst <= args.rpm else 'FAIL'}; "
+                f"max in any 1 s window: {max_window(log, 1.0)}"
+            )
+    finally:
+        server.stop()
+
+
+def max_window(times: list[float], seconds: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= seconds:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+if __name__ == "__main__":
+    main()
