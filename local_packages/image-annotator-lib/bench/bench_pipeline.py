@@ -14,6 +14,7 @@ ratio = pipeline images/s / raw images/s (target >= 0.9). Prints a Markdown tabl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
@@ -109,11 +110,7 @@ def main() -> None:
         )
         lib.register_model(wd.spec("wd-mid-generated", batch_size=args.batch, device=args.device))
         nsfw = lib.get_registry().get("open-nsfw")
-        lib.register_model(
-            type(nsfw)(
-                **{**{f: getattr(nsfw, f) for f in nsfw.__slots__}, "batch_size": args.batch, "device": args.device}
-            )
-        )
+        lib.register_model(dataclasses.replace(nsfw, batch_size=args.batch, device=args.device))
         rows = [bench(name, images, args.repeats) for name in ("open-nsfw", "wd-mid-generated")]
     print(
         f"\n{args.images} images (512x768 / 768x512 JPEG-decoded), {platform.processor() or platform.machine()}, "
