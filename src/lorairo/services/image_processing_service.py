@@ -74,13 +74,24 @@ class _Batch:
     unchanged: list[tuple[str, int]] = field(default_factory=list)  # fast-skipped: (path, image id)
 
 
+class _LazyFuture(Future[list[FileResult]]):
+    """A chunk for the inline executor: runs when the runner waits for it, so cancel and progress work
+    between chunks exactly as with a pool."""
+
+    def __init__(self, fn: Callable[[], list[FileResult]]) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def run_now(self) -> None:
+        if not self.done():
+            self.set_result(self._fn())
+
+
 class _InlineExecutor(Executor):
     """Runs chunks in this process (one job, or too few files to be worth starting processes)."""
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]  # signature fixed by Executor
-        future: Future[list[FileResult]] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
+        return _LazyFuture(lambda: fn(*args, **kwargs))
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
@@ -312,6 +323,13 @@ class _Runner:
 
     def _await(self, batch: _Batch) -> bool:
         """Wait for a batch, reporting progress per finished chunk; False if cancelled meanwhile."""
+        for lazy in batch.futures:
+            if isinstance(lazy, _LazyFuture):
+                if self._cancelled():
+                    return False
+                lazy.run_now()
+                self._count(lazy)
+                self._report("importing")
         waiting = set(batch.futures)
         while waiting:
             if self._cancelled():
