@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from genai_tag_db_tools import ImportFormatError, TagCleaner, TagDatabase
+from genai_tag_db_tools import ImportFormatError, TagCleaner, TagDatabase, TagDbError
 
 CsvWriter = Callable[[Path, list[list[str]]], Path]
 HeadOf = Callable[[Path, Path, int], Path]
@@ -215,3 +215,18 @@ def test_bad_files_give_clear_errors(tmp_db: TagDatabase, tmp_path: Path, write_
     broken = write_csv(tmp_path / "danbooru2.csv", [["tag", "1", "many", ""]])
     with pytest.raises(ImportFormatError, match="no row could be imported"):
         tmp_db.import_file(broken)
+
+
+def test_older_and_newer_database_files(tmp_path: Path) -> None:
+    import sqlite3
+
+    TagDatabase(tmp_path).close()
+    with sqlite3.connect(tmp_path / "tags_user.sqlite") as conn:
+        conn.execute("ALTER TABLE schema_info DROP COLUMN revision")  # layout before the revision counter
+    with TagDatabase(tmp_path) as db:
+        db.overlay.add_tag("my_oc", "character")
+        assert db.overlay.revision == 1
+    with sqlite3.connect(tmp_path / "tags_base.sqlite") as conn:
+        conn.execute("UPDATE schema_info SET version = 99")
+    with pytest.raises(TagDbError, match="newer genai-tag-db-tools"):
+        TagDatabase(tmp_path)

@@ -86,7 +86,8 @@ class TagDatabase:
             self.engine: Engine = s.create_sqlite_engine(self.base_path, s.base_metadata)
             self.overlay = UserOverlay(s.create_sqlite_engine(self.overlay_path, s.overlay_metadata))
         except Exception as exc:  # sqlalchemy.exc.DatabaseError, OSError
-            raise TagDbError(f"cannot open tag database in {self.data_dir}: {exc}") from exc
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise TagDbError(f"cannot open tag database in {self.data_dir}: {reason}") from exc
         self._lock = threading.Lock()
         self._indexes: dict[str, tuple[tuple[int, int], SearchIndex]] = {}
 

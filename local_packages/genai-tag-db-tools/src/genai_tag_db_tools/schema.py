@@ -180,9 +180,20 @@ def create_sqlite_engine(path: str | os.PathLike[str], metadata: MetaData) -> En
     db_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{db_path}", future=True)
     event.listen(engine, "connect", _set_sqlite_pragmas)
+    with engine.begin() as conn:
+        # Databases written before the revision counter existed get the column added in place.
+        existing = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(schema_info)")}
+        if existing and "revision" not in existing:
+            conn.exec_driver_sql("ALTER TABLE schema_info ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
     metadata.create_all(engine)
     info = meta_tables[id(metadata)]
     with engine.begin() as conn:
-        if conn.execute(info.select()).first() is None:
+        row = conn.execute(info.select()).first()
+        if row is None:
             conn.execute(info.insert().values(version=SCHEMA_VERSION, revision=0))
+        elif row.version > SCHEMA_VERSION:
+            engine.dispose()
+            raise RuntimeError(
+                f"{db_path} was written by a newer genai-tag-db-tools (schema {row.version} > {SCHEMA_VERSION})"
+            )
     return engine
