@@ -314,3 +314,15 @@ def test_unreadable_file_is_skipped_with_the_os_reason() -> None:
         assert result["locked.jpg"] == ["skipped", "unreadable"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_import_from_a_worker_thread_uses_a_fork_safe_pool(
+    config: ConfigurationService, project: Project, tmp_path: Path
+) -> None:
+    """The GUI calls the service from a worker thread: with other threads alive the pool must not fork."""
+    gen.mixed_corpus(tmp_path / "src", 8, seed=6, jpeg_sides=(120, 240), png_sides=(120, 240))
+    results: list[ImportSummary] = []
+    worker = threading.Thread(target=lambda: results.append(_run(config, project, tmp_path / "src", jobs=2)))
+    worker.start()
+    worker.join(timeout=300)
+    assert results and results[0].imported == 8

@@ -60,6 +60,10 @@ def open_checked(data: bytes, max_pixels: int) -> Image.Image:
         Rejected: not an image, an unsupported format, too many pixels, implausible dimensions, or a
             structure Pillow's ``verify`` finds broken (truncated / bad checksums).
     """
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > 2 * Image.MAX_IMAGE_PIXELS:
+        # Pillow refuses more than twice its own limit on open; honour a larger configured limit (only ever
+        # raising Pillow's process-wide guard, never lowering it for other code).
+        Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
