@@ -185,6 +185,14 @@ def test_resized_and_recompressed_copies_are_linked_as_near_duplicates(
     assert _rows(project, "SELECT COUNT(*) FROM images")[0][0] == 4  # near-duplicates are imported
 
 
+def test_a_file_given_explicitly_with_another_extension_is_reported(
+    config: ConfigurationService, project: Project, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.heic").write_bytes(b"x")
+    summary = _run(config, project, tmp_path / "notes.heic")
+    assert _by_name(summary) == {"notes.heic": ("skipped", "unsupported extension")}
+
+
 def test_sidecars_become_tags_and_caption(config: ConfigurationService, project: Project, tmp_path: Path) -> None:
     gen.write_jpeg(tmp_path / "pic.jpg", 200, 150, seed=5)
     (tmp_path / "pic.txt").write_text("long_hair, smile, long hair, photo \\(medium\\)", encoding="utf-8")

@@ -46,7 +46,14 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.discovery import DiscoveredFile, discover
 from lorairo.services.importing.near_duplicates import PhashIndex
 from lorairo.services.importing.summary import FileOutcome, ImportSummary
-from lorairo.services.importing.worker import FileResult, FileTask, WorkerSettings, init_worker, process_chunk
+from lorairo.services.importing.worker import (
+    STATUS_REJECTED,
+    FileResult,
+    FileTask,
+    WorkerSettings,
+    init_worker,
+    process_chunk,
+)
 from lorairo.services.importing.writer import BatchWriter
 from lorairo.storage.layout import sweep_orphans
 from lorairo.storage.lock import ImportLock
@@ -180,12 +187,13 @@ class ImageProcessingService:
             runner = _Runner(found.files, stamps, settings, writer, workers, size, progress, cancel, on_batch)
             status = RUN_CANCELLED if found.cancelled else RUN_COMPLETED
             try:
+                runner.reject(found.ignored, "unsupported extension", f"not one of {', '.join(extensions)}")
                 if not found.cancelled:
                     status = runner.run()
             except BaseException:
                 self._finish(run_id, RUN_FAILED, len(runner.outcomes))
                 raise
-            self._finish(run_id, status, len(found.files))
+            self._finish(run_id, status, len(found.files) + len(found.ignored))
             summary = ImportSummary.build(
                 run_id, status, runner.outcomes, time.perf_counter() - started, runner.image_ids
             )
@@ -249,6 +257,12 @@ class _Runner:
         self.done = 0  # files with a result: finished chunks plus fast-skipped files of written batches
         self._counted: set[int] = set()
         self.started = time.perf_counter()
+
+    def reject(self, paths: Sequence[str], reason: str, detail: str) -> None:
+        """Record files that are skipped without being read (given explicitly, but not images)."""
+        if paths:
+            results = [FileResult(path, STATUS_REJECTED, reason=reason, detail=detail) for path in paths]
+            self.outcomes.extend(self.writer.write(results, []))
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()

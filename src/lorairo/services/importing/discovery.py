@@ -31,6 +31,7 @@ class Discovery:
     files: tuple[DiscoveredFile, ...]
     missing: tuple[str, ...]
     cancelled: bool = False
+    ignored: tuple[str, ...] = ()  # files given explicitly whose extension is not an image extension
 
 
 def _has_extension(name: str, extensions: frozenset[str]) -> bool:
@@ -67,6 +68,7 @@ def discover(
     wanted = frozenset(ext.lower().lstrip(".") for ext in extensions)
     found: dict[str, DiscoveredFile] = {}
     missing: list[str] = []
+    ignored: list[str] = []
     seen_dirs: set[str] = set()  # resolved folders already walked: a symlink loop ends here
 
     def add(path: str, entry: os.DirEntry[str] | None) -> None:
@@ -121,12 +123,12 @@ def discover(
         path = os.path.abspath(os.fspath(given))  # noqa: PTH100
         if Path(path).is_dir():
             if not walk(path):
-                return Discovery(tuple(found.values()), tuple(missing), cancelled=True)
+                return Discovery(tuple(found.values()), tuple(missing), cancelled=True, ignored=tuple(ignored))
         elif os.path.lexists(path):
             if _has_extension(Path(path).name, wanted):
                 add(path, None)
             else:
-                logger.info("skipping {}: extension not in {}", path, sorted(wanted))
+                ignored.append(path)
         else:
             missing.append(path)
-    return Discovery(tuple(found.values()), tuple(missing))
+    return Discovery(tuple(found.values()), tuple(missing), ignored=tuple(ignored))
