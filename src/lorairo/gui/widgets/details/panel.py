@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QImage, QUndoStack
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -123,6 +123,9 @@ class DetailsPanel(QWidget):
             on_result=self._vocabulary_ready,
             visible=False,
         )
+        self._warmed = False
+        for field in (self.tag_input, self.batch.add_input, self.batch.replace_old, self.batch.replace_new):
+            field.installEventFilter(self)
         if session is not None:
             session.project_changed.connect(self.set_project)
             session.images_changed.connect(self.refresh)
@@ -266,6 +269,17 @@ class DetailsPanel(QWidget):
         batch_scroll.setWidget(self.batch)
         self.pages.addWidget(batch_scroll)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self._warmed and event.type() == QEvent.Type.FocusIn:
+            self._warmed = True
+            self.jobs.submit(
+                "Prepare tag autocomplete",
+                lambda _ctx: self.vocabulary.warm_up(),
+                on_result=self._vocabulary_ready,
+                visible=False,
+            )
+        return False
+
     # --- public API ----------------------------------------------------------------------------------
 
     @property
@@ -374,7 +388,6 @@ class DetailsPanel(QWidget):
             lambda _ctx: decode_preview(path),
             on_result=done,
             on_error=failed,
-            pool="thumbnails",
             visible=False,
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
 from lorairo.gui.widgets.details.flow_layout import FlowLayout
@@ -153,6 +153,7 @@ class TagChipArea(QWidget):
             chip.setToolTip(chip_tooltip(info))
             self._add_chip(chip)
         self._layout.invalidate()
+        self._fit_height()
         self.updateGeometry()
 
     def set_counts(self, counts: Sequence[TagCount], total: int) -> None:
@@ -165,7 +166,19 @@ class TagChipArea(QWidget):
             chip.close_button.setToolTip(f"Remove '{item.tag}' from all selected images")
             self._add_chip(chip)
         self._layout.invalidate()
+        self._fit_height()
         self.updateGeometry()
+
+    def _fit_height(self) -> None:
+        # Scroll areas and group boxes do not always ask for heightForWidth again after a resize or new
+        # chips; pinning the minimum height to what the current width needs keeps every row visible.
+        needed = self._layout.heightForWidth(max(self.width(), 1))
+        if needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
 
     def chip(self, tag: str) -> TagChip | None:
         return next((chip for chip in self.chips if chip.tag == tag), None)

@@ -43,17 +43,33 @@ class TagVocabulary:
                         if not self._db.formats():
                             self._db.close()
                             self._db = None
-                        else:
-                            self._db.warm_up()  # build the search index now, not on the first keystroke
                 except Exception as exc:  # an unreadable tag DB must not stop tag editing
                     logger.warning("tag database unavailable: {}", exc)
                     self.error = str(exc)
                     self._db = None
             return self._db
 
+    @staticmethod
+    def file_exists() -> bool:
+        """Cheap check (no database opened): has a vocabulary ever been imported into the default location?"""
+        try:
+            from genai_tag_db_tools import default_data_dir
+            from genai_tag_db_tools.paths import BASE_DB_NAME
+        except ImportError:
+            return False
+        return (default_data_dir() / BASE_DB_NAME).is_file()
+
     def available(self) -> bool:
         """Open the database if needed (worker thread) and tell whether it has a vocabulary."""
         return self._database() is not None
+
+    def warm_up(self) -> bool:
+        """Build the search index (seconds of CPU) so the first keystroke does not wait for it. The panel
+        calls it when a tag field first gets focus, not at start-up, where it would slow the first loads."""
+        database = self._database()
+        if database is not None:
+            database.warm_up()
+        return database is not None
 
     def suggest(self, prefix: str, limit: int = 15) -> list[str]:
         database = self._database()
