@@ -90,6 +90,7 @@ class TagDatabase:
             raise TagDbError(f"cannot open tag database in {self.data_dir}: {reason}") from exc
         self._lock = threading.Lock()
         self._indexes: dict[str, tuple[tuple[int, int], SearchIndex]] = {}
+        self._user_cache: dict[str, tuple[int, tuple[dict[str, str], dict[str, tuple[str, int]], set[str]]]] = {}
 
     # ----------------------------------------------------------------- import
     def import_file(
@@ -168,29 +169,45 @@ class TagDatabase:
                     out[alias] = name
         return out
 
+    def _user_snapshot(self, fmt: str) -> tuple[dict[str, str], dict[str, tuple[str, int]], set[str]]:
+        """Return (user aliases, user tags, blacklist) for a format, cached until the overlay changes."""
+        stamp = self.overlay.revision
+        cached = self._user_cache.get(fmt)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        snapshot = (
+            self.overlay.aliases(fmt),
+            {name: (cat, cnt) for name, cat, cnt in self.overlay.tags(fmt)},
+            self.overlay.blacklist(),
+        )
+        self._user_cache[fmt] = (stamp, snapshot)
+        return snapshot
+
+    def _resolve(self, keys: Iterable[str], fmt: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """Return (key -> canonical key, rows fetched so far) for lookup keys."""
+        distinct = sorted(set(keys) - {""})
+        user_aliases, user_tags, _ = self._user_snapshot(fmt)
+        rows = self._rows_for(distinct)
+        canonical = {k for k, r in rows.items() if fmt in r["formats"]} | (user_tags.keys() & set(distinct))
+        base = self._base_aliases([k for k in distinct if k not in canonical and k not in user_aliases], fmt)
+        resolved: dict[str, str] = {}
+        for key in distinct:
+            if key in user_aliases:
+                resolved[key] = user_aliases[key]
+            elif key in canonical:
+                resolved[key] = key
+            else:
+                resolved[key] = base.get(key, key)
+        return resolved, rows
+
     def resolve_aliases(self, names: Iterable[str], *, format_name: str | None = None) -> dict[str, str]:
         """Return input name -> canonical key (user aliases first, then base aliases of ``format_name``).
 
         A name that is itself a tag of the format is never rewritten, even if another tag lists it as alias.
         """
-        fmt = format_name or self.default_format
-        names = list(names)
         keys = {n: tag_key(n) for n in names}
-        distinct = sorted(set(keys.values()) - {""})
-        user_aliases = self.overlay.aliases(fmt)
-        user_tags = {name for name, _, _ in self.overlay.tags(fmt)}
-        rows = self._rows_for(distinct)
-        canonical = {k for k, r in rows.items() if fmt in r["formats"]} | (user_tags & set(distinct))
-        base = self._base_aliases([k for k in distinct if k not in canonical and k not in user_aliases], fmt)
-        resolved: dict[str, str] = {}
-        for name, key in keys.items():
-            if key in user_aliases:
-                resolved[name] = user_aliases[key]
-            elif key in canonical:
-                resolved[name] = key
-            else:
-                resolved[name] = base.get(key, key)
-        return resolved
+        resolved, _ = self._resolve(keys.values(), format_name or self.default_format)
+        return {name: resolved.get(key, key) for name, key in keys.items()}
 
     def get_tag_info(
         self, names: Iterable[str], *, format_name: str | None = None, resolve_aliases: bool = True
@@ -207,12 +224,17 @@ class TagDatabase:
             Input name -> :class:`TagInfo`. Names unknown to both databases are left out.
         """
         fmt = format_name or self.default_format
-        names = list(dict.fromkeys(names))
-        mapping = self.resolve_aliases(names, format_name=fmt) if resolve_aliases else {n: tag_key(n) for n in names}
-        keys = sorted(set(mapping.values()) - {""})
-        rows = self._rows_for(keys)
-        user = {name: (cat, cnt) for name, cat, cnt in self.overlay.tags(fmt)}
-        blocked = self.overlay.blacklist()
+        input_keys = {n: tag_key(n) for n in names}
+        if resolve_aliases:
+            resolved, rows = self._resolve(input_keys.values(), fmt)
+            mapping = {n: resolved.get(k, k) for n, k in input_keys.items()}
+            # Alias targets were not part of the first read.
+            missing = sorted({k for k in mapping.values() if k and k not in rows})
+            rows.update(self._rows_for(missing))
+        else:
+            mapping = input_keys
+            rows = self._rows_for(sorted(set(mapping.values()) - {""}))
+        _, user, blocked = self._user_snapshot(fmt)
         out: dict[str, TagInfo] = {}
         for name, key in mapping.items():
             row = rows.get(key)
@@ -236,8 +258,8 @@ class TagDatabase:
                 count=count,
                 format=used,
                 deprecated=bool(row and row["deprecated"]) or category in cats.DEPRECATED_CATEGORIES,
-                blacklisted=key in blocked or tag_key(name) in blocked,
-                alias_of_input=key != tag_key(name),
+                blacklisted=key in blocked or input_keys[name] in blocked,
+                alias_of_input=key != input_keys[name],
                 user=from_user,
             )
         return out

@@ -9,6 +9,7 @@ face (``^_^`` must not become ``^ ^``).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 #: Tags whose underscores are part of the text (conventions.md, "Training-dataset export").
 KAOMOJI: frozenset[str] = frozenset(
@@ -93,10 +94,12 @@ def normalize_tag(tag: str, *, lowercase: bool = False, spaces: bool = True) -> 
     return to_underscores(text)
 
 
+@lru_cache(maxsize=1 << 17)
 def tag_key(tag: str) -> str:
     r"""Return the lookup key of a tag: unescaped, whitespace collapsed, underscores, lowercase.
 
     ``"Long  Hair"``, ``"long_hair"`` and ``"long hair"`` all map to ``"long_hair"``;
     ``"photo \(medium\)"`` maps to ``"photo_(medium)"``.
     """
+    # Cached: cleaning and lookups call this several times per tag, over a vocabulary of bounded size.
     return to_underscores(normalize_whitespace(unescape_parentheses(tag)).lower())
