@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -107,6 +108,13 @@ def build_project(workdir: Path, count: int) -> str:
     return "bench-export"
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the pool's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_export(name: str, out: Path, fmt: str, workers: int) -> None:
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.export_service import ExportService
@@ -120,9 +128,11 @@ def run_export(name: str, out: Path, fmt: str, workers: int) -> None:
         options = service.default_options(
             out, format=fmt, trigger_words=("sks",), class_tokens="woman", resolution=1024
         )
+        cpu_before = _cpu_seconds()
         started = time.perf_counter()
         result = service.export(options)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu_before
     finally:
         project.close()
     assert not result.failures, result.failures[:3]
@@ -131,6 +141,12 @@ def run_export(name: str, out: Path, fmt: str, workers: int) -> None:
         f"{fmt} export, {used} worker process(es): {result.exported} images in {elapsed:.1f} s = "
         f"{result.exported / elapsed:.1f} images/s; {len(result.buckets)} buckets: "
         + ", ".join(f"{k} x{v}" for k, v in sorted(result.buckets.items(), key=lambda kv: -kv[1])[:5])
+    )
+    # CPU time does not depend on what else the machine runs: it gives the rate on idle cores.
+    per_image = cpu / result.exported
+    print(
+        f"  CPU {cpu:.1f} s in all = {per_image * 1000:.0f} ms per image -> {1 / per_image:.1f} images/s per idle "
+        f"core ({used / per_image:.1f} images/s on {used} idle cores)"
     )
 
 

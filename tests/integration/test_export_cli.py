@@ -75,7 +75,7 @@ def test_cli_refuses_non_empty_target_and_takes_ids_and_filters(
     base = ["export", "--project", "shoot", "--out", str(out), "--trigger", "sks"]
     assert main(base) == 1
     assert "not empty" in capsys.readouterr().err
-    assert main([*base, "--force", "--ids", str(ids[0]), "--ids", str(ids[2]), "--json"]) == 0
+    assert main([*base, "--force", "--ids", f"{ids[0]},{ids[2]}", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["exported"] == 2
     assert (out / "old.txt").read_text() == "x"

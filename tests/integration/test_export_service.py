@@ -242,8 +242,12 @@ def test_metadata_json_and_jsonl(project: Project, service: ExportService, tmp_p
     ((key, entry),) = data.items()
     assert Path(key).is_absolute() and Path(key).is_file() and Path(key).parent == result.image_dir
     assert entry == {"caption": "sks, A girl.", "tags": "1girl, smile", "image_size": [1024, 768]}
-    subset = tomllib.loads((tmp_path / "j" / "dataset_config.toml").read_text())["datasets"][0]["subsets"][0]
+    toml = tomllib.loads((tmp_path / "j" / "dataset_config.toml").read_text())
+    subset = toml["datasets"][0]["subsets"][0]
     assert Path(subset["metadata_file"]) == tmp_path / "j" / "metadata.json"
+    assert Path(subset["image_dir"]) == result.image_dir
+    # fine-tuning subsets take no sidecar / DreamBooth keys
+    assert "caption_extension" not in toml["general"] and "class_tokens" not in subset and "is_reg" not in subset
 
     service.export(service.default_options(tmp_path / "l", format="kohya-jsonl", trigger_words=("sks",)))
     rows = [json.loads(x) for x in (tmp_path / "l" / "metadata.jsonl").read_text().splitlines()]

@@ -45,13 +45,18 @@ def export(
         bool, typer.Option("--variants", help="With --caption-mode both: tags and caption as two variant lines.")
     ] = False,
     ids: Annotated[
-        list[int] | None, typer.Option("--ids", help="Export only these image IDs (repeat the option).")
+        list[str] | None,
+        typer.Option("--ids", help="Export only these image IDs: --ids 1,2,5 or --ids 1 --ids 2."),
     ] = None,
     filter_text: Annotated[
         str | None, typer.Option("--filter", "-f", help="Export the images matching a filter (see lorairo query).")
     ] = None,
     min_confidence: Annotated[
         float | None, typer.Option("--min-confidence", help="Model tags below this are left out.")
+    ] = None,
+    categories: Annotated[
+        str | None,
+        typer.Option("--categories", help="Tag categories to include, e.g. general,character (default: all)."),
     ] = None,
     max_bucket_reso: Annotated[int | None, typer.Option("--max-bucket-reso", help="e.g. 2048 for SDXL.")] = None,
     no_upscale: Annotated[bool, typer.Option("--no-upscale", help="bucket_no_upscale: keep small images small.")] = (
@@ -85,7 +90,7 @@ def export(
     proj = state.projects.open(project)
     try:
         service = ExportService(state.config, proj)
-        image_ids: tuple[int, ...] | None = tuple(ids) if ids else None
+        image_ids = _parse_ids(ids) if ids else None
         if image_filter is not None:
             from lorairo.services.image_query_service import ImageQueryService
 
@@ -103,6 +108,7 @@ def export(
             "caption_variants": variants or None,
             "image_ids": image_ids,
             "min_confidence": min_confidence,
+            "categories": frozenset(c.lower() for c in split_words(categories)) if categories else None,
             "max_bucket_reso": max_bucket_reso,
             "bucket_no_upscale": no_upscale or None,
             "image_format": image_format,
@@ -116,6 +122,9 @@ def export(
         options = _options_from_cli(service, given, out)
         if resolution == 0:
             options = options.with_changes(resolution=None)  # 0 = keep original sizes
+        elif options.resolution and max_bucket_reso is None and options.max_bucket_reso < options.resolution:
+            # sd-scripts needs max_bucket_reso >= resolution; a bigger --resolution alone raises it to match
+            options = options.with_changes(max_bucket_reso=options.resolution)
         result = _run(service, options, json)
         hub = service.push_to_hub(result.target, repo_id=repo) if push and not result.cancelled else None
     finally:
@@ -129,6 +138,18 @@ def export(
     _report(result)
     if hub is not None:
         console.print(f"Pushed {hub.files} files to dataset [bold]{hub.repo_id}[/] ({hub.commit_url})")
+
+
+def _parse_ids(values: list[str]) -> tuple[int, ...]:
+    out: list[int] = []
+    for value in values:
+        for part in value.replace(" ", ",").split(","):
+            if not part:
+                continue
+            if not part.isdigit():
+                raise ExportError(f"--ids: {part!r} is not an image ID (give numbers, e.g. --ids 1,2,5)")
+            out.append(int(part))
+    return tuple(out)
 
 
 def _run(service: ExportService, options: Any, json: bool) -> Any:

@@ -160,6 +160,8 @@ class ExportDialog(QDialog):
         self.variants = QCheckBox("tags and caption as variant lines (enable_wildcard)")
         self.min_conf = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
         self.min_conf.setValue(defaults.min_confidence)
+        self.categories = QLineEdit()
+        self.categories.setPlaceholderText("all (or e.g. general, character)")
         self.resolution = QComboBox()
         self.resolution.addItems(list(RESOLUTIONS))
         self.resolution.setCurrentText(str(defaults.resolution) if defaults.resolution else "original")
@@ -190,6 +192,7 @@ class ExportDialog(QDialog):
         form.addRow("Caption", self.caption_mode)
         form.addRow("", self.variants)
         form.addRow("Min. confidence", self.min_conf)
+        form.addRow("Categories", self.categories)
         form.addRow("Resolution", self.resolution)
         form.addRow("Max bucket reso", self.max_bucket)
         form.addRow("", self.no_upscale)
@@ -256,7 +259,7 @@ class ExportDialog(QDialog):
             combo.currentTextChanged.connect(self._schedule)
         for combo in (self.image_format, self.alpha):
             combo.currentTextChanged.connect(self._schedule)
-        for edit in (self.trigger, self.class_tokens, self.target):
+        for edit in (self.trigger, self.class_tokens, self.target, self.categories):
             edit.textChanged.connect(self._schedule)
         for spin in (self.repeats, self.max_bucket):
             spin.valueChanged.connect(self._schedule)
@@ -279,6 +282,7 @@ class ExportDialog(QDialog):
     def current_options(self, *, force: bool = False) -> ExportOptions:
         """The options the form shows (not yet validated)."""
         resolution = self.resolution.currentText()
+        categories = frozenset(c.lower() for c in split_words(self.categories.text()))
         return self.service.default_options(
             Path(self.target.text().strip() or "."),
             format=self.format.currentData(),
@@ -290,6 +294,7 @@ class ExportDialog(QDialog):
             caption_mode=self.caption_mode.currentText(),
             caption_variants=self.variants.isChecked(),
             min_confidence=self.min_conf.value(),
+            categories=categories or None,
             resolution=None if resolution == "original" else int(resolution),
             max_bucket_reso=max(self.max_bucket.value(), int(resolution) if resolution.isdigit() else 0),
             bucket_no_upscale=self.no_upscale.isChecked(),

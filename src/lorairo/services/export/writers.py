@@ -35,7 +35,10 @@ def dataset_config_toml(options: ExportOptions, subset: SubsetSpec, keep_tokens:
     doc.add(tomlkit.comment("Written by LoRAIro. Train with: --dataset_config dataset_config.toml"))
     general = tomlkit.table()
     general.add("shuffle_caption", options.shuffle_caption)
-    general.add("caption_extension", options.caption_extension)
+    if subset.metadata_file is None:
+        # Sidecar captions: training must look for exactly the extension written. (Metadata exports carry the
+        # captions in the JSON, and sd-scripts' fine-tuning schema refuses a caption_extension key.)
+        general.add("caption_extension", options.caption_extension)
     if options.use_keep_tokens_separator:
         general.add("keep_tokens_separator", KEEP_TOKENS_SEPARATOR)  # never together with keep_tokens
     else:
