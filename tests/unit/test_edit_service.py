@@ -258,3 +258,26 @@ def test_dismissed_group_leaves_images_included(project: Project) -> None:
     service.dismiss_group([a, b])
     assert service.near_duplicate_groups() == []
     assert not any(m.excluded for m in service.near_duplicate_groups(include_reviewed=True)[0].members)
+
+
+def test_rejected_model_tag_survives_reannotation_and_undo_still_restores_it(project: Project) -> None:
+    from lorairo.annotations.ai_annotator import ModelOutput, TagOutput
+    from lorairo.services.annotation_store import store_output
+
+    image = add_image(project, "a.png")
+
+    def annotate() -> None:
+        output = ModelOutput("wd-test", tags=(TagOutput("smile", "general", 0.9), TagOutput("cat", "general", 0.8)))
+        with project.db.session(write=True) as s:
+            store_output(s, image, output, None, lambda name: name)
+
+    annotate()
+    service = EditService(project)
+    service.add_tags([image], ["my tag"])
+    removed = service.remove_tags([image], ["smile"])
+
+    annotate()  # the model says "smile" again: its rows are replaced, the rejection is kept
+
+    assert active_tags(project, image) == {"cat": "model", "my tag": "manual"}
+    assert EditCommand(removed).undo(service).changed_ids == (image,)
+    assert active_tags(project, image) == {"cat": "model", "smile": "model", "my tag": "manual"}

@@ -84,6 +84,16 @@ class TagRow:
 
 
 @dataclass(frozen=True)
+class TagKey:
+    """Which rows a rejection applies to: one tag of one image from one source (and model)."""
+
+    image_id: int
+    tag: str
+    source: str
+    model_id: int | None
+
+
+@dataclass(frozen=True)
 class InsertTags:
     rows: tuple[TagRow, ...]
 
@@ -95,7 +105,10 @@ class DeleteTags:
 
 @dataclass(frozen=True)
 class SetTagsRejected:
-    tag_ids: tuple[int, ...]
+    """Reject (or restore) model / sidecar tags, named by content rather than row id: a re-annotation replaces
+    a model's rows with new ids but keeps rejected names rejected, so undo must still find them."""
+
+    keys: tuple[TagKey, ...]
     rejected: bool
 
 
@@ -160,8 +173,10 @@ def is_empty(change: Change) -> bool:
         return all(is_empty(part) for part in change.parts)
     if isinstance(change, InsertTags):
         return not change.rows
-    if isinstance(change, DeleteTags | SetTagsRejected):
+    if isinstance(change, DeleteTags):
         return not change.tag_ids
+    if isinstance(change, SetTagsRejected):
+        return not change.keys
     return not change.values
 
 
@@ -321,17 +336,24 @@ class EditRepository:
         return InsertTags(rows), {row.image_id for row in rows}
 
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
-        flipped: list[int] = []
-        touched: set[int] = set()
-        for tag_id in change.tag_ids:
-            record = self.session.get(TagRecord, tag_id)
-            if record is None or record.is_rejected == change.rejected:
-                continue
-            record.is_rejected = change.rejected
-            flipped.append(tag_id)
-            touched.add(record.image_id)
+        flipped: list[TagKey] = []
+        for key in change.keys:
+            model_match = TagRecord.model_id.is_(None) if key.model_id is None else TagRecord.model_id == key.model_id
+            rows = self.session.scalars(
+                select(TagRecord).where(
+                    TagRecord.image_id == key.image_id,
+                    TagRecord.tag == key.tag,
+                    TagRecord.source == key.source,
+                    model_match,
+                    TagRecord.is_rejected.is_(not change.rejected),
+                )
+            ).all()
+            for record in rows:
+                record.is_rejected = change.rejected
+            if rows:
+                flipped.append(key)
         self.session.flush()
-        return SetTagsRejected(tuple(flipped), not change.rejected), touched
+        return SetTagsRejected(tuple(flipped), not change.rejected), {key.image_id for key in flipped}
 
     def _set_captions(self, change: SetManualCaptions) -> tuple[Change, set[int]]:
         previous: list[tuple[int, str | None]] = []

@@ -49,6 +49,7 @@ from lorairo.database.tag_repository import (
     SetManualRatings,
     SetManualScores,
     SetTagsRejected,
+    TagKey,
     TagRow,
     is_empty,
 )
@@ -387,7 +388,9 @@ class EditService:
         hits = [r for r in rows if not r.is_rejected and r.tag.lower() in wanted]
         manual = tuple(r.id for r in hits if r.source == SOURCE_MANUAL)
         # Model and sidecar output is kept as rejected so re-annotation / re-import never resurrects it.
-        other = tuple(r.id for r in hits if r.source != SOURCE_MANUAL)
+        other = tuple(
+            dict.fromkeys(TagKey(r.image_id, r.tag, r.source, r.model_id) for r in hits if r.source != SOURCE_MANUAL)
+        )
         return ChangeSet((DeleteTags(manual), SetTagsRejected(other, True)))
 
     def add_tags(self, image_ids: Iterable[int], tags: Iterable[str], *, category: str | None = None) -> EditResult:
