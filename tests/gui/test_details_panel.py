@@ -33,8 +33,10 @@ def add_image(
     color: tuple[int, int, int] = (200, 80, 40),
     orientation: int = 1,
     tags: dict[str, str] | None = None,
+    thumbnail: bool = True,
 ) -> int:
-    """Write a small JPEG (+ thumbnail) into the project and register it with model tags {tag: category}."""
+    """Write a small JPEG (+ thumbnail) into the project and register it with model tags {tag: category}.
+    Images must differ in size or colour (they are content-addressed). The near-duplicate tests use it too."""
     image = Image.new("RGB", size, color)
     image.paste((20, 20, 220), (0, 0, size[0] // 2, size[1] // 4))  # a marker in the top-left corner
     buffer = io.BytesIO()
@@ -46,9 +48,10 @@ def add_image(
     digest = hashlib.sha256(data).hexdigest()
     relpath = original_relpath(digest, name)
     atomic_write_bytes(project.root / relpath, data)
-    thumb = io.BytesIO()
-    image.copy().save(thumb, "JPEG")
-    atomic_write_bytes(project.root / thumbnail_relpath(digest), thumb.getvalue())
+    if thumbnail:
+        thumb = io.BytesIO()
+        image.copy().save(thumb, "JPEG")
+        atomic_write_bytes(project.root / thumbnail_relpath(digest), thumb.getvalue())
     shown = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
     with project.db.session(write=True) as s:
         model = s.scalar(select(ModelRecord).where(ModelRecord.name == "wd-vit-tagger-v3"))

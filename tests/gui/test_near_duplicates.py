@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from lorairo.database.schema import ImageRecord, NearDuplicateRecord
@@ -18,40 +15,10 @@ from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
 from lorairo.gui.workers import JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.project_service import Project, ProjectService
-from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
+
+from .test_details_panel import add_image
 
 pytestmark = pytest.mark.gui
-
-
-def add_image(project: Project, name: str, size: tuple[int, int], *, thumbnail: bool = True) -> int:
-    image = Image.new("RGB", size, (90, 140, 200))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    data = buffer.getvalue() + name.encode()  # distinct bytes per name; PNG readers ignore trailing data
-    digest = hashlib.sha256(data).hexdigest()
-    relpath = original_relpath(digest, name)
-    atomic_write_bytes(project.root / relpath, data)
-    if thumbnail:
-        thumb = io.BytesIO()
-        image.resize((size[0] // 2, size[1] // 2)).save(thumb, "JPEG")
-        atomic_write_bytes(project.root / thumbnail_relpath(digest), thumb.getvalue())
-    with project.db.session(write=True) as s:
-        record = ImageRecord(
-            file_path=relpath,
-            file_name=name,
-            original_path=f"/photos/{name}",
-            file_size=len(data),
-            width=size[0],
-            height=size[1],
-            format="PNG",
-            mode="RGB",
-            hash_value=digest,
-            phash="0" * 16,
-            phash_int=0,
-        )
-        s.add(record)
-        s.flush()
-        return record.id
 
 
 def link(project: Project, a: int, b: int, distance: int) -> None:
@@ -79,10 +46,11 @@ def jobs() -> Iterator[JobManager]:
 
 
 def test_review_keeps_one_excludes_others_and_undo_restores(qtbot, project: Project, jobs: JobManager):  # type: ignore[no-untyped-def]
-    small = add_image(project, "small.png", (64, 48))
-    large = add_image(project, "large.png", (128, 96), thumbnail=False)  # falls back to the original
-    mid = add_image(project, "mid.png", (96, 72))
-    other_a, other_b = add_image(project, "x.png", (40, 40)), add_image(project, "y.png", (40, 40))
+    small = add_image(project, "small.jpg", size=(64, 48))
+    large = add_image(project, "large.jpg", size=(128, 96), thumbnail=False)  # falls back to the original
+    mid = add_image(project, "mid.jpg", size=(96, 72))
+    other_a = add_image(project, "x.jpg", size=(40, 40))
+    other_b = add_image(project, "y.jpg", size=(40, 40), color=(0, 90, 0))
     link(project, large, small, 3)
     link(project, mid, small, 5)
     link(project, other_b, other_a, 1)
@@ -114,7 +82,7 @@ def test_review_keeps_one_excludes_others_and_undo_restores(qtbot, project: Proj
 
 
 def test_not_duplicates_and_reviewed_toggle(qtbot, project: Project, jobs: JobManager):  # type: ignore[no-untyped-def]
-    a, b = add_image(project, "a.png", (50, 50)), add_image(project, "b.png", (60, 60))
+    a, b = add_image(project, "a.jpg", size=(50, 50)), add_image(project, "b.jpg", size=(60, 60))
     link(project, b, a, 7)
     dialog = NearDuplicateDialog(project, jobs=jobs)
     qtbot.addWidget(dialog)
