@@ -130,6 +130,16 @@ def _run_pipelined(
     return results
 
 
+_model_locks: dict[str, threading.Lock] = {}
+_model_locks_guard = threading.Lock()
+
+
+def _model_lock(name: str) -> threading.Lock:
+    """One lock per model name: back-ends are not thread-safe, and two threads may call annotate() at once."""
+    with _model_locks_guard:
+        return _model_locks.setdefault(name, threading.Lock())
+
+
 def _annotate_one_model(
     name: str, images: Sequence[Image.Image], phashes: Sequence[str], api_keys: dict[str, str] | None, run: _Run
 ) -> list[AnnotationResult]:
@@ -142,9 +152,10 @@ def _annotate_one_model(
         framework = registry.get(name).framework if name in registry else ""
         run.report(len(images), name)
         return _error_results(name, len(images), error_from_exception(exc), framework)
-    if isinstance(annotator, PipelinedAnnotator):
-        return _run_pipelined(annotator, images, phashes, run)
-    return _run_plain(annotator, images, phashes, run)
+    with _model_lock(name):
+        if isinstance(annotator, PipelinedAnnotator):
+            return _run_pipelined(annotator, images, phashes, run)
+        return _run_plain(annotator, images, phashes, run)
 
 
 def annotate(

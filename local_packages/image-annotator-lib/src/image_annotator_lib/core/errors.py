@@ -81,6 +81,7 @@ def error_from_exception(exc: BaseException) -> AnnotationError:
             if isinstance(result, AnnotationError):
                 return result
         return AnnotationError(code=code, message=str(exc) or type(exc).__name__)
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or "bad_alloc" in str(exc):
+    text = str(exc).lower()
+    if isinstance(exc, MemoryError) or any(s in text for s in ("out of memory", "bad_alloc", "failed to allocate")):
         return AnnotationError(ErrorCode.OUT_OF_MEMORY, f"out of memory: {exc}".strip())
     return AnnotationError(ErrorCode.INFERENCE_FAILED, f"{type(exc).__name__}: {exc}")
