@@ -11,12 +11,12 @@ serialised). It never touches Qt.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -56,12 +56,6 @@ from lorairo.database.tag_repository import (
 from lorairo.exceptions import LoRAIroException
 from lorairo.services.project_service import Project
 
-try:  # the tag library's normaliser (display form: spaces, kaomoji kept, \( \) unescaped)
-    from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
-except ImportError:  # pragma: no cover - only while the library lacks the module
-    _library_normalize = None
-
-_KAOMOJI_SHAPE = re.compile(r"[^\s_]{1,3}_[^\s_]{1,3}")
 RATING_LABELS = ("general", "sensitive", "questionable", "explicit")
 
 #: Looks up categories of tags (display form -> category); may return a subset. Called in the worker.
@@ -96,11 +90,7 @@ class EditError(LoRAIroException):
 
 def normalize_tag(text: str) -> str:
     """The stored display form of a tag typed by the user (see CONTRACTS.md, "Tag text")."""
-    if _library_normalize is not None:
-        return str(_library_normalize(text))
-    # Fallback while the tag library lacks its normaliser: short "x_y" faces (the kaomoji) keep underscores.
-    cleaned = " ".join(text.replace("\\(", "(").replace("\\)", ")").split())
-    return cleaned if _KAOMOJI_SHAPE.fullmatch(cleaned) else cleaned.replace("_", " ")
+    return _library_normalize(text)
 
 
 @dataclass(frozen=True)
