@@ -16,6 +16,7 @@ from image_annotator_lib.cloud.errors import (
 )
 from image_annotator_lib.cloud.limits import RateLimiter
 from image_annotator_lib.cloud.retry import RetryPolicy, parse_retry_after
+from image_annotator_lib.testing.fake_providers import max_in_window
 
 
 class FakeClock:
@@ -36,15 +37,6 @@ def drive(limiter: RateLimiter, clock: FakeClock, n: int) -> list[float]:
         else:
             sent.append(clock.now)
     return sent
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 @pytest.mark.parametrize(("rpm", "burst"), [(10, 1), (10, 10), (60, 8), (150, 8)])

@@ -8,7 +8,8 @@ Start it, point the real SDKs at it by base URL, script faults, read the request
     ... base_url=server.openai_base_url / server.anthropic_base_url / server.google_base_url ...
     server.count("openai"); server.requests; server.stop()
 
-Endpoints: POST /v1/chat/completions; POST /v1/messages; POST /{v1,v1beta}/models/<m>:generateContent;
+Endpoints: GET /_fake/requests (the request log as JSON); POST /v1/chat/completions; POST /v1/messages;
+POST /{v1,v1beta}/models/<m>:generateContent;
 OpenAI files (POST /v1/files, GET /v1/files/<id>[/content]) and batches (POST /v1/batches, GET /v1/batches/<id>);
 Anthropic message batches (POST /v1/messages/batches, GET /v1/messages/batches/<id>[/results]).
 Used by this package's tests and benchmark and by LoRAIro's end-to-end tests; stdlib only.
@@ -111,13 +112,7 @@ class FakeProviderServer:
 
     def max_in_window(self, seconds: float, provider: str | None = None) -> int:
         """The most requests that arrived within any `seconds`-long window (server-side rate measurement)."""
-        times = sorted(r.started for r in self.requests if provider is None or r.provider == provider)
-        best, lo = 0, 0
-        for hi, t in enumerate(times):
-            while t - times[lo] >= seconds:
-                lo += 1
-            best = max(best, hi - lo + 1)
-        return best
+        return max_in_window([r.started for r in self.requests if provider is None or r.provider == provider], seconds)
 
     def stop(self) -> None:
         self._httpd.shutdown()
@@ -129,6 +124,17 @@ class FakeProviderServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def max_in_window(times: list[float], seconds: float) -> int:
+    """The most of `times` that fall within any half-open window of `seconds` (0 for no times)."""
+    ordered = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(ordered):
+        while t - ordered[lo] >= seconds:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
 
 
 def start_fake_provider_server(
@@ -226,6 +232,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path == "/_fake/requests":  # the request log, for callers in another process (benchmark, manual runs)
+            with self.state.lock:
+                log = [
+                    {
+                        "started": r.started,
+                        "method": r.method,
+                        "path": r.path,
+                        "provider": r.provider,
+                        "status": r.status,
+                    }
+                    for r in self.state.log
+                ]
+            self._send(200, log)
+            return
         store = self.state.batches
         parts = path.strip("/").split("/")
         if parts[:2] == ["v1", "files"] and len(parts) == 4 and parts[3] == "content":
