@@ -119,3 +119,31 @@ def test_cli_download_of_unknown_file_fails_with_message(hub: FakeHub, tmp_path:
         timeout=120,
     )
     assert out.returncode == 1 and "missing.onnx" in out.stderr
+
+
+def test_model_with_files_from_two_repos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from image_annotator_lib.local.imaging import CLIP_MEAN, CLIP_STD
+    from image_annotator_lib.testing.tiny_models import make_aesthetic_model
+
+    tiny = make_aesthetic_model(tmp_path / "published", "clip")
+    tower = (tiny.folder / tiny.tower_file).read_bytes()
+    head = (tiny.folder / tiny.head_file).read_bytes()
+    with serve_hub() as server:
+        server.add_repo("acme/clip-onnx", {tiny.tower_file: tower})
+        server.add_repo("acme/aesthetic-head", {tiny.head_file: head})
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        local = tiny.spec("hub-aesthetic")
+        source = ModelSource(
+            repo_id="acme/clip-onnx",
+            files=(tiny.tower_file,),
+            extra_sources=(ModelSource(repo_id="acme/aesthetic-head", files=(tiny.head_file,)),),
+        )
+        spec = ModelSpec(local.name, local.kind, local.framework, source, options=local.options)
+        lib.register_model(spec)
+        status = lib.model_status(spec)
+        assert not status.installed and tiny.head_file in status.needs[0] and tiny.tower_file in status.needs[0]
+        result = lib.annotate([Image.new("RGB", (64, 64), "white")], [spec.name], ["k"])["k"][spec.name]
+        expected = tiny.expected_score((1.0 - CLIP_MEAN) / CLIP_STD)
+        assert result.scores["aesthetic_v2"].value == pytest.approx(expected, abs=1e-4)
+        assert server.count("HEAD", f"/acme/aesthetic-head/resolve/main/{tiny.head_file}") == 1
+        assert lib.model_status(spec).installed

@@ -9,6 +9,7 @@ import image_annotator_lib as lib
 import numpy as np
 import pytest
 from image_annotator_lib import ErrorCode
+from image_annotator_lib.core.registry import BACKENDS
 from image_annotator_lib.testing.tiny_models import DEFAULT_TAGS, TinyWD, make_wd_tagger, write_tags_csv
 from PIL import Image
 
@@ -191,3 +192,40 @@ def test_model_stays_loaded_between_calls(tiny_wd: TinyWD) -> None:
     first = lib.get_model_cache().get(lib.get_registry().get("tiny-wd"))
     _run(tiny_wd, [RED])
     assert lib.get_model_cache().get(lib.get_registry().get("tiny-wd")) is first
+
+
+PLUGIN = """
+from image_annotator_lib.core.base import BaseAnnotator
+from image_annotator_lib.core.types import AnnotationResult
+
+
+class FlakyAnnotator(BaseAnnotator):
+    calls = 0
+
+    def load(self):
+        pass
+
+    def annotate_batch(self, images, phashes, *, progress=None, cancel=None):
+        type(self).calls += 1
+        if type(self).calls == 2:
+            raise RuntimeError("device lost")
+        return [AnnotationResult(self.name, caption="fine") for _ in images]
+"""
+
+
+def test_runtime_failure_of_one_chunk_keeps_everything_else(
+    tmp_path: Path, tiny_wd: TinyWD, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "flaky_plugin.py").write_text(PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(BACKENDS, "flaky", "unset:Unset")  # restored (removed) after the test
+    lib.register_backend("flaky", "flaky_plugin:FlakyAnnotator")
+    spec = tiny_wd.spec("flaky-model", batch_size=2)
+    lib.register_model(type(spec)(**{**{f: getattr(spec, f) for f in spec.__slots__}, "framework": "flaky"}))
+    lib.register_model(tiny_wd.spec("good"))
+    keys = list("abcde")
+    results = lib.annotate([Image.new("RGB", (8, 8), WHITE)] * 5, ["flaky-model", "good"], keys)
+    outcome = [results[k]["flaky-model"].error.code if results[k]["flaky-model"].error else "ok" for k in keys]
+    assert outcome == ["ok", "ok", ErrorCode.INFERENCE_FAILED, ErrorCode.INFERENCE_FAILED, "ok"]
+    assert "device lost" in results["c"]["flaky-model"].error.message  # type: ignore[union-attr]
+    assert all(results[k]["good"].ok and results[k]["good"].tags for k in keys)
