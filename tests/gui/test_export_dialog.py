@@ -90,3 +90,17 @@ def test_export_runs_in_the_background_and_asks_before_overwriting(
     monkeypatch.setattr(dialog, "confirm_overwrite", lambda path: asked.append(path) or False)
     dialog.start_export()
     assert asked == [target] and dialog.job is None  # declined: nothing started
+
+
+def test_file_export_menu_opens_the_dialog(qtbot, window, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    project = ProjectService(window.config).create("menu-export")
+    add_images(project, [ImageSpec("a.png", (640, 480), tags=simple_tags("smile"))])
+    window.session.set_project(project)
+    opened: list[ExportDialog] = []
+    monkeypatch.setattr(ExportDialog, "exec", lambda self: opened.append(self) or 0)
+    window.export_action.trigger()
+    assert len(opened) == 1
+    dialog = opened[0]
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    assert dialog.preview.image_count == 1
