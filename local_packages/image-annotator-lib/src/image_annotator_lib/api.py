@@ -186,6 +186,8 @@ def annotate(
     """
     if phash_list is not None and len(phash_list) != len(images):
         raise ValueError(f"phash_list has {len(phash_list)} entries for {len(images)} images")
+    if not images:
+        return {}
     keys = list(phash_list) if phash_list is not None else [phash(image) for image in images]
     results: PHashAnnotationResults = {key: {} for key in keys}
     run = _Run(len(images) * len(model_names), progress, cancel)

@@ -53,3 +53,9 @@ def test_annotate_keys_by_phash_when_none_given(tiny_wd: TinyWD) -> None:
     assert list(results) == [phash(image)]
     with pytest.raises(ValueError, match="phash_list has 2 entries for 1 images"):
         lib.annotate([image], ["tiny-wd"], ["a", "b"])
+
+
+def test_no_images_loads_nothing(tiny_wd: TinyWD) -> None:
+    lib.register_model(tiny_wd.spec("tiny-wd"))
+    assert lib.annotate([], ["tiny-wd"]) == {}
+    assert "tiny-wd" not in lib.get_model_cache().loaded()
