@@ -32,5 +32,6 @@ def window(qtbot):  # type: ignore[no-untyped-def]
     win = create_window()
     qtbot.addWidget(win)
     win.show()
+    qtbot.waitUntil(lambda: win.ready, timeout=20_000)  # side panels are attached just after the first paint
     yield win
     win.close()

@@ -15,7 +15,7 @@ def _project_with(qtbot, window, tags: list[list[str]], name: str = "browse") ->
     project = ProjectService(window.config).create(name)
     ids = insert_images(project, tags)
     project.close()
-    with qtbot.waitSignal(window.browser.query_finished, timeout=10_000):
+    with qtbot.waitSignal(window.ensure_browser().query_finished, timeout=10_000):
         window.open_project(name)
     return ids
 

@@ -67,7 +67,7 @@ def test_window_state_is_remembered(qtbot, tmp_path) -> None:  # type: ignore[no
     first = create_window()
     qtbot.addWidget(first)
     first.show()
-    first.browser.grid.set_icon_size(224)
+    first.ensure_browser().grid.set_icon_size(224)
     first.log_dock.hide()
     first.resize(1111, 777)
     first.close()
@@ -75,7 +75,7 @@ def test_window_state_is_remembered(qtbot, tmp_path) -> None:  # type: ignore[no
     second = create_window()
     qtbot.addWidget(second)
     second.show()
-    assert second.browser.grid.icon_size() == 224
+    assert second.ensure_browser().grid.icon_size() == 224
     # (the offscreen screen is 800x600, so restoreGeometry clamps the size: check that it was saved)
     assert QSettings().value("window/geometry") is not None
     assert not second.log_dock.isVisible()

@@ -13,7 +13,6 @@ from PySide6.QtCore import QObject, Signal
 from lorairo.exceptions import ImageProcessingError
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.workers import Job, JobContext, JobError
-from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.importing.summary import ImportSummary
 
 
@@ -43,6 +42,8 @@ class ImportController(QObject):
             raise ImageProcessingError("an import is already running; wait for it or cancel it first")
         if not paths:
             raise ImageProcessingError("nothing to import: no files or folders were given")
+        from lorairo.services.image_processing_service import ImageProcessingService  # Pillow, numpy: lazily
+
         service = ImageProcessingService(self.session.config, project)
         targets = [str(p) for p in paths]
 

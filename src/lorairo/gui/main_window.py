@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loguru import logger
-from PySide6.QtCore import QSettings, Qt, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShowEvent,
+)
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
 from lorairo import __version__
 from lorairo.exceptions import LoRAIroException
 from lorairo.gui.import_controller import ImportController
 from lorairo.gui.session import ProjectSession
-from lorairo.gui.widgets.image_browser import ImageBrowser
 from lorairo.gui.widgets.import_panel import ImportSummaryDialog, summary_text
 from lorairo.gui.widgets.log_panel import LogBridge, LogPanel
 from lorairo.gui.widgets.project_picker import NewProjectDialog, OpenProjectDialog, WelcomePage
@@ -28,6 +36,9 @@ from lorairo.gui.widgets.status_bar import MainStatusBar
 from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.summary import ImportSummary
+
+if TYPE_CHECKING:
+    from lorairo.gui.widgets.image_browser import ImageBrowser
 
 # Panels written by other parts of LoRAIro, placed here when present: (module, class, dock title, object name).
 OPTIONAL_PANELS = (
@@ -50,11 +61,11 @@ class MainWindow(QMainWindow):
         self.session = ProjectSession(config, self.jobs, self)
         self.imports = ImportController(self.session, self)
 
-        self.welcome = WelcomePage(self.session.projects, self.jobs, self)
-        self.browser = ImageBrowser(self.session, self)
+        self.welcome = WelcomePage(lambda: self.session.projects, self.jobs, self)
+        # The browser (filter bar, grid, SQL) is built when the first project opens: start-up stays fast.
+        self.browser: ImageBrowser | None = None
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.welcome)
-        self.stack.addWidget(self.browser)
         self.setCentralWidget(self.stack)
         self.status = MainStatusBar(self)
         self.setStatusBar(self.status)
@@ -70,7 +81,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._connect()
-        self.attach_optional_panels()
+        self._started = False
+        self.ready = False  # True once the side panels are attached (just after the first paint)
         self._restore_state()
         self._project_changed(None)
         self.welcome.refresh()
@@ -83,6 +95,21 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            # Panels of other parts import their services (SQLAlchemy, Pillow...): attach them right after
+            # the first paint, so the window appears at once.
+            QTimer.singleShot(50, self._late_start)
+
+    def _late_start(self) -> None:
+        if self.attach_optional_panels():
+            state = QSettings().value("window/state")
+            if state is not None:
+                self.restoreState(state)  # again: now the panels' docks exist and get their places back
+        self.ready = True
 
     def attach_optional_panels(self) -> list[str]:
         """Place the details / annotate panels if their modules exist (they are written by other parts).
@@ -108,7 +135,7 @@ class MainWindow(QMainWindow):
                 self.tabifyDockWidget(others[0], dock)
             self.panel_docks[class_name] = dock
             self.view_menu.addAction(dock.toggleViewAction())
-            if hasattr(panel, "show_images"):
+            if hasattr(panel, "show_images") and self.browser is not None:
                 self.browser.selection_changed.connect(panel.show_images)
             if hasattr(panel, "images_changed"):
                 panel.images_changed.connect(self.session.notify_changed)
@@ -138,13 +165,16 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action("&Settings…", self.open_settings, keys.Preferences)
         self.settings_action.setShortcuts([QKeySequence(keys.Preferences), QKeySequence("Ctrl+,")])
         self.quit_action = self._action("&Quit", self.close, keys.Quit)
-        self.select_all_action = self._action("Select &all", self.browser.grid.view.selectAll, keys.SelectAll)
-        self.select_none_action = self._action("Select &none", self.browser.grid.view.clearSelection, "Ctrl+Shift+A")
+        grid = lambda fn: lambda: self.browser and fn(self.browser)  # noqa: E731  (no-op before a project opens)
+        self.select_all_action = self._action("Select &all", grid(lambda b: b.grid.view.selectAll()), keys.SelectAll)
+        self.select_none_action = self._action(
+            "Select &none", grid(lambda b: b.grid.view.clearSelection()), "Ctrl+Shift+A"
+        )
         self.find_action = self._action("&Filter by tags", self._focus_filter, keys.Find)
-        self.clear_filter_action = self._action("C&lear filter", self.browser.filter_bar.clear, "Ctrl+Shift+F")
-        self.refresh_action = self._action("&Refresh", self.browser.run_query, keys.Refresh)
-        self.zoom_in_action = self._action("Larger thumbnails", lambda: self.browser.grid.zoom(1), keys.ZoomIn)
-        self.zoom_out_action = self._action("Smaller thumbnails", lambda: self.browser.grid.zoom(-1), keys.ZoomOut)
+        self.clear_filter_action = self._action("C&lear filter", grid(lambda b: b.filter_bar.clear()), "Ctrl+Shift+F")
+        self.refresh_action = self._action("&Refresh", grid(lambda b: b.run_query()), keys.Refresh)
+        self.zoom_in_action = self._action("Larger thumbnails", grid(lambda b: b.grid.zoom(1)), keys.ZoomIn)
+        self.zoom_out_action = self._action("Smaller thumbnails", grid(lambda b: b.grid.zoom(-1)), keys.ZoomOut)
         self.cancel_import_action = self._action("Cancel import", self.imports.cancel, "Ctrl+.")
         self.about_action = self._action("&About LoRAIro", self._about)
         self.docs_action = self._action(
@@ -181,8 +211,6 @@ class MainWindow(QMainWindow):
         self.session.project_changed.connect(self._project_changed)
         self.welcome.open_requested.connect(self.open_project)
         self.welcome.new_requested.connect(self.new_project)
-        self.browser.counts_changed.connect(self.status.set_counts)
-        self.browser.selection_changed.connect(lambda ids: self.status.set_selection(len(ids)))
         self.imports.started.connect(self.status.import_progress.start)
         self.imports.progress.connect(self.status.import_progress.update_progress)
         self.imports.finished.connect(self._import_finished)
@@ -190,9 +218,31 @@ class MainWindow(QMainWindow):
 
     # --- projects -------------------------------------------------------------------------------------------
 
+    def ensure_browser(self) -> ImageBrowser:
+        """Build the browser page on first use and wire it to the status bar and the panels."""
+        if self.browser is None:
+            from lorairo.gui.widgets.image_browser import ImageBrowser
+
+            browser = ImageBrowser(self.session, self)
+            self.stack.addWidget(browser)
+            browser.counts_changed.connect(self.status.set_counts)
+            browser.selection_changed.connect(lambda ids: self.status.set_selection(len(ids)))
+            for panel in self.panels.values():
+                if hasattr(panel, "show_images"):
+                    browser.selection_changed.connect(panel.show_images)
+            size = QSettings().value("grid/icon_size")
+            if size is not None:
+                browser.grid.set_icon_size(int(size))
+            self.browser = browser
+            if self.session.project is not None:  # it missed this project's project_changed
+                browser.project_opened(self.session.project)
+        return self.browser
+
     def _project_changed(self, project: object) -> None:
         has_project = project is not None
-        self.stack.setCurrentWidget(self.browser if has_project else self.welcome)
+        if has_project:
+            self.ensure_browser()
+        self.stack.setCurrentWidget(self.browser if has_project and self.browser else self.welcome)
         name = self.session.name
         self.setWindowTitle(f"{name} — LoRAIro" if name else "LoRAIro")
         self.status.set_project(name)
@@ -216,7 +266,7 @@ class MainWindow(QMainWindow):
         self.session.open(name, on_done=lambda p: self.status.showMessage(f"Opened {p.name}", 4000))
 
     def open_project_dialog(self) -> None:
-        dialog = OpenProjectDialog(self.session.projects, self.jobs, self)
+        dialog = OpenProjectDialog(lambda: self.session.projects, self.jobs, self)
         if dialog.exec() and (name := dialog.chosen_name()):
             self.open_project(name)
 
@@ -272,7 +322,8 @@ class MainWindow(QMainWindow):
         for outcome in summary.outcomes:
             if outcome.outcome == "skipped":
                 self.log_panel.add_error("Import", outcome.db_reason or "skipped", item=outcome.path)
-        self.browser.run_query()  # counts and order as the database has them now
+        if self.browser is not None:
+            self.browser.run_query()  # counts and order as the database has them now
         if summary.skipped or summary.duplicates or summary.status == "cancelled":
             dialog = ImportSummaryDialog(summary, self)
             dialog.show()
@@ -307,7 +358,9 @@ class MainWindow(QMainWindow):
         except (ImportError, AttributeError):
             self._warn("Export from the window is not available in this build; use `lorairo export` instead.")
             return
-        dialog = dialog_cls(self.session, self.browser.filter, self.browser.selected_ids(), self)
+        image_filter = self.browser.filter if self.browser else None
+        selected = self.browser.selected_ids() if self.browser else []
+        dialog = dialog_cls(self.session, image_filter, selected, self)
         dialog.exec()
 
     def _about(self) -> None:
@@ -319,8 +372,9 @@ class MainWindow(QMainWindow):
         )
 
     def _focus_filter(self) -> None:
-        self.browser.filter_bar.tags.setFocus()
-        self.browser.filter_bar.tags.selectAll()
+        if self.browser is not None:
+            self.browser.filter_bar.tags.setFocus()
+            self.browser.filter_bar.tags.selectAll()
 
     # --- errors, settings, state ----------------------------------------------------------------------------
 
@@ -352,15 +406,13 @@ class MainWindow(QMainWindow):
         state = settings.value("window/state")
         if state is not None:
             self.restoreState(state)
-        size = settings.value("grid/icon_size")
-        if size is not None:
-            self.browser.grid.set_icon_size(int(size))
 
     def save_state(self) -> None:
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
-        settings.setValue("grid/icon_size", self.browser.grid.icon_size())
+        if self.browser is not None:
+            settings.setValue("grid/icon_size", self.browser.grid.icon_size())
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -7,14 +7,18 @@ helper (opening may back up and migrate a database). Call only from the GUI thre
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from lorairo.gui.workers import JobContext, JobManager
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.image_query_service import ImageQueryService
-from lorairo.services.project_service import Project, ProjectService
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic load on first use, after the window is shown
+    from lorairo.services.image_query_service import ImageQueryService
+    from lorairo.services.project_service import Project, ProjectService
 
 
 class ProjectSession(QObject):
@@ -28,9 +32,20 @@ class ProjectSession(QObject):
         super().__init__(parent)
         self.config = config
         self.jobs = jobs
-        self.projects = ProjectService(config)
+        self._projects: ProjectService | None = None
+        self._projects_lock = threading.Lock()
         self.project: Project | None = None
         self.query: ImageQueryService | None = None
+
+    @property
+    def projects(self) -> ProjectService:
+        """The project service (built on first use, from any thread: its import pulls in SQLAlchemy/Alembic)."""
+        with self._projects_lock:
+            if self._projects is None:
+                from lorairo.services.project_service import ProjectService
+
+                self._projects = ProjectService(self.config)
+            return self._projects
 
     @property
     def name(self) -> str:
@@ -56,7 +71,12 @@ class ProjectSession(QObject):
         """Switch to `project` (closing the previous one) and tell every listener."""
         old = self.project
         self.project = project
-        self.query = ImageQueryService(project.db) if project else None
+        if project is not None:
+            from lorairo.services.image_query_service import ImageQueryService
+
+            self.query = ImageQueryService(project.db)
+        else:
+            self.query = None
         if old is not None and old is not project:
             old.close()
         self.project_changed.emit(project)

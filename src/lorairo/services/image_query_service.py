@@ -31,12 +31,12 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
-from lorairo.database.engine import Database
 from lorairo.exceptions import LoRAIroException
+
+if TYPE_CHECKING:
+    from lorairo.database.engine import Database
 
 _CHUNK = 900  # SQLite's default limit is 999 bound parameters per statement
 RATINGS = ("general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
@@ -377,17 +377,21 @@ class ImageQueryService:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # SQLAlchemy is imported here, not at module level: the filter model above is needed at start-up.
+        from sqlalchemy import text
+
+        self._text = text
 
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order."""
         sql, params = build_query(f or ImageFilter())
         with self.db.session() as s:
-            return [int(v) for v in s.execute(text(sql), params).scalars()]
+            return [int(v) for v in s.execute(self._text(sql), params).scalars()]
 
     def count(self, f: ImageFilter | None = None) -> int:
         sql, params = build_query(f or ImageFilter())
         with self.db.session() as s:
-            return int(s.execute(text(f"SELECT count(*) FROM ({sql})"), params).scalar_one())
+            return int(s.execute(self._text(f"SELECT count(*) FROM ({sql})"), params).scalar_one())
 
     def fetch_rows(self, ids: Sequence[int], *, details: bool = True) -> list[ImageRow]:
         """Snapshots of `ids` in the order given (unknown IDs are left out). `details=False` skips tags,
@@ -400,7 +404,7 @@ class ImageQueryService:
             for chunk in _chunks(list(ids)):
                 marks = ",".join(str(int(i)) for i in chunk)  # ints only: safe to inline, avoids param limits
                 for row in s.execute(
-                    text(
+                    self._text(
                         "SELECT i.id, i.file_name, i.file_path, i.hash_value, i.width, i.height, i.file_size, "
                         "i.format, i.created_at, i.excluded, coalesce(i.manual_rating, "
                         "(SELECT label FROM ratings r WHERE r.image_id = i.id ORDER BY r.id DESC LIMIT 1)) "
@@ -411,17 +415,19 @@ class ImageQueryService:
                 if not details:
                     continue
                 for image_id, tag in s.execute(
-                    text(f"SELECT image_id, tag FROM tags WHERE is_rejected = 0 AND image_id IN ({marks}) ORDER BY id")
+                    self._text(
+                        f"SELECT image_id, tag FROM tags WHERE is_rejected = 0 AND image_id IN ({marks}) ORDER BY id"
+                    )
                 ):
                     bucket = tags.setdefault(int(image_id), [])
                     if tag not in bucket:
                         bucket.append(tag)
                 for image_id, caption in s.execute(
-                    text(f"SELECT image_id, text FROM captions WHERE image_id IN ({marks}) ORDER BY id DESC")
+                    self._text(f"SELECT image_id, text FROM captions WHERE image_id IN ({marks}) ORDER BY id DESC")
                 ):
                     captions.setdefault(int(image_id), caption)
                 for image_id, name, value in s.execute(
-                    text(f"SELECT image_id, score_name, value FROM quality_scores WHERE image_id IN ({marks})")
+                    self._text(f"SELECT image_id, score_name, value FROM quality_scores WHERE image_id IN ({marks})")
                 ):
                     scores.setdefault(int(image_id), {})[name] = float(value)
         rows = []
@@ -448,7 +454,7 @@ class ImageQueryService:
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         with self.db.session() as s:
             rows = s.execute(
-                text(
+                self._text(
                     "SELECT tag, count(*) AS n FROM tags WHERE is_rejected = 0 AND tag LIKE :p ESCAPE '\\' "
                     "GROUP BY tag ORDER BY n DESC, tag LIMIT :limit"
                 ),

@@ -62,6 +62,10 @@ class ImageBrowser(QWidget):
                 names.append(name)
         return names[:25]
 
+    def project_opened(self, project: object) -> None:
+        """Show `project` (the browser is created after the first project_changed, so this is public)."""
+        self._project_changed(project)
+
     def _project_changed(self, project: object) -> None:
         query = self.session.query
         root = self.session.project

@@ -6,6 +6,9 @@ database's image count, so it runs on a worker. GUI thread only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -22,7 +25,11 @@ from PySide6.QtWidgets import (
 
 from lorairo.exceptions import ProjectError
 from lorairo.gui.workers import JobManager
-from lorairo.services.project_service import ProjectInfo, ProjectService, validate_project_name
+
+if TYPE_CHECKING:
+    from lorairo.services.project_service import ProjectInfo, ProjectService
+
+ProjectsGetter = Callable[[], "ProjectService"]  # the session's lazily built service
 
 
 class ProjectList(QListWidget):
@@ -30,10 +37,11 @@ class ProjectList(QListWidget):
 
     chosen = Signal(str)
 
-    def __init__(self, projects: ProjectService, jobs: JobManager, parent: QWidget | None = None) -> None:
+    def __init__(self, projects: ProjectsGetter, jobs: JobManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.projects = projects
         self.jobs = jobs
+        self.root = ""
         self.itemActivated.connect(self._activate)
         self.setAccessibleName("Projects")
 
@@ -42,18 +50,19 @@ class ProjectList(QListWidget):
         self.addItem(QListWidgetItem("Loading projects…"))
         projects = self.projects
 
-        def load(_ctx: object) -> tuple[list[ProjectInfo], list[str]]:
-            return projects.list_projects(), projects.recent()
+        def load(_ctx: object) -> tuple[list[ProjectInfo], list[str], str]:
+            service = projects()
+            return service.list_projects(), service.recent(), str(service.root)
 
         self.jobs.submit("List projects", load, on_result=self._show, visible=False)
 
-    def _show(self, result: tuple[list[ProjectInfo], list[str]]) -> None:
-        infos, recent = result
+    def _show(self, result: tuple[list[ProjectInfo], list[str], str]) -> None:
+        infos, recent, self.root = result
         rank = {name: i for i, name in enumerate(recent)}
         infos = sorted(infos, key=lambda info: (rank.get(info.name, len(rank)), -info.last_modified.timestamp()))
         self.clear()
         if not infos:
-            placeholder = QListWidgetItem(f"No projects yet in {self.projects.root}")
+            placeholder = QListWidgetItem(f"No projects yet in {self.root}")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.addItem(placeholder)
             return
@@ -85,7 +94,7 @@ class WelcomePage(QWidget):
     open_requested = Signal(str)
     new_requested = Signal()
 
-    def __init__(self, projects: ProjectService, jobs: JobManager, parent: QWidget | None = None) -> None:
+    def __init__(self, projects: ProjectsGetter, jobs: JobManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         title = QLabel("<h1>LoRAIro</h1>", self)
         intro = QLabel(
@@ -132,7 +141,7 @@ class WelcomePage(QWidget):
 class OpenProjectDialog(QDialog):
     """Pick a project to open."""
 
-    def __init__(self, projects: ProjectService, jobs: JobManager, parent: QWidget | None = None) -> None:
+    def __init__(self, projects: ProjectsGetter, jobs: JobManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Open project")
         self.resize(480, 360)
@@ -175,6 +184,8 @@ class NewProjectDialog(QDialog):
         self._validate("")
 
     def _validate(self, text: str) -> None:
+        from lorairo.services.project_service import validate_project_name
+
         message = ""
         if text:
             try:
@@ -187,4 +198,6 @@ class NewProjectDialog(QDialog):
         self.create_button.setEnabled(bool(text) and not message)
 
     def project_name(self) -> str:
+        from lorairo.services.project_service import validate_project_name
+
         return validate_project_name(self.name_edit.text())
