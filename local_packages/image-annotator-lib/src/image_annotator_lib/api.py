@@ -183,6 +183,8 @@ def annotate(
 
     Raises:
         ValueError: `phash_list` has a different length than `images`.
+        RegistryError: a model configuration file (bundled, IMAGE_ANNOTATOR_CONFIG or registered) is invalid;
+            the message names the file and field. This is a setup error, not a per-image one.
     """
     if phash_list is not None and len(phash_list) != len(images):
         raise ValueError(f"phash_list has {len(phash_list)} entries for {len(images)} images")
