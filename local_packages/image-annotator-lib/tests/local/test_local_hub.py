@@ -147,3 +147,24 @@ def test_model_with_files_from_two_repos(tmp_path: Path, monkeypatch: pytest.Mon
         assert result.scores["aesthetic_v2"].value == pytest.approx(expected, abs=1e-4)
         assert server.count("HEAD", f"/acme/aesthetic-head/resolve/main/{tiny.head_file}") == 1
         assert lib.model_status(spec).installed
+
+
+def test_unreachable_hub_fails_at_once_with_how_to_get_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No 25 s of huggingface_hub retries when the Hub cannot be reached: one quick probe, then a clear error."""
+    import socket
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    lib.register_model(_spec())
+    result = _annotate()
+    assert result.error is not None and result.error.code is ErrorCode.MISSING_FILES
+    assert f"127.0.0.1:{port} could not be reached" in result.error.message
+    assert "python -m image_annotator_lib download hub-wd" in result.error.message

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
+import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from image_annotator_lib.core.errors import MissingFilesError
 from image_annotator_lib.core.types import ModelSource, ModelSpec
@@ -35,6 +39,41 @@ def hub_endpoint() -> str | None:
     """HF_ENDPOINT as set now (None: huggingface_hub's default)."""
     value = os.environ.get("HF_ENDPOINT", "").strip()
     return value.rstrip("/") or None
+
+
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+_PROBE_TTL_S = 60.0
+_probe_lock = threading.Lock()
+_probe_cache: dict[tuple[str, int], tuple[float, str | None]] = {}
+
+
+def hub_unreachable_reason() -> str | None:
+    """Why the Hub cannot be reached right now, or None if it can (or we cannot tell).
+
+    huggingface_hub retries connection errors with backoff for about 25 seconds; a quick TCP connect first
+    lets an offline user get the "how to get the files" message at once. Behind a proxy the direct connect
+    says nothing, so the probe is skipped there. Results are cached for a minute.
+    """
+    if any(os.environ.get(var) for var in _PROXY_VARS):
+        return None
+    url = urlsplit(hub_endpoint() or "https://huggingface.co")
+    host = url.hostname
+    if not host:
+        return None
+    port = url.port or (443 if url.scheme == "https" else 80)
+    now = time.monotonic()
+    with _probe_lock:
+        cached = _probe_cache.get((host, port))
+        if cached is not None and now - cached[0] < _PROBE_TTL_S:
+            return cached[1]
+    try:
+        socket.create_connection((host, port), timeout=3.0).close()
+        reason = None
+    except OSError as exc:
+        reason = f"{host}:{port} could not be reached ({exc.strerror or exc})"
+    with _probe_lock:
+        _probe_cache[(host, port)] = (now, reason)
+    return reason
 
 
 def download_hint(spec: ModelSpec) -> str:
@@ -142,6 +181,11 @@ def _hub_file(spec: ModelSpec, source: ModelSource, filename: str, allow_downloa
             return Path(str(cached))
         except LocalEntryNotFoundError:
             pass  # not cached yet: download below
+    if not offline and (unreachable := hub_unreachable_reason()):
+        raise MissingFilesError(
+            f"model {spec.name!r}: {where} is not in the Hugging Face cache and the Hub {unreachable}; "
+            f"{download_hint(spec)}"
+        )
     try:
         path = hf_hub_download(
             repo_id,
