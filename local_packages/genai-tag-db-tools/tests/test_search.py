@@ -86,7 +86,7 @@ def test_index_follows_changes_made_by_another_instance(tmp_path: Path) -> None:
     # Two TagDatabase objects on one folder stand for the GUI and a `tag-db` process.
     vocab = tmp_path / "danbooru.csv"
     vocab.write_text("long_hair,0,100,\n", encoding="utf-8")
-    with TagDatabase(tmp_path / "db") as gui, TagDatabase(tmp_path / "db") as cli:
+    with TagDatabase(tmp_path / "db", change_check_interval=0) as gui, TagDatabase(tmp_path / "db") as cli:
         cli.import_file(vocab)
         assert [r.tag for r in gui.search("long")] == ["long_hair"]
         cli.overlay.add_tag("longcat", "general", count=500)

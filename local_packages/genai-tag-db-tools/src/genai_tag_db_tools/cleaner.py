@@ -97,7 +97,7 @@ class TagCleaner:
         """Return key -> TagInfo (None when unknown), cached until the database changes."""
         if self.db is None:
             return {}
-        stamp = (self.db.revision, self.db.overlay.revision)
+        stamp = self.db.data_stamp()
         if stamp != self._cache_stamp:
             self._cache.clear()
             self._cache_stamp = stamp

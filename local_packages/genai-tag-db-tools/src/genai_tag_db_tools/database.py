@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class TagDatabase:
         base_path: str | os.PathLike[str] | None = None,
         overlay_path: str | os.PathLike[str] | None = None,
         default_format: str = "danbooru",
+        change_check_interval: float = 0.5,
     ) -> None:
         """Open (creating if needed) the databases.
 
@@ -77,11 +79,16 @@ class TagDatabase:
             base_path: Path of the base database (default ``<data_dir>/tags_base.sqlite``).
             overlay_path: Path of the user overlay (default ``<data_dir>/tags_user.sqlite``).
             default_format: Format used when a method is not given one.
+            change_check_interval: Seconds between checks for writes made by *other* processes (writes
+                through this object are seen at once). 0 checks on every call.
         """
         self.data_dir = resolve_data_dir(data_dir)
         self.base_path = Path(base_path) if base_path else self.data_dir / BASE_DB_NAME
         self.overlay_path = Path(overlay_path) if overlay_path else self.data_dir / OVERLAY_DB_NAME
         self.default_format = default_format
+        self.change_check_interval = change_check_interval
+        self._local_writes = 0
+        self._stamp_cache: tuple[tuple[int, int], tuple[int, int], float] | None = None
         try:
             self.engine: Engine = s.create_sqlite_engine(self.base_path, s.base_metadata)
             self.overlay = UserOverlay(s.create_sqlite_engine(self.overlay_path, s.overlay_metadata))
@@ -125,6 +132,22 @@ class TagDatabase:
     def _bump(self) -> None:
         with self.engine.begin() as conn:
             s.bump_revision(conn)
+        self._local_writes += 1
+
+    def data_stamp(self) -> tuple[int, int]:
+        """Return (base revision, overlay revision); caches compare it to know when to rebuild.
+
+        Reading both revisions costs two small queries, so between writes made through this object the
+        value is re-read at most every ``change_check_interval`` seconds.
+        """
+        now = time.monotonic()
+        local = (self._local_writes, self.overlay.local_writes)
+        cached = self._stamp_cache
+        if cached is not None and cached[1] == local and now - cached[2] < self.change_check_interval:
+            return cached[0]
+        stamp = (self.revision, self.overlay.revision)
+        self._stamp_cache = (stamp, local, now)
+        return stamp
 
     @property
     def revision(self) -> int:
@@ -132,46 +155,43 @@ class TagDatabase:
         return s.read_revision(self.engine)
 
     # ----------------------------------------------------------------- lookups
+    def _batched(self, sql: str, keys: Sequence[str], *params: Any) -> list[tuple[Any, ...]]:
+        """Run ``sql`` (with ``{marks}`` for an IN list) over ``keys`` in batches; plain driver SQL.
+
+        Lookups run on every caption that gets cleaned; compiling Core expressions with expanding IN
+        parameters cost more than the queries themselves.
+        """
+        out: list[tuple[Any, ...]] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), _BATCH):
+                part = tuple(keys[i : i + _BATCH])
+                query = sql.format(marks=",".join("?" * len(part)))
+                out.extend(tuple(r) for r in conn.exec_driver_sql(query, (*params, *part)).fetchall())
+        return out
+
     def _rows_for(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Return key -> {"deprecated": bool, "formats": {format: (category, count)}} for existing tags."""
         out: dict[str, dict[str, Any]] = {}
-        query = (
-            select(
-                s.tags.c.name,
-                s.tags.c.deprecated,
-                s.tag_formats.c.format,
-                s.tag_formats.c.category,
-                s.tag_formats.c.count,
-            )
-            .select_from(s.tags.outerjoin(s.tag_formats, s.tag_formats.c.tag_id == s.tags.c.id))
-            .where(s.tags.c.name.in_(bindparam("names", expanding=True)))
+        sql = (
+            "SELECT t.name, t.deprecated, f.format, f.category, f.count FROM tags t "
+            "LEFT JOIN tag_formats f ON f.tag_id = t.id WHERE t.name IN ({marks})"
         )
-        with self.engine.connect() as conn:
-            for i in range(0, len(keys), _BATCH):
-                for name, deprecated, fmt, category, count in conn.execute(
-                    query, {"names": list(keys[i : i + _BATCH])}
-                ):
-                    row = out.setdefault(name, {"deprecated": bool(deprecated), "formats": {}})
-                    if fmt is not None:
-                        row["formats"][fmt] = (category, count)
+        for name, deprecated, fmt, category, count in self._batched(sql, keys):
+            row = out.setdefault(name, {"deprecated": bool(deprecated), "formats": {}})
+            if fmt is not None:
+                row["formats"][fmt] = (category, count)
         return out
 
     def _base_aliases(self, keys: Sequence[str], format_name: str) -> dict[str, str]:
-        query = (
-            select(s.aliases.c.alias, s.tags.c.name)
-            .join(s.tags, s.tags.c.id == s.aliases.c.tag_id)
-            .where(s.aliases.c.format == format_name, s.aliases.c.alias.in_(bindparam("names", expanding=True)))
+        sql = (
+            "SELECT a.alias, t.name FROM aliases a JOIN tags t ON t.id = a.tag_id "
+            "WHERE a.format = ? AND a.alias IN ({marks})"
         )
-        out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for i in range(0, len(keys), _BATCH):
-                for alias, name in conn.execute(query, {"names": list(keys[i : i + _BATCH])}):
-                    out[alias] = name
-        return out
+        return {str(alias): str(name) for alias, name in self._batched(sql, keys, format_name)}
 
     def _user_snapshot(self, fmt: str) -> tuple[dict[str, str], dict[str, tuple[str, int]], set[str]]:
         """Return (user aliases, user tags, blacklist) for a format, cached until the overlay changes."""
-        stamp = self.overlay.revision
+        stamp = self.data_stamp()[1]
         cached = self._user_cache.get(fmt)
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -326,11 +346,12 @@ class TagDatabase:
         with self.engine.begin() as conn:
             result = conn.execute(update(s.tags).where(s.tags.c.name.in_(keys)).values(deprecated=deprecated))
             s.bump_revision(conn)
+        self._local_writes += 1
         return int(result.rowcount or 0)
 
     # ----------------------------------------------------------------- search
     def _index(self, format_name: str) -> SearchIndex:
-        stamp = (self.revision, self.overlay.revision)
+        stamp = self.data_stamp()
         cached = self._indexes.get(format_name)
         if cached and cached[0] == stamp:
             return cached[1]

@@ -23,6 +23,8 @@ class UserOverlay:
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine created with :data:`schema.overlay_metadata`."""
         self.engine = engine
+        #: Writes made through this object (lets TagDatabase notice them without a query).
+        self.local_writes = 0
 
     @property
     def revision(self) -> int:
@@ -34,6 +36,7 @@ class UserOverlay:
         with self.engine.begin() as conn:
             yield conn
             s.bump_revision(conn)
+        self.local_writes += 1
 
     def add_tag(self, name: str, category: str = "general", *, format_name: str = "danbooru", count: int = 0) -> str:
         """Add or update a user tag; returns its stored name."""
