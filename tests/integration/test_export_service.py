@@ -309,3 +309,14 @@ def test_preview_counts_buckets_and_caption(project: Project, service: ExportSer
     assert preview.buckets == (((704, 1024), 1), ((1024, 704), 1))
     lower = service.preview(opts.with_changes(min_confidence=0.1, trigger_words=("sks",)), image_id=ids[2])
     assert lower.caption_lines == ("sks, cat",) and lower.image_count == 3 and lower.bucket_count == 2
+
+
+def test_kohya_alpha_mask_keeps_the_alpha_channel(project: Project, service: ExportService, tmp_path: Path) -> None:
+    add_images(project, [ImageSpec("a.png", (512, 512), mode="RGBA", tags=simple_tags("smile"))])
+    result = service.export(service.default_options(tmp_path / "m", trigger_words=("sks",), alpha="mask"))
+    with Image.open(result.image_dir / "a.png") as im:
+        assert im.mode == "RGBA" and im.getpixel((0, 0))[3] == 0
+    subset = tomllib.loads((tmp_path / "m" / "dataset_config.toml").read_text())["datasets"][0]["subsets"][0]
+    assert subset["alpha_mask"] is True
+    with pytest.raises(ExportError, match="JPEG"):
+        service.export(service.default_options(tmp_path / "n", alpha="mask", image_format="jpg"))
