@@ -60,6 +60,7 @@ def test_errors_are_one_line_and_exit_nonzero(tmp_path: Path) -> None:
     assert "tag-db import" in result.stderr
 
 
+@pytest.mark.slow
 def test_installed_script_runs(tmp_path: Path, small_vocab: Path) -> None:
     exe = shutil.which("tag-db")
     if exe is None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from genai_tag_db_tools import SearchIndex, TagDatabase, search_tags
 
 
+@pytest.mark.slow  # builds the search index over the full Danbooru list
 def test_long_ha_returns_long_hair_first_with_count_and_aliases(danbooru_db: TagDatabase) -> None:
     results = danbooru_db.search("long ha")
     top = results[0]
