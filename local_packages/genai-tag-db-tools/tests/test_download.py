@@ -129,3 +129,23 @@ def test_bad_source_is_rejected(tmp_path: Path) -> None:
         download_vocabulary("ftp://example.org/x.csv", data_dir=tmp_path)
     with pytest.raises(DownloadError, match="bad Hugging Face source"):
         download_vocabulary("hf://datasets/only-owner", data_dir=tmp_path)
+
+
+def test_cli_download_json(server: str, tmp_path: Path) -> None:
+    import json
+
+    from genai_tag_db_tools.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(
+        app, ["download", f"{server}/files/danbooru.csv", "--db-dir", str(tmp_path / "db"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["path"].endswith("danbooru.csv")
+    assert data["import"]["imported"] == 3
+    offline = CliRunner().invoke(
+        app, ["download", f"http://127.0.0.1:{_closed_port()}/x.csv", "--db-dir", str(tmp_path / "db"), "--json"]
+    )
+    assert offline.exit_code == 1
+    assert offline.stderr.startswith("error: cannot reach 127.0.0.1")

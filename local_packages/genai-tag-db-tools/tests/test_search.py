@@ -98,3 +98,15 @@ def test_index_follows_changes_made_by_another_instance(tmp_path: Path) -> None:
         vocab.write_text("long_hair,0,100,\nlong_sleeves,0,900,\n", encoding="utf-8")
         cli.import_file(vocab)
         assert [r.tag for r in gui.search("long")] == ["long_sleeves", "long_hair"]
+
+
+def test_search_tags_default_database_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genai_tag_db_tools import default_database
+
+    monkeypatch.setenv("GENAI_TAG_DB_DIR", str(tmp_path / "default"))
+    db = default_database()
+    assert db is default_database()
+    assert db.data_dir == tmp_path / "default"
+    (tmp_path / "danbooru.csv").write_text("long_hair,0,100,\n", encoding="utf-8")
+    db.import_file(tmp_path / "danbooru.csv")
+    assert search_tags("long h")[0].name == "long hair"

@@ -16,6 +16,7 @@ Typical use::
 from __future__ import annotations
 
 import importlib
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -73,6 +74,7 @@ __all__ = [
     "UserOverlay",
     "clean_tags",
     "default_data_dir",
+    "default_database",
     "download_and_import",
     "download_vocabulary",
     "escape_parentheses",
@@ -120,6 +122,21 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def default_database() -> TagDatabase:
+    """Return a shared :class:`TagDatabase` for the default data dir (one per directory, reused)."""
+    from .paths import default_data_dir
+
+    return _database_for(str(default_data_dir()))
+
+
+@lru_cache(maxsize=4)
+def _database_for(data_dir: str) -> TagDatabase:
+    # Reusing the instance keeps its search index and lookup caches between calls.
+    from .database import TagDatabase
+
+    return TagDatabase(data_dir)
+
+
 def search_tags(
     query: str,
     *,
@@ -129,9 +146,7 @@ def search_tags(
     prefix_first: bool = False,
 ) -> list[SearchResult]:
     """Autocomplete ``query`` against ``db`` (default: the database in the default data dir)."""
-    from .database import TagDatabase
-
-    database = db or TagDatabase()
+    database = db or default_database()
     return database.search(query, limit=limit, format_name=format_name, prefix_first=prefix_first)
 
 
@@ -142,7 +157,5 @@ def get_tag_info(
     format_name: str | None = None,
 ) -> dict[str, TagInfo]:
     """Batched category/count lookup: input name -> :class:`TagInfo` (unknown names are left out)."""
-    from .database import TagDatabase
-
-    database = db or TagDatabase()
+    database = db or default_database()
     return database.get_tag_info(names, format_name=format_name)
