@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
 from sqlalchemy import func, select
@@ -358,9 +359,9 @@ class EditService:
 
     @staticmethod
     def _add_change(
-        repo: EditRepository, ids: Sequence[int], tags: Sequence[str], categories: Mapping[str, str | None]
+        rows: Sequence[Any], ids: Sequence[int], tags: Sequence[str], categories: Mapping[str, str | None]
     ) -> InsertTags:
-        rows = repo.tag_rows(ids)
+        """Manual rows for `tags` on the images of `ids` that lack them; `rows` are those images' tag rows."""
         active = {(r.image_id, r.tag.lower()) for r in rows if not r.is_rejected}
         # A tag the project already knows (e.g. a rejected model tag) keeps the category it had there.
         known = {r.tag.lower(): r.category for r in rows if r.category}
@@ -373,7 +374,7 @@ class EditService:
         return InsertTags(tuple(new_rows))
 
     @staticmethod
-    def _remove_change(rows: Sequence[TagRecord], tags: Sequence[str]) -> ChangeSet:
+    def _remove_change(rows: Sequence[Any], tags: Sequence[str]) -> ChangeSet:
         wanted = {tag.lower() for tag in tags}
         hits = [r for r in rows if not r.is_rejected and r.tag.lower() in wanted]
         manual = tuple(r.id for r in hits if r.source == SOURCE_MANUAL)
@@ -389,7 +390,8 @@ class EditService:
         categories = dict.fromkeys(cleaned, category) if category else self._vocabulary_categories(cleaned)
 
         def build(repo: EditRepository) -> Change:
-            return self._add_change(repo, self._existing(repo, image_ids), cleaned, categories)
+            ids = self._existing(repo, image_ids)
+            return self._add_change(repo.tag_rows(ids), ids, cleaned, categories)
 
         return self._run(f"Add {', '.join(cleaned)}", build)
 
@@ -423,7 +425,7 @@ class EditService:
                         InsertTags(tuple(TagRow(i, new_tag, old_category, SOURCE_MANUAL) for i in having)),
                     )
                 )
-            add = self._add_change(repo, having, [new_tag], categories)
+            add = self._add_change(rows, having, [new_tag], categories)
             if old_category and add.rows and all(row.category is None for row in add.rows):
                 add = InsertTags(tuple(TagRow(r.image_id, r.tag, old_category, r.source) for r in add.rows))
             return ChangeSet((self._remove_change(rows, [old_tag]), add))
