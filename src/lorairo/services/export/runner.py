@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
@@ -35,17 +36,23 @@ def run_jobs(
     if cancel is not None and cancel.is_set():
         return False
     context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context)
+    size = min(workers, len(jobs))
+    executor = ProcessPoolExecutor(max_workers=size, mp_context=context)
     completed = False
+    queue = iter(jobs)
+    # A bounded window of submitted jobs: wait() is linear in the number of pending futures, so submitting
+    # thousands at once would make the loop quadratic; a few per worker keeps every worker busy.
+    window = size * 4
     try:
-        futures: dict[Future[ImageJobResult], ImageJob] = {executor.submit(process_image, job): job for job in jobs}
-        pending = set(futures)
-        while pending:
+        futures: dict[Future[ImageJobResult], ImageJob] = {}
+        for job in itertools.islice(queue, window):
+            futures[executor.submit(process_image, job)] = job
+        while futures:
             if cancel is not None and cancel.is_set():
                 return False
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            done, _pending = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
-                job = futures[future]
+                job = futures.pop(future)
                 try:
                     result = future.result()
                 except BrokenProcessPool as exc:
@@ -53,6 +60,12 @@ def run_jobs(
                 except Exception as exc:  # pickling or pool errors: report them per image and go on
                     result = ImageJobResult(job.image_id, error=f"{type(exc).__name__}: {exc}")
                 on_result(result)
+                next_job = next(queue, None)
+                if next_job is not None:
+                    try:
+                        futures[executor.submit(process_image, next_job)] = next_job
+                    except BrokenProcessPool as exc:
+                        on_result(ImageJobResult(next_job.image_id, error=f"worker process died: {exc}"))
         completed = True
         return True
     finally:
