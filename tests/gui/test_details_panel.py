@@ -326,3 +326,18 @@ def test_main_window_form_follows_the_session_and_opens_near_duplicate_review(qt
     session.project_changed.emit(None)
     assert panel.pages.currentIndex() == 0 and panel.undo_stack.count() == 0
     jobs.shutdown()
+
+
+def test_large_selection_shows_the_most_common_tags_only(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
+    from lorairo.gui.widgets.details.tag_chips import MAX_SELECTION_CHIPS
+
+    many = {f"tag {i:03d}": "general" for i in range(MAX_SELECTION_CHIPS + 20)}
+    ids = [
+        add_image(project, "a.jpg", tags=many),
+        add_image(project, "b.jpg", color=(1, 2, 3), tags={"tag 150": "meta"}),
+    ]
+    panel.show_images(ids)
+    qtbot.waitUntil(lambda: len(panel.selection_tags) == MAX_SELECTION_CHIPS + 21)
+    assert len(panel.batch.chips.chips) == MAX_SELECTION_CHIPS
+    assert panel.batch.chips.chips[0].tag == "tag 000"
+    assert "21 more tags" in panel.batch.chips._more.text()

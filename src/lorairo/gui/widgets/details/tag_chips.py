@@ -26,6 +26,7 @@ CATEGORY_COLORS: dict[str, str] = {
     "rating": "#00a3a3",
 }
 UNKNOWN_COLOR = "#8a8a8a"
+MAX_SELECTION_CHIPS = 80
 
 
 def category_color(category: str | None) -> QColor:
@@ -130,6 +131,9 @@ class TagChipArea(QWidget):
         self._empty = QLabel("No tags", self)
         self._empty.setEnabled(False)
         self._layout.addWidget(self._empty)
+        self._more = QLabel(self)
+        self._more.setEnabled(False)
+        self._more.hide()
 
     def clear(self) -> None:
         for chip in self.chips:
@@ -137,6 +141,7 @@ class TagChipArea(QWidget):
             chip.deleteLater()
         self.chips = []
         self._empty.show()
+        self._more.hide()
 
     def _add_chip(self, chip: TagChip) -> None:
         chip.remove_requested.connect(self.remove_requested)
@@ -156,15 +161,20 @@ class TagChipArea(QWidget):
         self._fit_height()
         self.updateGeometry()
 
-    def set_counts(self, counts: Sequence[TagCount], total: int) -> None:
-        """Show a selection's tags with how many of the `total` images carry each."""
+    def set_counts(self, counts: Sequence[TagCount], total: int, *, limit: int = MAX_SELECTION_CHIPS) -> None:
+        """Show a selection's most common tags with how many of the `total` images carry each."""
         self.clear()
-        for item in counts:
+        for item in counts[:limit]:
             label = item.tag if item.count == total else f"{item.tag}  {item.count}/{total}"
             chip = TagChip(item.tag, item.category, label=label, parent=self)
             chip.setToolTip(f"<b>{item.tag}</b><br>on {item.count} of {total} selected images")
             chip.close_button.setToolTip(f"Remove '{item.tag}' from all selected images")
             self._add_chip(chip)
+        if len(counts) > limit:  # thousands of chip widgets would freeze the GUI thread on a large selection
+            self._more.setText(f"… and {len(counts) - limit} more tags")
+            self._layout.removeWidget(self._more)
+            self._layout.addWidget(self._more)  # after the chips
+            self._more.show()
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
