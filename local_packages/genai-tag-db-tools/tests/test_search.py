@@ -110,3 +110,31 @@ def test_search_tags_default_database_is_reused(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "danbooru.csv").write_text("long_hair,0,100,\n", encoding="utf-8")
     db.import_file(tmp_path / "danbooru.csv")
     assert search_tags("long h")[0].name == "long hair"
+
+
+def test_concurrent_searches_and_lookups(tmp_path: Path) -> None:
+    import threading
+
+    (tmp_path / "danbooru.csv").write_text('long_hair,0,100,"longhair"\nsolo,0,90,\n', encoding="utf-8")
+    db = TagDatabase(tmp_path / "db")
+    db.import_file(tmp_path / "danbooru.csv")
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(20):
+                results.append(db.search("long")[0].tag)
+                results.append(db.get_tag_info(["longhair"])["longhair"].name)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.close()
+    assert not errors
+    assert set(results) == {"long_hair"}
+    assert len(results) == 160
