@@ -43,9 +43,9 @@ CARD_IMAGE_SIDE = 240
 
 
 def default_keep(group: NearDuplicateGroup) -> int:
-    """The member to keep unless the user says otherwise: most pixels, then most tags (the annotation work
-    worth keeping), then the biggest file (least compressed)."""
-    best = max(group.members, key=lambda m: (m.width * m.height, m.tag_count, m.file_size, -m.image_id))
+    """The member to keep unless the user says otherwise: one not excluded yet (a reviewed group shows its
+    earlier choice), then most pixels, most tags (the annotation work worth keeping), the biggest file."""
+    best = max(group.members, key=lambda m: (not m.excluded, m.width * m.height, m.tag_count, m.file_size, -m.image_id))
     return best.image_id
 
 
@@ -197,10 +197,12 @@ class NearDuplicateDialog(QDialog):
         for number, group in enumerate(groups, start=1):
             worst = max((d for _a, _b, d in group.links), default=0)
             excluded = sum(m.excluded for m in group.members)
-            text = f"Group {number}: {len(group.members)} images, distance ≤ {worst}"
+            text = f"{number}. {len(group.members)} images, distance ≤ {worst}"
             if excluded:
-                text += f" ({excluded} excluded)"
-            self.group_list.addItem(QListWidgetItem(text))
+                text += f", {excluded} excluded"
+            item = QListWidgetItem(text)
+            item.setToolTip(", ".join(m.file_name for m in group.members))
+            self.group_list.addItem(item)
         self.group_list.blockSignals(False)
         if groups:
             self.group_list.setCurrentRow(min(row, len(groups) - 1))
