@@ -109,6 +109,11 @@ class MainWindow(QMainWindow):
             state = QSettings().value("window/state")
             if state is not None:
                 self.restoreState(state)  # again: now the panels' docks exist and get their places back
+        if self._first_run:
+            # First run: the grid gets the room; the log is a strip at the bottom, the panels a column.
+            self.resizeDocks([self.log_dock], [140], Qt.Orientation.Vertical)
+            if self.panel_docks:
+                self.resizeDocks(list(self.panel_docks.values())[:1], [440], Qt.Orientation.Horizontal)
         self.ready = True
 
     def attach_optional_panels(self) -> list[str]:
@@ -403,6 +408,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1400, 880)
+        self._first_run = geometry is None
         state = settings.value("window/state")
         if state is not None:
             self.restoreState(state)

@@ -99,6 +99,9 @@ class FilterBar(QWidget):
         self.score.setSingleStep(0.5)
         self.score.setDecimals(1)
         self.score.setMinimumWidth(200)
+        # Editable value boxes at the ends, no floating labels over the handles (keeps the bar one row high).
+        self.score.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
+        self.score.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
         self.score.setToolTip("Score range (the full range = no score filter)")
         self.rating = QComboBox(self)
         for value in RATING_CHOICES:

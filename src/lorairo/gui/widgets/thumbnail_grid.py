@@ -7,13 +7,68 @@ thousands of items must not flood the details panel). Call only from the GUI thr
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QListView, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QSlider,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from lorairo.gui.models.image_list_model import ImageIdRole, ImageListModel
+from lorairo.gui.models.image_list_model import ImageIdRole, ImageListModel, ImageRowRole
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 64, 384, 160
 SPACING = 6
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Draws a thumbnail centred in its cell with a clear selection frame (icon mode's default highlight is a
+    thin line under the icon when items have no text). Paints only what `data()` already holds."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
+        cell = QRectF(option.rect).adjusted(2, 2, -2, -2)
+        palette = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if selected:
+            fill = QColor(palette.highlight().color())
+            fill.setAlpha(70)
+            painter.setBrush(fill)
+            painter.setPen(QPen(palette.highlight().color(), 2.5))
+            painter.drawRoundedRect(cell, 6, 6)
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(palette.mid().color(), 1))
+            painter.drawRoundedRect(cell, 6, 6)
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if pixmap is not None and not pixmap.isNull():
+            ratio = pixmap.devicePixelRatio() or 1.0
+            width, height = pixmap.width() / ratio, pixmap.height() / ratio
+            x = cell.center().x() - width / 2
+            y = cell.center().y() - height / 2
+            painter.drawPixmap(int(x), int(y), pixmap)
+        row = index.data(ImageRowRole)
+        if row is not None and row.excluded:  # left out of exports: dim it and say so
+            painter.fillRect(cell, QColor(0, 0, 0, 110))
+            painter.setPen(QColor("white"))
+            painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, "excluded")
+        if option.state & QStyle.StateFlag.State_HasFocus:
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(palette.highlight().color(), 1, Qt.PenStyle.DashLine))
+            painter.drawRoundedRect(cell.adjusted(1, 1, -1, -1), 5, 5)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        size = option.decorationSize
+        return QSize(size.width() + 2 * SPACING, size.height() + 2 * SPACING)
 
 
 class ThumbnailGridView(QListView):
@@ -31,16 +86,36 @@ class ThumbnailGridView(QListView):
         self.setBatchSize(2000)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSelectionRectVisible(True)
-        self.setSpacing(SPACING)
+        self.setSpacing(0)  # the grid size below carries the spacing
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # Always shown: cells are sized to the viewport width, and a scroll bar appearing would re-flow them.
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMouseTracking(True)
+        self.setItemDelegate(ThumbnailDelegate(self))
+        self._icon = DEFAULT_SIZE
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setDragEnabled(False)
         self.setAccessibleName("Image grid")
 
     def apply_icon_size(self, size: int) -> None:
+        self._icon = size
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 2 * SPACING, size + 2 * SPACING))
+        self._fit_grid()
         self.verticalScrollBar().setSingleStep(max(8, size // 4))
+
+    def _fit_grid(self) -> None:
+        """Spread the columns over the whole width (no ragged empty strip on the right)."""
+        cell = self._icon + 2 * SPACING
+        width = max(cell, self.viewport().width() - 4)  # icon mode wraps a row that fills the width exactly
+        columns = max(1, width // cell)
+        grid = QSize(width // columns, cell)
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_grid()
 
 
 class ThumbnailGrid(QWidget):
