@@ -58,7 +58,7 @@ def _spec_for(args: argparse.Namespace, name: str) -> ModelSpec:
         kind=ModelKind.CLOUD,
         framework="openai-compatible",
         provider=args.provider or "openai-compatible",
-        batch_size=64,
+        batch_size=256,
         options={
             "model_id": args.model_id or name,
             "base_url": args.base_url,

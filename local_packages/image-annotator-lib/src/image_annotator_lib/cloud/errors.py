@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from image_annotator_lib.core.errors import AnnotatorLoadError, NeedsApiKeyError
 from image_annotator_lib.core.types import AnnotationError, ErrorCode
 
 # Shapes of provider keys, scrubbed even when the key itself was not passed to us (e.g. echoed by a proxy).
@@ -51,13 +52,13 @@ class CloudError(Exception):
         return AnnotationError(code=self.code, message=scrub(self.message, secrets), raw_text=raw)
 
 
-class CloudConfigError(CloudError, ValueError):
+class CloudConfigError(CloudError, AnnotatorLoadError, ValueError):
     """A cloud model entry or option is invalid (the message names the model and the field)."""
 
     code = ErrorCode.LOAD_FAILED
 
 
-class MissingAPIKeyError(CloudError):
+class MissingAPIKeyError(CloudError, NeedsApiKeyError):
     """The provider of a model needs an API key and none was given."""
 
     code = ErrorCode.NEEDS_API_KEY
