@@ -102,3 +102,20 @@ def test_grid_pages_rows_and_shows_thumbnails(qtbot, window) -> None:  # type: i
     assert view.currentIndex().row() == 1
     qtbot.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: window.status.selection_label.text() == "2 selected", timeout=5000)
+
+
+def test_selection_reaches_the_details_panel_and_export_gets_filter_and_selection(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    a, b, _c = _project_with(qtbot, window, [["cat"], ["dog"], ["cat", "dog"]])
+    details = window.panels["DetailsPanel"]
+    window.browser.grid.select_ids([a, b])
+    qtbot.waitUntil(lambda: details._ids == [a, b], timeout=5000)
+    assert window.status.selection_label.text() == "2 selected"
+
+    from lorairo.gui.dialogs import export_dialog
+
+    opened: list[tuple] = []
+    monkeypatch.setattr(
+        export_dialog.ExportDialog, "exec", lambda self: opened.append((self.session, self.selected_ids))
+    )
+    window.export_action.trigger()
+    assert opened == [(window.session, [a, b])]

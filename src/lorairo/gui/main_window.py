@@ -144,6 +144,15 @@ class MainWindow(QMainWindow):
                 self.browser.selection_changed.connect(panel.show_images)
             if hasattr(panel, "images_changed"):
                 panel.images_changed.connect(self.session.notify_changed)
+            if (stack := getattr(panel, "undo_stack", None)) is not None:
+                # The edit history's Undo / Redo live in the Edit menu with the standard shortcuts.
+                undo = stack.createUndoAction(self, "&Undo")
+                undo.setShortcut(QKeySequence.StandardKey.Undo)
+                redo = stack.createRedoAction(self, "&Redo")
+                redo.setShortcut(QKeySequence.StandardKey.Redo)
+                first = self.edit_menu.actions()[0] if self.edit_menu.actions() else None
+                self.edit_menu.insertActions(first, [undo, redo])
+                self.edit_menu.insertSeparator(first)
             attached.append(class_name)
         if "DetailsPanel" in self.panel_docks:
             self.panel_docks["DetailsPanel"].raise_()
@@ -198,7 +207,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addActions([self.settings_action, self.quit_action])
-        edit_menu = bar.addMenu("&Edit")
+        self.edit_menu = edit_menu = bar.addMenu("&Edit")
         edit_menu.addActions([self.select_all_action, self.select_none_action])
         edit_menu.addSeparator()
         edit_menu.addActions([self.find_action, self.clear_filter_action])
