@@ -12,10 +12,10 @@ Thread-safety: GUI thread only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QImage, QUndoStack
+from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -352,62 +352,49 @@ class DetailsPanel(QWidget):
 
     # --- loading -------------------------------------------------------------------------------------
 
+    def _read(self, title: str, fn: Callable[[], Any], on_result: Callable[[Any], None], on_error: Any = None) -> None:
+        """Run a read on a worker; its result (or error) is dropped if the selection moved on meanwhile."""
+        generation = self._generation
+        report = on_error or self._show_error
+
+        def done(value: Any) -> None:
+            if generation == self._generation:
+                on_result(value)
+
+        def failed(error: JobError) -> None:
+            if generation == self._generation:
+                report(error)
+
+        self.jobs.submit(title, lambda _ctx: fn(), on_result=done, on_error=failed, visible=False)
+
     def _load_details(self, *, with_preview: bool) -> None:
-        service, image_id, generation = self.service, self._ids[0], self._generation
+        service, image_id = self.service, self._ids[0]
         if service is None:
             return
 
         def done(details: ImageDetails) -> None:
-            if generation != self._generation:
-                return  # the selection moved on
             self._populate(details)
             if with_preview:
-                self._load_preview(details, generation)
+                path = details.path
+                self._read(
+                    "Decode preview",
+                    lambda: decode_preview(path),
+                    self.preview.set_image,
+                    lambda error: self.preview.set_message(error.message),
+                )
 
-        self.jobs.submit(
-            "Load image details",
-            lambda _ctx: service.get_image_details(image_id),
-            on_result=done,
-            on_error=self._show_error,
-            visible=False,
-        )
-
-    def _load_preview(self, details: ImageDetails, generation: int) -> None:
-        path = details.path
-
-        def done(image: QImage) -> None:
-            if generation == self._generation:
-                self.preview.set_image(image)
-
-        def failed(error: JobError) -> None:
-            if generation == self._generation:
-                self.preview.set_message(error.message)
-
-        self.jobs.submit(
-            "Decode preview",
-            lambda _ctx: decode_preview(path),
-            on_result=done,
-            on_error=failed,
-            visible=False,
-        )
+        self._read("Load image details", lambda: service.get_image_details(image_id), done)
 
     def _load_selection_tags(self) -> None:
-        service, ids, generation = self.service, list(self._ids), self._generation
+        service, ids = self.service, list(self._ids)
         if service is None:
             return
 
         def done(tags: list[TagCount]) -> None:
-            if generation == self._generation:
-                self.selection_tags = tags
-                self.batch.set_selection(len(ids), tags)
+            self.selection_tags = tags
+            self.batch.set_selection(len(ids), tags)
 
-        self.jobs.submit(
-            "Load selection tags",
-            lambda _ctx: service.tag_counts(ids),
-            on_result=done,
-            on_error=self._show_error,
-            visible=False,
-        )
+        self._read("Load selection tags", lambda: service.tag_counts(ids), done)
 
     def _populate(self, details: ImageDetails) -> None:
         self.details = details
