@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorairo.gui.widgets.details.panel import human_size
+from lorairo.gui.widgets.details.image_view import human_size
 from lorairo.gui.widgets.details.preview import decode_preview
 from lorairo.gui.widgets.details.undo import EditUndoCommand
 from lorairo.gui.workers import JobError, JobManager

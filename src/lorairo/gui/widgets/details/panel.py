@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import (
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -31,13 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.session import ProjectSession
-from lorairo.gui.widgets.details.batch_editor import BatchEditor, split_tags
-from lorairo.gui.widgets.details.editors import CaptionEditor, RatingCombo, ScoreSpin
-from lorairo.gui.widgets.details.preview import PreviewView, decode_preview
-from lorairo.gui.widgets.details.tag_chips import TagChipArea
-from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE, TagVocabulary
+from lorairo.gui.widgets.details.batch_editor import BatchEditor
+from lorairo.gui.widgets.details.image_view import ImageView
+from lorairo.gui.widgets.details.preview import decode_preview
+from lorairo.gui.widgets.details.tag_source import TagVocabulary
 from lorairo.gui.widgets.details.undo import EditUndoCommand
-from lorairo.gui.widgets.tag_completer import TagLineEdit
 from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
@@ -46,32 +41,7 @@ from lorairo.services.project_service import Project
 if TYPE_CHECKING:
     from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
 
-CATEGORY_ORDER = ("character", "copyright", "artist", "general", "meta", "rating")
 PAGE_EMPTY, PAGE_SINGLE, PAGE_BATCH = 0, 1, 2
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def _section(title: str, parent: QWidget) -> tuple[QGroupBox, QVBoxLayout]:
-    box = QGroupBox(title, parent)
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(8, 6, 8, 8)
-    return box, layout
-
-
-def _muted(text: str, parent: QWidget) -> QLabel:
-    label = QLabel(text, parent)
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setStyleSheet("color: palette(placeholder-text);")
-    return label
 
 
 class DetailsPanel(QWidget):
@@ -166,97 +136,21 @@ class DetailsPanel(QWidget):
         self.empty_label.setEnabled(False)
         self.pages.addWidget(self.empty_label)
 
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.splitter = splitter
-        self.preview = PreviewView(splitter)
-        splitter.addWidget(self.preview)
-        scroll = QScrollArea(splitter)
-        scroll.setWidgetResizable(True)
-        body = QWidget(scroll)
-        scroll.setWidget(body)
-        splitter.addWidget(scroll)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 4)
-        self.pages.addWidget(splitter)
-        layout = QVBoxLayout(body)
-
-        self.title = QLabel(body)
-        self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.excluded_badge = QLabel("Excluded from export", body)
-        self.excluded_badge.setStyleSheet("color: white; background: #c0392b; border-radius: 4px; padding: 1px 6px;")
-        header = QHBoxLayout()
-        header.addWidget(self.title, 1)
-        header.addWidget(self.excluded_badge)
-        layout.addLayout(header)
-        info = QFormLayout()
-        info.setHorizontalSpacing(12)
-        info.setVerticalSpacing(2)
-        self.info_labels: dict[str, QLabel] = {}
-        for key in ("Dimensions", "File", "Imported", "Path", "Also at"):
-            label = QLabel(body)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setWordWrap(True)
-            self.info_labels[key] = label
-            info.addRow(f"{key}:", label)
-        layout.addLayout(info)
-
-        tags_box, tags_layout = _section("Tags", body)
-        self.tags_box = tags_box
-        self.chips = TagChipArea(tags_box)
-        self.chips.remove_requested.connect(lambda tag: self._edit_tags("remove", [tag]))
-        self.chips.rename_requested.connect(self._rename)
-        tags_layout.addWidget(self.chips)
-        add_row = QHBoxLayout()
-        self.tag_input = TagLineEdit(self.jobs, self.vocabulary.suggest, tags_box)
-        self.tag_input.setPlaceholderText("Add tags (comma-separated), Enter to add")
-        self.tag_input.returnPressed.connect(self._add_from_input)
-        self.add_button = QPushButton("Add", tags_box)
-        self.add_button.clicked.connect(self._add_from_input)
-        add_row.addWidget(self.tag_input, 1)
-        add_row.addWidget(self.add_button)
-        tags_layout.addLayout(add_row)
-        self.vocabulary_note = _muted(NO_DATABASE_NOTE, tags_box)
-        self.vocabulary_note.setTextFormat(Qt.TextFormat.RichText)
-        self.vocabulary_note.hide()
-        tags_layout.addWidget(self.vocabulary_note)
-        self.rejected_label = _muted("", tags_box)
-        tags_layout.addWidget(self.rejected_label)
-        layout.addWidget(tags_box)
-
-        caption_box, caption_layout = _section("Caption", body)
-        self.caption_editor = CaptionEditor(caption_box)
-        self.caption_editor.setFixedHeight(72)
-        self.caption_editor.save_requested.connect(self._save_caption)
-        caption_layout.addWidget(self.caption_editor)
-        self.model_captions = _muted("", caption_box)
-        caption_layout.addWidget(self.model_captions)
-        layout.addWidget(caption_box)
-
-        rating_box, rating_layout = _section("Rating and score", body)
-        row = QHBoxLayout()
-        self.rating_combo = RatingCombo(rating_box)
-        self.rating_combo.rating_chosen.connect(lambda label: self._set_rating(self._ids, label))
-        self.score_spin = ScoreSpin(rating_box)
-        self.score_spin.score_chosen.connect(lambda value: self._set_score(self._ids, value))
-        row.addWidget(QLabel("Rating", rating_box))
-        row.addWidget(self.rating_combo)
-        row.addSpacing(16)
-        row.addWidget(QLabel("Score", rating_box))
-        row.addWidget(self.score_spin)
-        row.addStretch(1)
-        rating_layout.addLayout(row)
-        self.model_scores = _muted("", rating_box)
-        rating_layout.addWidget(self.model_scores)
-        layout.addWidget(rating_box)
-
-        self.failures_box, failures_layout = _section("Annotation failures", body)
-        self.failures_label = QLabel(self.failures_box)
-        self.failures_label.setWordWrap(True)
-        self.failures_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        failures_layout.addWidget(self.failures_label)
-        layout.addWidget(self.failures_box)
-        layout.addStretch(1)
+        self.view = ImageView(self.jobs, self.vocabulary.suggest, self)
+        self.view.remove_requested.connect(lambda tag: self._edit_tags("remove", [tag]))
+        self.view.rename_requested.connect(self._rename)
+        self.view.add_requested.connect(lambda tags: self._edit_tags("add", tags))
+        self.view.caption_save_requested.connect(self._save_caption)
+        self.view.rating_chosen.connect(lambda label: self._set_rating(self._ids, label))
+        self.view.score_chosen.connect(lambda value: self._set_score(self._ids, value))
+        self.pages.addWidget(self.view)
+        # Short names for the view's widgets (tests and the main window reach them through the panel).
+        self.splitter = self.view
+        self.preview, self.chips, self.tag_input = self.view.preview, self.view.chips, self.view.tag_input
+        self.add_button, self.caption_editor = self.view.add_button, self.view.caption_editor
+        self.rating_combo, self.score_spin = self.view.rating_combo, self.view.score_spin
+        self.title, self.info_labels = self.view.title, self.view.info_labels
+        self.vocabulary_note, self.rejected_label = self.view.vocabulary_note, self.view.rejected_label
 
         self.batch = BatchEditor(self.jobs, self.vocabulary.suggest, self)
         self.batch.add_requested.connect(lambda tags: self._edit_tags("add", tags))
@@ -398,56 +292,7 @@ class DetailsPanel(QWidget):
 
     def _populate(self, details: ImageDetails) -> None:
         self.details = details
-        self.title.setText(details.file_name)
-        self.title.setToolTip(f"Image #{details.image_id}")
-        self.excluded_badge.setVisible(details.excluded)
-        orientation = f" (EXIF orientation {details.exif_orientation})" if details.exif_orientation != 1 else ""
-        self.info_labels["Dimensions"].setText(f"{details.width} × {details.height}{orientation}")
-        alpha = " · alpha" if details.has_alpha else ""
-        self.info_labels["File"].setText(f"{details.format} · {details.mode}{alpha} · {human_size(details.file_size)}")
-        self.info_labels["Imported"].setText(details.imported_at.strftime("%Y-%m-%d %H:%M"))
-        where = "copied into the project" if details.stored_in_project else "referenced in place"
-        self.info_labels["Path"].setText(f"{details.original_path} ({where})")
-        self.info_labels["Path"].setToolTip(str(details.path))
-        self.info_labels["Also at"].setText("\n".join(details.other_paths) or "—")
-
-        def order(info: object) -> tuple[int, str]:
-            category = getattr(info, "category", None)
-            rank = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
-            return rank, str(getattr(info, "tag", ""))
-
-        tags = sorted(details.tags, key=order)
-        self.tags_box.setTitle(f"Tags ({len(tags)})")
-        self.chips.set_tags(tags)
-        rejected = ", ".join(t.tag for t in details.rejected_tags)
-        self.rejected_label.setText(f"Removed model/sidecar tags (kept out of export): {rejected}" if rejected else "")
-        self.rejected_label.setVisible(bool(rejected))
-
-        if not self.caption_editor.dirty or not self.caption_editor.hasFocus():
-            self.caption_editor.set_value(details.manual_caption or "")
-        others = [c for c in details.captions if c.source != "manual"]
-        self.model_captions.setText("\n".join(f"{c.model or c.source}: {c.text}" for c in others))
-        self.model_captions.setVisible(bool(others))
-
-        self.rating_combo.set_value(details.manual_rating)
-        self.score_spin.set_value(details.manual_score)
-        lines = [
-            f"{s.name} ({s.model or s.source}): {s.value:.3g} on {s.scale_min:g}–{s.scale_max:g}"
-            for s in details.scores
-            if s.source != "manual"
-        ]
-        lines += [f"rating ({r.model or r.source}): {r.label}" for r in details.ratings]
-        self.model_scores.setText("\n".join(lines))
-        self.model_scores.setVisible(bool(lines))
-
-        self.failures_box.setVisible(bool(details.failures))
-        self.failures_label.setText(
-            "\n".join(
-                f"{f.model} ({f.provider}): {f.reason}{' [policy]' if f.policy_violation else ''}"
-                f"{' — ' + f.message if f.message else ''}"
-                for f in details.failures
-            )
-        )
+        self.view.populate(details)
 
     def _vocabulary_ready(self, available: bool) -> None:
         self.vocabulary_note.setVisible(not available)
@@ -485,12 +330,6 @@ class DetailsPanel(QWidget):
             self._submit_edit("Add tags", lambda s: s.add_tags(ids, tags))
         else:
             self._submit_edit("Remove tags", lambda s: s.remove_tags(ids, tags))
-
-    def _add_from_input(self) -> None:
-        tags = split_tags(self.tag_input.text())
-        if tags:
-            self.tag_input.clear()
-            self._edit_tags("add", tags)
 
     def _rename(self, old: str, new: str) -> None:
         ids = list(self._ids)
