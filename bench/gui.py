@@ -206,6 +206,26 @@ class StallDetector:
         self.max_gap = 0.0
         self.gaps: list[float] = []
 
+    def watch(self) -> None:
+        """Diagnostics (--trace-stalls): a thread samples the GUI thread's stack whenever a tick is 80 ms late."""
+        import threading
+        import traceback
+        from collections import Counter
+
+        self.stacks: Counter[str] = Counter()
+        main = threading.main_thread().ident
+
+        def sample() -> None:
+            while True:
+                time.sleep(0.02)
+                if self.timer.isActive() and time.perf_counter() - self.last > 0.08:
+                    frame = sys._current_frames().get(main)
+                    if frame is not None:
+                        stack = traceback.format_stack(frame, limit=14)
+                        self.stacks["".join(line for line in stack if "bench/gui.py" not in line)] += 1
+
+        threading.Thread(target=sample, daemon=True).start()
+
     def start(self) -> None:
         self.last = time.perf_counter()
         self.max_gap = 0.0
@@ -261,8 +281,11 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     window.show()
     app.processEvents()
     results: dict[str, object] = {}
-    browser, model = window.browser, window.browser.model
+    browser = window.ensure_browser()
+    model = browser.model
     stall = StallDetector()
+    if os.environ.get("BENCH_TRACE_STALLS"):
+        stall.watch()
 
     # first page: from "open project" to the first page's rows and the visible thumbnails on screen
     started = time.perf_counter()
@@ -373,6 +396,9 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     results["select_all"] = stall.stop() | {"selected": window.status.selection_label.text()}
 
     results["rss_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+    if os.environ.get("BENCH_TRACE_STALLS"):
+        for stack, hits in stall.stacks.most_common(6):
+            sys.stderr.write(f"--- GUI thread late, sampled {hits} x:\n{stack}\n")
     window.close()
     return results
 
@@ -382,6 +408,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--import-files", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lorairo-bench-gui"))
+    parser.add_argument("--trace-stalls", action="store_true", help="print where the GUI thread was when late")
     parser.add_argument("--child-launch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-gui", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -396,14 +423,17 @@ def main() -> None:
     make_import_folder(args.workdir, args.import_files)
     launch = measure_launch(args.workdir)
     env = _env(args.workdir)
+    if args.trace_stalls:
+        env["BENCH_TRACE_STALLS"] = "1"
     out = subprocess.run(
         [sys.executable, __file__, "--child-gui", "--workdir", str(args.workdir)],
         env=env,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0 or args.trace_stalls:
+        sys.stderr.write(out.stderr[-20000:])
     if out.returncode != 0:
-        sys.stderr.write(out.stderr[-4000:])
         raise SystemExit(out.returncode)
     results = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
     results = {"window_shown_s": [round(x, 2) for x in launch], **results}

@@ -72,12 +72,13 @@ class ImageListModel(QAbstractListModel):
         self.thumbnails.clear()
         self.set_ids([])
 
-    def set_ids(self, ids: Sequence[int]) -> None:
-        """Show exactly these images (a query result), in this order."""
+    def set_ids(self, ids: Sequence[int], row_of: dict[int, int] | None = None) -> None:
+        """Show exactly these images (a query result), in this order. `row_of` ({id: row}) may be built on
+        the worker that ran the query: at 100k images building it here would block the GUI ~50 ms."""
         self.beginResetModel()
         self._generation += 1
         self._ids = list(ids)
-        self._row_of = {image_id: row for row, image_id in enumerate(self._ids)}
+        self._row_of = row_of if row_of is not None else {image_id: row for row, image_id in enumerate(self._ids)}
         self._rows.clear()
         self._pages.clear()
         self._pending_pages.clear()

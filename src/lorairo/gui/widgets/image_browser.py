@@ -86,21 +86,21 @@ class ImageBrowser(QWidget):
         self._generation += 1
         generation, image_filter = self._generation, self.filter
 
-        def work(_ctx: object) -> tuple[list[int], int]:
+        def work(_ctx: object) -> tuple[list[int], int, dict[int, int]]:
             ids = query.query_ids(image_filter)
             total = len(ids) if image_filter.is_empty() else query.count()
-            return ids, total
+            return ids, total, {image_id: row for row, image_id in enumerate(ids)}
 
         self.session.jobs.submit(
             "Filter images", work, on_result=lambda result: self._show(generation, result), visible=False
         )
 
-    def _show(self, generation: int, result: tuple[list[int], int]) -> None:
+    def _show(self, generation: int, result: tuple[list[int], int, dict[int, int]]) -> None:
         if generation != self._generation:
             return
-        ids, total = result
+        ids, total, row_of = result
         self.total = total
-        self.model.set_ids(ids)
+        self.model.set_ids(ids, row_of)
         self.grid.set_empty_text(EMPTY_PROJECT_TEXT if total == 0 else "No images match this filter.")
         self.filter_bar.set_count(len(ids), total)
         self.counts_changed.emit(len(ids), total)
