@@ -9,7 +9,8 @@ import pytest
 from image_annotator_lib import annotate, list_available_models
 from image_annotator_lib.cli.main import main
 from image_annotator_lib.cloud.estimate import estimate
-from image_annotator_lib.core.registry import register_model, reload_registry
+from image_annotator_lib.cloud.settings import BUNDLED_TOML
+from image_annotator_lib.core.registry import ModelRegistry, register_model, reload_registry
 from image_annotator_lib.core.types import ErrorCode
 from image_annotator_lib.testing.fake_providers import Fault
 from PIL import Image
@@ -49,14 +50,17 @@ def test_list_available_models_says_needs_api_key():
 
 
 def test_estimate_prices_tokens_and_time():
-    est = estimate(["gpt-4o-mini", "claude-haiku-4-5"], 100, image_size=(2048, 2048))
+    bundled = ModelRegistry()
+    bundled.add_file(BUNDLED_TOML)  # the shipped prices, whatever other tests registered globally
+    gpt_spec, claude_spec = bundled.get("gpt-4o-mini"), bundled.get("claude-haiku-4-5")
+    est = estimate([gpt_spec, claude_spec], 100, image_size=(2048, 2048))
     gpt, claude = est.models
     assert gpt.input_tokens > 100 * 765  # 1024x1024 after downscale: 4 tiles = 765 image tokens each
     assert claude.input_tokens > 100 * 1398  # 1024 * 1024 / 750
     assert gpt.usd == pytest.approx((gpt.input_tokens * 0.15 + gpt.output_tokens * 0.60) / 1e6)
     assert est.usd == pytest.approx(gpt.usd + claude.usd)
     assert claude.seconds >= (100 - 4) * 60 / 50  # 50 requests per minute after a burst of 4
-    batch = estimate(["gpt-4o-mini"], 100, image_size=(2048, 2048), batch=True).models[0]
+    batch = estimate([gpt_spec], 100, image_size=(2048, 2048), batch=True).models[0]
     assert batch.usd == pytest.approx(gpt.usd * 0.5)
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 from image_annotator_lib.cloud.annotator import CloudAnnotator
 from image_annotator_lib.cloud.errors import CloudConfigError, MissingAPIKeyError, scrub
-from image_annotator_lib.cloud.settings import find_api_key, settings_from_spec
-from image_annotator_lib.core.registry import get_registry
+from image_annotator_lib.cloud.settings import BUNDLED_TOML, find_api_key, settings_from_spec
+from image_annotator_lib.core.registry import ModelRegistry
 from image_annotator_lib.core.types import ErrorCode, ModelKind, ModelSpec
 
 
 def cloud_specs() -> list[ModelSpec]:
-    return [s for s in get_registry().specs() if s.kind is ModelKind.CLOUD]
+    """The bundled cloud entries, read into a registry of their own (other tests change the global one)."""
+    registry = ModelRegistry()
+    registry.add_file(BUNDLED_TOML)
+    return [s for s in registry.specs() if s.kind is ModelKind.CLOUD]
 
 
 def test_bundled_cloud_models_are_valid_and_cover_every_provider():

@@ -45,6 +45,7 @@ class CloudSettings:
     provider: str
     model_id: str
     base_url: str | None = None
+    api_version: str | None = None  # Google only: "v1" (the SDK's default) or "v1beta"
     api_key_name: str = ""
     api_key_required: bool = True
     timeout: float = 60.0

@@ -35,6 +35,7 @@ class GoogleAdapter(ProviderAdapter):
 
         options = types.HttpOptions(
             base_url=self.settings.base_url,
+            api_version=self.settings.api_version,
             timeout=int(self.settings.timeout * 1000),  # google-genai takes milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),  # our policy retries, not the SDK's
         )
