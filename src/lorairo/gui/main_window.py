@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
         self.jobs.jobs_changed.connect(self.status.set_jobs)
         self.log_panel.errors_changed.connect(self.status.set_errors)
         self.session.project_changed.connect(self._project_changed)
+        self.session.item_failed.connect(lambda where, message, item: self.log_panel.add_error(where, message, item))
         self.welcome.open_requested.connect(self.open_project)
         self.welcome.new_requested.connect(self.new_project)
         self.imports.started.connect(self.status.import_progress.start)
@@ -335,7 +336,7 @@ class MainWindow(QMainWindow):
         self.status.showMessage(summary_text(summary), 15_000)
         for outcome in summary.outcomes:
             if outcome.outcome == "skipped":
-                self.log_panel.add_error("Import", outcome.db_reason or "skipped", item=outcome.path)
+                self.session.report_failure("Import", outcome.db_reason or "skipped", outcome.path)
         if self.browser is not None:
             self.browser.run_query()  # counts and order as the database has them now
         if summary.skipped or summary.duplicates or summary.status == "cancelled":

@@ -27,6 +27,7 @@ class ProjectSession(QObject):
     project_changed = Signal(object)
     images_changed = Signal(object)  # list[int] of images whose data changed (edits, annotation, import)
     images_added = Signal(object)  # list[int] of images new in the project (import batches)
+    item_failed = Signal(str, str, str)  # where (e.g. a model name), message, item (file / image): errors panel
 
     def __init__(self, config: ConfigurationService, jobs: JobManager, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -89,3 +90,7 @@ class ProjectSession(QObject):
 
     def notify_added(self, ids: Iterable[int]) -> None:
         self.images_added.emit(list(ids))
+
+    def report_failure(self, where: str, message: str, item: str = "") -> None:
+        """A per-file or per-model failure the user should see (the window lists it in its errors panel)."""
+        self.item_failed.emit(where, message, item)
