@@ -220,7 +220,10 @@ def test_per_image_failures_are_reported_and_cancel_leaves_nothing(
 
 
 @pytest.mark.slow
-def test_process_pool_path_and_bucket_no_upscale(project: Project, service: ExportService, tmp_path: Path) -> None:
+def test_process_pool_path_and_bucket_no_upscale(
+    project: Project, service: ExportService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lorairo.services.export.runner.MIN_JOBS_FOR_POOL", 4)  # use the process pool here
     sizes = [(300 + 37 * n, 900 - 29 * n) for n in range(12)]
     add_images(project, [ImageSpec(f"p{n}.png", s, tags=simple_tags("t")) for n, s in enumerate(sizes)])
     opts = service.default_options(tmp_path / "out", trigger_words=("sks",), bucket_no_upscale=True)

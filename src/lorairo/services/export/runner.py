@@ -12,7 +12,8 @@ from concurrent.futures.process import BrokenProcessPool
 from lorairo.services.export.imaging import ImageJob, ImageJobResult, process_image
 
 #: Below this many images the pool's start-up (a second or so with spawn) costs more than it saves.
-MIN_JOBS_FOR_POOL = 8
+MIN_JOBS_FOR_POOL = 32
+MAX_CHUNK = 8
 
 
 def run_jobs(
@@ -37,36 +38,42 @@ def run_jobs(
         return False
     context = multiprocessing.get_context("spawn")
     size = min(workers, len(jobs))
+    # Jobs go out in small chunks (fewer round trips between processes) and only a few chunks per worker are
+    # in flight at a time: wait() is linear in the pending futures, so thousands at once would be quadratic.
+    chunk = max(1, min(MAX_CHUNK, len(jobs) // (size * 8)))
+    chunks = iter([list(jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)])
     executor = ProcessPoolExecutor(max_workers=size, mp_context=context)
     completed = False
-    queue = iter(jobs)
-    # A bounded window of submitted jobs: wait() is linear in the number of pending futures, so submitting
-    # thousands at once would make the loop quadratic; a few per worker keeps every worker busy.
-    window = size * 4
     try:
-        futures: dict[Future[ImageJobResult], ImageJob] = {}
-        for job in itertools.islice(queue, window):
-            futures[executor.submit(process_image, job)] = job
+        futures: dict[Future[list[ImageJobResult]], list[ImageJob]] = {}
+        for batch in itertools.islice(chunks, size * 3):
+            futures[executor.submit(process_images, batch)] = batch
         while futures:
             if cancel is not None and cancel.is_set():
                 return False
             done, _pending = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
-                job = futures.pop(future)
+                batch = futures.pop(future)
                 try:
-                    result = future.result()
-                except BrokenProcessPool as exc:
-                    result = ImageJobResult(job.image_id, error=f"worker process died: {exc}")
-                except Exception as exc:  # pickling or pool errors: report them per image and go on
-                    result = ImageJobResult(job.image_id, error=f"{type(exc).__name__}: {exc}")
-                on_result(result)
-                next_job = next(queue, None)
-                if next_job is not None:
+                    results = future.result()
+                except Exception as exc:  # a dead worker or a pool error: report it per image and go on
+                    reason = f"worker process died: {exc}" if isinstance(exc, BrokenProcessPool) else repr(exc)
+                    results = [ImageJobResult(job.image_id, error=reason) for job in batch]
+                for result in results:
+                    on_result(result)
+                next_batch = next(chunks, None)
+                if next_batch is not None:
                     try:
-                        futures[executor.submit(process_image, next_job)] = next_job
+                        futures[executor.submit(process_images, next_batch)] = next_batch
                     except BrokenProcessPool as exc:
-                        on_result(ImageJobResult(next_job.image_id, error=f"worker process died: {exc}"))
+                        for job in next_batch:
+                            on_result(ImageJobResult(job.image_id, error=f"worker process died: {exc}"))
         completed = True
         return True
     finally:
         executor.shutdown(wait=True, cancel_futures=not completed)
+
+
+def process_images(jobs: list[ImageJob]) -> list[ImageJobResult]:
+    """Worker-side: one chunk of jobs (``process_image`` never raises)."""
+    return [process_image(job) for job in jobs]
