@@ -13,6 +13,7 @@ from image_annotator_lib.cloud.batch import (
     load_batch_job,
     parse_batch_results_file,
     submit_batch,
+    wait_for_batch,
 )
 from image_annotator_lib.cloud.errors import CloudConfigError, MissingAPIKeyError
 from image_annotator_lib.core.types import ErrorCode
@@ -38,7 +39,7 @@ def test_submit_poll_fetch_keyed_by_phash(server, make_spec, tmp_path, framework
     with pytest.raises(BatchNotReadyError, match="not finished"):
         fetch_batch_results(load_batch_job(tmp_path / f"{job.id}.job.json"), tmp_path, keys)
 
-    job = batch_status(job, keys)
+    job = wait_for_batch(job, keys, poll_interval=0.01, timeout=30)
     assert job.status == "completed"
     results = fetch_batch_results(job, tmp_path, keys)
 
@@ -71,6 +72,16 @@ def test_openai_batch_jsonl_lines_carry_custom_id_and_chat_body(server, make_spe
     line = json.loads(server._state.batches.files[batch["input_file_id"]][1].decode().splitlines()[0])
     assert line["custom_id"] == "ff00" and line["url"] == "/v1/chat/completions" and line["method"] == "POST"
     assert line["body"]["response_format"]["type"] == "json_schema"
+
+
+def test_batch_status_polls_until_done(server, make_spec, tmp_path):
+    keys = {"anthropic": KEY}
+    job = submit_batch(make_spec("anthropic", supports_batch=True), named_images("a.png"), ["p1"], tmp_path, keys)
+    first = batch_status(job, keys, results_dir=tmp_path)
+    assert first.status == "in_progress" and first.provider_status == "in_progress"
+    second = batch_status(first, keys, results_dir=tmp_path)
+    assert second.done and second.request_counts["succeeded"] == 1
+    assert load_batch_job(tmp_path / f"{job.id}.job.json").status == "completed"  # manifest refreshed
 
 
 def test_google_has_no_batch_here_and_keys_are_required(make_spec, tmp_path):

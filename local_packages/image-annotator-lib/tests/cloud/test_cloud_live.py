@@ -184,3 +184,28 @@ def test_key_is_sent_in_the_provider_header(server, make_annotator):
     assert headers["openai"]["authorization"] == f"Bearer {KEY}"
     assert KEY in (headers["anthropic"].get("x-api-key", "") + headers["anthropic"].get("authorization", ""))
     assert headers["google"]["x-goog-api-key"] == KEY
+
+
+def test_concurrency_cap_is_shared_by_models_of_one_endpoint(server, make_spec):
+    import threading
+
+    from image_annotator_lib.cloud.annotator import CloudAnnotator
+
+    server.set_latency(0.3)
+    annotators = [
+        CloudAnnotator(make_spec("openai", name=f"m{i}", max_concurrency=2), api_keys={"openai": KEY}) for i in (1, 2)
+    ]
+    outcomes: list[bool] = []
+
+    def work(annotator: CloudAnnotator, tag: str) -> None:
+        names = [f"{tag}{i}.png" for i in range(4)]
+        outcomes.extend(r.ok for r in annotator.annotate_batch(named_images(*names), names))
+
+    threads = [threading.Thread(target=work, args=(a, f"t{i}")) for i, a in enumerate(annotators)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == [True] * 8
+    # Each slot holds a request for >= 0.3 s, so with a shared cap of 2 no 0.25 s window sees 3 starts.
+    assert server.max_in_window(0.25, "openai") <= 2

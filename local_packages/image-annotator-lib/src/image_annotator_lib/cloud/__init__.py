@@ -16,6 +16,7 @@ from image_annotator_lib.cloud.batch import (
     load_batch_job,
     parse_batch_results_file,
     submit_batch,
+    wait_for_batch,
 )
 from image_annotator_lib.cloud.errors import (
     AuthenticationError,
@@ -51,4 +52,5 @@ __all__ = [
     "prompt_defaults",
     "set_prompt_context",
     "submit_batch",
+    "wait_for_batch",
 ]

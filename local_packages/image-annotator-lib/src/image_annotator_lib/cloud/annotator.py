@@ -43,6 +43,8 @@ from image_annotator_lib.core.types import AnnotationError, AnnotationResult, Er
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # The SDK module each framework needs (checked with find_spec, so listing models imports no SDK).
+# limiter key -> semaphore; used only on the shared loop thread (asyncio primitives are not thread-safe).
+_shared_semaphores: dict[tuple[object, ...], asyncio.Semaphore] = {}
 _SDK_MODULES = {"openai": "openai", "openai-compatible": "openai", "anthropic": "anthropic", "google": "google.genai"}
 
 
@@ -178,7 +180,14 @@ class CloudAnnotator(BaseAnnotator):
         assert self._adapter is not None
         if self._client is None:
             self._client = self._adapter.make_client()
-        return await self.annotate_batch_async(images, phashes, progress=progress, cancel=cancel, client=self._client)
+        # On the shared loop the concurrency cap is shared too: two models (or two threads calling annotate)
+        # of one provider endpoint never have more than max_concurrency requests in flight together.
+        semaphore = _shared_semaphores.setdefault(
+            self.settings.limiter_key, asyncio.Semaphore(self.settings.max_concurrency)
+        )
+        return await self.annotate_batch_async(
+            images, phashes, progress=progress, cancel=cancel, client=self._client, _semaphore=semaphore
+        )
 
     async def annotate_batch_async(
         self,
@@ -188,10 +197,12 @@ class CloudAnnotator(BaseAnnotator):
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         client: Any = None,
+        _semaphore: asyncio.Semaphore | None = None,
     ) -> list[AnnotationResult]:
         """The async form of `annotate_batch` for callers that already run an event loop.
 
-        Without `client` a fresh SDK client is made for this call and closed afterwards.
+        Without `client` a fresh SDK client is made for this call and closed afterwards; the concurrency cap
+        then applies to this call only.
         """
         if len(images) != len(phashes):
             raise ValueError(f"{len(images)} images but {len(phashes)} pHashes")
@@ -203,7 +214,7 @@ class CloudAnnotator(BaseAnnotator):
         own_client = client is None
         if own_client:
             client = adapter.make_client()
-        semaphore = asyncio.Semaphore(settings.max_concurrency)
+        semaphore = _semaphore or asyncio.Semaphore(settings.max_concurrency)
         auth_failed = asyncio.Event()
         total = len(images)
         done = 0

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -202,6 +204,31 @@ def batch_status(
     return job
 
 
+def wait_for_batch(
+    job: BatchJob,
+    api_keys: dict[str, str] | None = None,
+    *,
+    results_dir: str | Path | None = None,
+    poll_interval: float = 30.0,
+    timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> BatchJob:
+    """Poll `batch_status` every `poll_interval` seconds until the job is done, `timeout` passes or `cancel` is
+    set; returns the last status (check `job.done`). Batches take minutes to hours: GUIs should poll instead."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = batch_status(job, api_keys, results_dir=results_dir)
+        if job.done or (cancel is not None and cancel.is_set()):
+            return job
+        if deadline is not None and time.monotonic() >= deadline:
+            return job
+        wait = poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.monotonic()))
+        if cancel is not None:
+            cancel.wait(wait)
+        else:
+            time.sleep(wait)
+
+
 def fetch_batch_results(
     job: BatchJob, results_dir: str | Path, api_keys: dict[str, str] | None = None
 ) -> PHashAnnotationResults:
@@ -235,5 +262,6 @@ __all__ = [
     "load_batch_job",
     "parse_batch_results_file",
     "submit_batch",
+    "wait_for_batch",
     "write_atomic",
 ]
