@@ -209,3 +209,17 @@ def test_concurrency_cap_is_shared_by_models_of_one_endpoint(server, make_spec):
     assert outcomes == [True] * 8
     # Each slot holds a request for >= 0.3 s, so with a shared cap of 2 no 0.25 s window sees 3 starts.
     assert server.max_in_window(0.25, "openai") <= 2
+
+
+@pytest.mark.parametrize("framework", PROVIDERS)
+def test_unreachable_server_is_provider_error_naming_the_endpoint(make_annotator, framework):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}" + ("/v1" if framework == "openai" else "")
+    [result] = make_annotator(framework, base_url=url, retry_attempts=1).annotate_batch(named_images("a.png"), ["p"])
+    assert result.error is not None and result.error.code is ErrorCode.PROVIDER_ERROR
+    assert f"127.0.0.1:{port}" in result.error.message
+    assert result.raw == {"attempts": 2}  # connection failures are retried like 5xx

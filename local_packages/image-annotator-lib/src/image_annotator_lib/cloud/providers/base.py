@@ -67,7 +67,12 @@ class ProviderAdapter(ABC):
 
     def classify(self, exc: BaseException) -> CloudError:
         """Map an SDK exception to our typed error (message scrubbed of the key)."""
-        return classify_stainless_error(exc, self.secrets)
+        return classify_stainless_error(exc, self.secrets, endpoint=self.endpoint)
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for error messages ("the provider's default" when no base_url is set)."""
+        return self.settings.base_url or f"{self.settings.provider}'s default endpoint"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -117,7 +122,7 @@ def classify_http_status(
     return ProviderError(text, status_code=status)
 
 
-def classify_stainless_error(exc: BaseException, secrets: tuple[str, ...]) -> CloudError:
+def classify_stainless_error(exc: BaseException, secrets: tuple[str, ...], *, endpoint: str = "") -> CloudError:
     """Mapping for the openai and anthropic SDK exceptions (matched by class name: no SDK import needed)."""
     if isinstance(exc, CloudError):
         return exc
@@ -130,5 +135,6 @@ def classify_stainless_error(exc: BaseException, secrets: tuple[str, ...]) -> Cl
         headers = getattr(response, "headers", None)
         return classify_http_status(status, _error_text(exc), _error_code(exc), headers, secrets)
     if "APIConnectionError" in names:
-        return ProviderError(scrub(f"connection failed: {_error_text(exc)}", secrets))
+        where = f" to {endpoint}" if endpoint else ""
+        return ProviderError(scrub(f"connection{where} failed: {_error_text(exc)} (is the server running?)", secrets))
     return ProviderError(scrub(f"{type(exc).__name__}: {exc}", secrets))

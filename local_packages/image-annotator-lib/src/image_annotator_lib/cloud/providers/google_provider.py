@@ -75,6 +75,10 @@ class GoogleAdapter(ProviderAdapter):
             return classify_http_status(status, message, code_text, headers, self.secrets)
         if "TimeoutException" in names or isinstance(exc, TimeoutError):
             return RequestTimeoutError("no answer within the configured timeout")
+        if "ConnectError" in names or isinstance(exc, ConnectionError):
+            return ProviderError(
+                scrub(f"connection to {self.endpoint} failed: {exc} (is the server running?)", self.secrets)
+            )
         return ProviderError(scrub(f"{type(exc).__name__}: {exc}", self.secrets))
 
 
