@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -157,6 +158,9 @@ class TagRecord(Base):
 
     __table_args__ = (
         Index("idx_tags_tag_image", "tag", "image_id"),
+        # Tag filters read only live tags: this covers `tag = ? AND is_rejected = 0` without touching the table
+        # (tag queries ~40% faster at 100k images, docs/benchmarks.md "Desktop app").
+        Index("idx_tags_live", "tag", "image_id", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_image_id", "image_id"),
         Index("idx_tags_model", "model_id"),
     )
