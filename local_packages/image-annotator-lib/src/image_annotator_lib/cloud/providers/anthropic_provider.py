@@ -10,7 +10,7 @@ from typing import Any
 
 from image_annotator_lib.cloud.errors import MalformedResponseError, PolicyViolationError
 from image_annotator_lib.cloud.imaging import EncodedImage
-from image_annotator_lib.cloud.providers.base import ProviderAdapter, Reply
+from image_annotator_lib.cloud.providers.base import ProviderAdapter, Reply, reply_meta
 from image_annotator_lib.cloud.schema import TOOL_NAME, annotation_schema, parse_answer_text, validate_answer
 
 
@@ -63,13 +63,7 @@ class AnthropicAdapter(ProviderAdapter):
 
     async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
         params = self.request_params(prompt, system_prompt, image)
-        try:
-            # Raw-request path of the SDK (see the OpenAI adapter): same auth/errors, no typed-params transform.
-            data = await client.post("/v1/messages", body=params, cast_to=object)
-        except Exception as exc:
-            raise self.classify(exc) from None
-        if not isinstance(data, dict):
-            raise MalformedResponseError("response is not a JSON object", raw_text=str(data)[:4000])
+        data = await self.post_json(client, "/v1/messages", params)
         return parse_message(data)
 
 
@@ -102,10 +96,5 @@ def parse_message(data: dict[str, Any]) -> Reply:
     else:
         raise MalformedResponseError(f"response has neither tool input nor text{cut}", raw_text=json.dumps(content))
     usage = data.get("usage") or {}
-    meta = {
-        "id": data.get("id"),
-        "model": data.get("model"),
-        "stop_reason": stop,
-        "usage": {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")},
-    }
+    meta = reply_meta(data.get("id"), data.get("model"), stop, usage.get("input_tokens"), usage.get("output_tokens"))
     return Reply(annotation=annotation, meta=meta)

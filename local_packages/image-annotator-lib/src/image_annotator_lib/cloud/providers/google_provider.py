@@ -17,8 +17,14 @@ from image_annotator_lib.cloud.errors import (
     scrub,
 )
 from image_annotator_lib.cloud.imaging import EncodedImage
-from image_annotator_lib.cloud.providers.base import ProviderAdapter, Reply, classify_http_status
-from image_annotator_lib.cloud.schema import annotation_schema, parse_answer_text
+from image_annotator_lib.cloud.providers.base import (
+    ProviderAdapter,
+    Reply,
+    classify_http_status,
+    parse_text_answer,
+    reply_meta,
+)
+from image_annotator_lib.cloud.schema import annotation_schema
 
 # finishReason values that mean "the provider blocked the answer" rather than "the answer is broken".
 _BLOCK_FINISH = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
@@ -100,20 +106,13 @@ def parse_generate_content(data: dict[str, Any]) -> Reply:
         raise PolicyViolationError(f"answer blocked (finishReason={finish})", raw_text=text or None)
     if not text.strip():
         raise MalformedResponseError(f"response has no text (finishReason={finish or 'none'})", raw_text=text)
-    try:
-        annotation = parse_answer_text(text)
-    except MalformedResponseError as exc:
-        if finish == "MAX_TOKENS":
-            exc.message = f"answer cut off at max_output_tokens; {exc.message}"
-        raise
+    annotation = parse_text_answer(text, cut_off=finish == "MAX_TOKENS")
     usage = data.get("usage_metadata") or {}
-    meta = {
-        "id": data.get("response_id"),
-        "model": data.get("model_version"),
-        "finish_reason": finish,
-        "usage": {
-            "input_tokens": usage.get("prompt_token_count"),
-            "output_tokens": usage.get("candidates_token_count"),
-        },
-    }
+    meta = reply_meta(
+        data.get("response_id"),
+        data.get("model_version"),
+        finish,
+        usage.get("prompt_token_count"),
+        usage.get("candidates_token_count"),
+    )
     return Reply(annotation=annotation, meta=meta)
