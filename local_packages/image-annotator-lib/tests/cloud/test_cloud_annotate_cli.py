@@ -102,3 +102,31 @@ def test_importing_the_library_imports_no_sdk():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_user_file_adds_a_keyless_openai_compatible_model(keyless_server, tmp_path):
+    from image_annotator_lib.core.registry import register_model_file
+
+    user_file = tmp_path / "my_models.toml"
+    user_file.write_text(
+        f"""
+[models."ollama-llava"]
+kind = "cloud"
+framework = "openai-compatible"
+provider = "ollama"
+batch_size = 256
+[models."ollama-llava".options]
+model_id = "llava:13b"
+base_url = "{keyless_server.openai_base_url}"
+structured_output = "json_object"
+""",
+        encoding="utf-8",
+    )
+    assert register_model_file(user_file) == ["ollama-llava"]
+    status = {s.name: s for s in list_available_models(api_keys={})}["ollama-llava"]
+    assert status.available and status.provider == "ollama"
+    result = annotate(named_images("a.png"), ["ollama-llava"], ["h1"], api_keys={})["h1"]["ollama-llava"]
+    assert result.ok and result.framework == "openai-compatible"
+    body = keyless_server.requests[0].json()
+    assert body["model"] == "llava:13b" and body["response_format"] == {"type": "json_object"}
+    assert '"caption"' in body["messages"][1]["content"][0]["text"]  # JSON instructions go into the prompt
