@@ -183,10 +183,10 @@ def _report(result: Any) -> None:
         + (f"; {result.excluded} excluded left out" if result.excluded else "")
     )
     if result.config_path:
-        console.print(
-            f"dataset_config.toml: {result.config_path} (caption_extension {result.caption_extension}, "
-            f"keep_tokens {result.keep_tokens})"
-        )
+        ext = f"caption_extension {result.caption_extension}, " if result.format == "kohya" else ""
+        console.print(f"dataset_config.toml: {result.config_path} ({ext}keep_tokens {result.keep_tokens})")
+    elif result.format == "onetrainer" and result.keep_tokens:
+        console.print(f"OneTrainer: set keep_tags_count = {result.keep_tokens} in the concept's text settings")
     if result.metadata_path:
         console.print(f"metadata: {result.metadata_path}")
     if result.buckets:
