@@ -273,13 +273,15 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     from lorairo.gui.models.image_list_model import ImageRowRole
     from lorairo.services.image_query_service import ImageQueryService, parse_filter
 
+    gui_app.tune_interpreter()  # as `lorairo` does
     app = QApplication([])
     app.setOrganizationName("LoRAIroBench")
     app.setApplicationName("LoRAIroBench")
     window = gui_app.create_window()
     window.resize(1500, 950)
     window.show()
-    app.processEvents()
+    pump_until(app, lambda: window.ready, 30)
+    pump_for(app, 2.0)  # the warm-up job (imports on a worker) finishes, as while a user picks a project
     results: dict[str, object] = {}
     browser = window.ensure_browser()
     model = browser.model

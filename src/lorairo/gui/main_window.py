@@ -47,6 +47,25 @@ OPTIONAL_PANELS = (
 )
 
 
+WARM_UP_MODULES = (
+    "sqlalchemy.orm",
+    "lorairo.services.project_service",
+    "lorairo.services.image_query_service",
+    "lorairo.services.image_processing_service",
+    "lorairo.services.edit_service",
+    "PIL.Image",
+)
+
+
+def _warm_up() -> None:
+    """Worker side: import Qt-free modules the first project open needs (imports are thread-safe)."""
+    for name in WARM_UP_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional part missing: it is imported (and reported) when used
+            continue
+
+
 class MainWindow(QMainWindow):
     """LoRAIro's main window."""
 
@@ -105,6 +124,10 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(50, self._late_start)
 
     def _late_start(self) -> None:
+        # Load what opening a project needs on a worker now, so the first open does not stall the window on
+        # imports (SQLAlchemy ORM, Alembic, Pillow), and build the browser page while the user picks.
+        self.jobs.submit("Warm up", lambda _ctx: _warm_up(), visible=False)
+        self.ensure_browser()
         if self.attach_optional_panels():
             state = QSettings().value("window/state")
             if state is not None:
