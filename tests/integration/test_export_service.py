@@ -111,6 +111,7 @@ def test_round_trip_tags_come_back_the_same(project: Project, service: ExportSer
         result = service.export(opts)
         cfg = tomllib.loads((target / "dataset_config.toml").read_text())
         assert cfg["general"]["enable_wildcard"] is True
+        assert cfg["general"]["shuffle_caption"] is False  # sentences are never shuffled chunk by chunk
         lines = (result.image_dir / "a.txt").read_text().split("\n")
         assert len(lines) == 2
         assert parse_sidecar_line(lines[0], wildcard=True) == ["sks", *tags]

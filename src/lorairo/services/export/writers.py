@@ -34,7 +34,8 @@ def dataset_config_toml(options: ExportOptions, subset: SubsetSpec, keep_tokens:
     doc = tomlkit.document()
     doc.add(tomlkit.comment("Written by LoRAIro. Train with: --dataset_config dataset_config.toml"))
     general = tomlkit.table()
-    general.add("shuffle_caption", options.shuffle_caption)
+    # Shuffling reorders comma-separated chunks: right for tag lists, wrong for sentences (they would be cut up).
+    general.add("shuffle_caption", options.shuffle_caption and options.caption_mode == "tags")
     if subset.metadata_file is None:
         # Sidecar captions: training must look for exactly the extension written. (Metadata exports carry the
         # captions in the JSON, and sd-scripts' fine-tuning schema refuses a caption_extension key.)
