@@ -137,3 +137,21 @@ def test_parse_file_without_manifest_uses_provider_model_and_skips_garbage(tmp_p
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"empty\.jsonl"):
         parse_batch_results_file(empty)
+
+
+@pytest.mark.parametrize("framework", BATCH)
+def test_wrong_key_on_submit_raises_authentication_error_at_once(server, make_spec, tmp_path, framework):
+    from image_annotator_lib.cloud.errors import AuthenticationError
+
+    wrong = "sk-wrong-BATCHKEY-0000000000"
+    with pytest.raises(AuthenticationError) as info:
+        submit_batch(
+            make_spec(framework, supports_batch=True, retry_attempts=3),
+            named_images("a.png"),
+            ["p1"],
+            tmp_path,
+            {framework: wrong},
+        )
+    assert wrong not in str(info.value) and "BATCHKEY" not in str(info.value)
+    assert server.count(f"{framework}-batch") + server.count("openai-files") == 1  # not retried
+    assert not list(tmp_path.glob("*.job.json"))  # nothing half-written

@@ -212,9 +212,21 @@ class _Handler(BaseHTTPRequestHandler):
         return Fault("ok")
 
     # -- dispatch ---------------------------------------------------------------------------------------------
+    def _reject_batch_key(self, provider: str) -> bool:
+        """Answer 401 to a files/batches request with a wrong key (live routes do this in `_live`)."""
+        sent = self._key_ok()
+        if sent is None:
+            return False
+        self._record(f"{provider}-batch", b"")
+        self._send(401, error_body(provider, 401, f"Incorrect API key provided: {sent}"))
+        return True
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         path = self.path.split("?", 1)[0]
+        batch_route = path in ("/v1/files", "/v1/batches", "/v1/messages/batches")
+        if batch_route and self._reject_batch_key("anthropic" if "messages" in path else "openai"):
+            return
         if path.endswith("/chat/completions"):
             self._live("openai", body, None)
         elif path == "/v1/messages":
@@ -235,6 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path.startswith("/v1/") and self._reject_batch_key("anthropic" if "/messages/" in path else "openai"):
+            return
         if path == "/_fake/requests":  # the request log, for callers in another process (benchmark, manual runs)
             with self.state.lock:
                 log = [
