@@ -130,3 +130,22 @@ structured_output = "json_object"
     body = keyless_server.requests[0].json()
     assert body["model"] == "llava:13b" and body["response_format"] == {"type": "json_object"}
     assert '"caption"' in body["messages"][1]["content"][0]["text"]  # JSON instructions go into the prompt
+
+
+def test_batch_commands_submit_status_fetch_import(server, make_spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    register_model(make_spec("openai", name="batch-gpt", supports_batch=True))
+    image = tmp_path / "cat.png"
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(image)
+    out_dir = tmp_path / "results"
+
+    assert main(["batch", "submit", "-m", "batch-gpt", "--results-dir", str(out_dir), str(image)]) == 0
+    [manifest] = out_dir.glob("*.job.json")
+    assert main(["batch", "status", str(manifest)]) == 0
+    assert main(["batch", "status", str(manifest)]) == 0
+    assert main(["batch", "fetch", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "submitted openai batch" in out and ": completed" in out and "1 of 1 images annotated" in out
+    [output] = out_dir.glob("*_output.jsonl")
+    assert main(["batch", "import", str(output)]) == 0
+    assert "A girl with long teal twin tails" in capsys.readouterr().out
