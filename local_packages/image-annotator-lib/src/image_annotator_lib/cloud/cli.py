@@ -11,6 +11,7 @@ Keys come from OPENAI_API_KEY / ANTHROPIC_API_KEY / GOOGLE_API_KEY / OPENROUTER_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -48,7 +49,7 @@ def _spec_for(args: argparse.Namespace, name: str) -> ModelSpec:
                 options["base_url"] = args.base_url
             if args.model_id:
                 options["model_id"] = args.model_id
-            spec = ModelSpec(**{**{f: getattr(spec, f) for f in spec.__dataclass_fields__}, "options": options})
+            spec = dataclasses.replace(spec, options=options)
             register_model(spec)
         return spec
     if not args.base_url:
