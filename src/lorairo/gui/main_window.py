@@ -361,7 +361,7 @@ class MainWindow(QMainWindow):
             if outcome.outcome == "skipped":
                 self.session.report_failure("Import", outcome.db_reason or "skipped", outcome.path)
         if self.browser is not None:
-            self.browser.run_query()  # counts and order as the database has them now
+            self.browser.import_finished(summary)
         if summary.skipped or summary.duplicates or summary.status == "cancelled":
             dialog = ImportSummaryDialog(summary, self)
             dialog.show()

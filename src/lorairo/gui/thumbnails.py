@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
@@ -19,6 +20,8 @@ from lorairo.gui.workers import JobContext, JobManager
 
 MAX_PENDING = 400  # about four screens of thumbnails; older requests are dropped (re-requested if seen again)
 MAX_WORKERS = 2
+IDLE_WAIT_S = 1.0  # a worker waits this long for more requests before it ends (scrolling keeps asking)
+PathOf = Callable[[str], Path]  # hash -> cached thumbnail path (it may stat files: called on the worker)
 
 
 def load_scaled(path: Path, size: int) -> QImage:
@@ -46,10 +49,11 @@ class ThumbnailLoader(QObject):
         self._size = size
         self._capacity = capacity
         self._cache: OrderedDict[str, QPixmap] = OrderedDict()
-        self._pending: deque[tuple[str, Path, int]] = deque()
+        self._pending: deque[tuple[str, PathOf, int]] = deque()
         self._queued: set[str] = set()
         self._missing: set[str] = set()
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._workers = 0
 
     @property
@@ -79,21 +83,24 @@ class ThumbnailLoader(QObject):
     def is_missing(self, hash_value: str) -> bool:
         return hash_value in self._missing
 
-    def request(self, hash_value: str, path: Path) -> None:
-        """Ask for a thumbnail; `loaded(hash)` follows when it is in the cache."""
+    def request(self, hash_value: str, path_of: PathOf) -> None:
+        """Ask for a thumbnail; `loaded(hash)` follows when it is in the cache. `path_of(hash)` runs on the
+        worker (finding the cached file means a stat or two: not on the GUI thread)."""
         if hash_value in self._cache or hash_value in self._missing:
             return
         with self._lock:
             if hash_value in self._queued:
                 return
             self._queued.add(hash_value)
-            self._pending.append((hash_value, path, self._size))
+            self._pending.append((hash_value, path_of, self._size))
             while len(self._pending) > MAX_PENDING:
                 old, _p, _s = self._pending.popleft()
                 self._queued.discard(old)
-            start = self._workers < MAX_WORKERS
+            start = self._workers < MAX_WORKERS and len(self._pending) > self._workers
             if start:
                 self._workers += 1
+            else:
+                self._wake.notify()
         if start:
             self.jobs.submit("Load thumbnails", self._drain, on_partial=self._store, pool="thumbnails", visible=False)
 
@@ -102,11 +109,15 @@ class ThumbnailLoader(QObject):
         while not ctx.cancelled:
             with self._lock:
                 if not self._pending:
+                    # Stay a moment: while the user scrolls, requests keep coming, and a new job per burst
+                    # would cost the GUI thread a submit each time.
+                    self._wake.wait(IDLE_WAIT_S)
+                if not self._pending:
                     self._workers -= 1
                     return
-                hash_value, path, size = self._pending.pop()
+                hash_value, path_of, size = self._pending.pop()
             try:
-                ctx.emit((hash_value, size, load_scaled(path, size), ""))
+                ctx.emit((hash_value, size, load_scaled(path_of(hash_value), size), ""))
             except OSError as exc:
                 ctx.emit((hash_value, size, None, str(exc)))
         with self._lock:

@@ -152,7 +152,7 @@ class ImageListModel(QAbstractListModel):
             if self.thumbnails.is_missing(row.hash_value):
                 return self._missing
             if self._thumb_path is not None:
-                self.thumbnails.request(row.hash_value, self._thumb_path(row.hash_value))
+                self.thumbnails.request(row.hash_value, self._thumb_path)
             return self._placeholder
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{row.file_name}\n{row.width} x {row.height} px, {row.format}, #{row.id}" + (
