@@ -234,7 +234,7 @@ def call_annotate_library(
 
 def estimate_cloud(model_names: Sequence[str], n_images: int, *, batch: bool = False) -> list[ModelEstimate]:
     """Tokens, USD and seconds for the cloud models among `model_names` (local models are not included)."""
-    from image_annotator_lib.cloud import estimate as cloud_estimate
+    import image_annotator_lib.cloud.estimate as cloud_estimate
 
     if not model_names or n_images <= 0:
         return []

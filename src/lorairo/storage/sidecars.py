@@ -6,18 +6,13 @@ whitespace collapsed, underscores to spaces except in the 19 kaomoji, duplicates
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-try:  # genai-tag-db-tools owns tag normalisation; fall back to the same rules while it is not installed
-    from genai_tag_db_tools.normalize import normalize_tag as _normalize_tag
-except ImportError:  # pragma: no cover - exercised only without the workspace package
-    _normalize_tag = None
+from genai_tag_db_tools.normalize import normalize_tag  # the one place tag normalisation rules live
 
 TAG_SUFFIX = ".txt"
 CAPTION_SUFFIX = ".caption"
-_ALNUM_PAIR = re.compile(r"[A-Za-z0-9]{2}")
 MAX_SIDECAR_BYTES = 1_000_000  # a caption file larger than this is not a caption
 
 
@@ -31,11 +26,7 @@ class Sidecar:
 
 def display_tag(raw: str) -> str:
     """One tag in display form (``long_hair`` -> ``long hair``, ``^_^`` kept, ``\\(`` unescaped)."""
-    if _normalize_tag is not None:
-        return str(_normalize_tag(raw))
-    # Fallback: a kaomoji (``^_^``, ``(o)_(o)``) has no run of two letters/digits; a word tag has.
-    text = " ".join(raw.replace("\\(", "(").replace("\\)", ")").split())
-    return text if "_" in text and not _ALNUM_PAIR.search(text) else text.replace("_", " ")
+    return normalize_tag(raw)
 
 
 def parse_tags(text: str) -> tuple[str, ...]:
