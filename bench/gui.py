@@ -218,7 +218,11 @@ class StallDetector:
         def sample() -> None:
             while True:
                 time.sleep(0.02)
-                if self.timer.isActive() and time.perf_counter() - self.last > 0.08:
+                try:
+                    late = self.timer.isActive() and time.perf_counter() - self.last > 0.08
+                except RuntimeError:  # the timer is gone: the measured window has closed
+                    return
+                if late:
                     frame = sys._current_frames().get(main)
                     if frame is not None:
                         stack = traceback.format_stack(frame, limit=14)
