@@ -43,11 +43,14 @@ class ThumbnailLoader(QObject):
     loaded = Signal(str)  # hash of a thumbnail now in the cache
     failed = Signal(str, str)  # hash, reason
 
-    def __init__(self, jobs: JobManager, *, size: int = 160, capacity: int = 3000, parent: QObject | None = None):
+    def __init__(
+        self, jobs: JobManager, *, size: int = 160, budget_mb: int = 96, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.jobs = jobs
+        self._budget = budget_mb * 2**20
         self._size = size
-        self._capacity = capacity
+        self._capacity = self._capacity_for(size)
         self._cache: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: deque[tuple[str, PathOf, int]] = deque()
         self._queued: set[str] = set()
@@ -60,11 +63,16 @@ class ThumbnailLoader(QObject):
     def size(self) -> int:
         return self._size
 
+    def _capacity_for(self, size: int) -> int:
+        """Pixmaps kept: a memory budget (4 bytes a pixel), never fewer than a few screens' worth."""
+        return max(300, self._budget // (size * size * 4))
+
     def set_size(self, size: int) -> None:
         """Change the display size: cached pixmaps of another size are dropped and reloaded on demand."""
         if size == self._size:
             return
         self._size = size
+        self._capacity = self._capacity_for(size)
         self.clear()
 
     def clear(self) -> None:
