@@ -1,6 +1,6 @@
 """Thumbnails for the grid: read from the project's disk cache on a worker, scaled, kept in a small LRU.
 
-The model asks `request(hash, path)`; the loader answers later with `loaded(hash, QImage)`. Requests are
+The model asks `request(hash, path_of)`; the loader answers later with `loaded([hash, ...])`. Requests are
 served newest first (what the user scrolled to last) and the queue is capped, so fast scrolling through
 100k images never builds a backlog. QImage (not QPixmap) is made in the worker: QImage is thread-safe.
 Call `request` only from the GUI thread.
@@ -9,6 +9,7 @@ Call `request` only from the GUI thread.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from lorairo.gui.workers import JobContext, JobManager
 
 MAX_PENDING = 400  # about four screens of thumbnails; older requests are dropped (re-requested if seen again)
 MAX_WORKERS = 2
+BATCH, BATCH_WAIT_S = 12, 0.04  # thumbnails per delivery to the GUI thread, or what is done after 40 ms
 IDLE_WAIT_S = 1.0  # a worker waits this long for more requests before it ends (scrolling keeps asking)
 PathOf = Callable[[str], Path]  # hash -> cached thumbnail path (it may stat files: called on the worker)
 
@@ -40,7 +42,7 @@ def load_scaled(path: Path, size: int) -> QImage:
 class ThumbnailLoader(QObject):
     """Loads thumbnails in the background and caches them as pixmaps (GUI thread side)."""
 
-    loaded = Signal(str)  # hash of a thumbnail now in the cache
+    loaded = Signal(object)  # list of hashes whose thumbnails are now in the cache
     failed = Signal(str, str)  # hash, reason
 
     def __init__(
@@ -113,10 +115,16 @@ class ThumbnailLoader(QObject):
             self.jobs.submit("Load thumbnails", self._drain, on_partial=self._store, pool="thumbnails", visible=False)
 
     def _drain(self, ctx: JobContext) -> None:
-        """Worker side: load queued thumbnails, newest request first, until the queue is empty."""
+        """Worker side: load queued thumbnails, newest request first, until the queue is empty. Results go
+        to the GUI thread in small batches (one queued event and one repaint per batch, not per image)."""
+        batch: list[tuple[str, int, QImage | None, str]] = []
+        sent = time.monotonic()
         while not ctx.cancelled:
             with self._lock:
                 if not self._pending:
+                    if batch:  # deliver what is done before waiting
+                        ctx.emit(batch)
+                        batch, sent = [], time.monotonic()
                     # Stay a moment: while the user scrolls, requests keep coming, and a new job per burst
                     # would cost the GUI thread a submit each time.
                     self._wake.wait(IDLE_WAIT_S)
@@ -125,23 +133,31 @@ class ThumbnailLoader(QObject):
                     return
                 hash_value, path_of, size = self._pending.pop()
             try:
-                ctx.emit((hash_value, size, load_scaled(path_of(hash_value), size), ""))
+                batch.append((hash_value, size, load_scaled(path_of(hash_value), size), ""))
             except OSError as exc:
-                ctx.emit((hash_value, size, None, str(exc)))
+                batch.append((hash_value, size, None, str(exc)))
+            if len(batch) >= BATCH or time.monotonic() - sent > BATCH_WAIT_S:
+                ctx.emit(batch)
+                batch, sent = [], time.monotonic()
+        if batch:
+            ctx.emit(batch)
         with self._lock:
             self._workers -= 1
 
-    def _store(self, payload: tuple[str, int, QImage | None, str]) -> None:
-        hash_value, size, image, error = payload
-        with self._lock:
-            self._queued.discard(hash_value)
-        if size != self._size:
-            return  # loaded for a size no longer shown
-        if image is None:
-            self._missing.add(hash_value)
-            self.failed.emit(hash_value, error)
-            return
-        self._cache[hash_value] = QPixmap.fromImage(image)
+    def _store(self, batch: list[tuple[str, int, QImage | None, str]]) -> None:
+        loaded: list[str] = []
+        for hash_value, size, image, error in batch:
+            with self._lock:
+                self._queued.discard(hash_value)
+            if size != self._size:
+                continue  # loaded for a size no longer shown
+            if image is None:
+                self._missing.add(hash_value)
+                self.failed.emit(hash_value, error)
+                continue
+            self._cache[hash_value] = QPixmap.fromImage(image)
+            loaded.append(hash_value)
         while len(self._cache) > self._capacity:
             self._cache.popitem(last=False)
-        self.loaded.emit(hash_value)
+        if loaded:
+            self.loaded.emit(loaded)

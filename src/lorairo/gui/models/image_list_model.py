@@ -60,8 +60,8 @@ class ImageListModel(QAbstractListModel):
         self._generation = 0  # bumped on reset: late page results of an older list are dropped
         self._placeholder = _placeholder(thumbnails.size, "#8884")
         self._missing = _placeholder(thumbnails.size, "#c446")
-        thumbnails.loaded.connect(self._thumbnail_ready)
-        thumbnails.failed.connect(lambda h, _e: self._thumbnail_ready(h))
+        thumbnails.loaded.connect(self._thumbnails_ready)
+        thumbnails.failed.connect(lambda h, _e: self._thumbnails_ready([h]))
 
     # --- contents -----------------------------------------------------------------------------------------
 
@@ -205,12 +205,16 @@ class ImageListModel(QAbstractListModel):
             self.dataChanged.emit(self.index(first), self.index(last))
         self.page_loaded.emit(page)
 
-    def _thumbnail_ready(self, hash_value: str) -> None:
-        for image_id in self._rows_by_hash.get(hash_value, ()):
-            row = self._row_of.get(image_id)
-            if row is not None:
-                index = self.index(row)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+    def _thumbnails_ready(self, hashes: list[str]) -> None:
+        """One dataChanged over the rows showing these thumbnails (they are near each other: one screen)."""
+        rows = [
+            row
+            for hash_value in hashes
+            for image_id in self._rows_by_hash.get(hash_value, ())
+            if (row := self._row_of.get(image_id)) is not None
+        ]
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.ItemDataRole.DecorationRole])
 
     def icon_size(self) -> QSize:
         return QSize(self.thumbnails.size, self.thumbnails.size)
