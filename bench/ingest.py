@@ -119,29 +119,47 @@ def reference(files: list[Path], jobs: int) -> float:
 # --- import (the real CLI) -----------------------------------------------------------------------------
 
 
+def _watch_memory(proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """Peak summed RSS (sampled every 0.1 s, cheap) and PSS (every 1 s: reading smaps costs CPU the import
+    would miss) of `proc` and its children, in MiB, until it exits."""
+    parent = psutil.Process(proc.pid)
+    peak_rss = peak_pss = 0.0
+    tick = 0
+    while proc.poll() is None:
+        rss = pss = 0
+        with_pss = tick % 10 == 0
+        try:
+            members = [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        for member in members:
+            try:
+                rss += member.memory_info().rss
+                if with_pss:
+                    pss += getattr(member.memory_full_info(), "pss", 0)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        peak_rss = max(peak_rss, rss / 2**20)
+        if with_pss:
+            peak_pss = max(peak_pss, pss / 2**20)
+        tick += 1
+        time.sleep(0.1)
+    proc.wait()
+    return peak_rss, peak_pss
+
+
 def run_cli_import(src: Path, env: dict[str, str], jobs: int) -> tuple[dict, float, float, float]:
     """Run `lorairo import --json`; return (summary, wall seconds, peak RSS MiB, peak PSS MiB) of the tree."""
     command = [sys.executable, "-m", "lorairo", "import", str(src), "--project", "bench", "--jobs", str(jobs)]
     started = time.perf_counter()
-    proc = subprocess.Popen([*command, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    parent = psutil.Process(proc.pid)
-    peak_rss = peak_pss = 0.0
-    while proc.poll() is None:
-        rss = pss = 0
-        try:
-            for member in [parent, *parent.children(recursive=True)]:
-                try:
-                    info = member.memory_full_info()
-                    rss += info.rss
-                    pss += getattr(info, "pss", info.rss)
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-        except psutil.NoSuchProcess:
-            break
-        peak_rss, peak_pss = max(peak_rss, rss / 2**20), max(peak_pss, pss / 2**20)
-        time.sleep(0.05)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - started
+    # Output to files, not pipes: the JSON of 1000 files is larger than a pipe buffer.
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen([*command, "--json"], env=env, stdout=out_file, stderr=err_file)
+        peak_rss, peak_pss = _watch_memory(proc)
+        wall = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if proc.returncode != 0:
         raise SystemExit(f"import failed ({proc.returncode}): {err.decode()[-2000:]}")
     return json.loads(out), wall, peak_rss, peak_pss
