@@ -127,7 +127,10 @@ class ThumbnailLoader(QObject):
                         batch, sent = [], time.monotonic()
                     # Stay a moment: while the user scrolls, requests keep coming, and a new job per burst
                     # would cost the GUI thread a submit each time.
-                    self._wake.wait(IDLE_WAIT_S)
+                    waited = 0.0
+                    while not self._pending and waited < IDLE_WAIT_S and not ctx.cancelled:
+                        self._wake.wait(0.05)  # short slices: closing the window cancels and must not wait 1 s
+                        waited += 0.05
                 if not self._pending:
                     self._workers -= 1
                     return
