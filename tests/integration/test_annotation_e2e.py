@@ -15,6 +15,7 @@ from image_annotator_lib.testing.fake_replies import Fault
 from PIL import Image
 from sqlalchemy import select, text
 
+from lorairo.cli.query_cmd import _tags as query_tags_text
 from lorairo.database.schema import (
     AnnotationFailure,
     AnnotationRecord,
@@ -28,6 +29,7 @@ from lorairo.services.annotation_service import AnnotationService
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditService
 from lorairo.services.image_processing_service import ImageProcessingService
+from lorairo.services.image_query_service import ImageQueryService
 from lorairo.services.project_service import Project, ProjectService
 from tests.support.models import register_loopback_cloud_model, register_tiny_tagger
 
@@ -231,6 +233,15 @@ def test_cli_annotate_then_query_shows_tags_and_nsfw(
     listing = json.loads(capsys.readouterr().out)
     white = next(i for i in listing["images"] if i["file_name"] == "white.png")
     assert white["tags"] and "nsfw" in white["scores"]
+    assert set(white["tag_confidences"]) == set(white["tags"])  # every tag here came from the tagger
+    assert all(0.35 <= c <= 1.0 for c in white["tag_confidences"].values())
+    # The table shows each tag with its confidence, and manual tags bare.
+    EditService(proj).add_tags([white["id"]], ["my own tag"])
+    [row] = ImageQueryService(proj.db).fetch_rows([white["id"]])
+    shown = query_tags_text(row)
+    assert "my own tag" in shown and "my own tag 0" not in shown
+    for tag, confidence in white["tag_confidences"].items():
+        assert f"{tag} {confidence:.2f}" in shown
     # Annotating again does nothing: every image is done.
     assert main(["annotate", "--project", proj.name, "--models", "open-nsfw", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["skipped_done"] == {"open-nsfw": 4}

@@ -8,7 +8,12 @@ import typer
 from rich.table import Table
 
 from lorairo.cli.common import console, print_json, state
-from lorairo.services.image_query_service import ImageQueryService, parse_filter
+from lorairo.services.image_query_service import ImageQueryService, ImageRow, parse_filter
+
+
+def _tags(row: ImageRow) -> str:
+    """Tags with the model's confidence where a model gave one: `long hair 0.93, my tag`."""
+    return ", ".join(f"{tag} {row.tag_confidences[tag]:.2f}" if tag in row.tag_confidences else tag for tag in row.tags)
 
 
 def query(
@@ -47,9 +52,7 @@ def query(
     table = Table("ID", "File", "Size", "Rating", "Scores", "Tags", title=f"{len(ids)} images match")
     for row in rows:
         scores = ", ".join(f"{name} {value:.2f}" for name, value in sorted(row.scores.items()))
-        table.add_row(
-            str(row.id), row.file_name, f"{row.width}x{row.height}", row.rating or "", scores, ", ".join(row.tags)
-        )
+        table.add_row(str(row.id), row.file_name, f"{row.width}x{row.height}", row.rating or "", scores, _tags(row))
     console.print(table)
     if limit and len(ids) > limit:
         console.print(f"(showing {limit} of {len(ids)}; use --limit 0 for all)")

@@ -108,6 +108,8 @@ class ImageRow:
     excluded: bool
     rating: str | None
     tags: tuple[str, ...] = ()
+    # Highest model confidence of each tag that a model gave; manual / sidecar-only tags are absent.
+    tag_confidences: dict[str, float] = field(default_factory=dict)
     caption: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
 
@@ -421,6 +423,7 @@ class ImageQueryService:
         caption and scores (what the thumbnail grid needs)."""
         found: dict[int, dict[str, Any]] = {}
         tags: dict[int, list[str]] = {}
+        confidences: dict[int, dict[str, float]] = {}
         captions: dict[int, str] = {}
         scores: dict[int, dict[str, float]] = {}
         with self.db.session() as s:
@@ -437,14 +440,18 @@ class ImageQueryService:
                     found[int(row[0])] = dict(zip(_ROW_FIELDS, row, strict=True))
                 if not details:
                     continue
-                for image_id, tag in s.execute(
+                for image_id, tag, confidence in s.execute(
                     self._text(
-                        f"SELECT image_id, tag FROM tags WHERE is_rejected = 0 AND image_id IN ({marks}) ORDER BY id"
+                        "SELECT image_id, tag, confidence FROM tags "
+                        f"WHERE is_rejected = 0 AND image_id IN ({marks}) ORDER BY id"
                     )
                 ):
                     bucket = tags.setdefault(int(image_id), [])
                     if tag not in bucket:
                         bucket.append(tag)
+                    if confidence is not None:
+                        best = confidences.setdefault(int(image_id), {})
+                        best[tag] = max(float(confidence), best.get(tag, 0.0))
                 for image_id, caption in s.execute(
                     self._text(f"SELECT image_id, text FROM captions WHERE image_id IN ({marks}) ORDER BY id DESC")
                 ):
@@ -465,6 +472,7 @@ class ImageQueryService:
                 ImageRow(
                     **{**base, "created_at": created, "excluded": bool(base["excluded"])},
                     tags=tuple(tags.get(image_id, ())),
+                    tag_confidences=confidences.get(image_id, {}),
                     caption=captions.get(image_id),
                     scores=scores.get(image_id, {}),
                 )
