@@ -48,6 +48,7 @@ from lorairo.services.importing.near_duplicates import PhashIndex, popcount  # n
 from tests.support import images as gen  # noqa: E402
 
 OUT = ROOT / "bench" / "_out"
+CORPUS_VERSION = 2  # bump when tests/support/images.py changes what it draws
 
 
 # --- corpus --------------------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def _make_slice(args: tuple[str, int, int, int]) -> int:
 
 
 def ensure_corpus(count: int, seed: int, jobs: int) -> Path:
-    folder = OUT / f"corpus-{count}-{seed}"
+    folder = OUT / f"corpus-{count}-{seed}-v{CORPUS_VERSION}"
     marker = folder / ".complete"
     if marker.exists():
         return folder

@@ -21,9 +21,9 @@ _NOISE_TILE = 256
 def photo_like(width: int, height: int, seed: int, *, alpha: bool = False) -> Image.Image:
     """A deterministic RGB (or RGBA) image with smooth lighting, 6-12 shapes and noise."""
     rng = np.random.default_rng(seed)
-    # Smooth lighting: a random 4x4 colour field upsampled; it drives the low frequencies pHash looks at,
+    # Smooth lighting: a random 6x6 colour field upsampled; it drives the low frequencies pHash looks at,
     # so different seeds give unrelated pHashes.
-    field = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    field = rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
     image = Image.fromarray(field, "RGB").resize((width, height), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(image)
     for _ in range(int(rng.integers(6, 13))):
@@ -42,8 +42,10 @@ def photo_like(width: int, height: int, seed: int, *, alpha: bool = False) -> Im
     pixels = np.clip(np.asarray(image, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
     result = Image.fromarray(pixels, "RGB")
     if alpha:
-        mask = Image.new("L", (width, height), 0)
-        ImageDraw.Draw(mask).ellipse((width // 10, height // 10, width * 9 // 10, height * 9 // 10), fill=255)
+        # Smooth random transparency, different per image: a shared cut-out would give every PNG the same
+        # white areas (after flattening on white) and pull their pHashes together.
+        alpha_field = rng.integers(0, 256, size=(5, 5), dtype=np.uint8)
+        mask = Image.fromarray(alpha_field, "L").resize((width, height), Image.Resampling.BICUBIC)
         result.putalpha(mask)
     return result
 
