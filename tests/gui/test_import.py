@@ -73,3 +73,18 @@ def test_import_needs_an_open_project(qtbot, window, monkeypatch, tmp_path: Path
     monkeypatch.setattr(window, "_warn", shown.append)
     window.import_paths([str(tmp_path)])
     assert shown == ["open or create a project before importing images"]
+
+
+def test_reimport_reports_nothing_as_failed(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Importing the same folder again skips every file as already imported: no errors, no summary dialog."""
+    _open(qtbot, window, "again")
+    make_images(tmp_path / "drop", 6, bad=1)
+    for _round in range(2):
+        window.import_paths([str(tmp_path / "drop")])
+        with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
+            pass
+    summary = blocker.args[0]
+    assert summary.added == 0
+    errors = [window.log_panel.errors.item(row, 2).text() for row in range(window.log_panel.errors.rowCount())]
+    # The broken file is reported once per import; the six good files never are.
+    assert len(errors) == 2 and all("broken_0.png" in e for e in errors)

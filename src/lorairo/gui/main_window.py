@@ -35,7 +35,9 @@ from lorairo.gui.widgets.project_picker import NewProjectDialog, OpenProjectDial
 from lorairo.gui.widgets.status_bar import MainStatusBar
 from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.importing.summary import ImportSummary
+from lorairo.services.importing.summary import REASON_ALREADY_IMPORTED, ImportSummary
+
+MAX_REPORTED_IMPORT_FAILURES = 500
 
 if TYPE_CHECKING:
     from lorairo.gui.widgets.image_browser import ImageBrowser
@@ -357,12 +359,17 @@ class MainWindow(QMainWindow):
         if summary is None:
             return
         self.status.showMessage(summary_text(summary), 15_000)
-        for outcome in summary.outcomes:
-            if outcome.outcome == "skipped":
-                self.session.report_failure("Import", outcome.db_reason or "skipped", outcome.path)
+        # Files already in the project are not failures (a re-import skips them all); real failures go to the
+        # errors panel, capped so a folder of thousands of bad files cannot flood the GUI thread.
+        failed = [o for o in summary.outcomes if o.outcome == "skipped" and o.reason != REASON_ALREADY_IMPORTED]
+        for outcome in failed[:MAX_REPORTED_IMPORT_FAILURES]:
+            self.session.report_failure("Import", outcome.db_reason or "skipped", outcome.path)
+        if len(failed) > MAX_REPORTED_IMPORT_FAILURES:
+            more = len(failed) - MAX_REPORTED_IMPORT_FAILURES
+            self.session.report_failure("Import", f"… and {more} more skipped files (see the import summary)")
         if self.browser is not None:
             self.browser.import_finished(summary)
-        if summary.skipped or summary.duplicates or summary.status == "cancelled":
+        if failed or summary.duplicates or summary.status == "cancelled":
             dialog = ImportSummaryDialog(summary, self)
             dialog.show()
         self.last_import_dialog_summary = summary
