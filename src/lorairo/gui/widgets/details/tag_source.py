@@ -1,7 +1,7 @@
 """The tag vocabulary (genai-tag-db-tools) as the details panel uses it: suggestions and categories.
 
 The database is opened lazily, on a worker, and only when its base file exists (it is never created here:
-importing a vocabulary is the user's choice, `genai-tag-db import ...`). Without it the panel still edits
+importing a vocabulary is the user's choice, `tag-db import ...`). Without it the panel still edits
 tags; it shows a note that autocomplete is off and manual tags get no category.
 
 Thread-safety: `suggest` and `categorize` are called on worker threads; `TagDatabase` allows that.
@@ -17,7 +17,7 @@ from loguru import logger
 
 NO_DATABASE_NOTE = (
     "No tag database imported yet: autocomplete and categories for new tags are off. "
-    "Import one with <code>genai-tag-db import &lt;csv&gt;</code>."
+    "Import one with <code>tag-db import &lt;csv&gt;</code>."
 )
 
 
