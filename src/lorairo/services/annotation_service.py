@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from PIL import Image
@@ -133,34 +134,28 @@ class AnnotationService:
 
     # --- planning --------------------------------------------------------------------------------------
 
-    def check_policy_violations(self, image_ids: Sequence[int], model_name: str) -> list[int]:
-        """Images among `image_ids` that this model refused before (the seed's check_policy_violations)."""
+    def _matching(self, image_ids: Sequence[int], column: Any, *conditions: Any) -> set[int]:
+        """Which of `image_ids` have a row where `column` is the image id and `conditions` hold (chunked IN)."""
         found: set[int] = set()
         with self.project.db.session() as session:
             for chunk in _chunks(image_ids, 900):
-                found.update(
-                    session.scalars(
-                        select(AnnotationFailure.image_id).where(
-                            AnnotationFailure.image_id.in_(chunk),
-                            AnnotationFailure.model_name == model_name,
-                            AnnotationFailure.is_policy_violation.is_(True),
-                        )
-                    )
-                )
-        return sorted(found)
+                found.update(session.scalars(select(column).where(column.in_(chunk), *conditions)))
+        return found
+
+    def check_policy_violations(self, image_ids: Sequence[int], model_name: str) -> list[int]:
+        """Images among `image_ids` that this model refused before (the seed's check_policy_violations)."""
+        return sorted(
+            self._matching(
+                image_ids,
+                AnnotationFailure.image_id,
+                AnnotationFailure.model_name == model_name,
+                AnnotationFailure.is_policy_violation.is_(True),
+            )
+        )
 
     def annotated_ids(self, image_ids: Sequence[int], model_name: str) -> set[int]:
-        done: set[int] = set()
-        with self.project.db.session() as session:
-            for chunk in _chunks(image_ids, 900):
-                done.update(
-                    session.scalars(
-                        select(AnnotationRecord.image_id).where(
-                            AnnotationRecord.image_id.in_(chunk), AnnotationRecord.model == model_name
-                        )
-                    )
-                )
-        return done
+        """Images among `image_ids` this model has annotated (done for a re-run without --rerun)."""
+        return self._matching(image_ids, AnnotationRecord.image_id, AnnotationRecord.model == model_name)
 
     def plan(self, image_ids: Sequence[int], model_names: Sequence[str], *, rerun: bool = False) -> AnnotationPlan:
         pending: dict[str, list[int]] = {}
