@@ -7,6 +7,7 @@ on the library's types, and library failures become `AiAnnotatorError` with a cl
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -141,16 +142,36 @@ def _fail(what: str, exc: Exception) -> AiAnnotatorError:
 
 
 _configured_lock = threading.Lock()
+_configured_key: str | None = None
+
+
+def _configuration_key(provider_settings: dict[str, dict[str, Any]], model_files: Sequence[Path]) -> str:
+    """What the registry was built from: provider settings and each model file's identity on disk."""
+    files = []
+    for path in model_files:
+        try:
+            stat = path.stat()
+            files.append([str(path), stat.st_mtime_ns, stat.st_size])
+        except OSError:
+            files.append([str(path), None, None])
+    return json.dumps([provider_settings, files], sort_keys=True, default=str)
 
 
 def configure(provider_settings: dict[str, dict[str, Any]], model_files: Sequence[Path] = ()) -> None:
     """Apply the app's settings to the library: user model files, then per-provider limits and base URLs.
 
-    `provider_settings` maps provider -> the app's `[ai_providers.<provider>]` table.
+    `provider_settings` maps provider -> the app's `[ai_providers.<provider>]` table. Nothing happens when
+    neither changed since the last call: rebuilding the registry drops user models for a moment, which a run
+    annotating in another thread must never see.
     """
     import image_annotator_lib as lib
 
+    global _configured_key
+    key = _configuration_key(provider_settings, model_files)
     with _configured_lock:
+        if key == _configured_key:
+            return
+        _configured_key = None
         try:
             lib.reload_registry()
             for path in model_files:
@@ -167,6 +188,7 @@ def configure(provider_settings: dict[str, dict[str, Any]], model_files: Sequenc
                 lib.register_model(dataclasses.replace(spec, options=options))
         except Exception as exc:
             raise _fail("model configuration", exc) from exc
+        _configured_key = key
 
 
 def get_available_annotator_models(api_keys: dict[str, str] | None = None) -> list[AnnotatorModel]:

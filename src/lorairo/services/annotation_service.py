@@ -170,10 +170,12 @@ class AnnotationService:
                 violations[name] = flagged
         return AnnotationPlan(pending, done_counts, violations)
 
-    def estimate(self, image_ids: Sequence[int], model_names: Sequence[str]) -> list[ModelEstimate]:
+    def estimate(
+        self, image_ids: Sequence[int], model_names: Sequence[str], plan: AnnotationPlan | None = None
+    ) -> list[ModelEstimate]:
         """Seconds (and USD for priced cloud models) per model: cloud from the library, local from this
-        project's own measured processing times."""
-        plan = self.plan(image_ids, model_names)
+        project's own measured processing times. Pass the `plan` when the caller has one already."""
+        plan = plan or self.plan(image_ids, model_names)
         cloud = [n for n in model_names if (m := self.model(n)) is not None and m.is_cloud and plan.pending[n]]
         estimates = {e.model_name: e for n in cloud for e in ai_annotator.estimate_cloud([n], len(plan.pending[n]))}
         result: list[ModelEstimate] = []

@@ -238,7 +238,8 @@ class AnnotatePanel(QWidget):
                 return "No images chosen: select some in the grid, or choose “All images”."
             service = AnnotationService(config, project)
             plan = service.plan(ids, models, rerun=rerun)
-            return estimate_text(service.estimate(ids, models) if plan.total_pairs else [], plan.total_pairs)
+            estimates = service.estimate(ids, models, plan) if plan.total_pairs else []
+            return estimate_text(estimates, plan.total_pairs)
 
         self.session.jobs.submit(
             "Estimate",
