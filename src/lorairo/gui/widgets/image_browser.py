@@ -18,8 +18,6 @@ from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
 from lorairo.services.image_query_service import ImageFilter
 from lorairo.storage.layout import thumbnail_path
 
-APPEND_MIN_DELAY_MS = 100  # below this, import batches are appended at once
-APPEND_MAX_DELAY_MS = 3000
 EMPTY_PROJECT_TEXT = (
     "This project has no images yet.\n\nDrop folders or images here, or use File > Import images… (Ctrl+I)."
 )
@@ -44,9 +42,6 @@ class ImageBrowser(QWidget):
         self._generation = 0
         self._requery = QTimer(self, singleShot=True, interval=1000)
         self._requery.timeout.connect(self.run_query)
-        self._pending_added: list[int] = []
-        self._append_timer = QTimer(self, singleShot=True)
-        self._append_timer.timeout.connect(self._flush_added)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -84,8 +79,6 @@ class ImageBrowser(QWidget):
 
     def run_query(self) -> None:
         """Query the current filter (and the total) on a worker; stale answers are dropped."""
-        self._append_timer.stop()
-        self._pending_added.clear()  # the query's answer includes them
         query = self.session.query
         if query is None:
             self.model.set_ids([])
@@ -115,36 +108,21 @@ class ImageBrowser(QWidget):
         self.query_finished.emit(len(ids))
 
     def _images_added(self, ids: list[int]) -> None:
-        """An import committed a batch: show it when no filter hides anything, else re-query soon.
-
-        Qt re-lays out every item of an icon-mode view on each insert (about 0.6 s of GUI time at 100k), so
-        in a big grid batches are gathered and appended at most every 20 ms per 1,000 images shown (2 s at
-        100k); small grids get each batch at once."""
+        """An import committed a batch: show it at once when no filter hides anything (appending costs the grid
+        no layout pass), else re-query soon."""
         self.total += len(ids)
         if not self.filter.is_empty():
             if not self._requery.isActive():
                 self._requery.start()
             return
-        self._pending_added.extend(ids)
-        delay = min(APPEND_MAX_DELAY_MS, self.model.rowCount() // 50)
-        if delay < APPEND_MIN_DELAY_MS:
-            self._flush_added()
-        elif not self._append_timer.isActive():
-            self._append_timer.start(delay)
-
-    def _flush_added(self) -> None:
-        self._append_timer.stop()
-        ids, self._pending_added = self._pending_added, []
-        if ids:
-            self.model.append_ids(ids)
+        self.model.append_ids(ids)
         shown = self.model.rowCount()
         self.filter_bar.set_count(shown, self.total)
         self.counts_changed.emit(shown, self.total)
 
     def import_finished(self, summary: object) -> None:
         """After an import: with no filter every added image is already in the grid (appended batch by batch),
-        so only a filtered view is queried again (a full reset of 100k rows is a visible hitch)."""
-        self._flush_added()
+        so only a filtered view is queried again."""
         if self._requery.isActive() or not self.filter.is_empty():
             self._requery.stop()
             self.run_query()

@@ -1,4 +1,4 @@
-"""The thumbnail grid: a virtualised QListView in icon mode over `ImageListModel`, with a size slider.
+"""The thumbnail grid: `ThumbnailGridView` over `ImageListModel`, with a size slider.
 
 Multi-select with Shift / Ctrl and Ctrl+A, arrow keys / Page Up/Down / Home / End move the current item.
 Emits `selection_changed(list[int])` with the selected image IDs (debounced: dragging a rubber band over
@@ -8,7 +8,6 @@ thousands of items must not flood the details panel). Call only from the GUI thr
 from __future__ import annotations
 
 from PySide6.QtCore import (
-    QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -18,12 +17,10 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QPainter, QPen, QRegion, QResizeEvent
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QLabel,
-    QListView,
     QSlider,
     QStyle,
     QStyledItemDelegate,
@@ -33,9 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.models.image_list_model import ImageIdRole, ImageListModel, ImageRowRole
+from lorairo.gui.widgets.grid_view import SPACING, ThumbnailGridView
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 64, 384, 160
-SPACING = 6
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -81,69 +78,6 @@ class ThumbnailDelegate(QStyledItemDelegate):
         return QSize(size.width() + 2 * SPACING, size.height() + 2 * SPACING)
 
 
-class ThumbnailGridView(QListView):
-    """Icon-mode list view tuned for very long lists (uniform sizes, batched layout)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setMovement(QListView.Movement.Static)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setFlow(QListView.Flow.LeftToRight)
-        self.setWrapping(True)
-        self.setUniformItemSizes(True)  # lets Qt lay out 100k items without asking each for its size
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(500)  # items laid out per event-loop turn: ~20 ms turns at 100k instead of ~35
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setSelectionRectVisible(True)
-        self.setSpacing(0)  # the grid size below carries the spacing
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        # Always shown: cells are sized to the viewport width, and a scroll bar appearing would re-flow them.
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setMouseTracking(True)
-        self.setItemDelegate(ThumbnailDelegate(self))
-        self._icon = DEFAULT_SIZE
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setDragEnabled(False)
-        self.setAccessibleName("Image grid")
-
-    def selectAll(self) -> None:
-        """One range from the first to the last image. Qt's own selectAll asks every row whether it has
-        children (100k Python calls, a quarter of a second at 100k images)."""
-        model = self.model()
-        rows = model.rowCount() if model is not None else 0
-        if rows:
-            self.selectionModel().select(
-                QItemSelection(model.index(0, 0), model.index(rows - 1, 0)),
-                QItemSelectionModel.SelectionFlag.ClearAndSelect,
-            )
-
-    def visualRegionForSelection(self, selection: QItemSelection) -> QRegion:
-        """Repaint the visible area instead of computing every selected item's rectangle: Ctrl+A over 100k
-        images would otherwise block the GUI for more than a second."""
-        return QRegion(self.viewport().rect())
-
-    def apply_icon_size(self, size: int) -> None:
-        self._icon = size
-        self.setIconSize(QSize(size, size))
-        self._fit_grid()
-        self.verticalScrollBar().setSingleStep(max(8, size // 4))
-
-    def _fit_grid(self) -> None:
-        """Spread the columns over the whole width (no ragged empty strip on the right)."""
-        cell = self._icon + 2 * SPACING
-        width = max(cell, self.viewport().width() - 4)  # icon mode wraps a row that fills the width exactly
-        columns = max(1, width // cell)
-        grid = QSize(width // columns, cell)
-        if grid != self.gridSize():
-            self.setGridSize(grid)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit_grid()
-
-
 class ThumbnailGrid(QWidget):
     """The grid plus its size slider and an empty-result message."""
 
@@ -154,6 +88,7 @@ class ThumbnailGrid(QWidget):
         super().__init__(parent)
         self.model = model
         self.view = ThumbnailGridView(self)
+        self.view.setItemDelegate(ThumbnailDelegate(self.view))
         self.view.setModel(model)
         self.empty_label = QLabel("No images match.", self)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
