@@ -67,6 +67,11 @@ class ImportRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    def last_run_status(self) -> str | None:
+        """Status of the newest run (None before the first import)."""
+        stmt = select(ImportRunRecord.status).order_by(ImportRunRecord.id.desc()).limit(1)
+        return self.session.execute(stmt).scalar_one_or_none()
+
     def finish_run(self, run_id: int, status: str, total_files: int) -> None:
         self.session.execute(
             update(ImportRunRecord)

@@ -1,6 +1,7 @@
 """Runs imports for the main window: one at a time, through the worker helper, grid filling as batches land.
 
-GUI thread only. The service call itself runs on a worker (`ImageProcessingService.import_paths`).
+GUI thread only. The import itself (`ImageProcessingService.import_paths`) runs in a child process that a
+worker thread waits on and relays (`services/importing/isolated.py`).
 """
 
 from __future__ import annotations
@@ -42,13 +43,16 @@ class ImportController(QObject):
             raise ImageProcessingError("an import is already running; wait for it or cancel it first")
         if not paths:
             raise ImageProcessingError("nothing to import: no files or folders were given")
-        from lorairo.services.image_processing_service import ImageProcessingService  # Pillow, numpy: lazily
+        from lorairo.services.importing.isolated import import_in_child
 
-        service = ImageProcessingService(self.session.config, project)
+        config_path, name, root = self.session.config.config_path, project.name, project.root
         targets = [str(p) for p in paths]
 
         def work(ctx: JobContext) -> ImportSummary:
-            return service.import_paths(targets, progress=ctx.progress, cancel=ctx.cancel, on_batch=ctx.emit)
+            # In a child process: the import's Python work in a thread here stalled the grid (GIL).
+            return import_in_child(
+                config_path, name, root, targets, progress=ctx.progress, cancel=ctx.cancel, on_batch=ctx.emit
+            )
 
         self.job = self.session.jobs.submit(
             f"Import into '{project.name}'",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -95,13 +95,15 @@ def atomic_write_bytes(final: Path, data: bytes) -> None:
         raise
 
 
-def _walk_files(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    if not folder.is_dir():
-        return found
-    for dirpath, _dirs, files in os.walk(folder):
-        found.extend(Path(dirpath) / name for name in files)
-    return found
+def _walk_files(folder: Path) -> Iterator[tuple[str, str, str]]:
+    """(directory, folder-relative POSIX prefix, file name) of every file below `folder`. Plain strings: at
+    100k files, Path objects made this walk several times slower."""
+    top = str(folder)
+    for dirpath, _dirs, files in os.walk(top):
+        prefix = os.path.relpath(dirpath, top).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
+        for name in files:
+            yield dirpath, prefix, name
 
 
 def sweep_orphans(root: Path, known_files: Collection[str], known_hashes: Collection[str]) -> int:
@@ -118,14 +120,12 @@ def sweep_orphans(root: Path, known_files: Collection[str], known_hashes: Collec
         How many files were removed.
     """
     removed = 0
-    for path in _walk_files(root / IMAGES_DIR):
-        rel = path.relative_to(root).as_posix()
-        if path.name.endswith(TEMP_SUFFIX) or rel not in known_files:
-            path.unlink(missing_ok=True)
+    for dirpath, prefix, name in _walk_files(root / IMAGES_DIR):
+        if name.endswith(TEMP_SUFFIX) or f"{IMAGES_DIR}/{prefix}{name}" not in known_files:
+            Path(dirpath, name).unlink(missing_ok=True)
             removed += 1
-    for path in _walk_files(root / THUMBNAILS_DIR):
-        stem = path.name.split(".", 1)[0]
-        if path.name.endswith(TEMP_SUFFIX) or stem not in known_hashes:
-            path.unlink(missing_ok=True)
+    for dirpath, _prefix, name in _walk_files(root / THUMBNAILS_DIR):
+        if name.endswith(TEMP_SUFFIX) or name.split(".", 1)[0] not in known_hashes:
+            Path(dirpath, name).unlink(missing_ok=True)
             removed += 1
     return removed
