@@ -36,8 +36,8 @@ MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 64, 384, 160
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
-    """Draws a thumbnail centred in its cell with a clear selection frame (icon mode's default highlight is a
-    thin line under the icon when items have no text). Paints only what `data()` already holds."""
+    """Draws a thumbnail centred in its cell with a clear selection frame (a thin highlight is hard to see on
+    busy images). Paints only what `data()` already holds."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
         cell = QRectF(option.rect).adjusted(2, 2, -2, -2)
