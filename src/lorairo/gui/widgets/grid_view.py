@@ -71,10 +71,12 @@ class ThumbnailGridView(QAbstractItemView):
     def _relayout(self, anchor: int | None = None) -> None:
         minimum = self._icon + 2 * SPACING
         width = max(minimum, self.viewport().width())
-        self._columns = max(1, width // minimum)
-        self._cell = QSize(width // self._columns, minimum)  # spread over the whole width: no ragged strip
+        columns = max(1, width // minimum)
+        reflowed = columns != self._columns or minimum != self._cell.height()
+        self._columns = columns
+        self._cell = QSize(width // columns, minimum)  # spread over the whole width: no ragged strip
         self.updateGeometries()
-        if anchor is not None:
+        if anchor is not None and reflowed:  # a height-only resize keeps the exact scroll position
             self.verticalScrollBar().setValue((anchor // self._columns) * self._cell.height())
         self.viewport().update()
 
