@@ -66,7 +66,8 @@ def run_jobs(
                     try:
                         futures[executor.submit(process_images, next_batch)] = next_batch
                     except BrokenProcessPool as exc:
-                        for job in next_batch:
+                        # The pool is gone, so nothing not yet sent can run: every such image is reported too.
+                        for job in itertools.chain(next_batch, *chunks):
                             on_result(ImageJobResult(job.image_id, error=f"worker process died: {exc}"))
         completed = True
         return True
