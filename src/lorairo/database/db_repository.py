@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord, ImageSourceRecord, ModelRecord
 
 
@@ -40,8 +41,7 @@ class ImageRepository:
     def existing_hashes(self, hashes: Sequence[str]) -> dict[str, int]:
         """SHA-256 -> image id for the given hashes that are already registered (chunked IN queries)."""
         found: dict[str, int] = {}
-        for start in range(0, len(hashes), 900):
-            chunk = hashes[start : start + 900]
+        for chunk in chunked(hashes):
             rows = self.session.execute(
                 select(ImageRecord.hash_value, ImageRecord.id).where(ImageRecord.hash_value.in_(chunk))
             )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_SIDECAR,
     CaptionRecord,
@@ -113,8 +114,7 @@ class ImportRepository:
     def ids_by_hash(self, hashes: Sequence[str]) -> dict[str, tuple[int, str]]:
         """SHA-256 -> (image id, file_path) for the hashes already registered (chunked IN queries)."""
         found: dict[str, tuple[int, str]] = {}
-        for start in range(0, len(hashes), 900):
-            chunk = hashes[start : start + 900]
+        for chunk in chunked(hashes):
             stmt = select(ImageRecord.hash_value, ImageRecord.id, ImageRecord.file_path).where(
                 ImageRecord.hash_value.in_(chunk)
             )

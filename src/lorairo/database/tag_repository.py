@@ -13,13 +13,14 @@ Rules the changes keep (the provenance contract):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_MANUAL,
     CaptionRecord,
@@ -193,8 +194,7 @@ class EditRepository:
     def existing_image_ids(self, image_ids: Iterable[int]) -> set[int]:
         ids = sorted(set(image_ids))
         found: set[int] = set()
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
+        for chunk in chunked(ids):
             found.update(self.session.scalars(select(ImageRecord.id).where(ImageRecord.id.in_(chunk))))
         return found
 
@@ -212,7 +212,7 @@ class EditRepository:
             TagRecord.model_id,
             TagRecord.is_rejected,
         )
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             rows.extend(self.session.execute(select(*columns).where(TagRecord.image_id.in_(chunk))))
         return rows
 
@@ -265,8 +265,7 @@ class EditRepository:
 
     def _members(self, ids: list[int]) -> dict[int, GroupMember]:
         found: dict[int, GroupMember] = {}
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
+        for chunk in chunked(ids):
             counts: dict[int, int] = {
                 int(image_id): int(n)
                 for image_id, n in self.session.execute(
@@ -343,7 +342,7 @@ class EditRepository:
 
     def _delete_tags(self, change: DeleteTags) -> tuple[Change, set[int]]:
         rows: list[TagRow] = []
-        for chunk in _chunks(list(change.tag_ids)):
+        for chunk in chunked(list(change.tag_ids)):
             found = self.session.scalars(select(TagRecord).where(TagRecord.id.in_(chunk))).all()
             rows.extend(
                 TagRow(
@@ -364,7 +363,7 @@ class EditRepository:
         flipped: list[TagKey] = []
         for (tag, source, model_id), image_ids in groups.items():
             model_match = TagRecord.model_id.is_(None) if model_id is None else TagRecord.model_id == model_id
-            for chunk in _chunks(sorted(set(image_ids))):
+            for chunk in chunked(sorted(set(image_ids))):
                 where = (
                     TagRecord.image_id.in_(chunk),
                     TagRecord.tag == tag,
@@ -386,7 +385,7 @@ class EditRepository:
     def _manual_rows(self, table: Any, image_ids: list[int], value_column: Any, *filters: Any) -> dict[int, list[Any]]:
         """Manual rows (id, image_id, value) of `table` per image, oldest first."""
         found: dict[int, list[Any]] = {}
-        for chunk in _chunks(image_ids):
+        for chunk in chunked(image_ids):
             stmt = (
                 select(table.id, table.image_id, value_column)
                 .where(table.image_id.in_(chunk), table.source == SOURCE_MANUAL, *filters)
@@ -416,10 +415,10 @@ class EditRepository:
                 to_update.setdefault(value, []).append(rows[0].id)
             else:
                 to_insert.append(make(image_id, value))
-        for chunk in _chunks(to_delete):
+        for chunk in chunked(to_delete):
             self.session.execute(delete(table).where(table.id.in_(chunk)).execution_options(synchronize_session=False))
         for value, row_ids in to_update.items():
-            for chunk in _chunks(row_ids):
+            for chunk in chunked(row_ids):
                 self.session.execute(
                     update(table)
                     .where(table.id.in_(chunk))
@@ -469,7 +468,7 @@ class EditRepository:
         """Set one column of `images` per image (grouped by value); return the old values of existing images."""
         wanted = dict(values)
         previous: list[tuple[int, Any]] = []
-        for chunk in _chunks(sorted(wanted)):
+        for chunk in chunked(sorted(wanted)):
             rows = self.session.execute(select(ImageRecord.id, column).where(ImageRecord.id.in_(chunk)))
             previous.extend((int(row[0]), row[1]) for row in rows)
         by_value: dict[Any, list[int]] = {}
@@ -477,7 +476,7 @@ class EditRepository:
             if old != wanted[image_id]:
                 by_value.setdefault(wanted[image_id], []).append(image_id)
         for value, ids in by_value.items():
-            for chunk in _chunks(ids):
+            for chunk in chunked(ids):
                 self.session.execute(
                     update(ImageRecord)
                     .where(ImageRecord.id.in_(chunk))
@@ -498,7 +497,7 @@ class EditRepository:
         wanted = dict(change.values)
         previous: list[tuple[int, str]] = []
         touched: set[int] = set()
-        for chunk in _chunks(sorted(wanted)):
+        for chunk in chunked(sorted(wanted)):
             stmt = select(
                 NearDuplicateRecord.id,
                 NearDuplicateRecord.status,
@@ -512,7 +511,7 @@ class EditRepository:
         for link_id, _old in previous:
             by_status.setdefault(wanted[link_id], []).append(link_id)
         for status, ids in by_status.items():
-            for chunk in _chunks(ids):
+            for chunk in chunked(ids):
                 self.session.execute(
                     update(NearDuplicateRecord)
                     .where(NearDuplicateRecord.id.in_(chunk))
@@ -520,9 +519,3 @@ class EditRepository:
                     .execution_options(synchronize_session=False)
                 )
         return SetLinkStatus(tuple(previous)), touched
-
-
-def _chunks(values: list[int], size: int = 900) -> Iterator[list[int]]:
-    """Slices short enough for SQLite's bound-parameter limit."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]

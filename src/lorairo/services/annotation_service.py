@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from lorairo.annotations import ai_annotator
 from lorairo.annotations.ai_annotator import AnnotatorModel, ModelEstimate, ModelOutput
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import SOURCE_MODEL, AnnotationFailure, AnnotationRecord, ImageRecord, TagRecord
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_store import Thresholds, rethreshold, store_output
@@ -86,10 +87,6 @@ class _Tally:
     images: set[int] = field(default_factory=set)
 
 
-def _chunks(ids: Sequence[int], size: int) -> list[list[int]]:
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
 def result_keys(images: Sequence[tuple[int, str]]) -> list[str]:
     """The key of each (image id, pHash) for the library: the pHash, made unique within one call
     (`<phash>-<id>`: Batch APIs allow only [A-Za-z0-9_-] in custom_id) when two images share it."""
@@ -138,7 +135,7 @@ class AnnotationService:
         """Which of `image_ids` have a row where `column` is the image id and `conditions` hold (chunked IN)."""
         found: set[int] = set()
         with self.project.db.session() as session:
-            for chunk in _chunks(image_ids, 900):
+            for chunk in chunked(image_ids):
                 found.update(session.scalars(select(column).where(column.in_(chunk), *conditions)))
         return found
 
@@ -230,7 +227,7 @@ class AnnotationService:
         cancelled = False
         logger.info("annotating {} images with {} ({} image-model pairs)", len(ordered), models, total)
         with ThreadPoolExecutor(max_workers=self.config.max_workers(), thread_name_prefix="decode") as pool:
-            for batch in _chunks(ordered, batch_size):
+            for batch in chunked(ordered, batch_size):
                 if cancel is not None and cancel.is_set():
                     cancelled = True
                     break
@@ -259,7 +256,7 @@ class AnnotationService:
 
     def _run_batch(
         self,
-        batch: list[int],
+        batch: Sequence[int],
         work: dict[int, list[str]],
         api_keys: dict[str, str],
         pool: ThreadPoolExecutor,
@@ -320,7 +317,7 @@ class AnnotationService:
         return outputs
 
     @staticmethod
-    def _user_tags(session: Session, image_ids: list[int]) -> dict[int, list[str]]:
+    def _user_tags(session: Session, image_ids: Sequence[int]) -> dict[int, list[str]]:
         """Manual and sidecar tags (not rejected) of each image: the user's own words for cloud prompts."""
         found: dict[int, list[str]] = defaultdict(list)
         rows = session.execute(

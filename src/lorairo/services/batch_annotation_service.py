@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from lorairo.annotations import ai_annotator
 from lorairo.annotations.ai_annotator import ModelOutput
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import BatchJobRecord, ImageRecord, utcnow
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_service import AnnotationService, load_image, result_keys
@@ -154,8 +155,7 @@ class BatchAnnotationService:
             for record in session.scalars(select(BatchJobRecord)):
                 mapping.update(json.loads(record.image_ids_json))
             unknown = [k.split("-")[0] for k in results if k not in mapping]
-            for start in range(0, len(unknown), 900):
-                chunk = unknown[start : start + 900]
+            for chunk in chunked(unknown):
                 for image_id, phash in session.execute(
                     select(ImageRecord.id, ImageRecord.phash).where(ImageRecord.phash.in_(chunk))
                 ):

@@ -21,6 +21,7 @@ from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_MANUAL,
     AnnotationFailure,
@@ -290,8 +291,7 @@ def _load_details(session: Session, root: Path, image_id: int) -> ImageDetails |
 
 def _load_tag_counts(session: Session, image_ids: Sequence[int]) -> list[TagCount]:
     found: dict[str, TagCount] = {}
-    for start in range(0, len(image_ids), 900):  # chunks are disjoint image sets, so counts add up
-        chunk = image_ids[start : start + 900]
+    for chunk in chunked(image_ids):  # chunks are disjoint image sets, so counts add up
         rows = session.execute(
             select(TagRecord.tag, func.max(TagRecord.category), func.count(func.distinct(TagRecord.image_id)))
             .where(TagRecord.image_id.in_(chunk), TagRecord.is_rejected.is_(False))

@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lorairo.database.chunks import chunked
 from lorairo.exceptions import LoRAIroException
 
 if TYPE_CHECKING:
     from lorairo.database.engine import Database
 
-_CHUNK = 900  # SQLite's default limit is 999 bound parameters per statement
 RATINGS = ("general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
 ASPECTS = {"square": (0.95, 1.05), "portrait": (0.0, 0.95), "landscape": (1.05, 1e9)}
 
@@ -383,11 +383,6 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
 class ImageQueryService:
     """Query image IDs and fetch row snapshots of one project database."""
 
@@ -427,7 +422,7 @@ class ImageQueryService:
         captions: dict[int, str] = {}
         scores: dict[int, dict[str, float]] = {}
         with self.db.session() as s:
-            for chunk in _chunks(list(ids)):
+            for chunk in chunked(list(ids)):
                 marks = ",".join(str(int(i)) for i in chunk)  # ints only: safe to inline, avoids param limits
                 for row in s.execute(
                     self._text(

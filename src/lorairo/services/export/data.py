@@ -7,13 +7,14 @@ and never decodes an image: sizes come from the database.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_MANUAL,
     CaptionRecord,
@@ -23,8 +24,6 @@ from lorairo.database.schema import (
     TagRecord,
 )
 from lorairo.exceptions import ExportError
-
-_CHUNK = 900  # SQLite's default limit on bound parameters is 999
 
 
 @dataclass(frozen=True)
@@ -95,11 +94,6 @@ class LoadedSelection:
     excluded_count: int
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
 def resolve_image_path(project_root: Path, file_path: str) -> Path:
     """ImageRecord.file_path is relative to the project root when copied, absolute when referenced in place."""
     path = Path(file_path)
@@ -117,7 +111,7 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
         records = list(session.scalars(select(ImageRecord).order_by(ImageRecord.id)))
     else:
         wanted = sorted(set(image_ids))
-        for chunk in _chunks(wanted):
+        for chunk in chunked(wanted):
             records.extend(session.scalars(select(ImageRecord).where(ImageRecord.id.in_(chunk))))
         missing = sorted(set(wanted) - {r.id for r in records})
         if missing:
@@ -132,7 +126,7 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
     captions: dict[int, list[CaptionEntry]] = defaultdict(list)
     ratings: dict[int, list[tuple[bool, int, str]]] = defaultdict(list)
     scores: dict[int, list[ScoreEntry]] = defaultdict(list)
-    for chunk in _chunks(ids):
+    for chunk in chunked(ids):
         for t in session.scalars(select(TagRecord).where(TagRecord.image_id.in_(chunk)).order_by(TagRecord.id)):
             tags[t.image_id].append(TagEntry(t.tag, t.category, t.source, t.confidence, t.is_rejected, t.id))
         for c in session.scalars(
