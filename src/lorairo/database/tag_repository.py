@@ -342,21 +342,23 @@ class EditRepository:
 
     def _delete_tags(self, change: DeleteTags) -> tuple[Change, set[int]]:
         rows: list[TagRow] = []
-        for chunk in chunked(list(change.tag_ids)):
-            found = self.session.scalars(select(TagRecord).where(TagRecord.id.in_(chunk))).all()
-            rows.extend(
-                TagRow(
-                    r.image_id, r.tag, r.category, r.source, r.model_id, r.annotation_id, r.confidence, r.is_rejected
-                )
-                for r in found
-            )
-            self.session.execute(
-                delete(TagRecord).where(TagRecord.id.in_(chunk)).execution_options(synchronize_session=False)
-            )
+        columns = (
+            TagRecord.image_id,
+            TagRecord.tag,
+            TagRecord.category,
+            TagRecord.source,
+            TagRecord.model_id,
+            TagRecord.annotation_id,
+            TagRecord.confidence,
+            TagRecord.is_rejected,
+        )
+        for chunk in chunked(list(change.tag_ids)):  # DELETE ... RETURNING: one statement, no ORM objects
+            stmt = delete(TagRecord).where(TagRecord.id.in_(chunk)).returning(*columns)
+            rows.extend(TagRow(*row) for row in self.session.execute(stmt.execution_options(synchronize_session=False)))
         return InsertTags(tuple(rows)), {row.image_id for row in rows}
 
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
-        # Grouped by (tag, source, model): one SELECT and one UPDATE per group and chunk of images.
+        # Grouped by (tag, source, model): one UPDATE ... RETURNING per group and chunk of images.
         groups: dict[tuple[str, str, int | None], list[int]] = {}
         for key in change.keys:
             groups.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
@@ -371,15 +373,15 @@ class EditRepository:
                     model_match,
                     TagRecord.is_rejected.is_(not change.rejected),
                 )
-                hit = sorted(set(self.session.scalars(select(TagRecord.image_id).where(*where))))
-                if hit:
-                    self.session.execute(
-                        update(TagRecord)
-                        .where(*where)
-                        .values(is_rejected=change.rejected, updated_at=utcnow())
-                        .execution_options(synchronize_session=False)
-                    )
-                    flipped.extend(TagKey(image_id, tag, source, model_id) for image_id in hit)
+                stmt = (
+                    update(TagRecord)
+                    .where(*where)
+                    .values(is_rejected=change.rejected, updated_at=utcnow())
+                    .returning(TagRecord.image_id)
+                    .execution_options(synchronize_session=False)
+                )
+                hit = sorted(set(self.session.scalars(stmt)))
+                flipped.extend(TagKey(image_id, tag, source, model_id) for image_id in hit)
         return SetTagsRejected(tuple(flipped), not change.rejected), {key.image_id for key in flipped}
 
     def _manual_rows(self, table: Any, image_ids: list[int], value_column: Any, *filters: Any) -> dict[int, list[Any]]:
