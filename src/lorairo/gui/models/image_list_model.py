@@ -102,14 +102,16 @@ class ImageListModel(QAbstractListModel):
 
     def refresh_rows(self, ids: Sequence[int]) -> None:
         """Forget cached snapshots of `ids` (they were edited) so the view fetches them again."""
+        rows: list[int] = []
         for image_id in ids:
             row = self._row_of.get(image_id)
             if row is None:
                 continue
             self._pages.pop(row // PAGE_SIZE, None)
             self._rows.pop(image_id, None)
-            index = self.index(row)
-            self.dataChanged.emit(index, index)
+            rows.append(row)
+        if rows:  # one signal for the span: an edit over 100k images must not send 100k of them
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
 
     def ids(self) -> list[int]:
         return list(self._ids)

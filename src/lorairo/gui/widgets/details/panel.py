@@ -227,7 +227,8 @@ class DetailsPanel(QWidget):
         if self._duplicates_dialog is None:
             dialog = NearDuplicateDialog(self.project, self.window(), jobs=self.jobs, undo_stack=self.undo_stack)
             dialog.images_changed.connect(self.images_changed)
-            dialog.images_changed.connect(self.refresh)
+            if self.session is None:  # with a session, its images_changed already refreshes this panel
+                dialog.images_changed.connect(self.refresh)
             self._duplicates_dialog = dialog
         else:
             self._duplicates_dialog.reload()
@@ -320,7 +321,8 @@ class DetailsPanel(QWidget):
         self.status.hide()
         if result.changed_ids:
             self.images_changed.emit(list(result.changed_ids))
-            self.refresh(list(result.changed_ids))
+            if self.session is None:  # with a session the window routes the signal back to refresh()
+                self.refresh(list(result.changed_ids))
 
     def _edit_tags(self, action: str, tags: list[str]) -> None:
         ids = list(self._ids)
