@@ -230,3 +230,10 @@ def test_older_and_newer_database_files(tmp_path: Path) -> None:
         conn.execute("UPDATE schema_info SET version = 99")
     with pytest.raises(TagDbError, match="newer genai-tag-db-tools"):
         TagDatabase(tmp_path)
+
+
+def test_whitespace_only_rows_are_blank_lines_not_bad_rows(tmp_db: TagDatabase, tmp_path: Path) -> None:
+    sample = tmp_path / "danbooru.csv"
+    sample.write_text('long_hair,0,4350743,"longhair"\n   \n \t,\nsmile,0,3000000,\n', encoding="utf-8")
+    report = tmp_db.import_file(sample, format_name="danbooru")
+    assert (report.rows_read, report.imported, report.error_count) == (2, 2, 0)

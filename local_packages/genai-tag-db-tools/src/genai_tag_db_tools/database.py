@@ -248,8 +248,8 @@ class TagDatabase:
         if resolve_aliases:
             resolved, rows = self._resolve(input_keys.values(), fmt)
             mapping = {n: resolved.get(k, k) for n, k in input_keys.items()}
-            # Alias targets were not part of the first read.
-            missing = sorted({k for k in mapping.values() if k and k not in rows})
+            # Alias targets were not part of the first read (the other keys were, found or not).
+            missing = sorted({target for key, target in resolved.items() if target != key and target not in rows})
             rows.update(self._rows_for(missing))
         else:
             mapping = input_keys

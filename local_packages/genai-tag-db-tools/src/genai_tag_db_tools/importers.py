@@ -78,8 +78,8 @@ def _numbered_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             for row in csv.reader(fh):
-                # row[0] is non-empty on every real row, so the any() is only paid for odd ones.
-                if row and (row[0] or any(cell.strip() for cell in row)):
+                # row[0] holds a name on every real row, so the any() is only paid for odd ones.
+                if row and (row[0].strip() or any(cell.strip() for cell in row)):
                     number += 1
                     yield number, row
     except FileNotFoundError as exc:

@@ -144,15 +144,17 @@ def _annotate_one_model(
     name: str, images: Sequence[Image.Image], phashes: Sequence[str], api_keys: dict[str, str] | None, run: _Run
 ) -> list[AnnotationResult]:
     registry = get_registry()
-    try:
-        spec: ModelSpec = registry.get(name)
-        annotator = get_model_cache().get(spec, api_keys)
-    except Exception as exc:  # not found, missing files, needs extra/key, load failed: same error for each image
-        logger.warning("model %s unavailable: %s", name, exc)
-        framework = registry.get(name).framework if name in registry else ""
-        run.report(len(images), name)
-        return _error_results(name, len(images), error_from_exception(exc), framework)
+    # The lock covers loading too: getting this model with other keys evicts and unloads the cached instance,
+    # which closes the client a run in another thread is still sending with.
     with _model_lock(name):
+        try:
+            spec: ModelSpec = registry.get(name)
+            annotator = get_model_cache().get(spec, api_keys)
+        except Exception as exc:  # not found, missing files, needs extra/key, load failed: same error per image
+            logger.warning("model %s unavailable: %s", name, exc)
+            framework = registry.get(name).framework if name in registry else ""
+            run.report(len(images), name)
+            return _error_results(name, len(images), error_from_exception(exc), framework)
         if isinstance(annotator, PipelinedAnnotator):
             return _run_pipelined(annotator, images, phashes, run)
         return _run_plain(annotator, images, phashes, run)
