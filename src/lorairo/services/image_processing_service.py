@@ -369,6 +369,8 @@ class _Runner:
         finished = [f for f in batch.futures if f.done() and not f.cancelled()]
         for future in finished:
             self._count(future)
+        # Forget them: once this batch is dropped, CPython may give a new future the same id().
+        self._counted.difference_update(id(future) for future in batch.futures)
         results = [result for future in finished for result in future.result()]
         if not results and not batch.unchanged:
             return
