@@ -55,6 +55,7 @@ WARM_UP_MODULES = (
     "lorairo.services.image_query_service",
     "lorairo.services.image_processing_service",
     "lorairo.services.edit_service",
+    "lorairo.services.annotation_service",
     "PIL.Image",
 )
 
@@ -126,9 +127,12 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(50, self._late_start)
 
     def _late_start(self) -> None:
-        # Load what opening a project needs on a worker now, so the first open does not stall the window on
-        # imports (SQLAlchemy ORM, Alembic, Pillow), and build the browser page while the user picks.
-        self.jobs.submit("Warm up", lambda _ctx: _warm_up(), visible=False)
+        # Import what the browser, the panels and opening a project need on a worker first (SQLAlchemy ORM,
+        # Alembic, Pillow): building them here before that would do those imports on the GUI thread, or wait
+        # on Python's import lock while the worker does them (a 1.4 s freeze just after the window appeared).
+        self.jobs.submit("Warm up", lambda _ctx: _warm_up(), on_finished=self._build_late_parts, visible=False)
+
+    def _build_late_parts(self) -> None:
         self.ensure_browser()
         if self.attach_optional_panels():
             state = QSettings().value("window/state")
