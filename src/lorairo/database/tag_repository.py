@@ -354,7 +354,12 @@ class EditRepository:
         )
         for chunk in chunked(list(change.tag_ids)):  # DELETE ... RETURNING: one statement, no ORM objects
             stmt = delete(TagRecord).where(TagRecord.id.in_(chunk)).returning(*columns)
-            rows.extend(TagRow(*row) for row in self.session.execute(stmt.execution_options(synchronize_session=False)))
+            rows.extend(
+                TagRow(
+                    r.image_id, r.tag, r.category, r.source, r.model_id, r.annotation_id, r.confidence, r.is_rejected
+                )
+                for r in self.session.execute(stmt.execution_options(synchronize_session=False))
+            )
         return InsertTags(tuple(rows)), {row.image_id for row in rows}
 
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
