@@ -30,6 +30,10 @@ class ProjectError(LoRAIroException):
     """A project cannot be created, found, opened, renamed or deleted as asked."""
 
 
+class ProjectBusyError(ProjectError):
+    """Another operation holds the project's lock; the message names what holds it (operation, pid, since)."""
+
+
 class ImageProcessingError(LoRAIroException):
     """Image processing errors (a whole run failed; single files get per-file outcomes instead)."""
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from lorairo.exceptions import ImageProcessingError
+from lorairo.exceptions import ImageProcessingError, ProjectBusyError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.importing.summary import ImportSummary
@@ -272,7 +272,7 @@ def test_missing_path_and_concurrent_import_are_clear_errors(
 ) -> None:
     with pytest.raises(ImageProcessingError, match="not found"):
         _run(config, project, tmp_path / "nope")
-    with ImportLock(project.root), pytest.raises(ImageProcessingError, match="another import"):
+    with ImportLock(project.root), pytest.raises(ProjectBusyError, match="busy: an import"):
         _run(config, project, tmp_path)
 
 

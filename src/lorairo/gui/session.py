@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from lorairo.gui.workers import JobContext, JobManager
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic load on first use, after the window is shown
@@ -25,6 +26,7 @@ class ProjectSession(QObject):
     """Current project + services. `project_changed(Project | None)` after open/create/close."""
 
     project_changed = Signal(object)
+    changed = Signal(object)  # Changes: the one broadcast of every write (services/changes.py)
     images_changed = Signal(object)  # list[int] of images whose data changed (edits, annotation, import)
     images_added = Signal(object)  # list[int] of images new in the project (import batches)
     item_failed = Signal(str, str, str)  # where (e.g. a model name), message, item (file / image): errors panel
@@ -84,6 +86,16 @@ class ProjectSession(QObject):
 
     def close(self) -> None:
         self.set_project(None)
+
+    def notify(self, changes: Changes) -> None:
+        """Broadcast one write's `Changes` to every view (the only way views learn of writes)."""
+        if changes.is_empty():
+            return
+        self.changed.emit(changes)
+        if changes.added:
+            self.images_added.emit(sorted(changes.added))
+        if changes.image_ids or changes.removed:
+            self.images_changed.emit(sorted(changes.image_ids | changes.removed))
 
     def notify_changed(self, ids: Iterable[int]) -> None:
         self.images_changed.emit(list(ids))
