@@ -74,7 +74,12 @@ def test_an_exact_duplicates_sidecar_is_merged_into_the_kept_image(
     summary = _run(config, project, src)
     assert (summary.imported, summary.duplicates) == (1, 1)
     assert [t for t, _s, _r in _tags(project)] == [
-        "space", "helmet", "astronaut", "space suit", "smile", "american flag",
+        "space",
+        "helmet",
+        "astronaut",
+        "space suit",
+        "smile",
+        "american flag",
     ]  # fmt: skip  -- "Helmet" is the same tag as "helmet": merged, not doubled
     assert {s for _t, s, _r in _tags(project)} == {"sidecar"}
     assert _rows(project, "SELECT text FROM captions") == [("an astronaut in a white suit",)]
@@ -160,9 +165,7 @@ def _small_vocabulary(tmp_path: Path) -> None:
     from genai_tag_db_tools import TagDatabase
 
     csv = tmp_path / "danbooru.csv"
-    csv.write_text(
-        'smile,0,100,""\nhatsune_miku,4,50,"miku"\nvocaloid,3,40,""\nhighres,5,1000,""\n', encoding="utf-8"
-    )
+    csv.write_text('smile,0,100,""\nhatsune_miku,4,50,"miku"\nvocaloid,3,40,""\nhighres,5,1000,""\n', encoding="utf-8")
     with TagDatabase() as database:
         database.import_file(csv, format_name="danbooru")
 
@@ -175,7 +178,9 @@ def test_sidecar_tags_get_categories_at_import_and_after_a_vocabulary_import(
     (src / "one.txt").write_text("smile, miku, unknown thing", encoding="utf-8")
     _run(config, project, src)
     assert _rows(project, "SELECT tag, category FROM tags ORDER BY id") == [
-        ("smile", None), ("miku", None), ("unknown thing", None),
+        ("smile", None),
+        ("miku", None),
+        ("unknown thing", None),
     ]  # fmt: skip  -- no vocabulary yet
 
     _small_vocabulary(tmp_path)

@@ -46,9 +46,7 @@ def gray16_colour_key_png(width: int = 64, height: int = 48) -> bytes:
     pixels[:, width // 2 :] = 10_000
     pixels[-1, :] = 40_000  # a brighter last row: the opaque half scales to a mid grey, not white
     buffer = io.BytesIO()
-    Image.frombuffer("I;16", (width, height), pixels.tobytes(), "raw", "I;16", 0, 1).save(
-        buffer, "PNG", transparency=0
-    )
+    Image.frombuffer("I;16", (width, height), pixels.tobytes(), "raw", "I;16", 0, 1).save(buffer, "PNG", transparency=0)
     return buffer.getvalue()
 
 

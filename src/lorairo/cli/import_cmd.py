@@ -44,7 +44,8 @@ def _print_summary(summary: ImportSummary) -> None:
         )
     problems = [o for o in summary.outcomes if o.outcome == "skipped" and o.reason != "already imported"]
     for outcome in problems[:20]:
-        console.print(f"  [yellow]skipped[/] {display_name(outcome.path)}: {outcome.db_reason}", highlight=False, soft_wrap=True)
+        line = f"  [yellow]skipped[/] {display_name(outcome.path)}: {outcome.db_reason}"
+        console.print(line, highlight=False, soft_wrap=True)
     if len(problems) > 20:
         console.print(f"  ... and {len(problems) - 20} more (see --json)")
     _print_sidecar_notes(summary)
@@ -58,7 +59,8 @@ def _print_sidecar_notes(summary: ImportSummary) -> None:
     not_utf8 = sum(1 for note in notes if note.kind == NOTE_ENCODING)
     console.print(f"sidecar notes: {len(notes):,} ({not_utf8:,} not UTF-8)")
     for note in notes[:20]:
-        console.print(f"  [yellow]{note.kind}[/] {display_name(note.path)}: {note.detail}", highlight=False, soft_wrap=True)
+        line = f"  [yellow]{note.kind}[/] {display_name(note.path)}: {note.detail}"
+        console.print(line, highlight=False, soft_wrap=True)
     if len(notes) > 20:
         console.print(f"  ... and {len(notes) - 20} more (see --json)")
 

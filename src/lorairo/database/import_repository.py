@@ -167,9 +167,10 @@ class ImportRepository:
         """(image id, sidecar path) -> (size, mtime) as last read, for these images."""
         found: dict[tuple[int, str], tuple[int, float | None]] = {}
         for chunk in chunked(sorted(set(image_ids))):
-            stmt = select(
-                SidecarFileRecord.image_id, SidecarFileRecord.path, SidecarFileRecord.file_size, SidecarFileRecord.file_mtime
-            ).where(SidecarFileRecord.image_id.in_(chunk))
+            record = SidecarFileRecord
+            stmt = select(record.image_id, record.path, record.file_size, record.file_mtime).where(
+                record.image_id.in_(chunk)
+            )
             for image_id, path, size, mtime in self.session.execute(stmt):
                 found[(image_id, path)] = (size, mtime)
         return found
@@ -178,7 +179,13 @@ class ImportRepository:
         """Remember (image id, sidecar path, size, mtime) as read now (insert or update)."""
         now = utcnow()
         values = {
-            (image_id, path): {"image_id": image_id, "path": path, "file_size": size, "file_mtime": mtime, "read_at": now}
+            (image_id, path): {
+                "image_id": image_id,
+                "path": path,
+                "file_size": size,
+                "file_mtime": mtime,
+                "read_at": now,
+            }
             for image_id, path, size, mtime in rows
         }
         if not values:
@@ -243,7 +250,13 @@ class ImportRepository:
             if caption and (image_id, caption) not in texts:
                 texts.add((image_id, caption))
                 captions.append(
-                    {"image_id": image_id, "text": caption, "source": SOURCE_SIDECAR, "created_at": now, "updated_at": now}
+                    {
+                        "image_id": image_id,
+                        "text": caption,
+                        "source": SOURCE_SIDECAR,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                 )
         if tags:
             self.session.execute(insert(TagRecord), tags)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
-    Dialect,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,

@@ -21,8 +21,11 @@ from lorairo.storage.sidecars import SIDECAR_SUFFIXES
 #: configured extensions is reported as skipped ("unsupported extension"), so the totals count every image
 #: file found; other files (.txt sidecars, .json, .zip ...) are not images and are not counted.
 IMAGE_LIKE_EXTENSIONS = frozenset(
-    "jpg jpeg jpe jfif png apng webp gif bmp dib tif tiff mpo avif heic heif jxl jp2 j2k psd tga ico svg qoi "
-    "dng cr2 cr3 nef arw raf orf rw2 pbm pgm ppm pnm pcx dds exr hdr".split()
+    {
+        *("jpg", "jpeg", "jpe", "jfif", "png", "apng", "webp", "gif", "bmp", "dib", "tif", "tiff", "mpo"),
+        *("avif", "heic", "heif", "jxl", "jp2", "j2k", "psd", "tga", "ico", "svg", "qoi", "dds", "exr", "hdr"),
+        *("dng", "cr2", "cr3", "nef", "arw", "raf", "orf", "rw2", "pbm", "pgm", "ppm", "pnm", "pcx"),
+    }
 )
 
 
@@ -166,12 +169,12 @@ def discover(
             if _has_extension(Path(path).name, wanted):
                 add(path, None)
                 for suffix in SIDECAR_SUFFIXES:  # a file given alone: its sidecars are not listed by a walk
-                    sidecar = str(Path(path).with_suffix(suffix))
+                    sidecar = Path(path).with_suffix(suffix)
                     try:
-                        info = os.stat(sidecar)
+                        info = sidecar.stat()
                     except OSError:
                         continue
-                    sidecars[sidecar] = (info.st_size, info.st_mtime)
+                    sidecars[str(sidecar)] = (info.st_size, info.st_mtime)
             else:
                 ignored.append(path)
         else:

@@ -34,6 +34,9 @@ from lorairo.storage.sidecars import Sidecar, SidecarNote
 Categorizer = Callable[[Sequence[str]], Mapping[str, str]]
 
 
+_SAME_STAMP = "same path, size and time"
+
+
 @dataclass(frozen=True)
 class Unchanged:
     """A file skipped before hashing (registered, same size and mtime); `sidecar` is set when one of its
@@ -103,7 +106,7 @@ class BatchWriter:
             batch = _BatchRows()
             outcomes = [self._one(result, known, new, new_ids, batch, orphans) for result in results]
             outcomes.extend(
-                FileOutcome(item.path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, "same path, size and time", item.image_id)
+                FileOutcome(item.path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, _SAME_STAMP, item.image_id)
                 for item in unchanged
             )
             batch.sidecars.extend(
@@ -158,7 +161,6 @@ class BatchWriter:
         detail = f"looks like image #{best.image_id} (pHash distance {best.distance})"
         return FileOutcome(path, OUTCOME_NEAR_DUPLICATE, None, detail, image_id)
 
-
     def _merge_sidecars(self, repo: ImportRepository, candidates: Sequence[_SidecarCandidate]) -> None:
         """Merge what sidecars said into their images and remember each sidecar's size and mtime.
 
@@ -173,7 +175,8 @@ class BatchWriter:
         merge: list[_SidecarCandidate] = []
         stamps: dict[tuple[int, str], tuple[int, float | None]] = {}
         for candidate in candidates:
-            changed = [f for f in candidate.sidecar.files if tracked.get((candidate.image_id, f.path)) != (f.size, f.mtime)]
+            image_id = candidate.image_id
+            changed = [f for f in candidate.sidecar.files if tracked.get((image_id, f.path)) != (f.size, f.mtime)]
             if not candidate.new_image and not changed:
                 continue
             self.sidecars_changed += sum(1 for f in changed if (candidate.image_id, f.path) in tracked)
