@@ -119,7 +119,7 @@ def test_reimport_adds_new_sidecar_tags_and_keeps_the_users_edits(
     image.write_bytes(image.read_bytes())
     os.utime(image, (1_700_000_100, 1_700_000_100))
     again = _run(config, project, tmp_path)
-    assert again.sidecar_tags_added == 0
+    assert (again.sidecar_tags_added, again.sidecars_changed) == (0, 1)  # the new .caption
     assert _rows(project, "SELECT text, source FROM captions") == [("a sunny day", "sidecar")]
 
 

@@ -44,8 +44,9 @@ def display_name(name: str) -> str:
 
 
 def safe_name(name: str) -> str:
-    """A portable file name for `name` (export targets, copies in the project): undecodable bytes become
-    ``_``, then :func:`lorairo.storage.layout.safe_file_name`'s rules apply (reserved characters, length)."""
+    """A portable file name for `name` (export targets, copies in the project): undecodable bytes (and the
+    U+FFFD that stands for them in `images.file_name`) become ``_``, then
+    :func:`lorairo.storage.layout.safe_file_name`'s rules apply (reserved characters, length)."""
     from lorairo.storage.layout import safe_file_name
 
-    return safe_file_name(name)
+    return safe_file_name(name.replace(_REPLACEMENT, "_"))

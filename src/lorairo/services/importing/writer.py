@@ -52,6 +52,7 @@ class _SidecarCandidate:
     image_id: int
     sidecar: Sidecar
     new_image: bool
+    reimport: bool = False  # a path imported before: its sidecars' edits count as changed
 
 
 class BatchWriter:
@@ -110,7 +111,9 @@ class BatchWriter:
                 for item in unchanged
             )
             batch.sidecars.extend(
-                _SidecarCandidate(item.image_id, item.sidecar, False) for item in unchanged if item.sidecar is not None
+                _SidecarCandidate(item.image_id, item.sidecar, False, True)
+                for item in unchanged
+                if item.sidecar is not None
             )
             repo.add_sources(batch.sources)
             repo.link_near_duplicates(batch.links)
@@ -135,7 +138,7 @@ class BatchWriter:
                 return FileOutcome(path, OUTCOME_SKIPPED, "removed meanwhile", "import it again to re-add")
             image_id = known[result.hash_value][0]
             batch.sources.append((image_id, path))
-            batch.sidecars.append(_SidecarCandidate(image_id, result.sidecar, False))
+            batch.sidecars.append(_SidecarCandidate(image_id, result.sidecar, False, True))
             return FileOutcome(path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, "content unchanged", image_id)
         if result.status != STATUS_OK:
             return FileOutcome(path, OUTCOME_SKIPPED, result.reason, result.detail)
@@ -179,7 +182,8 @@ class BatchWriter:
             changed = [f for f in candidate.sidecar.files if tracked.get((image_id, f.path)) != (f.size, f.mtime)]
             if not candidate.new_image and not changed:
                 continue
-            self.sidecars_changed += sum(1 for f in changed if (candidate.image_id, f.path) in tracked)
+            if candidate.reimport:  # edited, or new beside an image imported before (a duplicate's is neither)
+                self.sidecars_changed += len(changed)
             merge.append(candidate)
             self.sidecar_notes.extend(candidate.sidecar.notes)
             for f in candidate.sidecar.files:
