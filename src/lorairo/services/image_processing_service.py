@@ -66,7 +66,7 @@ from lorairo.services.importing.writer import BatchWriter, Unchanged
 from lorairo.services.tag_categories import VocabularyCategorizer
 from lorairo.storage.layout import sweep_orphans
 from lorairo.storage.lock import ImportLock
-from lorairo.storage.sidecars import read_sidecars, sidecar_paths
+from lorairo.storage.sidecars import SIDECAR_SUFFIXES, read_sidecars
 
 ProgressCallback = Callable[[int, int, str], None]
 BatchCallback = Callable[[list[int]], None]
@@ -334,9 +334,10 @@ class _Runner:
         """A fast-skipped file; its sidecars are read again only if one is new or its size / mtime changed."""
         if not self.settings.read_sidecars:
             return Unchanged(path, image_id)
-        for sidecar in sidecar_paths(Path(path)):
-            on_disk = self.sidecars_on_disk.get(str(sidecar))
-            if on_disk is not None and self.sidecars_read.get(str(sidecar)) != on_disk:
+        stem = os.path.splitext(path)[0]  # noqa: PTH122 - plain strings: this runs for every unchanged file
+        for suffix in SIDECAR_SUFFIXES:
+            on_disk = self.sidecars_on_disk.get(stem + suffix)
+            if on_disk is not None and self.sidecars_read.get(stem + suffix) != on_disk:
                 return Unchanged(path, image_id, read_sidecars(Path(path), self.settings.max_sidecar_bytes))
         return Unchanged(path, image_id)
 
