@@ -102,3 +102,62 @@ def test_display_and_safe_forms_of_a_latin1_name() -> None:
     assert safe_name(name) == "cam_ra.png"
     assert safe_name(display_name(name)) == "cam_ra.png"  # what export gets from images.file_name
     assert display_name("café.png") == "café.png"
+
+
+_TAG_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=0, max_size=60
+)  # any text a person can type (no lone surrogates, no control characters)
+
+
+@given(_TAG_TEXT, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom", "utf-16-be-bom", "utf-32"]))
+def test_unicode_encodings_decode_to_exactly_the_text_written(text: str, encoding: str) -> None:
+    if encoding == "utf-16-le-bom":
+        data = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    elif encoding == "utf-16-be-bom":
+        data = codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+    else:
+        data = text.encode(encoding)
+    decoded, used = decode_text(data)
+    assert decoded == text
+    assert (used is None) == encoding.startswith("utf-8")
+
+
+_WESTERN_WORDS = st.lists(
+    st.sampled_from(["café", "rétine", "naïve", "crème", "brûlée", "Größe", "smile", "long hair", "façade", "señor"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(_WESTERN_WORDS, st.sampled_from(["latin-1", "cp1252"]))
+def test_western_legacy_tag_files_decode_to_the_words_written(words: list[str], encoding: str) -> None:
+    text = ", ".join(words)
+    decoded, _used = decode_text(text.encode(encoding))
+    assert decoded == text
+
+
+@given(_TAG_TEXT)
+def test_parse_tags_matches_a_plain_reference(text: str) -> None:
+    from genai_tag_db_tools.normalize import normalize_tag
+
+    reference: list[str] = []
+    for part in text.replace("\r", ",").replace("\n", ",").split(","):
+        tag = normalize_tag(part)
+        if tag and tag not in reference:
+            reference.append(tag)
+    from lorairo.storage.sidecars import parse_tags
+
+    assert list(parse_tags(text)) == reference
+
+
+def test_cyrillic_and_cjk_legacy_files_are_not_taken_for_western_text() -> None:
+    """The Western reading is tried first; it must not swallow other scripts' code pages."""
+    for text, encoding in [
+        ("длинные волосы, улыбка", "cp1251"),
+        ("кошка", "cp1251"),
+        ("日本語のタグ, 笑顔", "euc_jp"),
+        ("长发, 微笑", "gbk"),
+    ]:
+        decoded, used = decode_text(text.encode(encoding))
+        assert decoded == text, (encoding, decoded)
+        assert used != "cp1252"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,11 @@ _BOMS = (  # longest first: the UTF-32 LE BOM starts with the UTF-16 LE one
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 # When the detector finds several decodings equally plausible, the first of these that gives the same text
-# wins: they are the code pages tag files from old Windows tools and Japanese boorus are written in.
-_PREFERRED = ("cp1252", "latin_1", "iso8859_15", "cp932", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr", "cp1251")
+# wins: the code pages of tag files from Japanese, Chinese, Korean and Russian tools (Western ones are
+# recognised before the detector runs, see `_detect`).
+_PREFERRED = ("cp932", "shift_jis", "euc_jp", "gb18030", "big5", "euc_kr", "cp1251")
+_WESTERN_PUNCTUATION = frozenset("‘’“”–—…€°©®™«»¡¿")
+_WORD = re.compile(r"[^\W\d_]+")
 # C0 and C1 controls except tab, newline and carriage return (which separate tags).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
@@ -92,8 +96,37 @@ def parse_tags(text: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def _plausible_western(text: str) -> bool:
+    """Does `text` read like Western-European words (the Windows-1252 reading of a file)?
+
+    Every non-ASCII character must be a Latin letter or common typographic punctuation, and no word of four or
+    more letters may consist only of accented letters: that is what Cyrillic (cp1251), Chinese, Japanese and
+    Korean bytes look like when read as Windows-1252 (``äëèííûå``, ``ÆüËÜ¸ì``), and never like French, German,
+    Spanish or Portuguese tags (a unit test checks both sides).
+    """
+    for char in text:
+        if ord(char) < 128 or char in _WESTERN_PUNCTUATION:
+            continue
+        if not (char.isalpha() and "LATIN" in unicodedata.name(char, "")):
+            return False
+    return not any(len(word) >= 4 and all(ord(c) >= 128 for c in word) for word in _WORD.findall(text))
+
+
 def _detect(data: bytes) -> tuple[str, str]:
-    """(text, encoding name) of bytes that are not UTF-8 and have no BOM."""
+    """(text, encoding name) of bytes that are not UTF-8 and have no BOM.
+
+    Tag files are short: a detector sees a few accented letters and, as often as not, prefers a multi-byte
+    Asian reading (charset-normalizer reads Latin-1 ``brûlée`` as Big5). So the Windows-1252 reading (a
+    superset of Latin-1's letters) is taken first when it reads like Western words; anything else is left to
+    charset-normalizer, preferring the common code pages among its equally plausible answers.
+    """
+    try:
+        western = data.decode("cp1252")
+    except UnicodeDecodeError:
+        western = None
+    if western is not None and _plausible_western(western):
+        return western, "cp1252"
+
     from charset_normalizer import from_bytes  # imported here: only non-UTF-8 files pay for it
 
     matches = list(from_bytes(data))
