@@ -102,6 +102,7 @@ def test_display_and_safe_forms_of_a_latin1_name() -> None:
     assert safe_name(name) == "cam_ra.png"
     assert safe_name(display_name(name)) == "cam_ra.png"  # what export gets from images.file_name
     assert display_name("café.png") == "café.png"
+    assert display_name(to_db_text(name)) == "cam\ufffdra.png"  # the form raw SQL reads return
 
 
 _TAG_TEXT = st.text(

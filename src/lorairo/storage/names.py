@@ -39,7 +39,10 @@ def from_db_text(value: str) -> str:
 
 
 def display_name(name: str) -> str:
-    """`name` for people: bytes that were not UTF-8 shown as U+FFFD (``caf\\udce9.png`` -> ``caf\ufffd.png``)."""
+    """`name` for people: bytes that were not UTF-8 shown as U+FFFD (``caf\\udce9.png`` -> ``caf\ufffd.png``).
+
+    Accepts the database form too (what raw SQL reads return), so every reader can call it."""
+    name = from_db_text(name)
     return _SURROGATE.sub(_REPLACEMENT, name) if has_undecodable(name) else name
 
 
