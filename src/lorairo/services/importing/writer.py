@@ -90,6 +90,10 @@ class BatchWriter:
                 logger.warning("{}: {}", display_name(result.path), message)
             if result.reason == REASON_DISK_FULL and self.disk_full is None:
                 self.disk_full = result.detail
+        # Looked up before the write transaction: opening the vocabulary must not hold the project's write lock.
+        names = {tag for r in results for tag in r.sidecar.tags}
+        names.update(tag for item in unchanged if item.sidecar is not None for tag in item.sidecar.tags)
+        categories = self._categories(sorted(names))
         orphans: list[Path] = []
         with self.db.session(write=True) as session:
             repo = ImportRepository(session)
@@ -117,7 +121,7 @@ class BatchWriter:
             )
             repo.add_sources(batch.sources)
             repo.link_near_duplicates(batch.links)
-            self._merge_sidecars(repo, batch.sidecars)
+            self._merge_sidecars(repo, batch.sidecars, categories)
             repo.add_outcomes(self.run_id, ((o.path, o.outcome, o.db_reason, o.image_id) for o in outcomes))
         for path in orphans:  # after the commit: if we die before, the next run's sweep removes them
             path.unlink(missing_ok=True)
@@ -164,7 +168,9 @@ class BatchWriter:
         detail = f"looks like image #{best.image_id} (pHash distance {best.distance})"
         return FileOutcome(path, OUTCOME_NEAR_DUPLICATE, None, detail, image_id)
 
-    def _merge_sidecars(self, repo: ImportRepository, candidates: Sequence[_SidecarCandidate]) -> None:
+    def _merge_sidecars(
+        self, repo: ImportRepository, candidates: Sequence[_SidecarCandidate], categories: Mapping[str, str]
+    ) -> None:
         """Merge what sidecars said into their images and remember each sidecar's size and mtime.
 
         New images take everything. A known image (duplicate, re-import) takes its sidecars only when one of
@@ -188,8 +194,6 @@ class BatchWriter:
             self.sidecar_notes.extend(candidate.sidecar.notes)
             for f in candidate.sidecar.files:
                 stamps[(candidate.image_id, f.path)] = (f.size, f.mtime)
-        names = sorted({tag for c in merge for tag in c.sidecar.tags})
-        categories = self._categories(names)
         added, _captions = repo.merge_sidecars(
             ((c.image_id, c.sidecar.tags, c.sidecar.caption) for c in merge), categories
         )
