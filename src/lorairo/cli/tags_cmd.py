@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from lorairo.cli.common import console, print_json, state
-from lorairo.services.tag_categories import recategorize_tags
-from lorairo.storage.lock import ProjectLock
 
 app = typer.Typer(help="Work on a project's tags.", no_args_is_help=True)
 
@@ -23,6 +21,9 @@ def recategorize(
     vocabulary knows, so `export --categories` and category ordering work on them. Run it after
     `tag-db import`; imports categorise new sidecar tags by themselves. Tags with a category are left alone.
     """
+    from lorairo.services.tag_categories import recategorize_tags  # heavy (SQLAlchemy): only when run
+    from lorairo.storage.lock import ProjectLock
+
     opened = state.projects.open(project)
     try:
         with ProjectLock(opened.root, "tags recategorize"):
