@@ -14,6 +14,7 @@ from rich.console import Console
 
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.project_service import ProjectService
+from lorairo.storage.names import display_name
 from lorairo.utils.log import setup_from_config
 
 console = Console()
@@ -59,4 +60,6 @@ def _default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     """Machine-readable output on stdout (no colour, no wrapping)."""
-    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")
+    text = json.dumps(data, default=_default, ensure_ascii=False, indent=2)
+    # A path that was not valid UTF-8 (surrogate-escaped) cannot be written as UTF-8: show it as people see it.
+    sys.stdout.write(display_name(text) + "\n")

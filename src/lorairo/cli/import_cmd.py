@@ -13,6 +13,8 @@ from rich.table import Table
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.importing.summary import ImportSummary
+from lorairo.storage.names import display_name
+from lorairo.storage.sidecars import NOTE_ENCODING
 
 _REFRESH_S = 0.1
 
@@ -34,11 +36,33 @@ def _print_summary(summary: ImportSummary) -> None:
     console.print(
         f"{summary.status}: {summary.total:,} files in {summary.elapsed_s:.1f} s ({summary.images_per_s:.1f} images/s)"
     )
+    if summary.sidecar_tags_added or summary.sidecars_changed:
+        console.print(
+            f"sidecars: {summary.sidecar_tags_added:,} tag(s) added, {summary.sidecars_changed:,} sidecar file(s) "
+            "changed since the last import",
+            soft_wrap=True,
+        )
     problems = [o for o in summary.outcomes if o.outcome == "skipped" and o.reason != "already imported"]
     for outcome in problems[:20]:
-        console.print(f"  [yellow]skipped[/] {outcome.path}: {outcome.db_reason}", highlight=False)
+        line = f"  [yellow]skipped[/] {display_name(outcome.path)}: {outcome.db_reason}"
+        console.print(line, highlight=False, soft_wrap=True)
     if len(problems) > 20:
         console.print(f"  ... and {len(problems) - 20} more (see --json)")
+    _print_sidecar_notes(summary)
+
+
+def _print_sidecar_notes(summary: ImportSummary) -> None:
+    """Which sidecars were not UTF-8 (and how they were read), cleaned, too large or unreadable."""
+    notes = summary.sidecar_notes
+    if not notes:
+        return
+    not_utf8 = sum(1 for note in notes if note.kind == NOTE_ENCODING)
+    console.print(f"sidecar notes: {len(notes):,} ({not_utf8:,} not UTF-8)")
+    for note in notes[:20]:
+        line = f"  [yellow]{note.kind}[/] {display_name(note.path)}: {note.detail}"
+        console.print(line, highlight=False, soft_wrap=True)
+    if len(notes) > 20:
+        console.print(f"  ... and {len(notes) - 20} more (see --json)")
 
 
 def import_images(

@@ -7,11 +7,12 @@ inside one write session per batch, so a batch's rows appear together or not at 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lorairo.database.chunks import chunked
@@ -23,6 +24,7 @@ from lorairo.database.schema import (
     ImportOutcomeRecord,
     ImportRunRecord,
     NearDuplicateRecord,
+    SidecarFileRecord,
     TagRecord,
     utcnow,
 )
@@ -54,7 +56,8 @@ class ImportRepository:
     # --- runs -----------------------------------------------------------------------------------------
 
     def start_run(self, roots: Sequence[str]) -> int:
-        run = ImportRunRecord(roots_json=json.dumps(list(roots), ensure_ascii=False), status=RUN_RUNNING)
+        # ensure_ascii: a root that is not valid UTF-8 (surrogate-escaped) round-trips as a \\udcXX escape.
+        run = ImportRunRecord(roots_json=json.dumps(list(roots)), status=RUN_RUNNING)
         self.session.add(run)
         self.session.flush()
         return run.id
@@ -155,17 +158,97 @@ class ImportRepository:
         if rows:
             self.session.execute(insert(ImageSourceRecord), rows)
 
-    def add_sidecars(self, items: Iterable[tuple[int, Sequence[str], str | None]]) -> None:
-        """Tags and captions read from sidecar files, with provenance "sidecar": (image id, tags, caption)."""
+    def sidecar_stamps(self) -> dict[str, tuple[int, float | None]]:
+        """Sidecar path -> (size, mtime) as last read, for the re-import check of unchanged images."""
+        stmt = select(SidecarFileRecord.path, SidecarFileRecord.file_size, SidecarFileRecord.file_mtime)
+        return {path: (size, mtime) for path, size, mtime in self.session.execute(stmt)}
+
+    def tracked_sidecars(self, image_ids: Iterable[int]) -> dict[tuple[int, str], tuple[int, float | None]]:
+        """(image id, sidecar path) -> (size, mtime) as last read, for these images."""
+        found: dict[tuple[int, str], tuple[int, float | None]] = {}
+        for chunk in chunked(sorted(set(image_ids))):
+            record = SidecarFileRecord
+            stmt = select(record.image_id, record.path, record.file_size, record.file_mtime).where(
+                record.image_id.in_(chunk)
+            )
+            for image_id, path, size, mtime in self.session.execute(stmt):
+                found[(image_id, path)] = (size, mtime)
+        return found
+
+    def record_sidecar_files(self, rows: Iterable[tuple[int, str, int, float | None]]) -> None:
+        """Remember (image id, sidecar path, size, mtime) as read now (insert or update)."""
         now = utcnow()
+        values = {
+            (image_id, path): {
+                "image_id": image_id,
+                "path": path,
+                "file_size": size,
+                "file_mtime": mtime,
+                "read_at": now,
+            }
+            for image_id, path, size, mtime in rows
+        }
+        if not values:
+            return
+        stmt = sqlite_insert(SidecarFileRecord)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["image_id", "path"],
+            set_={"file_size": stmt.excluded.file_size, "file_mtime": stmt.excluded.file_mtime, "read_at": now},
+        )
+        self.session.execute(stmt, list(values.values()))
+
+    def merge_sidecars(
+        self,
+        items: Iterable[tuple[int, Sequence[str], str | None]],
+        categories: Mapping[str, str] | None = None,
+    ) -> tuple[int, int]:
+        """Add sidecar tags and captions, provenance "sidecar": (image id, tags, caption).
+
+        A tag the image already has in any spelling of case and from any source is not added again; that
+        includes tags the user removed (kept as rejected rows) and the old name of a tag the user renamed, so a
+        re-import or a duplicate's sidecar never brings back what the user took away. A caption is added
+        unless the image already has that exact text.
+
+        Returns:
+            (tags added, captions added).
+        """
+        wanted = [(image_id, tuple(names), caption) for image_id, names, caption in items if names or caption]
+        if not wanted:
+            return 0, 0
+        ids = sorted({image_id for image_id, _names, _caption in wanted})
+        have: set[tuple[int, str]] = set()
+        texts: set[tuple[int, str]] = set()
+        for chunk in chunked(ids):
+            tag_rows = self.session.execute(
+                select(TagRecord.image_id, func.lower(TagRecord.tag)).where(TagRecord.image_id.in_(chunk))
+            )
+            have.update((image_id, tag) for image_id, tag in tag_rows)
+            caption_rows = self.session.execute(
+                select(CaptionRecord.image_id, CaptionRecord.text).where(CaptionRecord.image_id.in_(chunk))
+            )
+            texts.update((image_id, text) for image_id, text in caption_rows)
+        now = utcnow()
+        lookup = categories or {}
         tags: list[dict[str, Any]] = []
         captions: list[dict[str, Any]] = []
-        for image_id, names, caption in items:
-            tags.extend(
-                {"image_id": image_id, "tag": t, "source": SOURCE_SIDECAR, "created_at": now, "updated_at": now}
-                for t in names
-            )
-            if caption:
+        for image_id, names, caption in wanted:
+            for name in names:
+                key = (image_id, name.lower())
+                if key in have:
+                    continue
+                have.add(key)
+                tags.append(
+                    {
+                        "image_id": image_id,
+                        "tag": name,
+                        "category": lookup.get(name),
+                        "source": SOURCE_SIDECAR,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            if caption and (image_id, caption) not in texts:
+                texts.add((image_id, caption))
                 captions.append(
                     {
                         "image_id": image_id,
@@ -179,6 +262,7 @@ class ImportRepository:
             self.session.execute(insert(TagRecord), tags)
         if captions:
             self.session.execute(insert(CaptionRecord), captions)
+        return len(tags), len(captions)
 
     def link_near_duplicates(self, links: Iterable[tuple[int, int, int]]) -> None:
         """Link new images to the images they nearly duplicate: (image id, match id, distance)."""

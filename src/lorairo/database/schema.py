@@ -16,16 +16,20 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from lorairo.storage.names import from_db_text, to_db_text
 
 
 def utcnow() -> datetime:
@@ -34,6 +38,24 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+class FsPath(TypeDecorator[str]):
+    """A file path or name as Python's ``os.fsdecode`` gives it, stored losslessly.
+
+    Names that are not valid UTF-8 carry lone surrogates, which SQLite's driver refuses ("surrogates not
+    allowed": one such name used to abort a whole import batch). They are stored in the escaped form of
+    `lorairo.storage.names` and come back exactly as they went in; every other path is stored as it is.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else to_db_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else from_db_text(value)
 
 
 # Provenance of a tag / caption / score / rating.
@@ -51,9 +73,11 @@ class ImageRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # Where the project keeps it: relative to the project folder when copied ("images/ab/abcd....png"),
     # absolute when referenced in place.
-    file_path: Mapped[str] = mapped_column(String, nullable=False, unique=True)
-    file_name: Mapped[str] = mapped_column(String, nullable=False)  # the original file name, for display/export
-    original_path: Mapped[str] = mapped_column(String, nullable=False)  # first source path it was imported from
+    file_path: Mapped[str] = mapped_column(FsPath, nullable=False, unique=True)
+    # The original file name for display/export; names that were not UTF-8 are stored with U+FFFD in place of
+    # the undecodable bytes (storage/names.display_name): original_path keeps them exactly.
+    file_name: Mapped[str] = mapped_column(String, nullable=False)
+    original_path: Mapped[str] = mapped_column(FsPath, nullable=False)  # first source path it was imported from
     stored_in_project: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     file_size: Mapped[int] = mapped_column(Integer, nullable=False)
     width: Mapped[int] = mapped_column(Integer, nullable=False)  # as displayed (EXIF orientation applied)
@@ -74,6 +98,7 @@ class ImageRecord(Base):
     tags: Mapped[list[TagRecord]] = relationship(back_populates="image", cascade="all, delete-orphan")
     captions: Mapped[list[CaptionRecord]] = relationship(back_populates="image", cascade="all, delete-orphan")
     sources: Mapped[list[ImageSourceRecord]] = relationship(cascade="all, delete-orphan")
+    sidecar_files: Mapped[list[SidecarFileRecord]] = relationship(cascade="all, delete-orphan")
 
     __table_args__ = (
         Index("idx_images_phash_int", "phash_int"),
@@ -89,12 +114,30 @@ class ImageSourceRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
-    source_path: Mapped[str] = mapped_column(String, nullable=False)
+    source_path: Mapped[str] = mapped_column(FsPath, nullable=False)
     seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
         UniqueConstraint("image_id", "source_path", name="uq_image_sources_image_path"),
         Index("idx_image_sources_path", "source_path"),
+    )
+
+
+class SidecarFileRecord(Base):
+    """A sidecar (``<stem>.txt`` / ``<stem>.caption``) as last read for an image, so a re-import notices edits."""
+
+    __tablename__ = "sidecar_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
+    path: Mapped[str] = mapped_column(FsPath, nullable=False)
+    file_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    file_mtime: Mapped[float | None] = mapped_column(Float)
+    read_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("image_id", "path", name="uq_sidecar_files_image_path"),
+        Index("idx_sidecar_files_path", "path"),
     )
 
 
@@ -268,7 +311,7 @@ class ImportOutcomeRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"), nullable=False)
-    source_path: Mapped[str] = mapped_column(String, nullable=False)
+    source_path: Mapped[str] = mapped_column(FsPath, nullable=False)
     outcome: Mapped[str] = mapped_column(String, nullable=False)  # imported / duplicate / near_duplicate / skipped
     reason: Mapped[str | None] = mapped_column(Text)  # why skipped, or which image it duplicates
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))

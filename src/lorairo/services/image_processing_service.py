@@ -17,9 +17,11 @@ as interrupted before starting; rows are only committed after their files exist.
 
 from __future__ import annotations
 
+import errno
 import math
 import multiprocessing
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from loguru import logger
+from sqlalchemy.exc import OperationalError
 
 from lorairo.database.engine import Database
 from lorairo.database.import_repository import (
@@ -45,7 +48,12 @@ from lorairo.exceptions import ImageProcessingError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.discovery import DiscoveredFile, discover
 from lorairo.services.importing.near_duplicates import PhashIndex
-from lorairo.services.importing.summary import FileOutcome, ImportSummary
+from lorairo.services.importing.summary import (
+    REASON_UNREADABLE_FOLDER,
+    REASON_UNSUPPORTED_EXTENSION,
+    FileOutcome,
+    ImportSummary,
+)
 from lorairo.services.importing.worker import (
     STATUS_REJECTED,
     FileResult,
@@ -54,9 +62,11 @@ from lorairo.services.importing.worker import (
     init_worker,
     process_chunk,
 )
-from lorairo.services.importing.writer import BatchWriter
+from lorairo.services.importing.writer import BatchWriter, Unchanged
+from lorairo.services.tag_categories import VocabularyCategorizer
 from lorairo.storage.layout import sweep_orphans
 from lorairo.storage.lock import ImportLock
+from lorairo.storage.sidecars import SIDECAR_SUFFIXES, read_sidecars
 
 ProgressCallback = Callable[[int, int, str], None]
 BatchCallback = Callable[[list[int]], None]
@@ -78,7 +88,7 @@ class _Batch:
     """One batch on its way through the pool."""
 
     futures: list[Future[list[FileResult]]] = field(default_factory=list)
-    unchanged: list[tuple[str, int]] = field(default_factory=list)  # fast-skipped: (path, image id)
+    unchanged: list[Unchanged] = field(default_factory=list)  # fast-skipped files
 
 
 class _LazyFuture(Future[list[FileResult]]):
@@ -124,6 +134,20 @@ def _eta(seconds: float) -> str:
     )
 
 
+class DiskFullError(ImageProcessingError):
+    """The disk (or quota) filled up during an import: committed batches are kept, a re-run continues."""
+
+
+def _disk_full_message(exc: BaseException, db_path: Path) -> str | None:
+    """ "disk full at PATH" if `exc` is a full disk (OS error, or SQLite's "database or disk is full")."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full at {exc.filename or db_path}"
+    cause = exc.orig if isinstance(exc, OperationalError) else exc
+    if isinstance(cause, sqlite3.OperationalError) and "disk is full" in str(cause):
+        return f"disk full at {db_path}"
+    return None
+
+
 class ImageProcessingService:
     """Imports files and folders into one open project. One instance per project; call from any one thread."""
 
@@ -142,6 +166,7 @@ class ImageProcessingService:
             thumbnail_format=str(get("image_processing.thumbnail_format")),
             thumbnail_quality=int(get("image_processing.thumbnail_quality")),
             read_sidecars=bool(get("image_processing.read_sidecars")),
+            max_sidecar_bytes=int(get("image_processing.max_sidecar_kb")) * 1024,
         )
 
     def import_paths(
@@ -182,25 +207,52 @@ class ImageProcessingService:
         with ImportLock(self.project.root):
             started = time.perf_counter()
             found = discover(paths, extensions, cancel=cancel, on_found=self._found_reporter(progress))
-            run_id, stamps, index = self._prepare([str(p) for p in paths])
-            writer = BatchWriter(self.project.db, self.project.root, run_id, index, threshold)
+            run_id, stamps, index, sidecar_stamps = self._prepare([str(p) for p in paths])
+            categorize = VocabularyCategorizer()
+            writer = BatchWriter(self.project.db, self.project.root, run_id, index, threshold, categorize)
             runner = _Runner(found.files, stamps, settings, writer, workers, size, progress, cancel, on_batch)
+            runner.sidecars_on_disk, runner.sidecars_read = found.sidecars, sidecar_stamps
             status = RUN_CANCELLED if found.cancelled else RUN_COMPLETED
             try:
-                runner.reject(found.ignored, "unsupported extension", f"not one of {', '.join(extensions)}")
+                runner.reject(
+                    [(path, f"not one of {', '.join(extensions)}") for path in found.ignored],
+                    REASON_UNSUPPORTED_EXTENSION,
+                )
+                runner.reject(list(found.unreadable), REASON_UNREADABLE_FOLDER)
                 if not found.cancelled:
                     status = runner.run()
-            except BaseException:
+                if writer.disk_full is not None:
+                    raise DiskFullError(
+                        f"{writer.disk_full}: the import stopped; {len(runner.image_ids):,} image(s) committed are "
+                        "kept, free some space and run the import again to continue"
+                    )
+            except BaseException as exc:
                 self._finish(run_id, RUN_FAILED, len(runner.outcomes))
+                full = None if isinstance(exc, DiskFullError) else _disk_full_message(exc, self.project.db.path)
+                if full is not None:
+                    raise DiskFullError(
+                        f"{full}: the import stopped; what was committed is kept, free some space and run "
+                        "the import again to continue"
+                    ) from exc
                 raise
-            self._finish(run_id, status, len(found.files) + len(found.ignored))
+            finally:
+                categorize.close()
+            self._finish(run_id, status, len(runner.outcomes))
             summary = ImportSummary.build(
-                run_id, status, runner.outcomes, time.perf_counter() - started, runner.image_ids
+                run_id,
+                status,
+                runner.outcomes,
+                time.perf_counter() - started,
+                runner.image_ids,
+                sidecar_notes=writer.sidecar_notes,
+                sidecars_changed=writer.sidecars_changed,
+                sidecar_tags_added=writer.sidecar_tags_added,
             )
         logger.info(
-            "import run {} {}: {} imported, {} duplicates, {} near-duplicates, {} skipped {} in {:.1f}s",
+            "import run {} {}: {} imported, {} duplicates, {} near-duplicates, {} skipped {}, {} sidecars changed, "
+            "{} sidecars not UTF-8 in {:.1f}s",
             run_id, status, summary.imported, summary.duplicates, summary.near_duplicates, summary.skipped,
-            summary.skipped_by_reason, summary.elapsed_s,
+            summary.skipped_by_reason, summary.sidecars_changed, len(summary.non_utf8_sidecars), summary.elapsed_s,
         )  # fmt: skip
         return summary
 
@@ -210,7 +262,9 @@ class ImageProcessingService:
             return None
         return lambda count: progress(0, 0, f"scanning: {count:,} files found")
 
-    def _prepare(self, roots: list[str]) -> tuple[int, dict[str, SourceStamp], PhashIndex]:
+    def _prepare(
+        self, roots: list[str]
+    ) -> tuple[int, dict[str, SourceStamp], PhashIndex, dict[str, tuple[int, float | None]]]:
         """Under the lock: close dead runs, sweep orphaned files, start a run, load what is registered."""
         with self.project.db.session(write=True) as session:
             repo = ImportRepository(session)
@@ -229,7 +283,8 @@ class ImageProcessingService:
             run_id = repo.start_run(roots)
             stamps = repo.source_stamps()
             index = PhashIndex.from_rows(repo.phash_rows())
-        return run_id, stamps, index
+            sidecar_stamps = repo.sidecar_stamps()
+        return run_id, stamps, index, sidecar_stamps
 
     def _finish(self, run_id: int, status: str, total: int) -> None:
         try:
@@ -262,25 +317,39 @@ class _Runner:
         self.done = 0  # files with a result: finished chunks plus fast-skipped files of written batches
         self._counted: set[int] = set()
         self.started = time.perf_counter()
+        # Sidecar path -> (size, mtime): as found by discovery, and as last read (re-import edit check).
+        self.sidecars_on_disk: dict[str, tuple[int, float | None]] = {}
+        self.sidecars_read: dict[str, tuple[int, float | None]] = {}
 
-    def reject(self, paths: Sequence[str], reason: str, detail: str) -> None:
-        """Record files that are skipped without being read (given explicitly, but not images)."""
-        if paths:
-            results = [FileResult(path, STATUS_REJECTED, reason=reason, detail=detail) for path in paths]
+    def reject(self, items: Sequence[tuple[str, str]], reason: str) -> None:
+        """Record (path, detail) of files and folders skipped without being read (not images, unreadable)."""
+        if items:
+            results = [FileResult(path, STATUS_REJECTED, reason=reason, detail=detail) for path, detail in items]
             self.outcomes.extend(self.writer.write(results, []))
 
     def _cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
+        return (self.cancel is not None and self.cancel.is_set()) or self.writer.disk_full is not None
 
-    def _split(self, chunk: Sequence[DiscoveredFile]) -> tuple[list[FileTask], list[tuple[str, int]]]:
+    def _unchanged(self, path: str, image_id: int) -> Unchanged:
+        """A fast-skipped file; its sidecars are read again only if one is new or its size / mtime changed."""
+        if not self.settings.read_sidecars:
+            return Unchanged(path, image_id)
+        stem = os.path.splitext(path)[0]  # noqa: PTH122 - plain strings: this runs for every unchanged file
+        for suffix in SIDECAR_SUFFIXES:
+            on_disk = self.sidecars_on_disk.get(stem + suffix)
+            if on_disk is not None and self.sidecars_read.get(stem + suffix) != on_disk:
+                return Unchanged(path, image_id, read_sidecars(Path(path), self.settings.max_sidecar_bytes))
+        return Unchanged(path, image_id)
+
+    def _split(self, chunk: Sequence[DiscoveredFile]) -> tuple[list[FileTask], list[Unchanged]]:
         tasks: list[FileTask] = []
-        unchanged: list[tuple[str, int]] = []
+        unchanged: list[Unchanged] = []
         for item in chunk:
             stamp = self.stamps.get(item.path)
             if stamp is None:
                 tasks.append(FileTask(item.path))
             elif stamp.is_original and stamp.file_size == item.size and stamp.file_mtime == item.mtime:
-                unchanged.append((item.path, stamp.image_id))
+                unchanged.append(self._unchanged(item.path, stamp.image_id))
             else:
                 tasks.append(FileTask(item.path, known_hash=stamp.hash_value))
         return tasks, unchanged
@@ -316,7 +385,7 @@ class _Runner:
     def _loop(
         self,
         executor: Executor,
-        queue: Iterator[tuple[list[FileTask], list[tuple[str, int]]]],
+        queue: Iterator[tuple[list[FileTask], list[Unchanged]]],
         pending: deque[_Batch],
         chunk: int,
     ) -> None:

@@ -25,7 +25,8 @@ THUMBNAILS_DIR = "thumbnails"
 TEMP_SUFFIX = ".part"
 THUMBNAIL_EXTENSIONS = {"jpeg": ".jpg", "webp": ".webp"}
 _MAX_NAME_BYTES = 180  # leaves room for "<16 hex>_" and a temp suffix under the usual 255-byte limit
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+# Also the lone surrogates that stand for bytes of a name that was not UTF-8 (storage/names.py).
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|\udc80-\udcff]')
 
 
 class HasRoot(Protocol):

@@ -159,6 +159,7 @@ VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "image_processing.max_pixels": _minimum(1),
     "image_processing.thumbnail_size": _minimum(64),
     "image_processing.near_duplicate_threshold": _minimum(0),
+    "image_processing.max_sidecar_kb": _minimum(1),
     "resources.max_workers": _minimum(0),
     "resources.batch_size": _minimum(1),
     "resources.max_memory_mb": _minimum(64),

@@ -9,10 +9,24 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loguru import logger
+
+from lorairo.storage.names import display_name
+from lorairo.storage.sidecars import SIDECAR_SUFFIXES
+
+#: Extensions of image files people keep in dataset folders. A file with one of these that is not among the
+#: configured extensions is reported as skipped ("unsupported extension"), so the totals count every image
+#: file found; other files (.txt sidecars, .json, .zip ...) are not images and are not counted.
+IMAGE_LIKE_EXTENSIONS = frozenset(
+    {
+        *("jpg", "jpeg", "jpe", "jfif", "png", "apng", "webp", "gif", "bmp", "dib", "tif", "tiff", "mpo"),
+        *("avif", "heic", "heif", "jxl", "jp2", "j2k", "psd", "tga", "ico", "svg", "qoi", "dds", "exr", "hdr"),
+        *("dng", "cr2", "cr3", "nef", "arw", "raf", "orf", "rw2", "pbm", "pgm", "ppm", "pnm", "pcx"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -31,12 +45,21 @@ class Discovery:
     files: tuple[DiscoveredFile, ...]
     missing: tuple[str, ...]
     cancelled: bool = False
-    ignored: tuple[str, ...] = ()  # files given explicitly whose extension is not an image extension
+    # files given explicitly whose extension is not an image extension, and image-like files in folders
+    # whose extension is not configured
+    ignored: tuple[str, ...] = ()
+    unreadable: tuple[tuple[str, str], ...] = ()  # folders that could not be listed: (path, reason)
+    # sidecar path -> (size, mtime) of every .txt / .caption seen in the folders walked (re-import check)
+    sidecars: dict[str, tuple[int, float | None]] = field(default_factory=dict)
 
 
 def _has_extension(name: str, extensions: frozenset[str]) -> bool:
     _stem, dot, ext = name.rpartition(".")
     return bool(dot) and ext.lower() in extensions
+
+
+def _is_sidecar(name: str) -> bool:
+    return name.lower().endswith(SIDECAR_SUFFIXES)
 
 
 def _stat(entry: os.DirEntry[str]) -> tuple[int, float | None]:
@@ -69,6 +92,9 @@ def discover(
     found: dict[str, DiscoveredFile] = {}
     missing: list[str] = []
     ignored: list[str] = []
+    unreadable: list[tuple[str, str]] = []
+    sidecars: dict[str, tuple[int, float | None]] = {}
+    image_like = IMAGE_LIKE_EXTENSIONS - wanted
     seen_dirs: set[str] = set()  # resolved folders already walked: a symlink loop ends here
 
     def add(path: str, entry: os.DirEntry[str] | None) -> None:
@@ -101,7 +127,9 @@ def discover(
                 with os.scandir(current) as entries:
                     listed = sorted(entries, key=lambda e: e.name)
             except OSError as exc:
-                logger.warning("cannot list {}: {}", current, exc)
+                reason = exc.strerror or type(exc).__name__
+                logger.warning("cannot list {}: {}", display_name(current), reason)
+                unreadable.append((current, reason))
                 continue
             subdirs: list[str] = []
             for entry in listed:
@@ -115,6 +143,12 @@ def discover(
                     subdirs.append(entry.path)
                 elif _has_extension(entry.name, wanted):
                     add(entry.path, entry)  # pipes and devices too: the worker reports them
+                elif _is_sidecar(entry.name):
+                    size, mtime = _stat(entry)
+                    if mtime is not None:
+                        sidecars[entry.path] = (size, mtime)
+                elif _has_extension(entry.name, image_like):
+                    ignored.append(entry.path)
             stack.extend(reversed(subdirs))  # depth first, in name order
         return True
 
@@ -123,12 +157,32 @@ def discover(
         path = os.path.abspath(os.fspath(given))  # noqa: PTH100
         if Path(path).is_dir():
             if not walk(path):
-                return Discovery(tuple(found.values()), tuple(missing), cancelled=True, ignored=tuple(ignored))
+                return Discovery(
+                    tuple(found.values()),
+                    tuple(missing),
+                    cancelled=True,
+                    ignored=tuple(ignored),
+                    unreadable=tuple(unreadable),
+                    sidecars=sidecars,
+                )
         elif os.path.lexists(path):
             if _has_extension(Path(path).name, wanted):
                 add(path, None)
+                for suffix in SIDECAR_SUFFIXES:  # a file given alone: its sidecars are not listed by a walk
+                    sidecar = Path(path).with_suffix(suffix)
+                    try:
+                        info = sidecar.stat()
+                    except OSError:
+                        continue
+                    sidecars[str(sidecar)] = (info.st_size, info.st_mtime)
             else:
                 ignored.append(path)
         else:
             missing.append(path)
-    return Discovery(tuple(found.values()), tuple(missing), ignored=tuple(ignored))
+    return Discovery(
+        tuple(found.values()),
+        tuple(missing),
+        ignored=tuple(ignored),
+        unreadable=tuple(unreadable),
+        sidecars=sidecars,
+    )

@@ -93,10 +93,28 @@ def open_checked(data: bytes, max_pixels: int) -> Image.Image:
         image.verify()  # PNG: walks every chunk and checks CRCs, so truncation is caught before decoding
     except Exception as exc:  # Pillow raises many types here (OSError, SyntaxError, struct.error, ...)
         raise Rejected("corrupt", f"verification failed: {exc}") from exc
+    if fmt == "PNG":
+        _check_animation(data)
     # verify() leaves the image unusable; reopening from memory is cheap (headers only).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         return Image.open(io.BytesIO(data))
+
+
+def _check_animation(data: bytes) -> None:
+    """Decode every frame of an APNG: one with broken frames (sequence errors, bad frame data) is refused now,
+    not accepted here and refused later by an export that reads its frames. Plain PNGs cost nothing."""
+    with Image.open(io.BytesIO(data)) as image:
+        frames = int(getattr(image, "n_frames", 1) or 1)
+        if frames <= 1:
+            return
+        frame = 0
+        try:
+            for frame in range(frames):
+                image.seek(frame)
+                image.load()
+        except Exception as exc:  # SyntaxError("APNG contains frame sequence errors"), zlib errors, ...
+            raise Rejected("corrupt", f"animated PNG frame {frame + 1} of {frames} is broken: {exc}") from exc
 
 
 def _orientation(image: Image.Image) -> int:
@@ -114,7 +132,7 @@ def read_meta(image: Image.Image) -> ImageMeta:
     if orientation in (5, 6, 7, 8):  # rotated by 90 or 270 degrees when displayed
         width, height = height, width
     mode = image.mode
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
     return ImageMeta(
         width=width,
         height=height,
@@ -126,8 +144,35 @@ def read_meta(image: Image.Image) -> ImageMeta:
     )
 
 
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+def _colour_key_mask(image: Image.Image) -> Image.Image | None:
+    """The opacity mask (0 = transparent) of a PNG ``tRNS`` colour key on an RGB / grey / 16-bit / 1-bit image;
+    None when the image has no colour key (palette transparency and alpha channels are handled elsewhere)."""
+    key = image.info.get("transparency")
+    if key is None or image.mode == "P" or image.mode in _ALPHA_MODES:
+        return None
+    pixels = np.asarray(image)
+    if pixels.ndim == 3 and isinstance(key, tuple) and len(key) == pixels.shape[2]:
+        transparent = np.all(pixels == np.asarray(key, dtype=pixels.dtype), axis=-1)
+    elif pixels.ndim == 2 and isinstance(key, int):
+        transparent = pixels == (bool(key) if pixels.dtype == np.bool_ else key)
+    else:
+        return None
+    return Image.fromarray(np.where(transparent, 0, 255).astype(np.uint8), "L")
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB view of any mode: alpha composited on white, 16/32-bit and float scaled, CMYK converted."""
+    """An 8-bit RGB view of any mode: alpha and ``tRNS`` colour keys composited on white, 16/32-bit and float
+    scaled, CMYK converted."""
+    mask = _colour_key_mask(image)
+    if mask is not None:
+        opaque = image.copy()
+        opaque.info.pop("transparency", None)
+        flattened = Image.new("RGB", image.size, _WHITE)
+        flattened.paste(to_rgb(opaque), mask=mask)
+        return flattened
     mode = image.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         # convert("L") clips 16-bit values at 255; scale to the 8-bit range instead.
@@ -139,7 +184,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         mode = "L"
     if mode == "P" and "transparency" in image.info:
         image, mode = image.convert("RGBA"), "RGBA"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if mode in _ALPHA_MODES:
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, _WHITE)
         background.paste(rgba, mask=rgba.getchannel("A"))
@@ -166,8 +211,9 @@ def reduced_decode(image: Image.Image, longest_side: int) -> Image.Image:
         image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
     try:
         image.load()  # first frame of animations
-        if image.mode not in _RESIZABLE_MODES:
-            # Palette, 16-bit, CMYK ...: resizing them directly is lossy (nearest) or unsupported.
+        if image.mode not in _RESIZABLE_MODES or "transparency" in image.info:
+            # Palette, 16-bit, CMYK ...: resizing them directly is lossy (nearest) or unsupported. A tRNS colour
+            # key is flattened before resizing: resampling mixes the key colour into its neighbours.
             image = to_rgb_keeping_exif(image)
         image.thumbnail((longest_side, longest_side), Image.Resampling.BICUBIC)
         upright = ImageOps.exif_transpose(image) or image

@@ -10,11 +10,14 @@ swept at the start of the next import. Nothing in :func:`process_chunk` raises f
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import errno
 import hashlib
 import os
 import signal
 import stat
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,11 +31,12 @@ from lorairo.services.importing.imaging import (
     reduced_decode,
 )
 from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
-from lorairo.storage.sidecars import Sidecar, read_sidecars
+from lorairo.storage.sidecars import MAX_SIDECAR_BYTES, Sidecar, read_sidecars
 
 STATUS_OK = "ok"
 STATUS_UNCHANGED = "unchanged"  # the path is registered and its bytes still hash to the registered image
 STATUS_REJECTED = "rejected"
+REASON_DISK_FULL = "disk full"  # not a property of the file: the run stops (see ImageProcessingService)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -48,6 +52,7 @@ class WorkerSettings:
     thumbnail_format: str
     thumbnail_quality: int
     read_sidecars: bool
+    max_sidecar_bytes: int = MAX_SIDECAR_BYTES
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class FileResult:
     sidecar: Sidecar = field(default_factory=Sidecar)
     reason: str = ""  # Rejected.code
     detail: str = ""
+    # Warnings Pillow / libtiff raised while reading this file ("Corrupt EXIF data", ...): the parent logs
+    # them with the file name instead of letting them print over the progress bar.
+    warnings: tuple[str, ...] = ()
 
 
 def _read_bytes(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
@@ -103,29 +111,57 @@ def _read_bytes(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
     return data, info
 
 
+def _write_new(target: Path, data: bytes) -> None:
+    if target.exists():  # same content, same name: an earlier run or a duplicate wrote it already
+        return
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as exc:
+        if exc.filename is None:  # a failed write() names no file: say where it was going
+            exc.filename = os.fspath(target)
+        raise
+
+
 def _store(settings: WorkerSettings, path: str, data: bytes, hash_value: str, thumbnail: bytes) -> str:
     root = Path(settings.project_root)
-    thumb = root / thumbnail_relpath(hash_value, settings.thumbnail_format)
-    if not thumb.exists():  # same content, same thumbnail: an earlier run or a duplicate wrote it already
-        atomic_write_bytes(thumb, thumbnail)
+    _write_new(root / thumbnail_relpath(hash_value, settings.thumbnail_format), thumbnail)
     if not settings.copy_to_project:
         return os.path.abspath(path)  # noqa: PTH100 - keep symlinked paths as the user gave them
     relpath = original_relpath(hash_value, Path(path).name)
-    target = root / relpath
-    if not target.exists():
-        atomic_write_bytes(target, data)  # the bytes already read for hashing: each file is read once
+    _write_new(root / relpath, data)  # the bytes already read for hashing: each file is read once
     return relpath
 
 
 def process_file(task: FileTask, settings: WorkerSettings) -> FileResult:
     """Import one file as far as files go; every problem becomes a rejected result, never an exception."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _process(task, settings)
+    if not caught:
+        return result
+    messages = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    return dataclasses.replace(result, warnings=messages)
+
+
+def _sidecar(path: str, settings: WorkerSettings) -> Sidecar:
+    return read_sidecars(Path(path), settings.max_sidecar_bytes) if settings.read_sidecars else Sidecar()
+
+
+def _process(task: FileTask, settings: WorkerSettings) -> FileResult:
     size, mtime = 0, None
     try:
         data, info = _read_bytes(task.path, settings.max_file_bytes)
         size, mtime = info.st_size, info.st_mtime
         hash_value = hashlib.sha256(data).hexdigest()
         if task.known_hash == hash_value:
-            return FileResult(task.path, STATUS_UNCHANGED, size=size, mtime=mtime, hash_value=hash_value)
+            return FileResult(
+                task.path,
+                STATUS_UNCHANGED,
+                size=size,
+                mtime=mtime,
+                hash_value=hash_value,
+                sidecar=_sidecar(task.path, settings),  # the writer merges it if the sidecar was edited
+            )
         image = open_checked(data, settings.max_pixels)
         meta = read_meta(image)
         thumb_image = reduced_decode(image, settings.thumbnail_size)
@@ -135,8 +171,11 @@ def process_file(task: FileTask, settings: WorkerSettings) -> FileResult:
         try:
             stored = _store(settings, task.path, data, hash_value, encoded)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                where = exc.filename or settings.project_root
+                raise Rejected(REASON_DISK_FULL, f"disk full at {where}") from exc
             raise Rejected("storage error", f"cannot write into the project: {exc}") from exc
-        sidecar = read_sidecars(Path(task.path)) if settings.read_sidecars else Sidecar()
+        sidecar = _sidecar(task.path, settings)
     except Rejected as rejected:
         return FileResult(
             task.path, STATUS_REJECTED, size=size, mtime=mtime, reason=rejected.code, detail=rejected.detail

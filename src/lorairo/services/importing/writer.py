@@ -8,10 +8,12 @@ near-duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from loguru import logger
 
 from lorairo.database.engine import Database
 from lorairo.database.import_repository import ImportRepository
@@ -24,26 +26,74 @@ from lorairo.services.importing.summary import (
     REASON_ALREADY_IMPORTED,
     FileOutcome,
 )
-from lorairo.services.importing.worker import STATUS_OK, STATUS_UNCHANGED, FileResult
+from lorairo.services.importing.worker import REASON_DISK_FULL, STATUS_OK, STATUS_UNCHANGED, FileResult
+from lorairo.storage.names import display_name
+from lorairo.storage.sidecars import Sidecar, SidecarNote
+
+#: Display tag -> category for the tags the vocabulary knows (may return a subset).
+Categorizer = Callable[[Sequence[str]], Mapping[str, str]]
+
+
+_SAME_STAMP = "same path, size and time"
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A file skipped before hashing (registered, same size and mtime); `sidecar` is set when one of its
+    sidecars changed since it was last read (the runner read it again)."""
+
+    path: str
+    image_id: int
+    sidecar: Sidecar | None = None
+
+
+@dataclass(frozen=True)
+class _SidecarCandidate:
+    image_id: int
+    sidecar: Sidecar
+    new_image: bool
+    reimport: bool = False  # a path imported before: its sidecars' edits count as changed
 
 
 class BatchWriter:
     """Writes batches of one run; keeps the pHash index of the project in memory for the whole run."""
 
-    def __init__(self, db: Database, project_root: Path, run_id: int, index: PhashIndex, threshold: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        project_root: Path,
+        run_id: int,
+        index: PhashIndex,
+        threshold: int,
+        categorize: Categorizer | None = None,
+    ) -> None:
         self.db = db
         self.project_root = project_root
         self.run_id = run_id
         self.index = index
         self.threshold = threshold
+        self.categorize = categorize
+        self.sidecar_notes: list[SidecarNote] = []
+        self.sidecars_changed = 0
+        self.sidecar_tags_added = 0
+        self.disk_full: str | None = None  # the first "disk full at PATH" a worker reported
 
-    def write(self, results: Sequence[FileResult], unchanged: Sequence[tuple[str, int]]) -> list[FileOutcome]:
+    def write(self, results: Sequence[FileResult], unchanged: Sequence[Unchanged]) -> list[FileOutcome]:
         """Commit one batch and return its outcomes in input order (fast-skipped paths last).
 
         Args:
             results: What the workers returned for this batch.
-            unchanged: (path, image id) of files skipped before hashing (registered, same size and mtime).
+            unchanged: Files skipped before hashing (registered, same size and mtime).
         """
+        for result in results:
+            for message in result.warnings:  # Pillow's "Corrupt EXIF data" and the like: the log, not stderr
+                logger.warning("{}: {}", display_name(result.path), message)
+            if result.reason == REASON_DISK_FULL and self.disk_full is None:
+                self.disk_full = result.detail
+        # Looked up before the write transaction: opening the vocabulary must not hold the project's write lock.
+        names = {tag for r in results for tag in r.sidecar.tags}
+        names.update(tag for item in unchanged if item.sidecar is not None for tag in item.sidecar.tags)
+        categories = self._categories(sorted(names))
         orphans: list[Path] = []
         with self.db.session(write=True) as session:
             repo = ImportRepository(session)
@@ -61,12 +111,17 @@ class BatchWriter:
             batch = _BatchRows()
             outcomes = [self._one(result, known, new, new_ids, batch, orphans) for result in results]
             outcomes.extend(
-                FileOutcome(path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, "same path, size and time", image_id)
-                for path, image_id in unchanged
+                FileOutcome(item.path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, _SAME_STAMP, item.image_id)
+                for item in unchanged
+            )
+            batch.sidecars.extend(
+                _SidecarCandidate(item.image_id, item.sidecar, False, True)
+                for item in unchanged
+                if item.sidecar is not None
             )
             repo.add_sources(batch.sources)
             repo.link_near_duplicates(batch.links)
-            repo.add_sidecars(batch.sidecars)
+            self._merge_sidecars(repo, batch.sidecars, categories)
             repo.add_outcomes(self.run_id, ((o.path, o.outcome, o.db_reason, o.image_id) for o in outcomes))
         for path in orphans:  # after the commit: if we die before, the next run's sweep removes them
             path.unlink(missing_ok=True)
@@ -87,6 +142,7 @@ class BatchWriter:
                 return FileOutcome(path, OUTCOME_SKIPPED, "removed meanwhile", "import it again to re-add")
             image_id = known[result.hash_value][0]
             batch.sources.append((image_id, path))
+            batch.sidecars.append(_SidecarCandidate(image_id, result.sidecar, False, True))
             return FileOutcome(path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, "content unchanged", image_id)
         if result.status != STATUS_OK:
             return FileOutcome(path, OUTCOME_SKIPPED, result.reason, result.detail)
@@ -96,12 +152,13 @@ class BatchWriter:
                 new[result.hash_value].stored_path,
             )
             batch.sources.append((image_id, path))
+            # The duplicate's sidecar tags and caption belong to the kept image: merged, never dropped.
+            batch.sidecars.append(_SidecarCandidate(image_id, result.sidecar, False))
             if result.stored_path != kept_path and not Path(result.stored_path).is_absolute():
                 orphans.append(self.project_root / result.stored_path)
             return FileOutcome(path, OUTCOME_DUPLICATE, None, f"same content as image #{image_id}", image_id)
         image_id = new_ids[result.hash_value]
-        if result.sidecar.tags or result.sidecar.caption:
-            batch.sidecars.append((image_id, result.sidecar.tags, result.sidecar.caption))
+        batch.sidecars.append(_SidecarCandidate(image_id, result.sidecar, True))
         matches = self.index.query(result.phash_int, self.threshold)
         self.index.add(image_id, result.phash_int)
         if not matches:
@@ -111,6 +168,48 @@ class BatchWriter:
         detail = f"looks like image #{best.image_id} (pHash distance {best.distance})"
         return FileOutcome(path, OUTCOME_NEAR_DUPLICATE, None, detail, image_id)
 
+    def _merge_sidecars(
+        self, repo: ImportRepository, candidates: Sequence[_SidecarCandidate], categories: Mapping[str, str]
+    ) -> None:
+        """Merge what sidecars said into their images and remember each sidecar's size and mtime.
+
+        New images take everything. A known image (duplicate, re-import) takes its sidecars only when one of
+        them is new to it or changed since it was last read; `merge_sidecars` then adds only tags the image
+        does not have in any form, so tags the user removed or renamed stay removed or renamed.
+        """
+        candidates = [c for c in candidates if c.sidecar.files]
+        if not candidates:
+            return
+        tracked = repo.tracked_sidecars(c.image_id for c in candidates if not c.new_image)
+        merge: list[_SidecarCandidate] = []
+        stamps: dict[tuple[int, str], tuple[int, float | None]] = {}
+        for candidate in candidates:
+            image_id = candidate.image_id
+            changed = [f for f in candidate.sidecar.files if tracked.get((image_id, f.path)) != (f.size, f.mtime)]
+            if not candidate.new_image and not changed:
+                continue
+            if candidate.reimport:  # edited, or new beside an image imported before (a duplicate's is neither)
+                self.sidecars_changed += len(changed)
+            merge.append(candidate)
+            self.sidecar_notes.extend(candidate.sidecar.notes)
+            for f in candidate.sidecar.files:
+                stamps[(candidate.image_id, f.path)] = (f.size, f.mtime)
+        added, _captions = repo.merge_sidecars(
+            ((c.image_id, c.sidecar.tags, c.sidecar.caption) for c in merge), categories
+        )
+        self.sidecar_tags_added += added
+        repo.record_sidecar_files((i, p, size, mtime) for (i, p), (size, mtime) in stamps.items())
+
+    def _categories(self, names: Sequence[str]) -> Mapping[str, str]:
+        if not names or self.categorize is None:
+            return {}
+        try:
+            return self.categorize(names)
+        except Exception as exc:  # a broken vocabulary must not cost the import: tags stay uncategorised
+            logger.warning("tag categories unavailable: {}", exc)
+            self.categorize = None
+            return {}
+
 
 @dataclass
 class _BatchRows:
@@ -118,7 +217,7 @@ class _BatchRows:
 
     sources: list[tuple[int, str]] = field(default_factory=list)
     links: list[tuple[int, int, int]] = field(default_factory=list)
-    sidecars: list[tuple[int, tuple[str, ...], str | None]] = field(default_factory=list)
+    sidecars: list[_SidecarCandidate] = field(default_factory=list)
 
 
 def _image_row(result: FileResult) -> dict[str, Any]:
@@ -126,7 +225,7 @@ def _image_row(result: FileResult) -> dict[str, Any]:
     assert meta is not None  # STATUS_OK results always carry metadata
     return {
         "file_path": result.stored_path,
-        "file_name": Path(result.path).name,
+        "file_name": display_name(Path(result.path).name),  # original_path keeps the exact bytes
         "original_path": result.path,
         "stored_in_project": not Path(result.stored_path).is_absolute(),
         "file_size": result.size,
