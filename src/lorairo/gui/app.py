@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from lorairo import __version__
+
+if TYPE_CHECKING:
+    from lorairo.gui.main_window import MainWindow
 
 ORGANIZATION = "LoRAIro"
 APPLICATION = "LoRAIro"
@@ -24,6 +28,7 @@ def run(argv: list[str] | None = None) -> int:
     """Start the desktop app; returns the exit code. Configuration errors are shown in a dialog."""
     started = time.perf_counter()
     tune_interpreter()
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from lorairo.exceptions import ConfigurationError
@@ -33,7 +38,7 @@ def run(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("lorairo")
+    QGuiApplication.setDesktopFileName("lorairo")
     follow_system_palette(app)  # type: ignore[arg-type]
     try:
         window = create_window()
@@ -47,7 +52,7 @@ def run(argv: list[str] | None = None) -> int:
     return int(app.exec())
 
 
-def create_window():
+def create_window() -> MainWindow:
     """Read configuration, set up logging and build the main window (not shown)."""
     from lorairo.gui.main_window import MainWindow
     from lorairo.services.configuration_service import ConfigurationService

@@ -9,6 +9,8 @@ GUI thread only.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,15 +181,24 @@ class MainWindow(QMainWindow):
                 undo.setShortcut(QKeySequence.StandardKey.Undo)
                 redo = stack.createRedoAction(self, "&Redo")
                 redo.setShortcut(QKeySequence.StandardKey.Redo)
-                first = self.edit_menu.actions()[0] if self.edit_menu.actions() else None
-                self.edit_menu.insertActions(first, [undo, redo])
-                self.edit_menu.insertSeparator(first)
+                actions = self.edit_menu.actions()
+                if actions:
+                    self.edit_menu.insertActions(actions[0], [undo, redo])
+                    self.edit_menu.insertSeparator(actions[0])
+                else:
+                    self.edit_menu.addActions([undo, redo])
             attached.append(class_name)
         if "DetailsPanel" in self.panel_docks:
             self.panel_docks["DetailsPanel"].raise_()
         return attached
 
-    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        tip: str = "",
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -252,7 +263,7 @@ class MainWindow(QMainWindow):
         self.jobs.jobs_changed.connect(self.status.set_jobs)
         self.log_panel.errors_changed.connect(self.status.set_errors)
         self.session.project_changed.connect(self._project_changed)
-        self.session.item_failed.connect(lambda where, message, item: self.log_panel.add_error(where, message, item))
+        self.session.item_failed.connect(self.log_panel.add_error)
         self.welcome.open_requested.connect(self.open_project)
         self.welcome.new_requested.connect(self.new_project)
         self.imports.started.connect(self.status.import_progress.start)
@@ -333,7 +344,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         names = self.session.projects.recent()
         for index, name in enumerate(names):
-            action = self.recent_menu.addAction(name, lambda n=name: self.open_project(n))
+            action = self.recent_menu.addAction(name, partial(self.open_project, name))
             if index < 9:
                 action.setShortcut(QKeySequence(f"Ctrl+Alt+{index + 1}"))
         if not names:

@@ -64,7 +64,7 @@ class _Dispatcher(QObject):
     (and avoids creating and deleting a QObject per short job while other threads talk to it).
     """
 
-    event = Signal(object)
+    job_event = Signal(object)  # not `event`: that name is QObject.event(), which Qt calls
 
 
 @dataclass
@@ -86,11 +86,11 @@ class JobContext:
         if done < total and done > 0 and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        self._dispatcher.event.emit((self._job, "progress", (int(done), int(total), str(message))))
+        self._dispatcher.job_event.emit((self._job, "progress", (int(done), int(total), str(message))))
 
     def emit(self, payload: Any) -> None:
         """Hand a partial result (e.g. a batch of new image IDs) to the GUI thread."""
-        self._dispatcher.event.emit((self._job, "partial", payload))
+        self._dispatcher.job_event.emit((self._job, "partial", payload))
 
 
 class _Runnable(QRunnable):
@@ -101,7 +101,7 @@ class _Runnable(QRunnable):
         self._dispatcher = dispatcher
 
     def run(self) -> None:
-        job, send = self._job, self._dispatcher.event.emit
+        job, send = self._job, self._dispatcher.job_event.emit
         try:
             value = job.fn(job.context)
         except BaseException as exc:  # every failure must reach the user, whatever its type
@@ -189,7 +189,7 @@ class JobManager(QObject):
         self._closed = False
         self._retired: deque[_Runnable | None] = deque(maxlen=512)
         self._dispatcher = _Dispatcher(self)
-        self._dispatcher.event.connect(self._route, Qt.ConnectionType.QueuedConnection)
+        self._dispatcher.job_event.connect(self._route, Qt.ConnectionType.QueuedConnection)
 
     def submit(
         self,

@@ -35,9 +35,29 @@ class Changes:
     links: bool = False  # near-duplicate links or their review status
 
     @classmethod
-    def of(cls, ids: Iterable[int] = (), **flags: bool) -> Changes:
+    def of(
+        cls,
+        ids: Iterable[int] = (),
+        *,
+        tags: bool = False,
+        captions: bool = False,
+        scores: bool = False,
+        ratings: bool = False,
+        exclusion: bool = False,
+        annotations: bool = False,
+        links: bool = False,
+    ) -> Changes:
         """``Changes.of([1, 2], tags=True)``: the common case of edited images."""
-        return cls(image_ids=frozenset(ids), **flags)
+        return cls(
+            image_ids=frozenset(ids),
+            tags=tags,
+            captions=captions,
+            scores=scores,
+            ratings=ratings,
+            exclusion=exclusion,
+            annotations=annotations,
+            links=links,
+        )
 
     @classmethod
     def images_added(cls, ids: Iterable[int]) -> Changes:

@@ -141,13 +141,13 @@ class NearDuplicateDialog(QDialog):
         self.header = QLabel(right)
         self.header.setWordWrap(True)
         right_layout.addWidget(self.header)
-        self.scroll = QScrollArea(right)
-        self.scroll.setWidgetResizable(True)
-        self.cards_host = QWidget(self.scroll)
+        self.cards_scroll = QScrollArea(right)
+        self.cards_scroll.setWidgetResizable(True)
+        self.cards_host = QWidget(self.cards_scroll)
         self.cards_layout = QHBoxLayout(self.cards_host)
         self.cards_layout.addStretch(1)
-        self.scroll.setWidget(self.cards_host)
-        right_layout.addWidget(self.scroll, 1)
+        self.cards_scroll.setWidget(self.cards_host)
+        right_layout.addWidget(self.cards_scroll, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 4)
@@ -172,8 +172,8 @@ class NearDuplicateDialog(QDialog):
         for button in (self.undo_button, self.dismiss_button, self.resolve_button, close):
             buttons.addWidget(button)
         layout.addLayout(buttons)
-        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.undo_stack.undo)
-        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.undo_stack.redo)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_stack.undo)
+        QShortcut(QKeySequence.StandardKey.Redo, self, self.undo_stack.redo)
 
     # --- loading -------------------------------------------------------------------------------------
 

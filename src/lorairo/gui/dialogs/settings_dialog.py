@@ -140,7 +140,7 @@ class SettingsDialog(QDialog):
         return container
 
     def _editor(self, spec: Field, value: Any) -> tuple[QWidget, QHBoxLayout | None]:
-        apply: Callable[[Any], None] = lambda v: self.apply(spec.key, v)  # noqa: E731
+        apply: Callable[[Any], object] = lambda v: self.apply(spec.key, v)  # noqa: E731
         if spec.kind in ("secret", "text", "list", "dir", "file"):
             edit = QLineEdit(", ".join(value) if spec.kind == "list" else str(value), self)
             if spec.kind == "list":
@@ -157,12 +157,12 @@ class SettingsDialog(QDialog):
                 edit.setPlaceholderText("not set")
                 button.setText("Show")
                 button.setCheckable(True)
-                button.toggled.connect(
-                    lambda on: (
-                        edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password),
-                        button.setText("Hide" if on else "Show"),
-                    )
-                )
+
+                def reveal(on: bool, edit: QLineEdit = edit, button: QToolButton = button) -> None:
+                    edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password)
+                    button.setText("Hide" if on else "Show")
+
+                button.toggled.connect(reveal)
             else:
                 edit.setPlaceholderText("default")
                 button.setText("Browse…")

@@ -11,6 +11,8 @@ select the range between the anchor and the new item in reading order, Ctrl togg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
@@ -24,6 +26,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QRegion, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QRubberBand,
     QStyle,
     QStyleOptionRubberBand,
     QStyleOptionViewItem,
@@ -279,7 +282,7 @@ class ThumbnailGridView(QAbstractItemView):
         if start < visible.stop + self._columns:
             self.viewport().update()
 
-    def dataChanged(self, top_left: Index, bottom_right: Index, roles: list[int] | None = None) -> None:
+    def dataChanged(self, top_left: Index, bottom_right: Index, roles: Sequence[int] = ()) -> None:
         """Repaint only when the changed rows are on screen (row pages and thumbnails arrive for rows around the
         visible ones too)."""
         visible = self._visible_rows()
@@ -315,7 +318,7 @@ class ThumbnailGridView(QAbstractItemView):
         if not self._band.isNull():
             band = QStyleOptionRubberBand()
             band.initFrom(self)
-            band.shape = band.Shape.Rectangle
+            band.shape = QRubberBand.Shape.Rectangle  # the enum lives on QRubberBand, not on the option
             band.opaque = False
             band.rect = self._band
             self.style().drawControl(QStyle.ControlElement.CE_RubberBand, band, painter, self)

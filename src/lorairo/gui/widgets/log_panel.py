@@ -123,7 +123,7 @@ class LogPanel(QWidget):
         return self.errors.rowCount()
 
     def error_messages(self) -> list[str]:
-        return [self.errors.item(row, 3).text() for row in range(self.errors.rowCount())]
+        return [item.text() for row in range(self.errors.rowCount()) if (item := self.errors.item(row, 3))]
 
     def clear_errors(self) -> None:
         self.errors.setRowCount(0)

@@ -86,7 +86,7 @@ class TagLineEdit(QLineEdit):
     def _lookup(self) -> None:
         _start, _end, term = current_term(self.text(), self.cursorPosition())
         if len(term) < 1 or self.suggest is None:
-            self.completer_.popup().hide()
+            self._hide_popup()
             return
         suggest = self.suggest
         self.jobs.submit(
@@ -103,4 +103,9 @@ class TagLineEdit(QLineEdit):
         if names:
             self.completer_.complete()
         else:
-            self.completer_.popup().hide()
+            self._hide_popup()
+
+    def _hide_popup(self) -> None:
+        popup = self.completer_.popup()
+        if popup is not None:
+            popup.hide()

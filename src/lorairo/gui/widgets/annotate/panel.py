@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -96,8 +96,9 @@ class AnnotatePanel(QWidget):
         self.run_button.setDefault(True)
         self.batch_button = QPushButton("Submit as batch", self)
         self.batch_button.setToolTip("Send the chosen cloud model's requests as one Batch API job (cheaper, slower)")
-        self.batch_button.clicked.connect(lambda: self.batch_toggle.setChecked(True))
-        self.cancel_button = QPushButton("Cancel", self, enabled=False)
+        self.batch_button.clicked.connect(self._show_batches)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
         self.progress = QProgressBar(self, textVisible=True)
         self.rate = QLabel("", self)
         self.summary = QLabel("", self, wordWrap=True)
@@ -113,7 +114,9 @@ class AnnotatePanel(QWidget):
         buttons.addWidget(self.batch_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
-        self.batch_toggle = QToolButton(self, text="Batch API jobs", checkable=True)
+        self.batch_toggle = QToolButton(self)
+        self.batch_toggle.setText("Batch API jobs")
+        self.batch_toggle.setCheckable(True)
         self.batch_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.batch_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.batch_toggle.setAutoRaise(True)
@@ -137,7 +140,9 @@ class AnnotatePanel(QWidget):
         layout.addWidget(self.batch_toggle)
         layout.addWidget(self.batches)
         # A short dock scrolls instead of squeezing widgets over each other.
-        scroll = QScrollArea(self, widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -150,6 +155,9 @@ class AnnotatePanel(QWidget):
         self.run_button.clicked.connect(self.start)
         self.batch_button.clicked.connect(self._submit_batch)
         self.cancel_button.clicked.connect(self.cancel)
+
+    def _show_batches(self) -> None:
+        self.batch_toggle.setChecked(True)
 
     def _toggle_batches(self, shown: bool) -> None:
         self.batches.setVisible(shown)
@@ -265,7 +273,7 @@ class AnnotatePanel(QWidget):
             return ids, AnnotationService(config, project).plan(ids, models, rerun=rerun)
 
         def planned(value: object) -> None:
-            ids, the_plan = value  # type: ignore[misc]
+            ids, the_plan = cast(tuple[list[int], AnnotationPlan], value)
             if not ids:
                 self.summary.setText("No images chosen.")
                 return
