@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loguru import logger
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from lorairo import __version__
 from lorairo.exceptions import LoRAIroException
+from lorairo.gui.error_sink import ErrorSink
 from lorairo.gui.import_controller import ImportController
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.import_panel import ImportSummaryDialog, summary_text
@@ -44,8 +44,10 @@ MAX_REPORTED_IMPORT_FAILURES = 500
 if TYPE_CHECKING:
     from lorairo.gui.widgets.image_browser import ImageBrowser
 
-# Panels written by other parts of LoRAIro, placed here when present: (module, class, dock title, object name).
-OPTIONAL_PANELS = (
+# The side panels, docked right: (module, class, dock title, object name). Imported when they are attached (after
+# the warm-up job), not at start: their services pull in SQLAlchemy and Pillow. A panel that fails to import or
+# to build is an error in the Errors tab and the log, never a silently missing dock.
+DOCK_PANELS = (
     ("lorairo.gui.widgets.details", "DetailsPanel", "Details", "details_dock"),
     ("lorairo.gui.widgets.annotate", "AnnotatePanel", "Annotate", "annotate_dock"),
 )
@@ -65,10 +67,7 @@ WARM_UP_MODULES = (
 def _warm_up() -> None:
     """Worker side: import Qt-free modules the first project open needs (imports are thread-safe)."""
     for name in WARM_UP_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional part missing: it is imported (and reported) when used
-            continue
+        importlib.import_module(name)  # a broken module fails this job: reported like every job failure
 
 
 class MainWindow(QMainWindow):
@@ -100,6 +99,9 @@ class MainWindow(QMainWindow):
         self.log_bridge = LogBridge(self)
         self.log_bridge.record.connect(self.log_panel.append_log)
         self.log_bridge.install(str(config.get("log.level")))
+        self.error_sink = ErrorSink(self)
+        self.error_sink.error.connect(self._unexpected_error)
+        self.error_sink.install()
         self._unsubscribe = config.subscribe(self._setting_changed)
 
         self._build_actions()
@@ -148,21 +150,15 @@ class MainWindow(QMainWindow):
         self.ready = True
 
     def attach_optional_panels(self) -> list[str]:
-        """Place the details / annotate panels if their modules exist (they are written by other parts).
-        Returns the names attached now; safe to call again."""
+        """Place the side panels (details, annotate). Returns the names attached now; safe to call again."""
         attached = []
-        for module_name, class_name, title, object_name in OPTIONAL_PANELS:
+        for module_name, class_name, title, object_name in DOCK_PANELS:
             if class_name in self.panels:
                 continue
             try:
-                cls = getattr(importlib.import_module(module_name), class_name)
-            except (ImportError, AttributeError):
-                continue
-            try:
-                panel = cls(self.session, self)
-            except Exception as exc:  # a broken panel must not keep the window from opening
-                logger.opt(exception=exc).error("could not create the {} panel: {}", title, exc)
-                self.log_panel.add_error(title, f"panel failed to load: {exc}")
+                panel = getattr(importlib.import_module(module_name), class_name)(self.session, self)
+            except Exception as exc:  # one broken panel must not keep the window (or the other panels) away
+                self.error_sink.report(f"{title} panel failed to load", exc)
                 continue
             self.panels[class_name] = panel
             dock = self._dock(title, object_name, panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -412,15 +408,11 @@ class MainWindow(QMainWindow):
 
     def open_export_dialog(self) -> None:
         """File > Export…: the export dialog (written by the export part) for the current filter/selection."""
-        try:
-            module = importlib.import_module("lorairo.gui.dialogs.export_dialog")
-            dialog_cls = module.ExportDialog
-        except (ImportError, AttributeError):
-            self._warn("Export from the window is not available in this build; use `lorairo export` instead.")
-            return
+        from lorairo.gui.dialogs.export_dialog import ExportDialog  # imported on use: a dialog
+
         image_filter = self.browser.filter if self.browser else None
         selected = self.browser.selected_ids() if self.browser else []
-        dialog = dialog_cls(self.session, image_filter, selected, self)
+        dialog = ExportDialog(self.session, image_filter, selected, self)
         dialog.exec()
 
     def _about(self) -> None:
@@ -440,7 +432,15 @@ class MainWindow(QMainWindow):
 
     def _job_failed(self, error: JobError) -> None:
         self.log_panel.add_job_error(error)
-        self.status.showMessage(f"{error.job_name} failed: {error.message}", 15_000)
+        self._reveal_errors(f"{error.job_name} failed: {error.message}")
+
+    def _unexpected_error(self, where: str, message: str, details: str) -> None:
+        """An exception nothing caught (a slot, a paint, a thread): shown like a failed job."""
+        self.log_panel.add_error(where, message, details=details)
+        self._reveal_errors(f"{where}: {message}")
+
+    def _reveal_errors(self, message: str) -> None:
+        self.status.showMessage(message, 15_000)
         if not self.log_dock.isVisible():
             self.log_dock.show()
         self.log_panel.tabs.setCurrentIndex(0)
@@ -489,6 +489,7 @@ class MainWindow(QMainWindow):
         self.jobs.shutdown()
         self._unsubscribe()
         self.log_bridge.uninstall()
+        self.error_sink.uninstall()
         self.session.close()
         super().closeEvent(event)
 
