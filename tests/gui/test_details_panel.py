@@ -18,7 +18,9 @@ from sqlalchemy import select
 from lorairo.database.schema import CaptionRecord, ImageRecord, ModelRecord, QualityScoreRecord, TagRecord
 from lorairo.gui.widgets.details import DetailsPanel
 from lorairo.gui.workers import JobManager
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.edit_service import EditService
 from lorairo.services.project_service import Project, ProjectService
 from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
 
@@ -313,16 +315,20 @@ def test_main_window_form_follows_the_session_and_opens_near_duplicate_review(qt
     assert dialog is not None
     qtbot.waitUntil(lambda: len(dialog.cards) == 2)
     assert dialog.keep_id() == keep
-    changed: list[list[int]] = []
-    panel.images_changed.connect(changed.append)
+    changed: list[Changes] = []
+    session.changed.connect(changed.append)  # the one broadcast every view listens to
     dialog.resolve_button.click()
     qtbot.waitUntil(lambda: dialog.group_list.count() == 0)
     with project.db.session() as s:
         assert s.scalar(select(ImageRecord.excluded).where(ImageRecord.id == drop)) is True
-    assert sorted(changed[0]) == sorted([keep, drop])
+    assert changed[0].image_ids == {keep, drop} and changed[0].exclusion
     panel.undo_button.click()  # the panel and the review share one history
     qtbot.waitUntil(lambda: dialog.group_list.count() == 1)
-    session.images_changed.emit([keep])  # another part changed the image: the panel reloads it
+    assert changed[-1].image_ids == {keep, drop}  # undo is broadcast too
+    # Another part of the window changed the image and broadcast it: the panel reloads what it shows.
+    result = EditService(project).add_tags([keep], ["dog"])
+    session.notify(result.to_changes())
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"cat", "dog"})
     session.project_changed.emit(None)
     assert panel.pages.currentIndex() == 0 and panel.undo_stack.count() == 0
     jobs.shutdown()

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from lorairo.exceptions import ImageProcessingError
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.workers import Job, JobContext, JobError
+from lorairo.services.changes import Changes
 from lorairo.services.importing.summary import ImportSummary
 
 
@@ -58,13 +59,17 @@ class ImportController(QObject):
             f"Import into '{project.name}'",
             work,
             on_progress=self.progress.emit,
-            on_partial=self.session.notify_added,
+            on_partial=self._batch_added,
             on_result=self._done,
             on_error=self._failed,
             pool="write",  # the import writes the project database: serialised with every other write
         )
         self.started.emit()
         return self.job
+
+    def _batch_added(self, ids: object) -> None:
+        if isinstance(ids, list) and ids:
+            self.session.notify(Changes.images_added(ids))
 
     def cancel(self) -> None:
         if self.job is not None:

@@ -169,8 +169,6 @@ class MainWindow(QMainWindow):
             self.view_menu.addAction(dock.toggleViewAction())
             if hasattr(panel, "show_images") and self.browser is not None:
                 self.browser.selection_changed.connect(panel.show_images)
-            if hasattr(panel, "images_changed"):
-                panel.images_changed.connect(self.session.notify_changed)
             if (stack := getattr(panel, "undo_stack", None)) is not None:
                 # The edit history's Undo / Redo live in the Edit menu with the standard shortcuts.
                 undo = stack.createUndoAction(self, "&Undo")

@@ -3,7 +3,7 @@
 Groups come from `EditService.near_duplicate_groups` (pending pHash links, connected). Thumbnails are read
 from the project's thumbnail cache on a worker, falling back to decoding the original. "Keep" preselects the
 largest image (then the biggest file, then the most tags). Resolving and "not duplicates" are undoable edits
-run on the write pool; `images_changed(list[int])` tells the window which images changed.
+run on the write pool; `changed(Changes)` says what each one changed (the details panel broadcasts it).
 
 Thread-safety: GUI thread only.
 """
@@ -94,7 +94,7 @@ class MemberCard(QFrame):
 class NearDuplicateDialog(QDialog):
     """Review near-duplicate groups of the open project."""
 
-    images_changed = Signal(list)  # list[int]
+    changed = Signal(object)  # Changes of each resolve / dismiss / undo / redo
 
     def __init__(
         self,
@@ -301,7 +301,7 @@ class NearDuplicateDialog(QDialog):
 
     def _applied(self, result: EditResult) -> None:
         self.status.setText(result.description)
-        self.images_changed.emit(list(result.changed_ids))
+        self.changed.emit(result.to_changes())
         self.reload()
 
     def _show_error(self, error: JobError) -> None:

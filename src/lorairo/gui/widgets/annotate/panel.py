@@ -1,8 +1,8 @@
 """AnnotatePanel: pick models, choose images, see the estimate, run with progress / cancel, manage batches.
 
 The run goes AnnotationService -> (worker thread via the JobManager) -> ai_annotator -> image-annotator-lib.
-Results are committed per batch and announced through `images_changed`, so the grid and the details panel show
-them as they land. GUI thread only.
+Results are committed per batch and broadcast through `session.notify(changes)`, so the grid and the details
+panel show them as they land. GUI thread only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from lorairo.annotations.ai_annotator import AnnotatorModel, ModelEstimate
 from lorairo.gui.session import ProjectSession
-from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget
+from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget, annotation_changes
 from lorairo.gui.widgets.annotate.model_picker import ModelPicker
 from lorairo.gui.workers import Job, JobContext
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
@@ -59,9 +59,7 @@ def estimate_text(estimates: list[ModelEstimate], pairs: int) -> str:
 
 
 class AnnotatePanel(QWidget):
-    """The Annotate dock. `images_changed(list)` as results land; `show_images(ids)` follows the selection."""
-
-    images_changed = Signal(list)
+    """The Annotate dock: results are broadcast as they land; `show_images(ids)` follows the selection."""
 
     def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -104,7 +102,6 @@ class AnnotatePanel(QWidget):
         self.summary = QLabel("", self, wordWrap=True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.batches = BatchJobsWidget(self.session, self)
-        self.batches.images_changed.connect(self.images_changed)
 
         scope_row = QHBoxLayout()
         scope_row.addWidget(QLabel("Images:", self))
@@ -334,7 +331,7 @@ class AnnotatePanel(QWidget):
 
     def _batch_done(self, ids: object) -> None:
         if isinstance(ids, list) and ids:
-            self.images_changed.emit(ids)
+            self.session.notify(annotation_changes(ids))
 
     def _finished(self, summary: object) -> None:
         assert isinstance(summary, AnnotationRunSummary)
