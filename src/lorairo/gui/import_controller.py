@@ -1,7 +1,8 @@
 """Runs imports for the main window: one at a time, through the worker helper, grid filling as batches land.
 
 GUI thread only. The import itself (`ImageProcessingService.import_paths`) runs in a child process that a
-worker thread waits on and relays (`services/importing/isolated.py`).
+thread of the "import" pool waits on and relays (`services/importing/isolated.py`); edits on the "write" pool
+run meanwhile.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ class ImportController(QObject):
             on_partial=self._batch_added,
             on_result=self._done,
             on_error=self._failed,
-            pool="write",  # the import writes the project database: serialised with every other write
+            # Not "write": this thread only waits on the child process (which writes on its own connection) and
+            # would hold the single write thread for the whole import, queueing every edit made meanwhile.
+            pool="import",
         )
         self.started.emit()
         return self.job
