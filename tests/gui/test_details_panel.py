@@ -347,3 +347,23 @@ def test_large_selection_shows_the_most_common_tags_only(qtbot, panel: DetailsPa
     assert len(panel.batch.chips.chips) == MAX_SELECTION_CHIPS
     assert panel.batch.chips.chips[0].tag == "tag 000"
     assert "21 more tags" in panel.batch.chips._more.text()
+
+
+def test_no_horizontal_scrollbar_at_the_default_width_even_for_long_names(  # type: ignore[no-untyped-def]
+    qtbot, panel: DetailsPanel, project: Project
+) -> None:
+    """Regression: a file name or path with no break opportunity set the panel's minimum width, so a reopened
+    window's dock (its saved width) showed a horizontal scrollbar. Long names are clipped (full text in the
+    tooltip) and wrap where they can."""
+    from PySide6.QtWidgets import QScrollArea
+
+    name = "IMG_" + "0123456789" * 9 + "_final_final_export.png"
+    image_id = add_image(project, name, tags={"long_tag_" + "x" * 40: "general", "smile": "general"})
+    panel.resize(340, 900)  # the dock's width on a 1024 px wide window
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: panel.details is not None and panel.title.text() == name)
+    qtbot.wait(50)  # let the layout settle
+    scroll = next(a for a in panel.view.findChildren(QScrollArea) if a.isVisible())
+    assert scroll.horizontalScrollBar().maximum() == 0
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert panel.title.toolTip().startswith(name)

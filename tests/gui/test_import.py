@@ -29,12 +29,15 @@ def test_import_a_folder_with_progress_and_a_skip_summary(qtbot, window, tmp_pat
     grid_sizes: list[int] = []
     window.session.images_added.connect(lambda _ids: grid_sizes.append(window.browser.model.rowCount()))
 
+    assert not window.cancel_import_action.isEnabled()  # File > Cancel import: nothing to cancel yet
     window.import_paths([str(tmp_path / "drop")])
     assert window.status.import_progress.isVisible()
+    assert window.cancel_import_action.isEnabled()
     with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
         pass
     summary = blocker.args[0]
 
+    assert not window.cancel_import_action.isEnabled()
     assert summary.added == 12 and summary.skipped == 1
     assert any("images/s" in message for _d, _t, message in progress)
     assert len(grid_sizes) >= 2 and grid_sizes[0] < 12  # the grid grew batch by batch during the import

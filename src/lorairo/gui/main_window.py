@@ -35,11 +35,13 @@ from lorairo.gui.widgets.import_panel import ImportSummaryDialog, summary_text
 from lorairo.gui.widgets.log_panel import LogBridge, LogPanel
 from lorairo.gui.widgets.project_picker import NewProjectDialog, OpenProjectDialog, WelcomePage
 from lorairo.gui.widgets.status_bar import MainStatusBar
-from lorairo.gui.workers import JobError, JobManager
+from lorairo.gui.workers import Job, JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.summary import REASON_ALREADY_IMPORTED, ImportSummary
 
 MAX_REPORTED_IMPORT_FAILURES = 500
+LAST_PROJECT_KEY = "session/last_project"  # QSettings: the project open when the window closed ("" = none)
+DOCS_URL = "https://github.com/NEXTAltair/LoRAIro"
 
 if TYPE_CHECKING:
     from lorairo.gui.widgets.image_browser import ImageBrowser
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
         self.error_sink.install()
         self._unsubscribe = config.subscribe(self._setting_changed)
 
+        self._shown_project: object | None = None
+        self.last_project_lookup: Job | None = None  # the start-up job that finds the project to reopen
         self._build_actions()
         self._build_menus()
         self._connect()
@@ -148,6 +152,29 @@ class MainWindow(QMainWindow):
             if self.panel_docks:
                 self.resizeDocks(list(self.panel_docks.values())[:1], [440], Qt.Orientation.Horizontal)
         self.ready = True
+        self._reopen_last_project()
+
+    def _reopen_last_project(self) -> None:
+        """`app.open_last_project`: open the project that was open when the window last closed (none if the
+        user had closed it); before that was remembered, the most recently opened one."""
+        if not self.config.get("app.open_last_project") or self.session.project is not None:
+            return
+        remembered = QSettings().value(LAST_PROJECT_KEY)  # None: never saved; "": no project was open
+
+        def find(_ctx: object) -> str | None:
+            service = self.session.projects
+            if remembered is None:
+                recent = service.recent()
+                return recent[0] if recent else None
+            return str(remembered) if remembered and service.exists(str(remembered)) else None
+
+        self.last_project_lookup = self.jobs.submit(
+            "Find the last project", find, on_result=self._open_last_project, visible=False
+        )
+
+    def _open_last_project(self, name: str | None) -> None:
+        if name and self.session.project is None and not self.imports.running:
+            self.open_project(name)
 
     def attach_optional_panels(self) -> list[str]:
         """Place the side panels (details, annotate). Returns the names attached now; safe to call again."""
@@ -224,10 +251,10 @@ class MainWindow(QMainWindow):
         self.zoom_in_action = self._action("Larger thumbnails", grid(lambda b: b.grid.zoom(1)), keys.ZoomIn)
         self.zoom_out_action = self._action("Smaller thumbnails", grid(lambda b: b.grid.zoom(-1)), keys.ZoomOut)
         self.cancel_import_action = self._action("Cancel import", self.imports.cancel, "Ctrl+.")
+        self.cancel_import_action.setEnabled(False)  # enabled while an import runs (see _connect)
+        self.cancel_import_action.setStatusTip("No import is running")
         self.about_action = self._action("&About LoRAIro", self._about)
-        self.docs_action = self._action(
-            "&Documentation", lambda: QDesktopServices.openUrl(QUrl("https://github.com/NEXTAltair/LoRAIro"))
-        )
+        self.docs_action = self._action("&Documentation", self.open_documentation, tip=DOCS_URL)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -261,6 +288,8 @@ class MainWindow(QMainWindow):
         self.welcome.open_requested.connect(self.open_project)
         self.welcome.new_requested.connect(self.new_project)
         self.imports.started.connect(self.status.import_progress.start)
+        self.imports.started.connect(lambda: self._import_running(True))
+        self.imports.finished.connect(lambda _summary: self._import_running(False))
         self.imports.progress.connect(self.status.import_progress.update_progress)
         self.imports.finished.connect(self._import_finished)
         self.status.import_progress.cancel_requested.connect(self.imports.cancel)
@@ -295,8 +324,13 @@ class MainWindow(QMainWindow):
         name = self.session.name
         self.setWindowTitle(f"{name} — LoRAIro" if name else "LoRAIro")
         self.status.set_project(name)
+        if self._shown_project is not None and self._shown_project is not project:
+            # What the status bar and the Errors tab said was about the previous project's images and files
+            # (errors from before any project, such as a panel that failed to load, stay).
+            self.status.set_selection(0)
+            self.log_panel.clear_errors()
+        self._shown_project = project
         if not has_project:
-            self.status.set_counts(0, 0)
             self.status.count_label.clear()
             self.welcome.refresh()
         for action in (self.close_action, self.import_action, self.import_files_action, self.export_action):
@@ -413,6 +447,25 @@ class MainWindow(QMainWindow):
         dialog = ExportDialog(self.session, image_filter, selected, self)
         dialog.exec()
 
+    def _import_running(self, running: bool) -> None:
+        self.cancel_import_action.setEnabled(running)
+        self.cancel_import_action.setStatusTip(
+            "Stop the import; images already imported stay" if running else "No import is running"
+        )
+
+    def open_documentation(self) -> None:
+        """Help > Documentation in the browser; where none can be opened, the address to copy."""
+        if QDesktopServices.openUrl(QUrl(DOCS_URL)):
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Information, "LoRAIro documentation", "", QMessageBox.StandardButton.Ok, self
+        )
+        box.setText(f"No web browser could be opened. The documentation is at:<br><a href='{DOCS_URL}'>{DOCS_URL}</a>")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.docs_box = box
+        box.open()
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
@@ -470,6 +523,7 @@ class MainWindow(QMainWindow):
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
+        settings.setValue(LAST_PROJECT_KEY, self.session.name)
         if self.browser is not None:
             settings.setValue("grid/icon_size", self.browser.grid.icon_size())
         settings.sync()

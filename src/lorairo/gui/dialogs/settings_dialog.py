@@ -46,6 +46,7 @@ class Field:
 
 
 PAGES: dict[str, tuple[Field, ...]] = {
+    "General": (Field("app.open_last_project", "Reopen the last project at start", "bool"),),
     "API keys": (
         Field("api.openai_key", "OpenAI", "secret"),
         Field("api.claude_key", "Anthropic", "secret"),

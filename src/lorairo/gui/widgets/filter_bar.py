@@ -53,6 +53,10 @@ _FLAGS = (
     ("has_failures", "Annotation failures"),
 )
 
+# The menu buttons carry their arrow in the text ("Show only ▾", which also shows a count); the style's own
+# indicator would draw a second arrow squeezed in the corner.
+ONE_MENU_ARROW = "QToolButton::menu-indicator { image: none; width: 0px; }"
+
 
 def parse_tag_field(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
     """`long hair, cat|dog, -blurry` -> (all, any-groups, none)."""
@@ -116,8 +120,9 @@ class FilterBar(QWidget):
         self.error_label.setStyleSheet("color: #d33;")
         self.error_label.hide()
         self.favourites = QToolButton(self)
-        self.favourites.setText("★ Favourites")
+        self.favourites.setText("★ Favourites ▾")
         self.favourites.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.favourites.setStyleSheet(ONE_MENU_ARROW)
         self.favourites.setMenu(QMenu(self.favourites))
         self.favourites.menu().aboutToShow.connect(self._fill_favourites)
         self.clear_button = QToolButton(self)
@@ -144,6 +149,7 @@ class FilterBar(QWidget):
         self.more = QToolButton(self)
         self.more.setText("Show only ▾")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.more.setStyleSheet(ONE_MENU_ARROW)
         self.more.setMenu(QMenu(self.more))
         self.flags: dict[str, QAction] = {}
         for name, label in _FLAGS:
