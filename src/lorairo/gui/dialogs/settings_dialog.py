@@ -46,7 +46,6 @@ class Field:
 
 
 PAGES: dict[str, tuple[Field, ...]] = {
-    "General": (Field("app.open_last_project", "Reopen the last project at start", "bool"),),
     "API keys": (
         Field("api.openai_key", "OpenAI", "secret"),
         Field("api.claude_key", "Anthropic", "secret"),
@@ -59,6 +58,7 @@ PAGES: dict[str, tuple[Field, ...]] = {
         Field("directories.database_dir", "Projects folder", "dir", help="empty = the platform data folder"),
         Field("directories.export_dir", "Export folder", "dir"),
         Field("directories.batch_results_dir", "Batch results folder", "dir"),
+        Field("app.open_last_project", "Reopen the last project at start", "bool"),
     ),
     "Models": (
         Field("annotation.default_models", "Default models", "list", help="comma-separated model names"),
