@@ -292,10 +292,16 @@ class ThumbnailGridView(QAbstractItemView):
     # --- painting and the mouse -----------------------------------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self.viewport())
+        try:
+            self._paint(painter, event.rect())
+        finally:  # a failing delegate must not leave the painter open (Qt then warns on every later paint)
+            painter.end()
+
+    def _paint(self, painter: QPainter, area: QRect) -> None:
         model, delegate, selection = self.model(), self.itemDelegate(), self.selectionModel()
         if model is None or delegate is None:
             return
-        painter = QPainter(self.viewport())
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         option.decorationSize = QSize(self._icon, self._icon)
@@ -303,7 +309,7 @@ class ThumbnailGridView(QAbstractItemView):
         current = self.currentIndex()
         focus = self.hasFocus() or self.viewport().hasFocus()
         root = self.rootIndex()
-        for row in self._visible_rows(event.rect()):
+        for row in self._visible_rows(area):
             index = model.index(row, 0, root)
             option.rect = self._cell_rect(row)
             state = base_state
@@ -322,7 +328,6 @@ class ThumbnailGridView(QAbstractItemView):
             band.opaque = False
             band.rect = self._band
             self.style().drawControl(QStyle.ControlElement.CE_RubberBand, band, painter, self)
-        painter.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         position = event.position().toPoint()
