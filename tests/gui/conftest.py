@@ -36,5 +36,7 @@ def window(qtbot):  # type: ignore[no-untyped-def]
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.ready, timeout=20_000)  # side panels are attached just after the first paint
+    # The look-up of a project to reopen has answered (nothing, in a fresh home) before the test makes projects.
+    qtbot.waitUntil(lambda: win.last_project_lookup is None or win.last_project_lookup.done, timeout=10_000)
     yield win
     win.close()
