@@ -34,12 +34,17 @@ def run(argv: list[str] | None = None) -> int:
     from lorairo.exceptions import ConfigurationError
     from lorairo.gui.palette import follow_system_palette
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lorairo", *(argv or [])])
+    existing = QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication([sys.argv[0] if sys.argv else "lorairo", *(argv or [])])
+    )
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
     QGuiApplication.setDesktopFileName("lorairo")
-    follow_system_palette(app)  # type: ignore[arg-type]
+    follow_system_palette(app)
     try:
         window = create_window()
     except ConfigurationError as exc:

@@ -16,13 +16,18 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from loguru import logger
 from PySide6.QtCore import QObject, Signal
 
 from lorairo.gui.workers import describe_exception
 from lorairo.utils.log import redact
+
+SysHook = Callable[[type[BaseException], BaseException, TracebackType | None], Any]
+ThreadingHook = Callable[[threading.ExceptHookArgs], Any]
 
 
 class ErrorSink(QObject):
@@ -32,7 +37,7 @@ class ErrorSink(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._previous: tuple[object, object] | None = None
+        self._previous: tuple[SysHook, ThreadingHook] | None = None
 
     def install(self) -> None:
         if self._previous is None:
@@ -46,9 +51,9 @@ class ErrorSink(QObject):
             return
         previous_sys, previous_threading = self._previous
         if sys.excepthook == self._excepthook:
-            sys.excepthook = previous_sys  # type: ignore[assignment]
+            sys.excepthook = previous_sys
         if threading.excepthook == self._threading_excepthook:
-            threading.excepthook = previous_threading  # type: ignore[assignment]
+            threading.excepthook = previous_threading
         self._previous = None
 
     def report(self, where: str, exc: BaseException) -> None:

@@ -233,7 +233,8 @@ class JobManager(QObject):
         if not visible:
             self._hidden.add(id(job))
         self._emit_count()
-        self._pools[pool].start(job.runnable)  # type: ignore[arg-type]
+        assert job.runnable is not None  # dropped only when the job has finished
+        self._pools[pool].start(job.runnable)
         return job
 
     def running(self) -> list[Job]:

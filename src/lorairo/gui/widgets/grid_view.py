@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
@@ -357,8 +358,8 @@ class ThumbnailGridView(QAbstractItemView):
             self.viewport().update()
         super().mouseReleaseEvent(event)
 
-    def leaveEvent(self, event: object) -> None:
+    def leaveEvent(self, event: QEvent) -> None:
         if self._hover.isValid():
             self.viewport().update(self._cell_rect(self._hover.row()))
             self._hover = QPersistentModelIndex()
-        super().leaveEvent(event)  # type: ignore[arg-type]
+        super().leaveEvent(event)

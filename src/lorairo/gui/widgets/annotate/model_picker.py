@@ -111,7 +111,7 @@ class ModelPicker(QTreeWidget):
                     names.append(item.data(0, NAME_ROLE))
         return names
 
-    def model(self, name: str) -> AnnotatorModel | None:  # type: ignore[override]
+    def annotator(self, name: str) -> AnnotatorModel | None:  # not `model`: that is the view's item model
         return self._models.get(name)
 
     def missing_keys(self) -> list[str]:

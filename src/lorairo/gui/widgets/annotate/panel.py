@@ -204,7 +204,7 @@ class AnnotatePanel(QWidget):
         running = self.job is not None
         has_models = bool(self.picker.checked_models())
         self.run_button.setEnabled(has_models and not running)
-        cloud = [n for n in self.picker.checked_models() if (m := self.picker.model(n)) and m.is_cloud]
+        cloud = [n for n in self.picker.checked_models() if (m := self.picker.annotator(n)) and m.is_cloud]
         self.batch_button.setEnabled(len(cloud) == 1 and not running)
         self._estimate_timer.start()
 
@@ -367,7 +367,7 @@ class AnnotatePanel(QWidget):
             self.rate.setText("Cancelling after the current batch…")
 
     def _submit_batch(self) -> None:
-        cloud = [n for n in self.picker.checked_models() if (m := self.picker.model(n)) and m.is_cloud]
+        cloud = [n for n in self.picker.checked_models() if (m := self.picker.annotator(n)) and m.is_cloud]
         if len(cloud) != 1 or self.session.project is None:
             return
         resolve = self._request()
