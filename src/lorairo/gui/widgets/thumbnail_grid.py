@@ -155,7 +155,9 @@ class ThumbnailGrid(QWidget):
         # Walk selection ranges, not selectedIndexes(): Ctrl+A over 100k items is one range, not 100k objects.
         ids = self.model.ids()
         rows: list[int] = []
-        for item_range in self.view.selectionModel().selection():  # type: ignore[attr-defined]  # a QList at runtime; stubs lack __iter__
+        selection = self.view.selectionModel().selection()
+        for i in range(selection.count()):
+            item_range = selection.at(i)
             rows.extend(range(item_range.top(), item_range.bottom() + 1))
         return [ids[row] for row in sorted(set(rows))]
 
