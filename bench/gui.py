@@ -281,8 +281,11 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
 
     from lorairo.gui import app as gui_app
     from lorairo.gui.models.image_list_model import ImageRowRole
+    from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.image_query_service import ImageQueryService, parse_filter
 
+    # The window would reopen "bench" by itself (the last project) and the timed open below would measure nothing.
+    ConfigurationService().update_setting("app", "open_last_project", False)
     gui_app.tune_interpreter()  # as `lorairo` does
     app = QApplication([])
     app.setOrganizationName("LoRAIroBench")

@@ -30,8 +30,13 @@ def window(qtbot):  # type: ignore[no-untyped-def]
     from lorairo.gui.app import create_window
 
     win = create_window()
+    # The window routes uncaught exceptions to its Errors tab; in tests pytest-qt must see them and fail the test
+    # instead (tests of the sink itself install it again).
+    win.error_sink.uninstall()
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.ready, timeout=20_000)  # side panels are attached just after the first paint
+    # The look-up of a project to reopen has answered (nothing, in a fresh home) before the test makes projects.
+    qtbot.waitUntil(lambda: win.last_project_lookup is None or win.last_project_lookup.done, timeout=10_000)
     yield win
     win.close()

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from lorairo.gui.widgets.annotate import AnnotatePanel
 from lorairo.gui.widgets.annotate.model_picker import KIND_TITLES
+from lorairo.services.changes import Changes
 from lorairo.services.image_processing_service import ImageProcessingService
 from tests.support.models import register_tiny_tagger
 
@@ -64,15 +65,16 @@ def test_annotate_all_images_with_progress_and_results_in_details(loaded, qtbot)
     panel.scope.setCurrentIndex(1)  # all images
     qtbot.waitUntil(lambda: "image×model runs" in panel.estimate.text(), timeout=10000)
     assert panel.estimate.text().startswith("12 image×model runs")
-    changed: list[list[int]] = []
-    panel.images_changed.connect(changed.append)
+    changed: list[Changes] = []
+    window.session.changed.connect(changed.append)
     with qtbot.waitSignal(window.jobs.jobs_changed, timeout=5000):
         qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.summary.text().startswith("Done."), timeout=60000)
     assert "tiny-wd: 6 annotated" in panel.summary.text()
     assert "open-nsfw: 6 annotated" in panel.summary.text()
     assert panel.progress.value() == panel.progress.maximum() == 12
-    assert changed and sorted(i for batch in changed for i in batch) == list(range(1, 7))
+    assert changed and sorted(i for batch in changed for i in batch.image_ids) == list(range(1, 7))
+    assert all(batch.tags and batch.annotations for batch in changed)
     project = window.session.project
     with project.db.session() as s:
         assert s.execute(text("SELECT count(*) FROM annotations")).scalar() == 12
@@ -90,7 +92,7 @@ def test_cancel_keeps_what_finished(loaded, qtbot, tmp_path: Path) -> None:  # t
     window.session.config.update_setting("annotation", "batch_size", 1)
     model_item(panel, "open-nsfw").setCheckState(0, Qt.CheckState.Checked)
     panel.scope.setCurrentIndex(1)
-    panel.images_changed.connect(lambda _ids: panel.cancel())  # cancel as soon as the first batch lands
+    window.session.changed.connect(lambda _changes: panel.cancel())  # cancel as soon as the first batch lands
     panel.start()
     qtbot.waitUntil(lambda: panel.summary.text().startswith("Cancelled"), timeout=60000)
     with window.session.project.db.session() as s:

@@ -119,3 +119,28 @@ def test_selection_reaches_the_details_panel_and_export_gets_filter_and_selectio
     )
     window.export_action.trigger()
     assert opened == [(window.session, [a, b])]
+
+
+def test_edits_and_undo_reach_a_filtered_grid_and_keep_the_selection(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = _project_with(qtbot, window, [["cat"], ["dog"], ["cat", "dog"]])
+    assert _filter(qtbot, window, "-blurry") == [a, b, c]
+    details = window.panels["DetailsPanel"]
+
+    window.browser.grid.select_ids([b])
+    qtbot.waitUntil(lambda: details.details is not None and details.details.image_id == b, timeout=5000)
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):  # the filtered view is queried again
+        details.tag_input.setText("smile")
+        details.add_button.click()
+    assert window.browser.model.ids() == [a, b, c]
+    assert window.browser.selected_ids() == [b]  # an edit does not lose the user's selection
+
+    window.browser.grid.select_ids([a])
+    qtbot.waitUntil(lambda: details.details is not None and details.details.image_id == a, timeout=5000)
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        details.tag_input.setText("blurry")
+        details.add_button.click()
+    assert window.browser.model.ids() == [b, c]  # "-blurry" means what it says after the edit too
+    assert window.status.count_label.text() == "2 of 3 images"
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        details.undo_stack.undo()
+    assert window.browser.model.ids() == [a, b, c]

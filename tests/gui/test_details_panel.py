@@ -18,7 +18,9 @@ from sqlalchemy import select
 from lorairo.database.schema import CaptionRecord, ImageRecord, ModelRecord, QualityScoreRecord, TagRecord
 from lorairo.gui.widgets.details import DetailsPanel
 from lorairo.gui.workers import JobManager
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.edit_service import EditService
 from lorairo.services.project_service import Project, ProjectService
 from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
 
@@ -313,16 +315,20 @@ def test_main_window_form_follows_the_session_and_opens_near_duplicate_review(qt
     assert dialog is not None
     qtbot.waitUntil(lambda: len(dialog.cards) == 2)
     assert dialog.keep_id() == keep
-    changed: list[list[int]] = []
-    panel.images_changed.connect(changed.append)
+    changed: list[Changes] = []
+    session.changed.connect(changed.append)  # the one broadcast every view listens to
     dialog.resolve_button.click()
     qtbot.waitUntil(lambda: dialog.group_list.count() == 0)
     with project.db.session() as s:
         assert s.scalar(select(ImageRecord.excluded).where(ImageRecord.id == drop)) is True
-    assert sorted(changed[0]) == sorted([keep, drop])
+    assert changed[0].image_ids == {keep, drop} and changed[0].exclusion
     panel.undo_button.click()  # the panel and the review share one history
     qtbot.waitUntil(lambda: dialog.group_list.count() == 1)
-    session.images_changed.emit([keep])  # another part changed the image: the panel reloads it
+    assert changed[-1].image_ids == {keep, drop}  # undo is broadcast too
+    # Another part of the window changed the image and broadcast it: the panel reloads what it shows.
+    result = EditService(project).add_tags([keep], ["dog"])
+    session.notify(result.to_changes())
+    qtbot.waitUntil(lambda: chip_tags(panel) == {"cat", "dog"})
     session.project_changed.emit(None)
     assert panel.pages.currentIndex() == 0 and panel.undo_stack.count() == 0
     jobs.shutdown()
@@ -341,3 +347,23 @@ def test_large_selection_shows_the_most_common_tags_only(qtbot, panel: DetailsPa
     assert len(panel.batch.chips.chips) == MAX_SELECTION_CHIPS
     assert panel.batch.chips.chips[0].tag == "tag 000"
     assert "21 more tags" in panel.batch.chips._more.text()
+
+
+def test_no_horizontal_scrollbar_at_the_default_width_even_for_long_names(  # type: ignore[no-untyped-def]
+    qtbot, panel: DetailsPanel, project: Project
+) -> None:
+    """Regression: a file name or path with no break opportunity set the panel's minimum width, so a reopened
+    window's dock (its saved width) showed a horizontal scrollbar. Long names are clipped (full text in the
+    tooltip) and wrap where they can."""
+    from PySide6.QtWidgets import QScrollArea
+
+    name = "IMG_" + "0123456789" * 9 + "_final_final_export.png"
+    image_id = add_image(project, name, tags={"long_tag_" + "x" * 40: "general", "smile": "general"})
+    panel.resize(340, 900)  # the dock's width on a 1024 px wide window
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: panel.details is not None and panel.title.text() == name)
+    qtbot.wait(50)  # let the layout settle
+    scroll = next(a for a in panel.view.findChildren(QScrollArea) if a.isVisible())
+    assert scroll.horizontalScrollBar().maximum() == 0
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert panel.title.toolTip().startswith(name)

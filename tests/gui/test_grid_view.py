@@ -104,6 +104,31 @@ def test_shift_click_selects_a_range_and_a_drag_selects_a_rectangle(qtbot) -> No
     assert view._band.isNull()
 
 
+def test_the_rubber_band_is_painted_while_dragging(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Regression: painting the band raised AttributeError (`band.Shape` is on QRubberBand, not the option), so
+    every drag-select repaint failed. Grab the viewport mid-drag: the band must be drawn over the cells."""
+    view = _view(qtbot, 23)
+    port = view.viewport()
+    before = port.grab().toImage()
+    start, end = _centre(view, 0), _centre(view, 12)
+    qtbot.mousePress(port, Qt.MouseButton.LeftButton, pos=start)
+    move = QMouseEvent(
+        QMouseEvent.Type.MouseMove,
+        QPointF(end),
+        QPointF(port.mapToGlobal(end)),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(port, move)
+    during = port.grab().toImage()  # runs paintEvent with the band set
+    qtbot.mouseRelease(port, Qt.MouseButton.LeftButton, pos=end)
+    inside = QPoint(view._cell.width() + 2, view._cell.height() + 2)  # a cell edge inside the band, no thumbnail
+    assert during.pixelColor(inside) != before.pixelColor(inside)
+    after = port.grab().toImage()
+    assert after.pixelColor(inside) != during.pixelColor(inside)  # released: the band is gone
+
+
 def test_resizing_keeps_the_first_visible_image_at_the_top(qtbot) -> None:  # type: ignore[no-untyped-def]
     view = _view(qtbot, 500)
     view.scrollTo(view.model().index(200, 0), ThumbnailGridView.ScrollHint.PositionAtTop)

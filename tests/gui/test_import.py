@@ -29,12 +29,15 @@ def test_import_a_folder_with_progress_and_a_skip_summary(qtbot, window, tmp_pat
     grid_sizes: list[int] = []
     window.session.images_added.connect(lambda _ids: grid_sizes.append(window.browser.model.rowCount()))
 
+    assert not window.cancel_import_action.isEnabled()  # File > Cancel import: nothing to cancel yet
     window.import_paths([str(tmp_path / "drop")])
     assert window.status.import_progress.isVisible()
+    assert window.cancel_import_action.isEnabled()
     with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
         pass
     summary = blocker.args[0]
 
+    assert not window.cancel_import_action.isEnabled()
     assert summary.added == 12 and summary.skipped == 1
     assert any("images/s" in message for _d, _t, message in progress)
     assert len(grid_sizes) >= 2 and grid_sizes[0] < 12  # the grid grew batch by batch during the import
@@ -88,3 +91,53 @@ def test_reimport_reports_nothing_as_failed(qtbot, window, tmp_path: Path) -> No
     errors = [window.log_panel.errors.item(row, 2).text() for row in range(window.log_panel.errors.rowCount())]
     # The broken file is reported once per import; the six good files never are.
     assert len(errors) == 2 and all("broken_0.png" in e for e in errors)
+
+
+def test_an_edit_during_an_import_is_saved_and_shown_at_once(qtbot, window, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The import's job waits on its child process; it must not hold the single write thread meanwhile (an edit
+    queued silently behind the whole import). The hook holds the import at its first batch, deterministically,
+    until the edit has landed."""
+    import threading
+
+    from lorairo.services.edit_service import EditService
+    from lorairo.services.importing import isolated
+
+    window.config.update_setting("resources", "batch_size", 2)
+    _open(qtbot, window, "busy")
+    make_images(tmp_path / "first", 1)
+    window.import_paths([str(tmp_path / "first")])
+    with qtbot.waitSignal(window.imports.finished, timeout=60_000):
+        pass
+    [image_id] = window.browser.model.ids()
+    details = window.panels["DetailsPanel"]
+    window.browser.grid.select_ids([image_id])
+    qtbot.waitUntil(lambda: details.details is not None and details.details.image_id == image_id, timeout=5000)
+
+    reached, release = threading.Event(), threading.Event()
+    real_import = isolated.import_in_child
+
+    def held_import(*args, on_batch, **kwargs):  # type: ignore[no-untyped-def]
+        def batch(ids: list[int]) -> None:
+            on_batch(ids)
+            reached.set()
+            release.wait(timeout=60)  # the import's job thread stays busy here until the test lets it go
+
+        return real_import(*args, on_batch=batch, **kwargs)
+
+    monkeypatch.setattr(isolated, "import_in_child", held_import)
+    make_images(tmp_path / "more", 6)
+    window.import_paths([str(tmp_path / "more")])
+    try:
+        qtbot.waitUntil(reached.is_set, timeout=60_000)
+        details.tag_input.setText("edited during import")
+        details.add_button.click()
+        # Saved and shown while the import is still running.
+        qtbot.waitUntil(lambda: "edited during import" in {t.tag for t in details.details.tags}, timeout=10_000)
+        assert window.imports.running
+        stored = EditService(window.session.project).get_image_details(image_id)
+        assert "edited during import" in {t.tag for t in stored.tags}
+    finally:
+        release.set()
+    with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
+        pass
+    assert blocker.args[0].status == "completed"

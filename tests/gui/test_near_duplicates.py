@@ -13,6 +13,7 @@ from sqlalchemy import select
 from lorairo.database.schema import ImageRecord, NearDuplicateRecord
 from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
 from lorairo.gui.workers import JobManager
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.project_service import Project, ProjectService
 
@@ -65,15 +66,15 @@ def test_review_keeps_one_excludes_others_and_undo_restores(qtbot, project: Proj
     qtbot.waitUntil(
         lambda: all(card.image.pixmap() is not None and not card.image.pixmap().isNull() for card in dialog.cards)
     )
-    changed: list[list[int]] = []
-    dialog.images_changed.connect(changed.append)
+    changed: list[Changes] = []
+    dialog.changed.connect(changed.append)
 
     dialog.cards[2].keep.setChecked(True)  # the user prefers "mid"
     dialog.resolve_button.click()
     qtbot.waitUntil(lambda: dialog.group_list.count() == 1)
 
     assert excluded(project) == {small: True, large: True, mid: False, other_a: False, other_b: False}
-    assert sorted(changed[0]) == sorted([small, large, mid])
+    assert changed[0].image_ids == {small, large, mid} and changed[0].exclusion and changed[0].links
     assert [card.member.image_id for card in dialog.cards] == [other_a, other_b]
 
     dialog.undo_button.click()

@@ -281,3 +281,24 @@ def test_rejected_model_tag_survives_reannotation_and_undo_still_restores_it(pro
     assert active_tags(project, image) == {"cat": "model", "my tag": "manual"}
     assert EditCommand(removed).undo(service).changed_ids == (image,)
     assert active_tags(project, image) == {"cat": "model", "smile": "model", "my tag": "manual"}
+
+
+def test_each_edit_says_what_kind_of_data_it_changed(project: Project) -> None:
+    """`EditResult.to_changes()` is what the GUI broadcasts: the flags decide which views reload."""
+    a = add_image(project, "a.png", tags={"cat": "general"})
+    b = add_image(project, "b.png")
+    service = EditService(project)
+
+    added = service.add_tags([a, b], ["smile"]).to_changes()
+    assert added.image_ids == {a, b} and added.tags
+    assert not (added.captions or added.scores or added.ratings or added.exclusion or added.added)
+    caption = service.set_caption(a, "a cat").to_changes()
+    assert caption.image_ids == {a} and caption.captions and not caption.tags
+    assert service.set_rating([b], "general").to_changes().ratings
+    assert service.set_score([a], 7.0).to_changes().scores
+    undone = EditCommand(service.remove_tags([a], ["cat"])).undo(service).to_changes()
+    assert undone.image_ids == {a} and undone.tags
+    link(project, a, b, 3)
+    resolved = service.resolve_group(a, [b]).to_changes()
+    assert resolved.image_ids == {a, b} and resolved.exclusion and resolved.links
+    assert service.add_tags([a], ["smile"]).to_changes().is_empty()  # nothing changed: nothing to broadcast

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from lorairo import __version__
+
+if TYPE_CHECKING:
+    from lorairo.gui.main_window import MainWindow
 
 ORGANIZATION = "LoRAIro"
 APPLICATION = "LoRAIro"
@@ -24,17 +28,23 @@ def run(argv: list[str] | None = None) -> int:
     """Start the desktop app; returns the exit code. Configuration errors are shown in a dialog."""
     started = time.perf_counter()
     tune_interpreter()
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from lorairo.exceptions import ConfigurationError
     from lorairo.gui.palette import follow_system_palette
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lorairo", *(argv or [])])
+    existing = QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication([sys.argv[0] if sys.argv else "lorairo", *(argv or [])])
+    )
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("lorairo")
-    follow_system_palette(app)  # type: ignore[arg-type]
+    QGuiApplication.setDesktopFileName("lorairo")
+    follow_system_palette(app)
     try:
         window = create_window()
     except ConfigurationError as exc:
@@ -47,7 +57,7 @@ def run(argv: list[str] | None = None) -> int:
     return int(app.exec())
 
 
-def create_window():
+def create_window() -> MainWindow:
     """Read configuration, set up logging and build the main window (not shown)."""
     from lorairo.gui.main_window import MainWindow
     from lorairo.services.configuration_service import ConfigurationService

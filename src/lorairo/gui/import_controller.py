@@ -1,7 +1,8 @@
 """Runs imports for the main window: one at a time, through the worker helper, grid filling as batches land.
 
 GUI thread only. The import itself (`ImageProcessingService.import_paths`) runs in a child process that a
-worker thread waits on and relays (`services/importing/isolated.py`).
+thread of the "import" pool waits on and relays (`services/importing/isolated.py`); edits on the "write" pool
+run meanwhile.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from lorairo.exceptions import ImageProcessingError
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.workers import Job, JobContext, JobError
+from lorairo.services.changes import Changes
 from lorairo.services.importing.summary import ImportSummary
 
 
@@ -58,13 +60,19 @@ class ImportController(QObject):
             f"Import into '{project.name}'",
             work,
             on_progress=self.progress.emit,
-            on_partial=self.session.notify_added,
+            on_partial=self._batch_added,
             on_result=self._done,
             on_error=self._failed,
-            pool="write",  # the import writes the project database: serialised with every other write
+            # Not "write": this thread only waits on the child process (which writes on its own connection) and
+            # would hold the single write thread for the whole import, queueing every edit made meanwhile.
+            pool="import",
         )
         self.started.emit()
         return self.job
+
+    def _batch_added(self, ids: object) -> None:
+        if isinstance(ids, list) and ids:
+            self.session.notify(Changes.images_added(ids))
 
     def cancel(self) -> None:
         if self.job is not None:

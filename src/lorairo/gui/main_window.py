@@ -9,10 +9,11 @@ GUI thread only.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loguru import logger
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
@@ -27,23 +28,28 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from lorairo import __version__
 from lorairo.exceptions import LoRAIroException
+from lorairo.gui.error_sink import ErrorSink
 from lorairo.gui.import_controller import ImportController
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.import_panel import ImportSummaryDialog, summary_text
 from lorairo.gui.widgets.log_panel import LogBridge, LogPanel
 from lorairo.gui.widgets.project_picker import NewProjectDialog, OpenProjectDialog, WelcomePage
 from lorairo.gui.widgets.status_bar import MainStatusBar
-from lorairo.gui.workers import JobError, JobManager
+from lorairo.gui.workers import Job, JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.summary import REASON_ALREADY_IMPORTED, ImportSummary
 
 MAX_REPORTED_IMPORT_FAILURES = 500
+LAST_PROJECT_KEY = "session/last_project"  # QSettings: the project open when the window closed ("" = none)
+DOCS_URL = "https://github.com/NEXTAltair/LoRAIro"
 
 if TYPE_CHECKING:
     from lorairo.gui.widgets.image_browser import ImageBrowser
 
-# Panels written by other parts of LoRAIro, placed here when present: (module, class, dock title, object name).
-OPTIONAL_PANELS = (
+# The side panels, docked right: (module, class, dock title, object name). Imported when they are attached (after
+# the warm-up job), not at start: their services pull in SQLAlchemy and Pillow. A panel that fails to import or
+# to build is an error in the Errors tab and the log, never a silently missing dock.
+DOCK_PANELS = (
     ("lorairo.gui.widgets.details", "DetailsPanel", "Details", "details_dock"),
     ("lorairo.gui.widgets.annotate", "AnnotatePanel", "Annotate", "annotate_dock"),
 )
@@ -63,10 +69,7 @@ WARM_UP_MODULES = (
 def _warm_up() -> None:
     """Worker side: import Qt-free modules the first project open needs (imports are thread-safe)."""
     for name in WARM_UP_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional part missing: it is imported (and reported) when used
-            continue
+        importlib.import_module(name)  # a broken module fails this job: reported like every job failure
 
 
 class MainWindow(QMainWindow):
@@ -98,8 +101,13 @@ class MainWindow(QMainWindow):
         self.log_bridge = LogBridge(self)
         self.log_bridge.record.connect(self.log_panel.append_log)
         self.log_bridge.install(str(config.get("log.level")))
+        self.error_sink = ErrorSink(self)
+        self.error_sink.error.connect(self._unexpected_error)
+        self.error_sink.install()
         self._unsubscribe = config.subscribe(self._setting_changed)
 
+        self._shown_project: object | None = None
+        self.last_project_lookup: Job | None = None  # the start-up job that finds the project to reopen
         self._build_actions()
         self._build_menus()
         self._connect()
@@ -144,23 +152,40 @@ class MainWindow(QMainWindow):
             if self.panel_docks:
                 self.resizeDocks(list(self.panel_docks.values())[:1], [440], Qt.Orientation.Horizontal)
         self.ready = True
+        self._reopen_last_project()
+
+    def _reopen_last_project(self) -> None:
+        """`app.open_last_project`: open the project that was open when the window last closed (none if the
+        user had closed it); before that was remembered, the most recently opened one."""
+        if not self.config.get("app.open_last_project") or self.session.project is not None:
+            return
+        remembered = QSettings().value(LAST_PROJECT_KEY)  # None: never saved; "": no project was open
+
+        def find(_ctx: object) -> str | None:
+            service = self.session.projects
+            if remembered is None:
+                recent = service.recent()
+                return recent[0] if recent else None
+            return str(remembered) if remembered and service.exists(str(remembered)) else None
+
+        self.last_project_lookup = self.jobs.submit(
+            "Find the last project", find, on_result=self._open_last_project, visible=False
+        )
+
+    def _open_last_project(self, name: str | None) -> None:
+        if name and self.session.project is None and not self.imports.running:
+            self.open_project(name)
 
     def attach_optional_panels(self) -> list[str]:
-        """Place the details / annotate panels if their modules exist (they are written by other parts).
-        Returns the names attached now; safe to call again."""
+        """Place the side panels (details, annotate). Returns the names attached now; safe to call again."""
         attached = []
-        for module_name, class_name, title, object_name in OPTIONAL_PANELS:
+        for module_name, class_name, title, object_name in DOCK_PANELS:
             if class_name in self.panels:
                 continue
             try:
-                cls = getattr(importlib.import_module(module_name), class_name)
-            except (ImportError, AttributeError):
-                continue
-            try:
-                panel = cls(self.session, self)
-            except Exception as exc:  # a broken panel must not keep the window from opening
-                logger.opt(exception=exc).error("could not create the {} panel: {}", title, exc)
-                self.log_panel.add_error(title, f"panel failed to load: {exc}")
+                panel = getattr(importlib.import_module(module_name), class_name)(self.session, self)
+            except Exception as exc:  # one broken panel must not keep the window (or the other panels) away
+                self.error_sink.report(f"{title} panel failed to load", exc)
                 continue
             self.panels[class_name] = panel
             dock = self._dock(title, object_name, panel, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -171,23 +196,30 @@ class MainWindow(QMainWindow):
             self.view_menu.addAction(dock.toggleViewAction())
             if hasattr(panel, "show_images") and self.browser is not None:
                 self.browser.selection_changed.connect(panel.show_images)
-            if hasattr(panel, "images_changed"):
-                panel.images_changed.connect(self.session.notify_changed)
             if (stack := getattr(panel, "undo_stack", None)) is not None:
                 # The edit history's Undo / Redo live in the Edit menu with the standard shortcuts.
                 undo = stack.createUndoAction(self, "&Undo")
                 undo.setShortcut(QKeySequence.StandardKey.Undo)
                 redo = stack.createRedoAction(self, "&Redo")
                 redo.setShortcut(QKeySequence.StandardKey.Redo)
-                first = self.edit_menu.actions()[0] if self.edit_menu.actions() else None
-                self.edit_menu.insertActions(first, [undo, redo])
-                self.edit_menu.insertSeparator(first)
+                actions = self.edit_menu.actions()
+                if actions:
+                    self.edit_menu.insertActions(actions[0], [undo, redo])
+                    self.edit_menu.insertSeparator(actions[0])
+                else:
+                    self.edit_menu.addActions([undo, redo])
             attached.append(class_name)
         if "DetailsPanel" in self.panel_docks:
             self.panel_docks["DetailsPanel"].raise_()
         return attached
 
-    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        tip: str = "",
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -219,10 +251,10 @@ class MainWindow(QMainWindow):
         self.zoom_in_action = self._action("Larger thumbnails", grid(lambda b: b.grid.zoom(1)), keys.ZoomIn)
         self.zoom_out_action = self._action("Smaller thumbnails", grid(lambda b: b.grid.zoom(-1)), keys.ZoomOut)
         self.cancel_import_action = self._action("Cancel import", self.imports.cancel, "Ctrl+.")
+        self.cancel_import_action.setEnabled(False)  # enabled while an import runs (see _connect)
+        self.cancel_import_action.setStatusTip("No import is running")
         self.about_action = self._action("&About LoRAIro", self._about)
-        self.docs_action = self._action(
-            "&Documentation", lambda: QDesktopServices.openUrl(QUrl("https://github.com/NEXTAltair/LoRAIro"))
-        )
+        self.docs_action = self._action("&Documentation", self.open_documentation, tip=DOCS_URL)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -252,10 +284,12 @@ class MainWindow(QMainWindow):
         self.jobs.jobs_changed.connect(self.status.set_jobs)
         self.log_panel.errors_changed.connect(self.status.set_errors)
         self.session.project_changed.connect(self._project_changed)
-        self.session.item_failed.connect(lambda where, message, item: self.log_panel.add_error(where, message, item))
+        self.session.item_failed.connect(self.log_panel.add_error)
         self.welcome.open_requested.connect(self.open_project)
         self.welcome.new_requested.connect(self.new_project)
         self.imports.started.connect(self.status.import_progress.start)
+        self.imports.started.connect(lambda: self._import_running(True))
+        self.imports.finished.connect(lambda _summary: self._import_running(False))
         self.imports.progress.connect(self.status.import_progress.update_progress)
         self.imports.finished.connect(self._import_finished)
         self.status.import_progress.cancel_requested.connect(self.imports.cancel)
@@ -290,8 +324,13 @@ class MainWindow(QMainWindow):
         name = self.session.name
         self.setWindowTitle(f"{name} — LoRAIro" if name else "LoRAIro")
         self.status.set_project(name)
+        if self._shown_project is not None and self._shown_project is not project:
+            # What the status bar and the Errors tab said was about the previous project's images and files
+            # (errors from before any project, such as a panel that failed to load, stay).
+            self.status.set_selection(0)
+            self.log_panel.clear_errors()
+        self._shown_project = project
         if not has_project:
-            self.status.set_counts(0, 0)
             self.status.count_label.clear()
             self.welcome.refresh()
         for action in (self.close_action, self.import_action, self.import_files_action, self.export_action):
@@ -333,7 +372,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         names = self.session.projects.recent()
         for index, name in enumerate(names):
-            action = self.recent_menu.addAction(name, lambda n=name: self.open_project(n))
+            action = self.recent_menu.addAction(name, partial(self.open_project, name))
             if index < 9:
                 action.setShortcut(QKeySequence(f"Ctrl+Alt+{index + 1}"))
         if not names:
@@ -401,16 +440,31 @@ class MainWindow(QMainWindow):
 
     def open_export_dialog(self) -> None:
         """File > Export…: the export dialog (written by the export part) for the current filter/selection."""
-        try:
-            module = importlib.import_module("lorairo.gui.dialogs.export_dialog")
-            dialog_cls = module.ExportDialog
-        except (ImportError, AttributeError):
-            self._warn("Export from the window is not available in this build; use `lorairo export` instead.")
-            return
+        from lorairo.gui.dialogs.export_dialog import ExportDialog  # imported on use: a dialog
+
         image_filter = self.browser.filter if self.browser else None
         selected = self.browser.selected_ids() if self.browser else []
-        dialog = dialog_cls(self.session, image_filter, selected, self)
+        dialog = ExportDialog(self.session, image_filter, selected, self)
         dialog.exec()
+
+    def _import_running(self, running: bool) -> None:
+        self.cancel_import_action.setEnabled(running)
+        self.cancel_import_action.setStatusTip(
+            "Stop the import; images already imported stay" if running else "No import is running"
+        )
+
+    def open_documentation(self) -> None:
+        """Help > Documentation in the browser; where none can be opened, the address to copy."""
+        if QDesktopServices.openUrl(QUrl(DOCS_URL)):
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Information, "LoRAIro documentation", "", QMessageBox.StandardButton.Ok, self
+        )
+        box.setText(f"No web browser could be opened. The documentation is at:<br><a href='{DOCS_URL}'>{DOCS_URL}</a>")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.docs_box = box
+        box.open()
 
     def _about(self) -> None:
         QMessageBox.about(
@@ -429,7 +483,15 @@ class MainWindow(QMainWindow):
 
     def _job_failed(self, error: JobError) -> None:
         self.log_panel.add_job_error(error)
-        self.status.showMessage(f"{error.job_name} failed: {error.message}", 15_000)
+        self._reveal_errors(f"{error.job_name} failed: {error.message}")
+
+    def _unexpected_error(self, where: str, message: str, details: str) -> None:
+        """An exception nothing caught (a slot, a paint, a thread): shown like a failed job."""
+        self.log_panel.add_error(where, message, details=details)
+        self._reveal_errors(f"{where}: {message}")
+
+    def _reveal_errors(self, message: str) -> None:
+        self.status.showMessage(message, 15_000)
         if not self.log_dock.isVisible():
             self.log_dock.show()
         self.log_panel.tabs.setCurrentIndex(0)
@@ -461,6 +523,7 @@ class MainWindow(QMainWindow):
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
+        settings.setValue(LAST_PROJECT_KEY, self.session.name)
         if self.browser is not None:
             settings.setValue("grid/icon_size", self.browser.grid.icon_size())
         settings.sync()
@@ -478,6 +541,7 @@ class MainWindow(QMainWindow):
         self.jobs.shutdown()
         self._unsubscribe()
         self.log_bridge.uninstall()
+        self.error_sink.uninstall()
         self.session.close()
         super().closeEvent(event)
 

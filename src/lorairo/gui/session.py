@@ -1,8 +1,9 @@
 """The open project of a main window and the services bound to it.
 
 `ProjectSession` is the only GUI object that holds a `Project`; widgets get services from it and listen to
-`project_changed` / `images_changed` instead of calling each other. Open and create run through the worker
-helper (opening may back up and migrate a database). Call only from the GUI thread.
+`project_changed` / `changed` instead of calling each other: every write in the GUI ends in `notify(changes)`.
+Open and create run through the worker helper (opening may back up and migrate a database).
+Call only from the GUI thread.
 """
 
 from __future__ import annotations
@@ -98,10 +99,11 @@ class ProjectSession(QObject):
             self.images_changed.emit(sorted(changes.image_ids | changes.removed))
 
     def notify_changed(self, ids: Iterable[int]) -> None:
-        self.images_changed.emit(list(ids))
+        """Legacy form (kinds unknown): everything about `ids` may have changed."""
+        self.notify(Changes.of(ids, tags=True, captions=True, scores=True, ratings=True, exclusion=True))
 
     def notify_added(self, ids: Iterable[int]) -> None:
-        self.images_added.emit(list(ids))
+        self.notify(Changes.images_added(ids))
 
     def report_failure(self, where: str, message: str, item: str = "") -> None:
         """A per-file or per-model failure the user should see (the window lists it in its errors panel)."""

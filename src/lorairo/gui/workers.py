@@ -15,6 +15,8 @@ Every failure of every job reaches one place: `JobManager.error_reported` (the m
 errors panel and the status bar) and the log; an `on_error` callback is extra, never instead. Functions run on a
 QThreadPool; they receive a `JobContext` and must not touch widgets or share ORM objects (pass IDs and frozen
 dataclasses). Writes to a project database go through `pool="write"` (one thread) so they are serialised.
+An import runs in a child process that writes the database itself; the job that starts it and relays its
+progress waits on the "import" pool, so edits made meanwhile are saved at once instead of queueing behind it.
 
 Thread-safety: create and use `JobManager` and `Job` only from the GUI thread; `JobContext` is the worker side.
 """
@@ -36,7 +38,8 @@ from lorairo.exceptions import LoRAIroException
 from lorairo.utils.log import redact
 
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals per second: a signal per file would flood the GUI
-POOLS = ("default", "write", "thumbnails")
+POOLS = ("default", "write", "import", "thumbnails")
+SINGLE_THREAD_POOLS = ("write", "import")
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class _Dispatcher(QObject):
     (and avoids creating and deleting a QObject per short job while other threads talk to it).
     """
 
-    event = Signal(object)
+    job_event = Signal(object)  # not `event`: that name is QObject.event(), which Qt calls
 
 
 @dataclass
@@ -86,11 +89,11 @@ class JobContext:
         if done < total and done > 0 and now - self._last_progress < PROGRESS_INTERVAL_S:
             return
         self._last_progress = now
-        self._dispatcher.event.emit((self._job, "progress", (int(done), int(total), str(message))))
+        self._dispatcher.job_event.emit((self._job, "progress", (int(done), int(total), str(message))))
 
     def emit(self, payload: Any) -> None:
         """Hand a partial result (e.g. a batch of new image IDs) to the GUI thread."""
-        self._dispatcher.event.emit((self._job, "partial", payload))
+        self._dispatcher.job_event.emit((self._job, "partial", payload))
 
 
 class _Runnable(QRunnable):
@@ -101,7 +104,7 @@ class _Runnable(QRunnable):
         self._dispatcher = dispatcher
 
     def run(self) -> None:
-        job, send = self._job, self._dispatcher.event.emit
+        job, send = self._job, self._dispatcher.job_event.emit
         try:
             value = job.fn(job.context)
         except BaseException as exc:  # every failure must reach the user, whatever its type
@@ -170,7 +173,9 @@ class JobManager(QObject):
 
     One per main window; pass it to widgets that need background work (never a global).
     Pools: "default" (several threads), "write" (one thread: project database writes are serialised),
-    "thumbnails" (decoding/reading cached thumbnails, so they never wait behind an import).
+    "import" (one thread: waits on an import's child process, which writes on its own connection; SQLite's WAL
+    lets the "write" pool's edits land meanwhile), "thumbnails" (decoding/reading cached thumbnails, so they
+    never wait behind an import).
     """
 
     error_reported = Signal(object)  # JobError, for every failed job
@@ -181,15 +186,16 @@ class JobManager(QObject):
         self._pools: dict[str, QThreadPool] = {}
         for name in POOLS:
             pool = QThreadPool(self)
-            pool.setMaxThreadCount(1 if name == "write" else max(2, max_threads))
-            pool.setExpiryTimeout(-1 if name == "write" else 30_000)
+            single = name in SINGLE_THREAD_POOLS
+            pool.setMaxThreadCount(1 if single else max(2, max_threads))
+            pool.setExpiryTimeout(-1 if single else 30_000)
             self._pools[name] = pool
         self._running: list[Job] = []
         self._hidden: set[int] = set()
         self._closed = False
         self._retired: deque[_Runnable | None] = deque(maxlen=512)
         self._dispatcher = _Dispatcher(self)
-        self._dispatcher.event.connect(self._route, Qt.ConnectionType.QueuedConnection)
+        self._dispatcher.job_event.connect(self._route, Qt.ConnectionType.QueuedConnection)
 
     def submit(
         self,
@@ -227,7 +233,8 @@ class JobManager(QObject):
         if not visible:
             self._hidden.add(id(job))
         self._emit_count()
-        self._pools[pool].start(job.runnable)  # type: ignore[arg-type]
+        assert job.runnable is not None  # dropped only when the job has finished
+        self._pools[pool].start(job.runnable)
         return job
 
     def running(self) -> list[Job]:

@@ -56,6 +56,7 @@ from lorairo.database.tag_repository import (
     is_empty,
 )
 from lorairo.exceptions import LoRAIroException
+from lorairo.services.changes import Changes
 from lorairo.services.project_service import Project
 
 RATING_LABELS = ("general", "sensitive", "questionable", "explicit")
@@ -106,6 +107,33 @@ class EditResult:
     @property
     def changed(self) -> bool:
         return bool(self.changed_ids)
+
+    def to_changes(self) -> Changes:
+        """The broadcast record of this edit (what views reload). An edit and its inverse touch the same kinds of
+        data, so the kinds are read off the inverse."""
+        return Changes.of(self.changed_ids, **_changed_kinds(self.inverse))
+
+
+def _changed_kinds(change: Change) -> dict[str, bool]:
+    """Which `Changes` flags a repository change sets."""
+    if isinstance(change, ChangeSet):
+        kinds: dict[str, bool] = {}
+        for part in change.parts:
+            kinds.update(_changed_kinds(part))
+        return kinds
+    if isinstance(change, InsertTags | DeleteTags | SetTagsRejected):
+        return {"tags": True}
+    if isinstance(change, SetManualCaptions):
+        return {"captions": True}
+    if isinstance(change, SetManualRatings):
+        return {"ratings": True}
+    if isinstance(change, SetManualScores):
+        return {"scores": True}
+    if isinstance(change, SetExcluded):
+        return {"exclusion": True}
+    if isinstance(change, SetLinkStatus):
+        return {"links": True}
+    return {}
 
 
 class EditCommand:

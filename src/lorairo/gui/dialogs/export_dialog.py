@@ -93,6 +93,17 @@ class BarChart(QWidget):
             painter.drawText(QRectF(label_w + width + 4, y, count_w, 15), Qt.AlignmentFlag.AlignLeft, str(count))
 
 
+def _checked(box: QCheckBox, checked: bool) -> QCheckBox:
+    box.setChecked(checked)
+    return box
+
+
+def _tool_button(text: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    return button
+
+
 class ExportDialog(QDialog):
     """Export options + live preview. `preview_updated(ExportPreview)` after each recompute (tests wait on it)."""
 
@@ -120,7 +131,7 @@ class ExportDialog(QDialog):
             self.filter_ids = session.query.query_ids(image_filter)
         self.preview: ExportPreview | None = None
         self.job: Job | None = None
-        self.result: ExportResult | None = None
+        self.export_result: ExportResult | None = None  # not `result`: QDialog.result() is the dialog's code
         self._loaded = False
         self._image_index = 0
         self._debounce = QTimer(self, singleShot=True, interval=150)
@@ -142,7 +153,7 @@ class ExportDialog(QDialog):
             self.format.addItem(label, key)
         self.format.setCurrentIndex(max(0, self.format.findData(defaults.format.replace("hf-imagefolder", "hf"))))
         self.target = QLineEdit(str(defaults.target_dir))
-        browse = QToolButton(text="…")
+        browse = _tool_button("…")
         browse.clicked.connect(self._browse)
         target_row = QHBoxLayout()
         target_row.addWidget(self.target)
@@ -166,19 +177,19 @@ class ExportDialog(QDialog):
         self.resolution.addItems(list(RESOLUTIONS))
         self.resolution.setCurrentText(str(defaults.resolution) if defaults.resolution else "original")
         self.max_bucket = QSpinBox(minimum=256, maximum=8192, singleStep=64, value=defaults.max_bucket_reso)
-        self.no_upscale = QCheckBox("bucket_no_upscale (keep small images small)", checked=defaults.bucket_no_upscale)
+        self.no_upscale = _checked(QCheckBox("bucket_no_upscale (keep small images small)"), defaults.bucket_no_upscale)
         self.image_format = QComboBox()
         self.image_format.addItems(["original", "png", "jpg", "webp"])
         self.image_format.setCurrentText(defaults.image_format)
         self.alpha = QComboBox()
         self.alpha.addItem("composite on white", "composite")
         self.alpha.addItem("keep as mask", "mask")
-        self.underscores = QCheckBox("underscores -> spaces", checked=defaults.underscores_to_spaces)
-        self.escape = QCheckBox("escape ( ) for A1111 prompts", checked=defaults.escape_parentheses)
-        self.by_category = QCheckBox("order tags by category", checked=defaults.order_by_category)
+        self.underscores = _checked(QCheckBox("underscores -> spaces"), defaults.underscores_to_spaces)
+        self.escape = _checked(QCheckBox("escape ( ) for A1111 prompts"), defaults.escape_parentheses)
+        self.by_category = _checked(QCheckBox("order tags by category"), defaults.order_by_category)
         self.separator = QCheckBox("keep_tokens_separator ||| instead of keep_tokens")
-        self.rating_tag = QCheckBox("rating tag", checked=defaults.include_rating_tag)
-        self.score_tag = QCheckBox("score tag (score_N)", checked=defaults.include_score_tag)
+        self.rating_tag = _checked(QCheckBox("rating tag"), defaults.include_rating_tag)
+        self.score_tag = _checked(QCheckBox("score tag (score_N)"), defaults.include_score_tag)
         self.push = QCheckBox("push to the Hugging Face Hub after export")
 
         form = QFormLayout()
@@ -207,7 +218,7 @@ class ExportDialog(QDialog):
         self.caption_preview = QPlainTextEdit(readOnly=True)
         self.caption_preview.setMaximumHeight(70)
         self.image_label = QLabel()
-        prev_btn, next_btn = QToolButton(text="◀"), QToolButton(text="▶")
+        prev_btn, next_btn = _tool_button("◀"), _tool_button("▶")
         prev_btn.clicked.connect(lambda: self._step(-1))
         next_btn.clicked.connect(lambda: self._step(1))
         nav = QHBoxLayout()
@@ -428,7 +439,7 @@ class ExportDialog(QDialog):
         self.status.setText(f"{done}/{total} {message}")
 
     def _export_done(self, result: ExportResult) -> None:
-        self.result = result
+        self.export_result = result
         if result.cancelled:
             self.status.setText("Cancelled: nothing was written.")
         else:

@@ -3,7 +3,7 @@
 Groups come from `EditService.near_duplicate_groups` (pending pHash links, connected). Thumbnails are read
 from the project's thumbnail cache on a worker, falling back to decoding the original. "Keep" preselects the
 largest image (then the biggest file, then the most tags). Resolving and "not duplicates" are undoable edits
-run on the write pool; `images_changed(list[int])` tells the window which images changed.
+run on the write pool; `changed(Changes)` says what each one changed (the details panel broadcasts it).
 
 Thread-safety: GUI thread only.
 """
@@ -94,7 +94,7 @@ class MemberCard(QFrame):
 class NearDuplicateDialog(QDialog):
     """Review near-duplicate groups of the open project."""
 
-    images_changed = Signal(list)  # list[int]
+    changed = Signal(object)  # Changes of each resolve / dismiss / undo / redo
 
     def __init__(
         self,
@@ -141,13 +141,13 @@ class NearDuplicateDialog(QDialog):
         self.header = QLabel(right)
         self.header.setWordWrap(True)
         right_layout.addWidget(self.header)
-        self.scroll = QScrollArea(right)
-        self.scroll.setWidgetResizable(True)
-        self.cards_host = QWidget(self.scroll)
+        self.cards_scroll = QScrollArea(right)
+        self.cards_scroll.setWidgetResizable(True)
+        self.cards_host = QWidget(self.cards_scroll)
         self.cards_layout = QHBoxLayout(self.cards_host)
         self.cards_layout.addStretch(1)
-        self.scroll.setWidget(self.cards_host)
-        right_layout.addWidget(self.scroll, 1)
+        self.cards_scroll.setWidget(self.cards_host)
+        right_layout.addWidget(self.cards_scroll, 1)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 4)
@@ -172,8 +172,8 @@ class NearDuplicateDialog(QDialog):
         for button in (self.undo_button, self.dismiss_button, self.resolve_button, close):
             buttons.addWidget(button)
         layout.addLayout(buttons)
-        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.undo_stack.undo)
-        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.undo_stack.redo)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_stack.undo)
+        QShortcut(QKeySequence.StandardKey.Redo, self, self.undo_stack.redo)
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -301,7 +301,7 @@ class NearDuplicateDialog(QDialog):
 
     def _applied(self, result: EditResult) -> None:
         self.status.setText(result.description)
-        self.images_changed.emit(list(result.changed_ids))
+        self.changed.emit(result.to_changes())
         self.reload()
 
     def _show_error(self, error: JobError) -> None:

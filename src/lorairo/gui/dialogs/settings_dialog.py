@@ -58,6 +58,7 @@ PAGES: dict[str, tuple[Field, ...]] = {
         Field("directories.database_dir", "Projects folder", "dir", help="empty = the platform data folder"),
         Field("directories.export_dir", "Export folder", "dir"),
         Field("directories.batch_results_dir", "Batch results folder", "dir"),
+        Field("app.open_last_project", "Reopen the last project at start", "bool"),
     ),
     "Models": (
         Field("annotation.default_models", "Default models", "list", help="comma-separated model names"),
@@ -140,7 +141,7 @@ class SettingsDialog(QDialog):
         return container
 
     def _editor(self, spec: Field, value: Any) -> tuple[QWidget, QHBoxLayout | None]:
-        apply: Callable[[Any], None] = lambda v: self.apply(spec.key, v)  # noqa: E731
+        apply: Callable[[Any], object] = lambda v: self.apply(spec.key, v)  # noqa: E731
         if spec.kind in ("secret", "text", "list", "dir", "file"):
             edit = QLineEdit(", ".join(value) if spec.kind == "list" else str(value), self)
             if spec.kind == "list":
@@ -157,12 +158,12 @@ class SettingsDialog(QDialog):
                 edit.setPlaceholderText("not set")
                 button.setText("Show")
                 button.setCheckable(True)
-                button.toggled.connect(
-                    lambda on: (
-                        edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password),
-                        button.setText("Hide" if on else "Show"),
-                    )
-                )
+
+                def reveal(on: bool, edit: QLineEdit = edit, button: QToolButton = button) -> None:
+                    edit.setEchoMode(QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password)
+                    button.setText("Hide" if on else "Show")
+
+                button.toggled.connect(reveal)
             else:
                 edit.setPlaceholderText("default")
                 button.setText("Browse…")

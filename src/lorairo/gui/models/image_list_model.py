@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
 from lorairo.gui.thumbnails import ThumbnailLoader
@@ -44,7 +45,7 @@ class ImageListModel(QAbstractListModel):
 
     page_loaded = Signal(int)  # page number whose rows arrived (tests and the benchmark wait on it)
 
-    def __init__(self, jobs: JobManager, thumbnails: ThumbnailLoader, parent=None) -> None:
+    def __init__(self, jobs: JobManager, thumbnails: ThumbnailLoader, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
         self.thumbnails = thumbnails
@@ -137,7 +138,7 @@ class ImageListModel(QAbstractListModel):
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._ids)
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._ids):
             return None
         image_id = self._ids[index.row()]

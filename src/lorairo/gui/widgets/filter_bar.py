@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
+from functools import partial
+from typing import Any
 
 from PySide6.QtCore import QDate, QObject, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -49,6 +52,10 @@ _FLAGS = (
     ("near_duplicates", "Near-duplicates"),
     ("has_failures", "Annotation failures"),
 )
+
+# The menu buttons carry their arrow in the text ("Show only ▾", which also shows a count); the style's own
+# indicator would draw a second arrow squeezed in the corner.
+ONE_MENU_ARROW = "QToolButton::menu-indicator { image: none; width: 0px; }"
 
 
 def parse_tag_field(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
@@ -94,9 +101,9 @@ class FilterBar(QWidget):
         self.caption.setPlaceholderText("Caption contains…")
         self.caption.setClearButtonEnabled(True)
         self.score = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal, self)
-        self.score.setRange(*SCORE_RANGE)
+        self.score.setRange(*SCORE_RANGE)  # type: ignore[arg-type]  # superqt's stubs say int; it takes floats
         self.score.setValue(SCORE_RANGE)
-        self.score.setSingleStep(0.5)
+        self.score.setSingleStep(0.5)  # type: ignore[arg-type]  # as above
         self.score.setDecimals(1)
         self.score.setMinimumWidth(200)
         # Editable value boxes at the ends, no floating labels over the handles (keeps the bar one row high).
@@ -113,8 +120,9 @@ class FilterBar(QWidget):
         self.error_label.setStyleSheet("color: #d33;")
         self.error_label.hide()
         self.favourites = QToolButton(self)
-        self.favourites.setText("★ Favourites")
+        self.favourites.setText("★ Favourites ▾")
         self.favourites.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.favourites.setStyleSheet(ONE_MENU_ARROW)
         self.favourites.setMenu(QMenu(self.favourites))
         self.favourites.menu().aboutToShow.connect(self._fill_favourites)
         self.clear_button = QToolButton(self)
@@ -141,6 +149,7 @@ class FilterBar(QWidget):
         self.more = QToolButton(self)
         self.more.setText("Show only ▾")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.more.setStyleSheet(ONE_MENU_ARROW)
         self.more.setMenu(QMenu(self.more))
         self.flags: dict[str, QAction] = {}
         for name, label in _FLAGS:
@@ -194,6 +203,8 @@ class FilterBar(QWidget):
             ASPECTS.get(aspect, (None, None)) if aspect else (self._hidden.aspect_min, self._hidden.aspect_max)
         )
         rating = self.rating.currentData()
+        flags: dict[str, Any] = {name: action.isChecked() for name, action in self.flags.items()}
+        since = self.since.date()
         return replace(
             self._hidden,
             tags_all=tags_all,
@@ -206,8 +217,8 @@ class FilterBar(QWidget):
             min_side=self.min_side.value() or None,
             aspect_min=aspect_range[0],
             aspect_max=aspect_range[1],
-            imported_from=self.since.date().toPython() if self.since_check.isChecked() else None,
-            **{name: action.isChecked() for name, action in self.flags.items()},
+            imported_from=date(since.year(), since.month(), since.day()) if self.since_check.isChecked() else None,
+            **flags,
         )
 
     def set_filter(self, f: ImageFilter) -> None:
@@ -229,7 +240,7 @@ class FilterBar(QWidget):
             self.since_check.setChecked(f.imported_from is not None)
             self.since.setEnabled(f.imported_from is not None)
             if f.imported_from is not None:
-                self.since.setDate(QDate(f.imported_from))
+                self.since.setDate(QDate(f.imported_from.year, f.imported_from.month, f.imported_from.day))
             for name, action in self.flags.items():
                 action.setChecked(bool(getattr(f, name)))
         finally:
@@ -326,10 +337,10 @@ class FilterBar(QWidget):
         if favourites:
             menu.addSeparator()
         for name, text in sorted(favourites.items()):
-            action = menu.addAction(name, lambda t=text: self.set_filter_text(t))
+            action = menu.addAction(name, partial(self.set_filter_text, text))
             action.setToolTip(text)
         if favourites:
             remove = menu.addMenu("Remove")
             for name in sorted(favourites):
-                remove.addAction(name, lambda n=name: self.remove_favourite(n))
+                remove.addAction(name, partial(self.remove_favourite, name))
         menu.setToolTipsVisible(True)

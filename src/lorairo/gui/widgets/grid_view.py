@@ -11,7 +11,10 @@ select the range between the anchor and the new item in reading order, Ctrl togg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import (
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
@@ -24,6 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QRegion, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QRubberBand,
     QStyle,
     QStyleOptionRubberBand,
     QStyleOptionViewItem,
@@ -279,7 +283,7 @@ class ThumbnailGridView(QAbstractItemView):
         if start < visible.stop + self._columns:
             self.viewport().update()
 
-    def dataChanged(self, top_left: Index, bottom_right: Index, roles: list[int] | None = None) -> None:
+    def dataChanged(self, top_left: Index, bottom_right: Index, roles: Sequence[int] = ()) -> None:
         """Repaint only when the changed rows are on screen (row pages and thumbnails arrive for rows around the
         visible ones too)."""
         visible = self._visible_rows()
@@ -289,10 +293,16 @@ class ThumbnailGridView(QAbstractItemView):
     # --- painting and the mouse -----------------------------------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self.viewport())
+        try:
+            self._paint(painter, event.rect())
+        finally:  # a failing delegate must not leave the painter open (Qt then warns on every later paint)
+            painter.end()
+
+    def _paint(self, painter: QPainter, area: QRect) -> None:
         model, delegate, selection = self.model(), self.itemDelegate(), self.selectionModel()
         if model is None or delegate is None:
             return
-        painter = QPainter(self.viewport())
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         option.decorationSize = QSize(self._icon, self._icon)
@@ -300,7 +310,7 @@ class ThumbnailGridView(QAbstractItemView):
         current = self.currentIndex()
         focus = self.hasFocus() or self.viewport().hasFocus()
         root = self.rootIndex()
-        for row in self._visible_rows(event.rect()):
+        for row in self._visible_rows(area):
             index = model.index(row, 0, root)
             option.rect = self._cell_rect(row)
             state = base_state
@@ -315,11 +325,10 @@ class ThumbnailGridView(QAbstractItemView):
         if not self._band.isNull():
             band = QStyleOptionRubberBand()
             band.initFrom(self)
-            band.shape = band.Shape.Rectangle
+            band.shape = QRubberBand.Shape.Rectangle  # the enum lives on QRubberBand, not on the option
             band.opaque = False
             band.rect = self._band
             self.style().drawControl(QStyle.ControlElement.CE_RubberBand, band, painter, self)
-        painter.end()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         position = event.position().toPoint()
@@ -349,8 +358,8 @@ class ThumbnailGridView(QAbstractItemView):
             self.viewport().update()
         super().mouseReleaseEvent(event)
 
-    def leaveEvent(self, event: object) -> None:
+    def leaveEvent(self, event: QEvent) -> None:
         if self._hover.isValid():
             self.viewport().update(self._cell_rect(self._hover.row()))
             self._hover = QPersistentModelIndex()
-        super().leaveEvent(event)  # type: ignore[arg-type]
+        super().leaveEvent(event)

@@ -1,10 +1,14 @@
 """The browser page: filter bar over the thumbnail grid. Runs queries on a worker and keeps counts current.
 
-Listens to the session: a new project resets it, import batches append to the grid (when the current filter
-would show every image) or schedule a re-query, edits refresh the cached rows. GUI thread only.
+Listens to the session: a new project resets it; each `changed` broadcast appends added images to the grid
+(when the current filter would show every image) or schedules a re-query, refreshes the cached rows of changed
+images, and re-queries a filtered view (keeping the selection) since an edit can move an image in or out of it.
+GUI thread only.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -15,11 +19,14 @@ from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.widgets.filter_bar import FilterBar
 from lorairo.gui.widgets.tag_completer import tag_database_suggestions
 from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
+from lorairo.services.changes import Changes
 from lorairo.services.image_query_service import ImageFilter
 from lorairo.storage.layout import thumbnail_path
 
+REQUERY_DELAY_MS = 1000  # changes arrive in bursts (import and annotation batches): one re-query per second at most
 EMPTY_PROJECT_TEXT = (
-    "This project has no images yet.\n\nDrop folders or images here, or use File > Import images… (Ctrl+I)."
+    "This project has no images yet.\n\nDrop folders or images here, or use File > Import folder… (Ctrl+I)"
+    " or File > Import files… (Ctrl+Shift+I)."
 )
 
 
@@ -40,8 +47,9 @@ class ImageBrowser(QWidget):
         self.filter: ImageFilter = ImageFilter()
         self.total = 0
         self._generation = 0
-        self._requery = QTimer(self, singleShot=True, interval=1000)
+        self._requery = QTimer(self, singleShot=True, interval=REQUERY_DELAY_MS)
         self._requery.timeout.connect(self.run_query)
+        self._keep_selection = False  # the pending re-query refreshes the same filter: keep what is selected
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -50,8 +58,7 @@ class ImageBrowser(QWidget):
         self.filter_bar.filter_changed.connect(self.set_filter)
         self.grid.selection_changed.connect(self.selection_changed)
         session.project_changed.connect(self._project_changed)
-        session.images_added.connect(self._images_added)
-        session.images_changed.connect(self.model.refresh_rows)
+        session.changed.connect(self._changed)
 
     def _suggest(self, prefix: str) -> list[str]:
         """Worker side: the project's tags by use, then the tag database's (deduplicated)."""
@@ -71,10 +78,12 @@ class ImageBrowser(QWidget):
         root = self.session.project
         self.model.set_source(query, (lambda h: thumbnail_path(root, h)) if root is not None else None)
         self.total = 0
+        self._keep_selection = False
         self.filter_bar.clear()  # emits the empty filter -> run_query
 
     def set_filter(self, image_filter: ImageFilter) -> None:
         self.filter = image_filter
+        self._keep_selection = False
         self.run_query()
 
     def run_query(self) -> None:
@@ -85,6 +94,8 @@ class ImageBrowser(QWidget):
             return
         self._generation += 1
         generation, image_filter = self._generation, self.filter
+        keep = self.grid.selected_ids() if self._keep_selection else []
+        self._keep_selection = False
 
         def work(_ctx: object) -> tuple[list[int], int, dict[int, int]]:
             ids = query.query_ids(image_filter)
@@ -92,10 +103,10 @@ class ImageBrowser(QWidget):
             return ids, total, {image_id: row for row, image_id in enumerate(ids)}
 
         self.session.jobs.submit(
-            "Filter images", work, on_result=lambda result: self._show(generation, result), visible=False
+            "Filter images", work, on_result=lambda result: self._show(generation, result, keep), visible=False
         )
 
-    def _show(self, generation: int, result: tuple[list[int], int, dict[int, int]]) -> None:
+    def _show(self, generation: int, result: tuple[list[int], int, dict[int, int]], keep: Sequence[int] = ()) -> None:
         if generation != self._generation:
             return
         ids, total, row_of = result
@@ -104,8 +115,22 @@ class ImageBrowser(QWidget):
         self.grid.set_empty_text(EMPTY_PROJECT_TEXT if total == 0 else "No images match this filter.")
         self.filter_bar.set_count(len(ids), total)
         self.counts_changed.emit(len(ids), total)
-        self.selection_changed.emit([])
+        kept = [image_id for image_id in keep if image_id in row_of]
+        if kept:
+            self.grid.select_ids(kept)  # the grid reports the selection itself
+        else:
+            self.selection_changed.emit([])
         self.query_finished.emit(len(ids))
+
+    def _changed(self, changes: Changes) -> None:
+        if changes.added:
+            self._images_added(sorted(changes.added))
+        if changes.image_ids:
+            self.model.refresh_rows(sorted(changes.image_ids))
+        if changes.removed or (changes.image_ids and not self.filter.is_empty()):
+            self._keep_selection = True
+            if not self._requery.isActive():
+                self._requery.start()
 
     def _images_added(self, ids: list[int]) -> None:
         """An import committed a batch: show it at once when no filter hides anything (appending costs the grid

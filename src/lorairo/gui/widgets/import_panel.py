@@ -104,11 +104,17 @@ class ImportSummaryDialog(QDialog):
     def __init__(self, summary: ImportSummary, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Import summary")
-        self.resize(760, 420)
-        text = QLabel(summary_text(summary), self)
+        self.text = text = QLabel(summary_text(summary), self)
         text.setWordWrap(True)
         reasons = ", ".join(f"{reason}: {count}" for reason, count in summary.skipped_by_reason.items())
-        by_reason = QLabel(f"Skipped by reason: {reasons}" if reasons else "No file was skipped.", self)
+        note = f"Skipped by reason: {reasons}" if reasons else "No file was skipped."
+        reached = summary.imported + summary.duplicates + summary.skipped
+        if summary.status == "cancelled" and summary.total > reached:
+            note += (
+                f" {summary.total - reached:,} files were not reached; importing the same folders again continues"
+                " where it stopped."
+            )
+        self.by_reason = by_reason = QLabel(note, self)
         by_reason.setWordWrap(True)
         listed = [o for o in summary.outcomes if o.outcome in (OUTCOME_SKIPPED, OUTCOME_DUPLICATE)]
         self.table = QTableWidget(len(listed), 3, self)
@@ -132,4 +138,9 @@ class ImportSummaryDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.table.setVisible(bool(listed))
+        if listed:
+            self.resize(760, 420)
+        else:  # two lines of text: as tall as they are (a table-sized dialog spread them over empty space)
+            self.resize(560, 0)
+            self.resize(560, self.heightForWidth(560) if self.hasHeightForWidth() else self.sizeHint().height())
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -8,6 +8,7 @@ other parts report with `add_error`. GUI thread only, except `LogBridge.write` (
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from loguru import logger
 from PySide6.QtCore import QObject, Qt, Signal
@@ -25,6 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.workers import JobError
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 MAX_LOG_LINES = 5000
 MAX_ERRORS = 2000
@@ -51,8 +55,8 @@ class LogBridge(QObject):
                 pass
             self._handler = None
 
-    def _write(self, message: object) -> None:
-        record = message.record  # type: ignore[attr-defined]
+    def _write(self, message: Message) -> None:
+        record = message.record
         text = record["message"]
         if record["exception"] is not None and record["exception"].value is not None:
             text += f" ({type(record['exception'].value).__name__})"
@@ -123,7 +127,7 @@ class LogPanel(QWidget):
         return self.errors.rowCount()
 
     def error_messages(self) -> list[str]:
-        return [self.errors.item(row, 3).text() for row in range(self.errors.rowCount())]
+        return [item.text() for row in range(self.errors.rowCount()) if (item := self.errors.item(row, 3))]
 
     def clear_errors(self) -> None:
         self.errors.setRowCount(0)

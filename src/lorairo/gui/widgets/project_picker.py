@@ -29,13 +29,16 @@ from lorairo.gui.workers import JobManager
 if TYPE_CHECKING:
     from lorairo.services.project_service import ProjectInfo, ProjectService
 
+NEW_PROJECT_DIALOG_WIDTH = 480
 ProjectsGetter = Callable[[], "ProjectService"]  # the session's lazily built service
 
 
 class ProjectList(QListWidget):
-    """Projects with image counts, recent ones first. `chosen(name)` on double-click / Enter."""
+    """Projects with image counts, recent ones first. `chosen(name)` on double-click / Enter; `can_open(bool)`
+    whenever whether a project is selected changes (no project yet, loading, a broken one)."""
 
     chosen = Signal(str)
+    can_open = Signal(bool)
 
     def __init__(self, projects: ProjectsGetter, jobs: JobManager, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +46,7 @@ class ProjectList(QListWidget):
         self.jobs = jobs
         self.root = ""
         self.itemActivated.connect(self._activate)
+        self.currentItemChanged.connect(lambda *_: self.can_open.emit(self.selected_name() is not None))
         self.setAccessibleName("Projects")
 
     def refresh(self) -> None:
@@ -65,6 +69,7 @@ class ProjectList(QListWidget):
             placeholder = QListWidgetItem(f"No projects yet in {self.root}")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.addItem(placeholder)
+            self.can_open.emit(False)
             return
         for info in infos:
             detail = info.error or f"{info.image_count:,} images · modified {info.last_modified:%Y-%m-%d %H:%M}"
@@ -76,6 +81,7 @@ class ProjectList(QListWidget):
                 item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.addItem(item)
         self.setCurrentRow(0)
+        self.can_open.emit(self.selected_name() is not None)
 
     def selected_name(self) -> str | None:
         item = self.currentItem()
@@ -108,9 +114,11 @@ class WelcomePage(QWidget):
         self.list.setMinimumHeight(220)
         new_button = QPushButton("New project…", self)
         new_button.clicked.connect(self.new_requested)
-        open_button = QPushButton("Open selected", self)
+        self.open_button = open_button = QPushButton("Open selected", self)
         open_button.setDefault(True)
         open_button.clicked.connect(self._open_selected)
+        open_button.setEnabled(False)  # until the list shows a project to open
+        self.list.can_open.connect(self._can_open)
         buttons = QHBoxLayout()
         buttons.addWidget(new_button)
         buttons.addStretch(1)
@@ -132,6 +140,10 @@ class WelcomePage(QWidget):
     def refresh(self) -> None:
         self.list.refresh()
 
+    def _can_open(self, possible: bool) -> None:
+        self.open_button.setEnabled(possible)
+        self.open_button.setToolTip("" if possible else "No project to open yet: create one with New project…")
+
     def _open_selected(self) -> None:
         name = self.list.selected_name()
         if name:
@@ -148,6 +160,10 @@ class OpenProjectDialog(QDialog):
         self.list = ProjectList(projects, jobs, self)
         self.list.chosen.connect(lambda _n: self.accept())
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        open_button = buttons.button(QDialogButtonBox.StandardButton.Open)
+        if open_button is not None:
+            open_button.setEnabled(False)
+            self.list.can_open.connect(open_button.setEnabled)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -166,17 +182,24 @@ class NewProjectDialog(QDialog):
         super().__init__(parent)
         self.projects = projects
         self.setWindowTitle("New project")
+        self.setMinimumWidth(NEW_PROJECT_DIALOG_WIDTH)
         self.name_edit = QLineEdit(self)
         self.name_edit.setPlaceholderText("e.g. my-character-lora")
         self.error = QLabel("", self)
         self.error.setStyleSheet("color: #d33;")
         self.error.setWordWrap(True)
+        self.error.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # Room for two lines from the start: the dialog does not jump as the user types, and a message that
+        # appears is never cut (a wrapped label's height is not part of the layout's minimum size).
+        self.error.setMinimumHeight(2 * self.error.fontMetrics().lineSpacing())
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
         self.create_button = self.buttons.addButton("Create", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Project name (created in {projects.root}):", self))
+        where = QLabel(f"Project name (created in {projects.root}):", self)
+        where.setWordWrap(True)
+        layout.addWidget(where)
         layout.addWidget(self.name_edit)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
@@ -196,6 +219,9 @@ class NewProjectDialog(QDialog):
                 message = str(exc)
         self.error.setText(message)
         self.create_button.setEnabled(bool(text) and not message)
+        needed = self.error.heightForWidth(max(self.error.width(), self.minimumWidth() - 40))
+        if needed > self.error.minimumHeight():  # longer than the reserved lines (a very long name quoted)
+            self.error.setMinimumHeight(needed)
 
     def project_name(self) -> str:
         from lorairo.services.project_service import validate_project_name

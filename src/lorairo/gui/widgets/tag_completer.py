@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QStringListModel, Qt, QTimer
 from PySide6.QtWidgets import QCompleter, QLineEdit, QWidget
 
 from lorairo.gui.workers import JobManager
 
+if TYPE_CHECKING:  # the tag database loads on first use, off the GUI thread
+    from genai_tag_db_tools.database import TagDatabase
+
 Suggest = Callable[[str], list[str]]
 
 _tag_db_lock = threading.Lock()
-_tag_db: object | None = None
+_tag_db: TagDatabase | None = None
 _tag_db_checked = False
 
 
@@ -40,7 +44,7 @@ def tag_database_suggestions(prefix: str, limit: int = 15) -> list[str]:
     if database is None or not prefix:
         return []
     try:
-        return [result.name for result in database.search(prefix, limit=limit, prefix_first=True)]  # type: ignore[attr-defined]
+        return [result.name for result in database.search(prefix, limit=limit, prefix_first=True)]
     except Exception:
         return []
 
@@ -86,7 +90,7 @@ class TagLineEdit(QLineEdit):
     def _lookup(self) -> None:
         _start, _end, term = current_term(self.text(), self.cursorPosition())
         if len(term) < 1 or self.suggest is None:
-            self.completer_.popup().hide()
+            self._hide_popup()
             return
         suggest = self.suggest
         self.jobs.submit(
@@ -103,4 +107,9 @@ class TagLineEdit(QLineEdit):
         if names:
             self.completer_.complete()
         else:
-            self.completer_.popup().hide()
+            self._hide_popup()
+
+    def _hide_popup(self) -> None:
+        popup = self.completer_.popup()
+        if popup is not None:
+            popup.hide()

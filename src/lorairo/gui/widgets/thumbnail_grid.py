@@ -39,7 +39,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
     """Draws a thumbnail centred in its cell with a clear selection frame (a thin highlight is hard to see on
     busy images). Paints only what `data()` already holds."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         cell = QRectF(option.rect).adjusted(2, 2, -2, -2)
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
@@ -153,7 +155,9 @@ class ThumbnailGrid(QWidget):
         # Walk selection ranges, not selectedIndexes(): Ctrl+A over 100k items is one range, not 100k objects.
         ids = self.model.ids()
         rows: list[int] = []
-        for item_range in self.view.selectionModel().selection():
+        selection = self.view.selectionModel().selection()
+        for i in range(selection.count()):
+            item_range = selection.at(i)
             rows.extend(range(item_range.top(), item_range.bottom() + 1))
         return [ids[row] for row in sorted(set(rows))]
 

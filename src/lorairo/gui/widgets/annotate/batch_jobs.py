@@ -1,15 +1,16 @@
 """Batch API jobs of the project: submit, list with status, refresh, import results, import result files.
 
 All network and database work runs through the worker helper; this widget only shows what comes back.
-GUI thread only.
+Imported results end in `session.notify(changes)` like every other write, so the grid and the details panel
+show them. GUI thread only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -25,14 +26,31 @@ from PySide6.QtWidgets import (
 from lorairo.gui.session import ProjectSession
 from lorairo.services.annotation_service import AnnotationService
 from lorairo.services.batch_annotation_service import BatchAnnotationService, BatchImportSummary, BatchJobInfo
+from lorairo.services.changes import Changes
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 
 COLUMNS = ("Batch", "Model", "Requests", "Status", "Submitted", "Imported")
 
 
-class BatchJobsWidget(QWidget):
-    """Jobs table + actions. `images_changed(list)` after results were imported."""
+def annotation_changes(ids: Iterable[int]) -> Changes:
+    """What storing model results changes on `ids`: any of tags, captions, scores and ratings, plus the runs."""
+    return Changes.of(ids, tags=True, captions=True, scores=True, ratings=True, annotations=True)
 
-    images_changed = Signal(list)
+
+def batch_import_changes(summary: BatchImportSummary, query: ImageQueryService | None) -> Changes:
+    """Worker side: the `Changes` of a Batch API import. The summary names them when the service reports them
+    (`changes`); a summary of counts only cannot say which images got results, so every image of the project
+    is reloaded rather than none."""
+    reported = getattr(summary, "changes", None)
+    if isinstance(reported, Changes):
+        return reported
+    if not summary.images or query is None:
+        return Changes()
+    return annotation_changes(query.query_ids(ImageFilter()))
+
+
+class BatchJobsWidget(QWidget):
+    """Jobs table + actions; imported results are broadcast through the session."""
 
     def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,13 +121,22 @@ class BatchJobsWidget(QWidget):
         if not jobs:
             self.message.setText("No batch jobs yet. Pick a cloud model above and use “Submit as batch”.")
 
-    def _imported(self, summary: object) -> None:
-        assert isinstance(summary, BatchImportSummary)
+    def _import(self, title: str, fn: Callable[[BatchAnnotationService], BatchImportSummary]) -> None:
+        query = self.session.query
+
+        def work(service: BatchAnnotationService) -> tuple[BatchImportSummary, Changes]:
+            summary = fn(service)
+            return summary, batch_import_changes(summary, query)
+
+        self._run(title, work, self._imported)
+
+    def _imported(self, value: object) -> None:
+        summary, changes = cast(tuple[BatchImportSummary, Changes], value)
+        self.session.notify(changes)
         self.message.setText(
             f"Imported results for {summary.images} images: {summary.annotated} annotated, {summary.failed} failed"
             + (f", {summary.unmatched_keys} matched no image" if summary.unmatched_keys else "")
         )
-        self.images_changed.emit([])
         self.reload()
 
     def _import_selected(self) -> None:
@@ -118,10 +145,10 @@ class BatchJobsWidget(QWidget):
             self.message.setText("Select a finished job first.")
             return
         job = self.jobs[rows[0]]
-        self._run(f"Import batch {job.remote_id}", lambda s: s.import_results(job.id), self._imported)
+        self._import(f"Import batch {job.remote_id}", lambda s: s.import_results(job.id))
 
     def _import_file(self) -> None:
         start = str(self.session.config.batch_results_dir())
         path, _ = QFileDialog.getOpenFileName(self, "Import Batch API results", start, "JSON Lines (*.jsonl)")
         if path:
-            self._run("Import batch results", lambda s: s.import_results_file(Path(path)), self._imported)
+            self._import("Import batch results", lambda s: s.import_results_file(Path(path)))

@@ -101,13 +101,17 @@ class ModelPicker(QTreeWidget):
         names = []
         for i in range(self.topLevelItemCount()):
             group = self.topLevelItem(i)
+            if group is None:
+                continue
             for j in range(group.childCount()):
                 item = group.child(j)
-                if item.checkState(0) == Qt.CheckState.Checked and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                if item is None or not item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                    continue
+                if item.checkState(0) == Qt.CheckState.Checked:
                     names.append(item.data(0, NAME_ROLE))
         return names
 
-    def model(self, name: str) -> AnnotatorModel | None:  # type: ignore[override]
+    def annotator(self, name: str) -> AnnotatorModel | None:  # not `model`: that is the view's item model
         return self._models.get(name)
 
     def missing_keys(self) -> list[str]:

@@ -1,17 +1,17 @@
 """AnnotatePanel: pick models, choose images, see the estimate, run with progress / cancel, manage batches.
 
 The run goes AnnotationService -> (worker thread via the JobManager) -> ai_annotator -> image-annotator-lib.
-Results are committed per batch and announced through `images_changed`, so the grid and the details panel show
-them as they land. GUI thread only.
+Results are committed per batch and broadcast through `session.notify(changes)`, so the grid and the details
+panel show them as they land. GUI thread only.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from lorairo.annotations.ai_annotator import AnnotatorModel, ModelEstimate
 from lorairo.gui.session import ProjectSession
-from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget
+from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget, annotation_changes
 from lorairo.gui.widgets.annotate.model_picker import ModelPicker
 from lorairo.gui.workers import Job, JobContext
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
@@ -59,9 +59,7 @@ def estimate_text(estimates: list[ModelEstimate], pairs: int) -> str:
 
 
 class AnnotatePanel(QWidget):
-    """The Annotate dock. `images_changed(list)` as results land; `show_images(ids)` follows the selection."""
-
-    images_changed = Signal(list)
+    """The Annotate dock: results are broadcast as they land; `show_images(ids)` follows the selection."""
 
     def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,14 +94,14 @@ class AnnotatePanel(QWidget):
         self.run_button.setDefault(True)
         self.batch_button = QPushButton("Submit as batch", self)
         self.batch_button.setToolTip("Send the chosen cloud model's requests as one Batch API job (cheaper, slower)")
-        self.batch_button.clicked.connect(lambda: self.batch_toggle.setChecked(True))
-        self.cancel_button = QPushButton("Cancel", self, enabled=False)
+        self.batch_button.clicked.connect(self._show_batches)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setEnabled(False)
         self.progress = QProgressBar(self, textVisible=True)
         self.rate = QLabel("", self)
         self.summary = QLabel("", self, wordWrap=True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.batches = BatchJobsWidget(self.session, self)
-        self.batches.images_changed.connect(self.images_changed)
 
         scope_row = QHBoxLayout()
         scope_row.addWidget(QLabel("Images:", self))
@@ -113,7 +111,9 @@ class AnnotatePanel(QWidget):
         buttons.addWidget(self.batch_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
-        self.batch_toggle = QToolButton(self, text="Batch API jobs", checkable=True)
+        self.batch_toggle = QToolButton(self)
+        self.batch_toggle.setText("Batch API jobs")
+        self.batch_toggle.setCheckable(True)
         self.batch_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.batch_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.batch_toggle.setAutoRaise(True)
@@ -137,7 +137,9 @@ class AnnotatePanel(QWidget):
         layout.addWidget(self.batch_toggle)
         layout.addWidget(self.batches)
         # A short dock scrolls instead of squeezing widgets over each other.
-        scroll = QScrollArea(self, widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -150,6 +152,9 @@ class AnnotatePanel(QWidget):
         self.run_button.clicked.connect(self.start)
         self.batch_button.clicked.connect(self._submit_batch)
         self.cancel_button.clicked.connect(self.cancel)
+
+    def _show_batches(self) -> None:
+        self.batch_toggle.setChecked(True)
 
     def _toggle_batches(self, shown: bool) -> None:
         self.batches.setVisible(shown)
@@ -199,7 +204,7 @@ class AnnotatePanel(QWidget):
         running = self.job is not None
         has_models = bool(self.picker.checked_models())
         self.run_button.setEnabled(has_models and not running)
-        cloud = [n for n in self.picker.checked_models() if (m := self.picker.model(n)) and m.is_cloud]
+        cloud = [n for n in self.picker.checked_models() if (m := self.picker.annotator(n)) and m.is_cloud]
         self.batch_button.setEnabled(len(cloud) == 1 and not running)
         self._estimate_timer.start()
 
@@ -265,7 +270,7 @@ class AnnotatePanel(QWidget):
             return ids, AnnotationService(config, project).plan(ids, models, rerun=rerun)
 
         def planned(value: object) -> None:
-            ids, the_plan = value  # type: ignore[misc]
+            ids, the_plan = cast(tuple[list[int], AnnotationPlan], value)
             if not ids:
                 self.summary.setText("No images chosen.")
                 return
@@ -326,7 +331,7 @@ class AnnotatePanel(QWidget):
 
     def _batch_done(self, ids: object) -> None:
         if isinstance(ids, list) and ids:
-            self.images_changed.emit(ids)
+            self.session.notify(annotation_changes(ids))
 
     def _finished(self, summary: object) -> None:
         assert isinstance(summary, AnnotationRunSummary)
@@ -362,7 +367,7 @@ class AnnotatePanel(QWidget):
             self.rate.setText("Cancelling after the current batch…")
 
     def _submit_batch(self) -> None:
-        cloud = [n for n in self.picker.checked_models() if (m := self.picker.model(n)) and m.is_cloud]
+        cloud = [n for n in self.picker.checked_models() if (m := self.picker.annotator(n)) and m.is_cloud]
         if len(cloud) != 1 or self.session.project is None:
             return
         resolve = self._request()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -57,6 +58,15 @@ def _muted(text: str, parent: QWidget) -> QLabel:
     return label
 
 
+def _shrinkable(label: QLabel) -> None:
+    """Let `label` be narrower than its longest unbreakable word (a long file name or path): clipped, rather than
+    setting the whole panel's minimum width and with it a horizontal scrollbar in a dock of normal width."""
+    policy = label.sizePolicy()
+    policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+    label.setSizePolicy(policy)
+    label.setMinimumWidth(0)
+
+
 class ImageView(QSplitter):
     """Preview above, scrollable details and editors below (the user can move the divider)."""
 
@@ -83,6 +93,8 @@ class ImageView(QSplitter):
         self.title = QLabel(body)
         self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setWordWrap(True)
+        _shrinkable(self.title)
         self.excluded_badge = QLabel("Excluded from export", body)
         self.excluded_badge.setStyleSheet("color: white; background: #c0392b; border-radius: 4px; padding: 1px 6px;")
         header = QHBoxLayout()
@@ -97,6 +109,7 @@ class ImageView(QSplitter):
             label = QLabel(body)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(True)
+            _shrinkable(label)
             self.info_labels[key] = label
             info.addRow(f"{key}:", label)
         layout.addLayout(info)
@@ -167,7 +180,7 @@ class ImageView(QSplitter):
     def populate(self, details: ImageDetails) -> None:
         """Show `details` (a caption the user is still typing is left alone)."""
         self.title.setText(details.file_name)
-        self.title.setToolTip(f"Image #{details.image_id}")
+        self.title.setToolTip(f"{details.file_name}\nImage #{details.image_id}")  # whole even when clipped
         self.excluded_badge.setVisible(details.excluded)
         orientation = f" (EXIF orientation {details.exif_orientation})" if details.exif_orientation != 1 else ""
         self.info_labels["Dimensions"].setText(f"{details.width} × {details.height}{orientation}")

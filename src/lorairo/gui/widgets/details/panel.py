@@ -3,8 +3,9 @@
 One image selected: a large EXIF-upright preview, file info, tags as chips (add / remove / rename), the
 caption editor, manual rating and score, model output and failures. Several selected: the batch editor.
 Every read and every edit runs through the worker helper (reads on the default pool, edits on the single
-"write" pool); edits go onto `undo_stack` and `images_changed(list[int])` tells the rest of the window what
-changed. The panel holds only IDs and frozen snapshots, never a session.
+"write" pool); edits go onto `undo_stack`, and each edit, undo or redo ends in `session.notify(changes)` (the one
+broadcast every view listens to; without a session, `images_changed(list[int])`). The panel holds only IDs and
+frozen snapshots, never a database session.
 
 Thread-safety: GUI thread only.
 """
@@ -34,6 +35,7 @@ from lorairo.gui.widgets.details.preview import decode_preview
 from lorairo.gui.widgets.details.tag_source import TagVocabulary
 from lorairo.gui.widgets.details.undo import EditUndoCommand
 from lorairo.gui.workers import JobError, JobManager
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
 from lorairo.services.project_service import Project
@@ -62,7 +64,7 @@ class DetailsPanel(QWidget):
 
         Args:
             project: The open project (or None), or the main window's `ProjectSession`: then the panel
-                follows its project, uses its configuration and JobManager, and reloads on its `images_changed`.
+                follows its project, uses its configuration and JobManager, and reloads on its `changed`.
             config: The configuration service (taken from the session when one is given). The main window's
                 form `DetailsPanel(session, parent)` is accepted too.
             parent: Parent widget.
@@ -98,7 +100,7 @@ class DetailsPanel(QWidget):
             field.installEventFilter(self)
         if session is not None:
             session.project_changed.connect(self.set_project)
-            session.images_changed.connect(self.refresh)
+            session.changed.connect(self._changed)
             self.set_project(session.project)
         else:
             self.set_project(project if isinstance(project, Project) else None)
@@ -226,15 +228,16 @@ class DetailsPanel(QWidget):
         # into it, so it must outlive its window being closed.
         if self._duplicates_dialog is None:
             dialog = NearDuplicateDialog(self.project, self.window(), jobs=self.jobs, undo_stack=self.undo_stack)
-            dialog.images_changed.connect(self.images_changed)
-            if self.session is None:  # with a session, its images_changed already refreshes this panel
-                dialog.images_changed.connect(self.refresh)
+            dialog.changed.connect(self._broadcast)
             self._duplicates_dialog = dialog
         else:
             self._duplicates_dialog.reload()
         self._duplicates_dialog.show()
         self._duplicates_dialog.raise_()
         return self._duplicates_dialog
+
+    def _changed(self, changes: Changes) -> None:
+        self.refresh(list(changes.all_ids))
 
     def refresh(self, image_ids: list[int] | None = None) -> None:
         """Reload what is shown if it is among `image_ids` (None: always), e.g. after an annotation run."""
@@ -319,10 +322,17 @@ class DetailsPanel(QWidget):
     def _applied(self, result: EditResult) -> None:
         """An edit, undo or redo landed: tell the window and reload what is shown if it changed."""
         self.status.hide()
-        if result.changed_ids:
-            self.images_changed.emit(list(result.changed_ids))
-            if self.session is None:  # with a session the window routes the signal back to refresh()
-                self.refresh(list(result.changed_ids))
+        self._broadcast(result.to_changes())
+
+    def _broadcast(self, changes: Changes) -> None:
+        """Tell every view (through the session, which calls back `_changed`), or reload here when standalone."""
+        if changes.is_empty():
+            return
+        if self.session is not None:
+            self.session.notify(changes)
+        else:
+            self.images_changed.emit(sorted(changes.image_ids))
+            self.refresh(sorted(changes.image_ids))
 
     def _edit_tags(self, action: str, tags: list[str]) -> None:
         ids = list(self._ids)

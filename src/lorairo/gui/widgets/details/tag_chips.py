@@ -27,6 +27,7 @@ CATEGORY_COLORS: dict[str, str] = {
 }
 UNKNOWN_COLOR = "#8a8a8a"
 MAX_SELECTION_CHIPS = 80
+MAX_CHIP_TEXT_PX = 220
 
 
 def category_color(category: str | None) -> QColor:
@@ -75,7 +76,11 @@ class TagChip(QFrame):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 1, 2, 1)
         layout.setSpacing(2)
-        self.label = QLabel(label or tag, self)
+        self.label = QLabel(self)
+        text = label or tag
+        # A very long tag is shortened in the middle (whole in the tooltip): a chip wider than the dock would set
+        # the panel's minimum width and give it a horizontal scrollbar.
+        self.label.setText(self.label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, MAX_CHIP_TEXT_PX))
         self.editor = QLineEdit(tag, self)
         self.editor.hide()
         self.editor.installEventFilter(self)
