@@ -26,12 +26,12 @@ from lorairo.exceptions import ExportError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.export import hf_push, staging
 from lorairo.services.export.bucketing import select_bucket
-from lorairo.services.export.captions import collapse
+from lorairo.services.export.captions import SECONDARY_SEPARATOR, collapse
 from lorairo.services.export.compose import ComposedCaption, compose, keep_tokens, metadata_texts, pick_caption
 from lorairo.services.export.data import ExportItem, LoadedSelection, load_selection
 from lorairo.services.export.imaging import MASK_SUFFIX, ImageJob, ImageJobResult, output_extension
 from lorairo.services.export.layout import assign_stems, image_subdir
-from lorairo.services.export.options import ExportOptions, split_words
+from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions, split_words
 from lorairo.services.export.results import ExportIssue, ExportPreview, ExportResult
 from lorairo.services.export.runner import run_jobs
 from lorairo.services.export.writers import (
@@ -81,6 +81,7 @@ class ExportService:
             class_tokens=str(get("export.class_tokens")),
             repeats=int(get("export.repeats")),
             underscores_to_spaces=bool(get("export.underscores_to_spaces")),
+            keep_underscores=tuple(str(p) for p in get("export.keep_underscores")),
             escape_parentheses=bool(get("export.escape_parentheses")),
             min_confidence=float(get("export.min_confidence")),
             include_rating_tag=bool(get("export.include_rating_tag")),
@@ -343,17 +344,27 @@ class ExportService:
     ) -> tuple[Path | None, Path | None]:
         config_path: Path | None = None
         metadata_path: Path | None = None
+        def written(path: Path) -> str:
+            # The TOML and metadata name the final (moved-into-place) paths, or paths relative to the target.
+            return path.relative_to(target).as_posix() if opts.relative_paths else str(path)
+
         if opts.format in ("kohya-json", "kohya-jsonl"):
             rows = []
             for p in done:
                 caption, tags = metadata_texts(p.composed, opts)
-                rows.append(MetadataRow(final_image_dir / f"{p.stem}{p.ext}", caption, tags, sizes[p.item.image_id]))
+                image_path = written(final_image_dir / f"{p.stem}{p.ext}")
+                rows.append(MetadataRow(image_path, caption, tags, sizes[p.item.image_id]))
             name = "metadata.json" if opts.format == "kohya-json" else "metadata.jsonl"
             text = kohya_metadata_json(rows) if opts.format == "kohya-json" else kohya_metadata_jsonl(rows)
             (work / name).write_text(text, encoding="utf-8")
             metadata_path = target / name
-        if opts.format in ("kohya", "kohya-json", "kohya-jsonl"):
-            subset = SubsetSpec(image_dir=final_image_dir, metadata_file=metadata_path, alpha_mask=opts.alpha == "mask")
+        if opts.format in KOHYA_FORMATS:
+            subset = SubsetSpec(
+                image_dir=written(final_image_dir),
+                metadata_file=written(metadata_path) if metadata_path is not None else None,
+                alpha_mask=opts.alpha == "mask",
+                protected_sentences=any(SECONDARY_SEPARATOR in p.composed.caption for p in done),
+            )
             (work / CONFIG_NAME).write_text(dataset_config_toml(opts, subset, kt), encoding="utf-8")
             config_path = target / CONFIG_NAME
         if opts.format == "hf":

@@ -20,6 +20,7 @@ from lorairo.services.export.captions import (
     clean_tag,
     collapse,
     join_unique,
+    protect_sentence,
     style_text,
 )
 from lorairo.services.export.data import ExportItem, TagEntry
@@ -56,6 +57,7 @@ def tag_style(options: ExportOptions) -> TagStyle:
         underscores_to_spaces=options.underscores_to_spaces,
         escape_parentheses=options.escape_parentheses,
         wildcard=options.wildcard,
+        keep_underscores=options.keep_underscores,
     )
 
 
@@ -142,6 +144,8 @@ def compose(item: ExportItem, options: ExportOptions) -> ComposedCaption:
     caption = ""
     if options.caption_mode in ("caption", "both"):
         caption = clean_caption_text(pick_caption(item), style)
+        if options.protects_sentences and "," in caption:
+            caption = protect_sentence(caption)
 
     sep = options.use_keep_tokens_separator
     lines: list[str] = []
