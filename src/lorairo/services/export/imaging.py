@@ -12,7 +12,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+import imagesize
+import numpy as np
+from PIL import Image, ImageCms, ImageOps
 
 from lorairo.services.export.bucketing import BucketSettings, select_bucket
 
@@ -61,14 +63,60 @@ class ImageJobResult:
     mask_written: bool = False
 
 
+#: Modes sd-scripts' loader (``convert("RGB")``) reads faithfully: anything else is re-encoded to 8-bit RGB.
+_COPYABLE_MODES = frozenset({"RGB", "L"})
+_HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+
+
 def _has_alpha(img: Image.Image) -> bool:
-    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return True
+    return "transparency" in img.info and img.mode in ("P", "1", "L", "RGB", *_HIGH_BIT_MODES)
+
+
+def _to_eight_bit(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """16/32-bit integer or float greyscale -> ``L`` scaled to the data's range (Pillow's convert clips at 255,
+    which turns a 16-bit scan white, and cannot read big-endian ``I;16B`` at all), plus a tRNS alpha mask."""
+    values = np.asarray(img)
+    data = values.astype(np.float64)
+    if img.mode.startswith("I;16"):
+        top = 65535.0
+    elif img.mode == "F":
+        finite = data[np.isfinite(data)]
+        top = 1.0 if finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0) else float(finite.max())
+    else:
+        top = 65535.0 if data.max(initial=0) <= 65535 else float(data.max())
+    scaled = np.clip(np.nan_to_num(data) * (255.0 / max(top, 1e-12)), 0, 255)
+    grey = Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+    key = img.info.get("transparency")
+    alpha = Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8), "L") if isinstance(key, int) else None
+    return grey, alpha
 
 
 def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits instead of clipping (Pillow's convert would clip at 255).
-        img = img.point(lambda v: v / 256).convert("L")
+    """Any Pillow mode -> RGB, or RGBA when the image has transparency (alpha channel, palette or colour key)."""
+    mode = img.mode
+    if mode in _HIGH_BIT_MODES:
+        grey, alpha = _to_eight_bit(img)
+        if alpha is None:
+            return grey.convert("RGB")
+        out = grey.convert("RGBA")
+        out.putalpha(alpha)
+        return out
+    if mode == "1":
+        key = img.info.get("transparency")
+        grey = img.convert("L")  # 0 / 255
+        if key is None:
+            return grey.convert("RGB")
+        out = grey.convert("RGBA")
+        out.putalpha(grey.point(lambda v: 0 if v == (255 if key else 0) else 255))
+        return out
+    if mode in ("La", "RGBa"):
+        img = img.convert("RGBA" if mode == "RGBa" else "LA")  # un-premultiply first
+    if mode == "LAB":
+        lab = ImageCms.createProfile("LAB")
+        srgb = ImageCms.createProfile("sRGB")
+        return ImageCms.applyTransform(img, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
     if _has_alpha(img):
         return img.convert("RGBA")
     return img.convert("RGB")
@@ -103,6 +151,9 @@ def _process(job: ImageJob) -> ImageJobResult:
         if (
             job.allow_copy
             and same_format
+            and (opened.mode in _COPYABLE_MODES or (opened.mode == "RGBA" and job.alpha == "keep"))
+            and "transparency" not in opened.info
+            and _header_size(source) == opened.size
             and orientation in (0, 1)
             and (plan is None or plan.bucket == upright)
             and (not alpha or job.alpha == "keep")
@@ -133,6 +184,19 @@ def _process(job: ImageJob) -> ImageJobResult:
     if mask is not None and job.mask_dest:
         mask.save(job.mask_dest, "PNG")
     return ImageJobResult(job.image_id, size=img.size, mask_written=mask is not None)
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The size the trainers' size reader (sd-scripts uses ``imagesize``) finds in the header, or None.
+
+    Pillow skips junk between JPEG markers that ``imagesize`` cannot walk past (it then reports -1 x -1 and
+    training fails on that file); such a file is re-encoded instead of copied byte for byte.
+    """
+    try:
+        width, height = imagesize.get(str(path))
+    except Exception:  # a header it cannot parse at all: the same verdict as -1 x -1
+        return None
+    return (int(width), int(height)) if width > 0 and height > 0 else None
 
 
 def _oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
