@@ -172,7 +172,7 @@ def test_stem_collisions_get_unique_names(project: Project, service: ExportServi
     assert len(result.renamed) == 2
 
 
-def test_non_empty_target_needs_force_and_stale_caches_go(
+def test_non_empty_target_needs_force_and_force_replaces_the_whole_folder(
     project: Project, service: ExportService, tmp_path: Path
 ) -> None:
     add_images(project, [ImageSpec("a.png", tags=simple_tags("smile"))])
@@ -181,15 +181,14 @@ def test_non_empty_target_needs_force_and_stale_caches_go(
     service.export(opts)
     folder = target / "10_sks woman"
     (folder / "a_1024x1024_sd.npz").write_bytes(b"x")
-    (folder / "b_0832x1216_sdxl.npz").write_bytes(b"x")
     (target / "metadata_cache.json").write_text("{}")
-    (target / "notes.md").write_text("mine")
     with pytest.raises(ExportError, match="not empty"):
         service.export(opts)
-    result = service.export(opts.with_changes(force=True))
-    assert result.removed_caches == 3 and set(result.replaced) == {"10_sks woman", "dataset_config.toml"}
-    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a.txt"]
-    assert (target / "notes.md").read_text() == "mine"  # the user's own files stay
+    # a new repeat count: the old 10_ folder must not stay beside the new 3_ one (sd-scripts would train both)
+    result = service.export(opts.with_changes(force=True, repeats=3))
+    assert set(result.replaced) == {"10_sks woman", "dataset_config.toml", "metadata_cache.json"}
+    assert sorted(p.name for p in target.iterdir()) == ["3_sks woman", "dataset_config.toml"]
+    assert sorted(p.name for p in (target / "3_sks woman").iterdir()) == ["a.png", "a.txt"]
     assert not list(tmp_path.glob(".out.*"))
 
 
@@ -197,10 +196,13 @@ def test_unsafe_targets_are_refused(project: Project, service: ExportService, tm
     add_images(project, [ImageSpec("x.png", tags=simple_tags("s"), referenced_at=tmp_path / "src")])
     with pytest.raises(ExportError, match="overlaps the project"):
         service.export(service.default_options(project.root / "export"))
-    with pytest.raises(ExportError, match="contains the source image"):
+    with pytest.raises(ExportError, match="overlaps the projects folder"):
+        service.export(service.default_options(project.root.parent / "other-export"))
+    with pytest.raises(ExportError, match="an image project 'exp' was imported from"):
         service.export(service.default_options(tmp_path, force=True))
     with pytest.raises(ExportError, match="no image with id 999"):
         service.export(service.default_options(tmp_path / "o", image_ids=(999,)))
+    assert (tmp_path / "src" / "x.png").is_file()
 
 
 def test_per_image_failures_are_reported_and_cancel_leaves_nothing(

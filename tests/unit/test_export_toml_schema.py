@@ -54,7 +54,11 @@ DROPOUT: dict[str, Check] = {
     "caption_dropout_rate": _is(int, float),
     "caption_tag_dropout_rate": _is(int, float),
 }
-DREAMBOOTH_INHERITABLE: dict[str, Check] = {"caption_extension": _is(str), "class_tokens": _is(str), "cache_info": _is(bool)}
+DREAMBOOTH_INHERITABLE: dict[str, Check] = {
+    "caption_extension": _is(str),
+    "class_tokens": _is(str),
+    "cache_info": _is(bool),
+}
 DREAMBOOTH_SUBSET_ONLY: dict[str, Check] = {"image_dir": _is(str), "is_reg": _is(bool)}
 FINETUNE_SUBSET_ONLY: dict[str, Check] = {"metadata_file": _is(str), "image_dir": _is(str)}
 DATASET_ONLY: dict[str, Check] = {
@@ -151,7 +155,9 @@ def test_the_schema_in_this_test_refuses_what_the_trainers_refuse() -> None:
     with pytest.raises(AssertionError, match="caption_dropout_rate"):
         TEXTUAL_INVERSION.validate({"general": {}, "datasets": [{"subsets": [old_subset]}]})
     with pytest.raises(AssertionError, match="caption_extension"):
-        FINETUNE.validate({"general": {"caption_extension": ".txt"}, "datasets": [{"subsets": [{"metadata_file": "m"}]}]})
+        FINETUNE.validate(
+            {"general": {"caption_extension": ".txt"}, "datasets": [{"subsets": [{"metadata_file": "m"}]}]}
+        )
     with pytest.raises(AssertionError, match="does not train"):
         DREAMBOOTH.validate({"datasets": [{"subsets": [{"metadata_file": "m"}]}]})
 

@@ -191,8 +191,8 @@ def _report(result: Any) -> None:
         console.print(f"metadata: {result.metadata_path}")
     if result.buckets:
         console.print("buckets: " + ", ".join(f"{size} x{n}" for size, n in result.buckets.items()))
-    if result.removed_caches:
-        console.print(f"removed {result.removed_caches} stale sd-scripts cache files")
+    if result.replaced:
+        console.print(f"replaced the previous contents of {result.target} ({len(result.replaced)} entries)")
     for wanted_id, wanted, used in result.renamed:
         console.print(f"[yellow]renamed[/] image {wanted_id}: {wanted} -> {used} (two images shared a name)")
     for issue in result.skipped:

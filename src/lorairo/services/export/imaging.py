@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from lorairo.services.export.bucketing import BucketSettings, select_bucket
+from lorairo.services.export.staging import DISK_FULL_ERRNOS
 
 #: Pillow format -> extension, for formats sd-scripts reads (png, jpg, jpeg, webp, bmp).
 KEEPABLE_FORMATS: dict[str, str] = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp"}
@@ -61,6 +62,7 @@ class ImageJobResult:
     error: str | None = None
     copied: bool = False
     mask_written: bool = False
+    disk_full_at: str | None = None  # set when the write failed for lack of space: the export stops
 
 
 #: Modes sd-scripts' loader (``convert("RGB")``) reads faithfully: anything else is re-encoded to 8-bit RGB.
@@ -116,7 +118,8 @@ def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
     if mode == "LAB":
         lab = ImageCms.createProfile("LAB")
         srgb = ImageCms.createProfile("sRGB")
-        return ImageCms.applyTransform(img, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
+        converted = ImageCms.applyTransform(img, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
+        return converted if converted is not None else img.convert("RGB")  # None only when done in place
     if _has_alpha(img):
         return img.convert("RGBA")
     return img.convert("RGB")
@@ -135,6 +138,10 @@ def process_image(job: ImageJob) -> ImageJobResult:
     """Write ``job.dest`` (and the mask); never raises: failures come back as ``error``."""
     try:
         return _process(job)
+    except OSError as exc:
+        if exc.errno in DISK_FULL_ERRNOS:
+            return ImageJobResult(job.image_id, error=str(exc), disk_full_at=exc.filename or job.dest)
+        return ImageJobResult(job.image_id, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # one bad file must not stop the export; the message names it
         return ImageJobResult(job.image_id, error=f"{type(exc).__name__}: {exc}")
 

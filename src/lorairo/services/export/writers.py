@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import tomlkit
@@ -109,9 +108,7 @@ class MetadataRow:
 
 def kohya_metadata_json(rows: Iterable[MetadataRow]) -> str:
     """``{ "<absolute image path>": {"caption", "tags", "image_size": [w, h]} }`` (sd-scripts fine-tuning)."""
-    data = {
-        r.image_path: {"caption": r.caption, "tags": r.tags, "image_size": [r.size[0], r.size[1]]} for r in rows
-    }
+    data = {r.image_path: {"caption": r.caption, "tags": r.tags, "image_size": [r.size[0], r.size[1]]} for r in rows}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
