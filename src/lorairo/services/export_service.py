@@ -356,6 +356,7 @@ class ExportService:
             config_path=config_path,
             metadata_path=metadata_path,
             replaced=replaced,
+            class_captioned=tuple(p.item.image_id for p in done if p.composed.class_only),
             elapsed_s=time.perf_counter() - started,
         )
         logger.info(

@@ -46,6 +46,7 @@ class ComposedCaption:
     extras: tuple[str, ...]
     tags: tuple[str, ...]
     caption: str
+    class_only: bool = False  # nothing else to write: the caption is the class token (sd-scripts' fallback)
 
     @property
     def is_empty(self) -> bool:
@@ -162,8 +163,18 @@ def compose(item: ExportItem, options: ExportOptions) -> ComposedCaption:
         body = [*extras, *body_tags, *([caption] if caption else [])]
         lines.append(build_line(fixed, body, use_keep_tokens_separator=sep))
     lines = [line for line in lines if line.strip()]
+    class_only = not lines and bool(options.class_tokens)
+    if class_only:
+        # What sd-scripts itself trains an uncaptioned image of a class folder with; without it the image
+        # would be skipped as "empty caption" although the user named its class.
+        lines = [style_text(collapse(options.class_tokens), TagStyle(wildcard=style.wildcard))]
     return ComposedCaption(
-        lines=tuple(lines), fixed=fixed, extras=tuple(extras), tags=tuple(body_tags), caption=caption
+        lines=tuple(lines),
+        fixed=fixed,
+        extras=tuple(extras),
+        tags=tuple(body_tags),
+        caption=caption,
+        class_only=class_only,
     )
 
 
@@ -173,6 +184,8 @@ def metadata_texts(composed: ComposedCaption, options: ExportOptions) -> tuple[s
     The caption holds the trigger words (so ``keep_tokens`` still counts them first), the rating / score tags
     and the natural-language caption; tags holds the tags.
     """
+    if composed.class_only:
+        return composed.lines[0], ""
     head = [*composed.fixed, *composed.extras, *([composed.caption] if composed.caption else [])]
     caption = build_line(
         composed.fixed, head[len(composed.fixed) :], use_keep_tokens_separator=options.use_keep_tokens_separator

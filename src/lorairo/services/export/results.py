@@ -32,6 +32,7 @@ class ExportResult:
         keep_tokens: The value written to the TOML (0 with keep_tokens_separator).
         config_path: ``dataset_config.toml`` when written.
         metadata_path: metadata.json / metadata.jsonl when written.
+        class_captioned: Images with no tag or caption that got the class token as their caption.
         replaced: Entries of a forced target that were replaced (the whole folder is replaced).
         cancelled: True when the user cancelled (then nothing was written to the target).
     """
@@ -50,6 +51,7 @@ class ExportResult:
     config_path: Path | None = None
     metadata_path: Path | None = None
     replaced: tuple[str, ...] = ()
+    class_captioned: tuple[int, ...] = ()
     cancelled: bool = False
     elapsed_s: float = 0.0
 
