@@ -328,3 +328,38 @@ def test_kohya_alpha_mask_keeps_the_alpha_channel(project: Project, service: Exp
     assert subset["alpha_mask"] is True
     with pytest.raises(ExportError, match="JPEG"):
         service.export(service.default_options(tmp_path / "n", alpha="mask", image_format="jpg"))
+
+
+SPLIT_LIKE_NAMES = ["test_1.png", "train-2.png", "valid 3.png", "my_test.png", "plain.png"]
+
+
+def _hf_export_and_snippet(project: Project, service: ExportService, tmp_path: Path) -> tuple[Path, str]:
+    add_images(project, [ImageSpec(n, (64, 64), tags=simple_tags("t")) for n in SPLIT_LIKE_NAMES])
+    target = tmp_path / "hf"
+    service.export(service.default_options(target, format="hf", resolution=None))
+    readme = (target / "README.md").read_text()
+    return target, readme.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_hf_export_names_its_split_and_files_explicitly(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    target, snippet = _hf_export_and_snippet(project, service, tmp_path)
+    rows = [json.loads(line) for line in (target / "train" / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(r["file_name"] for r in rows) == sorted(SPLIT_LIKE_NAMES)
+    # data_dir="train" alone lets `datasets` infer test / validation splits from these names (and drop the
+    # metadata of the images it moves): the snippet names the split and its files
+    assert 'data_files={"train": "train/**"}' in snippet and 'split="train"' in snippet
+    assert "path: train/**" in (target / "README.md").read_text()
+
+
+def test_hf_export_loads_with_its_own_readme_snippet(
+    project: Project, service: ExportService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datasets = pytest.importorskip("datasets")  # not a LoRAIro dependency: checked where it is installed
+    target, snippet = _hf_export_and_snippet(project, service, tmp_path)
+    monkeypatch.chdir(target)
+    namespace: dict[str, object] = {"load_dataset": datasets.load_dataset}
+    exec(snippet.replace("from datasets import load_dataset\n", ""), namespace)
+    loaded = namespace["ds"]
+    assert len(loaded) == 5 and loaded[0]["text"] == "t"  # type: ignore[arg-type,index]

@@ -129,14 +129,22 @@ def hf_metadata_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:
     return "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows)
 
 
+#: The imagefolder files of the one split, named explicitly: without it ``datasets`` infers splits from file and
+#: folder names, so ``test_1.png`` or ``my-train.png`` would be moved into a test / train split of their own.
+HF_DATA_FILES = "train/**"
+
+
 def hf_dataset_card(title: str, count: int, trigger_words: Iterable[str]) -> str:
-    """A short README.md so the Hub shows what the dataset is and how to load it."""
+    """A short README.md so the Hub shows what the dataset is and how to load it (split named explicitly)."""
     triggers = ", ".join(trigger_words) or "(none)"
     return (
-        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: train/*\n"
+        f"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: {HF_DATA_FILES}\n"
         "task_categories:\n- text-to-image\n---\n\n"
         f"# {title}\n\n{count} images with captions, exported by LoRAIro as a Hugging Face `imagefolder` "
         "(`train/metadata.jsonl`: `file_name`, `text`, `tags`, `caption`, `rating`, `aesthetic_score`).\n\n"
         f"Trigger words: {triggers}\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("imagefolder", data_dir="train")\n```\n'
+        "Load it from this folder (or pass the Hub repo id instead of the folder path once pushed):\n\n"
+        "```python\nfrom datasets import load_dataset\n"
+        f'ds = load_dataset("imagefolder", data_dir=".", data_files={{"train": "{HF_DATA_FILES}"}}, split="train")\n'
+        "```\n"
     )
