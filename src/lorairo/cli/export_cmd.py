@@ -15,7 +15,6 @@ from lorairo.exceptions import ExportError
 from lorairo.services.export.options import FORMATS, TAG_CATEGORIES, split_words
 from lorairo.services.export_service import ExportService
 
-
 _REFRESH_S = 0.2
 
 
@@ -92,7 +91,8 @@ def export(
         str | None,
         typer.Option(
             "--categories",
-            help=f"Tag categories to include, e.g. general,character (default: all). One of: {', '.join(TAG_CATEGORIES)}.",
+            help="Tag categories to include, e.g. general,character (default: all). One of: "
+            + ", ".join(TAG_CATEGORIES),
         ),
     ] = None,
     max_bucket_reso: Annotated[int | None, typer.Option("--max-bucket-reso", help="e.g. 2048 for SDXL.")] = None,

@@ -1,13 +1,16 @@
 """File > Export: options, a live preview (caption line, counts, bucket and tag charts), progress and cancel.
 
-The preview comes from `ExportService.preview` (database only, no image decoding): the selection's annotations
-are loaded once on a worker, then every option change recomputes the preview after a short pause. The export
-itself (and the optional Hugging Face push) runs through the window's JobManager. GUI thread only.
+The preview comes from `ExportService.preview` (database only, no image decoding) and runs on a worker: every
+option change recomputes it after a short pause (about 1.4 s at 30k images, which blocked the GUI when it ran
+here). Each request carries a generation number; a result that arrives after the options changed again is
+dropped, so the preview always shows the latest options. The export itself (and the optional Hugging Face push)
+runs through the window's JobManager. GUI thread only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from lorairo.exceptions import LoRAIroException
 from lorairo.gui.workers import Job, JobError
+from lorairo.services.export.layout import displayable
 from lorairo.services.export.options import ExportOptions, split_words
 from lorairo.services.export.results import ExportPreview, ExportResult
 from lorairo.services.export.staging import is_empty_dir
@@ -93,6 +97,14 @@ class BarChart(QWidget):
             painter.drawText(QRectF(label_w + width + 4, y, count_w, 15), Qt.AlignmentFlag.AlignLeft, str(count))
 
 
+@dataclass(frozen=True)
+class _PreviewAnswer:
+    generation: int
+    preview: ExportPreview | None
+    file_name: str
+    error: str
+
+
 class ExportDialog(QDialog):
     """Export options + live preview. `preview_updated(ExportPreview)` after each recompute (tests wait on it)."""
 
@@ -121,7 +133,8 @@ class ExportDialog(QDialog):
         self.preview: ExportPreview | None = None
         self.job: Job | None = None
         self.result: ExportResult | None = None
-        self._loaded = False
+        self._generation = 0  # of the latest preview request; older answers are dropped
+        self._preview_job: Job | None = None
         self._image_index = 0
         self._debounce = QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self.refresh_preview)
@@ -310,21 +323,8 @@ class ExportDialog(QDialog):
         )
 
     def _start_loading(self, *_args: object) -> None:
-        """Load the scope's annotations on a worker; the preview follows when they are in."""
-        self._loaded = False
+        """A new scope: start at its first image; the worker loads its annotations (cached per scope)."""
         self._image_index = 0
-        ids = self.scope_ids()
-        service = self.service
-        self.session.jobs.submit(
-            "Load export preview",
-            lambda _ctx: service.load(ids),
-            on_result=self._loaded_once,
-            on_error=lambda err: self.error_label.setText(err.message),
-            visible=False,
-        )
-
-    def _loaded_once(self, _selection: object) -> None:
-        self._loaded = True
         self.refresh_preview()
 
     def _schedule(self, *_args: object) -> None:
@@ -335,24 +335,46 @@ class ExportDialog(QDialog):
         self.refresh_preview()
 
     def refresh_preview(self) -> None:
-        """Recompute the preview now (the selection's annotations are cached after the first load)."""
-        if not self._loaded:
-            return
-        try:
-            options = self.current_options()
-            selection = self.service.load(options.image_ids)
-            image_id = None
-            if selection.items:
-                self._image_index %= len(selection.items)
-                image_id = selection.items[self._image_index].image_id
-            preview = self.service.preview(options, image_id=image_id)
-        except LoRAIroException as exc:
-            self.error_label.setText(str(exc))
+        """Recompute the preview on a worker; only the answer to the latest request is shown."""
+        self._debounce.stop()
+        self._generation += 1
+        generation = self._generation
+        options = self.current_options()
+        index = self._image_index
+        service = self.service
+        if self._preview_job is not None:
+            self._preview_job.cancel()  # its answer would be stale anyway
+
+        def work(_ctx: Any) -> _PreviewAnswer:
+            try:
+                selection = service.load(options.image_ids)
+                image_id, file_name = None, ""
+                if selection.items:
+                    item = selection.items[index % len(selection.items)]
+                    image_id, file_name = item.image_id, displayable(item.file_name)
+                return _PreviewAnswer(generation, service.preview(options, image_id=image_id), file_name, "")
+            except LoRAIroException as exc:  # a bad option: shown under the preview, not an application error
+                return _PreviewAnswer(generation, None, "", str(exc))
+
+        self._preview_job = self.session.jobs.submit(
+            "Export preview",
+            work,
+            on_result=self._preview_done,
+            on_error=lambda err: self.error_label.setText(err.message),
+            visible=False,
+        )
+
+    def _preview_done(self, answer: _PreviewAnswer) -> None:
+        if answer.generation != self._generation:
+            return  # the options changed while it was computed: a newer answer is on its way
+        self._preview_job = None
+        if answer.preview is None:
+            self.error_label.setText(answer.error)
             self.export_button.setEnabled(False)
             return
         self.error_label.setText("")
-        self.export_button.setEnabled(self.job is None and preview.image_count > 0)
-        self._show(preview, selection.items[self._image_index].file_name if selection.items else "")
+        self.export_button.setEnabled(self.job is None and answer.preview.image_count > 0)
+        self._show(answer.preview, answer.file_name)
 
     def _show(self, preview: ExportPreview, file_name: str) -> None:
         self.preview = preview
@@ -385,8 +407,8 @@ class ExportDialog(QDialog):
         answer = QMessageBox.question(
             self,
             "Folder not empty",
-            f"{target} is not empty.\n\nReplace the files this export writes there and remove stale sd-scripts "
-            "caches? Other files are left alone.",
+            f"{target} is not empty.\n\nReplace the whole folder with this export? Everything in it is deleted "
+            "(a folder holding a project or its original images is always refused).",
         )
         return answer == QMessageBox.StandardButton.Yes
 
