@@ -233,8 +233,11 @@ def _run(service: ExportService, options: Any, json: bool) -> Any:
 
         try:
             result = service.export(options, progress=progress, cancel=cancel)
-        except KeyboardInterrupt:
-            cancel.set()
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                cancel.set()
+            bar.remove_task(task)  # the error is the one line left, not an empty bar above it
+            bar.refresh()
             raise
         done = result.exported + len(result.failures)
         bar.update(task, completed=done, total=done or 1, description="done", eta="0:00")
