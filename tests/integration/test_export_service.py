@@ -363,3 +363,41 @@ def test_hf_export_loads_with_its_own_readme_snippet(
     exec(snippet.replace("from datasets import load_dataset\n", ""), namespace)
     loaded = namespace["ds"]
     assert len(loaded) == 5 and loaded[0]["text"] == "t"  # type: ignore[arg-type,index]
+
+
+def test_reports_name_the_users_original_path_not_the_store_copy(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from lorairo.database.schema import ImageRecord
+
+    ids = add_images(
+        project,
+        [ImageSpec("kept.png", tags=simple_tags("a")), ImageSpec("empty.png", tags=simple_tags("low", confidence=0.1))],
+    )
+    with project.db.session(write=True) as s:
+        s.execute(update(ImageRecord).where(ImageRecord.id == ids[1]).values(original_path="/home/me/shoot/empty.png"))
+    result = service.export(service.default_options(tmp_path / "out"))
+    (skipped,) = result.skipped
+    assert skipped.path == "/home/me/shoot/empty.png"  # not .../projects/exp/images/01/img1.png
+
+
+@pytest.mark.parametrize("fmt", ["kohya", "kohya-json"])
+def test_relative_paths_survive_moving_the_export(
+    project: Project, service: ExportService, tmp_path: Path, fmt: str
+) -> None:
+    add_images(project, [ImageSpec("a.png", (512, 512), tags=simple_tags("smile"))])
+    target = tmp_path / "made"
+    service.export(service.default_options(target, format=fmt, relative_paths=True, trigger_words=("sks",)))
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    target.rename(moved)
+    config = tomllib.loads((moved / "dataset_config.toml").read_text())
+    subset = config["datasets"][0]["subsets"][0]
+    assert not Path(subset["image_dir"]).is_absolute()
+    assert (moved / subset["image_dir"]).is_dir()  # sd-scripts reads it from the toml's folder (the cwd)
+    if fmt == "kohya-json":
+        assert (moved / subset["metadata_file"]).is_file()
+        keys = json.loads((moved / "metadata.json").read_text())
+        assert all((moved / key).is_file() for key in keys)
