@@ -78,7 +78,21 @@ def _colour_writers() -> dict[str, Callable[[Path], None]]:
         first = _rgb()
         first.save(path, "PNG", save_all=True, append_images=[first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
 
-    return {"cmyk.jpg": cmyk_jpeg, "cmyk.tif": cmyk_tiff, "ycbcr.tif": ycbcr_tiff, "lab.tif": lab_tiff, "a.png": apng}
+    def apng_with_a_broken_frame(path: Path) -> None:
+        apng(path)
+        data = bytearray(path.read_bytes())
+        second = data.find(b"fdAT")  # the second frame's data: zeroed, its CRC no longer matches
+        data[second + 20 : second + 40] = bytes(20)
+        path.write_bytes(bytes(data))
+
+    return {
+        "cmyk.jpg": cmyk_jpeg,
+        "cmyk.tif": cmyk_tiff,
+        "ycbcr.tif": ycbcr_tiff,
+        "lab.tif": lab_tiff,
+        "a.png": apng,
+        "broken-frame.png": apng_with_a_broken_frame,
+    }
 
 
 def _export_files(project: Project, tmp_path: Path, writers: dict[str, Callable[[Path], None]], **options: object):  # type: ignore[no-untyped-def]
@@ -111,7 +125,7 @@ def test_high_bit_and_grey_modes_export_as_8_bit_with_their_tones(project: Proje
 
 def test_colour_modes_and_apng_first_frame(project: Project, tmp_path: Path) -> None:
     result, files = _export_files(project, tmp_path, _colour_writers())
-    assert result.exported == 5 and not result.failures
+    assert result.exported == 6 and not result.failures
     for stem, path in files.items():
         with Image.open(path) as im:
             assert im.mode == "RGB", stem
