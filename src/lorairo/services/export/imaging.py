@@ -12,9 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagesize
-import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 
 from lorairo.services.export.bucketing import BucketSettings, select_bucket
 from lorairo.services.export.staging import DISK_FULL_ERRNOS
@@ -79,6 +77,8 @@ def _has_alpha(img: Image.Image) -> bool:
 def _to_eight_bit(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """16/32-bit integer or float greyscale -> ``L`` scaled to the data's range (Pillow's convert clips at 255,
     which turns a 16-bit scan white, and cannot read big-endian ``I;16B`` at all), plus a tRNS alpha mask."""
+    import numpy as np  # only for these rare modes: keeps the CLI's start-up light
+
     values = np.asarray(img)
     data = values.astype(np.float64)
     if img.mode.startswith("I;16"):
@@ -116,6 +116,8 @@ def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
     if mode in ("La", "RGBa"):
         img = img.convert("RGBA" if mode == "RGBa" else "LA")  # un-premultiply first
     if mode == "LAB":
+        from PIL import ImageCms  # LittleCMS: loaded only for the rare LAB image
+
         lab = ImageCms.createProfile("LAB")
         srgb = ImageCms.createProfile("sRGB")
         converted = ImageCms.applyTransform(img, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
@@ -199,6 +201,8 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     Pillow skips junk between JPEG markers that ``imagesize`` cannot walk past (it then reports -1 x -1 and
     training fails on that file); such a file is re-encoded instead of copied byte for byte.
     """
+    import imagesize  # small; imported in the worker that copies, not at CLI start-up
+
     try:
         width, height = imagesize.get(str(path))
     except Exception:  # a header it cannot parse at all: the same verdict as -1 x -1
