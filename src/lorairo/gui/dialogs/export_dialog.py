@@ -9,6 +9,7 @@ runs through the window's JobManager. GUI thread only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,7 @@ class ExportDialog(QDialog):
         self._generation = 0  # of the latest preview request; older answers are dropped
         self._preview_job: Job | None = None
         self._image_index = 0
+        self._started = 0.0  # when the running export began (for images/s and the time left)
         self._debounce = QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self.refresh_preview)
         self._build(self.service.default_options())
@@ -192,6 +194,15 @@ class ExportDialog(QDialog):
         self.separator = QCheckBox("keep_tokens_separator ||| instead of keep_tokens")
         self.rating_tag = QCheckBox("rating tag", checked=defaults.include_rating_tag)
         self.score_tag = QCheckBox("score tag (score_N)", checked=defaults.include_score_tag)
+        self.shuffle = QComboBox()
+        self.shuffle.addItem("trainer's setting (not written)", None)
+        self.shuffle.addItem("shuffle_caption = true", True)
+        self.shuffle.addItem("shuffle_caption = false", False)
+        self.shuffle.setToolTip(
+            "Written to dataset_config.toml only when chosen. A caption sentence is always kept whole "
+            "(secondary_separator), so shuffling never cuts it apart."
+        )
+        self.relative = QCheckBox("paths relative to dataset_config.toml (movable; train from that folder)")
         self.push = QCheckBox("push to the Hugging Face Hub after export")
 
         form = QFormLayout()
@@ -211,6 +222,8 @@ class ExportDialog(QDialog):
         form.addRow("", self.no_upscale)
         form.addRow("Image format", self.image_format)
         form.addRow("Alpha", self.alpha)
+        form.addRow("Shuffle captions", self.shuffle)
+        form.addRow("", self.relative)
         for box in (self.underscores, self.escape, self.by_category, self.separator, self.rating_tag, self.score_tag):
             form.addRow("", box)
         form.addRow("", self.push)
@@ -319,6 +332,8 @@ class ExportDialog(QDialog):
             use_keep_tokens_separator=self.separator.isChecked(),
             include_rating_tag=self.rating_tag.isChecked(),
             include_score_tag=self.score_tag.isChecked(),
+            shuffle_caption=self.shuffle.currentData(),
+            relative_paths=self.relative.isChecked(),
             force=force,
         )
 
@@ -428,6 +443,7 @@ class ExportDialog(QDialog):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.status.setText("Exporting…")
+        self._started = time.monotonic()
 
         def work(ctx: Any) -> ExportResult:
             result = service.export(options, progress=ctx.progress, cancel=ctx.cancel)
@@ -447,7 +463,10 @@ class ExportDialog(QDialog):
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        self.status.setText(f"{done}/{total} {message}")
+        elapsed = time.monotonic() - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"{int((total - done) / rate + 0.5)} s left" if rate > 0 else "estimating…"
+        self.status.setText(f"{done}/{total} · {rate:.1f} images/s · {eta} · {displayable(message)}")
 
     def _export_done(self, result: ExportResult) -> None:
         self.result = result
