@@ -37,8 +37,9 @@ def is_empty_dir(path: Path) -> bool:
 
 
 def disk_full_error(exc: OSError, target: Path) -> ExportError:
-    where = exc.filename or target
-    return ExportError(f"disk full at {where}: nothing was written to {target}; free some space and export again")
+    """One line naming the folder the user chose (the file being written lives in the hidden staging folder)."""
+    writing = f" (writing {Path(str(exc.filename)).name})" if exc.filename else ""
+    return ExportError(f"disk full at {target}{writing}: nothing was written there; free some space and export again")
 
 
 def check_target(
