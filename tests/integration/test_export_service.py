@@ -194,10 +194,14 @@ def test_non_empty_target_needs_force_and_force_replaces_the_whole_folder(
 
 def test_unsafe_targets_are_refused(project: Project, service: ExportService, tmp_path: Path) -> None:
     add_images(project, [ImageSpec("x.png", tags=simple_tags("s"), referenced_at=tmp_path / "src")])
-    with pytest.raises(ExportError, match="overlaps the project"):
+    with pytest.raises(ExportError, match="lies in project 'exp'"):
         service.export(service.default_options(project.root / "export"))
-    with pytest.raises(ExportError, match="overlaps the projects folder"):
-        service.export(service.default_options(project.root.parent / "other-export"))
+    with pytest.raises(ExportError, match="holds the projects folder"):
+        service.export(service.default_options(project.root.parent.parent, force=True))
+    other = ProjectService(ConfigurationService()).create("other")
+    other.close()
+    with pytest.raises(ExportError, match="lies in project 'other'"):
+        service.export(service.default_options(other.root / "export"))
     with pytest.raises(ExportError, match="an image project 'exp' was imported from"):
         service.export(service.default_options(tmp_path, force=True))
     with pytest.raises(ExportError, match="no image with id 999"):

@@ -58,15 +58,22 @@ def check_target(
     """
     if target.exists() and not target.is_dir():
         raise ExportError(f"export target {target} is a file, not a folder")
+    if projects_root is not None:
+        projects = projects_root.resolve()
+        if projects.is_relative_to(target):
+            raise ExportError(
+                f"export target {target} holds the projects folder {projects}; choose a folder outside it"
+            )
+        if target.is_relative_to(projects) and target != projects:
+            project_dir = projects / target.relative_to(projects).parts[0]
+            if (project_dir / "database.db").exists():
+                raise ExportError(
+                    f"export target {target} lies in project '{project_dir.name}' ({project_dir}); choose a folder "
+                    "outside it"
+                )
     root = project_root.resolve()
     if target == root or target.is_relative_to(root) or root.is_relative_to(target):
         raise ExportError(f"export target {target} overlaps the project folder {root}; choose another folder")
-    if projects_root is not None:
-        projects = projects_root.resolve()
-        if target == projects or target.is_relative_to(projects) or projects.is_relative_to(target):
-            raise ExportError(
-                f"export target {target} overlaps the projects folder {projects}; choose a folder outside it"
-            )
     if not target.exists() or is_empty_dir(target):
         return
     if not force:
