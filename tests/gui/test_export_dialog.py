@@ -80,9 +80,12 @@ def test_export_runs_in_the_background_and_asks_before_overwriting(
     target = tmp_path / "out"
     dialog.target.setText(str(target))
     dialog.trigger.setText("sks")
+    statuses: list[str] = []
     with qtbot.waitSignal(dialog.export_finished, timeout=60_000) as done:
         dialog.start_export()
+        dialog.job.progress.connect(lambda *_: statuses.append(dialog.status.text()))  # type: ignore[union-attr]
     result = done.args[0]
+    assert statuses and "images/s" in statuses[-1] and ("s left" in statuses[-1] or "estimating" in statuses[-1])
     assert result.exported == 3 and (result.image_dir / "a.txt").read_text().startswith("sks, ")
     qtbot.waitUntil(lambda: dialog.job is None, timeout=5_000)
 
@@ -104,3 +107,56 @@ def test_file_export_menu_opens_the_dialog(qtbot, window, monkeypatch: pytest.Mo
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
     assert dialog.preview.image_count == 1
+
+
+def test_preview_runs_off_the_gui_thread_and_stale_answers_are_dropped(
+    qtbot, session, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    dialog = ExportDialog(session, None, [], None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    real_preview = dialog.service.preview
+    release = threading.Event()
+    gui_thread = threading.current_thread()
+    calls: list[tuple[str, bool]] = []
+
+    def slow_preview(options, image_id=None, top_tags=30):  # type: ignore[no-untyped-def]
+        calls.append(
+            (options.trigger_words[0] if options.trigger_words else "", threading.current_thread() is gui_thread)
+        )
+        if options.trigger_words == ("old",):
+            release.wait(10)  # the stale request: held until the newer one has been shown
+        return real_preview(options, image_id=image_id, top_tags=top_tags)
+
+    monkeypatch.setattr(dialog.service, "preview", slow_preview)
+    dialog.trigger.setText("old")
+    dialog.refresh_preview()  # returns at once although the preview is still being computed
+    stale_job = dialog._preview_job
+    assert stale_job is not None and not release.is_set()
+    with qtbot.waitSignal(dialog.preview_updated, timeout=10_000):
+        dialog.trigger.setText("new")
+        dialog.refresh_preview()
+    assert dialog.caption_preview.toPlainText().startswith("new, ")
+    with qtbot.waitSignal(stale_job.finished, timeout=10_000):
+        release.set()  # the stale answer arrives now and must not replace the newer one
+    assert len(calls) == 2
+    assert dialog.caption_preview.toPlainText().startswith("new, ")
+    assert [gui for _word, gui in calls] == [False, False]  # never computed on the GUI thread
+
+
+def test_shuffle_and_relative_paths_reach_the_toml(qtbot, session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import tomllib
+
+    dialog = ExportDialog(session, None, [], None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    dialog.target.setText(str(tmp_path / "out"))
+    dialog.shuffle.setCurrentIndex(dialog.shuffle.findData(True))
+    dialog.relative.setChecked(True)
+    with qtbot.waitSignal(dialog.export_finished, timeout=60_000):
+        dialog.start_export()
+    config = tomllib.loads((tmp_path / "out" / "dataset_config.toml").read_text())
+    assert config["general"]["shuffle_caption"] is True
+    assert config["datasets"][0]["subsets"][0]["image_dir"] == "10_images"

@@ -78,7 +78,7 @@ def test_cli_refuses_non_empty_target_and_takes_ids_and_filters(
     assert main([*base, "--force", "--ids", f"{ids[0]},{ids[2]}", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["exported"] == 2
-    assert (out / "old.txt").read_text() == "x"
+    assert not (out / "old.txt").exists()  # --force replaces the whole folder
 
     filtered = tmp_path / "f"
     assert (
@@ -89,3 +89,40 @@ def test_cli_refuses_non_empty_target_and_takes_ids_and_filters(
     capsys.readouterr()
     assert main(["export", "-p", "shoot", "--out", str(tmp_path / "x"), "--caption-ext", ".png"]) == 1
     assert "caption_extension" in capsys.readouterr().err
+
+
+def test_class_without_trigger_keeps_untagged_images_and_progress_shows_rate_and_eta(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = ProjectService(ConfigurationService()).create("cls")
+    try:
+        add_images(
+            project,
+            [
+                ImageSpec("tagged.png", (512, 512), tags=simple_tags("smile")),
+                ImageSpec("bare.png", (512, 512)),  # no tag, no caption
+            ],
+        )
+    finally:
+        project.close()
+    out = tmp_path / "o"
+    assert main(["export", "-p", "cls", "--out", str(out), "--class", "woman"]) == 0
+    captured = capsys.readouterr()
+    assert (out / "10_woman" / "bare.txt").read_text() == "woman"  # was skipped as "empty caption"
+    assert (out / "10_woman" / "tagged.txt").read_text() == "smile"
+    assert "1 images had no tags or caption" in captured.out
+    assert "images/s" in captured.err and "ETA" in captured.err  # the progress line, like import's
+    assert "images/s)" in captured.out  # the summary's rate
+
+
+def test_bad_enumerations_name_the_value_and_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_project()
+    base = ["export", "-p", "shoot", "--out", str(tmp_path / "o")]
+    assert main([*base, "--categories", "general,charcter"]) == 1
+    err = capsys.readouterr().err
+    assert "'charcter'" in err and "character" in err and "general" in err
+    assert main([*base, "--caption-mode", "sentences"]) == 1
+    assert "'sentences'" in capsys.readouterr().err
+    assert main([*base, "--format", "kohyaa"]) == 1
+    assert "kohya-json" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

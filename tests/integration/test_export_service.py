@@ -87,7 +87,8 @@ def test_kohya_export_captions_toml_and_buckets(project: Project, service: Expor
     assert (dataset["min_bucket_reso"], dataset["max_bucket_reso"], dataset["bucket_reso_steps"]) == (256, 1024, 64)
     subset = dataset["subsets"][0]
     assert Path(subset["image_dir"]) == folder.resolve() and Path(subset["image_dir"]).is_absolute()
-    assert subset["num_repeats"] == 10 and subset["class_tokens"] == "woman" and subset["is_reg"] is False
+    assert subset["num_repeats"] == 10 and subset["class_tokens"] == "woman" and "is_reg" not in subset
+    assert "batch_size" not in dataset and "caption_dropout_rate" not in subset  # the trainer's, unless set
 
     assert events[-1][:2] == (8, 8)
     # sources untouched, no temp folder left beside the target
@@ -111,7 +112,8 @@ def test_round_trip_tags_come_back_the_same(project: Project, service: ExportSer
         result = service.export(opts)
         cfg = tomllib.loads((target / "dataset_config.toml").read_text())
         assert cfg["general"]["enable_wildcard"] is True
-        assert cfg["general"]["shuffle_caption"] is False  # sentences are never shuffled chunk by chunk
+        assert "shuffle_caption" not in cfg["general"]  # the trainer's choice; the sentence has no comma to cut
+        assert "secondary_separator" not in cfg["general"]
         lines = (result.image_dir / "a.txt").read_text().split("\n")
         assert len(lines) == 2
         assert parse_sidecar_line(lines[0], wildcard=True) == ["sks", *tags]
@@ -170,7 +172,7 @@ def test_stem_collisions_get_unique_names(project: Project, service: ExportServi
     assert len(result.renamed) == 2
 
 
-def test_non_empty_target_needs_force_and_stale_caches_go(
+def test_non_empty_target_needs_force_and_force_replaces_the_whole_folder(
     project: Project, service: ExportService, tmp_path: Path
 ) -> None:
     add_images(project, [ImageSpec("a.png", tags=simple_tags("smile"))])
@@ -179,26 +181,32 @@ def test_non_empty_target_needs_force_and_stale_caches_go(
     service.export(opts)
     folder = target / "10_sks woman"
     (folder / "a_1024x1024_sd.npz").write_bytes(b"x")
-    (folder / "b_0832x1216_sdxl.npz").write_bytes(b"x")
     (target / "metadata_cache.json").write_text("{}")
-    (target / "notes.md").write_text("mine")
     with pytest.raises(ExportError, match="not empty"):
         service.export(opts)
-    result = service.export(opts.with_changes(force=True))
-    assert result.removed_caches == 3 and set(result.replaced) == {"10_sks woman", "dataset_config.toml"}
-    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "a.txt"]
-    assert (target / "notes.md").read_text() == "mine"  # the user's own files stay
+    # a new repeat count: the old 10_ folder must not stay beside the new 3_ one (sd-scripts would train both)
+    result = service.export(opts.with_changes(force=True, repeats=3))
+    assert set(result.replaced) == {"10_sks woman", "dataset_config.toml", "metadata_cache.json"}
+    assert sorted(p.name for p in target.iterdir()) == ["3_sks woman", "dataset_config.toml"]
+    assert sorted(p.name for p in (target / "3_sks woman").iterdir()) == ["a.png", "a.txt"]
     assert not list(tmp_path.glob(".out.*"))
 
 
 def test_unsafe_targets_are_refused(project: Project, service: ExportService, tmp_path: Path) -> None:
     add_images(project, [ImageSpec("x.png", tags=simple_tags("s"), referenced_at=tmp_path / "src")])
-    with pytest.raises(ExportError, match="overlaps the project"):
+    with pytest.raises(ExportError, match="lies in project 'exp'"):
         service.export(service.default_options(project.root / "export"))
-    with pytest.raises(ExportError, match="contains the source image"):
+    with pytest.raises(ExportError, match="holds the projects folder"):
+        service.export(service.default_options(project.root.parent.parent, force=True))
+    other = ProjectService(ConfigurationService()).create("other")
+    other.close()
+    with pytest.raises(ExportError, match="lies in project 'other'"):
+        service.export(service.default_options(other.root / "export"))
+    with pytest.raises(ExportError, match="an image project 'exp' was imported from"):
         service.export(service.default_options(tmp_path, force=True))
     with pytest.raises(ExportError, match="no image with id 999"):
         service.export(service.default_options(tmp_path / "o", image_ids=(999,)))
+    assert (tmp_path / "src" / "x.png").is_file()
 
 
 def test_per_image_failures_are_reported_and_cancel_leaves_nothing(
@@ -324,3 +332,76 @@ def test_kohya_alpha_mask_keeps_the_alpha_channel(project: Project, service: Exp
     assert subset["alpha_mask"] is True
     with pytest.raises(ExportError, match="JPEG"):
         service.export(service.default_options(tmp_path / "n", alpha="mask", image_format="jpg"))
+
+
+SPLIT_LIKE_NAMES = ["test_1.png", "train-2.png", "valid 3.png", "my_test.png", "plain.png"]
+
+
+def _hf_export_and_snippet(project: Project, service: ExportService, tmp_path: Path) -> tuple[Path, str]:
+    add_images(project, [ImageSpec(n, (64, 64), tags=simple_tags("t")) for n in SPLIT_LIKE_NAMES])
+    target = tmp_path / "hf"
+    service.export(service.default_options(target, format="hf", resolution=None))
+    readme = (target / "README.md").read_text()
+    return target, readme.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_hf_export_names_its_split_and_files_explicitly(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    target, snippet = _hf_export_and_snippet(project, service, tmp_path)
+    rows = [json.loads(line) for line in (target / "train" / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(r["file_name"] for r in rows) == sorted(SPLIT_LIKE_NAMES)
+    # data_dir="train" alone lets `datasets` infer test / validation splits from these names (and drop the
+    # metadata of the images it moves): the snippet names the split and its files
+    assert 'data_files={"train": "train/**"}' in snippet and 'split="train"' in snippet
+    assert "path: train/**" in (target / "README.md").read_text()
+
+
+def test_hf_export_loads_with_its_own_readme_snippet(
+    project: Project, service: ExportService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datasets = pytest.importorskip("datasets")  # not a LoRAIro dependency: checked where it is installed
+    target, snippet = _hf_export_and_snippet(project, service, tmp_path)
+    monkeypatch.chdir(target)
+    namespace: dict[str, object] = {"load_dataset": datasets.load_dataset}
+    exec(snippet.replace("from datasets import load_dataset\n", ""), namespace)
+    loaded = namespace["ds"]
+    assert len(loaded) == 5 and loaded[0]["text"] == "t"  # type: ignore[arg-type,index]
+
+
+def test_reports_name_the_users_original_path_not_the_store_copy(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from lorairo.database.schema import ImageRecord
+
+    ids = add_images(
+        project,
+        [ImageSpec("kept.png", tags=simple_tags("a")), ImageSpec("empty.png", tags=simple_tags("low", confidence=0.1))],
+    )
+    with project.db.session(write=True) as s:
+        s.execute(update(ImageRecord).where(ImageRecord.id == ids[1]).values(original_path="/home/me/shoot/empty.png"))
+    result = service.export(service.default_options(tmp_path / "out"))
+    (skipped,) = result.skipped
+    assert skipped.path == "/home/me/shoot/empty.png"  # not .../projects/exp/images/01/img1.png
+
+
+@pytest.mark.parametrize("fmt", ["kohya", "kohya-json"])
+def test_relative_paths_survive_moving_the_export(
+    project: Project, service: ExportService, tmp_path: Path, fmt: str
+) -> None:
+    add_images(project, [ImageSpec("a.png", (512, 512), tags=simple_tags("smile"))])
+    target = tmp_path / "made"
+    service.export(service.default_options(target, format=fmt, relative_paths=True, trigger_words=("sks",)))
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    target.rename(moved)
+    config = tomllib.loads((moved / "dataset_config.toml").read_text())
+    subset = config["datasets"][0]["subsets"][0]
+    assert not Path(subset["image_dir"]).is_absolute()
+    assert (moved / subset["image_dir"]).is_dir()  # sd-scripts reads it from the toml's folder (the cwd)
+    if fmt == "kohya-json":
+        assert (moved / subset["metadata_file"]).is_file()
+        keys = json.loads((moved / "metadata.json").read_text())
+        assert all((moved / key).is_file() for key in keys)

@@ -74,10 +74,14 @@ def test_comma_inside_a_tag_never_splits_it() -> None:
 def test_wildcard_variants_double_braces_and_put_tags_and_caption_on_two_lines() -> None:
     opts = OPTS.with_changes(caption_mode="both", caption_variants=True)
     it = item(g("{braced}"), g("smile"), caption="A {curly} cat,\n sitting.")
-    assert compose(it, opts).lines == ("sks, {{braced}}, smile", "sks, A {{curly}} cat, sitting.")
+    # the sentence's comma is written as sd-scripts' secondary separator: shuffling keeps the sentence whole
+    assert compose(it, opts).lines == ("sks, {{braced}}, smile", "sks, A {{curly}} cat;;; sitting.")
     # without wildcard braces are written once and both parts share one line
     one_line = OPTS.with_changes(caption_mode="both")
-    assert compose(it, one_line).lines == ("sks, {braced}, smile, A {curly} cat, sitting.",)
+    assert compose(it, one_line).lines == ("sks, {braced}, smile, A {curly} cat;;; sitting.",)
+    # formats not trained by sd-scripts keep the sentence as written
+    hf = OPTS.with_changes(caption_mode="both", format="hf")
+    assert compose(it, hf).lines == ("sks, {braced}, smile, A {curly} cat, sitting.",)
     assert parse_sidecar_line("sks, {{braced}}", wildcard=True) == ["sks", "{braced}"]
 
 
@@ -160,3 +164,47 @@ def test_folder_name_and_option_errors_name_the_field() -> None:
     assert ExportOptions(format="hf-imagefolder", caption_extension="caption").validated().caption_extension == (
         ".caption"
     )
+
+
+def _sd_scripts_shuffle(line: str, keep: int, seed: int) -> str:
+    """sd-scripts' caption processing with shuffle_caption on (restated): split at commas, keep the first
+    ``keep`` chunks, shuffle the rest, join with ", ", then turn the secondary separator back into commas."""
+    import random
+
+    tokens = [t.strip() for t in line.split(",")]
+    fixed, flex = tokens[:keep], tokens[keep:]
+    random.Random(seed).shuffle(flex)
+    return ", ".join(fixed + flex).replace(";;;", ",")
+
+
+def test_caption_mode_both_sentence_survives_sd_scripts_shuffling() -> None:
+    sentence = "A woman, smiling, stands by a red door."
+    it = item(g("smile"), g("door"), g("red door"), caption=sentence)
+    opts = OPTS.with_changes(caption_mode="both")
+    (line,) = compose(it, opts).lines
+    for seed in range(50):
+        trained = _sd_scripts_shuffle(line, keep_tokens(opts), seed)
+        assert sentence in trained, trained  # never cut into "A woman" ... "smiling" ...
+        assert trained.startswith("sks, ")
+    # the old layout (plain commas) is cut apart by the same shuffle
+    old = f"sks, smile, door, red door, {sentence}"
+    assert any(sentence not in _sd_scripts_shuffle(old, 1, seed) for seed in range(50))
+
+
+def test_pony_tags_keep_their_underscores_by_default_and_the_patterns_are_configurable() -> None:
+    it = item(
+        g("score_9"), g("score_8_up"), g("source_anime"), g("rating_safe"), g("long_hair"), g("^_^"), g("score 7 up")
+    )
+    opts = OPTS.with_changes(order_by_category=False)
+    assert compose(it, opts).lines == (
+        "sks, score_9, score_8_up, source_anime, rating_safe, long hair, ^_^, score_7_up",
+    )
+    custom = opts.with_changes(keep_underscores=("long_*",))
+    assert compose(it, custom).lines == (
+        "sks, score 9, score 8 up, source anime, rating safe, long_hair, ^_^, score 7 up",
+    )
+
+
+def test_unknown_category_is_refused_naming_it_and_the_allowed_ones() -> None:
+    with pytest.raises(ExportError, match=r"unknown tag category 'genral'; choose from character, .*general"):
+        ExportOptions(categories=frozenset({"genral", "character"})).validated()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.exceptions import ExportError
-from lorairo.services.export.options import FORMATS, split_words
+from lorairo.services.export.options import FORMATS, TAG_CATEGORIES, split_words
 from lorairo.services.export_service import ExportService
+
+_REFRESH_S = 0.2
 
 
 def _options_from_cli(service: ExportService, given: dict[str, Any], out: Path | None) -> Any:
@@ -40,9 +43,39 @@ def export(
     caption_ext: Annotated[
         str | None, typer.Option("--caption-ext", help="Caption extension: .txt (default), .caption or custom.")
     ] = None,
-    caption_mode: Annotated[str | None, typer.Option("--caption-mode", help="tags, caption or both.")] = None,
+    caption_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--caption-mode",
+            help=(
+                "tags, caption or both. For sd-scripts (kohya formats) a caption sentence is written as one unit: "
+                "its commas become ';;;' and dataset_config.toml gets secondary_separator = ';;;', so "
+                "shuffle_caption moves the sentence as a whole (never cuts it apart) and sd-scripts turns ';;;' "
+                "back into commas before training."
+            ),
+        ),
+    ] = None,
     variants: Annotated[
-        bool, typer.Option("--variants", help="With --caption-mode both: tags and caption as two variant lines.")
+        bool,
+        typer.Option(
+            "--variants",
+            help="With --caption-mode both: tags and caption as two alternative lines (enable_wildcard; one is "
+            "picked per step).",
+        ),
+    ] = False,
+    shuffle_caption: Annotated[
+        bool | None,
+        typer.Option(
+            "--shuffle-caption/--no-shuffle-caption",
+            help="Write shuffle_caption to dataset_config.toml (default: not written; the trainer decides).",
+        ),
+    ] = None,
+    relative_paths: Annotated[
+        bool,
+        typer.Option(
+            "--relative-paths",
+            help="Write image_dir relative to dataset_config.toml, so the folder can be moved (train from there).",
+        ),
     ] = False,
     ids: Annotated[
         list[str] | None,
@@ -56,7 +89,11 @@ def export(
     ] = None,
     categories: Annotated[
         str | None,
-        typer.Option("--categories", help="Tag categories to include, e.g. general,character (default: all)."),
+        typer.Option(
+            "--categories",
+            help="Tag categories to include, e.g. general,character (default: all). One of: "
+            + ", ".join(TAG_CATEGORIES),
+        ),
     ] = None,
     max_bucket_reso: Annotated[int | None, typer.Option("--max-bucket-reso", help="e.g. 2048 for SDXL.")] = None,
     no_upscale: Annotated[bool, typer.Option("--no-upscale", help="bucket_no_upscale: keep small images small.")] = (
@@ -71,7 +108,11 @@ def export(
     rating_tag: Annotated[bool, typer.Option("--rating-tag", help="Add rating_<label>.")] = False,
     score_tag: Annotated[bool, typer.Option("--score-tag", help="Add score_<n> from the aesthetic score.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Write into a non-empty folder (replaces exported files, drops caches).")
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a non-empty target folder as a whole (never one holding a project or its originals).",
+        ),
     ] = False,
     push: Annotated[
         bool, typer.Option("--push", help="Push the folder to the Hugging Face Hub (huggingface.* settings).")
@@ -117,6 +158,8 @@ def export(
             "use_keep_tokens_separator": keep_tokens_separator or None,
             "include_rating_tag": rating_tag or None,
             "include_score_tag": score_tag or None,
+            "shuffle_caption": shuffle_caption,
+            "relative_paths": relative_paths or None,
             "force": force,
         }
         options = _options_from_cli(service, given, out)
@@ -152,36 +195,68 @@ def _parse_ids(values: list[str]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _run(service: ExportService, options: Any, json: bool) -> Any:
+    """Export with a progress line like import's: count, images/s and ETA (on stderr; off with --json)."""
     cancel = threading.Event()
-    bar = Progress(
+    columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("ETA {task.fields[eta]}"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=json,
-        transient=True,
     )
+    # auto_refresh=False: no refresh thread; the line is redrawn at most every _REFRESH_S from the callback.
+    bar = Progress(*columns, console=err_console, disable=json, auto_refresh=False, transient=False)
     with bar:
-        task = bar.add_task("Exporting", total=None)
+        task = bar.add_task("exporting", total=None, rate="", eta="--:--")
+        started = time.monotonic()
+        last = 0.0
 
         def progress(done: int, total: int, message: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"Exporting {message}"[:60])
+            nonlocal last
+            now = time.monotonic()
+            if now - last < _REFRESH_S and done < total:
+                return
+            last = now
+            elapsed = now - started
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = _clock((total - done) / rate) if rate > 0 else "--:--"
+            bar.update(task, completed=done, total=total, rate=f"{rate:.1f} images/s", eta=eta)
+            bar.refresh()
 
         try:
-            return service.export(options, progress=progress, cancel=cancel)
-        except KeyboardInterrupt:
-            cancel.set()
+            result = service.export(options, progress=progress, cancel=cancel)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                cancel.set()
+            bar.remove_task(task)  # the error is the one line left, not an empty bar above it
+            bar.refresh()
             raise
+        done = result.exported + len(result.failures)
+        bar.update(task, completed=done, total=done or 1, description="done", eta="0:00")
+        bar.refresh()
+        return result
 
 
 def _report(result: Any) -> None:
+    rate = result.exported / result.elapsed_s if result.elapsed_s > 0 else 0.0
     console.print(
-        f"Exported [bold]{result.exported}[/] images ({result.format}) to {result.image_dir}"
+        f"Exported [bold]{result.exported}[/] images ({result.format}) to {result.image_dir} "
+        f"in {result.elapsed_s:.1f} s ({rate:.1f} images/s)"
         + (f"; {result.excluded} excluded left out" if result.excluded else "")
     )
+    if result.class_captioned:
+        console.print(
+            f"[yellow]{len(result.class_captioned)} images had no tags or caption[/]: their caption is the class "
+            "token alone"
+        )
     if result.config_path:
         ext = f"caption_extension {result.caption_extension}, " if result.format == "kohya" else ""
         console.print(f"dataset_config.toml: {result.config_path} ({ext}keep_tokens {result.keep_tokens})")
@@ -191,8 +266,8 @@ def _report(result: Any) -> None:
         console.print(f"metadata: {result.metadata_path}")
     if result.buckets:
         console.print("buckets: " + ", ".join(f"{size} x{n}" for size, n in result.buckets.items()))
-    if result.removed_caches:
-        console.print(f"removed {result.removed_caches} stale sd-scripts cache files")
+    if result.replaced:
+        console.print(f"replaced the previous contents of {result.target} ({len(result.replaced)} entries)")
     for wanted_id, wanted, used in result.renamed:
         console.print(f"[yellow]renamed[/] image {wanted_id}: {wanted} -> {used} (two images shared a name)")
     for issue in result.skipped:

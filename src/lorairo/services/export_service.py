@@ -11,27 +11,32 @@ place at the end (cancel or a fatal error leaves the target as it was); a non-em
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from sqlalchemy import select
 
+from lorairo.database.schema import ImageRecord, ImageSourceRecord
 from lorairo.exceptions import ExportError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.export import hf_push, staging
 from lorairo.services.export.bucketing import select_bucket
-from lorairo.services.export.captions import collapse
+from lorairo.services.export.captions import SECONDARY_SEPARATOR, collapse
 from lorairo.services.export.compose import ComposedCaption, compose, keep_tokens, metadata_texts, pick_caption
 from lorairo.services.export.data import ExportItem, LoadedSelection, load_selection
 from lorairo.services.export.imaging import MASK_SUFFIX, ImageJob, ImageJobResult, output_extension
 from lorairo.services.export.layout import assign_stems, image_subdir
-from lorairo.services.export.options import ExportOptions, split_words
+from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions, split_words
 from lorairo.services.export.results import ExportIssue, ExportPreview, ExportResult
 from lorairo.services.export.runner import run_jobs
 from lorairo.services.export.writers import (
@@ -81,6 +86,7 @@ class ExportService:
             class_tokens=str(get("export.class_tokens")),
             repeats=int(get("export.repeats")),
             underscores_to_spaces=bool(get("export.underscores_to_spaces")),
+            keep_underscores=tuple(str(p) for p in get("export.keep_underscores")),
             escape_parentheses=bool(get("export.escape_parentheses")),
             min_confidence=float(get("export.min_confidence")),
             include_rating_tag=bool(get("export.include_rating_tag")),
@@ -177,9 +183,11 @@ class ExportService:
         staging.check_target(
             target,
             force=opts.force,
-            forbidden_roots=[self.project.root],
-            sources=[item.source_path for item in selection.items],
+            project_root=self.project.root,
+            projects_root=self.config.database_dir(),
+            protected=self._protected_paths(),
         )
+        staging.remove_leftovers(target)
         planned, skipped = self._plan(selection.items, opts)
         if not planned:
             raise ExportError(
@@ -206,9 +214,39 @@ class ExportService:
                 cancel,
                 started,
             )
+        except OSError as exc:
+            if exc.errno in staging.DISK_FULL_ERRNOS:
+                raise staging.disk_full_error(exc, target) from exc
+            raise
         finally:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
+
+    def _protected_paths(self) -> Iterator[tuple[str, str]]:
+        """(project, absolute path) of every image any project was imported from or stores outside itself.
+
+        Lazy: only a forced, non-empty target is checked against it. Other projects are read with a read-only
+        SQLite connection (opening them as projects would migrate or lock them).
+        """
+        with self.project.db.session() as session:
+            rows = session.execute(
+                select(ImageRecord.file_path, ImageRecord.original_path).where(ImageRecord.id > 0)
+            ).all()
+            sources = session.scalars(select(ImageSourceRecord.source_path)).all()
+        for file_path, original in rows:
+            if Path(file_path).is_absolute():
+                yield self.project.name, file_path
+            yield self.project.name, original
+        for source in sources:
+            yield self.project.name, source
+        projects_root = self.config.database_dir()
+        if not projects_root.is_dir():
+            return
+        for other in sorted(projects_root.iterdir()):
+            db_path = other / "database.db"
+            if other.resolve() == self.project.root.resolve() or not db_path.is_file():
+                continue
+            yield from _project_sources(other.name, db_path)
 
     def _plan(self, items: Sequence[ExportItem], opts: ExportOptions) -> tuple[list[_Planned], list[ExportIssue]]:
         keep_alpha = opts.alpha == "mask" and opts.format != "onetrainer"
@@ -217,9 +255,7 @@ class ExportService:
         for item in items:
             composed = compose(item, opts)
             if composed.is_empty:
-                skipped.append(
-                    ExportIssue(item.image_id, str(item.source_path), "empty caption: no tags pass the filters")
-                )
+                skipped.append(ExportIssue(item.image_id, item.shown_path, "empty caption: no tags pass the filters"))
                 continue
             ext = output_extension(item.format, opts.image_format, keep_alpha)
             planned.append(_Planned(item, composed, "", ext))
@@ -264,10 +300,14 @@ class ExportService:
         sidecars = opts.format in ("kohya", "onetrainer")
 
         def on_result(result: ImageJobResult) -> None:
+            if result.disk_full_at is not None:  # every later image would fail the same way: stop here
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), result.disk_full_at)
             plan = by_id[result.image_id]
             if result.error is not None or result.size is None:
-                failures.append(ExportIssue(result.image_id, str(plan.item.source_path), result.error or "no size"))
-                logger.warning("Export failed for {}: {}", plan.item.source_path, result.error)
+                failures.append(ExportIssue(result.image_id, plan.item.shown_path, result.error or "no size"))
+                logger.warning(
+                    "Export failed for {} (stored as {}): {}", plan.item.shown_path, plan.item.source_path, result.error
+                )
             else:
                 sizes[result.image_id] = result.size
                 if sidecars:
@@ -299,7 +339,6 @@ class ExportService:
 
         done = [p for p in planned if p.item.image_id in sizes]
         config_path, metadata_path = self._write_side_files(opts, done, sizes, target, final_image_dir, work, kt)
-        removed = staging.remove_stale_caches(target)
         replaced = staging.move_into_place(work, target)
         buckets = Counter(f"{w}x{h}" for w, h in sizes.values())
         result = ExportResult(
@@ -316,8 +355,8 @@ class ExportService:
             buckets=dict(sorted(buckets.items())),
             config_path=config_path,
             metadata_path=metadata_path,
-            removed_caches=removed,
             replaced=replaced,
+            class_captioned=tuple(p.item.image_id for p in done if p.composed.class_only),
             elapsed_s=time.perf_counter() - started,
         )
         logger.info(
@@ -343,17 +382,28 @@ class ExportService:
     ) -> tuple[Path | None, Path | None]:
         config_path: Path | None = None
         metadata_path: Path | None = None
+
+        def written(path: Path) -> str:
+            # The TOML and metadata name the final (moved-into-place) paths, or paths relative to the target.
+            return path.relative_to(target).as_posix() if opts.relative_paths else str(path)
+
         if opts.format in ("kohya-json", "kohya-jsonl"):
             rows = []
             for p in done:
                 caption, tags = metadata_texts(p.composed, opts)
-                rows.append(MetadataRow(final_image_dir / f"{p.stem}{p.ext}", caption, tags, sizes[p.item.image_id]))
+                image_path = written(final_image_dir / f"{p.stem}{p.ext}")
+                rows.append(MetadataRow(image_path, caption, tags, sizes[p.item.image_id]))
             name = "metadata.json" if opts.format == "kohya-json" else "metadata.jsonl"
             text = kohya_metadata_json(rows) if opts.format == "kohya-json" else kohya_metadata_jsonl(rows)
             (work / name).write_text(text, encoding="utf-8")
             metadata_path = target / name
-        if opts.format in ("kohya", "kohya-json", "kohya-jsonl"):
-            subset = SubsetSpec(image_dir=final_image_dir, metadata_file=metadata_path, alpha_mask=opts.alpha == "mask")
+        if opts.format in KOHYA_FORMATS:
+            subset = SubsetSpec(
+                image_dir=written(final_image_dir),
+                metadata_file=written(metadata_path) if metadata_path is not None else None,
+                alpha_mask=opts.alpha == "mask",
+                protected_sentences=any(SECONDARY_SEPARATOR in p.composed.caption for p in done),
+            )
             (work / CONFIG_NAME).write_text(dataset_config_toml(opts, subset, kt), encoding="utf-8")
             config_path = target / CONFIG_NAME
         if opts.format == "hf":
@@ -393,3 +443,27 @@ class ExportService:
         return hf_push.push_folder(
             folder, self.config, repo_id=repo_id, token=token, endpoint=endpoint, private=private, progress=progress
         )
+
+
+def _project_sources(name: str, db_path: Path) -> Iterator[tuple[str, str]]:
+    """Absolute image paths of another project, read-only; a database that cannot be read protects nothing
+    more than its folder (which check_target already refuses as part of the projects folder)."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return
+    try:
+        for query in (
+            "SELECT file_path FROM images",
+            "SELECT original_path FROM images",
+            "SELECT source_path FROM image_sources",
+        ):
+            try:
+                rows = conn.execute(query).fetchall()
+            except sqlite3.Error:
+                continue
+            for (path,) in rows:
+                if isinstance(path, str) and Path(path).is_absolute():
+                    yield name, path
+    finally:
+        conn.close()

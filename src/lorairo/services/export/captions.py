@@ -12,6 +12,7 @@ space instead of an error, ``|||`` handling, wildcard braces, the line layout) l
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from genai_tag_db_tools import (
 __all__ = [
     "KAOMOJI",
     "KEEP_TOKENS_SEPARATOR",
+    "SECONDARY_SEPARATOR",
     "SEPARATOR",
     "TagStyle",
     "build_line",
@@ -42,6 +44,10 @@ __all__ = [
 
 SEPARATOR = ", "
 KEEP_TOKENS_SEPARATOR = "|||"
+#: sd-scripts' ``secondary_separator``: chunks joined by it are shuffled and dropped as one unit, and it is
+#: turned back into a comma before training. A sentence's commas are written as this so shuffling cannot cut
+#: the sentence into pieces.
+SECONDARY_SEPARATOR = ";;;"
 
 _WS_RE = re.compile(r"\s+")
 
@@ -60,6 +66,12 @@ class TagStyle:
     underscores_to_spaces: bool = True
     escape_parentheses: bool = False
     wildcard: bool = False  # sd-scripts enable_wildcard: literal braces doubled
+    keep_underscores: tuple[str, ...] = ()  # shell-style patterns of tags that keep ``_`` (``score_*``)
+
+    def keeps_underscores(self, tag: str) -> bool:
+        """True when ``tag`` (compared in its underscore spelling, case-insensitively) matches a pattern."""
+        key = to_underscores(tag).lower()
+        return any(fnmatch.fnmatchcase(key, pattern.lower()) for pattern in self.keep_underscores)
 
 
 def clean_tag(tag: str, style: TagStyle) -> str:
@@ -71,7 +83,10 @@ def clean_tag(tag: str, style: TagStyle) -> str:
     text = collapse(unescape_parentheses(tag).replace(",", " ").replace(KEEP_TOKENS_SEPARATOR, " "))
     if not text:
         return ""
-    text = to_spaces(text) if style.underscores_to_spaces else to_underscores(text)
+    if style.underscores_to_spaces and not style.keeps_underscores(text):
+        text = to_spaces(text)
+    else:
+        text = to_underscores(text)
     return style_text(text, style)
 
 
@@ -90,6 +105,11 @@ def clean_caption_text(text: str, style: TagStyle) -> str:
     if style.wildcard:
         line = line.replace("{", "{{").replace("}", "}}")
     return line
+
+
+def protect_sentence(text: str) -> str:
+    """A sentence as one sd-scripts chunk: its commas become the secondary separator (read back as commas)."""
+    return text.replace(SECONDARY_SEPARATOR, " ").replace(",", SECONDARY_SEPARATOR)
 
 
 def join_unique(chunks: Iterable[str]) -> list[str]:
@@ -132,7 +152,7 @@ def parse_sidecar_line(line: str, *, wildcard: bool = False) -> list[str]:
     ``\(`` ``\)`` are unescaped, ``{{`` ``}}`` become single braces when the file was written for wildcard
     mode, the ``|||`` separator is a plain separator, empty chunks are dropped and duplicates merged.
     """
-    text = line.replace(KEEP_TOKENS_SEPARATOR, ",")
+    text = line.replace(KEEP_TOKENS_SEPARATOR, ",").replace(SECONDARY_SEPARATOR, ", ")
     if wildcard:
         text = text.replace("{{", "{").replace("}}", "}")
     return join_unique(collapse(unescape_parentheses(chunk)) for chunk in text.split(","))

@@ -20,6 +20,7 @@ from lorairo.services.export.captions import (
     clean_tag,
     collapse,
     join_unique,
+    protect_sentence,
     style_text,
 )
 from lorairo.services.export.data import ExportItem, TagEntry
@@ -45,6 +46,7 @@ class ComposedCaption:
     extras: tuple[str, ...]
     tags: tuple[str, ...]
     caption: str
+    class_only: bool = False  # nothing else to write: the caption is the class token (sd-scripts' fallback)
 
     @property
     def is_empty(self) -> bool:
@@ -56,6 +58,7 @@ def tag_style(options: ExportOptions) -> TagStyle:
         underscores_to_spaces=options.underscores_to_spaces,
         escape_parentheses=options.escape_parentheses,
         wildcard=options.wildcard,
+        keep_underscores=options.keep_underscores,
     )
 
 
@@ -142,6 +145,8 @@ def compose(item: ExportItem, options: ExportOptions) -> ComposedCaption:
     caption = ""
     if options.caption_mode in ("caption", "both"):
         caption = clean_caption_text(pick_caption(item), style)
+        if options.protects_sentences and "," in caption:
+            caption = protect_sentence(caption)
 
     sep = options.use_keep_tokens_separator
     lines: list[str] = []
@@ -158,8 +163,18 @@ def compose(item: ExportItem, options: ExportOptions) -> ComposedCaption:
         body = [*extras, *body_tags, *([caption] if caption else [])]
         lines.append(build_line(fixed, body, use_keep_tokens_separator=sep))
     lines = [line for line in lines if line.strip()]
+    class_only = not lines and bool(options.class_tokens)
+    if class_only:
+        # What sd-scripts itself trains an uncaptioned image of a class folder with; without it the image
+        # would be skipped as "empty caption" although the user named its class.
+        lines = [style_text(collapse(options.class_tokens), TagStyle(wildcard=style.wildcard))]
     return ComposedCaption(
-        lines=tuple(lines), fixed=fixed, extras=tuple(extras), tags=tuple(body_tags), caption=caption
+        lines=tuple(lines),
+        fixed=fixed,
+        extras=tuple(extras),
+        tags=tuple(body_tags),
+        caption=caption,
+        class_only=class_only,
     )
 
 
@@ -169,6 +184,8 @@ def metadata_texts(composed: ComposedCaption, options: ExportOptions) -> tuple[s
     The caption holds the trigger words (so ``keep_tokens`` still counts them first), the rating / score tags
     and the natural-language caption; tags holds the tags.
     """
+    if composed.class_only:
+        return composed.lines[0], ""
     head = [*composed.fixed, *composed.extras, *([composed.caption] if composed.caption else [])]
     caption = build_line(
         composed.fixed, head[len(composed.fixed) :], use_keep_tokens_separator=options.use_keep_tokens_separator

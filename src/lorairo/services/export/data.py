@@ -24,6 +24,7 @@ from lorairo.database.schema import (
     TagRecord,
 )
 from lorairo.exceptions import ExportError
+from lorairo.services.export.layout import displayable
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,16 @@ class ExportItem:
     format: str
     has_alpha: bool
     exif_orientation: int
+    original_path: str = ""  # where the user's file was imported from (shown in reports, never written)
     tags: tuple[TagEntry, ...] = ()
     captions: tuple[CaptionEntry, ...] = ()
     rating: str | None = None
     scores: tuple[ScoreEntry, ...] = ()
+
+    @property
+    def shown_path(self) -> str:
+        """The path a report names: the user's original (not the copy in the project store), as valid text."""
+        return displayable(self.original_path or str(self.source_path))
 
     def score(self, name: str | None) -> ScoreEntry | None:
         """The named score (manual first, then the newest), or the first ``aesthetic*`` score when no name."""
@@ -153,6 +160,7 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
                 format=rec.format,
                 has_alpha=rec.has_alpha,
                 exif_orientation=rec.exif_orientation,
+                original_path=rec.original_path,
                 tags=tuple(tags[rec.id]),
                 captions=tuple(captions[rec.id]),
                 rating=rating or None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from lorairo.services.export.bucketing import BucketSettings, select_bucket
+from lorairo.services.export.staging import DISK_FULL_ERRNOS
 
 #: Pillow format -> extension, for formats sd-scripts reads (png, jpg, jpeg, webp, bmp).
 KEEPABLE_FORMATS: dict[str, str] = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp"}
@@ -59,16 +60,68 @@ class ImageJobResult:
     error: str | None = None
     copied: bool = False
     mask_written: bool = False
+    disk_full_at: str | None = None  # set when the write failed for lack of space: the export stops
+
+
+#: Modes sd-scripts' loader (``convert("RGB")``) reads faithfully: anything else is re-encoded to 8-bit RGB.
+_COPYABLE_MODES = frozenset({"RGB", "L"})
+_HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
 def _has_alpha(img: Image.Image) -> bool:
-    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return True
+    return "transparency" in img.info and img.mode in ("P", "1", "L", "RGB", *_HIGH_BIT_MODES)
+
+
+def _to_eight_bit(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """16/32-bit integer or float greyscale -> ``L`` scaled to the data's range (Pillow's convert clips at 255,
+    which turns a 16-bit scan white, and cannot read big-endian ``I;16B`` at all), plus a tRNS alpha mask."""
+    import numpy as np  # only for these rare modes: keeps the CLI's start-up light
+
+    values = np.asarray(img)
+    data = values.astype(np.float64)
+    if img.mode.startswith("I;16"):
+        top = 65535.0
+    elif img.mode == "F":
+        finite = data[np.isfinite(data)]
+        top = 1.0 if finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0) else float(finite.max())
+    else:
+        top = 65535.0 if data.max(initial=0) <= 65535 else float(data.max())
+    scaled = np.clip(np.nan_to_num(data) * (255.0 / max(top, 1e-12)), 0, 255)
+    grey = Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+    key = img.info.get("transparency")
+    alpha = Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8), "L") if isinstance(key, int) else None
+    return grey, alpha
 
 
 def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits instead of clipping (Pillow's convert would clip at 255).
-        img = img.point(lambda v: v / 256).convert("L")
+    """Any Pillow mode -> RGB, or RGBA when the image has transparency (alpha channel, palette or colour key)."""
+    mode = img.mode
+    if mode in _HIGH_BIT_MODES:
+        grey, alpha = _to_eight_bit(img)
+        if alpha is None:
+            return grey.convert("RGB")
+        out = grey.convert("RGBA")
+        out.putalpha(alpha)
+        return out
+    if mode == "1":
+        key = img.info.get("transparency")
+        grey = img.convert("L")  # 0 / 255
+        if key is None:
+            return grey.convert("RGB")
+        out = grey.convert("RGBA")
+        out.putalpha(grey.point(lambda v: 0 if v == (255 if key else 0) else 255))
+        return out
+    if mode in ("La", "RGBa"):
+        img = img.convert("RGBA" if mode == "RGBa" else "LA")  # un-premultiply first
+    if mode == "LAB":
+        from PIL import ImageCms  # LittleCMS: loaded only for the rare LAB image
+
+        lab = ImageCms.createProfile("LAB")
+        srgb = ImageCms.createProfile("sRGB")
+        converted = ImageCms.applyTransform(img, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
+        return converted if converted is not None else img.convert("RGB")  # None only when done in place
     if _has_alpha(img):
         return img.convert("RGBA")
     return img.convert("RGB")
@@ -87,6 +140,10 @@ def process_image(job: ImageJob) -> ImageJobResult:
     """Write ``job.dest`` (and the mask); never raises: failures come back as ``error``."""
     try:
         return _process(job)
+    except OSError as exc:
+        if exc.errno in DISK_FULL_ERRNOS:
+            return ImageJobResult(job.image_id, error=str(exc), disk_full_at=exc.filename or job.dest)
+        return ImageJobResult(job.image_id, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # one bad file must not stop the export; the message names it
         return ImageJobResult(job.image_id, error=f"{type(exc).__name__}: {exc}")
 
@@ -103,6 +160,9 @@ def _process(job: ImageJob) -> ImageJobResult:
         if (
             job.allow_copy
             and same_format
+            and (opened.mode in _COPYABLE_MODES or (opened.mode == "RGBA" and job.alpha == "keep"))
+            and "transparency" not in opened.info
+            and _header_size(source) == opened.size
             and orientation in (0, 1)
             and (plan is None or plan.bucket == upright)
             and (not alpha or job.alpha == "keep")
@@ -133,6 +193,21 @@ def _process(job: ImageJob) -> ImageJobResult:
     if mask is not None and job.mask_dest:
         mask.save(job.mask_dest, "PNG")
     return ImageJobResult(job.image_id, size=img.size, mask_written=mask is not None)
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The size the trainers' size reader (sd-scripts uses ``imagesize``) finds in the header, or None.
+
+    Pillow skips junk between JPEG markers that ``imagesize`` cannot walk past (it then reports -1 x -1 and
+    training fails on that file); such a file is re-encoded instead of copied byte for byte.
+    """
+    import imagesize  # small; imported in the worker that copies, not at CLI start-up
+
+    try:
+        width, height = imagesize.get(str(path))
+    except Exception:  # a header it cannot parse at all: the same verdict as -1 x -1
+        return None
+    return (int(width), int(height)) if width > 0 and height > 0 else None
 
 
 def _oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:

@@ -14,9 +14,19 @@ _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
 
+def displayable(text: str) -> str:
+    """``text`` as valid Unicode: bytes that were not UTF-8 (kept surrogate-escaped by import, e.g. a Latin-1
+    ``caf\\xe9.png``) become U+FFFD, so the text can be written to any file system, JSON, TOML or terminal."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def safe_name(name: str, fallback: str) -> str:
-    """A file or folder name that works on Windows, macOS and Linux (NFC, no separators, no trailing dots)."""
-    text = _UNSAFE.sub("_", unicodedata.normalize("NFC", name)).strip().rstrip(". ")
+    """A file or folder name that works on Windows, macOS and Linux (valid UTF-8, NFC, no separators, no
+    trailing dots)."""
+    text = _UNSAFE.sub("_", unicodedata.normalize("NFC", displayable(name))).strip().rstrip(". ")
     if not text or text.split(".")[0].lower() in _WINDOWS_RESERVED:
         return fallback
     return text[:150]

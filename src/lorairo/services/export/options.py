@@ -7,15 +7,27 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from genai_tag_db_tools import DEFAULT_CATEGORY_ORDER
+
 from lorairo.exceptions import ExportError
 from lorairo.services.export.bucketing import BucketSettings
 
 FORMATS: tuple[str, ...] = ("kohya", "kohya-json", "kohya-jsonl", "onetrainer", "hf")
+#: Formats trained by sd-scripts with the dataset_config.toml this export writes.
+KOHYA_FORMATS: tuple[str, ...] = ("kohya", "kohya-json", "kohya-jsonl")
 _FORMAT_ALIASES = {"hf-imagefolder": "hf", "huggingface": "hf", "kohya-metadata": "kohya-json"}
 CAPTION_MODES: tuple[str, ...] = ("tags", "caption", "both")
 IMAGE_FORMATS: tuple[str, ...] = ("original", "png", "jpg", "webp")
 ALPHA_MODES: tuple[str, ...] = ("composite", "mask")
 RESIZE_FILTERS: tuple[str, ...] = ("area", "lanczos")
+
+#: Tag categories ``categories`` may name (the tag database's; ``count`` is derived from the tag, not stored).
+TAG_CATEGORIES: tuple[str, ...] = tuple(c for c in DEFAULT_CATEGORY_ORDER if c != "count")
+
+#: Tags written with their underscores even when underscores become spaces (besides the 19 kaomoji): the Pony
+#: / Animagine quality and source conventions are trained with the underscore spelling (``score_8_up``,
+#: ``source_anime``, ``rating_safe``). Shell-style patterns; ``export.keep_underscores`` in the config.
+DEFAULT_KEEP_UNDERSCORES: tuple[str, ...] = ("score_*", "source_*", "rating_*")
 
 #: Extensions a caption file must not take: they are images, masks, caches or our own outputs.
 _RESERVED_CAPTION_EXTS = frozenset(
@@ -69,6 +81,7 @@ class ExportOptions:
         use_keep_tokens_separator: Write ``trigger ||| tags`` and ``keep_tokens_separator`` instead of
             ``keep_tokens`` (sd-scripts only; never both).
         underscores_to_spaces: ``long_hair`` -> ``long hair`` (the 19 kaomoji are kept verbatim).
+        keep_underscores: Shell-style patterns (``score_*``) of tags that keep their underscores anyway.
         escape_parentheses: A1111/ComfyUI escaping ``\\(`` ``\\)``; never for training by default.
         order_by_category: Head counts, character, copyright, artist, general, ..., meta.
         min_confidence: Model tags below this are left out (manual and sidecar tags are always in).
@@ -81,7 +94,12 @@ class ExportOptions:
         image_format: original (png/jpg/webp/bmp kept, others to PNG) / png / jpg / webp.
         alpha: ``composite`` on ``background``, or ``mask`` (kept: RGBA for sd-scripts ``alpha_mask``,
             ``<stem>-masklabel.png`` for OneTrainer).
-        force: Write into a non-empty target (replacing what this export writes, removing stale caches).
+        shuffle_caption: Written to the TOML only when set (None leaves it to the trainer's command line).
+        batch_size / caption_dropout_rate: Written only when set: a ``batch_size`` in the TOML overrides the
+            trainer's ``--train_batch_size``, and textual inversion's schema refuses ``caption_dropout_rate``.
+        relative_paths: ``image_dir`` (and metadata paths) relative to the folder of ``dataset_config.toml``,
+            so the export can be moved; start the trainer from that folder.
+        force: Replace the whole target folder (never one that holds a project or source images).
     """
 
     format: str = "kohya"
@@ -95,6 +113,7 @@ class ExportOptions:
     repeats: int = 10
     use_keep_tokens_separator: bool = False
     underscores_to_spaces: bool = True
+    keep_underscores: tuple[str, ...] = DEFAULT_KEEP_UNDERSCORES
     escape_parentheses: bool = False
     order_by_category: bool = True
     min_confidence: float = 0.35
@@ -113,16 +132,22 @@ class ExportOptions:
     alpha: str = "composite"
     background: tuple[int, int, int] = (255, 255, 255)
     resize_filter: str = "area"
-    shuffle_caption: bool = True
-    batch_size: int = 1
-    caption_dropout_rate: float = 0.0
+    shuffle_caption: bool | None = None
+    batch_size: int | None = None
+    caption_dropout_rate: float | None = None
     flip_aug: bool = False
+    relative_paths: bool = False
     force: bool = False
 
     @property
     def wildcard(self) -> bool:
         """sd-scripts ``enable_wildcard``: on when captions are written as variant lines."""
         return self.caption_mode == "both" and self.caption_variants
+
+    @property
+    def protects_sentences(self) -> bool:
+        """kohya exports write a caption sentence as one ``secondary_separator`` unit (shuffling cannot cut it)."""
+        return self.format in KOHYA_FORMATS and self.caption_mode in ("caption", "both")
 
     @property
     def bucket_settings(self) -> BucketSettings | None:
@@ -164,9 +189,9 @@ class ExportOptions:
             raise ExportError(f"repeats must be at least 1, got {self.repeats}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ExportError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
-        if not 0.0 <= self.caption_dropout_rate <= 1.0:
+        if self.caption_dropout_rate is not None and not 0.0 <= self.caption_dropout_rate <= 1.0:
             raise ExportError(f"caption_dropout_rate must be between 0 and 1, got {self.caption_dropout_rate}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ExportError(f"batch_size must be at least 1, got {self.batch_size}")
         if not 1 <= self.jpeg_quality <= 100:
             raise ExportError(f"jpeg_quality must be 1..100, got {self.jpeg_quality}")
@@ -178,6 +203,13 @@ class ExportOptions:
                 settings.validate()
             except ValueError as exc:
                 raise ExportError(f"bucket settings: {exc}") from exc
+        if self.categories is not None:
+            unknown = sorted(c for c in self.categories if c not in TAG_CATEGORIES)
+            if unknown:
+                raise ExportError(
+                    f"unknown tag categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}; "
+                    f"choose from {', '.join(TAG_CATEGORIES)}"
+                )
         triggers = tuple(" ".join(t.split()) for t in self.trigger_words)
         for word in triggers:
             if "," in word or "|||" in word or not word:
@@ -188,5 +220,6 @@ class ExportOptions:
             caption_extension=ext,
             trigger_words=triggers,
             class_tokens=" ".join(self.class_tokens.split()),
+            keep_underscores=tuple(p.strip() for p in self.keep_underscores if p.strip()),
             target_dir=Path(self.target_dir).expanduser(),
         )

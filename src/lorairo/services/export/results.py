@@ -32,8 +32,8 @@ class ExportResult:
         keep_tokens: The value written to the TOML (0 with keep_tokens_separator).
         config_path: ``dataset_config.toml`` when written.
         metadata_path: metadata.json / metadata.jsonl when written.
-        removed_caches: Stale sd-scripts cache files deleted from a forced target.
-        replaced: Entries of a forced target that were replaced.
+        class_captioned: Images with no tag or caption that got the class token as their caption.
+        replaced: Entries of a forced target that were replaced (the whole folder is replaced).
         cancelled: True when the user cancelled (then nothing was written to the target).
     """
 
@@ -50,8 +50,8 @@ class ExportResult:
     buckets: dict[str, int] = field(default_factory=dict)
     config_path: Path | None = None
     metadata_path: Path | None = None
-    removed_caches: int = 0
     replaced: tuple[str, ...] = ()
+    class_captioned: tuple[int, ...] = ()
     cancelled: bool = False
     elapsed_s: float = 0.0
 

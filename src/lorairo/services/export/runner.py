@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
+import os
+import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -42,7 +47,9 @@ def run_jobs(
     # in flight at a time: wait() is linear in the pending futures, so thousands at once would be quadratic.
     chunk = max(1, min(MAX_CHUNK, len(jobs) // (size * 8)))
     chunks = iter([list(jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)])
-    executor = ProcessPoolExecutor(max_workers=size, mp_context=context)
+    executor = ProcessPoolExecutor(
+        max_workers=size, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    )
     completed = False
     try:
         futures: dict[Future[list[ImageJobResult]], list[ImageJob]] = {}
@@ -78,3 +85,33 @@ def run_jobs(
 def process_images(jobs: list[ImageJob]) -> list[ImageJobResult]:
     """Worker-side: one chunk of jobs (``process_image`` never raises)."""
     return [process_image(job) for job in jobs]
+
+
+#: prctl(2) option: the kernel sends this signal to the process when its parent dies (Linux only).
+_PR_SET_PDEATHSIG = 1
+_PARENT_POLL_S = 0.5
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the export's process dies (kill -9 included), so no worker is
+    left running under init.
+
+    On Linux the kernel does it (PR_SET_PDEATHSIG); everywhere a daemon thread also watches the parent's pid
+    (the parent-death signal follows the thread that started the worker, and macOS / Windows have none).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watcher below still ends the worker
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)  # the parent is gone: no one will read our results
+        time.sleep(_PARENT_POLL_S)

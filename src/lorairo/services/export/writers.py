@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import tomlkit
 
-from lorairo.services.export.captions import KEEP_TOKENS_SEPARATOR
+from lorairo.services.export.captions import KEEP_TOKENS_SEPARATOR, SECONDARY_SEPARATOR
 from lorairo.services.export.options import ExportOptions
 
 CONFIG_NAME = "dataset_config.toml"
@@ -22,54 +21,74 @@ CONFIG_NAME = "dataset_config.toml"
 
 @dataclass(frozen=True)
 class SubsetSpec:
-    """One ``[[datasets.subsets]]`` entry. Paths are absolute paths of the final (moved-into-place) folders."""
+    """One ``[[datasets.subsets]]`` entry: the folders as they are written (absolute, or relative to the TOML)."""
 
-    image_dir: Path
-    metadata_file: Path | None = None
+    image_dir: str
+    metadata_file: str | None = None
     alpha_mask: bool = False
+    protected_sentences: bool = False  # some caption holds a sentence joined by SECONDARY_SEPARATOR
 
 
 def dataset_config_toml(options: ExportOptions, subset: SubsetSpec, keep_tokens: int) -> str:
-    """Return the text of ``dataset_config.toml`` for one export."""
+    """Return the text of ``dataset_config.toml`` for one export.
+
+    Only what the export decided or the user set is written: every key here overrides the trainer's command
+    line (a ``batch_size = 1`` would silently replace ``--train_batch_size``). The keys are those all of
+    sd-scripts' trainers accept (LoRA, DreamBooth, fine-tuning, textual inversion): a metadata export carries no
+    ``caption_extension`` / ``class_tokens`` (the fine-tuning schema refuses them) and ``caption_dropout_rate``
+    is written only when the user asked for it (textual inversion refuses it).
+    """
     doc = tomlkit.document()
     doc.add(tomlkit.comment("Written by LoRAIro. Train with: --dataset_config dataset_config.toml"))
+    if options.relative_paths:
+        doc.add(tomlkit.comment("Paths are relative to this folder: start the trainer from here (cd into it)."))
     general = tomlkit.table()
-    # Shuffling reorders comma-separated chunks: right for tag lists, wrong for sentences (they would be cut up).
-    general.add("shuffle_caption", options.shuffle_caption and options.caption_mode == "tags")
+    if options.shuffle_caption is not None:
+        general.add("shuffle_caption", options.shuffle_caption)
     if subset.metadata_file is None:
-        # Sidecar captions: training must look for exactly the extension written. (Metadata exports carry the
-        # captions in the JSON, and sd-scripts' fine-tuning schema refuses a caption_extension key.)
+        # Sidecar captions: training must look for exactly the extension written.
         general.add("caption_extension", options.caption_extension)
     if options.use_keep_tokens_separator:
         general.add("keep_tokens_separator", KEEP_TOKENS_SEPARATOR)  # never together with keep_tokens
-    else:
+    elif keep_tokens:
         general.add("keep_tokens", keep_tokens)
+    if subset.protected_sentences:
+        general.add("secondary_separator", SECONDARY_SEPARATOR)  # a sentence is one unit; read back as ", "
     if options.wildcard:
         general.add("enable_wildcard", True)  # caption files hold variant lines; one is picked per step
+    if options.caption_dropout_rate is not None:
+        general.add("caption_dropout_rate", options.caption_dropout_rate)
+    if options.flip_aug:
+        general.add("flip_aug", True)
     doc.add("general", general)
 
     dataset = tomlkit.table()
     settings = options.bucket_settings
-    resolution = options.resolution if options.resolution is not None else 1024
-    dataset.add("resolution", resolution)
-    dataset.add("batch_size", options.batch_size)
-    dataset.add("enable_bucket", True)
-    dataset.add("min_bucket_reso", settings.min_bucket_reso if settings else options.min_bucket_reso)
-    dataset.add("max_bucket_reso", settings.max_bucket_reso if settings else options.max_bucket_reso)
-    dataset.add("bucket_reso_steps", options.bucket_reso_steps)
-    dataset.add("bucket_no_upscale", options.bucket_no_upscale)
+    if settings is not None:
+        # The images are already on these buckets; the same settings make sd-scripts keep them as they are.
+        dataset.add("resolution", settings.resolution[0])
+        dataset.add("enable_bucket", True)
+        dataset.add("min_bucket_reso", settings.min_bucket_reso)
+        dataset.add("max_bucket_reso", settings.max_bucket_reso)
+        dataset.add("bucket_reso_steps", settings.bucket_reso_steps)
+        if settings.bucket_no_upscale:
+            dataset.add("bucket_no_upscale", True)
+    else:
+        dataset.add("enable_bucket", True)  # original sizes: the trainer's --resolution decides the buckets
+    if options.batch_size is not None:
+        dataset.add("batch_size", options.batch_size)
 
     sub = tomlkit.table()
-    sub.add("image_dir", str(subset.image_dir))
+    sub.add("image_dir", subset.image_dir)
     if subset.metadata_file is not None:
-        sub.add("metadata_file", str(subset.metadata_file))
+        sub.add("metadata_file", subset.metadata_file)
     sub.add("num_repeats", options.repeats)
     if subset.metadata_file is None:
-        sub.add("class_tokens", options.class_tokens or " ".join(options.trigger_words))
-        sub.add("is_reg", False)
-    sub.add("caption_dropout_rate", options.caption_dropout_rate)
-    sub.add("flip_aug", options.flip_aug)
-    sub.add("alpha_mask", subset.alpha_mask)
+        class_tokens = options.class_tokens or " ".join(options.trigger_words)
+        if class_tokens:
+            sub.add("class_tokens", class_tokens)
+    if subset.alpha_mask:
+        sub.add("alpha_mask", True)
     subsets = tomlkit.aot()
     subsets.append(sub)
     dataset.add("subsets", subsets)
@@ -81,7 +100,7 @@ def dataset_config_toml(options: ExportOptions, subset: SubsetSpec, keep_tokens:
 
 @dataclass(frozen=True)
 class MetadataRow:
-    image_path: Path  # absolute final path
+    image_path: str  # absolute final path, or relative to the TOML's folder
     caption: str
     tags: str
     size: tuple[int, int]
@@ -89,9 +108,7 @@ class MetadataRow:
 
 def kohya_metadata_json(rows: Iterable[MetadataRow]) -> str:
     """``{ "<absolute image path>": {"caption", "tags", "image_size": [w, h]} }`` (sd-scripts fine-tuning)."""
-    data = {
-        str(r.image_path): {"caption": r.caption, "tags": r.tags, "image_size": [r.size[0], r.size[1]]} for r in rows
-    }
+    data = {r.image_path: {"caption": r.caption, "tags": r.tags, "image_size": [r.size[0], r.size[1]]} for r in rows}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -99,7 +116,7 @@ def kohya_metadata_jsonl(rows: Iterable[MetadataRow]) -> str:
     """One ``{"image_path", "caption", "tags", "image_size"}`` object per line."""
     return "".join(
         json.dumps(
-            {"image_path": str(r.image_path), "caption": r.caption, "tags": r.tags, "image_size": list(r.size)},
+            {"image_path": r.image_path, "caption": r.caption, "tags": r.tags, "image_size": list(r.size)},
             ensure_ascii=False,
         )
         + "\n"
@@ -112,14 +129,22 @@ def hf_metadata_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:
     return "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows)
 
 
+#: The imagefolder files of the one split, named explicitly: without it ``datasets`` infers splits from file and
+#: folder names, so ``test_1.png`` or ``my-train.png`` would be moved into a test / train split of their own.
+HF_DATA_FILES = "train/**"
+
+
 def hf_dataset_card(title: str, count: int, trigger_words: Iterable[str]) -> str:
-    """A short README.md so the Hub shows what the dataset is and how to load it."""
+    """A short README.md so the Hub shows what the dataset is and how to load it (split named explicitly)."""
     triggers = ", ".join(trigger_words) or "(none)"
     return (
-        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: train/*\n"
+        f"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: {HF_DATA_FILES}\n"
         "task_categories:\n- text-to-image\n---\n\n"
         f"# {title}\n\n{count} images with captions, exported by LoRAIro as a Hugging Face `imagefolder` "
         "(`train/metadata.jsonl`: `file_name`, `text`, `tags`, `caption`, `rating`, `aesthetic_score`).\n\n"
         f"Trigger words: {triggers}\n\n"
-        '```python\nfrom datasets import load_dataset\nds = load_dataset("imagefolder", data_dir="train")\n```\n'
+        "Load it from this folder (or pass the Hub repo id instead of the folder path once pushed):\n\n"
+        "```python\nfrom datasets import load_dataset\n"
+        f'ds = load_dataset("imagefolder", data_dir=".", data_files={{"train": "{HF_DATA_FILES}"}}, split="train")\n'
+        "```\n"
     )
