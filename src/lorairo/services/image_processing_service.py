@@ -11,8 +11,9 @@ Pipeline (the seed's HybridBatchProcessor, measured in docs/benchmarks.md):
 4. This process writes each batch in one transaction (`services/importing/writer.py`) and only then reports
    it (`on_batch`), so the GUI grid fills while the import runs.
 
-Safe against crashes: a run holds the project's import lock, sweeps files without rows and marks dead runs
-as interrupted before starting; rows are only committed after their files exist.
+Safe against crashes: a run holds the project's import lock, marks dead runs as interrupted and sweeps the
+files a killed run journaled as written but never committed (`storage/layout.py`) before starting, and its
+own uncommitted files when it ends; rows are only committed after their files exist.
 """
 
 from __future__ import annotations
@@ -192,8 +193,10 @@ class ImageProcessingService:
                     status = runner.run()
             except BaseException:
                 self._finish(run_id, RUN_FAILED, len(runner.outcomes))
+                self._sweep()
                 raise
             self._finish(run_id, status, len(found.files) + len(found.ignored))
+            self._sweep()
             summary = ImportSummary.build(
                 run_id, status, runner.outcomes, time.perf_counter() - started, runner.image_ids
             )
@@ -215,13 +218,9 @@ class ImageProcessingService:
         with self.project.db.session(write=True) as session:
             repo = ImportRepository(session)
             interrupted = repo.mark_interrupted_runs()
-            swept = 0
-            # Orphans only come from a run that did not complete (killed, failed or cancelled with a batch in
-            # the pool), and every such run is followed by a sweep here: after a completed run the walk over
-            # every stored file (seconds of Python at 100k images, next to a responsive GUI) is skipped.
-            if repo.last_run_status() != RUN_COMPLETED:
-                files, hashes = repo.stored_files()
-                swept = sweep_orphans(self.project.root, files, hashes)
+            # Only files a killed run journaled as being written and never committed: never "every file the
+            # database does not list" (a database restored from a backup would lose every newer image).
+            swept = sweep_orphans(self.project.root, repo.referenced_files)
             if interrupted or swept:
                 logger.warning(
                     "recovered from an interrupted import: {} run(s), {} orphaned file(s)", interrupted, swept
@@ -230,6 +229,18 @@ class ImageProcessingService:
             stamps = repo.source_stamps()
             index = PhashIndex.from_rows(repo.phash_rows())
         return run_id, stamps, index
+
+    def _sweep(self) -> None:
+        """At the end of a run, under the lock: the run's journaled files without a row (a batch that failed to
+        commit, a duplicate's copy) go now rather than at the next import."""
+        try:
+            with self.project.db.session() as session:
+                swept = sweep_orphans(self.project.root, ImportRepository(session).referenced_files)
+        except Exception as exc:  # the journals stay, so the next import sweeps them
+            logger.warning("could not sweep the files of this import yet: {}", exc)
+            return
+        if swept:
+            logger.info("removed {} file(s) this import wrote but did not keep", swept)
 
     def _finish(self, run_id: int, status: str, total: int) -> None:
         try:

@@ -27,7 +27,7 @@ from lorairo.services.importing.imaging import (
     read_meta,
     reduced_decode,
 )
-from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
+from lorairo.storage.layout import original_relpath, thumbnail_relpath, write_project_file
 from lorairo.storage.sidecars import Sidecar, read_sidecars
 
 STATUS_OK = "ok"
@@ -105,15 +105,15 @@ def _read_bytes(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
 
 def _store(settings: WorkerSettings, path: str, data: bytes, hash_value: str, thumbnail: bytes) -> str:
     root = Path(settings.project_root)
-    thumb = root / thumbnail_relpath(hash_value, settings.thumbnail_format)
-    if not thumb.exists():  # same content, same thumbnail: an earlier run or a duplicate wrote it already
-        atomic_write_bytes(thumb, thumbnail)
+    thumb_rel = thumbnail_relpath(hash_value, settings.thumbnail_format)
+    if not (root / thumb_rel).exists():  # same content, same thumbnail: an earlier run or a duplicate wrote it
+        write_project_file(root, thumb_rel, thumbnail)  # journaled first, so a crash's leftover is provably ours
     if not settings.copy_to_project:
         return os.path.abspath(path)  # noqa: PTH100 - keep symlinked paths as the user gave them
     relpath = original_relpath(hash_value, Path(path).name)
     target = root / relpath
     if not target.exists():
-        atomic_write_bytes(target, data)  # the bytes already read for hashing: each file is read once
+        write_project_file(root, relpath, data)  # the bytes already read for hashing: each file is read once
     return relpath
 
 
