@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorairo.exceptions import DatabaseError
+from lorairo.utils.faults import fault_point
 
 BUSY_TIMEOUT_MS = 30_000
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -148,7 +149,11 @@ class Database:
         session = factory()
         try:
             yield session
+            if write:
+                fault_point("commit")  # the crash tests' hooks (utils/faults.py); nothing unless configured
             session.commit()
+            if write:
+                fault_point("committed")
         except BaseException as exc:
             session.rollback()
             if is_disk_full(exc):  # one line naming the place, not a SQLAlchemy traceback

@@ -45,6 +45,7 @@ from lorairo.services.export.writers import (
     kohya_metadata_jsonl,
 )
 from lorairo.services.project_service import Project
+from lorairo.utils.faults import fault_point
 
 Progress = Callable[[int, int, str], None]
 
@@ -264,6 +265,7 @@ class ExportService:
         sidecars = opts.format in ("kohya", "onetrainer")
 
         def on_result(result: ImageJobResult) -> None:
+            fault_point("export.item")  # crash tests only (utils/faults.py)
             plan = by_id[result.image_id]
             if result.error is not None or result.size is None:
                 failures.append(ExportIssue(result.image_id, str(plan.item.source_path), result.error or "no size"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import os
 import sqlite3
 import tempfile
 import unicodedata
@@ -233,7 +232,7 @@ class ProjectService:
         trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.deleting-", dir=self.root))
         try:
             with ProjectLock(path, "delete") as lock:
-                os.replace(path, trash)
+                path.replace(trash)
                 lock.moved_to(trash)
         except BaseException:
             trash.rmdir()
@@ -280,7 +279,7 @@ def _symlink_problem(path: Path) -> str | None:
     if not path.is_symlink():
         return None
     return (
-        f"the project folder is a symbolic link to {os.readlink(path)}; LoRAIro does not follow it "
+        f"the project folder is a symbolic link to {path.readlink()}; LoRAIro does not follow it "
         "(move the folder into the projects folder, or point `database_dir` at where it lives)"
     )
 

@@ -179,8 +179,8 @@ def sweep_orphans(root: Path, referenced: Callable[[Collection[str]], Collection
         directory = root / folder
         if not directory.is_dir() or directory.is_symlink():
             continue
-        for entry in os.listdir(directory):
-            path = directory / entry
+        for path in directory.iterdir():
+            entry = path.name
             if entry in names:
                 if f"{folder}/{entry}" not in keep and path.is_file() and not path.is_symlink():
                     path.unlink()
