@@ -394,3 +394,43 @@ def test_max_workers_is_capped_with_a_message(monkeypatch: pytest.MonkeyPatch) -
     cores = os.cpu_count() or 1
     assert workers == 4 * cores
     assert any("resources.max_workers = 100000" in m and f"using {4 * cores}" in m for m in messages)
+
+
+# --- where keys are (not) stored -------------------------------------------------------------------------
+
+
+def test_an_api_key_never_reaches_the_project_the_log_or_batch_files(
+    config: ConfigurationService, project: Project
+) -> None:
+    """The key lives in the user's configuration file only: cloud annotation and a Batch API job leave no copy
+    in the project folder (database, WAL, journals), the log or the batch results folder."""
+    from image_annotator_lib.testing.fake_providers import start_openai_server
+
+    from lorairo.services.batch_annotation_service import BatchAnnotationService
+    from lorairo.utils.log import setup_from_config
+    from tests.support.models import register_batch_cloud_model
+
+    key = "sk-test-reliability-0123456789abcdef0123456789"
+    server = start_openai_server()
+    try:
+        register_batch_cloud_model(server.openai_base_url)
+        setup_from_config(config, console=False)
+        config.update_setting("api", "openai_key", key)
+        with project.db.session() as session:
+            ids = list(session.execute(text("SELECT id FROM images")).scalars())
+        service = AnnotationService(config, project)
+        assert service.run(ids, ["loopback-gpt"]).annotated == {"loopback-gpt": len(ids)}
+        BatchAnnotationService(service).submit(ids, "loopback-gpt")
+    finally:
+        server.stop()
+    assert key in config.config_path.read_text(encoding="utf-8")  # where it is meant to be
+    log_file = config.log_file_path()
+    assert log_file.is_file() and "sk-t***6789" in log_file.read_text(encoding="utf-8")  # logged, masked
+    places = [project.root, config.batch_results_dir(), log_file.parent]
+    leaks = [
+        str(path)
+        for place in places
+        for path in Path(place).rglob("*")
+        if path.is_file() and key.encode() in path.read_bytes()
+    ]
+    assert leaks == []
