@@ -303,6 +303,7 @@ def test_check_reports_problems_and_repair_fixes_what_it_can(
     assert "repaired: 1 copies of originals" in out and "repaired: 1 thumbnails re-created" in out
     assert (project.root / rows[0].file_path).is_file() and thumbs[0].is_file()
     assert stray.read_bytes() == b"someone else's file"
+    assert not list((project.root / ".write-intents").glob("*.log"))  # what the repair wrote is settled
 
     stray.unlink()
     code, out, _ = _cli(capsys, "project", "check", "demo", "--json")

@@ -174,6 +174,9 @@ class _Checker:
         report.untracked_files = [
             rel for rel in untracked_files(self.project.root, files, hashes) if rel not in unfinished
         ]
+        if self.repair:  # settle the journal of what this repair wrote (all of it has rows now)
+            with self.project.db.session() as session:
+                sweep_orphans(self.project.root, ImportRepository(session).referenced_files)
 
     def _count(self, what: str) -> None:
         self.report.repaired[what] = self.report.repaired.get(what, 0) + 1
