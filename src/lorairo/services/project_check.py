@@ -54,7 +54,7 @@ class CheckReport:
     integrity: list[str] = field(default_factory=list)  # ["ok"] when SQLite finds nothing
     images: int = 0
     missing_files: list[str] = field(default_factory=list)  # "#id path"
-    missing_thumbnails: list[str] = field(default_factory=list)  # "#id hash"
+    missing_thumbnails: list[str] = field(default_factory=list)  # "#id path" of the image
     untracked_files: list[str] = field(default_factory=list)  # project-relative
     unfinished_writes: int = 0  # files named by write-intent journals of a run that did not finish
     repaired: dict[str, int] = field(default_factory=dict)
@@ -168,7 +168,7 @@ class _Checker:
             if not thumbnail_path(self.project, hash_value).is_file():
                 if self.repair and self._rethumb(image_id, hash_value, self.thumbnails):
                     continue
-                report.missing_thumbnails.append(f"#{image_id} {hash_value}")
+                report.missing_thumbnails.append(f"#{image_id} {file_path}")
         with self.project.db.session() as session:
             files, hashes = ImportRepository(session).stored_files()
         report.untracked_files = [
