@@ -118,7 +118,7 @@ def _unique_images(folder: Path) -> int:
 
 
 def test_import_killed_three_times_then_completed(photos: Path) -> None:
-    assert lorairo("project", "create", "crash").returncode == 0
+    ProjectService(ConfigurationService()).create("crash").close()
     env = {"LORAIRO_BATCH_SIZE": "3"}  # about nine batch commits per run: room for kills mid-way
     tags = []
     for point, where in zip(kill_points(3, 2, 7), ("commit", "committed", "commit"), strict=True):

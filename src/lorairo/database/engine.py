@@ -89,8 +89,12 @@ def diagnose_database(db_path: Path) -> str | None:
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     page_count = int.from_bytes(header[28:32], "big")
-    # The in-header page count is valid when the "version-valid-for" number equals the change counter.
-    if header[92:96] == header[24:28] and page_count and size < page_size * page_count:
+    # The in-header page count is valid when the "version-valid-for" number equals the change counter. With a
+    # non-empty WAL beside it, a checkpoint cut short by a crash can leave the file shorter than its header
+    # until SQLite replays the WAL: that database is fine, so the size is only compared without one.
+    wal = db_path.with_name(f"{db_path.name}-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    if not has_wal and header[92:96] == header[24:28] and page_count and size < page_size * page_count:
         return f"truncated: {size:,} bytes, but its header says {page_size * page_count:,}"
     try:
         check_readable(db_path)
