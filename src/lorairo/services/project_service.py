@@ -235,7 +235,8 @@ class ProjectService:
                 path.replace(trash)
                 lock.moved_to(trash)
         except BaseException:
-            trash.rmdir()
+            if not any(trash.iterdir()):  # refused before the move: drop the empty placeholder
+                trash.rmdir()
             raise
         self._replace_recent(path.name, None)
         for leftover in self.root.glob(".*.deleting-*"):
@@ -285,5 +286,5 @@ def _symlink_problem(path: Path) -> str | None:
 
 
 def _backup_hint(db_path: Path) -> str:
-    backups = sorted(db_path.parent.glob(f"{DB_NAME}.bak-*"))
+    backups = sorted(db_path.parent.glob(f"{DB_NAME}.bak-*"), key=lambda p: p.stat().st_mtime)
     return f" (the newest backup is {backups[-1]})" if backups else ""
