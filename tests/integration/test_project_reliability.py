@@ -166,7 +166,10 @@ def test_two_annotation_runs_are_serialised_the_second_is_refused(
     service = AnnotationService(config, project)
     with (
         held_by_another_process(project.root, "annotate") as pid,
-        pytest.raises(ProjectBusyError, match=rf"busy: an annotate \(pid {pid}.*annotate needs it"),
+        pytest.raises(
+            ProjectBusyError,
+            match=rf"busy: an annotation run \(pid {pid}.*\) is running; the annotation run needs it to finish",
+        ),
     ):
         service.run(ids, ["tiny-wd"])
     with ProjectLock(project.root, "import"), pytest.raises(ProjectBusyError, match="busy: an import"):

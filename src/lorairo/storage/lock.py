@@ -53,8 +53,8 @@ class ProjectLock:
             self._lock.acquire()
         except Timeout:
             raise ProjectBusyError(
-                f"project '{self.root.name}' is busy: {describe_holder(self.root)}; "
-                f"{self.operation} needs it to finish first (or cancel it)"
+                f"project '{self.root.name}' is busy: {describe_holder(self.root)} is running; "
+                f"the {_noun(self.operation)} needs it to finish first (or cancel it)"
             ) from None
         if had_database and not (self.root / _DB_NAME).is_file():  # moved away between the check and the lock
             self._lock.release()
@@ -92,11 +92,19 @@ def describe_holder(project_root: Path) -> str:
     try:
         info = json.loads((Path(project_root) / HOLDER_NAME).read_text(encoding="utf-8"))
         since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
-        operation = str(info["operation"])
+        operation = _noun(str(info["operation"]))
         article = "an" if operation[:1].lower() in "aeiou" else "a"
         return f"{article} {operation} (pid {int(info['pid'])}, since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another operation"
+
+
+def _noun(operation: str) -> str:
+    """'annotate' -> 'annotation run' (messages read as sentences); other operations are nouns already."""
+    return _NOUNS.get(operation, operation)
+
+
+_NOUNS = {"annotate": "annotation run", "check": "project check"}
 
 
 def is_project_busy(project_root: Path) -> bool:
