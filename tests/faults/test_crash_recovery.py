@@ -34,7 +34,11 @@ from lorairo.services.project_service import ProjectService
 from tests.support import images as gen
 from tests.support.models import register_loopback_cloud_model, register_tiny_tagger
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find surviving workers"),
+]
 
 PHOTOS = Path(__file__).resolve().parents[2] / "../shared/data/photos"
 KILLED = -signal.SIGKILL
