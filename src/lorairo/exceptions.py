@@ -34,6 +34,11 @@ class ProjectBusyError(ProjectError):
     """Another operation holds the project's lock; the message names what holds it (operation, pid, since)."""
 
 
+class DiskFullError(LoRAIroException):
+    """The disk (or quota) filled up. The message starts "disk full at PATH"; what was committed is kept and a
+    re-run continues (import, annotate and export all leave a re-runnable state)."""
+
+
 class ImageProcessingError(LoRAIroException):
     """Image processing errors (a whole run failed; single files get per-file outcomes instead)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -36,6 +37,14 @@ def run_cli(argv: list[str]) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except OSError as exc:  # the environment, not a bug: one line naming the place (the log has the trace)
+        from loguru import logger
+
+        logger.opt(exception=exc).debug("command failed")
+        place = exc.filename or "the target folder"
+        message = f"disk full at {place}" if exc.errno == errno.ENOSPC else f"{exc.strerror or exc}: {place}"
+        err_console.print(f"[red]error:[/] {redact(message)}", highlight=False)
+        return 1
     return result if isinstance(result, int) else 0
 
 

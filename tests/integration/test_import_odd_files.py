@@ -196,16 +196,16 @@ def test_pillow_warnings_go_to_the_log_with_the_file_name(
 
 def _fill_disk_after(monkeypatch: pytest.MonkeyPatch, writes: int) -> None:
     """Let `writes` file writes of the import succeed, then fail every one with ENOSPC (a full disk)."""
-    real = worker.atomic_write_bytes
+    real = worker.write_project_file
     count = {"n": 0}
 
-    def write(final: Path, data: bytes) -> None:
+    def write(root: Path, relpath: str, data: bytes) -> None:
         count["n"] += 1
         if count["n"] > writes:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(final, data)
+        real(root, relpath, data)
 
-    monkeypatch.setattr(worker, "atomic_write_bytes", write)
+    monkeypatch.setattr(worker, "write_project_file", write)
 
 
 def test_a_full_disk_stops_the_import_with_one_line_and_a_rerun_continues(

@@ -20,7 +20,7 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.importing.summary import ImportSummary
 from lorairo.services.project_service import Project, ProjectService
-from lorairo.storage.layout import image_path, thumbnail_path
+from lorairo.storage.layout import image_path, record_write_intent, thumbnail_path
 from lorairo.storage.lock import ImportLock
 from tests.support import images as gen
 
@@ -251,12 +251,19 @@ def test_file_deleted_during_the_import_is_skipped(
 def test_orphans_of_a_crash_are_swept_and_runs_marked_interrupted(
     config: ConfigurationService, project: Project, tmp_path: Path
 ) -> None:
+    """A killed run's journaled files without rows go; a file nothing journaled (put there by the user, or
+    listed by a newer database than the one restored) stays, it is not provably an orphan."""
     stray = project.images_dir / "ff" / "ffffffffffffffff_stray.png"
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"half")
+    record_write_intent(project.root, "images/ff/ffffffffffffffff_stray.png")
     temp = project.thumbnails_dir / "ab" / ".x.jpg.99.part"
     temp.parent.mkdir(parents=True)
     temp.write_bytes(b"half")
+    record_write_intent(project.root, "thumbnails/ab/x.jpg")
+    unknown = project.images_dir / "ee" / "eeeeeeeeeeeeeeee_mine.png"
+    unknown.parent.mkdir(parents=True)
+    unknown.write_bytes(b"a file LoRAIro did not write")
     with project.db.session(write=True) as session:
         session.execute(
             text("INSERT INTO import_runs (roots_json, status, total_files, started_at) "
@@ -264,6 +271,8 @@ def test_orphans_of_a_crash_are_swept_and_runs_marked_interrupted(
         )  # fmt: skip
     _run(config, project, gen.write_jpeg(tmp_path / "one.jpg", 100, 80, seed=1))
     assert not stray.exists() and not temp.exists()
+    assert unknown.read_bytes() == b"a file LoRAIro did not write"
+    assert not list((project.root / ".write-intents").glob("*.log"))
     assert _rows(project, "SELECT status FROM import_runs ORDER BY id")[0][0] == "interrupted"
 
 

@@ -1,4 +1,4 @@
-"""`lorairo project create|list|info|rename|delete`."""
+"""`lorairo project create|list|info|check|rename|delete`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lorairo.cli.common import console, print_json, state
+from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.exceptions import ProjectError
 
 app = typer.Typer(help="Create, list, inspect, rename and delete projects.", no_args_is_help=True)
@@ -51,15 +51,43 @@ def list_(json: JsonOpt = False) -> None:
 
 @app.command()
 def info(name: str, json: JsonOpt = False) -> None:
-    """Show one project."""
+    """Show one project (read-only; says what is wrong with a damaged database and exits 1)."""
     data = state.projects.info(name)
     if json:
         print_json(asdict(data))
+    elif data.error:
+        err_console.print(f"[red]error:[/] project '{data.name}' cannot be opened: {data.error}", highlight=False)
     else:
         console.print(
             f"[bold]{data.name}[/]: {data.image_count} images, modified "
             f"{data.last_modified:%Y-%m-%d %H:%M}, at {data.path}"
         )
+    if data.error:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    name: str,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Re-create thumbnails, put back missing copies, sweep a killed run.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Check a project: database integrity, images without files, files without images, missing thumbnails.
+
+    Exits 1 when problems remain (after --repair: what it could not fix).
+    """
+    from lorairo.services.project_check import check_project  # imports Pillow: only for this command
+
+    report = check_project(state.projects, name, repair=repair)
+    if json:
+        print_json(report.to_dict())
+    else:
+        for line in report.lines():
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,6 +7,7 @@ timeout instead of failing with "database is locked" when a reader tries to upgr
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from lorairo.exceptions import DiskFullError
+from lorairo.utils.faults import fault_point
 
 BUSY_TIMEOUT_MS = 30_000
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -51,10 +55,73 @@ def make_engine(db_path: Path, *, immediate: bool = False) -> Engine:
 
 
 def looks_like_sqlite(db_path: Path) -> bool:
-    """True for an empty file or one with the SQLite header (cheap check before anything opens it)."""
+    """True for a file with the SQLite header (cheap check before anything opens it). An empty file is not:
+    a 0-byte ``database.db`` is a damaged project, never an empty one to be created in place."""
     with db_path.open("rb") as handle:
         head = handle.read(len(SQLITE_HEADER))
-    return head == b"" or head == SQLITE_HEADER
+    return head == SQLITE_HEADER
+
+
+# Tables every LoRAIro database has had since its first schema revision; a SQLite file without them was not
+# made by LoRAIro (or lost its schema) and must not be migrated or trusted as an empty project.
+REQUIRED_TABLES = frozenset({"alembic_version", "images", "image_sources", "tags", "captions", "annotations"})
+
+
+def diagnose_database(db_path: Path) -> str | None:
+    """What is wrong with a project database, in words, or None when it looks like LoRAIro's.
+
+    Read-only and cheap (header, size and ``sqlite_master``; no full integrity check): run before every open so
+    a file that is empty, cut short, not SQLite or not LoRAIro's is refused instead of being migrated in place
+    (and its project's files swept as orphans of an "empty" database).
+    """
+    try:
+        size = db_path.stat().st_size
+        with db_path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if size == 0:
+        return "the file is empty (0 bytes): it was truncated or replaced"
+    if not header.startswith(SQLITE_HEADER):
+        return "not a SQLite database (overwritten by another file?)"
+    if len(header) < 100:
+        return f"truncated: only {size} bytes, shorter than a SQLite header"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    page_count = int.from_bytes(header[28:32], "big")
+    # The in-header page count is valid when the "version-valid-for" number equals the change counter. With a
+    # non-empty WAL beside it, a checkpoint cut short by a crash can leave the file shorter than its header
+    # until SQLite replays the WAL: that database is fine, so the size is only compared without one.
+    wal = db_path.with_name(f"{db_path.name}-wal")
+    has_wal = wal.is_file() and wal.stat().st_size > 0
+    if not has_wal and header[92:96] == header[24:28] and page_count and size < page_size * page_count:
+        return f"truncated: {size:,} bytes, but its header says {page_size * page_count:,}"
+    try:
+        check_readable(db_path)
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"unreadable SQLite database ({exc})"
+    missing = sorted(REQUIRED_TABLES - names)
+    if missing:
+        what = "no tables at all" if not names else f"no {', '.join(missing)} table(s)"
+        return f"a SQLite database, but not a LoRAIro project ({what})"
+    return None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for SQLite's SQLITE_FULL ("database or disk is full") and the OS's ENOSPC, however wrapped."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "disk is full" in str(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def check_readable(db_path: Path) -> None:
@@ -86,9 +153,17 @@ class Database:
         session = factory()
         try:
             yield session
+            if write:
+                fault_point("commit")  # the crash tests' hooks (utils/faults.py); nothing unless configured
             session.commit()
-        except BaseException:
+            if write:
+                fault_point("committed")
+        except BaseException as exc:
             session.rollback()
+            if is_disk_full(exc):  # one line naming the place, not a SQLAlchemy traceback
+                raise DiskFullError(
+                    f"disk full at {self.path}: nothing of this step was saved; free some space and run it again"
+                ) from exc
             raise
         finally:
             session.close()

@@ -7,7 +7,7 @@ inside one write session per batch, so a batch's rows appear together or not at 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,24 @@ class ImportRepository:
             paths.add(file_path)
             hashes.add(hash_value)
         return paths, hashes
+
+    def referenced_files(self, relpaths: Collection[str]) -> set[str]:
+        """Those of `relpaths` (project-relative, journaled by a writer) that a row refers to: an image's
+        `file_path`, or a thumbnail named after an image's hash (for the orphan sweep)."""
+        images = [p for p in relpaths if p.startswith("images/")]
+        thumbs: dict[str, list[str]] = {}
+        for path in relpaths:
+            if path.startswith("thumbnails/"):
+                thumbs.setdefault(path.rpartition("/")[2].split(".", 1)[0], []).append(path)
+        found: set[str] = set()
+        for chunk in chunked(images):
+            found.update(self.session.scalars(select(ImageRecord.file_path).where(ImageRecord.file_path.in_(chunk))))
+        for chunk in chunked(list(thumbs)):
+            for hash_value in self.session.scalars(
+                select(ImageRecord.hash_value).where(ImageRecord.hash_value.in_(chunk))
+            ):
+                found.update(thumbs[hash_value])
+        return found
 
     def source_stamps(self) -> dict[str, SourceStamp]:
         """Source path -> what is registered for it (one query; about 100 bytes per path in memory)."""

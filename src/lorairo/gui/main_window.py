@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from lorairo import __version__
 from lorairo.exceptions import LoRAIroException
+from lorairo.gui.dialogs.project_check import ProjectCheckRunner
 from lorairo.gui.error_sink import ErrorSink
 from lorairo.gui.import_controller import ImportController
 from lorairo.gui.session import ProjectSession
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobManager(self, max_threads=max(2, min(4, config.max_workers())))
         self.session = ProjectSession(config, self.jobs, self)
         self.imports = ImportController(self.session, self)
+        self.checks = ProjectCheckRunner(self.session, self.jobs, self)
 
         self.welcome = WelcomePage(lambda: self.session.projects, self.jobs, self)
         # The browser (filter bar, grid, SQL) is built when the first project opens: start-up stays fast.
@@ -254,6 +256,9 @@ class MainWindow(QMainWindow):
         self.cancel_import_action.setEnabled(False)  # enabled while an import runs (see _connect)
         self.cancel_import_action.setStatusTip("No import is running")
         self.about_action = self._action("&About LoRAIro", self._about)
+        self.check_action = self._action(
+            "&Check project…", lambda: self.checks.start(), tip="Check the database and files; repair what can be"
+        )
         self.docs_action = self._action("&Documentation", self.open_documentation, tip=DOCS_URL)
 
     def _build_menus(self) -> None:
@@ -272,6 +277,7 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.select_all_action, self.select_none_action])
         edit_menu.addSeparator()
         edit_menu.addActions([self.find_action, self.clear_filter_action])
+        bar.addMenu("&Project").addAction(self.check_action)
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.refresh_action])
         self.view_menu.addSeparator()
@@ -333,7 +339,13 @@ class MainWindow(QMainWindow):
         if not has_project:
             self.status.count_label.clear()
             self.welcome.refresh()
-        for action in (self.close_action, self.import_action, self.import_files_action, self.export_action):
+        for action in (
+            self.close_action,
+            self.import_action,
+            self.import_files_action,
+            self.export_action,
+            self.check_action,
+        ):
             action.setEnabled(has_project)
         backup = getattr(project, "backup_path", None)
         if backup:

@@ -33,6 +33,7 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.project_service import Project
 from lorairo.services.tag_cleaning import TagCleaner, display_form
 from lorairo.storage.layout import image_path
+from lorairo.storage.lock import ProjectLock
 
 ProgressCallback = Callable[[int, int, str], None]
 BatchCallback = Callable[[list[int]], None]
@@ -206,7 +207,28 @@ class AnnotationService:
         cancel: threading.Event | None = None,
         on_batch: BatchCallback | None = None,
     ) -> AnnotationRunSummary:
-        """Annotate; returns counts per model. Never raises for a per-image or per-model failure."""
+        """Annotate; returns counts per model. Never raises for a per-image or per-model failure.
+
+        Raises:
+            ProjectBusyError: another writer operation (an import, another annotation) holds the project.
+        """
+        with ProjectLock(self.project.root, "annotate"):  # two runs would store and pay for everything twice
+            return self._run_locked(
+                image_ids, model_names, rerun=rerun, resend_policy_violations=resend_policy_violations,
+                progress=progress, cancel=cancel, on_batch=on_batch,
+            )  # fmt: skip
+
+    def _run_locked(
+        self,
+        image_ids: Sequence[int],
+        model_names: Sequence[str],
+        *,
+        rerun: bool,
+        resend_policy_violations: bool,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        on_batch: BatchCallback | None,
+    ) -> AnnotationRunSummary:
         started = time.perf_counter()
         models = list(dict.fromkeys(model_names))
         plan = self.plan(image_ids, models, rerun=rerun)

@@ -24,6 +24,7 @@ from lorairo.database.schema import BatchJobRecord, ImageRecord, utcnow
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_service import AnnotationService, load_image, result_keys
 from lorairo.storage.layout import image_path
+from lorairo.storage.lock import ProjectLock
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,12 @@ class BatchAnnotationService:
             record = self._record(session, job_id)
             job, mapping = json.loads(record.job_json), json.loads(record.image_ids_json)
         results = ai_annotator.fetch_batch_job(job, self.results_dir, self.config.api_keys())
-        summary = self._store({k: list(v.values()) for k, v in results.items()}, mapping)
-        with self.project.db.session(write=True) as session:
-            rec = self._record(session, job_id)
-            rec.imported_at = utcnow()
-            rec.status = "completed" if rec.status == "in_progress" else rec.status
+        with ProjectLock(self.project.root, "batch import"):  # not beside an import or an annotation run
+            summary = self._store({k: list(v.values()) for k, v in results.items()}, mapping)
+            with self.project.db.session(write=True) as session:
+                rec = self._record(session, job_id)
+                rec.imported_at = utcnow()
+                rec.status = "completed" if rec.status == "in_progress" else rec.status
         return summary
 
     def import_results_file(self, path: Path, *, model_name: str | None = None) -> BatchImportSummary:
@@ -160,7 +162,8 @@ class BatchAnnotationService:
                     select(ImageRecord.id, ImageRecord.phash).where(ImageRecord.phash.in_(chunk))
                 ):
                     mapping.setdefault(phash, image_id)
-        return self._store({k: list(v.values()) for k, v in results.items()}, mapping)
+        with ProjectLock(self.project.root, "batch import"):
+            return self._store({k: list(v.values()) for k, v in results.items()}, mapping)
 
     def _store(self, results: dict[str, list[ModelOutput]], mapping: dict[str, int]) -> BatchImportSummary:
         outputs: dict[int, list[ModelOutput]] = {}

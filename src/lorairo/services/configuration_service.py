@@ -18,6 +18,8 @@ from loguru import logger
 from lorairo.exceptions import ConfigurationError
 from lorairo.utils import config as cfg
 
+WORKERS_PER_CORE_CAP = 4
+
 ChangeListener = Callable[[str, Any], None]
 
 _MISSING: Any = object()
@@ -167,8 +169,21 @@ class ConfigurationService:
         return self._dir("log.file_path", cfg.user_log_dir() / "lorairo.log")
 
     def max_workers(self) -> int:
+        """Worker processes / threads for imports, exports and decoding: `resources.max_workers`, 0 = one per
+        core, capped at :data:`WORKERS_PER_CORE_CAP` per core (a typo such as 4000 would otherwise start 4000
+        processes and exhaust memory), with a warning naming the setting."""
         workers = int(self.get("resources.max_workers"))
-        return workers if workers > 0 else max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+        if workers <= 0:
+            return cores
+        cap = WORKERS_PER_CORE_CAP * cores
+        if workers > cap:
+            logger.warning(
+                "resources.max_workers = {} is more than {}x the {} CPU cores; using {}", workers,
+                WORKERS_PER_CORE_CAP, cores, cap,
+            )  # fmt: skip
+            return cap
+        return workers
 
     # --- writing -------------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from lorairo.services.export.writers import (
     kohya_metadata_jsonl,
 )
 from lorairo.services.project_service import Project
+from lorairo.utils.faults import fault_point
 
 Progress = Callable[[int, int, str], None]
 
@@ -300,6 +301,7 @@ class ExportService:
         sidecars = opts.format in ("kohya", "onetrainer")
 
         def on_result(result: ImageJobResult) -> None:
+            fault_point("export.item")  # crash tests only (utils/faults.py)
             if result.disk_full_at is not None:  # every later image would fail the same way: stop here
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), result.disk_full_at)
             plan = by_id[result.image_id]

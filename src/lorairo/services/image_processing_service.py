@@ -11,17 +11,16 @@ Pipeline (the seed's HybridBatchProcessor, measured in docs/benchmarks.md):
 4. This process writes each batch in one transaction (`services/importing/writer.py`) and only then reports
    it (`on_batch`), so the GUI grid fills while the import runs.
 
-Safe against crashes: a run holds the project's import lock, sweeps files without rows and marks dead runs
-as interrupted before starting; rows are only committed after their files exist.
+Safe against crashes: a run holds the project's import lock, marks dead runs as interrupted and sweeps the
+files a killed run journaled as written but never committed (`storage/layout.py`) before starting, and its
+own uncommitted files when it ends; rows are only committed after their files exist.
 """
 
 from __future__ import annotations
 
-import errno
 import math
 import multiprocessing
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -34,9 +33,8 @@ from pathlib import Path
 from typing import Protocol
 
 from loguru import logger
-from sqlalchemy.exc import OperationalError
 
-from lorairo.database.engine import Database
+from lorairo.database.engine import Database, is_disk_full
 from lorairo.database.import_repository import (
     RUN_CANCELLED,
     RUN_COMPLETED,
@@ -44,7 +42,7 @@ from lorairo.database.import_repository import (
     ImportRepository,
     SourceStamp,
 )
-from lorairo.exceptions import ImageProcessingError
+from lorairo.exceptions import DiskFullError, ImageProcessingError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.discovery import DiscoveredFile, discover
 from lorairo.services.importing.near_duplicates import PhashIndex
@@ -134,18 +132,11 @@ def _eta(seconds: float) -> str:
     )
 
 
-class DiskFullError(ImageProcessingError):
-    """The disk (or quota) filled up during an import: committed batches are kept, a re-run continues."""
-
-
 def _disk_full_message(exc: BaseException, db_path: Path) -> str | None:
     """ "disk full at PATH" if `exc` is a full disk (OS error, or SQLite's "database or disk is full")."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"disk full at {exc.filename or db_path}"
-    cause = exc.orig if isinstance(exc, OperationalError) else exc
-    if isinstance(cause, sqlite3.OperationalError) and "disk is full" in str(cause):
-        return f"disk full at {db_path}"
-    return None
+    if not is_disk_full(exc):
+        return None
+    return f"disk full at {(exc.filename if isinstance(exc, OSError) else None) or db_path}"
 
 
 class ImageProcessingService:
@@ -228,6 +219,7 @@ class ImageProcessingService:
                     )
             except BaseException as exc:
                 self._finish(run_id, RUN_FAILED, len(runner.outcomes))
+                self._sweep()
                 full = None if isinstance(exc, DiskFullError) else _disk_full_message(exc, self.project.db.path)
                 if full is not None:
                     raise DiskFullError(
@@ -238,6 +230,7 @@ class ImageProcessingService:
             finally:
                 categorize.close()
             self._finish(run_id, status, len(runner.outcomes))
+            self._sweep()
             summary = ImportSummary.build(
                 run_id,
                 status,
@@ -269,13 +262,9 @@ class ImageProcessingService:
         with self.project.db.session(write=True) as session:
             repo = ImportRepository(session)
             interrupted = repo.mark_interrupted_runs()
-            swept = 0
-            # Orphans only come from a run that did not complete (killed, failed or cancelled with a batch in
-            # the pool), and every such run is followed by a sweep here: after a completed run the walk over
-            # every stored file (seconds of Python at 100k images, next to a responsive GUI) is skipped.
-            if repo.last_run_status() != RUN_COMPLETED:
-                files, hashes = repo.stored_files()
-                swept = sweep_orphans(self.project.root, files, hashes)
+            # Only files a killed run journaled as being written and never committed: never "every file the
+            # database does not list" (a database restored from a backup would lose every newer image).
+            swept = sweep_orphans(self.project.root, repo.referenced_files)
             if interrupted or swept:
                 logger.warning(
                     "recovered from an interrupted import: {} run(s), {} orphaned file(s)", interrupted, swept
@@ -285,6 +274,18 @@ class ImageProcessingService:
             index = PhashIndex.from_rows(repo.phash_rows())
             sidecar_stamps = repo.sidecar_stamps()
         return run_id, stamps, index, sidecar_stamps
+
+    def _sweep(self) -> None:
+        """At the end of a run, under the lock: the run's journaled files without a row (a batch that failed to
+        commit, a duplicate's copy) go now rather than at the next import."""
+        try:
+            with self.project.db.session() as session:
+                swept = sweep_orphans(self.project.root, ImportRepository(session).referenced_files)
+        except Exception as exc:  # the journals stay, so the next import sweeps them
+            logger.warning("could not sweep the files of this import yet: {}", exc)
+            return
+        if swept:
+            logger.info("removed {} file(s) this import wrote but did not keep", swept)
 
     def _finish(self, run_id: int, status: str, total: int) -> None:
         try:

@@ -2,6 +2,13 @@
 
 Creation is atomic (built in a hidden temp folder, then renamed), deletion needs the name typed back, and
 opening checks the file, backs it up and migrates it. Nothing here ever creates a project silently.
+
+A database that is not LoRAIro's (0 bytes, cut short, not SQLite, SQLite without our tables) is refused
+before anything touches it: migrating it in place would make an "empty project" whose next import swept every
+image copy and thumbnail. Rename and delete hold the project's lock, so they are refused while an import or an
+annotation runs (in this process, another one, or the desktop app's import child). A project folder that is a
+symbolic link is refused everywhere: set ``database_dir`` to move projects elsewhere instead, so delete can
+never follow a link into someone else's folder.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ from pathlib import Path
 from loguru import logger
 
 from lorairo.database import migrations
-from lorairo.database.engine import Database, check_readable, looks_like_sqlite
+from lorairo.database.engine import Database, diagnose_database
 from lorairo.exceptions import DatabaseError, ProjectError
 from lorairo.services.configuration_service import ConfigurationService
+from lorairo.storage.lock import ProjectLock
 from lorairo.utils.config import atomic_write_text
 
 DB_NAME = "database.db"
@@ -156,6 +164,9 @@ class ProjectService:
         db_path = path / DB_NAME
         stamps = [p.stat().st_mtime for p in (db_path, path / f"{DB_NAME}-wal") if p.exists()]
         modified = datetime.fromtimestamp(max(stamps))
+        problem = _symlink_problem(path) or diagnose_database(db_path)
+        if problem:
+            return ProjectInfo(path.name, path, 0, modified, error=f"{db_path}: {problem}")
         try:
             conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
             try:
@@ -172,12 +183,10 @@ class ProjectService:
         db_path = path / DB_NAME
         if not db_path.is_file():
             raise ProjectError(f"no project named '{path.name}' in {self.root}")
-        if not looks_like_sqlite(db_path):
-            raise DatabaseError(f"{db_path}: not a SQLite database (corrupt or overwritten); nothing was changed")
-        try:
-            check_readable(db_path)
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"{db_path}: cannot read the project database ({exc}); nothing was changed") from None
+        if problem := _symlink_problem(path):
+            raise ProjectError(f"{path}: {problem}")
+        if problem := diagnose_database(db_path):
+            raise DatabaseError(f"{db_path}: {problem}; not opened, nothing was changed{_backup_hint(db_path)}")
         db = Database(db_path)
         try:
             backup = migrations.upgrade(db.write_engine, db_path)
@@ -197,9 +206,13 @@ class ProjectService:
         source, target = self.project_path(old), self.project_path(new)
         if not (source / DB_NAME).is_file():
             raise ProjectError(f"no project named '{source.name}' in {self.root}")
-        if target.exists():
-            raise ProjectError(f"cannot rename to '{target.name}': a project with that name exists")
-        source.rename(target)
+        if problem := _symlink_problem(source):
+            raise ProjectError(f"{source}: {problem}; not renamed")
+        with ProjectLock(source, "rename") as lock:  # never under a running import or annotation
+            if target.exists() or target.is_symlink():
+                raise ProjectError(f"cannot rename to '{target.name}': a project with that name exists")
+            source.rename(target)
+            lock.moved_to(target)
         self._replace_recent(source.name, target.name)
         logger.info("renamed project '{}' to '{}'", source.name, target.name)
         return target
@@ -211,8 +224,23 @@ class ProjectService:
             raise ProjectError(f"not deleted: confirm by giving the project name '{path.name}' exactly")
         if not (path / DB_NAME).is_file():
             raise ProjectError(f"no project named '{path.name}' in {self.root}")
-        shutil.rmtree(path)
+        if problem := _symlink_problem(path):
+            raise ProjectError(f"{path}: {problem}; not deleted (remove the link yourself if you mean to)")
+        # Under the lock, the folder is moved aside in one rename (the project is gone at once, never half);
+        # the files are removed after the lock is released, and a crash meanwhile leaves only a hidden folder
+        # that the next delete removes.
+        trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.deleting-", dir=self.root))
+        try:
+            with ProjectLock(path, "delete") as lock:
+                path.replace(trash)
+                lock.moved_to(trash)
+        except BaseException:
+            if not any(trash.iterdir()):  # refused before the move: drop the empty placeholder
+                trash.rmdir()
+            raise
         self._replace_recent(path.name, None)
+        for leftover in self.root.glob(".*.deleting-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         logger.info("deleted project '{}'", path.name)
 
     # --- recent projects -----------------------------------------------------------------------------
@@ -245,3 +273,18 @@ class ProjectService:
             atomic_write_text(self._recent_file, json.dumps(names[:MAX_RECENT], ensure_ascii=False))
         except OSError as exc:
             logger.warning("could not save recent projects to {}: {}", self._recent_file, exc)
+
+
+def _symlink_problem(path: Path) -> str | None:
+    """Why a project folder that is a symbolic link is refused (None for a real folder)."""
+    if not path.is_symlink():
+        return None
+    return (
+        f"the project folder is a symbolic link to {path.readlink()}; LoRAIro does not follow it "
+        "(move the folder into the projects folder, or point `database_dir` at where it lives)"
+    )
+
+
+def _backup_hint(db_path: Path) -> str:
+    backups = sorted(db_path.parent.glob(f"{DB_NAME}.bak-*"), key=lambda p: p.stat().st_mtime)
+    return f" (the newest backup is {backups[-1]})" if backups else ""

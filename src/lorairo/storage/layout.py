@@ -7,8 +7,15 @@ path with the same content.
 
 Every file is first written under a temporary name ending in :data:`TEMP_SUFFIX` in the same folder, then
 moved into place with ``os.replace`` (atomic on one file system), so a reader or a crash never sees half a
-file under its final name. Files under a final name that no database row refers to are swept by
-:func:`sweep_orphans` at the start of the next import.
+file under its final name.
+
+Before a writer creates a project file it appends the file's project-relative path to a write-intent journal
+(``.write-intents/<pid>.log``, :func:`write_project_file`). :func:`sweep_orphans` deletes only files named in
+a journal whose row is absent, and their temporary files: a file is proven an orphan because a run said it
+was writing it and never committed a row for it. Files that nothing recorded (a project restored from a
+backup, a database that is not ours, files a user put there) are never touched; ``lorairo project check``
+reports them instead. A journal line reaches the kernel before the file exists, so a ``kill -9`` cannot
+lose it; a power cut may, and then a file is kept that could have been deleted, never the reverse.
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Protocol
 
 IMAGES_DIR = "images"
 THUMBNAILS_DIR = "thumbnails"
 TEMP_SUFFIX = ".part"
+INTENTS_DIR = ".write-intents"
 THUMBNAIL_EXTENSIONS = {"jpeg": ".jpg", "webp": ".webp"}
 _MAX_NAME_BYTES = 180  # leaves room for "<16 hex>_" and a temp suffix under the usual 255-byte limit
 # Also the lone surrogates that stand for bytes of a name that was not UTF-8 (storage/names.py).
@@ -107,26 +115,97 @@ def _walk_files(folder: Path) -> Iterator[tuple[str, str, str]]:
             yield dirpath, prefix, name
 
 
-def sweep_orphans(root: Path, known_files: Collection[str], known_hashes: Collection[str]) -> int:
-    """Delete temporary files and files no row refers to under `root/images` and `root/thumbnails`.
+def record_write_intent(root: Path, relpath: str) -> None:
+    """Append `relpath` to this process's write-intent journal (before the file is created).
 
-    Only call it while holding the project's import lock (no other import may be writing).
+    One ``O_APPEND`` write per line: a ``kill -9`` after it returns cannot lose the line, and a process only
+    ever appends to its own journal, so no locking is needed between worker processes.
+    """
+    folder = root / INTENTS_DIR
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / f"{os.getpid()}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, relpath.encode("utf-8", "surrogateescape") + b"\n")
+    finally:
+        os.close(fd)
+
+
+def write_project_file(root: Path, relpath: str, data: bytes) -> None:
+    """Write a project file (an original's copy, a thumbnail): journal the intent, then write atomically."""
+    record_write_intent(root, relpath)
+    atomic_write_bytes(root / relpath, data)
+
+
+def journaled_files(root: Path) -> tuple[list[Path], set[str]]:
+    """(the journals, every project-relative path they name). Only complete lines count, and only paths
+    inside ``images/`` or ``thumbnails/``: a damaged journal can never name a file outside them."""
+    folder = root / INTENTS_DIR
+    if not folder.is_dir():
+        return [], set()
+    journals = sorted(folder.glob("*.log"))
+    written: set[str] = set()
+    for journal in journals:
+        *complete, _partial = journal.read_bytes().split(b"\n")
+        for line in complete:
+            rel = line.decode("utf-8", "surrogateescape")
+            parts = rel.split("/")
+            if len(parts) >= 2 and parts[0] in (IMAGES_DIR, THUMBNAILS_DIR) and not {"", ".", ".."} & set(parts):
+                written.add(rel)
+    return journals, written
+
+
+def sweep_orphans(root: Path, referenced: Callable[[Collection[str]], Collection[str]]) -> int:
+    """Delete the files a run journaled as being written whose row is absent, and their temporary files.
+
+    Only call it while holding the project's lock (no writer is running, so every journal is finished).
 
     Args:
         root: The project folder.
-        known_files: Project-relative POSIX paths of every `ImageRecord.file_path`.
-        known_hashes: SHA-256 of every image (thumbnails are named after it).
+        referenced: Given journaled project-relative paths, returns those a database row refers to
+            (``ImportRepository.referenced_files``).
 
     Returns:
-        How many files were removed.
+        How many files were removed. The journals are deleted afterwards (their work is settled).
     """
+    journals, written = journaled_files(root)
+    if not journals:
+        return 0
+    keep = set(referenced(written))
     removed = 0
-    for dirpath, prefix, name in _walk_files(root / IMAGES_DIR):
-        if name.endswith(TEMP_SUFFIX) or f"{IMAGES_DIR}/{prefix}{name}" not in known_files:
-            Path(dirpath, name).unlink(missing_ok=True)
-            removed += 1
-    for dirpath, _prefix, name in _walk_files(root / THUMBNAILS_DIR):
-        if name.endswith(TEMP_SUFFIX) or name.split(".", 1)[0] not in known_hashes:
-            Path(dirpath, name).unlink(missing_ok=True)
-            removed += 1
+    by_folder: dict[str, set[str]] = {}
+    for rel in written:
+        folder, _, name = rel.rpartition("/")
+        by_folder.setdefault(folder, set()).add(name)
+    for folder, names in by_folder.items():
+        directory = root / folder
+        if not directory.is_dir() or directory.is_symlink():
+            continue
+        for path in directory.iterdir():
+            entry = path.name
+            if entry in names:
+                if f"{folder}/{entry}" not in keep and path.is_file() and not path.is_symlink():
+                    path.unlink()
+                    removed += 1
+            elif entry.startswith(".") and entry.endswith(TEMP_SUFFIX):
+                # ".<final name>.<pid>.part" (temp_name): a temporary of a journaled file
+                final_name = entry[1 : -len(TEMP_SUFFIX)].rpartition(".")[0]
+                if final_name in names:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+    for journal in journals:
+        journal.unlink(missing_ok=True)
     return removed
+
+
+def untracked_files(root: Path, known_files: Collection[str], known_hashes: Collection[str]) -> list[str]:
+    """Project-relative paths under ``images/`` and ``thumbnails/`` that no row refers to (for reports only:
+    nothing proves they are ours to delete)."""
+    found: list[str] = []
+    for _dirpath, prefix, name in _walk_files(root / IMAGES_DIR):
+        rel = f"{IMAGES_DIR}/{prefix}{name}"
+        if rel not in known_files:
+            found.append(rel)
+    for _dirpath, prefix, name in _walk_files(root / THUMBNAILS_DIR):
+        if name.split(".", 1)[0] not in known_hashes:
+            found.append(f"{THUMBNAILS_DIR}/{prefix}{name}")
+    return sorted(found)

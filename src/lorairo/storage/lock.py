@@ -23,10 +23,11 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from lorairo.exceptions import ProjectBusyError
+from lorairo.exceptions import ProjectBusyError, ProjectError
 
 LOCK_NAME = ".project.lock"
 HOLDER_NAME = ".project.lock.json"
+_DB_NAME = "database.db"  # the project's database (project_service.DB_NAME; storage cannot import services)
 
 
 class ProjectLock:
@@ -43,15 +44,27 @@ class ProjectLock:
         self._lock = FileLock(self.path, timeout=0, thread_local=False, is_singleton=False)
 
     def __enter__(self) -> ProjectLock:
+        # filelock creates missing parent folders: locking a project renamed or deleted meanwhile would leave
+        # a ghost folder under the old name, so the folder must exist, and still hold its database once locked.
+        if not self.root.is_dir():
+            raise ProjectError(f"project folder {self.root} is gone (renamed or deleted meanwhile?)")
+        had_database = (self.root / _DB_NAME).is_file()
         try:
             self._lock.acquire()
         except Timeout:
             raise ProjectBusyError(
-                f"project '{self.root.name}' is busy: {describe_holder(self.root)}; "
-                f"{self.operation} needs it to finish first (or cancel it)"
+                f"project '{self.root.name}' is busy: {describe_holder(self.root)} is running; "
+                f"the {_noun(self.operation)} needs it to finish first (or cancel it)"
             ) from None
+        if had_database and not (self.root / _DB_NAME).is_file():  # moved away between the check and the lock
+            self._lock.release()
+            raise ProjectError(f"project folder {self.root} was renamed or deleted meanwhile; {self.operation} stopped")
         self._write_holder()
         return self
+
+    def moved_to(self, new_root: Path) -> None:
+        """Tell the lock its folder was renamed while held (rename, delete), so release cleans up there."""
+        self.root = Path(new_root)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -79,11 +92,19 @@ def describe_holder(project_root: Path) -> str:
     try:
         info = json.loads((Path(project_root) / HOLDER_NAME).read_text(encoding="utf-8"))
         since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
-        operation = str(info["operation"])
+        operation = _noun(str(info["operation"]))
         article = "an" if operation[:1].lower() in "aeiou" else "a"
         return f"{article} {operation} (pid {int(info['pid'])}, since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another operation"
+
+
+def _noun(operation: str) -> str:
+    """'annotate' -> 'annotation run' (messages read as sentences); other operations are nouns already."""
+    return _NOUNS.get(operation, operation)
+
+
+_NOUNS = {"annotate": "annotation run", "check": "project check"}
 
 
 def is_project_busy(project_root: Path) -> bool:

@@ -30,7 +30,7 @@ from lorairo.services.importing.imaging import (
     read_meta,
     reduced_decode,
 )
-from lorairo.storage.layout import atomic_write_bytes, original_relpath, thumbnail_relpath
+from lorairo.storage.layout import original_relpath, thumbnail_relpath, write_project_file
 from lorairo.storage.sidecars import MAX_SIDECAR_BYTES, Sidecar, read_sidecars
 
 STATUS_OK = "ok"
@@ -111,11 +111,12 @@ def _read_bytes(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
     return data, info
 
 
-def _write_new(target: Path, data: bytes) -> None:
+def _write_new(root: Path, relpath: str, data: bytes) -> None:
+    target = root / relpath
     if target.exists():  # same content, same name: an earlier run or a duplicate wrote it already
         return
     try:
-        atomic_write_bytes(target, data)
+        write_project_file(root, relpath, data)  # journaled first, so a crash's leftover is provably ours
     except OSError as exc:
         if exc.filename is None:  # a failed write() names no file: say where it was going
             exc.filename = os.fspath(target)
@@ -124,11 +125,11 @@ def _write_new(target: Path, data: bytes) -> None:
 
 def _store(settings: WorkerSettings, path: str, data: bytes, hash_value: str, thumbnail: bytes) -> str:
     root = Path(settings.project_root)
-    _write_new(root / thumbnail_relpath(hash_value, settings.thumbnail_format), thumbnail)
+    _write_new(root, thumbnail_relpath(hash_value, settings.thumbnail_format), thumbnail)
     if not settings.copy_to_project:
         return os.path.abspath(path)  # noqa: PTH100 - keep symlinked paths as the user gave them
     relpath = original_relpath(hash_value, Path(path).name)
-    _write_new(root / relpath, data)  # the bytes already read for hashing: each file is read once
+    _write_new(root, relpath, data)  # the bytes already read for hashing: each file is read once
     return relpath
 
 
