@@ -117,8 +117,16 @@ def store(db: Database, data: ProjectData) -> None:
     """Replace the database's rows with `data`. Tags go in through three real write paths (ORM as the
     annotation store does, the edit repository's Core insert, the import writer's sidecar insert)."""
     with db.session(write=True) as s:
-        for table in ("tags", "captions", "quality_scores", "ratings", "annotation_failures", "image_sources",
-                      "near_duplicates", "images"):  # fmt: skip
+        for table in (
+            "tags",
+            "captions",
+            "quality_scores",
+            "ratings",
+            "annotation_failures",
+            "image_sources",
+            "near_duplicates",
+            "images",
+        ):
             s.execute(text(f"DELETE FROM {table}"))
         for n, img in enumerate(data.images):
             record = ImageRecord(
@@ -190,42 +198,72 @@ def _tag_patterns() -> st.SearchStrategy[str]:
     return whole | wildcard()
 
 
+_KINDS = (
+    *("tag", "tag", "tag", "flag", "flag", "rating", "score"),
+    *("caption", "name", "size", "res", "aspect", "imported"),
+)
+
+
 @st.composite
 def expressions(draw: st.DrawFn) -> list[Term]:
+    """0-3 terms (few, so that results are often not empty), each kind within the language's rules (one
+    caption:, one rating: and one -rating:, a flag once)."""
     terms: list[Term] = []
-    for _ in range(draw(st.integers(0, 3))):
-        alts = tuple(draw(st.lists(_tag_patterns(), min_size=1, max_size=3, unique=True)))
-        terms.append(Term("tag", draw(st.booleans()), alts))
-    flags = draw(st.lists(st.sampled_from(list(FLAG_WORDS)), max_size=2, unique=True))
-    terms += [Term("flag", draw(st.booleans()), (name,)) for name in flags]
-    for neg in draw(st.lists(st.booleans(), max_size=2, unique=True)):
-        names = tuple(draw(st.lists(st.sampled_from(RATING_NAMES), min_size=1, max_size=2, unique=True)))
-        terms.append(Term("rating", neg, names))
-    for _ in range(draw(st.integers(0, 2))):
-        terms.append(Term("score", op=draw(st.sampled_from((">=", ">", "<=", "<", "="))),
-                          values=(draw(st.sampled_from(SCORE_VALUES)),)))  # fmt: skip
-    if draw(st.booleans()) and any(t.kind == "score" for t in terms):
-        terms.append(Term("score_name", values=(draw(st.sampled_from(("aesthetic", "manual"))),)))
-    if draw(st.integers(0, 3)) == 0:
-        terms.append(Term("caption", values=(draw(st.sampled_from(CAPTION_SEARCHES)),)))
-    if draw(st.integers(0, 4)) == 0:
-        terms.append(Term("name", values=(draw(st.sampled_from(NAME_SEARCHES)),)))
-    if draw(st.integers(0, 3)) == 0:
-        key = draw(st.sampled_from(("width", "height")))
-        terms.append(Term(key, op=draw(st.sampled_from((">=", ">", "<=", "<", "="))),
-                          values=(draw(st.sampled_from((300, 512, 768, 1000, 1024))),)))  # fmt: skip
-    if draw(st.integers(0, 4)) == 0:
-        terms.append(Term("res", op=draw(st.sampled_from((">=", ">"))), values=(draw(st.sampled_from((300, 512))),)))
-    if draw(st.integers(0, 3)) == 0:
-        if draw(st.booleans()):
-            terms.append(Term("aspect", op=":", values=(draw(st.sampled_from(("square", "portrait", "landscape"))),)))
+    used: set[str] = set()
+    for kind in draw(st.lists(st.sampled_from(_KINDS), max_size=3)):
+        if kind == "tag":
+            alts = tuple(draw(st.lists(_tag_patterns(), min_size=1, max_size=3, unique=True)))
+            terms.append(Term("tag", draw(st.booleans()), alts))
+        elif kind == "flag":
+            name = draw(st.sampled_from(list(FLAG_WORDS)))
+            if name not in used:
+                used.add(name)
+                terms.append(Term("flag", draw(st.booleans()), (name,)))
+        elif kind == "rating":
+            neg = draw(st.booleans())
+            if f"rating{neg}" not in used:
+                used.add(f"rating{neg}")
+                names = tuple(draw(st.lists(st.sampled_from(RATING_NAMES), min_size=1, max_size=2, unique=True)))
+                terms.append(Term("rating", neg, names))
+        elif kind == "score":
+            op = draw(st.sampled_from((">=", ">", "<=", "<", "=")))
+            terms.append(Term("score", op=op, values=(draw(st.sampled_from(SCORE_VALUES)),)))
+            if "score_name" not in used and draw(st.booleans()):
+                used.add("score_name")
+                terms.append(Term("score_name", values=(draw(st.sampled_from(("aesthetic", "manual"))),)))
+        elif kind in ("caption", "name"):
+            if kind not in used:
+                used.add(kind)
+                choices = CAPTION_SEARCHES if kind == "caption" else NAME_SEARCHES
+                terms.append(Term(kind, values=(draw(st.sampled_from(choices)),)))
+        elif kind == "size":
+            key = draw(st.sampled_from(("width", "height")))
+            op = draw(st.sampled_from((">=", ">", "<=", "<", "=")))
+            terms.append(Term(key, op=op, values=(draw(st.sampled_from((300, 512, 768, 1000, 1024))),)))
+        elif kind == "res":
+            op = draw(st.sampled_from((">=", ">")))
+            terms.append(Term("res", op=op, values=(draw(st.sampled_from((300, 512))),)))
+        elif kind == "aspect":
+            if draw(st.booleans()):
+                name = draw(st.sampled_from(("square", "portrait", "landscape")))
+                terms.append(Term("aspect", op=":", values=(name,)))
+            else:
+                terms.append(
+                    Term(
+                        "aspect",
+                        op=draw(st.sampled_from((">=", ">", "<=", "<"))),
+                        values=(draw(st.sampled_from((0.5, 0.95, 1.0, 1.05, 1.5))),),
+                    )
+                )
         else:
-            terms.append(Term("aspect", op=draw(st.sampled_from((">=", ">", "<=", "<"))),
-                              values=(draw(st.sampled_from((0.5, 0.95, 1.0, 1.05, 1.5))),)))  # fmt: skip
-    if draw(st.integers(0, 4)) == 0:
-        terms.append(Term("imported", op=draw(st.sampled_from((">=", ">", "<=", "<", ":"))),
-                          values=(draw(st.sampled_from(DATES)),)))  # fmt: skip
-    return draw(st.permutations(terms))
+            terms.append(
+                Term(
+                    "imported",
+                    op=draw(st.sampled_from((">=", ">", "<=", "<", ":"))),
+                    values=(draw(st.sampled_from(DATES)),),
+                )
+            )
+    return terms
 
 
 # --- rendering ---------------------------------------------------------------------------------------------
@@ -274,7 +312,8 @@ def render(draw: st.DrawFn, terms: list[Term]) -> str:
         elif term.kind == "rating":
             sep = draw(st.sampled_from(["|", ","])) if not term.neg else "|"
             names = sep.join(draw(st.sampled_from([n, n.upper(), n.title()])) for n in term.values)
-            pieces.append((("-" if term.neg else "") + draw(st.sampled_from(["rating:", "Rating:"])) + names, False, False))
+            key = draw(st.sampled_from(["rating:", "Rating:"]))
+            pieces.append((("-" if term.neg else "") + key + names, False, False))
         elif term.kind in ("caption", "name", "score_name"):
             value = term.values[0]
             bare = _SAFE_BARE.match(value) and draw(st.booleans())

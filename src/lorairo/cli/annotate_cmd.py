@@ -58,9 +58,9 @@ def annotate(
     selection = Selection(ids, filter_text)  # parsed before the project opens: a typo fails at once
     proj = state.projects.open(project)
     try:
+        image_ids = selection.image_ids(proj)  # an unknown ID is an error before any model is loaded
         service = AnnotationService(state.config, proj)
         require_available(service, names)
-        image_ids = selection.image_ids(proj)
         if batch:
             jobs = [asdict(BatchAnnotationService(service).submit(image_ids, name)) for name in names]
             if json:

@@ -95,9 +95,10 @@ def _tag_match(tag: str) -> tuple[str, str]:
 
 
 def _rating_condition(names: str) -> str:
-    """The effective rating is in `names`: the manual rating when there is one, else any model's rating."""
+    """The effective rating is in `names`: the manual rating when there is one, else any model's rating.
+    Never NULL (a bare `manual_rating IN (...)` is NULL for unrated images, and NOT NULL drops them)."""
     return (
-        f"(i.manual_rating IN ({names}) OR (i.manual_rating IS NULL AND EXISTS "
+        f"((i.manual_rating IS NOT NULL AND i.manual_rating IN ({names})) OR (i.manual_rating IS NULL AND EXISTS "
         f"(SELECT 1 FROM ratings r WHERE r.image_id = i.id AND r.label IN ({names}))))"
     )
 
