@@ -67,7 +67,8 @@ def _out(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_ids_are_image_ids_with_ranges_everywhere(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
-    assert parse_ids(["1,2 5-7", "3\n9"]) == (1, 2, 5, 6, 7, 3, 9)
+    assert parse_ids(["1,2 5-7", "3\n9"]).ids == (1, 2, 5, 6, 7, 3, 9)
+    assert parse_ids("1,2 5-7").named == {1, 2}
     for bad, message in (("1,x", "'x' is not an image ID"), ("7-5", "runs backwards"), (",", "no image IDs")):
         with pytest.raises(IdListError, match=message):
             parse_ids(bad)
@@ -82,6 +83,8 @@ def test_ids_are_image_ids_with_ranges_everywhere(project: Project, capsys: pyte
     # an ID the project does not have is an error, in query and annotate alike (annotate took it silently)
     assert main(["query", "-p", "q", "--ids", "2,9999"]) == 1
     assert "no image with ID 9999" in capsys.readouterr().err
+    assert main(["query", "-p", "q", "--ids", "4-100", "-q"]) == 0  # a range selects the images it covers
+    assert _out(capsys).split() == ["4", "5"]
     assert main(["annotate", "-p", "q", "--models", "open-nsfw", "--ids", "9999"]) == 1
     assert "no image with ID 9999" in capsys.readouterr().err
     assert main(["export", "-p", "q", "--ids", "1-x"]) == 1

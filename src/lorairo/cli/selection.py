@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from lorairo.services.filter_language import ImageFilter
+    from lorairo.services.filter_language import IdList, ImageFilter
     from lorairo.services.project_service import Project
 
 IdsOption = Annotated[
@@ -40,7 +40,7 @@ class Selection:
         from lorairo.services.filter_language import parse_filter, parse_ids
 
         self.filter_text = filter_text or ""
-        self.ids: tuple[int, ...] | None = parse_ids(ids) if ids else None
+        self.ids: IdList | None = parse_ids(ids) if ids else None
         self.filter: ImageFilter | None = parse_filter(filter_text) if filter_text and filter_text.strip() else None
 
     @property
@@ -48,20 +48,20 @@ class Selection:
         return self.ids is None and self.filter is None
 
     def image_ids(self, project: Project) -> list[int]:
-        """The selected IDs (the order given for --ids, else import order). An ID the project does not have
-        is an error naming it, never silently dropped."""
+        """The selected IDs (the order given for --ids, else import order). An ID named one by one that the
+        project does not have is an error naming it, never silently dropped; a range (`1-100`) selects the
+        images it covers."""
         from lorairo.exceptions import LoRAIroException
         from lorairo.services.image_query_service import ImageQueryService
 
         service = ImageQueryService(project.db)
         if self.ids is None:
             return service.query_ids(self.filter)
-        known = service.existing_ids(self.ids)
-        missing = [i for i in self.ids if i not in known]
+        known = service.existing_ids(self.ids.ids)
+        missing = sorted(self.ids.named - known)
         if missing:
             shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
             raise LoRAIroException(f"--ids: no image with ID {shown} in project {project.name!r}")
-        if self.filter is None:
-            return list(self.ids)
-        matching = set(service.query_ids(self.filter))
-        return [i for i in self.ids if i in matching]
+        if self.filter is not None:
+            known &= set(service.query_ids(self.filter))
+        return [i for i in self.ids.ids if i in known]

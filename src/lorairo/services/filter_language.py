@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from lorairo.exceptions import LoRAIroException
 
@@ -657,17 +657,26 @@ def merge_filters(a: ImageFilter, b: ImageFilter) -> ImageFilter:
 _RANGE_RE = re.compile(r"(\d+)-(\d+)")
 
 
-def parse_ids(values: str | Iterable[str], option: str = "--ids") -> tuple[int, ...]:
-    """Image IDs from `1,2,5-9` (commas or spaces; ranges inclusive; repeated options add up), in the order
-    given, without repeats. Raises IdListError naming the part that is not an ID."""
+class IdList(NamedTuple):
+    """Parsed `--ids`: every ID in the order given, and which were named one by one (not by a range)."""
+
+    ids: tuple[int, ...]
+    named: frozenset[int]
+
+
+def parse_ids(values: str | Iterable[str], option: str = "--ids") -> IdList:
+    """Image IDs from `1,2,5-9` (commas, spaces or newlines; ranges inclusive; repeated options add up), in
+    the order given, without repeats. Raises IdListError naming the part that is not an ID or a range."""
     items = [values] if isinstance(values, str) else list(values)
     out: dict[int, None] = {}
+    named: set[int] = set()
     for value in items:
         for part in re.split(r"[,\s]+", value):
             if not part:
                 continue
             if part.isdigit():
                 out[int(part)] = None
+                named.add(int(part))
                 continue
             match = _RANGE_RE.fullmatch(part)
             if match is None:
@@ -678,7 +687,7 @@ def parse_ids(values: str | Iterable[str], option: str = "--ids") -> tuple[int, 
             out.update(dict.fromkeys(range(low, high + 1)))
     if not out:
         raise IdListError(f"{option}: no image IDs given (e.g. {option} 1,2,5-9)")
-    return tuple(out)
+    return IdList(tuple(out), frozenset(named))
 
 
 __all__ = [
@@ -690,6 +699,7 @@ __all__ = [
     "RATINGS",
     "WD_RATINGS",
     "FilterSyntaxError",
+    "IdList",
     "IdListError",
     "ImageFilter",
     "aspect_name",
