@@ -80,6 +80,8 @@ def test_filter_field_takes_the_readme_examples_and_reports_errors_with_their_co
     bar.apply_now()
     assert "column 12" in bar.error_label.text() and "unknown key 'foo'" in bar.error_label.text()
     assert window.browser.model.ids() == [a, b, c]  # the last good result stays; never a silent "0 results"
+    assert bar.minimumSizeHint().width() < 900  # the long message is cut in its row, never widens the window
+    assert "keys: tag, caption" in bar.error_label.toolTip()
     assert "long hair, cat|dog, -blurry" in bar.tags.toolTip()  # the grammar is one hover away
     # What the widgets cannot show is loaded into the text, not kept out of sight.
     with qtbot.waitSignal(window.browser.query_finished, timeout=5000):

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -129,6 +130,9 @@ class FilterBar(QWidget):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.error_label = QLabel("", self)
         self.error_label.setStyleSheet("color: #d33;")
+        # A parse error names its column and the known keys (~200 characters): it must never widen the window.
+        # The label takes the room left in its row and is cut there; the whole message is its tooltip.
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.hide()
         self.favourites = QToolButton(self)
         self.favourites.setText("★ Favourites")
@@ -183,7 +187,7 @@ class FilterBar(QWidget):
         row2.addWidget(self.since)
         row2.addWidget(self.more)
         row2.addStretch(1)
-        row2.addWidget(self.error_label)
+        row2.addWidget(self.error_label, 6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 2)
         layout.setSpacing(2)
@@ -294,6 +298,7 @@ class FilterBar(QWidget):
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
+        self.error_label.setToolTip(message)
         self.error_label.setVisible(bool(message))
 
     # --- favourites -----------------------------------------------------------------------------------------
