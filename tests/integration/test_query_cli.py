@@ -211,3 +211,25 @@ def test_old_projects_get_the_key_backfilled(tmp_path: Path) -> None:
             " VALUES (1, 'dog', 'manual', 0, '2025-01-01', '2025-01-01')"
         )
     conn.close()
+
+
+def test_tag_key_migration_downgrades_with_the_tags_intact(tmp_path: Path) -> None:
+    from alembic import command
+
+    db_path = tmp_path / "database.db"
+    db = Database(db_path)
+    migrations.upgrade(db.write_engine, db_path)
+    with db.session(write=True) as s:
+        s.add(_image(1))
+        s.flush()
+        s.add(TagRecord(image_id=1, tag="Green Eyes", source="manual"))
+    config = migrations.alembic_config()
+    with db.write_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    db.dispose()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT tag FROM tags").fetchall() == [("Green Eyes",)]
+    index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'idx_tags_live'").fetchone()[0]
+    assert "(tag, image_id)" in index and "tag_key" not in index
+    conn.close()
