@@ -110,3 +110,13 @@ def test_filter_bar_selects_what_the_reference_selects(
     bar.set_filter(shown)
     assert bar.current_filter() == shown
     assert bar.error_label.isHidden()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(terms=expressions(), draw=st.data())
+def test_loading_any_filter_into_the_bar_keeps_it(bar: FilterBar, terms: list[Term], draw: st.DataObject) -> None:
+    # A favourite or a filter text: what the widgets can show goes into them, the rest stays as text.
+    f = parse_filter(draw.draw(render(terms), label="filter text"))
+    bar.set_filter(f)
+    assert bar.current_filter() == f
+    assert bar.error_label.isHidden()  # and the text left in the field parses

@@ -92,7 +92,8 @@ def normalize_query_tag(tag: str) -> str:
     """A tag as written in filters and shown: `Long_Hair` -> `long hair`, `\\(` unescaped, kaomoji kept."""
     from genai_tag_db_tools.normalize import normalize_tag
 
-    return str(normalize_tag(tag, lowercase=True))
+    # split/join again: an underscore at either end becomes a space only after the library collapsed whitespace
+    return " ".join(str(normalize_tag(tag, lowercase=True)).split())
 
 
 def tag_match_key(tag: str) -> str:
@@ -311,11 +312,12 @@ class _Parser:
     def alternatives(self, start: int) -> list[str]:
         """`alt ('|' alt)*` where alt is a quoted tag or a phrase; returns normalised tags."""
         tags: list[str] = []
+        bar = start  # where the last '|' was: an empty alternative is reported there
         while True:
             self.skip_space()
             alt_start = self.pos
             if self.at_end() or self.peek() in ",|":
-                raise self.error("empty tag (a '|' or 'tag:' with nothing after it)", max(alt_start - 1, 0))
+                raise self.error("empty tag after '|' (cat|dog)", bar, bar + 1)
             if self.peek() in _QUOTES:
                 raw = self.quoted()
             else:
@@ -333,6 +335,7 @@ class _Parser:
             if self.peek() != "|":
                 self.pos = save
                 return tags
+            bar = self.pos
             self.pos += 1
 
     def tag_term(self, negated: bool, start: int) -> None:

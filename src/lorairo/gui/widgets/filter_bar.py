@@ -47,6 +47,7 @@ from lorairo.services.filter_language import (
 )
 
 SCORE_RANGE = (0.0, 10.0)
+MAX_SIDE = 16384  # the "Min side" box's range
 RATING_CHOICES = ("", "general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
 FAVOURITES_KEY = "filters/favourites"
 _FLAGS = (
@@ -69,23 +70,25 @@ def split_for_widgets(f: ImageFilter) -> tuple[ImageFilter, ImageFilter]:
         and (f.score_min is not None or f.score_max is not None)
     )
     named = aspect_name(f)
+    caption_fits = f.caption_text == f.caption_text.strip()  # the caption box strips what is typed
+    side_fits = f.min_side is not None and 0 < f.min_side <= MAX_SIDE
     widgets = ImageFilter(
-        caption_text=f.caption_text,
+        caption_text=f.caption_text if caption_fits else "",
         score_min=f.score_min if score_fits else None,
         score_max=f.score_max if score_fits else None,
         ratings=f.ratings if len(f.ratings) == 1 and f.ratings[0] in RATING_CHOICES else (),
-        min_side=f.min_side,
+        min_side=f.min_side if side_fits else None,
         imported_from=f.imported_from if f.imported_to is None else None,
         **(named_aspect(named) if named else {}),
         **{name: True for name, _label in _FLAGS if getattr(f, name) is True},
     )
     text = replace(
         f,
-        caption_text="",
+        caption_text="" if caption_fits else f.caption_text,
         score_min=None if score_fits else f.score_min,
         score_max=None if score_fits else f.score_max,
         ratings=() if widgets.ratings else f.ratings,
-        min_side=None,
+        min_side=None if side_fits else f.min_side,
         imported_from=None if widgets.imported_from else f.imported_from,
         **({"aspect_min": None, "aspect_max": None, "aspect_min_exclusive": False, "aspect_max_exclusive": False}
            if named else {}),
@@ -144,7 +147,7 @@ class FilterBar(QWidget):
         self.clear_button.clicked.connect(self.clear)
 
         self.min_side = QSpinBox(self)
-        self.min_side.setRange(0, 16384)
+        self.min_side.setRange(0, MAX_SIDE)
         self.min_side.setSingleStep(64)
         self.min_side.setSpecialValueText("any")
         self.min_side.setSuffix(" px")
