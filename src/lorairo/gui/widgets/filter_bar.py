@@ -12,6 +12,8 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import replace
+from datetime import date
+from typing import Any
 
 from PySide6.QtCore import QDate, QObject, QSettings, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -70,6 +72,7 @@ def split_for_widgets(f: ImageFilter) -> tuple[ImageFilter, ImageFilter]:
         and (f.score_min is not None or f.score_max is not None)
     )
     named = aspect_name(f)
+    shown_flags: dict[str, Any] = {name: True for name, _label in _FLAGS if getattr(f, name) is True}
     caption_fits = f.caption_text == f.caption_text.strip()  # the caption box strips what is typed
     side_fits = f.min_side is not None and 0 < f.min_side <= MAX_SIDE
     widgets = ImageFilter(
@@ -80,8 +83,13 @@ def split_for_widgets(f: ImageFilter) -> tuple[ImageFilter, ImageFilter]:
         min_side=f.min_side if side_fits else None,
         imported_from=f.imported_from if f.imported_to is None else None,
         **(named_aspect(named) if named else {}),
-        **{name: True for name, _label in _FLAGS if getattr(f, name) is True},
+        **shown_flags,
     )
+    cleared: dict[str, Any] = dict.fromkeys(shown_flags)
+    if named:
+        cleared |= dict.fromkeys(("aspect_min", "aspect_max")) | dict.fromkeys(
+            ("aspect_min_exclusive", "aspect_max_exclusive"), False
+        )
     text = replace(
         f,
         caption_text="" if caption_fits else f.caption_text,
@@ -90,10 +98,8 @@ def split_for_widgets(f: ImageFilter) -> tuple[ImageFilter, ImageFilter]:
         ratings=() if widgets.ratings else f.ratings,
         min_side=None if side_fits else f.min_side,
         imported_from=None if widgets.imported_from else f.imported_from,
-        **({"aspect_min": None, "aspect_max": None, "aspect_min_exclusive": False, "aspect_max_exclusive": False}
-           if named else {}),
-        **{name: None for name, _label in _FLAGS if getattr(f, name) is True},
-    )  # fmt: skip
+        **cleared,
+    )
     return widgets, text
 
 
@@ -216,15 +222,17 @@ class FilterBar(QWidget):
         low, high = self.score.value()
         aspect = self.aspect.currentData()
         rating = self.rating.currentData()
+        checked: dict[str, Any] = {name: True for name, action in self.flags.items() if action.isChecked()}
+        since: date | None = self.since.date().toPython() if self.since_check.isChecked() else None  # type: ignore[assignment]
         return ImageFilter(
             caption_text=self.caption.text().strip(),
             score_min=None if low <= SCORE_RANGE[0] else low,
             score_max=None if high >= SCORE_RANGE[1] else high,
             ratings=(rating,) if rating else (),
             min_side=self.min_side.value() or None,
-            imported_from=self.since.date().toPython() if self.since_check.isChecked() else None,
+            imported_from=since,
             **(named_aspect(aspect) if aspect else {}),
-            **{name: True for name, action in self.flags.items() if action.isChecked()},
+            **checked,
         )
 
     def current_filter(self) -> ImageFilter:
