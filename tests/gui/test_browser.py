@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import Qt
 
 from lorairo.gui.models.image_list_model import PAGE_SIZE, ImageRowRole
@@ -141,3 +143,19 @@ def test_selection_reaches_the_details_panel_and_export_gets_filter_and_selectio
     )
     window.export_action.trigger()
     assert opened == [(window.session, [a, b])]
+
+
+def test_favourites_saved_in_the_old_syntax_keep_their_meaning(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSettings
+
+    from lorairo.gui.widgets.filter_bar import LEGACY_FAVOURITES_KEY
+
+    a, _b, _c = _project_with(qtbot, window, [["cat", "dog"], ["cat"], ["long hair", "dog"]])
+    # Before the filter language, bare words separated by spaces were separate tags.
+    old = {"both": "cat dog", "hair": '"long hair" -cat caption:"red, dress"'}
+    QSettings().setValue(LEGACY_FAVOURITES_KEY, json.dumps(old))
+    bar = window.browser.filter_bar
+    assert bar.favourites_dict() == {"both": "cat, dog", "hair": 'long hair, -cat, caption:"red, dress"'}
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        bar.set_filter_text(bar.favourites_dict()["both"])
+    assert window.browser.model.ids() == [a]

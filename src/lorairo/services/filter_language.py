@@ -602,6 +602,32 @@ def format_filter(f: ImageFilter) -> str:
     return ", ".join(dict.fromkeys(parts))
 
 
+def upgrade_legacy_text(text: str) -> str:
+    """A filter saved by LoRAIro before this language (favourites): terms separated by spaces, each bare word
+    its own tag (`"long hair" cat dog -blurry`). The same filter in today's syntax (`long hair, cat, dog,
+    -blurry`): every old term becomes a comma-separated item, so `cat dog` stays two tags."""
+    import shlex
+
+    try:
+        terms = shlex.split(text, posix=True)
+    except ValueError:
+        return text  # it never parsed; the user sees the error when loading it
+    items: list[str] = []
+    for term in terms:
+        negated, core = (True, term[1:]) if term.startswith("-") and len(term) > 1 else (False, term)
+        kind = _Parser(core).classify(0) if core else "word"
+        if kind == "key" and core.split(":", 1)[0].lower() in ("tag", *_TEXT_KEYS):
+            key, value = core.split(":", 1)
+            quoted = "|".join(_quote(v) for v in value.split("|")) if key.lower() == "tag" else _quote(value)
+            items.append(("-" if negated else "") + f"{key}:{quoted}")
+        elif kind in ("flag", "key", "compare"):
+            items.append(term)  # flags, ratings and comparisons read the same
+        else:
+            # a bare or quoted tag, or an OR group of them: each alternative on its own, quoted when needed
+            items.append(("-" if negated else "") + "|".join(_quote(alt) for alt in core.split("|") if alt))
+    return ", ".join(item for item in items if item.strip("-"))
+
+
 # --- combining ---------------------------------------------------------------------------------------------
 
 
@@ -713,4 +739,5 @@ __all__ = [
     "parse_filter",
     "parse_ids",
     "tag_match_key",
+    "upgrade_legacy_text",
 ]

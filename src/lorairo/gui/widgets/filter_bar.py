@@ -46,12 +46,14 @@ from lorairo.services.filter_language import (
     merge_filters,
     named_aspect,
     parse_filter,
+    upgrade_legacy_text,
 )
 
 SCORE_RANGE = (0.0, 10.0)
 MAX_SIDE = 16384  # the "Min side" box's range
 RATING_CHOICES = ("", "general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
-FAVOURITES_KEY = "filters/favourites"
+FAVOURITES_KEY = "filters/favourites-v2"  # texts in today's filter language
+LEGACY_FAVOURITES_KEY = "filters/favourites"  # texts of the space-separated syntax before it (converted once)
 _FLAGS = (
     ("untagged", "Untagged"),
     ("uncaptioned", "Uncaptioned"),
@@ -101,6 +103,14 @@ def split_for_widgets(f: ImageFilter) -> tuple[ImageFilter, ImageFilter]:
         **cleared,
     )
     return widgets, text
+
+
+def _load_json_dict(raw: object) -> dict[str, str]:
+    try:
+        data = json.loads(str(raw))
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 class FilterBar(QWidget):
@@ -315,12 +325,14 @@ class FilterBar(QWidget):
     # --- favourites -----------------------------------------------------------------------------------------
 
     def favourites_dict(self) -> dict[str, str]:
-        raw = QSettings().value(FAVOURITES_KEY, "{}")
-        try:
-            data = json.loads(str(raw))
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        settings = QSettings()
+        if not settings.contains(FAVOURITES_KEY) and settings.contains(LEGACY_FAVOURITES_KEY):
+            # Saved before the filter language: `cat dog` meant two tags then, one tag now. Convert once so a
+            # favourite keeps selecting what it selected (the old entry is left as it was).
+            old = _load_json_dict(settings.value(LEGACY_FAVOURITES_KEY, "{}"))
+            upgraded = {name: upgrade_legacy_text(text) for name, text in old.items()}
+            settings.setValue(FAVOURITES_KEY, json.dumps(upgraded, ensure_ascii=False))
+        return _load_json_dict(settings.value(FAVOURITES_KEY, "{}"))
 
     def save_favourite(self, name: str) -> None:
         favourites = self.favourites_dict()
