@@ -82,7 +82,8 @@ def export(
         service = ExportService(state.config, proj)
         image_ids = None if selection.everything else tuple(selection.image_ids(proj))
         if image_ids is not None and not image_ids:
-            raise ExportError(f"no image matches the filter {filter_text!r}")
+            what = f"the filter {filter_text!r}" if filter_text else "--ids"
+            raise ExportError(f"no image matches {what}" + (" and --ids" if filter_text and ids else ""))
         given: dict[str, Any] = {
             "format": format_,
             "resolution": (resolution or None) if resolution is not None else None,
