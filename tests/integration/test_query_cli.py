@@ -233,3 +233,35 @@ def test_tag_key_migration_downgrades_with_the_tags_intact(tmp_path: Path) -> No
     index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'idx_tags_live'").fetchone()[0]
     assert "(tag, image_id)" in index and "tag_key" not in index
     conn.close()
+
+
+def test_tag_key_migration_keeps_columns_and_indexes_other_revisions_add(tmp_path: Path) -> None:
+    # The lead chains revisions at merge: one that adds to `tags` may run before 0005.
+    db_path = tmp_path / "database.db"
+    db = Database(db_path)
+    migrations.upgrade(db.write_engine, db_path, "0004")
+    with db.write_engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE tags ADD COLUMN origin TEXT")
+        conn.exec_driver_sql("CREATE INDEX idx_tags_origin ON tags (origin)")
+        conn.exec_driver_sql(
+            "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height,"
+            " format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at,"
+            " updated_at) VALUES (1, 'a', 'a.png', '/a.png', 1, 1, 1, 1, 'PNG', 'RGB', 0, 1, 'h', '0', 0, 0,"
+            " '2025-01-01', '2025-01-01')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO tags (image_id, tag, source, is_rejected, created_at, updated_at, origin)"
+            " VALUES (1, 'Long Hair', 'sidecar', 0, '2025-01-01', '2025-01-01', 'a.txt')"
+        )
+    with db.write_engine.begin() as conn:
+        config = migrations.alembic_config()
+        config.attributes["connection"] = conn
+        from alembic import command
+
+        command.upgrade(config, "0005")
+    db.dispose()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT tag, tag_key, origin FROM tags").fetchall() == [("Long Hair", "long_hair", "a.txt")]
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'tags'")}
+    assert {"idx_tags_origin", "idx_tags_live", "idx_tags_tag_image", "idx_tags_image_id"} <= names
+    conn.close()
