@@ -73,7 +73,10 @@ def build_project(workdir: Path, count: int) -> Path:
     project.close()
     started = time.perf_counter()
     rng = random.Random(7)
+    from genai_tag_db_tools.normalize import tag_key
+
     tags = [f"tag {i}" for i in range(VOCABULARY)]
+    keys = {tag: tag_key(tag) for tag in tags}  # tags.tag_key: what filters match by
     weights = [1 / (i + 1) for i in range(VOCABULARY)]
     conn = sqlite3.connect(root / "database.db")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -90,7 +93,7 @@ def build_project(workdir: Path, count: int) -> Path:
              w, h, "PNG", "RGB", 0, 1, digest, f"{i:016x}", i, 0, now, now)
         )  # fmt: skip
         for tag in set(rng.choices(tags, weights, k=rng.randint(4, 14))):
-            tag_rows.append((i, tag, "general", "model", 0.9, 0, now, now))
+            tag_rows.append((i, tag, keys[tag], "general", "model", 0.9, 0, now, now))
         scores.append((i, "aesthetic", round(rng.uniform(0, 10), 2), 0.0, 10.0, "model", now))
         ratings.append((i, rng.choice(("general", "general", "sensitive", "questionable", "explicit")), "model", now))
     conn.executemany(
@@ -100,8 +103,8 @@ def build_project(workdir: Path, count: int) -> Path:
         images,
     )
     conn.executemany(
-        "INSERT INTO tags (image_id, tag, category, source, confidence, is_rejected, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO tags (image_id, tag, tag_key, category, source, confidence, is_rejected, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
         tag_rows,
     )
     conn.executemany(

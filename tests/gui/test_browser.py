@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import Qt
 
 from lorairo.gui.models.image_list_model import PAGE_SIZE, ImageRowRole
@@ -54,7 +56,7 @@ def test_favourite_filters_are_saved_and_restored(qtbot, window) -> None:  # typ
     bar = window.browser.filter_bar
     bar.set_filter(parse_filter('"long hair" -blurry score>=6 rating:general untagged'))
     bar.save_favourite("good ones")
-    assert bar.favourites_dict() == {"good ones": '"long hair" -blurry score>=6.0 rating:general untagged'}
+    assert bar.favourites_dict() == {"good ones": "long hair, -blurry, score>=6, rating:general, untagged"}
     assert bar.more.text() == "Show only (1) ▾"
     with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
         bar.clear()
@@ -66,6 +68,28 @@ def test_favourite_filters_are_saved_and_restored(qtbot, window) -> None:  # typ
     assert bar.flags["untagged"].isChecked()
     bar.set_filter_text("score>=oops")
     assert "'oops' is not a number" in bar.error_label.text()
+
+
+def test_filter_field_takes_the_readme_examples_and_reports_errors_with_their_column(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    a, b, c, d = _project_with(
+        qtbot, window, [["Long Hair", "Cat"], ["long_hair", "dog", "Blurry"], ["LONG HAIR", "dog"], ["cat"]]
+    )
+    # comma = AND, multi-word tags as typed, any case or underscores (returned nothing before)
+    assert _filter(qtbot, window, "long hair, cat|dog, -blurry") == [a, c]
+    assert _filter(qtbot, window, "Long_Hair -untagged") == [a, b, c]
+    bar = window.browser.filter_bar
+    bar.tags.setText("long hair, foo:bar")
+    bar.apply_now()
+    assert "column 12" in bar.error_label.text() and "unknown key 'foo'" in bar.error_label.text()
+    assert window.browser.model.ids() == [a, b, c]  # the last good result stays; never a silent "0 results"
+    assert bar.minimumSizeHint().width() < 900  # the long message is cut in its row, never widens the window
+    assert "keys: tag, caption" in bar.error_label.toolTip()
+    assert "long hair, cat|dog, -blurry" in bar.tags.toolTip()  # the grammar is one hover away
+    # What the widgets cannot show is loaded into the text, not kept out of sight.
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        bar.set_filter_text("cat, width>=600, -near-duplicates")
+    assert bar.tags.text() == "cat, width>=600, -near-duplicates"
+    assert window.browser.model.ids() == [a, d]
 
 
 def test_grid_pages_rows_and_shows_thumbnails(qtbot, window) -> None:  # type: ignore[no-untyped-def]
@@ -144,3 +168,19 @@ def test_edits_and_undo_reach_a_filtered_grid_and_keep_the_selection(qtbot, wind
     with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
         details.undo_stack.undo()
     assert window.browser.model.ids() == [a, b, c]
+
+
+def test_favourites_saved_in_the_old_syntax_keep_their_meaning(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSettings
+
+    from lorairo.gui.widgets.filter_bar import LEGACY_FAVOURITES_KEY
+
+    a, _b, _c = _project_with(qtbot, window, [["cat", "dog"], ["cat"], ["long hair", "dog"]])
+    # Before the filter language, bare words separated by spaces were separate tags.
+    old = {"both": "cat dog", "hair": '"long hair" -cat caption:"red, dress"'}
+    QSettings().setValue(LEGACY_FAVOURITES_KEY, json.dumps(old))
+    bar = window.browser.filter_bar
+    assert bar.favourites_dict() == {"both": "cat, dog", "hair": 'long hair, -cat, caption:"red, dress"'}
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        bar.set_filter_text(bar.favourites_dict()["both"])
+    assert window.browser.model.ids() == [a]

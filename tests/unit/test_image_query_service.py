@@ -102,6 +102,21 @@ def _names(service: ImageQueryService, text: str) -> list[str]:
         ("failed", ["img_2.png"]),
         ("excluded", ["img_4.png"]),
         ("name:IMG_2", ["img_2.png"]),
+        # comma = AND, and bare words side by side are one tag (the README example returned nothing before)
+        ("long hair, cat|dog, -blurry", ["img_1.png"]),
+        ('tag:"long hair" -blurry score>=6 rating:general', ["img_1.png"]),
+        ("LONG_Hair, Cat", ["img_1.png"]),
+        # every flag negates
+        ("-untagged", ["img_1.png", "img_2.png"]),
+        ("-uncaptioned", ["img_4.png"]),
+        ("-duplicates", ["img_1.png", "img_2.png", "img_4.png"]),
+        ("-near-duplicates", ["img_2.png", "img_3.png"]),
+        ("-failed", ["img_1.png", "img_3.png", "img_4.png"]),
+        ("-excluded", ["img_1.png", "img_2.png", "img_3.png"]),
+        ("-rating:explicit", ["img_1.png", "img_2.png", "img_4.png"]),
+        ("score>4", ["img_1.png"]),  # strict: the 4.0 of img_2 is not > 4
+        ("score>=4", ["img_1.png", "img_2.png"]),
+        ("caption:100%", []),  # % is literal, not a LIKE wildcard
     ],
 )
 def test_filters_select_the_images_a_user_expects(project: Project, text: str, expected: list[str]) -> None:
@@ -140,6 +155,10 @@ def test_format_round_trips() -> None:
         excluded=False,
     )
     assert parse_filter(format_filter(f)) == f
+    assert format_filter(f) == (
+        "long hair, cat|dog, -blurry, caption:red dress, score>=6, imported>=2024-01-01, res>=512, "
+        "rating:general, untagged, near-duplicates, -excluded"
+    )
     assert format_filter(ImageFilter()) == ""
 
 
@@ -147,9 +166,9 @@ def test_format_round_trips() -> None:
     ("text", "message"),
     [
         ("score>=high", "'high' is not a number"),
-        ("rating:nice", "rating must be one of"),
+        ("rating:nice", "unknown rating 'nice'; WD taggers give general"),
         ("imported>=yesterday", "is not a date"),
-        ('tag:"long hair', "unbalanced quotes"),
+        ('tag:"long hair', "column 5 .*never closed"),
     ],
 )
 def test_bad_filters_name_the_term(text: str, message: str) -> None:

@@ -13,31 +13,16 @@ from rich.table import Table
 
 from lorairo.annotations import ai_annotator
 from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.cli.selection import FilterOption, IdsOption, Selection
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_service import AnnotationService, configure_annotator_library, require_available
 from lorairo.services.batch_annotation_service import BatchAnnotationService
-from lorairo.services.image_query_service import ImageQueryService, parse_filter
-from lorairo.services.project_service import Project
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
-FilterOpt = Annotated[
-    str, typer.Option("--filter", "-f", help="Only images matching this filter (see `lorairo query`).")
-]
-IdsOpt = Annotated[str, typer.Option("--ids", help="Comma-separated image IDs (default: every image).")]
 
 models_app = typer.Typer(help="List and download annotation models.", no_args_is_help=True)
 batch_app = typer.Typer(help="Cloud Batch API jobs (OpenAI, Anthropic).", no_args_is_help=True)
-
-
-def select_images(project: Project, filter_text: str, ids: str) -> list[int]:
-    """Image IDs from --ids, else --filter, else all images of the project."""
-    if ids:
-        try:
-            return [int(part) for part in ids.split(",") if part.strip()]
-        except ValueError:
-            raise typer.BadParameter(f"--ids must be comma-separated numbers (got {ids!r})") from None
-    return ImageQueryService(project.db).query_ids(parse_filter(filter_text) if filter_text else None)
 
 
 def _progress(json: bool) -> Progress:
@@ -57,8 +42,8 @@ def _progress(json: bool) -> Progress:
 def annotate(
     project: ProjectOpt,
     models: Annotated[str, typer.Option("--models", "-m", help="Comma-separated model names (lorairo models list).")],
-    filter_text: FilterOpt = "",
-    ids: IdsOpt = "",
+    filter_text: FilterOption = None,
+    ids: IdsOption = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Annotate again images a model already did.")] = False,
     resend: Annotated[
         bool, typer.Option("--resend-policy-violations", help="Also send images a model refused before.")
@@ -70,11 +55,12 @@ def annotate(
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise typer.BadParameter("give at least one model with --models")
+    selection = Selection(ids, filter_text)  # parsed before the project opens: a typo fails at once
     proj = state.projects.open(project)
     try:
+        image_ids = selection.image_ids(proj)  # an unknown ID is an error before any model is loaded
         service = AnnotationService(state.config, proj)
         require_available(service, names)
-        image_ids = select_images(proj, filter_text, ids)
         if batch:
             jobs = [asdict(BatchAnnotationService(service).submit(image_ids, name)) for name in names]
             if json:
@@ -159,16 +145,17 @@ def models_download(name: str, json: JsonOpt = False) -> None:
 def batch_submit(
     project: ProjectOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="A cloud model of OpenAI or Anthropic.")],
-    filter_text: FilterOpt = "",
-    ids: IdsOpt = "",
+    filter_text: FilterOption = None,
+    ids: IdsOption = None,
     json: JsonOpt = False,
 ) -> None:
     """Submit images as one Batch API job (cheaper, results within 24 h)."""
+    selection = Selection(ids, filter_text)
     proj = state.projects.open(project)
     try:
         service = AnnotationService(state.config, proj)
         require_available(service, [model])
-        info = BatchAnnotationService(service).submit(select_images(proj, filter_text, ids), model)
+        info = BatchAnnotationService(service).submit(selection.image_ids(proj), model)
     finally:
         proj.close()
     if json:

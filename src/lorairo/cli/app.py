@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from lorairo import __version__
-from lorairo.cli import annotate_cmd, config_cmd, export_cmd, import_cmd, project_cmd, query_cmd, tags_cmd
+from lorairo.cli import (
+    annotate_cmd,
+    config_cmd,
+    duplicates_cmd,
+    export_cmd,
+    import_cmd,
+    project_cmd,
+    query_cmd,
+    tags_cmd,
+)
 from lorairo.cli.common import state
 
 app = typer.Typer(
@@ -24,9 +33,10 @@ app.command("import")(import_cmd.import_images)
 app.command("annotate")(annotate_cmd.annotate)
 app.add_typer(annotate_cmd.models_app, name="models")
 app.add_typer(annotate_cmd.batch_app, name="batch")
-app.command("query")(query_cmd.query)
+app.command("query", epilog=query_cmd.QUERY_EPILOG)(query_cmd.query)
 app.command("export")(export_cmd.export)
 app.add_typer(tags_cmd.app, name="tags")
+app.command("duplicates")(duplicates_cmd.duplicates)
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.cli.selection import FilterOption, IdsOption, Selection
 from lorairo.exceptions import ExportError
 from lorairo.services.export.options import FORMATS, TAG_CATEGORIES, split_words
 from lorairo.services.export_service import ExportService
@@ -77,13 +78,8 @@ def export(
             help="Write image_dir relative to dataset_config.toml, so the folder can be moved (train from there).",
         ),
     ] = False,
-    ids: Annotated[
-        list[str] | None,
-        typer.Option("--ids", help="Export only these image IDs: --ids 1,2,5 or --ids 1 --ids 2."),
-    ] = None,
-    filter_text: Annotated[
-        str | None, typer.Option("--filter", "-f", help="Export the images matching a filter (see lorairo query).")
-    ] = None,
+    ids: IdsOption = None,
+    filter_text: FilterOption = None,
     min_confidence: Annotated[
         float | None, typer.Option("--min-confidence", help="Model tags below this are left out.")
     ] = None,
@@ -121,23 +117,14 @@ def export(
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Export a training dataset: kohya folder + dataset_config.toml, kohya metadata, OneTrainer or HF imagefolder."""
-    if ids and filter_text:
-        raise ExportError("give either --ids or --filter, not both")
-    image_filter = None
-    if filter_text:
-        from lorairo.services.image_query_service import parse_filter
-
-        image_filter = parse_filter(filter_text)  # a bad filter fails before the project opens
+    selection = Selection(ids, filter_text)  # parsed before the project opens: a typo fails at once
     proj = state.projects.open(project)
     try:
         service = ExportService(state.config, proj)
-        image_ids = _parse_ids(ids) if ids else None
-        if image_filter is not None:
-            from lorairo.services.image_query_service import ImageQueryService
-
-            image_ids = tuple(ImageQueryService(proj.db).query_ids(image_filter))
-            if not image_ids:
-                raise ExportError(f"no image matches the filter {filter_text!r}")
+        image_ids = None if selection.everything else tuple(selection.image_ids(proj))
+        if image_ids is not None and not image_ids:
+            what = f"the filter {filter_text!r}" if filter_text else "--ids"
+            raise ExportError(f"no image matches {what}" + (" and --ids" if filter_text and ids else ""))
         given: dict[str, Any] = {
             "format": format_,
             "resolution": (resolution or None) if resolution is not None else None,
@@ -181,18 +168,6 @@ def export(
     _report(result)
     if hub is not None:
         console.print(f"Pushed {hub.files} files to dataset [bold]{hub.repo_id}[/] ({hub.commit_url})")
-
-
-def _parse_ids(values: list[str]) -> tuple[int, ...]:
-    out: list[int] = []
-    for value in values:
-        for part in value.replace(" ", ",").split(","):
-            if not part:
-                continue
-            if not part.isdigit():
-                raise ExportError(f"--ids: {part!r} is not an image ID (give numbers, e.g. --ids 1,2,5)")
-            out.append(int(part))
-    return tuple(out)
 
 
 def _clock(seconds: float) -> str:

@@ -1,14 +1,20 @@
-"""`lorairo query --project P --filter "tag:cat -blurry score>=6" [--json] [--limit N] [--ids]`."""
+"""`lorairo query --project P --filter 'long hair, cat|dog, -blurry' [--ids 1-50] [--json] [--limit N] [-q]`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from lorairo.cli.common import console, print_json, state
-from lorairo.services.image_query_service import ImageQueryService, ImageRow, parse_filter
+from lorairo.cli.selection import FilterOption, IdsOption, Selection
+from lorairo.services.filter_language import FILTER_HELP
+
+if TYPE_CHECKING:
+    from lorairo.services.image_query_service import ImageRow
+
+# Shown under the options of `lorairo query --help` (Typer's rich help keeps its line breaks).
+QUERY_EPILOG = FILTER_HELP
 
 
 def _tags(row: ImageRow) -> str:
@@ -18,41 +24,40 @@ def _tags(row: ImageRow) -> str:
 
 def query(
     project: Annotated[str, typer.Option("--project", "-p", help="Project name.")],
-    filter_text: Annotated[
-        str,
-        typer.Option(
-            "--filter",
-            "-f",
-            help="Filter, e.g. 'tag:\"long hair\" -tag:blurry score>=6 rating:general untagged' (see docs).",
-        ),
-    ] = "",
+    filter_text: FilterOption = None,
+    ids: IdsOption = None,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Show at most N images (0 = all).")] = 0,
-    ids_only: Annotated[bool, typer.Option("--ids", help="Print only the matching image IDs.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the matching image IDs, one per line (for --ids).")
+    ] = False,
 ) -> None:
     """List the images of a project that match a filter, with their tags, scores and rating."""
-    image_filter = parse_filter(filter_text)  # parse first: a bad filter fails before the project opens
+    from rich.table import Table
+
+    from lorairo.services.image_query_service import ImageQueryService
+
+    selection = Selection(ids, filter_text)  # parse first: a bad filter fails before the project opens
     proj = state.projects.open(project)
     try:
-        service = ImageQueryService(proj.db)
-        ids = service.query_ids(image_filter)
-        shown = ids[:limit] if limit else ids
-        if ids_only:
+        found = selection.image_ids(proj)
+        shown = found[:limit] if limit else found
+        if quiet:
             if json:
-                print_json({"project": proj.name, "count": len(ids), "ids": shown})
+                print_json({"project": proj.name, "count": len(found), "ids": shown})
             else:
                 typer.echo("\n".join(str(i) for i in shown))
             return
-        rows = service.fetch_rows(shown)
+        rows = ImageQueryService(proj.db).fetch_rows(shown)
     finally:
         proj.close()
     if json:
-        print_json({"project": proj.name, "count": len(ids), "images": [row.as_dict() for row in rows]})
+        print_json({"project": proj.name, "count": len(found), "images": [row.as_dict() for row in rows]})
         return
-    table = Table("ID", "File", "Size", "Rating", "Scores", "Tags", title=f"{len(ids)} images match")
+    table = Table("ID", "File", "Size", "Rating", "Scores", "Tags", title=f"{len(found)} images match")
     for row in rows:
         scores = ", ".join(f"{name} {value:.2f}" for name, value in sorted(row.scores.items()))
         table.add_row(str(row.id), row.file_name, f"{row.width}x{row.height}", row.rating or "", scores, _tags(row))
     console.print(table)
-    if limit and len(ids) > limit:
-        console.print(f"(showing {limit} of {len(ids)}; use --limit 0 for all)")
+    if limit and len(found) > limit:
+        console.print(f"(showing {limit} of {len(found)}; use --limit 0 for all)")

@@ -11,7 +11,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from genai_tag_db_tools.normalize import tag_key
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -222,7 +223,8 @@ class ImportRepository:
     ) -> tuple[int, int]:
         """Add sidecar tags and captions, provenance "sidecar": (image id, tags, caption).
 
-        A tag the image already has in any spelling of case and from any source is not added again; that
+        A tag the image already has under the same key (case, underscores: `tags.tag_key`) and from any source is
+        not added again; that
         includes tags the user removed (kept as rejected rows) and the old name of a tag the user renamed, so a
         re-import or a duplicate's sidecar never brings back what the user took away. A caption is added
         unless the image already has that exact text.
@@ -238,7 +240,7 @@ class ImportRepository:
         texts: set[tuple[int, str]] = set()
         for chunk in chunked(ids):
             tag_rows = self.session.execute(
-                select(TagRecord.image_id, func.lower(TagRecord.tag)).where(TagRecord.image_id.in_(chunk))
+                select(TagRecord.image_id, TagRecord.tag_key).where(TagRecord.image_id.in_(chunk))
             )
             have.update((image_id, tag) for image_id, tag in tag_rows)
             caption_rows = self.session.execute(
@@ -251,7 +253,7 @@ class ImportRepository:
         captions: list[dict[str, Any]] = []
         for image_id, names, caption in wanted:
             for name in names:
-                key = (image_id, name.lower())
+                key = (image_id, str(tag_key(name)))
                 if key in have:
                     continue
                 have.add(key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from genai_tag_db_tools.normalize import tag_key
 from sqlalchemy import (
     Boolean,
     DateTime,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from lorairo.storage.names import from_db_text, to_db_text
@@ -180,6 +182,11 @@ class AnnotationRecord(Base):
     )
 
 
+def _tag_key_of_row(context: DefaultExecutionContext) -> str:
+    """`tags.tag_key` of the row being inserted, from its `tag` (every insert path: ORM, Core, bulk)."""
+    return str(tag_key(context.get_current_parameters()["tag"]))
+
+
 class TagRecord(Base):
     """One tag on one image with its provenance. Filtering by tag joins this table."""
 
@@ -188,6 +195,11 @@ class TagRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
     tag: Mapped[str] = mapped_column(String, nullable=False)  # normalised display form: spaces, kaomoji verbatim
+    # What filters and autocomplete match by: genai-tag-db-tools' tag_key (lowercase, underscores), so
+    # `Green Eyes`, `green eyes` and `green_eyes` are one tag. Filled from `tag` on insert; nothing updates
+    # `tag` in place (a rename is a delete + insert). NOT NULL: a raw INSERT that forgets it fails loudly
+    # instead of adding a tag no filter can find.
+    tag_key: Mapped[str] = mapped_column(String, nullable=False, default=_tag_key_of_row)
     category: Mapped[str | None] = mapped_column(String)  # general / character / copyright / artist / meta / ...
     source: Mapped[str] = mapped_column(String, nullable=False)  # manual / sidecar / model
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
@@ -201,9 +213,9 @@ class TagRecord(Base):
 
     __table_args__ = (
         Index("idx_tags_tag_image", "tag", "image_id"),
-        # Tag filters read only live tags: this covers `tag = ? AND is_rejected = 0` without touching the table
-        # (tag queries ~40% faster at 100k images, docs/benchmarks.md "Desktop app").
-        Index("idx_tags_live", "tag", "image_id", sqlite_where=text("is_rejected = 0")),
+        # Tag filters read only live tags: this covers `tag_key = ? AND is_rejected = 0` (and `tag_key GLOB
+        # 'prefix*'`) without touching the table (tag queries ~40% faster at 100k images, docs/benchmarks.md).
+        Index("idx_tags_live", "tag_key", "image_id", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_image_id", "image_id"),
         Index("idx_tags_model", "model_id"),
     )

@@ -1,95 +1,55 @@
 """Find images in a project with one filter model, run in SQL (Qt-free; the GUI calls it from a worker).
 
-`ImageFilter` is what the filter bar builds, what the CLI's `--filter` text parses to and what export and
-annotation take as "a filter". The text syntax (`parse_filter` / `format_filter`)::
-
-    "long hair" blue_eyes      tags that must all be present (bare words and quotes are tags)
-    tag:"long hair"            the same, explicit
-    cat|dog  tag:cat|dog       at least one of these tags
-    -blurry  -tag:blurry       none of these tags
-    hair*                      a tag wildcard (any tag starting with "hair")
-    caption:"red dress"        caption contains the text (case-insensitive)
-    name:IMG_                  file name contains the text
-    score>=6  score<8.5        score range (any score, or the one named with score_name:aesthetic)
-    rating:general,sensitive   effective rating (manual rating first, else a model's)
-    width>=512 height<=4096    pixel size; res>=1024 is the shorter side
-    aspect>=1.5  aspect:square aspect ratio (w / h) or portrait / landscape / square
-    imported>=2024-05-01       import date (also imported<=..., imported:2024-05-01)
-    untagged uncaptioned       no tags / no caption
-    duplicates near-duplicates found at several paths / has a near-duplicate link
-    failed                     has annotation failures
-    excluded -excluded         excluded from export or not
-
-Tags are compared in the project's display form (genai-tag-db-tools normalisation: `long_hair` == `long hair`).
+`ImageFilter` (lorairo.services.filter_language) is what the filter bar builds, what every `--filter` text
+parses to and what export and annotation take as "a filter"; the language is documented in docs/filters.md.
+This module turns it into SQL. Tags match by `tags.tag_key` (case, `_` and spaces ignored), through the
+partial index `idx_tags_live (tag_key, image_id) WHERE is_rejected = 0`.
 Thread-safety: a service instance may be shared; every call opens its own read session.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lorairo.database.chunks import chunked
-from lorairo.exceptions import LoRAIroException
+from lorairo.services.filter_language import (
+    ASPECTS,
+    FILTER_HELP,
+    RATINGS,
+    FilterSyntaxError,
+    IdListError,
+    ImageFilter,
+    format_filter,
+    merge_filters,
+    normalize_query_tag,
+    parse_filter,
+    parse_ids,
+    tag_match_key,
+)
 
 if TYPE_CHECKING:
     from lorairo.database.engine import Database
 
-RATINGS = ("general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
-ASPECTS = {"square": (0.95, 1.05), "portrait": (0.0, 0.95), "landscape": (1.05, 1e9)}
-
-
-class FilterSyntaxError(LoRAIroException):
-    """A filter text that cannot be parsed; the message names the offending term."""
-
-
-def normalize_query_tag(tag: str) -> str:
-    """A tag as the project stores it: `long_hair` -> `long hair`, `\\(` unescaped, kaomoji kept, lowercase."""
-    try:
-        from genai_tag_db_tools.normalize import normalize_tag
-    except ImportError:  # the tag package is optional at this layer; same rule, minus the kaomoji list
-        return " ".join(tag.replace("\\(", "(").replace("\\)", ")").replace("_", " ").split()).lower()
-    return str(normalize_tag(tag, lowercase=True))
-
-
-@dataclass(frozen=True)
-class ImageFilter:
-    """Which images to show. Empty/None fields do not restrict. Immutable: build a new one with `replace`."""
-
-    tags_all: tuple[str, ...] = ()  # every one must be present
-    tags_any: tuple[tuple[str, ...], ...] = ()  # each group: at least one present
-    tags_none: tuple[str, ...] = ()  # none may be present
-    caption_text: str = ""
-    name_text: str = ""
-    score_min: float | None = None
-    score_max: float | None = None
-    score_name: str = ""
-    ratings: tuple[str, ...] = ()
-    min_width: int | None = None
-    max_width: int | None = None
-    min_height: int | None = None
-    max_height: int | None = None
-    min_side: int | None = None
-    aspect_min: float | None = None
-    aspect_max: float | None = None
-    imported_from: date | None = None
-    imported_to: date | None = None  # inclusive
-    untagged: bool = False
-    uncaptioned: bool = False
-    duplicates: bool = False
-    near_duplicates: bool = False
-    has_failures: bool = False
-    excluded: bool | None = None
-
-    def is_empty(self) -> bool:
-        return self == ImageFilter()
-
-    def with_changes(self, **changes: Any) -> ImageFilter:
-        return replace(self, **changes)
+__all__ = [
+    "ASPECTS",
+    "FILTER_HELP",
+    "RATINGS",
+    "FilterSyntaxError",
+    "IdListError",
+    "ImageFilter",
+    "ImageQueryService",
+    "ImageRow",
+    "build_query",
+    "format_filter",
+    "merge_filters",
+    "normalize_query_tag",
+    "parse_filter",
+    "parse_ids",
+]
 
 
 @dataclass(frozen=True)
@@ -117,186 +77,50 @@ class ImageRow:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-# --- parsing -----------------------------------------------------------------------------------------------
-
-_COMPARE = re.compile(r"^(score|width|height|res|aspect|imported)(>=|<=|>|<|=|:)(.+)$")
-_FLAGS = {
-    "untagged": "untagged",
-    "uncaptioned": "uncaptioned",
-    "duplicates": "duplicates",
-    "duplicate": "duplicates",
-    "near-duplicates": "near_duplicates",
-    "near-duplicate": "near_duplicates",
-    "failed": "has_failures",
-    "has:failures": "has_failures",
-}
-
-
-def _number(term: str, raw: str, kind: type[int] | type[float]) -> Any:
-    try:
-        return kind(raw)
-    except ValueError:
-        raise FilterSyntaxError(f"filter term {term!r}: {raw!r} is not a number") from None
-
-
-def _date(term: str, raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise FilterSyntaxError(f"filter term {term!r}: {raw!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _tags(raw: str) -> tuple[str, ...]:
-    return tuple(t for t in (normalize_query_tag(part) for part in raw.split("|")) if t)
-
-
-def _range(term: str, op: str, value: Any, current: tuple[Any, Any]) -> tuple[Any, Any]:
-    low, high = current
-    if op in (">=", ">"):
-        return value, high
-    if op in ("<=", "<"):
-        return low, value
-    if op in ("=", ":"):
-        return value, value
-    raise FilterSyntaxError(f"filter term {term!r}: unknown comparison {op!r}")
-
-
-def parse_filter(text_filter: str) -> ImageFilter:
-    """Parse the filter text syntax (see module docstring). Raises FilterSyntaxError naming the bad term."""
-    try:
-        terms = shlex.split(text_filter, posix=True)
-    except ValueError as exc:
-        raise FilterSyntaxError(f"filter {text_filter!r}: {exc} (unbalanced quotes?)") from None
-    f: dict[str, Any] = {}
-    tags_all: list[str] = []
-    tags_any: list[tuple[str, ...]] = []
-    tags_none: list[str] = []
-    for term in terms:
-        lowered = term.lower()
-        if lowered in _FLAGS:
-            f[_FLAGS[lowered]] = True
-        elif lowered in ("excluded", "-excluded"):
-            f["excluded"] = lowered == "excluded"
-        elif lowered.startswith(("-tag:", "-")) and len(term) > 1:
-            tags_none.extend(_tags(term.split(":", 1)[1] if lowered.startswith("-tag:") else term[1:]))
-        elif lowered.startswith("caption:"):
-            f["caption_text"] = term.split(":", 1)[1]
-        elif lowered.startswith("name:"):
-            f["name_text"] = term.split(":", 1)[1]
-        elif lowered.startswith("score_name:"):
-            f["score_name"] = term.split(":", 1)[1]
-        elif lowered.startswith("rating:"):
-            ratings = tuple(r.strip().lower() for r in term.split(":", 1)[1].split(",") if r.strip())
-            unknown = [r for r in ratings if r not in RATINGS]
-            if unknown or not ratings:
-                raise FilterSyntaxError(f"filter term {term!r}: rating must be one of {', '.join(RATINGS)}")
-            f["ratings"] = ratings
-        elif match := _COMPARE.match(lowered):
-            _apply_comparison(term, match.group(1), match.group(2), match.group(3), f)
-        else:
-            raw = term.split(":", 1)[1] if lowered.startswith("tag:") else term
-            group = _tags(raw)
-            if not group:
-                raise FilterSyntaxError(f"filter term {term!r}: empty tag")
-            if len(group) == 1:
-                tags_all.append(group[0])
-            else:
-                tags_any.append(group)
-    return ImageFilter(tags_all=tuple(tags_all), tags_any=tuple(tags_any), tags_none=tuple(tags_none), **f)
-
-
-def _apply_comparison(term: str, key: str, op: str, raw: str, f: dict[str, Any]) -> None:
-    if key == "score":
-        if op == ":" and "-" in raw.strip("-"):
-            low, high = raw.split("-", 1)
-            f["score_min"], f["score_max"] = _number(term, low, float), _number(term, high, float)
-            return
-        f["score_min"], f["score_max"] = _range(
-            term, op, _number(term, raw, float), (f.get("score_min"), f.get("score_max"))
-        )
-    elif key in ("width", "height"):
-        f[f"min_{key}"], f[f"max_{key}"] = _range(
-            term, op, _number(term, raw, int), (f.get(f"min_{key}"), f.get(f"max_{key}"))
-        )
-    elif key == "res":
-        if op not in (">=", ">", ":", "="):
-            raise FilterSyntaxError(f"filter term {term!r}: res only supports res>=N (shorter side)")
-        f["min_side"] = _number(term, raw, int)
-    elif key == "aspect":
-        if op == ":" and raw in ASPECTS:
-            f["aspect_min"], f["aspect_max"] = ASPECTS[raw]
-            return
-        f["aspect_min"], f["aspect_max"] = _range(
-            term, op, _number(term, raw, float), (f.get("aspect_min"), f.get("aspect_max"))
-        )
-    else:  # imported
-        f["imported_from"], f["imported_to"] = _range(
-            term, op, _date(term, raw), (f.get("imported_from"), f.get("imported_to"))
-        )
-
-
-def _quote(text: str) -> str:
-    """Double-quote text with spaces, quotes or `|` (shlex reads `\"` inside double quotes back as `"`)."""
-    if not text or re.search(r"[\s\"'|\\]", text):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return text
-
-
-def format_filter(f: ImageFilter) -> str:
-    """The text form of a filter (favourites and the CLI); `parse_filter(format_filter(f)) == f`."""
-    parts: list[str] = [_quote(t) for t in f.tags_all]
-    parts += ["|".join(_quote(t) for t in group) for group in f.tags_any]
-    parts += [f"-{_quote(t)}" for t in f.tags_none]
-    if f.caption_text:
-        parts.append(f"caption:{_quote(f.caption_text)}")
-    if f.name_text:
-        parts.append(f"name:{_quote(f.name_text)}")
-    if f.score_name:
-        parts.append(f"score_name:{_quote(f.score_name)}")
-    pairs = [
-        ("score", f.score_min, f.score_max),
-        ("width", f.min_width, f.max_width),
-        ("height", f.min_height, f.max_height),
-        ("aspect", f.aspect_min, f.aspect_max),
-        ("imported", f.imported_from, f.imported_to),
-    ]
-    for key, low, high in pairs:
-        if low is not None:
-            parts.append(f"{key}>={low}")
-        if high is not None:
-            parts.append(f"{key}<={high}")
-    if f.min_side is not None:
-        parts.append(f"res>={f.min_side}")
-    if f.ratings:
-        parts.append("rating:" + ",".join(f.ratings))
-    flags = {v: k for k, v in reversed(_FLAGS.items())}
-    parts += [flags[name] for name in _FLAGS.values() if getattr(f, name)]
-    if f.excluded is not None:
-        parts.append("excluded" if f.excluded else "-excluded")
-    return " ".join(dict.fromkeys(parts))
-
-
 # --- SQL -----------------------------------------------------------------------------------------------------
 
 
-def _tag_condition(tag: str, name: str) -> str:
-    if "*" in tag:
-        return f"tag LIKE :{name} ESCAPE '\\'"
-    return f"tag = :{name}"
+def _glob_literal(text: str) -> str:
+    """Escape GLOB's own wildcards in a tag key ([, ? and literal * never occur unescaped)."""
+    return text.replace("[", "[[]").replace("?", "[?]")
 
 
-def _tag_value(tag: str) -> str:
-    if "*" in tag:
-        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return escaped.replace("*", "%")
-    return tag
+def _tag_match(tag: str) -> tuple[str, str]:
+    """(SQL operator, value) matching `tag` by key. `*` is the user's wildcard: GLOB, which is case-sensitive
+    like the lowercase key, so a literal prefix (`hair*`) is still a range scan of idx_tags_live."""
+    key = tag_match_key(tag)
+    if "*" in key:
+        return "GLOB", "*".join(_glob_literal(part) for part in key.split("*"))
+    return "=", key
+
+
+def _rating_condition(names: str) -> str:
+    """The effective rating is in `names`: the manual rating when there is one, else any model's rating.
+    Never NULL (a bare `manual_rating IN (...)` is NULL for unrated images, and NOT NULL drops them)."""
+    return (
+        f"((i.manual_rating IS NOT NULL AND i.manual_rating IN ({names})) OR (i.manual_rating IS NULL AND EXISTS "
+        f"(SELECT 1 FROM ratings r WHERE r.image_id = i.id AND r.label IN ({names}))))"
+    )
+
+
+_FLAG_SQL = {
+    # flag field -> SQL true for images that have it (a False flag asks for NOT this)
+    "untagged": "NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.is_rejected = 0)",
+    "uncaptioned": "NOT EXISTS (SELECT 1 FROM captions c WHERE c.image_id = i.id)",
+    "duplicates": "i.id IN (SELECT image_id FROM image_sources GROUP BY image_id HAVING count(*) > 1)",
+    "near_duplicates": (
+        "(i.id IN (SELECT image_id FROM near_duplicates) OR i.id IN (SELECT match_image_id FROM near_duplicates))"
+    ),
+    "has_failures": "i.id IN (SELECT image_id FROM annotation_failures)",
+    "excluded": "i.excluded = 1",
+}
 
 
 def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
     """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks)."""
     where: list[str] = []
     params: dict[str, Any] = {}
-    counter = iter(range(10_000))
+    counter = iter(range(1_000_000))
 
     def bind(value: Any) -> str:
         name = f"p{next(counter)}"
@@ -304,8 +128,8 @@ def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
         return name
 
     def has_tag(tag: str) -> str:
-        name = bind(_tag_value(tag))
-        return f"SELECT image_id FROM tags WHERE {_tag_condition(tag, name)} AND is_rejected = 0"
+        op, value = _tag_match(tag)
+        return f"SELECT image_id FROM tags WHERE tag_key {op} :{bind(value)} AND is_rejected = 0"
 
     for tag in f.tags_all:
         where.append(f"i.id IN ({has_tag(tag)})")
@@ -315,31 +139,31 @@ def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
     # candidate row with correlated EXISTS on an image_id index, so a broad NOT / score / rating term never
     # builds a list of half the project (measured: 2-3x faster at 100k images, docs/benchmarks.md).
     for tag in f.tags_none:
-        name = bind(_tag_value(tag))
+        op, value = _tag_match(tag)
         where.append(
-            f"NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.{_tag_condition(tag, name)} "
+            f"NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.tag_key {op} :{bind(value)} "
             "AND t.is_rejected = 0)"
         )
+    # Text search: instr, not LIKE, so `%` and `_` in what the user typed are literal (`caption:100%`).
     if f.caption_text:
-        name = bind(f"%{f.caption_text.lower()}%")
-        where.append(f"i.id IN (SELECT image_id FROM captions WHERE lower(text) LIKE :{name})")
+        where.append(
+            "i.id IN (SELECT image_id FROM captions WHERE instr(lower(text), lower(:" + bind(f.caption_text) + ")) > 0)"
+        )
     if f.name_text:
-        where.append(f"lower(i.file_name) LIKE :{bind(f'%{f.name_text.lower()}%')}")
+        where.append(f"instr(lower(i.file_name), lower(:{bind(f.name_text)})) > 0")
     if f.score_min is not None or f.score_max is not None:
         cond = ["1 = 1"]
         if f.score_name:
             cond.append(f"q.score_name = :{bind(f.score_name)}")
         if f.score_min is not None:
-            cond.append(f"q.value >= :{bind(f.score_min)}")
+            cond.append(f"q.value {'>' if f.score_min_exclusive else '>='} :{bind(f.score_min)}")
         if f.score_max is not None:
-            cond.append(f"q.value <= :{bind(f.score_max)}")
+            cond.append(f"q.value {'<' if f.score_max_exclusive else '<='} :{bind(f.score_max)}")
         where.append(f"EXISTS (SELECT 1 FROM quality_scores q WHERE q.image_id = i.id AND {' AND '.join(cond)})")
     if f.ratings:
-        names = ", ".join(f":{bind(r)}" for r in f.ratings)
-        where.append(
-            f"(i.manual_rating IN ({names}) OR (i.manual_rating IS NULL AND EXISTS "
-            f"(SELECT 1 FROM ratings r WHERE r.image_id = i.id AND r.label IN ({names}))))"
-        )
+        where.append(_rating_condition(", ".join(f":{bind(r)}" for r in f.ratings)))
+    if f.ratings_none:
+        where.append("NOT " + _rating_condition(", ".join(f":{bind(r)}" for r in f.ratings_none)))
     for column, low, high in (("i.width", f.min_width, f.max_width), ("i.height", f.min_height, f.max_height)):
         if low is not None:
             where.append(f"{column} >= :{bind(low)}")
@@ -348,32 +172,24 @@ def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
     if f.min_side is not None:
         where.append(f"min(i.width, i.height) >= :{bind(f.min_side)}")
     if f.aspect_min is not None:
-        where.append(f"CAST(i.width AS REAL) / i.height >= :{bind(f.aspect_min)}")
+        op = ">" if f.aspect_min_exclusive else ">="
+        where.append(f"CAST(i.width AS REAL) / i.height {op} :{bind(f.aspect_min)}")
     if f.aspect_max is not None:
-        where.append(f"CAST(i.width AS REAL) / i.height <= :{bind(f.aspect_max)}")
+        op = "<" if f.aspect_max_exclusive else "<="
+        where.append(f"CAST(i.width AS REAL) / i.height {op} :{bind(f.aspect_max)}")
     if f.imported_from is not None:
         where.append(f"i.created_at >= :{bind(datetime.combine(f.imported_from, datetime.min.time()))}")
     if f.imported_to is not None:
         end = datetime.combine(f.imported_to + timedelta(days=1), datetime.min.time())
         where.append(f"i.created_at < :{bind(end)}")
-    if f.untagged:
-        where.append("NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.is_rejected = 0)")
-    if f.uncaptioned:
-        where.append("NOT EXISTS (SELECT 1 FROM captions c WHERE c.image_id = i.id)")
-    if f.duplicates:
-        where.append("i.id IN (SELECT image_id FROM image_sources GROUP BY image_id HAVING count(*) > 1)")
-    if f.near_duplicates:
-        where.append(
-            "(i.id IN (SELECT image_id FROM near_duplicates) OR i.id IN (SELECT match_image_id FROM near_duplicates))"
-        )
-    if f.has_failures:
-        where.append("i.id IN (SELECT image_id FROM annotation_failures)")
-    if f.excluded is not None:
-        where.append(f"i.excluded = {1 if f.excluded else 0}")
-    sql = "SELECT i.id FROM images i"
+    for name, sql in _FLAG_SQL.items():
+        value = getattr(f, name)
+        if value is not None:
+            where.append(sql if value else f"NOT ({sql})")
+    query = "SELECT i.id FROM images i"
     if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY i.id", params
+        query += " WHERE " + " AND ".join(where)
+    return query + " ORDER BY i.id", params
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -408,6 +224,28 @@ class ImageQueryService:
         """IDs of matching images in import order."""
         sql, params = build_query(f or ImageFilter())
         return [int(v) for v in self._scalars(sql, params)]
+
+    def existing_ids(self, ids: Sequence[int]) -> set[int]:
+        """Which of `ids` are images of this project."""
+        found: set[int] = set()
+        for chunk in chunked(sorted({int(i) for i in ids})):
+            marks = ",".join(str(i) for i in chunk)  # ints only: safe to inline
+            found.update(int(v) for v in self._scalars(f"SELECT id FROM images WHERE id IN ({marks})", {}))
+        return found
+
+    def exact_duplicates(self) -> list[tuple[int, str, list[str]]]:
+        """Images found at more than one path: (image id, file name, every path it was found at)."""
+        rows = self._scalars(
+            "SELECT json_array(s.image_id, i.file_name, s.source_path) FROM image_sources s "
+            "JOIN images i ON i.id = s.image_id WHERE s.image_id IN "
+            "(SELECT image_id FROM image_sources GROUP BY image_id HAVING count(*) > 1) ORDER BY s.image_id, s.id",
+            {},
+        )
+        found: dict[int, tuple[str, list[str]]] = {}
+        for raw in rows:
+            image_id, file_name, path = json.loads(raw)
+            found.setdefault(int(image_id), (str(file_name), []))[1].append(str(path))
+        return [(image_id, name, paths) for image_id, (name, paths) in found.items()]
 
     def count(self, f: ImageFilter | None = None) -> int:
         sql, params = build_query(f or ImageFilter())
@@ -475,18 +313,33 @@ class ImageQueryService:
         return rows
 
     def tag_counts(self, prefix: str = "", limit: int = 50) -> list[tuple[str, int]]:
-        """Tags used in this project starting with `prefix` (normalised), most used first (autocomplete)."""
-        needle = normalize_query_tag(prefix) if prefix.strip() else ""
-        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        """Tags used in this project whose key starts with `prefix`'s key, by the number of images that have
+        them (autocomplete). Matching is by key like the filter itself, so `Green_E` suggests `green eyes`, and
+        `Green Eyes` / `green eyes` rows are one suggestion (shown in the form most rows use)."""
+        needle = _glob_literal(tag_match_key(prefix).replace("*", "")) if prefix.strip() else ""
         with self.db.session() as s:
-            rows = s.execute(
+            counted = s.execute(
                 self._text(
-                    "SELECT tag, count(*) AS n FROM tags WHERE is_rejected = 0 AND tag LIKE :p ESCAPE '\\' "
-                    "GROUP BY tag ORDER BY n DESC, tag LIMIT :limit"
+                    "SELECT tag_key, count(DISTINCT image_id) AS n FROM tags "
+                    "WHERE is_rejected = 0 AND tag_key GLOB :p GROUP BY tag_key ORDER BY n DESC, tag_key "
+                    "LIMIT :limit"
                 ),
-                {"p": f"{escaped}%", "limit": limit},
+                {"p": f"{needle}*", "limit": limit},
             ).all()
-        return [(str(tag), int(n)) for tag, n in rows]
+            keys = [str(key) for key, _n in counted]
+            shown: dict[str, tuple[int, str]] = {}
+            if keys:
+                marks = ", ".join(f":k{i}" for i in range(len(keys)))
+                for key, tag, n in s.execute(
+                    self._text(
+                        "SELECT tag_key, tag, count(*) FROM tags WHERE is_rejected = 0 "
+                        f"AND tag_key IN ({marks}) GROUP BY tag_key, tag"
+                    ),
+                    {f"k{i}": key for i, key in enumerate(keys)},
+                ):
+                    if (int(n), str(tag)) > shown.get(str(key), (0, "")):
+                        shown[str(key)] = (int(n), str(tag))
+        return [(shown[str(key)][1] if str(key) in shown else str(key), int(n)) for key, n in counted]
 
 
 _ROW_FIELDS = (

@@ -1,12 +1,15 @@
 """The filter bar: builds an `ImageFilter` from its widgets, shows the result count, keeps favourites.
 
-Tags are typed comma-separated (`long hair, cat|dog, -blurry`: AND, OR, NOT; `*` wildcards) with
-autocomplete. A favourite stores the filter's text form (the same syntax `lorairo query --filter` takes) in
-QSettings. Loading a filter pushes it into the widgets with signals blocked (no feedback loop). GUI thread only.
+The text field takes the whole filter language (docs/filters.md, the same parser as `lorairo query
+--filter`): tags typed comma-separated (`long hair, cat|dog, -blurry`) with autocomplete, and any key term
+(`score>=6 rating:general -untagged`). The other widgets are shortcuts; the bar's filter is the text AND the
+widgets. A favourite stores the filter's text form in QSettings. Loading a filter shows what the widgets can
+show in them and the rest as text in the field (nothing is kept hidden), with signals blocked. GUI thread only.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import replace
 from datetime import date
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -33,18 +37,24 @@ from superqt import QLabeledDoubleRangeSlider
 
 from lorairo.gui.widgets.tag_completer import Suggest, TagLineEdit
 from lorairo.gui.workers import JobManager
-from lorairo.services.image_query_service import (
+from lorairo.services.filter_language import (
     ASPECTS,
+    FILTER_HELP,
     FilterSyntaxError,
     ImageFilter,
+    aspect_name,
     format_filter,
-    normalize_query_tag,
+    merge_filters,
+    named_aspect,
     parse_filter,
+    upgrade_legacy_text,
 )
 
 SCORE_RANGE = (0.0, 10.0)
+MAX_SIDE = 16384  # the "Min side" box's range
 RATING_CHOICES = ("", "general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
-FAVOURITES_KEY = "filters/favourites"
+FAVOURITES_KEY = "filters/favourites-v2"  # texts in today's filter language
+LEGACY_FAVOURITES_KEY = "filters/favourites"  # texts of the space-separated syntax before it (converted once)
 _FLAGS = (
     ("untagged", "Untagged"),
     ("uncaptioned", "Uncaptioned"),
@@ -58,28 +68,54 @@ _FLAGS = (
 ONE_MENU_ARROW = "QToolButton::menu-indicator { image: none; width: 0px; }"
 
 
-def parse_tag_field(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
-    """`long hair, cat|dog, -blurry` -> (all, any-groups, none)."""
-    tags_all: list[str] = []
-    tags_any: list[tuple[str, ...]] = []
-    tags_none: list[str] = []
-    for term in (t.strip() for t in text.split(",")):
-        if not term:
-            continue
-        if term.startswith("-"):
-            tags_none.extend(normalize_query_tag(t) for t in term[1:].split("|") if t.strip())
-            continue
-        group = tuple(normalize_query_tag(t) for t in term.split("|") if t.strip())
-        if len(group) == 1:
-            tags_all.append(group[0])
-        elif group:
-            tags_any.append(group)
-    return tuple(tags_all), tuple(tags_any), tuple(tags_none)
+def split_for_widgets(f: ImageFilter) -> tuple[ImageFilter, ImageFilter]:
+    """(what the bar's widgets can show, the rest as a filter for the text field); merged they give `f`."""
+    score_fits = (
+        not f.score_name
+        and not f.score_min_exclusive
+        and not f.score_max_exclusive
+        and (f.score_min is None or SCORE_RANGE[0] < f.score_min <= SCORE_RANGE[1])
+        and (f.score_max is None or SCORE_RANGE[0] <= f.score_max < SCORE_RANGE[1])
+        and (f.score_min is not None or f.score_max is not None)
+    )
+    named = aspect_name(f)
+    shown_flags: dict[str, Any] = {name: True for name, _label in _FLAGS if getattr(f, name) is True}
+    caption_fits = f.caption_text == f.caption_text.strip()  # the caption box strips what is typed
+    side_fits = f.min_side is not None and 0 < f.min_side <= MAX_SIDE
+    widgets = ImageFilter(
+        caption_text=f.caption_text if caption_fits else "",
+        score_min=f.score_min if score_fits else None,
+        score_max=f.score_max if score_fits else None,
+        ratings=f.ratings if len(f.ratings) == 1 and f.ratings[0] in RATING_CHOICES else (),
+        min_side=f.min_side if side_fits else None,
+        imported_from=f.imported_from if f.imported_to is None else None,
+        **(named_aspect(named) if named else {}),
+        **shown_flags,
+    )
+    cleared: dict[str, Any] = dict.fromkeys(shown_flags)
+    if named:
+        cleared |= dict.fromkeys(("aspect_min", "aspect_max")) | dict.fromkeys(
+            ("aspect_min_exclusive", "aspect_max_exclusive"), False
+        )
+    text = replace(
+        f,
+        caption_text="" if caption_fits else f.caption_text,
+        score_min=None if score_fits else f.score_min,
+        score_max=None if score_fits else f.score_max,
+        ratings=() if widgets.ratings else f.ratings,
+        min_side=None if side_fits else f.min_side,
+        imported_from=None if widgets.imported_from else f.imported_from,
+        **cleared,
+    )
+    return widgets, text
 
 
-def format_tag_field(f: ImageFilter) -> str:
-    parts = list(f.tags_all) + ["|".join(g) for g in f.tags_any] + [f"-{t}" for t in f.tags_none]
-    return ", ".join(parts)
+def _load_json_dict(raw: object) -> dict[str, str]:
+    try:
+        data = json.loads(str(raw))
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 class FilterBar(QWidget):
@@ -89,14 +125,14 @@ class FilterBar(QWidget):
 
     def __init__(self, jobs: JobManager, suggest: Suggest | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._hidden = ImageFilter()  # parts of a loaded favourite that have no widget (kept as they were)
         self._timer = QTimer(self, singleShot=True, interval=250)
         self._timer.timeout.connect(self._emit)
 
         self.tags = TagLineEdit(jobs, suggest, self)
-        self.tags.setPlaceholderText("Tags: long hair, cat|dog, -blurry")
+        self.tags.setPlaceholderText("Filter: long hair, cat|dog, -blurry  score>=6 …")
         self.tags.setClearButtonEnabled(True)
-        self.tags.setToolTip("Comma-separated tags. a|b = any of; -tag = without; * = wildcard (Ctrl+F)")
+        # The one grammar, as `lorairo query --help` prints it (monospace keeps its columns aligned).
+        self.tags.setToolTip(f"<pre>{html.escape(FILTER_HELP)}</pre>Ctrl+F focuses this field.")
         self.caption = QLineEdit(self)
         self.caption.setPlaceholderText("Caption contains…")
         self.caption.setClearButtonEnabled(True)
@@ -118,6 +154,9 @@ class FilterBar(QWidget):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.error_label = QLabel("", self)
         self.error_label.setStyleSheet("color: #d33;")
+        # A parse error names its column and the known keys (~200 characters): it must never widen the window.
+        # The label takes the room left in its row and is cut there; the whole message is its tooltip.
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.hide()
         self.favourites = QToolButton(self)
         self.favourites.setText("★ Favourites ▾")
@@ -130,7 +169,7 @@ class FilterBar(QWidget):
         self.clear_button.clicked.connect(self.clear)
 
         self.min_side = QSpinBox(self)
-        self.min_side.setRange(0, 16384)
+        self.min_side.setRange(0, MAX_SIDE)
         self.min_side.setSingleStep(64)
         self.min_side.setSpecialValueText("any")
         self.min_side.setSuffix(" px")
@@ -174,7 +213,7 @@ class FilterBar(QWidget):
         row2.addWidget(self.since)
         row2.addWidget(self.more)
         row2.addStretch(1)
-        row2.addWidget(self.error_label)
+        row2.addWidget(self.error_label, 6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 2)
         layout.setSpacing(2)
@@ -195,72 +234,56 @@ class FilterBar(QWidget):
 
     # --- reading / writing the filter ---------------------------------------------------------------------
 
-    def current_filter(self) -> ImageFilter:
-        tags_all, tags_any, tags_none = parse_tag_field(self.tags.text())
+    def widget_filter(self) -> ImageFilter:
+        """What the widgets other than the text field select."""
         low, high = self.score.value()
         aspect = self.aspect.currentData()
-        aspect_range = (
-            ASPECTS.get(aspect, (None, None)) if aspect else (self._hidden.aspect_min, self._hidden.aspect_max)
-        )
         rating = self.rating.currentData()
-        flags: dict[str, Any] = {name: action.isChecked() for name, action in self.flags.items()}
-        since = self.since.date()
-        return replace(
-            self._hidden,
-            tags_all=tags_all,
-            tags_any=tags_any,
-            tags_none=tags_none,
+        checked: dict[str, Any] = {name: True for name, action in self.flags.items() if action.isChecked()}
+        qdate = self.since.date()
+        since = date(qdate.year(), qdate.month(), qdate.day()) if self.since_check.isChecked() else None
+        return ImageFilter(
             caption_text=self.caption.text().strip(),
             score_min=None if low <= SCORE_RANGE[0] else low,
             score_max=None if high >= SCORE_RANGE[1] else high,
             ratings=(rating,) if rating else (),
             min_side=self.min_side.value() or None,
-            aspect_min=aspect_range[0],
-            aspect_max=aspect_range[1],
-            imported_from=date(since.year(), since.month(), since.day()) if self.since_check.isChecked() else None,
-            **flags,
+            imported_from=since,
+            **(named_aspect(aspect) if aspect else {}),
+            **checked,
         )
 
+    def current_filter(self) -> ImageFilter:
+        """The text field (the filter language) AND the widgets. Raises FilterSyntaxError for a bad text."""
+        return merge_filters(parse_filter(self.tags.text()), self.widget_filter())
+
     def set_filter(self, f: ImageFilter) -> None:
-        """Show `f` in the widgets (signals blocked), then emit it once."""
+        """Show `f` (widgets where they can, the rest as text; signals blocked), then emit it once."""
+        widgets, rest = split_for_widgets(f)
         blockers = [QSignalBlocker(w) for w in self._widgets()]
         try:
-            self.tags.setText(format_tag_field(f))
-            self.caption.setText(f.caption_text)
+            self.tags.setText(format_filter(rest))
+            self.caption.setText(widgets.caption_text)
             self.score.setValue(
                 (
-                    SCORE_RANGE[0] if f.score_min is None else f.score_min,
-                    SCORE_RANGE[1] if f.score_max is None else f.score_max,
+                    SCORE_RANGE[0] if widgets.score_min is None else widgets.score_min,
+                    SCORE_RANGE[1] if widgets.score_max is None else widgets.score_max,
                 )
             )
-            self.rating.setCurrentIndex(max(0, self.rating.findData(f.ratings[0] if len(f.ratings) == 1 else "")))
-            self.min_side.setValue(f.min_side or 0)
-            named = next((n for n, r in ASPECTS.items() if r == (f.aspect_min, f.aspect_max)), "")
-            self.aspect.setCurrentIndex(max(0, self.aspect.findData(named)))
-            self.since_check.setChecked(f.imported_from is not None)
-            self.since.setEnabled(f.imported_from is not None)
-            if f.imported_from is not None:
-                self.since.setDate(QDate(f.imported_from.year, f.imported_from.month, f.imported_from.day))
+            self.rating.setCurrentIndex(max(0, self.rating.findData(widgets.ratings[0] if widgets.ratings else "")))
+            self.min_side.setValue(widgets.min_side or 0)
+            self.aspect.setCurrentIndex(max(0, self.aspect.findData(aspect_name(widgets))))
+            self.since_check.setChecked(widgets.imported_from is not None)
+            self.since.setEnabled(widgets.imported_from is not None)
+            if widgets.imported_from is not None:
+                self.since.setDate(
+                    QDate(widgets.imported_from.year, widgets.imported_from.month, widgets.imported_from.day)
+                )
             for name, action in self.flags.items():
-                action.setChecked(bool(getattr(f, name)))
+                action.setChecked(getattr(widgets, name) is True)
         finally:
             del blockers
         self._update_more_text()
-        # What the widgets cannot show stays in force (ratings lists, width/height, name, score name...).
-        self._hidden = replace(
-            ImageFilter(),
-            name_text=f.name_text,
-            score_name=f.score_name,
-            ratings=f.ratings if len(f.ratings) > 1 else (),
-            min_width=f.min_width,
-            max_width=f.max_width,
-            min_height=f.min_height,
-            max_height=f.max_height,
-            aspect_min=None if named else f.aspect_min,
-            aspect_max=None if named else f.aspect_max,
-            imported_to=f.imported_to,
-            excluded=f.excluded,
-        )
         self._emit()
 
     def set_filter_text(self, text: str) -> None:
@@ -286,8 +309,13 @@ class FilterBar(QWidget):
 
     def _emit(self) -> None:
         self._timer.stop()
+        try:
+            current = self.current_filter()
+        except FilterSyntaxError as exc:  # say where the text is wrong; the grid keeps the last good result
+            self.show_error(str(exc))
+            return
         self.show_error("")
-        self.filter_changed.emit(self.current_filter())
+        self.filter_changed.emit(current)
 
     def apply_now(self) -> None:
         """Emit the current filter without waiting for the debounce (Enter, tests)."""
@@ -301,17 +329,20 @@ class FilterBar(QWidget):
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
+        self.error_label.setToolTip(message)
         self.error_label.setVisible(bool(message))
 
     # --- favourites -----------------------------------------------------------------------------------------
 
     def favourites_dict(self) -> dict[str, str]:
-        raw = QSettings().value(FAVOURITES_KEY, "{}")
-        try:
-            data = json.loads(str(raw))
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        settings = QSettings()
+        if not settings.contains(FAVOURITES_KEY) and settings.contains(LEGACY_FAVOURITES_KEY):
+            # Saved before the filter language: `cat dog` meant two tags then, one tag now. Convert once so a
+            # favourite keeps selecting what it selected (the old entry is left as it was).
+            old = _load_json_dict(settings.value(LEGACY_FAVOURITES_KEY, "{}"))
+            upgraded = {name: upgrade_legacy_text(text) for name, text in old.items()}
+            settings.setValue(FAVOURITES_KEY, json.dumps(upgraded, ensure_ascii=False))
+        return _load_json_dict(settings.value(FAVOURITES_KEY, "{}"))
 
     def save_favourite(self, name: str) -> None:
         favourites = self.favourites_dict()
@@ -332,7 +363,10 @@ class FilterBar(QWidget):
         menu = self.favourites.menu()
         menu.clear()
         save = menu.addAction("Save current filter…", self._ask_favourite_name)
-        save.setEnabled(not self.current_filter().is_empty())
+        try:
+            save.setEnabled(not self.current_filter().is_empty())
+        except FilterSyntaxError:
+            save.setEnabled(False)
         favourites = self.favourites_dict()
         if favourites:
             menu.addSeparator()
