@@ -7,14 +7,15 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from rich.console import Console
 
-from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.project_service import ProjectService
-from lorairo.utils.log import setup_from_config
+if TYPE_CHECKING:
+    # Imported where used: the project service pulls in SQLAlchemy and Alembic (over a second), which
+    # `lorairo --version`, `--help` and the config commands never need.
+    from lorairo.services.configuration_service import ConfigurationService
+    from lorairo.services.project_service import ProjectService
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -33,6 +34,11 @@ class CliState:
     @property
     def config(self) -> ConfigurationService:
         if self._config is None:
+            from loguru import logger
+
+            from lorairo.services.configuration_service import ConfigurationService
+            from lorairo.utils.log import setup_from_config
+
             self._config = ConfigurationService()
             # The console stays quiet (progress bars and results are the output); the log file gets the
             # configured level, secrets masked. --verbose adds debug output on stderr.
@@ -43,6 +49,8 @@ class CliState:
 
     @property
     def projects(self) -> ProjectService:
+        from lorairo.services.project_service import ProjectService
+
         return ProjectService(self.config)
 
 

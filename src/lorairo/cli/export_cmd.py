@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.exceptions import ExportError
 from lorairo.services.export.options import FORMATS, split_words
-from lorairo.services.export_service import ExportService
+
+if TYPE_CHECKING:  # imports the database layer and Pillow: loaded only when an export runs
+    from lorairo.services.export_service import ExportService
 
 
 def _options_from_cli(service: ExportService, given: dict[str, Any], out: Path | None) -> Any:
@@ -89,6 +91,8 @@ def export(
         image_filter = parse_filter(filter_text)  # a bad filter fails before the project opens
     proj = state.projects.open(project)
     try:
+        from lorairo.services.export_service import ExportService
+
         service = ExportService(state.config, proj)
         image_ids = _parse_ids(ids) if ids else None
         if image_filter is not None:

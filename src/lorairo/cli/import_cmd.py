@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lorairo.cli.common import console, err_console, print_json, state
-from lorairo.services.image_processing_service import ImageProcessingService
-from lorairo.services.importing.summary import ImportSummary
+
+if TYPE_CHECKING:  # imports the database layer, Pillow and numpy: loaded only when an import runs
+    from lorairo.services.image_processing_service import ImageProcessingService
+    from lorairo.services.importing.summary import ImportSummary
 
 _REFRESH_S = 0.1
 
@@ -53,6 +55,8 @@ def import_images(
 
     Exits 0 when the run completed, even if some files were skipped (each gets a reason).
     """
+    from lorairo.services.image_processing_service import ImageProcessingService
+
     opened = state.projects.open(project)
     try:
         service = ImageProcessingService(state.config, opened)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from lorairo.cli.common import console, print_json, state
-from lorairo.services.image_query_service import ImageQueryService, ImageRow, parse_filter
+
+if TYPE_CHECKING:  # imports the database layer: loaded only when a query runs
+    from lorairo.services.image_query_service import ImageRow
 
 
 def _tags(row: ImageRow) -> str:
@@ -31,6 +33,8 @@ def query(
     ids_only: Annotated[bool, typer.Option("--ids", help="Print only the matching image IDs.")] = False,
 ) -> None:
     """List the images of a project that match a filter, with their tags, scores and rating."""
+    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+
     image_filter = parse_filter(filter_text)  # parse first: a bad filter fails before the project opens
     proj = state.projects.open(project)
     try:
