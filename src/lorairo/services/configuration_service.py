@@ -95,7 +95,9 @@ class ConfigurationService:
         if setting.clamp_on_load and setting.type is int and not isinstance(value, bool) and isinstance(value, int):
             _, high = setting.bounds()
             if high is not None and value > high:
-                logger.warning("{}: {} = {} is above this machine's limit; using {}", self.config_path, key, value, int(high))
+                logger.warning(
+                    "{}: {} = {} is above this machine's limit; using {}", self.config_path, key, value, int(high)
+                )
                 value = int(high)
         return setting.check(value)
 

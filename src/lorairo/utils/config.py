@@ -148,7 +148,7 @@ def _parse_list(key: str, text: str) -> list[Any]:
     except tomllib.TOMLDecodeError as exc:
         reason = str(exc).split(" (at ", 1)[0]
         raise ConfigurationError(
-            f"{key}: {text!r} is not a valid list ({reason}); write it as a,b or as [\"a\", \"b\"]", key=key
+            f'{key}: {text!r} is not a valid list ({reason}); write it as a,b or as ["a", "b"]', key=key
         ) from None
     if not isinstance(value, list):
         raise ConfigurationError(f"{key}: {text!r} is not a list", key=key)

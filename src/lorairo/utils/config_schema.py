@@ -142,7 +142,7 @@ class Setting:
             elif low is not None:
                 allowed = f">= {_num(low)}"
             else:
-                allowed = f"<= {_num(high)}"
+                allowed = f"<= {_num(high or 0)}"
             note = f"; {self.hint}" if self.hint else ""
             raise self.fail(f"must be {allowed} (got {_num(value)}){note}")
 
@@ -290,7 +290,9 @@ def _rules_for(key: str) -> dict[str, Any]:
     return {}
 
 
-def build_schema(defaults: Mapping[str, Any], deep: Mapping[str, Callable[[Any], None]] | None = None) -> dict[str, Setting]:
+def build_schema(
+    defaults: Mapping[str, Any], deep: Mapping[str, Callable[[Any], None]] | None = None
+) -> dict[str, Setting]:
     """One Setting per default key. `deep` adds the costly checks (model names) by key."""
     deep = deep or {}
     schema: dict[str, Setting] = {}

@@ -2,7 +2,8 @@
 
 Each field applies when editing finishes; a value ConfigurationService refuses shows its ConfigurationError
 text under the field and nothing is saved. Ranges and choices come from the settings schema
-(`ConfigurationService.setting`), the same rules `lorairo config set` and the loader apply. A key overridden by an environment variable is shown read-only
+(`ConfigurationService.setting`), the same rules `lorairo config set` and the loader apply. A key overridden
+by an environment variable is shown read-only
 with the variable's name. API keys are masked with a show/hide toggle. GUI thread only.
 """
 
@@ -183,7 +184,10 @@ class SettingsDialog(QDialog):
             return box, None
         if spec.kind == "int":
             spin = QSpinBox(self)
-            spin.setRange(int(low if low is not None else -(2**31)), int(min(high, 2**31 - 1) if high is not None else 2**31 - 1))
+            int_max = 2**31 - 1  # QSpinBox holds a C int
+            spin.setRange(
+                int(low) if low is not None else -int_max, int(min(high, int_max)) if high is not None else int_max
+            )
             spin.setValue(int(value))
             spin.editingFinished.connect(lambda: apply(spin.value()))
             return spin, None
