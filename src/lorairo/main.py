@@ -38,7 +38,6 @@ def run_cli(argv: list[str]) -> int:
     from lorairo.cli.app import app
     from lorairo.cli.common import err_console
     from lorairo.exceptions import LoRAIroException
-    from lorairo.utils.log import redact
 
     command = typer.main.get_command(app)
     try:
@@ -56,6 +55,8 @@ def run_cli(argv: list[str]) -> int:
             err_console.print(f"error: {exc}")
         return int(getattr(exc, "exit_code", 2))
     except LoRAIroException as exc:
+        from lorairo.utils.log import redact  # loguru: only when there is an error to print
+
         err_console.print(f"[red]error:[/] {redact(str(exc))}", highlight=False)
         return 1
     except KeyboardInterrupt:

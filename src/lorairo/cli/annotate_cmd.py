@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.exceptions import AIProviderError
 
 if TYPE_CHECKING:  # the services import the database, models and images: loaded only by the commands using them
+    from rich.progress import Progress
+
     from lorairo.services.project_service import Project
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -41,6 +42,15 @@ def select_images(project: Project, filter_text: str, ids: str) -> list[int]:
 
 
 def _progress(json: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.exceptions import ExportError
@@ -157,6 +156,15 @@ def _parse_ids(values: list[str]) -> tuple[int, ...]:
 
 
 def _run(service: ExportService, options: Any, json: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     cancel = threading.Event()
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lorairo.cli.common import console, err_console, print_json, state
@@ -70,6 +69,8 @@ def import_images(
 
 
 def _with_progress(service: ImageProcessingService, paths: list[Path], jobs: int | None) -> ImportSummary:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     # auto_refresh=False: no refresh thread, so the worker pool can fork from a single-threaded process.
     columns = (
         TextColumn("[progress.description]{task.description}"),
