@@ -116,3 +116,28 @@ def test_display_rule() -> None:
     assert missing_display({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert missing_display({}, "win32") is None
     assert missing_display({}, "darwin") is None
+
+
+def test_opening_a_current_project_does_not_load_alembic() -> None:
+    """Alembic (about a second of imports) is needed only to upgrade; a project at head opens without it."""
+    created = subprocess.run(
+        [sys.executable, "-m", "lorairo", "project", "create", "fast"], capture_output=True, text=True, env=_env()
+    )
+    assert created.returncode == 0, created.stderr
+    for args in (("project", "list", "--json"), ("query", "--project", "fast", "--json")):
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE.format(heavy=("alembic",)), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=_env(),
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.rsplit("LOADED=", 1)[1].strip() == "", f"`lorairo {' '.join(args)}` imported Alembic"
+
+
+def test_head_read_from_the_version_files_agrees_with_alembic() -> None:
+    from lorairo.database import migrations
+
+    assert migrations._head_from_scripts() == migrations.head_revision()
