@@ -138,3 +138,8 @@ def test_extension_lists_read_the_same_in_both_syntaxes(items: list[str]) -> Non
     expected = list(dict.fromkeys(i.strip().lower().removeprefix(".") for i in items))
     assert cfg.validate_value("image_processing.extensions", comma, default) == expected
     assert cfg.validate_value("image_processing.extensions", array, default) == expected
+
+
+def test_an_unknown_key_suggests_the_nearest_one(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "config", "set", "export.repeat", "3")
+    assert code == 1 and "unknown setting 'export.repeat' (did you mean export.repeats?)" in err

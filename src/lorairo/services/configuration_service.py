@@ -7,6 +7,7 @@ subscribers so changes take effect without a restart. Thread-safe: a lock guards
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -106,7 +107,9 @@ class ConfigurationService:
     def _key(self, section: str, key: str | None) -> str:
         dotted = section if key is None else f"{section}.{key}"
         if dotted not in self._defaults:
-            raise ConfigurationError(f"unknown setting '{dotted}'", key=dotted)
+            close = difflib.get_close_matches(dotted, self._defaults, n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else " (`lorairo config show` lists the settings)"
+            raise ConfigurationError(f"unknown setting '{dotted}'{hint}", key=dotted)
         return dotted
 
     def get_setting(self, section: str, key: str | None = None, default: Any = _MISSING) -> Any:
