@@ -48,11 +48,7 @@ def run_cli(argv: list[str]) -> int:
         err_console.print("aborted")
         return 1
     except typer.TyperException as exc:  # usage errors: bad option, missing argument, no such command
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            err_console.print(f"error: {exc}")
+        err_console.print(usage_error_line(exc), highlight=False, markup=False)
         return int(getattr(exc, "exit_code", 2))
     except LoRAIroException as exc:
         from lorairo.utils.log import redact  # loguru: only when there is an error to print
@@ -63,6 +59,15 @@ def run_cli(argv: list[str]) -> int:
         err_console.print("interrupted")
         return 130
     return result if isinstance(result, int) else 0
+
+
+def usage_error_line(exc: Exception) -> str:
+    """One line for a usage error (click prints usage, a hint and the error over four lines)."""
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "lorairo"
+    return f"error: {' '.join(message.split())} (see `{command} --help`)"
 
 
 def missing_display(environ: Mapping[str, str], platform: str) -> str | None:

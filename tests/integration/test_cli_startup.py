@@ -141,3 +141,22 @@ def test_head_read_from_the_version_files_agrees_with_alembic() -> None:
     from lorairo.database import migrations
 
     assert migrations._head_from_scripts() == migrations.head_revision()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("export", "--bogus"), "No such option: --bogus"),
+        (("export",), "Missing option '--project'"),
+        (("nosuchcommand",), "No such command 'nosuchcommand'"),
+        (("export", "--project", "x", "--repeats", "0"), "--repeats"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_help(args: tuple[str, ...], fragment: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lorairo", *args], capture_output=True, text=True, check=False, env=_env(), timeout=120
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0] and "--help`)" in lines[0]
