@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,14 @@ def test_usage_errors_are_one_line_naming_the_help(args: tuple[str, ...], fragme
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert fragment in lines[0] and "--help`)" in lines[0]
+
+
+def test_tables_in_a_pipe_are_not_cut(tmp_path: Path) -> None:
+    projects = tmp_path / ("a-folder-name-long-enough-to-push-the-table-past-eighty-columns" * 2) / "projects"
+    env = _env(LORAIRO_DATABASE_DIR=str(projects))
+    name = "a-project-with-a-long-name"
+    assert subprocess.run([sys.executable, "-m", "lorairo", "project", "create", name], env=env).returncode == 0
+    listed = subprocess.run(
+        [sys.executable, "-m", "lorairo", "project", "list"], capture_output=True, text=True, env=env, check=True
+    )
+    assert str(projects / name) in listed.stdout and "…" not in listed.stdout

@@ -146,6 +146,8 @@ def test_cli_imports_list_and_remove(tmp_path: Path, write_csv: CsvWriter) -> No
     assert imported.exit_code == 0 and "tag-db imports remove 1" in imported.stdout
     listed = runner.invoke(app, ["imports", "list", "--json", *db])
     assert [(r["id"], r["live_rows"]) for r in json.loads(listed.stdout)] == [(1, 3)]
+    table = runner.invoke(app, ["imports", "list", *db])  # not a terminal: nothing is cut to fit 80 columns
+    assert str(vocab) in table.stdout and "…" not in table.stdout
     removed = runner.invoke(app, ["imports", "remove", "last", "--json", *db])
     assert removed.exit_code == 0, removed.output
     assert json.loads(removed.stdout)["removed"]["tag_formats"] == 2

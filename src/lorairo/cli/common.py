@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.project_service import ProjectService
 
-console = Console()
+# In a pipe or a file rich would lay tables out for 80 columns and cut cells with "…" (a project's path, a
+# file name): give it room instead; a table is only as wide as its content.
+_PIPE_WIDTH = 10_000
+console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

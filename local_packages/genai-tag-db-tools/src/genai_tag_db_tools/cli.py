@@ -56,7 +56,8 @@ def _open(db_dir: Path | None) -> Any:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    # In a pipe rich would fit tables into 80 columns and cut cells with "…" (paths, dates): give it room.
+    return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
 @app.command("import")
