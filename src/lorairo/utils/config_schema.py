@@ -223,7 +223,7 @@ def _not_blank(value: str) -> str:
 
 def _hub_name(value: str) -> str:
     if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", value):
-        raise ValueError("may hold only letters, digits, '-', '_' and '.'")
+        raise ValueError("may hold only letters, digits, '-', '_' and '.' (user and repository are separate keys)")
     return value
 
 
