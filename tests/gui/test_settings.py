@@ -80,3 +80,30 @@ def test_window_state_is_remembered(qtbot, tmp_path) -> None:  # type: ignore[no
     assert QSettings().value("window/geometry") is not None
     assert not second.log_dock.isVisible()
     second.close()
+
+
+def test_editors_take_ranges_and_choices_from_the_schema(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QComboBox, QSpinBox
+
+    from lorairo.utils.config_schema import LOG_LEVELS, max_workers_limit
+
+    dialog = SettingsDialog(window.config, window)
+    qtbot.addWidget(dialog)
+    workers = dialog.editors["resources.max_workers"]
+    assert isinstance(workers, QSpinBox)
+    assert (workers.minimum(), workers.maximum()) == (0, max_workers_limit())  # was 0..256 on any machine
+    levels = dialog.editors["log.level"]
+    assert isinstance(levels, QComboBox)
+    assert [levels.itemText(i) for i in range(levels.count())] == list(LOG_LEVELS)
+    assert "api.openrouter_key" in dialog.editors
+
+
+def test_unknown_default_model_is_refused_under_the_field(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(window.config, window)
+    qtbot.addWidget(dialog)
+    edit = dialog.editors["annotation.default_models"]
+    assert isinstance(edit, QLineEdit)
+    edit.setText("open-nsfw, not-a-model")
+    edit.editingFinished.emit()
+    assert "unknown model 'not-a-model'" in dialog.errors["annotation.default_models"].text()
+    assert window.config.get("annotation.default_models") == ["wd-vit-tagger-v3", "open-nsfw"]

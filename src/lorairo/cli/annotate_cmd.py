@@ -5,18 +5,18 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from lorairo.annotations import ai_annotator
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.cli.selection import FilterOption, IdsOption, Selection
 from lorairo.exceptions import AIProviderError
-from lorairo.services.annotation_service import AnnotationService, configure_annotator_library, require_available
-from lorairo.services.batch_annotation_service import BatchAnnotationService
+
+if TYPE_CHECKING:  # the services import the database, models and images: loaded only by the commands using them
+    from rich.progress import Progress
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
@@ -26,6 +26,15 @@ batch_app = typer.Typer(help="Cloud Batch API jobs (OpenAI, Anthropic).", no_arg
 
 
 def _progress(json: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -52,6 +61,9 @@ def annotate(
     json: JsonOpt = False,
 ) -> None:
     """Annotate images with local and cloud models; results are stored with their provenance."""
+    from lorairo.services.annotation_service import AnnotationService, require_available
+    from lorairo.services.batch_annotation_service import BatchAnnotationService
+
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise typer.BadParameter("give at least one model with --models")
@@ -117,6 +129,9 @@ def annotate(
 @models_app.command("list")
 def models_list(json: JsonOpt = False) -> None:
     """Every model: installed or what it needs (files, an extra, an API key), and the device it runs on."""
+    from lorairo.annotations import ai_annotator
+    from lorairo.services.annotation_service import configure_annotator_library
+
     configure_annotator_library(state.config)
     listed = ai_annotator.get_available_annotator_models(state.config.api_keys())
     if json:
@@ -132,6 +147,9 @@ def models_list(json: JsonOpt = False) -> None:
 @models_app.command("download")
 def models_download(name: str, json: JsonOpt = False) -> None:
     """Download a model's files into the Hugging Face cache."""
+    from lorairo.annotations import ai_annotator
+    from lorairo.services.annotation_service import configure_annotator_library
+
     configure_annotator_library(state.config)
     files = ai_annotator.download_model(name)
     if json:
@@ -150,6 +168,9 @@ def batch_submit(
     json: JsonOpt = False,
 ) -> None:
     """Submit images as one Batch API job (cheaper, results within 24 h)."""
+    from lorairo.services.annotation_service import AnnotationService, require_available
+    from lorairo.services.batch_annotation_service import BatchAnnotationService
+
     selection = Selection(ids, filter_text)
     proj = state.projects.open(project)
     try:
@@ -169,6 +190,9 @@ def batch_status(
     project: ProjectOpt, refresh: bool = typer.Option(True, help="Ask the provider."), json: JsonOpt = False
 ) -> None:
     """The project's batch jobs and their status."""
+    from lorairo.services.annotation_service import AnnotationService
+    from lorairo.services.batch_annotation_service import BatchAnnotationService
+
     proj = state.projects.open(project)
     try:
         service = BatchAnnotationService(AnnotationService(state.config, proj))
@@ -203,6 +227,9 @@ def batch_import(
     json: JsonOpt = False,
 ) -> None:
     """Fetch a finished batch's results (or read a result file) and store them in the project."""
+    from lorairo.services.annotation_service import AnnotationService
+    from lorairo.services.batch_annotation_service import BatchAnnotationService
+
     if not job and file is None:
         raise typer.BadParameter("give --job or --file")
     proj = state.projects.open(project)

@@ -7,17 +7,22 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loguru import logger
 from rich.console import Console
 
-from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.project_service import ProjectService
 from lorairo.storage.names import display_name
-from lorairo.utils.log import setup_from_config
 
-console = Console()
+if TYPE_CHECKING:
+    # Imported where used: the project service pulls in SQLAlchemy and Alembic (over a second), which
+    # `lorairo --version`, `--help` and the config commands never need.
+    from lorairo.services.configuration_service import ConfigurationService
+    from lorairo.services.project_service import ProjectService
+
+# In a pipe or a file rich would lay tables out for 80 columns and cut cells with "…" (a project's path, a
+# file name): give it room instead; a table is only as wide as its content.
+_PIPE_WIDTH = 10_000
+console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
@@ -34,6 +39,11 @@ class CliState:
     @property
     def config(self) -> ConfigurationService:
         if self._config is None:
+            from loguru import logger
+
+            from lorairo.services.configuration_service import ConfigurationService
+            from lorairo.utils.log import setup_from_config
+
             self._config = ConfigurationService()
             # The console stays quiet (progress bars and results are the output); the log file gets the
             # configured level, secrets masked. --verbose adds debug output on stderr.
@@ -44,6 +54,8 @@ class CliState:
 
     @property
     def projects(self) -> ProjectService:
+        from lorairo.services.project_service import ProjectService
+
         return ProjectService(self.config)
 
 

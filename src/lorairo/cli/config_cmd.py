@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from lorairo.cli.common import console, print_json, state
-from lorairo.services.configuration_service import mask_api_key
-from lorairo.utils.config import SECRET_KEYS
 
 app = typer.Typer(help="Show and change settings.", no_args_is_help=True)
 
@@ -16,6 +14,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _shown(key: str, value: object) -> object:
+    from lorairo.services.configuration_service import mask_api_key
+    from lorairo.utils.config_schema import SECRET_KEYS
+
     return mask_api_key(str(value)) if key in SECRET_KEYS and value else value
 
 
@@ -47,10 +48,12 @@ def get(key: Annotated[str, typer.Argument(help="SECTION.KEY, e.g. log.level")],
         console.print(value, highlight=False)
 
 
-@app.command("set")
+# ignore_unknown_options: a VALUE such as `-3` is a value, not an unknown option (so the range is reported,
+# not "No such option: -3"). Known options (--json, --help) still work.
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     key: Annotated[str, typer.Argument(help="SECTION.KEY, e.g. log.level")],
-    value: Annotated[str, typer.Argument(help="New value; lists are comma-separated")],
+    value: Annotated[str, typer.Argument(help='New value; lists: jpg,png or ["jpg", "png"]', metavar="VALUE")],
     json: JsonOpt = False,
 ) -> None:
     """Change a setting; it is validated and saved at once, keeping the file's comments."""

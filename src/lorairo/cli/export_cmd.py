@@ -5,16 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.cli.selection import FilterOption, IdsOption, Selection
 from lorairo.exceptions import ExportError
 from lorairo.services.export.options import FORMATS, TAG_CATEGORIES, split_words
-from lorairo.services.export_service import ExportService
+
+if TYPE_CHECKING:  # imports the database layer and Pillow: loaded only when an export runs
+    from lorairo.services.export_service import ExportService
 
 _REFRESH_S = 0.2
 
@@ -120,6 +121,8 @@ def export(
     selection = Selection(ids, filter_text)  # parsed before the project opens: a typo fails at once
     proj = state.projects.open(project)
     try:
+        from lorairo.services.export_service import ExportService
+
         service = ExportService(state.config, proj)
         image_ids = None if selection.everything else tuple(selection.image_ids(proj))
         if image_ids is not None and not image_ids:
@@ -178,6 +181,8 @@ def _clock(seconds: float) -> str:
 
 def _run(service: ExportService, options: Any, json: bool) -> Any:
     """Export with a progress line like import's: count, images/s and ETA (on stderr; off with --json)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     cancel = threading.Event()
     columns = (
         TextColumn("[progress.description]{task.description}"),

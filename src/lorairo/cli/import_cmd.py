@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from lorairo.cli.common import console, err_console, print_json, state
-from lorairo.services.image_processing_service import ImageProcessingService
-from lorairo.services.importing.summary import ImportSummary
 from lorairo.storage.names import display_name
-from lorairo.storage.sidecars import NOTE_ENCODING
+
+if TYPE_CHECKING:  # imports the database layer, Pillow and numpy: loaded only when an import runs
+    from lorairo.services.image_processing_service import ImageProcessingService
+    from lorairo.services.importing.summary import ImportSummary
 
 _REFRESH_S = 0.1
 
@@ -53,6 +53,8 @@ def _print_summary(summary: ImportSummary) -> None:
 
 def _print_sidecar_notes(summary: ImportSummary) -> None:
     """Which sidecars were not UTF-8 (and how they were read), cleaned, too large or unreadable."""
+    from lorairo.storage.sidecars import NOTE_ENCODING  # pulls in the tag library: only when there are notes
+
     notes = summary.sidecar_notes
     if not notes:
         return
@@ -77,6 +79,8 @@ def import_images(
 
     Exits 0 when the run completed, even if some files were skipped (each gets a reason).
     """
+    from lorairo.services.image_processing_service import ImageProcessingService
+
     opened = state.projects.open(project)
     try:
         service = ImageProcessingService(state.config, opened)
@@ -90,6 +94,8 @@ def import_images(
 
 
 def _with_progress(service: ImageProcessingService, paths: list[Path], jobs: int | None) -> ImportSummary:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     # auto_refresh=False: no refresh thread, so the worker pool can fork from a single-threaded process.
     columns = (
         TextColumn("[progress.description]{task.description}"),

@@ -7,6 +7,7 @@ subscribers so changes take effect without a restart. Thread-safe: a lock guards
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from loguru import logger
 
 from lorairo.exceptions import ConfigurationError
 from lorairo.utils import config as cfg
+from lorairo.utils.config_schema import Setting, build_schema
 
 WORKERS_PER_CORE_CAP = 4
 
@@ -29,6 +31,7 @@ PROVIDER_KEYS: dict[str, str] = {
     "openai": "api.openai_key",
     "anthropic": "api.claude_key",
     "google": "api.google_key",
+    "openrouter": "api.openrouter_key",
 }
 
 
@@ -48,6 +51,10 @@ class ConfigurationService:
         self.config_path = config_path or cfg.user_config_path()
         self.defaults_path = cfg.defaults_path()
         self._defaults = cfg.flatten(cfg.read_toml(self.defaults_path))
+        # The one schema: the loader, `config set` and the Settings dialog all check values through it.
+        self.schema: dict[str, Setting] = build_schema(
+            self._defaults, deep={"annotation.default_models": self._check_model_names}
+        )
         self._listeners: list[ChangeListener] = []
         self._file_values: dict[str, Any] = {}
         self._env_values: dict[str, tuple[str, Any]] = {}
@@ -66,7 +73,7 @@ class ConfigurationService:
                         logger.warning("{}: unknown setting '{}' ignored", self.config_path, key)
                         continue
                     try:
-                        file_values[key] = cfg.validate_value(key, value, self._defaults[key])
+                        file_values[key] = self._load_value(key, value)
                     except ConfigurationError as exc:
                         raise ConfigurationError(f"{self.config_path}: {exc}", key=key) from None
             env_values: dict[str, tuple[str, Any]] = {}
@@ -75,9 +82,7 @@ class ConfigurationService:
                 if raw is None or raw == "":
                     continue
                 try:
-                    value = cfg.validate_value(
-                        key, cfg.parse_cli_value(key, raw, self._defaults[key]), self._defaults[key]
-                    )
+                    value = self._load_value(key, cfg.parse_cli_value(key, raw, self._defaults[key]))
                 except ConfigurationError as exc:
                     raise ConfigurationError(f"environment variable {var}: {exc}", key=key) from None
                 env_values[key] = (var, value)
@@ -86,12 +91,27 @@ class ConfigurationService:
                 env_values["log.level"] = ("LORAIRO_DEBUG", "DEBUG")
             self._file_values, self._env_values = file_values, env_values
 
+    def _load_value(self, key: str, value: Any) -> Any:
+        """Check a value of the user's file. A limit that depends on the machine (max_workers <= 4 x cores; the
+        file may come from a bigger machine) is applied with a warning instead of refusing to start."""
+        setting = self.schema[key]
+        if setting.clamp_on_load and setting.type is int and not isinstance(value, bool) and isinstance(value, int):
+            _, high = setting.bounds()
+            if high is not None and value > high:
+                logger.warning(
+                    "{}: {} = {} is above this machine's limit; using {}", self.config_path, key, value, int(high)
+                )
+                value = int(high)
+        return setting.check(value)
+
     # --- reading -------------------------------------------------------------------------------------
 
     def _key(self, section: str, key: str | None) -> str:
         dotted = section if key is None else f"{section}.{key}"
         if dotted not in self._defaults:
-            raise ConfigurationError(f"unknown setting '{dotted}'", key=dotted)
+            close = difflib.get_close_matches(dotted, self._defaults, n=1, cutoff=0.75)
+            hint = f" (did you mean {close[0]}?)" if close else " (`lorairo config show` lists the settings)"
+            raise ConfigurationError(f"unknown setting '{dotted}'{hint}", key=dotted)
         return dotted
 
     def get_setting(self, section: str, key: str | None = None, default: Any = _MISSING) -> Any:
@@ -114,6 +134,31 @@ class ConfigurationService:
 
     def keys(self) -> list[str]:
         return list(self._defaults)
+
+    def setting(self, dotted: str) -> Setting:
+        """The schema entry of a key (type, range, choices): the Settings dialog builds its editors from it."""
+        return self.schema[self._key(dotted, None)]
+
+    def _check_model_names(self, names: list[str]) -> None:
+        """Every name must be a model the annotator library knows (built-in or from the user's model files).
+
+        Imports the model registry, so it runs when a user sets the value, not on every start.
+        """
+        from lorairo.annotations import ai_annotator
+        from lorairo.services.annotation_service import configure_annotator_library
+
+        key = "annotation.default_models"
+        try:
+            configure_annotator_library(self)
+            known = {model.name for model in ai_annotator.get_available_annotator_models(self.api_keys())}
+        except Exception as exc:  # the library's own errors: the value cannot be checked, so it is not saved
+            raise ConfigurationError(f"{key}: cannot check the model names ({exc})", key=key) from None
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ConfigurationError(
+                f"{key}: unknown model {', '.join(map(repr, unknown))} (`lorairo models list` shows the names)",
+                key=key,
+            )
 
     def default(self, dotted: str) -> Any:
         return self._defaults[self._key(dotted, None)]
@@ -190,8 +235,11 @@ class ConfigurationService:
     def update_setting(self, section: str, key: str | None, value: Any) -> None:
         """Validate and persist one setting at once; subscribers are told after the file is written."""
         dotted = self._key(section, key)
+        setting = self.schema[dotted]
+        checked = setting.check(value)
+        if setting.deep is not None and checked != self.get(dotted):
+            setting.deep(checked)  # outside the lock: it may import the model registry
         with self._lock:
-            checked = cfg.validate_value(dotted, value, self._defaults[dotted])
             if not self.config_path.exists():
                 # Start the user's file from the commented defaults so they can read what each key means.
                 cfg.atomic_write_text(self.config_path, self.defaults_path.read_text(encoding="utf-8"))

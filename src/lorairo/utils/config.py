@@ -1,40 +1,34 @@
 """Configuration files: locating, reading, validating and atomically writing TOML.
 
-`config/lorairo.toml` is the single source of defaults (and of the comments users see). Types are inferred
-from the default value; keys with stricter rules declare a validator in `VALIDATORS`. The user's file is
+`config/lorairo.toml` is the single source of defaults (and of the comments users see). Types come from the
+default value; ranges, enumerations and list element rules from `config_schema`. The user's file is
 edited with tomlkit so comments and layout survive every change.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-import tomlkit
 
 from lorairo.exceptions import ConfigurationError
+from lorairo.utils.config_schema import LOG_LEVELS, PATH_KEYS, SECRET_KEYS, build_schema
+
+__all__ = ["LOG_LEVELS", "PATH_KEYS", "SECRET_KEYS"]
 
 APP_NAME = "LoRAIro"
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-
-# Keys whose values are secrets: never printed unmasked, never put into error messages.
-SECRET_KEYS = frozenset({"api.openai_key", "api.claude_key", "api.google_key", "huggingface.token"})
-# Keys holding filesystem paths ("" = platform default).
-PATH_KEYS = frozenset(
-    {"directories.database_dir", "directories.export_dir", "directories.batch_results_dir", "log.file_path"}
-)
 
 # Environment variables that override file values (not persisted).
 ENV_OVERRIDES: dict[str, str] = {
     "OPENAI_API_KEY": "api.openai_key",
     "ANTHROPIC_API_KEY": "api.claude_key",
     "GOOGLE_API_KEY": "api.google_key",
+    "OPENROUTER_API_KEY": "api.openrouter_key",
     "HF_TOKEN": "huggingface.token",
     "LORAIRO_LOG_LEVEL": "log.level",
     "LORAIRO_DEBUG": "app.debug",
@@ -75,11 +69,22 @@ def user_log_dir() -> Path:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error becomes a ConfigurationError naming the file and line."""
+    """Parse a TOML file; a syntax error or a non-UTF-8 byte becomes one line naming the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read configuration file: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # TOML files are UTF-8 by definition; a Latin-1 editor save is the usual cause. Name where, so the
+        # user can fix that one character; the file is never rewritten (every writer reads it first).
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigurationError(
+            f"{path}: not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column {column} "
+            f"(byte offset {exc.start}); save the file as UTF-8"
+        ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -98,116 +103,22 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-# --- validation ---------------------------------------------------------------------------------------
-
-
-def _check_path(key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{key}: expected a path string, got {type(value).__name__}", key=key)
-    if value == "":
-        return value
-    if "\x00" in value:
-        raise ConfigurationError(f"{key}: path contains a NUL character", key=key)
-    expanded = Path(value).expanduser()
-    if not expanded.is_absolute():
-        raise ConfigurationError(f"{key}: must be an absolute path or empty (got {value!r})", key=key)
-    if key.startswith("directories.") and expanded.exists() and not expanded.is_dir():
-        raise ConfigurationError(f"{key}: {value!r} exists and is not a folder", key=key)
-    return value
-
-
-def _choice(*choices: str) -> Callable[[str, Any], Any]:
-    def check(key: str, value: Any) -> Any:
-        if isinstance(value, str) and value in choices:
-            return value
-        raise ConfigurationError(f"{key}: must be one of {', '.join(choices)} (got {value!r})", key=key)
-
-    return check
-
-
-def _level(key: str, value: Any) -> str:
-    if isinstance(value, str) and value.upper() in LOG_LEVELS:
-        return value.upper()
-    raise ConfigurationError(f"{key}: log level must be one of {', '.join(LOG_LEVELS)} (got {value!r})", key=key)
-
-
-def _minimum(low: float) -> Callable[[str, Any], Any]:
-    def check(key: str, value: Any) -> Any:
-        if value < low:
-            raise ConfigurationError(f"{key}: must be >= {low} (got {value!r})", key=key)
-        return value
-
-    return check
-
-
-def _fraction(key: str, value: Any) -> Any:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigurationError(f"{key}: must be between 0 and 1 (got {value!r})", key=key)
-    return value
-
-
-def _extension(key: str, value: Any) -> Any:
-    if not re.fullmatch(r"\.[A-Za-z0-9_.-]{1,16}", value):
-        raise ConfigurationError(f"{key}: must look like '.txt' (got {value!r})", key=key)
-    return value
-
-
-VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
-    "log.level": _level,
-    "image_processing.thumbnail_format": _choice("jpeg", "webp"),
-    "image_processing.max_file_size_mb": _minimum(1),
-    "image_processing.max_pixels": _minimum(1),
-    "image_processing.thumbnail_size": _minimum(64),
-    "image_processing.near_duplicate_threshold": _minimum(0),
-    "image_processing.max_sidecar_kb": _minimum(1),
-    "resources.max_workers": _minimum(0),
-    "resources.batch_size": _minimum(1),
-    "resources.max_memory_mb": _minimum(64),
-    "annotation.batch_size": _minimum(1),
-    "annotation.general_threshold": _fraction,
-    "annotation.character_threshold": _fraction,
-    "annotation.upload_max_side": _minimum(64),
-    "export.format": _choice("kohya", "kohya-json", "kohya-jsonl", "onetrainer", "hf-imagefolder"),
-    "export.caption_extension": _extension,
-    "export.image_format": _choice("original", "png", "jpg", "webp"),
-    "export.min_confidence": _fraction,
-}
+# --- validation (the rules live in config_schema) -------------------------------------------------------
 
 
 def validate_value(key: str, value: Any, default: Any) -> Any:
-    """Check `value` against the default's type and the key's rule; return the normalised value."""
-    expected = type(default)
-    if expected is bool:
-        if not isinstance(value, bool):
-            raise ConfigurationError(f"{key}: expected true or false, got {_describe(key, value)}", key=key)
-    elif expected is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigurationError(f"{key}: expected an integer, got {_describe(key, value)}", key=key)
-    elif expected is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigurationError(f"{key}: expected a number, got {_describe(key, value)}", key=key)
-        value = float(value)
-    elif expected is list:
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ConfigurationError(f"{key}: expected a list of strings, got {_describe(key, value)}", key=key)
-    elif expected is str and not isinstance(value, str):
-        raise ConfigurationError(f"{key}: expected a string, got {_describe(key, value)}", key=key)
-    if key in PATH_KEYS:
-        return _check_path(key, value)
-    rule = VALIDATORS.get(key)
-    return rule(key, value) if rule else value
-
-
-def _describe(key: str, value: Any) -> str:
-    """A value for an error message: secrets are never echoed."""
-    if key in SECRET_KEYS:
-        return type(value).__name__
-    return f"{value!r} ({type(value).__name__})"
+    """Check `value` against the key's schema entry (type from `default`); return the normalised value."""
+    return build_schema({key: default})[key].check(value)
 
 
 def parse_cli_value(key: str, text: str, default: Any) -> Any:
-    """Turn a command-line / environment string into the key's type (then validate it)."""
+    """Turn a command-line / environment string into the key's type (validation comes after).
+
+    Lists are comma-separated (`jpg,png`) or a TOML / JSON array (`["jpg", "png"]`); an array that does not
+    parse is refused, never stored as one odd string.
+    """
     expected = type(default)
+    setting = build_schema({key: default})[key]
     try:
         if expected is bool:
             lowered = text.strip().lower()
@@ -217,14 +128,31 @@ def parse_cli_value(key: str, text: str, default: Any) -> Any:
                 return False
             raise ValueError(text)
         if expected is int:
-            return int(text)
+            return int(text.strip())
         if expected is float:
-            return float(text)
+            return float(text.strip())
         if expected is list:
-            return [part.strip() for part in text.split(",") if part.strip()]
+            return _parse_list(key, text)
     except ValueError:
-        raise ConfigurationError(f"{key}: cannot read {_describe(key, text)} as {expected.__name__}", key=key) from None
+        name = {bool: "true or false", int: "an integer", float: "a number"}.get(expected, expected.__name__)
+        raise ConfigurationError(f"{key}: cannot read {setting.describe(text)} as {name}", key=key) from None
     return text
+
+
+def _parse_list(key: str, text: str) -> list[Any]:
+    stripped = text.strip()
+    if not stripped.startswith("["):
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    try:
+        value = tomllib.loads(f"value = {stripped}")["value"]
+    except tomllib.TOMLDecodeError as exc:
+        reason = str(exc).split(" (at ", 1)[0]
+        raise ConfigurationError(
+            f'{key}: {text!r} is not a valid list ({reason}); write it as a,b or as ["a", "b"]', key=key
+        ) from None
+    if not isinstance(value, list):
+        raise ConfigurationError(f"{key}: {text!r} is not a list", key=key)
+    return value
 
 
 # --- writing ------------------------------------------------------------------------------------------
@@ -247,6 +175,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def set_in_document(path: Path, dotted_key: str, value: Any) -> None:
     """Set one value in a TOML file, keeping comments and layout; creates tables as needed."""
+    import tomlkit  # only writers need it (80 ms of every CLI start otherwise)
+
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     try:
         document = tomlkit.parse(text)

@@ -1,4 +1,4 @@
-"""``tag-db`` command line: import, download, search, clean, stats. Every command takes ``--json``."""
+"""``tag-db`` command line: import (and undo), download, search, clean, stats. Every command takes ``--json``."""
 
 from __future__ import annotations
 
@@ -56,12 +56,19 @@ def _open(db_dir: Path | None) -> Any:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    # In a pipe rich would fit tables into 80 columns and cut cells with "…" (paths, dates): give it room.
+    return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
 @app.command("import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="CSV to import (tagcomplete, WD selected_tags, translations).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Vocabulary CSV (tagcomplete, WD selected_tags, translations, implications) or a .txt list "
+            "of deprecated tags, one per line."
+        ),
+    ],
     kind: Annotated[
         str | None,
         typer.Option(help="tagcomplete | wd | translations | implications | deprecated (default: detect)."),
@@ -70,7 +77,9 @@ def import_cmd(
     db_dir: DbDir = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a vocabulary file into the base database (re-importing the same file changes nothing)."""
+    """Import a vocabulary file into the base database (re-importing the same file changes nothing).
+
+    Every import is recorded: `tag-db imports remove LAST` takes it back."""
 
     def action() -> dict[str, Any]:
         with _open(db_dir) as db:
@@ -83,10 +92,65 @@ def import_cmd(
     fmt = f" ({report['format']})" if report["format"] else ""
     _console().print(
         f"Imported {report['imported']} {report['kind']} rows{fmt} and {report['aliases']} aliases "
-        f"from {report['path']} in {report['seconds']:.2f} s; {report['error_count']} rows skipped."
+        f"from {report['path']} in {report['seconds']:.2f} s; {report['error_count']} rows skipped. "
+        f"Undo with: tag-db imports remove {report['import_id']}",
+        highlight=False,
     )
     for message in report["errors"][:10]:
         typer.echo(f"  skipped: {message}", err=True)
+
+
+imports_app = typer.Typer(help="Imports done so far; take one back.", no_args_is_help=True)
+app.add_typer(imports_app, name="imports")
+
+
+@imports_app.command("list")
+def imports_list(db_dir: DbDir = None, as_json: JsonOpt = False) -> None:
+    """Every import with the rows it still owns (0 when a later import of the same list replaced them)."""
+
+    def action() -> list[dict[str, Any]]:
+        with _open(db_dir) as db:
+            return [record.as_dict() for record in db.imports()]
+
+    records = _run(action)
+    if as_json:
+        _emit_json(records)
+        return
+    if not records:
+        typer.echo("No imports recorded.")
+        return
+    from rich.table import Table
+
+    table = Table("ID", "Kind", "Format", "Rows now", "Imported at", "File")
+    for r in records:
+        rows = f"{r['live_rows']:,}" if r["undoable"] else "(before undo existed)"
+        table.add_row(str(r["id"]), r["kind"], r["format"] or "", rows, r["imported_at"], r["path"])
+    _console().print(table)
+
+
+@imports_app.command("remove")
+def imports_remove(
+    which: Annotated[str, typer.Argument(help="Import ID from `tag-db imports list`, or LAST.", metavar="ID|LAST")],
+    db_dir: DbDir = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Undo one import: its tags, aliases, implications, translations and deprecations go; your own
+    additions (the user overlay) stay."""
+
+    def action() -> dict[str, Any]:
+        with _open(db_dir) as db:
+            return db.remove_import(which)
+
+    result = _run(action)
+    if as_json:
+        _emit_json(result)
+        return
+    removed = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in result["removed"].items() if n)
+    _console().print(
+        f"Removed import {result['import_id']} ({result['kind']}, {result['path']}): {removed or 'no rows left'}"
+        + (f"; {result['undeprecated']:,} tags no longer deprecated" if result["undeprecated"] else ""),
+        highlight=False,
+    )
 
 
 @app.command()
@@ -226,6 +290,11 @@ def stats(db_dir: DbDir = None, as_json: JsonOpt = False) -> None:
 
 def main() -> None:
     """Entry point of the ``tag-db`` script."""
+    import shutil
+
+    # In a pipe or a narrow terminal the boxed help layout cuts option names; click's plain layout never does.
+    if not sys.stdout.isatty() or shutil.get_terminal_size().columns < 100:
+        app.rich_markup_mode = imports_app.rich_markup_mode = None
     app()
 
 

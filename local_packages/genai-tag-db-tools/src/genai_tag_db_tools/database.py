@@ -345,9 +345,31 @@ class TagDatabase:
         keys = sorted({tag_key(n) for n in names} - {""})
         with self.engine.begin() as conn:
             result = conn.execute(update(s.tags).where(s.tags.c.name.in_(keys)).values(deprecated=deprecated))
+            # Remember the hand-set flag as its own source (import_id 0), so undoing a deprecation list that
+            # also named the tag leaves it deprecated; clearing by hand clears every source.
+            ids = [row[0] for row in conn.execute(select(s.tags.c.id).where(s.tags.c.name.in_(keys)))]
+            if deprecated and ids:
+                conn.exec_driver_sql(
+                    "INSERT OR IGNORE INTO deprecations (tag_id, import_id) VALUES (?, 0)", [(i,) for i in ids]
+                )
+            elif ids:
+                conn.exec_driver_sql("DELETE FROM deprecations WHERE tag_id = ?", [(i,) for i in ids])
             s.bump_revision(conn)
         self._local_writes += 1
         return int(result.rowcount or 0)
+
+    # ----------------------------------------------------------------- import history
+    def imports(self) -> list[importers.ImportRecord]:
+        """Every recorded import, oldest first, with the rows each still owns."""
+        return importers.list_imports(self.engine)
+
+    def remove_import(self, which: str | int) -> dict[str, Any]:
+        """Undo one import (``"last"`` or its ID): see :func:`importers.remove_import`. The overlay is untouched."""
+        import_id = importers.resolve_import_id(self.engine, which)
+        try:
+            return importers.remove_import(self.engine, import_id)
+        finally:
+            self._local_writes += 1
 
     # ----------------------------------------------------------------- search
     def _index(self, format_name: str) -> SearchIndex:

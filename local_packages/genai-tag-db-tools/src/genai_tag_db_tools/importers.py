@@ -10,7 +10,12 @@ Supported inputs:
 * ``deprecated``: one tag per line.
 
 Every import runs in one transaction and is idempotent: importing the same file twice gives the same
-database. Rows are inserted in bulk through SQLAlchemy Core ``executemany``; ORM objects per row would make the
+database. Each import is recorded in ``imports`` and every row it writes carries its ``import_id``, so
+:func:`remove_import` can take one back (``tag-db imports remove ID``) without touching the user overlay.
+A file that is not a vocabulary (an image's caption ``.txt``, a sentence) is refused before anything is
+written, naming the file and the layouts that were expected.
+
+Rows are inserted in bulk through SQLAlchemy Core ``executemany``; ORM objects per row would make the
 140k-row Danbooru list take minutes instead of seconds.
 """
 
@@ -50,6 +55,7 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     error_count: int = 0
     seconds: float = 0.0
+    import_id: int | None = None
 
     def add_error(self, message: str) -> None:
         """Record a per-row failure (only the first few messages are kept, all are counted)."""
@@ -69,6 +75,7 @@ class ImportReport:
             "error_count": self.error_count,
             "errors": list(self.errors),
             "seconds": round(self.seconds, 3),
+            "import_id": self.import_id,
         }
 
 
@@ -98,6 +105,7 @@ def detect_kind(path: str | os.PathLike[str]) -> str:
     """
     file = Path(path)
     if file.suffix.lower() == ".txt":
+        check_tag_list(file)
         return "deprecated"
     for _, row in _numbered_rows(file):
         head = [cell.strip().lower() for cell in row]
@@ -110,9 +118,45 @@ def detect_kind(path: str | os.PathLike[str]) -> str:
         if len(row) >= 3 and row[1].strip().lstrip("-").isdigit():
             return "tagcomplete"
         raise ImportFormatError(
-            f"{file}: cannot tell the file type from its first row {row[:4]!r}; pass the kind explicitly"
+            f"{file}: cannot tell the file type from its first row {row[:4]!r}; expected {_EXPECTED} (or pass --kind)"
         )
     raise ImportFormatError(f"{file}: file is empty")
+
+
+_EXPECTED = (
+    "a tagcomplete CSV (name,type,count,aliases), a WD selected_tags.csv (tag_id,name,category,count), "
+    "tag,language,translation rows, antecedent,consequent rows, or a .txt deprecation list with one tag per line"
+)
+# A deprecation list names tags; a line longer than this many words is prose (a caption), not a tag.
+_MAX_TAG_WORDS = 6
+
+
+def _tag_list_problem(row: list[str]) -> str | None:
+    """Why one row of a one-tag-per-line list is not a tag, or None."""
+    fields = [cell.strip() for cell in row]
+    extra = [cell for cell in fields[1:] if cell]
+    if extra and not all(cell.lstrip("-").isdigit() for cell in extra):
+        return f"has {len(fields)} comma-separated entries (an image caption or tag line?)"
+    name = fields[0] if fields else ""
+    if len(name.split()) > _MAX_TAG_WORDS or name.endswith((".", "!", "?")):
+        return "is a sentence, not a tag (an image caption?)"
+    return None
+
+
+def check_tag_list(path: Path) -> None:
+    """Refuse a ``.txt`` that is not one tag per line before anything is written.
+
+    The usual mistake is an image's caption sidecar (``1girl, long hair, smile``): taken as a deprecation
+    list it would mark every tag of the caption deprecated and hide them from autocomplete and cleaning.
+    """
+    for number, row in _numbered_rows(path):
+        line = ",".join(row)
+        if line.lstrip().startswith("#"):
+            continue
+        problem = _tag_list_problem(row)
+        if problem:
+            shown = line if len(line) <= 60 else line[:57] + "..."
+            raise ImportFormatError(f"{path}: not a tag list: line {number} {shown!r} {problem}; expected {_EXPECTED}")
 
 
 def format_from_filename(path: str | os.PathLike[str]) -> str | None:
@@ -159,28 +203,39 @@ def _fast_key(name: str) -> str:
     return tag_key(name)
 
 
-def _log_import(conn: Connection, report: ImportReport) -> None:
-    conn.execute(
-        insert(s.imports).values(
-            kind=report.kind,
-            format=report.format,
-            path=report.path,
-            rows=report.imported,
-            seconds=report.seconds,
-            imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-    )
-
-
-def _finish(engine: Engine, report: ImportReport, started: float, path: Path) -> ImportReport:
-    if report.rows_read and not report.imported:
+def _check_usable(report: ImportReport, path: Path, usable: int) -> None:
+    """Refuse a file with no usable row before anything is written (a bad file must not replace good rows)."""
+    if report.rows_read and not usable:
         first = report.errors[0] if report.errors else "no usable rows"
         raise ImportFormatError(f"{path}: no row could be imported ({report.error_count} errors; {first})")
     if not report.rows_read:
         raise ImportFormatError(f"{path}: file has no rows")
+
+
+def _begin_import(conn: Connection, report: ImportReport) -> int:
+    """Record the import first, inside its write transaction: its rows carry the id it gets here."""
+    result = conn.execute(
+        insert(s.imports).values(
+            kind=report.kind,
+            format=report.format,
+            path=report.path,
+            rows=0,
+            seconds=0.0,
+            imported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            undoable=True,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT into a table with an integer primary key
+    report.import_id = int(key[0])
+    return report.import_id
+
+
+def _finish(conn: Connection, report: ImportReport, started: float) -> ImportReport:
     report.seconds = time.perf_counter() - started
-    with engine.begin() as conn:
-        _log_import(conn, report)
+    conn.execute(
+        update(s.imports).where(s.imports.c.id == report.import_id).values(rows=report.imported, seconds=report.seconds)
+    )
     return report
 
 
@@ -221,9 +276,9 @@ def import_tagcomplete(engine: Engine, path: str | os.PathLike[str], format_name
                 key = _fast_key(alias)
                 if key and key != name:
                     alias_pairs.setdefault(key, name)
-    if not records:
-        return _finish(engine, report, started, file)
+    _check_usable(report, file, len(records))
     with engine.begin() as conn:
+        import_id = _begin_import(conn, report)
         ids = _ensure_tags(conn, set(records) | set(alias_pairs.values()))
         conn.execute(
             delete(s.tag_formats).where(s.tag_formats.c.format == format_name, s.tag_formats.c.source == "tagcomplete")
@@ -232,19 +287,19 @@ def import_tagcomplete(engine: Engine, path: str | os.PathLike[str], format_name
         # Raw executemany through SQLAlchemy's connection: per-row parameter processing of compiled Core
         # statements cost ~4 s for the Danbooru list. OR REPLACE lets this full vocabulary win over WD rows.
         conn.exec_driver_sql(  # non-empty: checked above (executemany with [] fails)
-            "INSERT OR REPLACE INTO tag_formats (tag_id, format, category, count, source) "
-            "VALUES (?, ?, ?, ?, 'tagcomplete')",
+            "INSERT OR REPLACE INTO tag_formats (tag_id, format, category, count, source, import_id) "
+            "VALUES (?, ?, ?, ?, 'tagcomplete', ?)",
             # Rows in primary-key order append to the clustered b-trees instead of splitting pages at random.
-            sorted((ids[n], format_name, cat, cnt) for n, (cat, cnt) in records.items()),
+            sorted((ids[n], format_name, cat, cnt, import_id) for n, (cat, cnt) in records.items()),
         )
         if alias_pairs:
             conn.exec_driver_sql(
-                "INSERT OR IGNORE INTO aliases (alias, format, tag_id) VALUES (?, ?, ?)",
-                sorted((a, format_name, ids[n]) for a, n in alias_pairs.items()),
+                "INSERT OR IGNORE INTO aliases (alias, format, tag_id, import_id) VALUES (?, ?, ?, ?)",
+                sorted((a, format_name, ids[n], import_id) for a, n in alias_pairs.items()),
             )
-    report.imported = len(records)
-    report.aliases = len(alias_pairs)
-    return _finish(engine, report, started, file)
+        report.imported = len(records)
+        report.aliases = len(alias_pairs)
+        return _finish(conn, report, started)
 
 
 def import_wd_tags(engine: Engine, path: str | os.PathLike[str], format_name: str = "danbooru") -> ImportReport:
@@ -278,18 +333,27 @@ def import_wd_tags(engine: Engine, path: str | os.PathLike[str], format_name: st
             category = cats.UNKNOWN
         if name:
             records[name] = (category, count)
+    _check_usable(report, file, len(records))
     with engine.begin() as conn:
+        import_id = _begin_import(conn, report)
         ids = _ensure_tags(conn, set(records))
         conn.execute(delete(s.tag_formats).where(s.tag_formats.c.format == format_name, s.tag_formats.c.source == "wd"))
         conn.execute(
             sqlite_insert(s.tag_formats).on_conflict_do_nothing(),
             [
-                {"tag_id": ids[n], "format": format_name, "category": cat, "count": cnt, "source": "wd"}
+                {
+                    "tag_id": ids[n],
+                    "format": format_name,
+                    "category": cat,
+                    "count": cnt,
+                    "source": "wd",
+                    "import_id": import_id,
+                }
                 for n, (cat, cnt) in records.items()
             ],
         )
-    report.imported = len(records)
-    return _finish(engine, report, started, file)
+        report.imported = len(records)
+        return _finish(conn, report, started)
 
 
 def import_translations(engine: Engine, path: str | os.PathLike[str]) -> ImportReport:
@@ -306,15 +370,17 @@ def import_translations(engine: Engine, path: str | os.PathLike[str]) -> ImportR
             report.add_error(f"{file}:{number}: expected tag,language,translation with no empty field")
             continue
         records.add((tag_key(row[0]), row[1].strip().lower(), " ".join(row[2].split())))
+    _check_usable(report, file, len(records))
     with engine.begin() as conn:
+        import_id = _begin_import(conn, report)
         ids = _ensure_tags(conn, {r[0] for r in records})
-        if records:
-            conn.execute(
-                sqlite_insert(s.translations).on_conflict_do_nothing(),
-                [{"tag_id": ids[t], "language": lang, "text": text} for t, lang, text in records],
-            )
-    report.imported = len(records)
-    return _finish(engine, report, started, file)
+        # Rows an earlier import already wrote stay its own: undoing this import keeps them.
+        conn.execute(
+            sqlite_insert(s.translations).on_conflict_do_nothing(),
+            [{"tag_id": ids[t], "language": lang, "text": text, "import_id": import_id} for t, lang, text in records],
+        )
+        report.imported = len(records)
+        return _finish(conn, report, started)
 
 
 def import_implications(engine: Engine, path: str | os.PathLike[str], format_name: str = "danbooru") -> ImportReport:
@@ -331,34 +397,184 @@ def import_implications(engine: Engine, path: str | os.PathLike[str], format_nam
             report.add_error(f"{file}:{number}: expected two different tags antecedent,consequent")
             continue
         pairs.add((tag_key(row[0]), tag_key(row[1])))
+    _check_usable(report, file, len(pairs))
     with engine.begin() as conn:
+        import_id = _begin_import(conn, report)
         ids = _ensure_tags(conn, {t for pair in pairs for t in pair})
-        if pairs:
-            conn.execute(
-                sqlite_insert(s.implications).on_conflict_do_nothing(),
-                [{"tag_id": ids[a], "implied_tag_id": ids[b], "format": format_name} for a, b in pairs],
-            )
-    report.imported = len(pairs)
-    return _finish(engine, report, started, file)
+        conn.execute(
+            sqlite_insert(s.implications).on_conflict_do_nothing(),
+            [
+                {"tag_id": ids[a], "implied_tag_id": ids[b], "format": format_name, "import_id": import_id}
+                for a, b in pairs
+            ],
+        )
+        report.imported = len(pairs)
+        return _finish(conn, report, started)
 
 
 def import_deprecated(engine: Engine, path: str | os.PathLike[str]) -> ImportReport:
-    """Mark the tags listed in a file (one per line or first CSV column) as deprecated."""
+    """Mark the tags listed in a file (one per line, optionally followed by numeric columns) as deprecated.
+
+    A line that is not one tag (a caption such as ``1girl, long hair, smile``, or a sentence) is an error of
+    that row; a file of nothing else is refused before anything is written.
+    """
     file = Path(path)
     started = time.perf_counter()
     report = ImportReport(kind="deprecated", path=str(file))
     names: set[str] = set()
-    for _, row in _numbered_rows(file):
+    for number, row in _numbered_rows(file):
+        if row[0].lstrip().startswith("#"):
+            continue
         report.rows_read += 1
+        problem = _tag_list_problem(row)
+        if problem:
+            report.add_error(f"{file}:{number}: expected one tag per line; this line {problem}")
+            continue
         key = tag_key(row[0])
-        if key and not key.startswith("#"):
+        if key:
             names.add(key)
+    _check_usable(report, file, len(names))
     with engine.begin() as conn:
+        import_id = _begin_import(conn, report)
         ids = _ensure_tags(conn, names)
-        if ids:
-            conn.execute(
-                update(s.tags).where(s.tags.c.id == bindparam("tid")).values(deprecated=True),
-                [{"tid": i} for i in ids.values()],
+        conn.execute(
+            update(s.tags).where(s.tags.c.id == bindparam("tid")).values(deprecated=True),
+            [{"tid": i} for i in ids.values()],
+        )
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO deprecations (tag_id, import_id) VALUES (?, ?)",
+            [(i, import_id) for i in sorted(ids.values())],
+        )
+        report.imported = len(names)
+        return _finish(conn, report, started)
+
+
+# ----------------------------------------------------------------------------------------------- undo
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    """One recorded import: what it read, and how many of its rows are still in the database.
+
+    ``live_rows`` falls to 0 when a later import of the same vocabulary replaced this one's rows.
+    """
+
+    id: int
+    kind: str
+    format: str | None
+    path: str
+    rows: int
+    live_rows: int
+    imported_at: str
+    undoable: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return plain JSON-serialisable data."""
+        return dict(self.__dict__)
+
+
+_OWNED_SQL = (
+    "SELECT import_id, COUNT(*) FROM tag_formats GROUP BY import_id "
+    "UNION ALL SELECT import_id, COUNT(*) FROM aliases GROUP BY import_id "
+    "UNION ALL SELECT import_id, COUNT(*) FROM implications GROUP BY import_id "
+    "UNION ALL SELECT import_id, COUNT(*) FROM translations GROUP BY import_id "
+    "UNION ALL SELECT import_id, COUNT(*) FROM deprecations GROUP BY import_id"
+)
+
+
+def list_imports(engine: Engine) -> list[ImportRecord]:
+    """Every recorded import, oldest first, with the rows it still owns."""
+    with engine.connect() as conn:
+        live: dict[int, int] = {}
+        for import_id, count in conn.exec_driver_sql(_OWNED_SQL):
+            if import_id is not None:
+                live[import_id] = live.get(import_id, 0) + int(count)
+        rows = conn.execute(select(s.imports).order_by(s.imports.c.id)).all()
+    return [
+        ImportRecord(
+            id=row.id,
+            kind=row.kind,
+            format=row.format,
+            path=row.path,
+            rows=row.rows,
+            live_rows=live.get(row.id, 0),
+            imported_at=row.imported_at,
+            undoable=bool(row.undoable),
+        )
+        for row in rows
+    ]
+
+
+def resolve_import_id(engine: Engine, which: str | int) -> int:
+    """``LAST`` (any case) or a number -> an existing import id.
+
+    Raises:
+        ImportFormatError: No such import (or no import at all).
+    """
+    with engine.connect() as conn:
+        if isinstance(which, str) and which.strip().lower() == "last":
+            last = conn.exec_driver_sql("SELECT MAX(id) FROM imports").scalar()
+            if last is None:
+                raise ImportFormatError("no import is recorded; nothing to remove")
+            return int(last)
+        try:
+            import_id = int(which)
+        except ValueError:
+            raise ImportFormatError(f"{which!r} is not an import ID (see `tag-db imports list`) or LAST") from None
+        if conn.execute(select(s.imports.c.id).where(s.imports.c.id == import_id)).first() is None:
+            raise ImportFormatError(f"no import with ID {import_id} (see `tag-db imports list`)")
+        return import_id
+
+
+def remove_import(engine: Engine, import_id: int) -> dict[str, Any]:
+    """Take back what one import wrote, in one transaction; the user overlay is a separate file, untouched.
+
+    Tag formats, aliases, implications and translations the import wrote are deleted; tags it deprecated are
+    un-deprecated unless another list (or ``set_deprecated``) also names them; tag names nothing refers to any
+    more are dropped. Rows that a later import replaced belong to that import and are not touched.
+    """
+    counts: dict[str, int] = {}
+    with engine.begin() as conn:
+        record = conn.execute(select(s.imports).where(s.imports.c.id == import_id)).first()
+        if record is None:
+            raise ImportFormatError(f"no import with ID {import_id} (see `tag-db imports list`)")
+        if not record.undoable:
+            raise ImportFormatError(
+                f"import {import_id} ({record.path}) was recorded before imports could be undone; its rows cannot "
+                "be told apart. Delete the base database and import the files you want again"
             )
-    report.imported = len(names)
-    return _finish(engine, report, started, file)
+        for table in s.IMPORT_OWNED:
+            counts[table] = conn.exec_driver_sql(f"DELETE FROM {table} WHERE import_id = ?", (import_id,)).rowcount
+        deprecated = [
+            tag_id
+            for (tag_id,) in conn.exec_driver_sql("SELECT tag_id FROM deprecations WHERE import_id = ?", (import_id,))
+        ]
+        counts["deprecations"] = conn.exec_driver_sql(
+            "DELETE FROM deprecations WHERE import_id = ?", (import_id,)
+        ).rowcount
+        counts["undeprecated"] = 0
+        if deprecated:
+            counts["undeprecated"] = conn.exec_driver_sql(
+                "UPDATE tags SET deprecated = 0 WHERE id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM deprecations d WHERE d.tag_id = tags.id)",
+                [(t,) for t in deprecated],
+            ).rowcount
+        counts["orphan_tags"] = conn.exec_driver_sql(
+            "DELETE FROM tags WHERE deprecated = 0 "
+            "AND NOT EXISTS (SELECT 1 FROM tag_formats f WHERE f.tag_id = tags.id) "
+            "AND NOT EXISTS (SELECT 1 FROM aliases a WHERE a.tag_id = tags.id) "
+            "AND NOT EXISTS (SELECT 1 FROM translations r WHERE r.tag_id = tags.id) "
+            "AND NOT EXISTS (SELECT 1 FROM implications i WHERE i.tag_id = tags.id OR i.implied_tag_id = tags.id) "
+            "AND NOT EXISTS (SELECT 1 FROM deprecations d WHERE d.tag_id = tags.id)"
+        ).rowcount
+        conn.execute(delete(s.imports).where(s.imports.c.id == import_id))
+        s.bump_revision(conn)
+    return {
+        "import_id": import_id,
+        "kind": record.kind,
+        "format": record.format,
+        "path": record.path,
+        "removed": {k: v for k, v in counts.items() if k in (*s.IMPORT_OWNED, "deprecations")},
+        "undeprecated": counts["undeprecated"],
+        "orphan_tags_dropped": counts["orphan_tags"],
+    }

@@ -51,6 +51,7 @@ tag_formats = Table(
     Column("count", Integer, nullable=False, default=0),
     # Which importer wrote the row ("tagcomplete", "wd"): a re-import replaces only its own rows.
     Column("source", String(32), nullable=False),
+    Column("import_id", Integer, nullable=True),  # the `imports` row that wrote it (undo); NULL = before tracking
     PrimaryKeyConstraint("tag_id", "format"),
     # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
     sqlite_with_rowid=False,
@@ -62,6 +63,7 @@ aliases = Table(
     Column("alias", Text, nullable=False),
     Column("format", String(32), nullable=False),
     Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("import_id", Integer, nullable=True),
     PrimaryKeyConstraint("alias", "format"),
     Index("ix_aliases_tag", "tag_id"),
     # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
@@ -74,6 +76,7 @@ implications = Table(
     Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
     Column("implied_tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
     Column("format", String(32), nullable=False),
+    Column("import_id", Integer, nullable=True),
     PrimaryKeyConstraint("tag_id", "implied_tag_id", "format"),
     # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
     sqlite_with_rowid=False,
@@ -85,6 +88,7 @@ translations = Table(
     Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
     Column("language", String(16), nullable=False),
     Column("text", Text, nullable=False),
+    Column("import_id", Integer, nullable=True),
     PrimaryKeyConstraint("tag_id", "language", "text"),
     # Clustered on the primary key: one b-tree per table instead of rowid table + PK index.
     sqlite_with_rowid=False,
@@ -100,7 +104,25 @@ imports = Table(
     Column("rows", Integer, nullable=False),
     Column("seconds", Float, nullable=False),
     Column("imported_at", String(32), nullable=False),
+    # False for imports recorded before rows carried their import_id: those cannot be undone one by one.
+    Column("undoable", Boolean, nullable=False, default=False, server_default="0"),
 )
+
+# Why a tag is deprecated: one row per deprecation list that named it (import_id), or import_id 0 when set
+# through `set_deprecated`. `tags.deprecated` stays the flag readers use; removing an import clears it only
+# for tags no other source names.
+deprecations = Table(
+    "deprecations",
+    base_metadata,
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), nullable=False),
+    Column("import_id", Integer, nullable=False),
+    PrimaryKeyConstraint("tag_id", "import_id"),
+    Index("ix_deprecations_import", "import_id"),
+    sqlite_with_rowid=False,
+)
+
+# Tables whose rows carry the import that wrote them (added in place to databases from before undo existed).
+IMPORT_OWNED = ("tag_formats", "aliases", "implications", "translations")
 
 overlay_metadata = MetaData()
 
@@ -185,6 +207,15 @@ def create_sqlite_engine(path: str | os.PathLike[str], metadata: MetaData) -> En
         existing = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(schema_info)")}
         if existing and "revision" not in existing:
             conn.exec_driver_sql("ALTER TABLE schema_info ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+        if metadata is base_metadata:
+            # Additive: readers that do not know the column are unaffected, so the schema version stays.
+            for table in IMPORT_OWNED:
+                columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+                if columns and "import_id" not in columns:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN import_id INTEGER")
+            columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(imports)")}
+            if columns and "undoable" not in columns:
+                conn.exec_driver_sql("ALTER TABLE imports ADD COLUMN undoable BOOLEAN NOT NULL DEFAULT 0")
     metadata.create_all(engine)
     info = meta_tables[id(metadata)]
     with engine.begin() as conn:

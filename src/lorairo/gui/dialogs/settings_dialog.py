@@ -1,7 +1,9 @@
 """Settings over ConfigurationService: every change is validated and saved at once (`update_setting`).
 
 Each field applies when editing finishes; a value ConfigurationService refuses shows its ConfigurationError
-text under the field and nothing is saved. A key overridden by an environment variable is shown read-only
+text under the field and nothing is saved. Ranges and choices come from the settings schema
+(`ConfigurationService.setting`), the same rules `lorairo config set` and the loader apply. A key overridden
+by an environment variable is shown read-only
 with the variable's name. API keys are masked with a show/hide toggle. GUI thread only.
 """
 
@@ -39,9 +41,6 @@ class Field:
     key: str
     label: str
     kind: str  # secret / dir / file / choice / text / list / int / float / bool
-    choices: tuple[str, ...] = ()
-    low: float = 0
-    high: float = 1_000_000_000
     help: str = ""
 
 
@@ -50,6 +49,7 @@ PAGES: dict[str, tuple[Field, ...]] = {
         Field("api.openai_key", "OpenAI", "secret"),
         Field("api.claude_key", "Anthropic", "secret"),
         Field("api.google_key", "Google", "secret"),
+        Field("api.openrouter_key", "OpenRouter", "secret"),
         Field("huggingface.token", "Hugging Face token", "secret"),
         Field("huggingface.hf_username", "Hugging Face user", "text"),
         Field("huggingface.repo_name", "Dataset repository", "text"),
@@ -62,22 +62,22 @@ PAGES: dict[str, tuple[Field, ...]] = {
     ),
     "Models": (
         Field("annotation.default_models", "Default models", "list", help="comma-separated model names"),
-        Field("annotation.general_threshold", "General tag threshold", "float", high=1),
-        Field("annotation.character_threshold", "Character tag threshold", "float", high=1),
+        Field("annotation.general_threshold", "General tag threshold", "float"),
+        Field("annotation.character_threshold", "Character tag threshold", "float"),
         Field("annotation.use_mcut", "MCut thresholding", "bool"),
-        Field("annotation.max_tags", "Max tags (0 = no limit)", "int", high=1000),
-        Field("annotation.upload_max_side", "Cloud upload longest side", "int", low=64, high=8192),
+        Field("annotation.max_tags", "Max tags (0 = no limit)", "int"),
+        Field("annotation.upload_max_side", "Cloud upload longest side", "int"),
     ),
     "Import": (
         Field("image_processing.copy_to_project", "Copy images into the project", "bool"),
         Field("image_processing.read_sidecars", "Read .txt / .caption sidecars", "bool"),
-        Field("image_processing.near_duplicate_threshold", "Near-duplicate distance", "int", high=64),
-        Field("image_processing.thumbnail_size", "Thumbnail size (px)", "int", low=64, high=2048),
-        Field("resources.max_workers", "Worker processes (0 = cores)", "int", high=256),
-        Field("resources.batch_size", "Batch size", "int", low=1, high=100_000),
+        Field("image_processing.near_duplicate_threshold", "Near-duplicate distance", "int"),
+        Field("image_processing.thumbnail_size", "Thumbnail size (px)", "int"),
+        Field("resources.max_workers", "Worker processes (0 = cores)", "int"),
+        Field("resources.batch_size", "Batch size", "int"),
     ),
     "Logging": (
-        Field("log.level", "Log level", "choice", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+        Field("log.level", "Log level", "choice"),
         Field("log.file_path", "Log file", "file", help="empty = the platform log folder"),
     ),
 }
@@ -142,6 +142,8 @@ class SettingsDialog(QDialog):
 
     def _editor(self, spec: Field, value: Any) -> tuple[QWidget, QHBoxLayout | None]:
         apply: Callable[[Any], object] = lambda v: self.apply(spec.key, v)  # noqa: E731
+        setting = self.config.setting(spec.key)
+        low, high = setting.bounds()
         if spec.kind in ("secret", "text", "list", "dir", "file"):
             edit = QLineEdit(", ".join(value) if spec.kind == "list" else str(value), self)
             if spec.kind == "list":
@@ -172,7 +174,7 @@ class SettingsDialog(QDialog):
             return edit, row
         if spec.kind == "choice":
             combo = QComboBox(self)
-            combo.addItems(list(spec.choices))
+            combo.addItems(list(setting.choices))
             combo.setCurrentText(str(value))
             combo.currentTextChanged.connect(apply)
             return combo, None
@@ -183,12 +185,15 @@ class SettingsDialog(QDialog):
             return box, None
         if spec.kind == "int":
             spin = QSpinBox(self)
-            spin.setRange(int(spec.low), int(spec.high))
+            int_max = 2**31 - 1  # QSpinBox holds a C int
+            spin.setRange(
+                int(low) if low is not None else -int_max, int(min(high, int_max)) if high is not None else int_max
+            )
             spin.setValue(int(value))
             spin.editingFinished.connect(lambda: apply(spin.value()))
             return spin, None
         dspin = QDoubleSpinBox(self)
-        dspin.setRange(spec.low, spec.high)
+        dspin.setRange(low if low is not None else -1e12, high if high is not None else 1e12)
         dspin.setDecimals(2)
         dspin.setSingleStep(0.05)
         dspin.setValue(float(value))
