@@ -1,16 +1,17 @@
-"""An httpx transport that reads at most N bytes of a response body (the provider-answer size limit).
+"""Reading at most N bytes of a provider's response body (the provider-answer size limit).
 
-The openai and anthropic SDKs read the whole body into memory before we see it. Wrapping the SDK's own
-httpx client transport refuses an oversized answer while it streams in: a Content-Length over the limit is
-refused before reading anything, and a body without one is cut off as soon as it passes the limit. The error
-is a `MalformedResponseError` (final, never retried). The SDKs may use `httpx` or its fork `httpx2`; the
-classes are built from whichever module the SDK's client class comes from.
+The openai and anthropic SDKs read the whole body into memory before we see it. A response event hook on the
+SDK's own httpx client runs after the headers arrive and before the body is read: a Content-Length over the
+limit is refused before reading anything, and a body without one is cut off as soon as it passes the limit.
+A hook (not a wrapped transport) also covers proxied connections, whose transports httpx mounts itself. The
+error is a `MalformedResponseError` (final, never retried). The SDKs may use `httpx` or its fork `httpx2`; the
+stream class is built from whichever module the SDK's client class comes from.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Any
 
@@ -25,8 +26,8 @@ def _too_large(limit: int, size: int | None = None) -> MalformedResponseError:
 
 
 @cache
-def _classes(module_name: str) -> tuple[type, type]:
-    """(transport wrapper, stream wrapper) subclassing the base classes of `module_name` (httpx or httpx2)."""
+def _stream_class(module_name: str) -> type:
+    """A byte stream of `module_name` (httpx or httpx2) that stops after a number of bytes."""
     httpx: Any = importlib.import_module(module_name)
 
     class LimitedStream(httpx.AsyncByteStream):
@@ -45,24 +46,21 @@ def _classes(module_name: str) -> tuple[type, type]:
         async def aclose(self) -> None:
             await self._inner.aclose()
 
-    class LimitedTransport(httpx.AsyncBaseTransport):
-        def __init__(self, inner: Any, limit: int) -> None:
-            self._inner = inner
-            self._limit = limit
+    return LimitedStream
 
-        async def handle_async_request(self, request: Any) -> Any:
-            response = await self._inner.handle_async_request(request)
-            length = response.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self._limit:
-                await response.aclose()
-                raise _too_large(self._limit, int(length))
-            response.stream = LimitedStream(response.stream, self._limit)
-            return response
 
-        async def aclose(self) -> None:
-            await self._inner.aclose()
+def size_limit_hook(module_name: str, limit: int) -> Callable[[Any], Awaitable[None]]:
+    """A response event hook refusing bodies over `limit` bytes."""
+    stream_class = _stream_class(module_name)
 
-    return LimitedTransport, LimitedStream
+    async def hook(response: Any) -> None:
+        length = response.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await response.aclose()
+            raise _too_large(limit, int(length))
+        response.stream = stream_class(response.stream, limit)
+
+    return hook
 
 
 def limited_async_client(client_class: Any, limit: int, **kwargs: Any) -> Any:
@@ -72,6 +70,4 @@ def limited_async_client(client_class: Any, limit: int, **kwargs: Any) -> Any:
         for base in client_class.__mro__
         if base.__name__ == "AsyncClient" and base.__module__.split(".")[0] in ("httpx", "httpx2")
     )
-    httpx: Any = importlib.import_module(module_name)
-    transport_class, _ = _classes(module_name)
-    return client_class(transport=transport_class(httpx.AsyncHTTPTransport(), limit), **kwargs)
+    return client_class(event_hooks={"response": [size_limit_hook(module_name, limit)]}, **kwargs)
