@@ -57,9 +57,7 @@ def test_default_limit_refuses_a_100k_caption_but_not_a_normal_one(server, make_
 
 
 def test_too_many_tags_is_malformed(server, make_annotator):
-    server.set_answer(
-        {"tags": [f"tag{i}" for i in range(11)], "caption": "x", "score": 5, "rating": "general"}
-    )
+    server.set_answer({"tags": [f"tag{i}" for i in range(11)], "caption": "x", "score": 5, "rating": "general"})
     [result] = make_annotator("openai", max_answer_tags=10).annotate_batch(named_images("a.png"), ["p1"])
     assert result.error is not None and result.error.code is ErrorCode.MALFORMED_RESPONSE
     assert "11 tags" in result.error.message

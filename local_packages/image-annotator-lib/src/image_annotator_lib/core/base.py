@@ -45,7 +45,12 @@ class BaseAnnotator(ABC):
         from image_annotator_lib.core.status import extra_installed, local_status
 
         device = cls.would_run_on(spec) if extra_installed(spec.requires_extra) else "cpu"
-        return local_status(spec, device=device)
+        return local_status(spec, device=device, required=cls.required_files(spec))
+
+    @classmethod
+    def required_files(cls, spec: ModelSpec) -> tuple[str, ...]:
+        """Files `load()` reads from a `local_dir`, besides those the entry lists (checked by `status()`)."""
+        return ()
 
     @classmethod
     def would_run_on(cls, spec: ModelSpec) -> str:

@@ -76,10 +76,31 @@ def hub_unreachable_reason() -> str | None:
     return reason
 
 
+_DEFAULT_DOWNLOAD_COMMAND = "python -m image_annotator_lib download {name}"
+_download_command = _DEFAULT_DOWNLOAD_COMMAND
+
+
+def set_download_command(template: str | None) -> None:
+    """The command messages tell users to run to fetch a model (`{name}` is the model name).
+
+    An application embedding the library names its own command (LoRAIro: `lorairo models download {name}`);
+    None restores the library's own CLI.
+    """
+    global _download_command
+    if template is not None and "{name}" not in template:
+        raise ValueError(f"download command template needs a {{name}} placeholder, got {template!r}")
+    _download_command = template or _DEFAULT_DOWNLOAD_COMMAND
+
+
+def download_command(name: str) -> str:
+    """The command that downloads model `name`, as configured with `set_download_command()`."""
+    return _download_command.replace("{name}", name)
+
+
 def download_hint(spec: ModelSpec) -> str:
     """How a user gets the files of `spec`."""
     return (
-        f"get them with `python -m image_annotator_lib download {spec.name}` while online, "
+        f"get them with `{download_command(spec.name)}` while online, "
         f"or point the model's source.local_dir at a folder holding {', '.join(spec.source.all_files()) or 'them'}"
     )
 
@@ -109,11 +130,16 @@ def _sources(spec: ModelSpec) -> list[ModelSource]:
     return [spec.source, *spec.source.extra_sources]
 
 
-def missing_files(spec: ModelSpec) -> list[str]:
-    """Files of `spec` not on disk now (no network). Empty when the model is ready to load."""
+def missing_files(spec: ModelSpec, required: tuple[str, ...] = ()) -> list[str]:
+    """Files of `spec` not on disk now (no network). Empty when the model is ready to load.
+
+    `required`: file names the back-end loads from a `local_dir` beyond those the entry lists (a user entry
+    often names only the folder).
+    """
     if spec.source.local_dir:
         folder = Path(spec.source.local_dir)
-        return [f for f in spec.source.all_files() if not (folder / f).is_file()]
+        names = dict.fromkeys([*spec.source.all_files(), *required])
+        return [f for f in names if not (folder / f).is_file()]
     missing: list[str] = []
     for source in _sources(spec):
         if source.package:
