@@ -31,7 +31,8 @@ def test_local_dir_without_file_list_is_not_ready_when_empty(tmp_path: Path) -> 
     """A user entry naming only the folder: the WD back-end still needs model.onnx and selected_tags.csv."""
     folder = tmp_path / "my-wd"
     folder.mkdir()
-    _register(tmp_path, f'[models."my-wd"]\nkind = "tagger"\nframework = "wd-onnx"\nlocal_dir = "{folder.as_posix()}"\n')
+    entry = f'[models."my-wd"]\nkind = "tagger"\nframework = "wd-onnx"\nlocal_dir = "{folder.as_posix()}"\n'
+    _register(tmp_path, entry)
     status = _status("my-wd")
     assert not status.available and not status.installed
     [need] = status.needs
