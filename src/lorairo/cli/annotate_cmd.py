@@ -230,7 +230,7 @@ def batch_import(
     finally:
         proj.close()
     if json:
-        print_json(asdict(summary))
+        print_json(summary.as_dict())
     else:
         console.print(
             f"Imported results for {summary.images} images: {summary.annotated} annotated, "

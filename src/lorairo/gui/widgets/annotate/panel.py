@@ -34,6 +34,7 @@ from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget
 from lorairo.gui.widgets.annotate.model_picker import ModelPicker
 from lorairo.gui.workers import Job, JobContext
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
+from lorairo.services.changes import Changes
 from lorairo.services.image_query_service import parse_filter
 
 SCOPE_SELECTION, SCOPE_ALL, SCOPE_FILTER = range(3)
@@ -324,9 +325,10 @@ class AnnotatePanel(QWidget):
             eta = (total - done) / rate if rate else 0
             self.rate.setText(f"{rate:.1f} image×model/s · ETA {format_seconds(eta)} · {message}")
 
-    def _batch_done(self, ids: object) -> None:
-        if isinstance(ids, list) and ids:
-            self.images_changed.emit(ids)
+    def _batch_done(self, changes: object) -> None:
+        # AnnotationService reports each stored group of results as a Changes record.
+        if isinstance(changes, Changes) and changes.image_ids:
+            self.images_changed.emit(sorted(changes.image_ids))
 
     def _finished(self, summary: object) -> None:
         assert isinstance(summary, AnnotationRunSummary)
