@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from lorairo.annotations import ai_annotator
 from lorairo.cli.common import console, err_console, print_json, state
-from lorairo.exceptions import AIProviderError
-from lorairo.services.annotation_service import AnnotationService, configure_annotator_library, require_available
+from lorairo.exceptions import AIProviderError, ProjectError
+from lorairo.services.annotation_service import (
+    AnnotationRunSummary,
+    AnnotationService,
+    configure_annotator_library,
+    require_available,
+)
 from lorairo.services.batch_annotation_service import BatchAnnotationService
 from lorairo.services.image_query_service import ImageQueryService, parse_filter
 from lorairo.services.project_service import Project
@@ -30,14 +36,36 @@ models_app = typer.Typer(help="List and download annotation models.", no_args_is
 batch_app = typer.Typer(help="Cloud Batch API jobs (OpenAI, Anthropic).", no_args_is_help=True)
 
 
+def parse_ids(text: str) -> list[int]:
+    """`--ids 1,2,5` (commas or spaces); a part that is not a number is an error naming it."""
+    out: list[int] = []
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ProjectError(f"--ids: {part!r} is not an image ID (give numbers, e.g. --ids 1,2,5)")
+        out.append(int(part))
+    return list(dict.fromkeys(out))
+
+
 def select_images(project: Project, filter_text: str, ids: str) -> list[int]:
-    """Image IDs from --ids, else --filter, else all images of the project."""
+    """Image IDs from --ids (each must exist), else --filter, else all images of the project."""
+    if ids and filter_text:
+        raise ProjectError("give either --ids or --filter, not both")
     if ids:
-        try:
-            return [int(part) for part in ids.split(",") if part.strip()]
-        except ValueError:
-            raise typer.BadParameter(f"--ids must be comma-separated numbers (got {ids!r})") from None
-    return ImageQueryService(project.db).query_ids(parse_filter(filter_text) if filter_text else None)
+        wanted = parse_ids(ids)
+        if not wanted:
+            raise ProjectError("--ids: no image IDs given")
+        known = AnnotationService.existing_ids(project, wanted)
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise ProjectError(f"no image with id {shown} in project '{project.name}'")
+        return wanted
+    found = ImageQueryService(project.db).query_ids(parse_filter(filter_text) if filter_text else None)
+    if filter_text and not found:
+        raise ProjectError(f"no image matches the filter {filter_text!r}")
+    return found
 
 
 def _progress(json: bool) -> Progress:
@@ -66,7 +94,13 @@ def annotate(
     batch: Annotated[bool, typer.Option("--batch", help="Submit cloud models as Batch API jobs instead.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Annotate images with local and cloud models; results are stored with their provenance."""
+    """Annotate images with local and cloud models; results are stored with their provenance.
+
+    Exit status: 0 when every image got an annotation from every model; 1 when any image failed (a missing
+    model file, a provider error, a malformed answer, or a refusal by the provider's policy: the image has no
+    annotation from that model). Images skipped on purpose (already annotated, or refused before and not
+    resent) are not failures. Each failure reason is printed with its first messages and written to the log.
+    """
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise typer.BadParameter("give at least one model with --models")
@@ -109,7 +143,13 @@ def annotate(
         proj.close()
     if json:
         print_json(asdict(summary) | {"images_per_second": summary.images_per_second})
-        return
+    else:
+        _print_summary(summary)
+    if summary.failed_total:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: AnnotationRunSummary) -> None:
     table = Table("Model", "Annotated", "Failed", "Policy violations", "Already done", "Skipped (policy)")
     for name in summary.models:
         table.add_row(
@@ -121,11 +161,19 @@ def annotate(
             str(summary.skipped_policy.get(name, 0)),
         )
     console.print(table)
-    if summary.failure_reasons:
-        console.print(
-            "Failures by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.failure_reasons.items()))
-        )
     console.print(f"{summary.images} images in {summary.elapsed:.1f} s ({summary.images_per_second:.1f} images/s)")
+    if summary.failed_total:
+        _print_failures(summary)
+
+
+def _print_failures(summary: AnnotationRunSummary) -> None:
+    """Each failure reason with its count and first messages, on stderr (the table above is the result)."""
+    err_console.print(f"[red]error:[/] {summary.failed_total} image-model pairs got no annotation:")
+    for reason, count in sorted(summary.failure_reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+        err_console.print(f"  [bold]{reason}[/] ({count})")
+        for message in summary.failure_messages.get(reason, []):
+            err_console.print(f"    {escape(message)}", highlight=False)
+    err_console.print(f"Details: {state.config.log_file_path()}", highlight=False)
 
 
 @models_app.command("list")

@@ -146,6 +146,15 @@ class AnnotationService:
                 found.update(session.scalars(select(column).where(column.in_(chunk), *conditions)))
         return found
 
+    @staticmethod
+    def existing_ids(project: Project, image_ids: Sequence[int]) -> set[int]:
+        """Which of `image_ids` are images of `project` (to refuse unknown --ids before anything runs)."""
+        found: set[int] = set()
+        with project.db.session() as session:
+            for chunk in chunked(image_ids):
+                found.update(session.scalars(select(ImageRecord.id).where(ImageRecord.id.in_(chunk))))
+        return found
+
     def check_policy_violations(self, image_ids: Sequence[int], model_name: str) -> list[int]:
         """Images among `image_ids` that this model refused before (the seed's check_policy_violations)."""
         return sorted(
