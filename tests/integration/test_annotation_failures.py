@@ -222,3 +222,13 @@ def test_each_stored_batch_reports_changes_with_flags(
     # A batch holding only failures changes no data, but records annotations (the failures).
     failures_only = [c for c in reported if not (c.tags or c.scores or c.ratings)]
     assert failures_only and all(c.annotations for c in failures_only)
+
+
+def test_models_download_of_an_empty_local_folder_fails_naming_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "empty-model"
+    _register_empty_local_model(folder)
+    assert main(["models", "download", "my-wd"]) == 1  # was: nothing printed, exit 0
+    err = capsys.readouterr().err
+    assert f"local folder {folder} has no model.onnx, selected_tags.csv" in err

@@ -28,8 +28,9 @@ ResultCallback = Callable[[str, "ModelOutput"], None]
 _PROVIDER_OPTIONS = ("timeout", "retry_attempts", "rate_limit_requests_per_minute", "max_concurrency")
 # Answer size limits: the app's [ai_providers] table, applied to every cloud model (Ollama / LM Studio too).
 ANSWER_LIMIT_OPTIONS = ("max_caption_chars", "max_answer_tags", "max_response_bytes")
-# What messages tell a LoRAIro user to run (the library's own wording names its module's CLI).
+# What messages tell a LoRAIro user to run (the library's own wording names its module's CLI and package).
 DOWNLOAD_COMMAND = "lorairo models download {name}"
+EXTRA_INSTALL_COMMAND = "pip install 'lorairo[{extra}]'"
 
 
 class AiAnnotatorError(LoRAIroException):
@@ -179,6 +180,7 @@ def configure(
 
     global _configured_key
     lib.set_download_command(DOWNLOAD_COMMAND)
+    lib.set_extra_install_command(EXTRA_INSTALL_COMMAND)
     limits = {k: v for k, v in (answer_limits or {}).items() if k in ANSWER_LIMIT_OPTIONS and v}
     key = _configuration_key({**provider_settings, "_limits": limits}, model_files)
     with _configured_lock:

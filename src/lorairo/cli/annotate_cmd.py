@@ -186,7 +186,8 @@ def models_list(json: JsonOpt = False) -> None:
         return
     table = Table("Model", "Kind", "Provider", "Device", "Status")
     for m in listed:
-        status = "[green]ready[/]" if m.available else "[yellow]" + "; ".join(m.needs) + "[/]"
+        # escape: needs hold brackets ("lorairo[captioners]") that rich would take for markup
+        status = "[green]ready[/]" if m.available else "[yellow]" + escape("; ".join(m.needs)) + "[/]"
         table.add_row(m.name, m.kind, m.provider_name, m.device, status)
     console.print(table)
 

@@ -21,7 +21,7 @@ from image_annotator_lib.core.errors import (
     NeedsExtraError,
     RegistryError,
 )
-from image_annotator_lib.core.hub import set_download_command
+from image_annotator_lib.core.hints import set_download_command, set_extra_install_command
 from image_annotator_lib.core.registry import (
     get_registry,
     register_backend,
@@ -78,4 +78,5 @@ __all__ = [
     "register_model_file",
     "reload_registry",
     "set_download_command",
+    "set_extra_install_command",
 ]

@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from PIL import Image
 
 from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
 from image_annotator_lib.core.cache import get_model_cache
-from image_annotator_lib.core.errors import error_from_exception
-from image_annotator_lib.core.hub import download_model_files
+from image_annotator_lib.core.errors import MissingFilesError, error_from_exception
+from image_annotator_lib.core.hub import download_model_files, missing_files
 from image_annotator_lib.core.phash import phash
 from image_annotator_lib.core.pipeline import PipelinedAnnotator, PreparedBatch
 from image_annotator_lib.core.registry import backend_class, get_registry
@@ -294,4 +295,16 @@ def download_model(name: str) -> dict[str, str]:
         ModelNotFoundError, MissingFilesError: with a message naming the model / file.
     """
     spec = get_registry().get(name)
-    return {file: str(path) for file, path in download_model_files(spec).items()}
+    files = {file: str(path) for file, path in download_model_files(spec).items()}
+    if spec.source.local_dir:  # nothing to download: say what the folder still lacks (an entry may list nothing)
+        try:
+            required = backend_class(spec.framework).required_files(spec)
+        except Exception:  # a back-end that cannot be imported: its own status says so
+            required = ()
+        missing = missing_files(spec, required)
+        if missing:
+            raise MissingFilesError(
+                f"model {spec.name!r}: local folder {spec.source.local_dir} has no {', '.join(missing)}"
+            )
+        files.update({f: str(Path(spec.source.local_dir) / f) for f in required})
+    return files

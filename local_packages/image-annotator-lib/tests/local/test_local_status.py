@@ -69,3 +69,28 @@ def test_download_hint_names_the_embedding_application(restore_download_command:
     assert "image_annotator_lib" not in status.needs[0]
     with pytest.raises(ValueError, match="placeholder"):
         lib.set_download_command("lorairo models download")
+
+
+def test_download_of_an_empty_local_folder_names_what_is_missing(tmp_path: Path) -> None:
+    """Nothing to download for a local folder, but the command must not report success for an empty one."""
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    entry = f'[models."empty"]\nkind = "tagger"\nframework = "wd-onnx"\nlocal_dir = "{folder.as_posix()}"\n'
+    _register(tmp_path, entry)
+    with pytest.raises(lib.MissingFilesError, match="has no model.onnx, selected_tags.csv"):
+        lib.download_model("empty")
+    make_wd_tagger(folder)
+    assert set(lib.download_model("empty")) == {"model.onnx", "selected_tags.csv"}
+
+
+def test_extra_install_hint_names_the_embedding_application(restore_download_command: None) -> None:
+    lib.set_extra_install_command("pip install 'lorairo[{extra}]'")
+    try:
+        from image_annotator_lib.core.hints import extra_install_command
+
+        assert extra_install_command("captioners") == "pip install 'lorairo[captioners]'"
+    finally:
+        lib.set_extra_install_command(None)
+    from image_annotator_lib.core.hints import extra_install_command
+
+    assert extra_install_command("captioners") == "pip install 'image-annotator-lib[captioners]'"

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from image_annotator_lib.core.errors import MissingFilesError
+from image_annotator_lib.core.hints import download_command
 from image_annotator_lib.core.types import ModelSource, ModelSpec
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -74,27 +75,6 @@ def hub_unreachable_reason() -> str | None:
     with _probe_lock:
         _probe_cache[(host, port)] = (now, reason)
     return reason
-
-
-_DEFAULT_DOWNLOAD_COMMAND = "python -m image_annotator_lib download {name}"
-_download_command = _DEFAULT_DOWNLOAD_COMMAND
-
-
-def set_download_command(template: str | None) -> None:
-    """The command messages tell users to run to fetch a model (`{name}` is the model name).
-
-    An application embedding the library names its own command (LoRAIro: `lorairo models download {name}`);
-    None restores the library's own CLI.
-    """
-    global _download_command
-    if template is not None and "{name}" not in template:
-        raise ValueError(f"download command template needs a {{name}} placeholder, got {template!r}")
-    _download_command = template or _DEFAULT_DOWNLOAD_COMMAND
-
-
-def download_command(name: str) -> str:
-    """The command that downloads model `name`, as configured with `set_download_command()`."""
-    return _download_command.replace("{name}", name)
 
 
 def download_hint(spec: ModelSpec) -> str:

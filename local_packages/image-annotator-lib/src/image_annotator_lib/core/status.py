@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from image_annotator_lib.core.hub import download_command, missing_files
+from image_annotator_lib.core.hints import download_command, extra_install_command
+from image_annotator_lib.core.hub import missing_files
 from image_annotator_lib.core.registry import EXTRA_MODULES
 from image_annotator_lib.core.types import ModelSpec, ModelStatus
 
@@ -44,8 +45,8 @@ def local_status(spec: ModelSpec, device: str = "cpu", required: tuple[str, ...]
     """
     needs: list[str] = []
     has_extra = extra_installed(spec.requires_extra)
-    if not has_extra:
-        needs.append(f"extra: {spec.requires_extra} (pip install 'image-annotator-lib[{spec.requires_extra}]')")
+    if not has_extra and spec.requires_extra:
+        needs.append(f"extra: {spec.requires_extra} ({extra_install_command(spec.requires_extra)})")
     try:
         missing = missing_files(spec, required)
     except Exception as exc:  # a broken cache folder must not break the listing

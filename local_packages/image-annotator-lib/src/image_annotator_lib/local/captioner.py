@@ -16,7 +16,8 @@ from PIL import Image
 
 from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
 from image_annotator_lib.core.errors import AnnotatorLoadError, InvalidImageError, NeedsExtraError
-from image_annotator_lib.core.hub import download_command, hub_cache_dir, is_offline
+from image_annotator_lib.core.hints import download_command, extra_install_command
+from image_annotator_lib.core.hub import hub_cache_dir, is_offline
 from image_annotator_lib.core.status import extra_installed
 from image_annotator_lib.core.types import AnnotationError, AnnotationResult, ErrorCode, ModelSpec
 from image_annotator_lib.local.imaging import to_rgb
@@ -30,7 +31,7 @@ def _import_torch() -> tuple[Any, Any]:
         import transformers
     except ImportError as exc:
         raise NeedsExtraError(
-            f"needs extra: captioners (pip install 'image-annotator-lib[captioners]'); import failed: {exc}"
+            f"needs extra: captioners ({extra_install_command('captioners')}); import failed: {exc}"
         ) from exc
     return torch, transformers
 
