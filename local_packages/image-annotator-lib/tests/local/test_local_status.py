@@ -77,7 +77,7 @@ def test_download_of_an_empty_local_folder_names_what_is_missing(tmp_path: Path)
     folder.mkdir()
     entry = f'[models."empty"]\nkind = "tagger"\nframework = "wd-onnx"\nlocal_dir = "{folder.as_posix()}"\n'
     _register(tmp_path, entry)
-    with pytest.raises(lib.MissingFilesError, match="has no model.onnx, selected_tags.csv"):
+    with pytest.raises(lib.MissingFilesError, match=r"has no model\.onnx, selected_tags\.csv"):
         lib.download_model("empty")
     make_wd_tagger(folder)
     assert set(lib.download_model("empty")) == {"model.onnx", "selected_tags.csv"}
