@@ -30,7 +30,7 @@ _PROVIDER_OPTIONS = ("timeout", "retry_attempts", "rate_limit_requests_per_minut
 ANSWER_LIMIT_OPTIONS = ("max_caption_chars", "max_answer_tags", "max_response_bytes")
 # What messages tell a LoRAIro user to run (the library's own wording names its module's CLI and package).
 DOWNLOAD_COMMAND = "lorairo models download {name}"
-EXTRA_INSTALL_COMMAND = "pip install 'lorairo[{extra}]'"
+EXTRA_INSTALL_COMMAND = "uv sync --extra {extra}"  # how LoRAIro is installed (README)
 
 
 class AiAnnotatorError(LoRAIroException):
