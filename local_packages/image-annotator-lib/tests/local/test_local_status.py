@@ -8,7 +8,18 @@ from pathlib import Path
 
 import image_annotator_lib as lib
 import pytest
+from image_annotator_lib.core import registry as registry_module
 from image_annotator_lib.testing.tiny_models import make_wd_tagger
+
+
+@pytest.fixture(autouse=True)
+def own_user_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """User files registered by other tests persist in the process: start from the bundled entries only."""
+    monkeypatch.setattr(registry_module, "_user_files", [])
+    lib.reload_registry()
+    yield
+    monkeypatch.undo()
+    lib.reload_registry()
 
 
 @pytest.fixture
