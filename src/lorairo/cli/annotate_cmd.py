@@ -138,6 +138,9 @@ def annotate(
                 )
             except KeyboardInterrupt:
                 cancel.set()
+                err_console.print(
+                    "Interrupted: every result received is saved; run the same command again to annotate the rest."
+                )
                 raise
     finally:
         proj.close()

@@ -16,8 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 from PIL import Image
@@ -335,12 +336,16 @@ class AnnotationService:
                         progress(min(offset + done, total), total, message)
 
                 def store(
-                    key: str, output: ModelOutput, image_of: dict[str, int] = image_of, handed: set = handed
+                    key: str,
+                    output: ModelOutput,
+                    image_of: dict[str, int] = image_of,
+                    handed: set[tuple[str, str]] = handed,
                 ) -> None:
                     handed.add((key, output.model_name))
                     writer.put(image_of[key], output)
 
-                results = ai_annotator.call_annotate_library(
+                call = partial(
+                    ai_annotator.call_annotate_library,
                     [images[i] for i in ids],
                     list(model_names),
                     keys,
@@ -349,6 +354,7 @@ class AnnotationService:
                     cancel=cancel,
                     on_result=store,
                 )
+                results = _finish_on_interrupt(call, cancel)
                 for key, per_model in results.items():
                     for name, output in per_model.items():
                         if (key, name) not in handed:  # the library hands every result over; this is a safety net
@@ -425,6 +431,40 @@ class AnnotationService:
         )
         with self.project.db.session(write=True) as session:
             return rethreshold(session, model_name, thresholds, display_form, image_ids)
+
+
+T = TypeVar("T")
+
+
+def _finish_on_interrupt(call: Callable[[], T], stop: threading.Event | None) -> T:
+    """Run `call` in a helper thread; on Ctrl+C stop sending, wait for the answers in flight, then re-raise.
+
+    Requests already sent are paid for: their answers arrive within the provider's timeout and go to the writer
+    like any other. A second Ctrl+C while waiting quits at once (the helper thread is a daemon).
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="annotate-library", daemon=True).start()
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        if stop is not None:
+            stop.set()
+        logger.warning("interrupted: storing the answers of requests already sent (Ctrl+C again to quit now)")
+        done.wait()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _log_failures(summary: AnnotationRunSummary) -> None:

@@ -4,6 +4,8 @@ they arrive (so a caller can store paid work before a batch ends)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import pytest
 from image_annotator_lib import annotate
@@ -132,3 +134,27 @@ def test_each_answer_is_handed_over_as_it_arrives(server, make_spec):
     # One request at a time: each answer was handed over before the next request was even answered.
     assert answered_when_handed == [1, 2, 3]
     assert all(results[k]["stream-me"].ok for k in ("k1", "k2", "k3"))
+
+
+def test_cancel_stops_requests_waiting_for_a_concurrency_slot(server, make_annotator):
+    """A cancel (Ctrl+C) while a request waits for a free slot must not send it once the slot frees."""
+    server.script("openai", [Fault("hang")])
+    annotator = make_annotator("openai", max_concurrency=1, retry_attempts=0)
+    cancel = threading.Event()
+    box: dict[str, list[AnnotationResult]] = {}
+    worker = threading.Thread(
+        target=lambda: box.setdefault(
+            "results", annotator.annotate_batch(named_images("a.png", "b.png"), ["p1", "p2"], cancel=cancel)
+        )
+    )
+    worker.start()
+    deadline = time.monotonic() + 30
+    while server.count("openai") < 1 and time.monotonic() < deadline:  # the first request is held by the server
+        time.sleep(0.01)
+    cancel.set()
+    server.release()  # the held request ends without an answer; the slot frees
+    worker.join(timeout=30)
+    first, second = box["results"]
+    assert first.error is not None and first.error.code is ErrorCode.PROVIDER_ERROR
+    assert second.error is not None and second.error.code is ErrorCode.CANCELLED
+    assert server.count("openai") == 1  # the waiting request was never sent

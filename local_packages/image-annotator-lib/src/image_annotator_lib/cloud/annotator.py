@@ -312,6 +312,8 @@ class CloudAnnotator(BaseAnnotator):
                     await self._limiter.acquire()
                 if auth_failed.is_set():
                     raise AuthenticationError("not sent: the provider rejected the API key for an earlier image")
+                if cancel is not None and cancel.is_set():  # cancelled while waiting for a slot: do not send
+                    raise _Cancelled
                 attempts += 1
                 return await adapter.request(client, prompt, system_prompt, encoded)
 
