@@ -223,7 +223,23 @@ class AnnotationService:
         cancel: threading.Event | None = None,
         on_batch: BatchCallback | None = None,
     ) -> AnnotationRunSummary:
-        """Annotate; returns counts per model. Never raises for a per-image or per-model failure."""
+        """Annotate; returns counts per model. Never raises for a per-image or per-model failure.
+
+        Results are stored as they become final; `on_batch(changes)` is called (from the writer thread) with
+        what each stored group changed. `cancel` stops the run after the requests already sent are answered.
+        """
+        return self._annotate(image_ids, model_names, rerun, resend_policy_violations, progress, cancel, on_batch)
+
+    def _annotate(
+        self,
+        image_ids: Sequence[int],
+        model_names: Sequence[str],
+        rerun: bool,
+        resend_policy_violations: bool,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        on_batch: BatchCallback | None,
+    ) -> AnnotationRunSummary:
         started = time.perf_counter()
         models = list(dict.fromkeys(model_names))
         plan = self.plan(image_ids, models, rerun=rerun)

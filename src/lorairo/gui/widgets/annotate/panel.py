@@ -1,8 +1,8 @@
 """AnnotatePanel: pick models, choose images, see the estimate, run with progress / cancel, manage batches.
 
 The run goes AnnotationService -> (worker thread via the JobManager) -> ai_annotator -> image-annotator-lib.
-Results are committed per batch and announced through `images_changed`, so the grid and the details panel show
-them as they land. GUI thread only.
+Results are stored as they arrive and announced (per stored group) through `images_changed`, so the grid and
+the details panel show them as they land. GUI thread only.
 """
 
 from __future__ import annotations
