@@ -62,10 +62,8 @@ def select_images(project: Project, filter_text: str, ids: str) -> list[int]:
             shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
             raise ProjectError(f"no image with id {shown} in project '{project.name}'")
         return wanted
-    found = ImageQueryService(project.db).query_ids(parse_filter(filter_text) if filter_text else None)
-    if filter_text and not found:
-        raise ProjectError(f"no image matches the filter {filter_text!r}")
-    return found
+    # A filter matching nothing is not an error here: "annotate what is untagged" has nothing left to do.
+    return ImageQueryService(project.db).query_ids(parse_filter(filter_text) if filter_text else None)
 
 
 def _progress(json: bool) -> Progress:
