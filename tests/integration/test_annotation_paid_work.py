@@ -84,6 +84,15 @@ def _wait_for_rows(db: Path, count: int, process: subprocess.Popen[bytes]) -> No
         time.sleep(0.05)
 
 
+def _wait_for_log(path: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + WAIT_FOR_ANSWERS_S
+    while not (path.is_file() and text in path.read_text(encoding="utf-8", errors="replace")):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the interrupted run never logged {text!r}")
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_interrupted_cloud_run_keeps_every_answer_and_rerun_sends_only_the_rest(
@@ -99,9 +108,11 @@ def test_interrupted_cloud_run_keeps_every_answer_and_rerun_sends_only_the_rest(
     )
     _wait_for_rows(project_db, K_ANSWERS, process)
     process.send_signal(how)
-    # The held requests end unanswered (nothing was paid for them). Ctrl+C waits for requests in flight, so
-    # they must end for the process to finish; after kill -9 this only tidies the server.
-    server.release()
+    if how == signal.SIGINT:
+        # Ctrl+C stops sending, then waits for the requests in flight; once it says so in the log, let the held
+        # requests end (unanswered). Releasing earlier would free a slot for a request not yet stopped.
+        _wait_for_log(ConfigurationService().log_file_path(), "interrupted: storing the answers", process)
+    server.release()  # after kill -9 this only tidies the server
     _, err = process.communicate(timeout=60)
     if how == signal.SIGINT:
         assert process.returncode == 130  # interrupted, said so
