@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from image_annotator_lib.testing.fake_providers import FakeProviderServer, start_openai_server
 from image_annotator_lib.testing.fake_replies import Fault
+from image_annotator_lib.testing.tiny_models import make_aesthetic_model, write_tags_csv
 from PIL import Image
 from sqlalchemy import select, text
 
@@ -75,6 +76,24 @@ def test_model_failing_on_every_image_exits_nonzero_and_prints_the_reason(
     assert "model.onnx is missing in" in err and "empty-model" in err
     assert "lorairo.log" in err  # where the details are
     assert "my-wd" in out  # the table still shows the model's counts
+
+
+def test_onnx_model_with_the_wrong_input_shape_exits_nonzero_naming_the_shape(
+    project: tuple[ConfigurationService, Project], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CLIP tower ([N, 3, 224, 224]) dropped into a WD tagger's folder: loads, but is not a WD model."""
+    _, proj = project
+    folder = tmp_path / "not-wd"
+    tower = make_aesthetic_model(folder)
+    (folder / tower.tower_file).rename(folder / "model.onnx")
+    write_tags_csv(folder / "selected_tags.csv", [("1girl", 0), ("solo", 0)])
+    _register_empty_local_model(folder, name="wrong-shape")
+    assert main(["annotate", "--project", proj.name, "--models", "wrong-shape,open-nsfw"]) == 1
+    out, err = capsys.readouterr()
+    assert "load_failed (3)" in err and "input shape" in err and "is not [N, H, W, 3]" in err
+    assert "open-nsfw" in out  # the other model's results are kept
+    with proj.db.session() as s:
+        assert s.scalar(text("SELECT count(*) FROM annotations WHERE model = 'open-nsfw'")) == 3
 
 
 def test_json_output_carries_reasons_and_messages_and_the_log_has_them(
