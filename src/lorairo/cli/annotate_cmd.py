@@ -169,7 +169,8 @@ def _print_summary(summary: AnnotationRunSummary) -> None:
 
 def _print_failures(summary: AnnotationRunSummary) -> None:
     """Each failure reason with its count and first messages, on stderr (the table above is the result)."""
-    err_console.print(f"[red]error:[/] {summary.failed_total} image-model pairs got no annotation:")
+    n = summary.failed_total
+    err_console.print(f"[red]error:[/] {n} image-model pair{'s' if n != 1 else ''} got no annotation:")
     for reason, count in sorted(summary.failure_reasons.items(), key=lambda kv: (-kv[1], kv[0])):
         err_console.print(f"  [bold]{reason}[/] ({count})")
         for message in summary.failure_messages.get(reason, []):
