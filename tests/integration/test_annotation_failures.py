@@ -244,3 +244,17 @@ def test_each_stored_batch_reports_changes_with_flags(
     service.run(_ids(proj), ["broken"], on_batch=failures.append)
     assert failures and all(c.annotations and not (c.tags or c.scores or c.ratings or c.captions) for c in failures)
     assert frozenset().union(*(c.image_ids for c in failures)) == frozenset(_ids(proj))
+
+
+def test_models_list_table_shows_bracketed_text_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Needs are shown as written: rich took "[captioners]" (and any bracketed path part) for markup and ate it."""
+    from lorairo.cli.common import console
+
+    monkeypatch.setattr(console, "width", 400)  # one line per row
+    folder = tmp_path / "models[v2]"
+    _register_empty_local_model(folder)
+    assert main(["models", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " my-wd " in line)
+    assert f"not found in {folder}" in row
