@@ -27,7 +27,7 @@ def test_200_with_a_junk_body_is_malformed_and_not_retried(server, make_annotato
     assert server.count(framework) == 1  # junk is final: retrying would pay again for the same junk
 
 
-@pytest.mark.parametrize("framework", ["openai", "anthropic"])
+@pytest.mark.parametrize("framework", PROVIDERS)
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_ten_megabyte_answer_is_refused_while_reading(server, make_annotator, framework, chunked):
     server.script(framework, [Fault("huge", size=10 * 1024 * 1024, chunked=chunked)])

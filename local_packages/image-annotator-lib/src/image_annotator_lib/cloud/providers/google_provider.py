@@ -17,6 +17,7 @@ from image_annotator_lib.cloud.errors import (
     scrub,
 )
 from image_annotator_lib.cloud.imaging import EncodedImage
+from image_annotator_lib.cloud.limited_http import limited_async_client
 from image_annotator_lib.cloud.providers.base import (
     ProviderAdapter,
     Reply,
@@ -26,6 +27,20 @@ from image_annotator_lib.cloud.providers.base import (
     reply_meta,
 )
 from image_annotator_lib.cloud.schema import DEFAULT_LIMITS, AnswerLimits, annotation_schema
+from image_annotator_lib.cloud.settings import CloudSettings
+
+
+def _async_client_class() -> Any:
+    """httpx2's AsyncClient when installed (google-genai prefers it), else httpx's."""
+    try:
+        import httpx2
+
+        return httpx2.AsyncClient
+    except ImportError:
+        import httpx
+
+        return httpx.AsyncClient
+
 
 # finishReason values that mean "the provider blocked the answer" rather than "the answer is broken".
 _BLOCK_FINISH = {"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "RECITATION"}
@@ -36,21 +51,34 @@ class GoogleAdapter(ProviderAdapter):
 
     framework = "google"
 
+    def __init__(self, settings: CloudSettings, api_key: str | None) -> None:
+        super().__init__(settings, api_key)
+        self._http_clients: dict[int, Any] = {}  # id(genai client) -> the httpx client we gave it
+
     def make_client(self) -> Any:
         from google import genai  # lazy
         from google.genai import types
 
+        # Our own httpx client (google-genai accepts one) carries the response size limit; genai leaves closing
+        # it to us. With aiohttp installed genai uses that instead, and the size is checked after reading.
+        http = limited_async_client(_async_client_class(), self.settings.max_response_bytes)
         options = types.HttpOptions(
             base_url=self.settings.base_url,
             api_version=self.settings.api_version,
             timeout=int(self.settings.timeout * 1000),  # google-genai takes milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),  # our policy retries, not the SDK's
+            httpx_async_client=http,
         )
-        return genai.Client(api_key=self._api_key, http_options=options)
+        client = genai.Client(api_key=self._api_key, http_options=options)
+        self._http_clients[id(client)] = http
+        return client
 
     async def close_client(self, client: Any) -> None:
         await client.aio.aclose()
         client.close()
+        http = self._http_clients.pop(id(client), None)
+        if http is not None:
+            await http.aclose()
 
     async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
         from google.genai import types
