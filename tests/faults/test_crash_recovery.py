@@ -190,8 +190,8 @@ def server() -> Iterator[FakeProviderServer]:
 def test_cloud_annotation_killed_then_completed_stores_each_pair_once(
     annotated_project: tuple[str, list[int]], server: FakeProviderServer
 ) -> None:
-    """Killed just before a store commit, a batch's answers were all received. Every pair ends up stored once;
-    and with each answer stored as it arrives, a kill costs at most the requests in flight (max_concurrency 2),
+    """Killed just before a store commit. Every pair ends up stored once; and with each answer stored as it
+    arrives, a kill costs at most the answer being committed and the requests in flight (max_concurrency 2),
     never a whole batch of paid answers."""
     name, ids = annotated_project
     register_loopback_cloud_model(server.openai_base_url)
@@ -204,11 +204,10 @@ def test_cloud_annotation_killed_then_completed_stores_each_pair_once(
     conn = assert_project_whole(name)
     assert _pairs(conn) == (len(ids), len(ids))
     conn.close()
-    if server.count() > len(ids) + len(kills) * 2:
-        pytest.xfail(
-            f"needs per-answer storage (annotate branch): {server.count()} requests for {len(ids)} images, "
-            "answers received before the kill were requested again"
-        )
+    # A kill loses at most the answers of the commit it interrupted (those that arrived while the previous one
+    # ran: up to the 2 in flight, +1) and the 2 requests in flight: 5, never the whole run's paid answers (the
+    # per-100-images commit of old lost all 16 at each kill).
+    assert server.count() <= len(ids) + len(kills) * 5, f"{server.count()} requests for {len(ids)} images"
 
 
 def test_export_killed_then_completed_leaves_no_staging_or_workers(
@@ -230,5 +229,4 @@ def test_export_killed_then_completed_leaves_no_staging_or_workers(
     assert len(images) == len(ids)
     assert_project_whole(name).close()
     leftovers = sorted(p.name for p in out.parent.iterdir() if p.name != "dataset")
-    if leftovers:
-        pytest.xfail(f"needs staging clean-up by the next export (export branch): {leftovers} remain")
+    assert not leftovers, f"staging folders of killed exports were left: {leftovers}"

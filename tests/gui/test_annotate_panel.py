@@ -73,8 +73,9 @@ def test_annotate_all_images_with_progress_and_results_in_details(loaded, qtbot)
     assert "tiny-wd: 6 annotated" in panel.summary.text()
     assert "open-nsfw: 6 annotated" in panel.summary.text()
     assert panel.progress.value() == panel.progress.maximum() == 12
-    assert changed and sorted(i for batch in changed for i in batch.image_ids) == list(range(1, 7))
-    assert all(batch.tags and batch.annotations for batch in changed)
+    # Reported as each model's results land (per model chunk): every image, at least once.
+    assert changed and {i for batch in changed for i in batch.image_ids} == set(range(1, 7))
+    assert all(batch.annotations for batch in changed)
     project = window.session.project
     with project.db.session() as s:
         assert s.execute(text("SELECT count(*) FROM annotations")).scalar() == 12

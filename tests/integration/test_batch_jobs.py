@@ -64,6 +64,10 @@ def test_submit_status_import_lands_results_and_refusals(
     assert service.refresh(job.id).status == "completed"
     summary = service.import_results(job.id)
     assert (summary.images, summary.annotated, summary.failed, summary.unmatched_keys) == (3, 2, 1, 0)
+    # What the import changed, for the GUI's one broadcast (a Batch import used to refresh nothing).
+    changes = summary.changes
+    assert changes.image_ids == frozenset(ids.values())
+    assert changes.tags and changes.captions and changes.scores and changes.ratings and changes.annotations
     with proj.db.session() as s:
         assert s.scalar(text("SELECT count(*) FROM captions")) == 2
         [failure] = s.scalars(select(AnnotationFailure)).all()

@@ -75,3 +75,25 @@ def test_redact_masks_key_shaped_strings_even_when_not_configured() -> None:
     text = redact("Incorrect API key provided: sk-abcdefghijklmnopqrstuvwxyz0123")
     assert "sk-abcdefghijklmnopqrstuvwxyz0123" not in text
     assert "sk-a***0123" in text
+
+
+def test_stdlib_log_records_of_libraries_reach_the_log_masked(configured: tuple[ConfigurationService, Path]) -> None:
+    """image-annotator-lib, httpx, openai ... log through `logging`: their warnings land in LoRAIro's log with
+    the same key masking; their INFO chatter does not."""
+    import logging
+
+    _, log_file = configured
+    logging.getLogger("image_annotator_lib.cloud.annotator").warning("provider echoed the key %s", KEY)
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.openai.com/v1/chat/completions 200")
+    try:
+        raise ValueError(f"bad key {KEY}")
+    except ValueError:
+        logging.getLogger("openai").exception("request failed")
+    text = log_file.read_text(encoding="utf-8")
+    assert KEY not in text
+    assert "image_annotator_lib.cloud.annotator: provider echoed the key sk-p***wxyz" in text
+    assert "ValueError: bad key sk-p***wxyz" in text  # the traceback, masked
+    assert "HTTP Request" not in text
+    # The line names the library's module, not the bridge.
+    line = next(li for li in text.splitlines() if "provider echoed" in li)
+    assert "lorairo.utils.log" not in line and "| WARNING |" in line

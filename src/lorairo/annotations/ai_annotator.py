@@ -21,9 +21,16 @@ from lorairo.exceptions import LoRAIroException
 from lorairo.utils.log import redact
 
 ProgressCallback = Callable[[int, int, str], None]
+# on_result(key, output): one model's result for one image, the moment it is final (a cloud answer as it arrives)
+ResultCallback = Callable[[str, "ModelOutput"], None]
 
 # Settings of the app's [ai_providers.<provider>] tables handed to the library's cloud models.
 _PROVIDER_OPTIONS = ("timeout", "retry_attempts", "rate_limit_requests_per_minute", "max_concurrency")
+# Answer size limits: the app's [ai_providers] table, applied to every cloud model (Ollama / LM Studio too).
+ANSWER_LIMIT_OPTIONS = ("max_caption_chars", "max_answer_tags", "max_response_bytes")
+# What messages tell a LoRAIro user to run (the library's own wording names its module's CLI and package).
+DOWNLOAD_COMMAND = "lorairo models download {name}"
+EXTRA_INSTALL_COMMAND = "uv sync --extra {extra}"  # how LoRAIro is installed (README)
 
 
 class AiAnnotatorError(LoRAIroException):
@@ -157,17 +164,25 @@ def _configuration_key(provider_settings: dict[str, dict[str, Any]], model_files
     return json.dumps([provider_settings, files], sort_keys=True, default=str)
 
 
-def configure(provider_settings: dict[str, dict[str, Any]], model_files: Sequence[Path] = ()) -> None:
+def configure(
+    provider_settings: dict[str, dict[str, Any]],
+    model_files: Sequence[Path] = (),
+    answer_limits: dict[str, int] | None = None,
+) -> None:
     """Apply the app's settings to the library: user model files, then per-provider limits and base URLs.
 
-    `provider_settings` maps provider -> the app's `[ai_providers.<provider>]` table. Nothing happens when
-    neither changed since the last call: rebuilding the registry drops user models for a moment, which a run
-    annotating in another thread must never see.
+    `provider_settings` maps provider -> the app's `[ai_providers.<provider>]` table; `answer_limits` holds the
+    `[ai_providers]` answer size limits for every cloud model. Nothing happens when none changed since the last
+    call: rebuilding the registry drops user models for a moment, which a run annotating in another thread
+    must never see.
     """
     import image_annotator_lib as lib
 
     global _configured_key
-    key = _configuration_key(provider_settings, model_files)
+    lib.set_download_command(DOWNLOAD_COMMAND)
+    lib.set_extra_install_command(EXTRA_INSTALL_COMMAND)
+    limits = {k: v for k, v in (answer_limits or {}).items() if k in ANSWER_LIMIT_OPTIONS and v}
+    key = _configuration_key({**provider_settings, "_limits": limits}, model_files)
     with _configured_lock:
         if key == _configured_key:
             return
@@ -178,10 +193,12 @@ def configure(provider_settings: dict[str, dict[str, Any]], model_files: Sequenc
                 if path.is_file():
                     lib.register_model_file(path)
             for spec in lib.get_registry().specs():
-                settings = provider_settings.get(spec.provider or "")
-                if spec.kind.value != "cloud" or not settings:
+                if spec.kind.value != "cloud":
                     continue
-                options = dict(spec.options)
+                settings = provider_settings.get(spec.provider or "") or {}
+                if not settings and not limits:
+                    continue
+                options = {**limits, **spec.options}  # a model's own entry may set its own limits
                 options.update({k: settings[k] for k in _PROVIDER_OPTIONS if settings.get(k)})
                 if settings.get("base_url") and spec.framework != "openai-compatible":
                     options["base_url"] = settings["base_url"]
@@ -236,17 +253,29 @@ def call_annotate_library(
     api_keys: dict[str, str] | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    on_result: ResultCallback | None = None,
 ) -> dict[str, dict[str, ModelOutput]]:
     """Run `annotate()`; results keyed by the given keys (pHash), then model name.
 
     Per-image and per-model failures come back as `ModelOutput.error_code`; only a failure of the library as a
-    whole raises `AiAnnotatorError`.
+    whole raises `AiAnnotatorError`. `on_result(key, output)` gets every result once, as soon as it is final
+    (cloud answers as they arrive, from the library's network thread): the place to store paid work.
     """
     import image_annotator_lib as lib
 
+    def relay(key: str, _model: str, result: Any) -> None:
+        assert on_result is not None
+        on_result(key, _convert(result))
+
     try:
         results = lib.annotate(
-            images, model_names, phash_list, api_keys=api_keys or {}, progress=progress, cancel=cancel
+            images,
+            model_names,
+            phash_list,
+            api_keys=api_keys or {},
+            progress=progress,
+            cancel=cancel,
+            on_result=relay if on_result is not None else None,
         )
     except Exception as exc:
         logger.exception("annotation library failed")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lorairo.cli.common import console, err_console, print_json, state
@@ -16,6 +17,8 @@ from lorairo.exceptions import AIProviderError
 
 if TYPE_CHECKING:  # the services import the database, models and images: loaded only by the commands using them
     from rich.progress import Progress
+
+    from lorairo.services.annotation_service import AnnotationRunSummary
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -60,7 +63,13 @@ def annotate(
     batch: Annotated[bool, typer.Option("--batch", help="Submit cloud models as Batch API jobs instead.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Annotate images with local and cloud models; results are stored with their provenance."""
+    """Annotate images with local and cloud models; results are stored with their provenance.
+
+    Exit status: 0 when every image got an annotation from every model; 1 when any image failed (a missing
+    model file, a provider error, a malformed answer, or a refusal by the provider's policy: the image has no
+    annotation from that model). Images skipped on purpose (already annotated, or refused before and not
+    resent) are not failures. Each failure reason is printed with its first messages and written to the log.
+    """
     from lorairo.services.annotation_service import AnnotationService, require_available
     from lorairo.services.batch_annotation_service import BatchAnnotationService
 
@@ -102,12 +111,21 @@ def annotate(
                 )
             except KeyboardInterrupt:
                 cancel.set()
+                err_console.print(
+                    "Interrupted: every result received is saved; run the same command again to annotate the rest."
+                )
                 raise
     finally:
         proj.close()
     if json:
         print_json(asdict(summary) | {"images_per_second": summary.images_per_second})
-        return
+    else:
+        _print_summary(summary)
+    if summary.failed_total:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: AnnotationRunSummary) -> None:
     table = Table("Model", "Annotated", "Failed", "Policy violations", "Already done", "Skipped (policy)")
     for name in summary.models:
         table.add_row(
@@ -119,11 +137,20 @@ def annotate(
             str(summary.skipped_policy.get(name, 0)),
         )
     console.print(table)
-    if summary.failure_reasons:
-        console.print(
-            "Failures by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.failure_reasons.items()))
-        )
     console.print(f"{summary.images} images in {summary.elapsed:.1f} s ({summary.images_per_second:.1f} images/s)")
+    if summary.failed_total:
+        _print_failures(summary)
+
+
+def _print_failures(summary: AnnotationRunSummary) -> None:
+    """Each failure reason with its count and first messages, on stderr (the table above is the result)."""
+    n = summary.failed_total
+    err_console.print(f"[red]error:[/] {n} image-model pair{'s' if n != 1 else ''} got no annotation:")
+    for reason, count in sorted(summary.failure_reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+        err_console.print(f"  [bold]{reason}[/] ({count})")
+        for message in summary.failure_messages.get(reason, []):
+            err_console.print(f"    {escape(message)}", highlight=False)
+    err_console.print(f"Details: {state.config.log_file_path()}", highlight=False)
 
 
 @models_app.command("list")
@@ -139,7 +166,8 @@ def models_list(json: JsonOpt = False) -> None:
         return
     table = Table("Model", "Kind", "Provider", "Device", "Status")
     for m in listed:
-        status = "[green]ready[/]" if m.available else "[yellow]" + "; ".join(m.needs) + "[/]"
+        # escape: needs hold brackets ("lorairo[captioners]") that rich would take for markup
+        status = "[green]ready[/]" if m.available else "[yellow]" + escape("; ".join(m.needs)) + "[/]"
         table.add_row(m.name, m.kind, m.provider_name, m.device, status)
     console.print(table)
 
@@ -244,7 +272,7 @@ def batch_import(
     finally:
         proj.close()
     if json:
-        print_json(asdict(summary))
+        print_json(summary.as_dict())
     else:
         console.print(
             f"Imported results for {summary.images} images: {summary.annotated} annotated, "

@@ -1,10 +1,11 @@
 """AnnotationService: run chosen models over chosen images and store every result with provenance.
 
 The seed's flow: AnnotationService -> AnnotationWorker (gui) -> ai_annotator.py -> image-annotator-lib.
-Images are processed in batches (`annotation.batch_size`, 100 by default); each image is decoded once per
-batch and handed to every model. Results are committed per batch, so a crash or a cancel loses at most the
-batch in flight, and a re-run annotates only what is left (an image counts as done for a model once an
-`annotations` row exists for the pair). Thread-safety: call from one worker thread at a time.
+Images are decoded in batches (`annotation.batch_size`, 100 by default); each image is decoded once per batch
+and handed to every model. Results are stored as they become final (`annotation_writer`): a cloud answer the
+moment it arrives, local results per model chunk. A crash, kill or cancel therefore loses no answer received,
+and a re-run annotates only what is left (an image counts as done for a model once an `annotations` row
+exists for the pair). Thread-safety: call from one worker thread at a time.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 from PIL import Image
@@ -29,6 +31,8 @@ from lorairo.database.chunks import chunked
 from lorairo.database.schema import SOURCE_MODEL, AnnotationFailure, AnnotationRecord, ImageRecord, TagRecord
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_store import Thresholds, rethreshold, store_output
+from lorairo.services.annotation_writer import ResultWriter, Tally
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.project_service import Project
 from lorairo.services.tag_cleaning import TagCleaner, display_form
@@ -36,16 +40,21 @@ from lorairo.storage.layout import image_path
 from lorairo.storage.lock import ProjectLock
 
 ProgressCallback = Callable[[int, int, str], None]
-BatchCallback = Callable[[list[int]], None]
+# Called with what each stored group of results changed (from the writer thread; keep it short).
+BatchCallback = Callable[[Changes], None]
 CANCELLED = "cancelled"
 DEFAULT_LOCAL_SECONDS = 0.25  # per image and model, until this project has measured the model
 
 
 def configure_annotator_library(config: ConfigurationService) -> None:
     """Hand the app's provider settings and the user's model files to the library (call once per change)."""
-    providers = {p: config.as_dict(masked=False)["ai_providers"][p] for p in ("openai", "anthropic", "google")}
+    table = config.as_dict(masked=False)["ai_providers"]
+    providers = {p: table[p] for p in ("openai", "anthropic", "google")}
+    limits = {k: int(table[k]) for k in ai_annotator.ANSWER_LIMIT_OPTIONS if table.get(k)}
     user_dir = config.config_path.parent
-    ai_annotator.configure(providers, [user_dir / "annotator_config.toml", user_dir / "available_api_models.toml"])
+    ai_annotator.configure(
+        providers, [user_dir / "annotator_config.toml", user_dir / "available_api_models.toml"], limits
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ class AnnotationRunSummary:
     skipped_done: dict[str, int] = field(default_factory=dict)
     skipped_policy: dict[str, int] = field(default_factory=dict)
     failure_reasons: dict[str, int] = field(default_factory=dict)
+    # reason -> the first few distinct "model: message" lines (what the user reads to fix it)
+    failure_messages: dict[str, list[str]] = field(default_factory=dict)
     cancelled: bool = False
     elapsed: float = 0.0
     images: int = 0
@@ -78,14 +89,11 @@ class AnnotationRunSummary:
     def images_per_second(self) -> float:
         return self.images / self.elapsed if self.elapsed > 0 else 0.0
 
-
-@dataclass
-class _Tally:
-    annotated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    failed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    policy: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    images: set[int] = field(default_factory=set)
+    @property
+    def failed_total(self) -> int:
+        """Image-model pairs that got no annotation in this run (policy refusals included; deliberate skips of
+        done or previously refused images are not failures)."""
+        return sum(self.failed.values())
 
 
 def result_keys(images: Sequence[tuple[int, str]]) -> list[str]:
@@ -138,6 +146,15 @@ class AnnotationService:
         with self.project.db.session() as session:
             for chunk in chunked(image_ids):
                 found.update(session.scalars(select(column).where(column.in_(chunk), *conditions)))
+        return found
+
+    @staticmethod
+    def existing_ids(project: Project, image_ids: Sequence[int]) -> set[int]:
+        """Which of `image_ids` are images of `project` (to refuse unknown --ids before anything runs)."""
+        found: set[int] = set()
+        with project.db.session() as session:
+            for chunk in chunked(image_ids):
+                found.update(session.scalars(select(ImageRecord.id).where(ImageRecord.id.in_(chunk))))
         return found
 
     def check_policy_violations(self, image_ids: Sequence[int], model_name: str) -> list[int]:
@@ -209,20 +226,19 @@ class AnnotationService:
     ) -> AnnotationRunSummary:
         """Annotate; returns counts per model. Never raises for a per-image or per-model failure.
 
+        Results are stored as they become final; `on_batch(changes)` is called (from the writer thread) with
+        what each stored group changed. `cancel` stops the run after the requests already sent are answered.
+
         Raises:
             ProjectBusyError: another writer operation (an import, another annotation) holds the project.
         """
         with ProjectLock(self.project.root, "annotate"):  # two runs would store and pay for everything twice
-            return self._run_locked(
-                image_ids, model_names, rerun=rerun, resend_policy_violations=resend_policy_violations,
-                progress=progress, cancel=cancel, on_batch=on_batch,
-            )  # fmt: skip
+            return self._annotate(image_ids, model_names, rerun, resend_policy_violations, progress, cancel, on_batch)
 
-    def _run_locked(
+    def _annotate(
         self,
         image_ids: Sequence[int],
         model_names: Sequence[str],
-        *,
         rerun: bool,
         resend_policy_violations: bool,
         progress: ProgressCallback | None,
@@ -242,28 +258,35 @@ class AnnotationService:
                     work[image_id].append(name)
         ordered = [i for i in dict.fromkeys(image_ids) if i in work]
         total = sum(len(work[i]) for i in ordered)
-        tally = _Tally()
+        tally = Tally()
         done = 0
         batch_size = int(self.config.get("annotation.batch_size"))
         api_keys = self.config.api_keys()
         cancelled = False
+        # Our own event too: an interrupt (Ctrl+C) must stop the library sending further paid requests.
+        stop = cancel if cancel is not None else threading.Event()
         logger.info("annotating {} images with {} ({} image-model pairs)", len(ordered), models, total)
-        with ThreadPoolExecutor(max_workers=self.config.max_workers(), thread_name_prefix="decode") as pool:
-            for batch in chunked(ordered, batch_size):
-                if cancel is not None and cancel.is_set():
-                    cancelled = True
-                    break
-                outputs = self._run_batch(batch, work, api_keys, pool, done, total, progress, cancel)
-                stored = self.store_outputs(outputs, tally)
-                done += sum(len(work[i]) for i in batch)
-                if progress:
-                    progress(min(done, total), total, f"{len(tally.images)} images annotated")
-                if on_batch and stored:
-                    on_batch(stored)
-                if any(o.error_code == CANCELLED for per in outputs.values() for o in per):
-                    cancelled = True
-                    break
-        return AnnotationRunSummary(
+        writer = ResultWriter(self.store_outputs, tally, on_batch)
+        try:
+            with ThreadPoolExecutor(max_workers=self.config.max_workers(), thread_name_prefix="decode") as pool:
+                for batch in chunked(ordered, batch_size):
+                    if stop.is_set():
+                        cancelled = True
+                        break
+                    was_cancelled = self._run_batch(batch, work, api_keys, pool, done, total, progress, stop, writer)
+                    writer.flush()  # this batch is in the database before progress says so
+                    done += sum(len(work[i]) for i in batch)
+                    if progress:
+                        progress(min(done, total), total, f"{len(tally.images)} images annotated")
+                    if was_cancelled:
+                        cancelled = True
+                        break
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            writer.close()  # everything received is stored, also when interrupted
+        summary = AnnotationRunSummary(
             models=tuple(models),
             annotated=dict(tally.annotated),
             failed=dict(tally.failed),
@@ -271,10 +294,13 @@ class AnnotationService:
             skipped_done=dict(plan.already_done),
             skipped_policy=skipped_policy,
             failure_reasons=dict(tally.reasons),
+            failure_messages={k: list(v) for k, v in tally.messages.items()},
             cancelled=cancelled,
             elapsed=time.perf_counter() - started,
             images=len(tally.images),
         )
+        _log_failures(summary)
+        return summary
 
     def _run_batch(
         self,
@@ -286,7 +312,9 @@ class AnnotationService:
         total: int,
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
-    ) -> dict[int, list[ModelOutput]]:
+        writer: ResultWriter,
+    ) -> bool:
+        """Annotate one batch; every result goes to `writer` as soon as it is final. True when cancelled."""
         with self.project.db.session() as session:
             rows = {
                 r.id: (r.file_path, r.phash, r.file_name)
@@ -298,7 +326,6 @@ class AnnotationService:
             }
             wants_context = any((m := self.model(n)) is not None and m.is_cloud for i in batch for n in work[i])
             existing = self._user_tags(session, batch) if wants_context else {}
-        outputs: dict[int, list[ModelOutput]] = defaultdict(list)
         futures = {i: pool.submit(load_image, image_path(self.project, rows[i][0])) for i in batch if i in rows}
         images: dict[int, Image.Image] = {}
         for image_id, future in futures.items():
@@ -306,9 +333,8 @@ class AnnotationService:
                 images[image_id] = future.result()
             except Exception as exc:  # missing or unreadable file: a failure for each model, the rest goes on
                 message = f"{rows[image_id][0]}: cannot read image ({exc})"
-                outputs[image_id] = [
-                    ModelOutput(m, error_code="invalid_image", error_message=message) for m in work[image_id]
-                ]
+                for name in work[image_id]:
+                    writer.put(image_id, ModelOutput(name, error_code="invalid_image", error_message=message))
         if wants_context:  # cloud prompts may use {file_name} and {existing_tags}
             for image_id, image in images.items():
                 ai_annotator.set_prompt_context(
@@ -319,24 +345,47 @@ class AnnotationService:
         for image_id in images:
             groups[tuple(work[image_id])].append(image_id)
         offset = base
+        cancelled = False
         try:
             for model_names, ids in groups.items():
                 keys = result_keys([(i, rows[i][1]) for i in ids])
+                image_of = dict(zip(keys, ids, strict=True))
+                handed: set[tuple[str, str]] = set()
 
                 def relay(done: int, _total: int, message: str, offset: int = offset) -> None:
                     if progress:
                         progress(min(offset + done, total), total, message)
 
-                results = ai_annotator.call_annotate_library(
-                    [images[i] for i in ids], list(model_names), keys, api_keys=api_keys, progress=relay, cancel=cancel
+                def store(
+                    key: str,
+                    output: ModelOutput,
+                    image_of: dict[str, int] = image_of,
+                    handed: set[tuple[str, str]] = handed,
+                ) -> None:
+                    handed.add((key, output.model_name))
+                    writer.put(image_of[key], output)
+
+                call = partial(
+                    ai_annotator.call_annotate_library,
+                    [images[i] for i in ids],
+                    list(model_names),
+                    keys,
+                    api_keys=api_keys,
+                    progress=relay,
+                    cancel=cancel,
+                    on_result=store,
                 )
-                for image_id, key in zip(ids, keys, strict=True):
-                    outputs[image_id] = [results[key][m] for m in model_names if m in results.get(key, {})]
+                results = _finish_on_interrupt(call, cancel)
+                for key, per_model in results.items():
+                    for name, output in per_model.items():
+                        if (key, name) not in handed:  # the library hands every result over; this is a safety net
+                            writer.put(image_of[key], output)
+                        cancelled = cancelled or output.error_code == CANCELLED
                 offset += len(ids) * len(model_names)
         finally:
             for image in images.values():
                 image.close()
-        return outputs
+        return cancelled
 
     @staticmethod
     def _user_tags(session: Session, image_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -351,9 +400,10 @@ class AnnotationService:
             found[image_id].append(tag)
         return found
 
-    def store_outputs(self, outputs: dict[int, list[ModelOutput]], tally: _Tally | None = None) -> list[int]:
-        """Store results already computed (live runs and Batch API imports); returns the image ids written."""
-        tally = tally if tally is not None else _Tally()
+    def store_outputs(self, outputs: dict[int, list[ModelOutput]], tally: Tally | None = None) -> Changes:
+        """Store results already computed (live runs and Batch API imports) in one transaction; returns what
+        changed (the images written, and which kinds of data)."""
+        tally = tally if tally is not None else Tally()
         names = [t.name for per in outputs.values() for o in per for t in (*o.tags,)]
         cleaned = self.cleaner.clean_many(names)
 
@@ -361,6 +411,7 @@ class AnnotationService:
             return cleaned.get(name) or display_form(name)
 
         stored: list[int] = []
+        kept: list[tuple[int, ModelOutput]] = []
         with self.project.db.session(write=True) as session:
             for image_id, per_model in outputs.items():
                 wrote = False
@@ -368,18 +419,21 @@ class AnnotationService:
                     if output.error_code == CANCELLED:
                         continue  # not recorded: a resumed run does it
                     store_output(session, image_id, output, self.model(output.model_name), normalize)
+                    kept.append((image_id, output))
                     wrote = True
-                    if output.ok:
-                        tally.annotated[output.model_name] += 1
-                        tally.images.add(image_id)
-                    else:
-                        tally.failed[output.model_name] += 1
-                        tally.reasons[output.error_code or "unknown"] += 1
-                        if output.is_policy_violation:
-                            tally.policy[output.model_name] += 1
                 if wrote:
                     stored.append(image_id)
-        return stored
+        for image_id, output in kept:  # counted once committed: a failed transaction counts nothing
+            tally.count(image_id, output)
+        ok = [o for _, o in kept if o.ok]
+        return Changes.of(
+            stored,
+            tags=any(o.tags for o in ok),
+            captions=any(o.caption for o in ok),
+            scores=any(o.scores for o in ok),
+            ratings=any(o.rating_label for o in ok),
+            annotations=bool(stored),
+        )
 
     # --- re-thresholding -------------------------------------------------------------------------------
 
@@ -398,6 +452,47 @@ class AnnotationService:
         )
         with self.project.db.session(write=True) as session:
             return rethreshold(session, model_name, thresholds, display_form, image_ids)
+
+
+T = TypeVar("T")
+
+
+def _finish_on_interrupt(call: Callable[[], T], stop: threading.Event | None) -> T:
+    """Run `call` in a helper thread; on Ctrl+C stop sending, wait for the answers in flight, then re-raise.
+
+    Requests already sent are paid for: their answers arrive within the provider's timeout and go to the writer
+    like any other. A second Ctrl+C while waiting quits at once (the helper thread is a daemon).
+    """
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="annotate-library", daemon=True).start()
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        if stop is not None:
+            stop.set()
+        logger.warning("interrupted: storing the answers of requests already sent (Ctrl+C again to quit now)")
+        done.wait()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _log_failures(summary: AnnotationRunSummary) -> None:
+    """One log line per failure reason with its count and first messages (the run's record in the log)."""
+    for reason, count in sorted(summary.failure_reasons.items()):
+        messages = " | ".join(summary.failure_messages.get(reason, []))
+        logger.warning("annotation: {} image-model pairs failed with {}: {}", count, reason, messages)
 
 
 def require_available(service: AnnotationService, model_names: Sequence[str]) -> None:

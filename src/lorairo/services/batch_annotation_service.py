@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from lorairo.database.chunks import chunked
 from lorairo.database.schema import BatchJobRecord, ImageRecord, utcnow
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_service import AnnotationService, load_image, result_keys
+from lorairo.services.changes import Changes
 from lorairo.storage.layout import image_path
 from lorairo.storage.lock import ProjectLock
 
@@ -49,6 +50,16 @@ class BatchImportSummary:
     annotated: int
     failed: int
     unmatched_keys: int
+    # What the import changed, for the GUI's one broadcast (not part of the CLI's JSON: see `as_dict`).
+    changes: Changes = field(default_factory=Changes, compare=False)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "images": self.images,
+            "annotated": self.annotated,
+            "failed": self.failed,
+            "unmatched_keys": self.unmatched_keys,
+        }
 
 
 def _info(record: BatchJobRecord) -> BatchJobInfo:
@@ -174,8 +185,10 @@ class BatchAnnotationService:
                 unmatched += 1
                 continue
             outputs[image_id] = per_model
-        stored = self.annotations.store_outputs(outputs)
+        changes = self.annotations.store_outputs(outputs)
         flat = [o for per in outputs.values() for o in per]
         if unmatched:
             logger.warning("{} batch results matched no image of project '{}'", unmatched, self.project.name)
-        return BatchImportSummary(len(stored), sum(o.ok for o in flat), sum(not o.ok for o in flat), unmatched)
+        return BatchImportSummary(
+            len(changes.image_ids), sum(o.ok for o in flat), sum(not o.ok for o in flat), unmatched, changes
+        )

@@ -2,16 +2,23 @@
 
 Every configured secret (API keys, HF token) is replaced by its masked form wherever it appears: in the
 message and in exception text (the traceback is rendered here, masked, instead of by loguru).
+
+Libraries log through the standard `logging` module (image-annotator-lib, genai-tag-db-tools, httpx, openai,
+anthropic, huggingface_hub, ...). An `InterceptHandler` on the root logger hands their WARNING and above to
+loguru, so they reach the same file and console and go through the same masking (an SDK echoing a key in a
+warning is masked like our own messages).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import threading
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -69,6 +76,40 @@ def _formatter(template: str) -> Any:
     return fmt
 
 
+# Standard-library records bridged into loguru: warnings and errors (libraries' INFO/DEBUG is noise for users).
+BRIDGED_LEVEL = logging.WARNING
+
+
+class InterceptHandler(logging.Handler):
+    """Hands standard `logging` records to loguru (the recipe from loguru's documentation)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        # Find the frame that called logging, so loguru names the library's module and line, not this one.
+        frame: FrameType | None = logging.currentframe()
+        depth = 2
+        while frame is not None and frame.f_code.co_filename == logging.__file__:
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, "{}: {}", record.name, record.getMessage())
+
+
+def install_logging_bridge(level: int = BRIDGED_LEVEL) -> None:
+    """Route the standard library's log records (at `level` and above) into loguru; idempotent."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, InterceptHandler):
+            handler.setLevel(level)
+            return
+    handler = InterceptHandler(level)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)
+
+
 def setup_logging(
     level: str = "INFO",
     file_path: Path | None = None,
@@ -78,8 +119,9 @@ def setup_logging(
     secrets: Iterable[str] = (),
     console: bool = True,
 ) -> None:
-    """(Re)configure loguru: console on stderr and a rotating file, both masked."""
+    """(Re)configure loguru: console on stderr and a rotating file, both masked; bridge stdlib logging."""
     register_secrets(secrets)
+    install_logging_bridge()
     with _lock:
         logger.remove()
         _handler_ids.clear()

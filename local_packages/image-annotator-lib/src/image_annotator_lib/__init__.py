@@ -21,6 +21,7 @@ from image_annotator_lib.core.errors import (
     NeedsExtraError,
     RegistryError,
 )
+from image_annotator_lib.core.hints import set_download_command, set_extra_install_command
 from image_annotator_lib.core.registry import (
     get_registry,
     register_backend,
@@ -76,4 +77,6 @@ __all__ = [
     "register_model",
     "register_model_file",
     "reload_registry",
+    "set_download_command",
+    "set_extra_install_command",
 ]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from PIL import Image
 
 from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
 from image_annotator_lib.core.cache import get_model_cache
-from image_annotator_lib.core.errors import error_from_exception
-from image_annotator_lib.core.hub import download_model_files
+from image_annotator_lib.core.errors import MissingFilesError, error_from_exception
+from image_annotator_lib.core.hub import download_model_files, missing_files
 from image_annotator_lib.core.phash import phash
 from image_annotator_lib.core.pipeline import PipelinedAnnotator, PreparedBatch
 from image_annotator_lib.core.registry import backend_class, get_registry
@@ -27,6 +28,8 @@ from image_annotator_lib.core.types import (
 )
 
 logger = logging.getLogger(__name__)
+# on_result(key, model name, result): every result, once, as soon as it is final (see `annotate()`)
+ResultCallback = Callable[[str, str, AnnotationResult], None]
 
 
 def _error_results(name: str, count: int, error: AnnotationError, framework: str = "") -> list[AnnotationResult]:
@@ -45,11 +48,43 @@ def _check_results(name: str, results: list[AnnotationResult], count: int) -> li
 class _Run:
     """One `annotate()` call: shared progress accounting and cancellation."""
 
-    def __init__(self, total: int, progress: ProgressCallback | None, cancel: threading.Event | None) -> None:
+    def __init__(
+        self,
+        total: int,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        on_result: ResultCallback | None = None,
+    ) -> None:
         self.total = total
         self.done = 0
         self.progress = progress
         self.cancel = cancel
+        self.on_result = on_result
+
+    def hand_over(self, name: str, keys: Sequence[str], results: Sequence[AnnotationResult], skip: set[int]) -> None:
+        """Give each result not handed over yet (index not in `skip`) to `on_result`."""
+        if self.on_result is None:
+            return
+        for index, (key, result) in enumerate(zip(keys, results, strict=True)):
+            if index not in skip:
+                self._deliver(key, name, result)
+
+    def _deliver(self, key: str, name: str, result: AnnotationResult) -> None:
+        assert self.on_result is not None
+        try:
+            self.on_result(key, name, result)
+        except Exception:  # a broken callback must not lose the results (they are also returned)
+            logger.exception("on_result callback failed")
+
+    def streaming(self, name: str, keys: Sequence[str], streamed: set[int]) -> Callable[[int, AnnotationResult], None]:
+        """The per-chunk callback a streaming back-end calls with (index in chunk, result)."""
+
+        def inner(index: int, result: AnnotationResult) -> None:
+            streamed.add(index)
+            if self.on_result is not None:
+                self._deliver(keys[index], name, result)
+
+        return inner
 
     @property
     def cancelled(self) -> bool:
@@ -83,14 +118,27 @@ def _run_plain(
     for start in range(0, len(images), spec.batch_size):
         chunk, keys = images[start : start + spec.batch_size], phashes[start : start + spec.batch_size]
         if run.cancelled:
-            results += _error_results(spec.name, len(chunk), AnnotationError(ErrorCode.CANCELLED, "cancelled"))
+            out = _error_results(spec.name, len(chunk), AnnotationError(ErrorCode.CANCELLED, "cancelled"))
+            run.hand_over(spec.name, keys, out, set())
+            results += out
             continue
+        streamed: set[int] = set()
         try:
-            out = annotator.annotate_batch(chunk, keys, progress=run.chunk_progress(run.done), cancel=run.cancel)
+            if annotator.streams_results:
+                out = annotator.annotate_batch(  # type: ignore[call-arg]
+                    chunk,
+                    keys,
+                    progress=run.chunk_progress(run.done),
+                    cancel=run.cancel,
+                    on_result=run.streaming(spec.name, keys, streamed),
+                )
+            else:
+                out = annotator.annotate_batch(chunk, keys, progress=run.chunk_progress(run.done), cancel=run.cancel)
             out = _check_results(spec.name, out, len(chunk))
         except Exception as exc:
             logger.warning("model %s failed on a chunk: %s", spec.name, exc)
             out = _error_results(spec.name, len(chunk), error_from_exception(exc), spec.framework)
+        run.hand_over(spec.name, keys, out, streamed)
         results += out
         run.report(len(chunk), spec.name)
     return results
@@ -116,7 +164,9 @@ def _run_pipelined(
             if run.cancelled:
                 current.cancel()
                 error = AnnotationError(ErrorCode.CANCELLED, "cancelled")
-                results += _error_results(spec.name, len(images) - start, error)
+                rest = _error_results(spec.name, len(images) - start, error)
+                run.hand_over(spec.name, phashes[start:], rest, set())
+                results += rest
                 run.report(len(images) - start, spec.name)
                 break
             try:
@@ -125,6 +175,7 @@ def _run_pipelined(
             except Exception as exc:
                 logger.warning("model %s failed on a chunk: %s", spec.name, exc)
                 out = _error_results(spec.name, chunk_len, error_from_exception(exc), spec.framework)
+            run.hand_over(spec.name, phashes[start:stop], out, set())
             results += out
             run.report(chunk_len, spec.name)
     return results
@@ -154,7 +205,9 @@ def _annotate_one_model(
             logger.warning("model %s unavailable: %s", name, exc)
             framework = registry.get(name).framework if name in registry else ""
             run.report(len(images), name)
-            return _error_results(name, len(images), error_from_exception(exc), framework)
+            failed = _error_results(name, len(images), error_from_exception(exc), framework)
+            run.hand_over(name, phashes, failed, set())
+            return failed
         if isinstance(annotator, PipelinedAnnotator):
             return _run_pipelined(annotator, images, phashes, run)
         return _run_plain(annotator, images, phashes, run)
@@ -168,6 +221,7 @@ def annotate(
     api_keys: dict[str, str] | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    on_result: ResultCallback | None = None,
 ) -> PHashAnnotationResults:
     """Run every model on every image; results keyed by pHash, then by model name.
 
@@ -182,6 +236,10 @@ def annotate(
         api_keys: provider -> key for cloud models ("openai", "anthropic", "google", ...).
         progress: called as progress(done, total, message) with total = images x models.
         cancel: set it to stop; unfinished images get a CANCELLED error result.
+        on_result: called as on_result(key, model_name, result) for every result exactly once, as soon as it is
+            final: a cloud answer the moment it arrives (from the library's network thread), local results
+            after each chunk of `batch_size` images. Store paid answers here and an interrupted run loses none.
+            The returned dict holds the same results.
 
     Raises:
         ValueError: `phash_list` has a different length than `images`.
@@ -194,11 +252,12 @@ def annotate(
         return {}
     keys = list(phash_list) if phash_list is not None else [phash(image) for image in images]
     results: PHashAnnotationResults = {key: {} for key in keys}
-    run = _Run(len(images) * len(model_names), progress, cancel)
+    run = _Run(len(images) * len(model_names), progress, cancel, on_result)
     for name in dict.fromkeys(model_names):  # each model once, in the given order
         started = time.perf_counter()
         if run.cancelled:
             model_results = _error_results(name, len(images), AnnotationError(ErrorCode.CANCELLED, "cancelled"))
+            run.hand_over(name, keys, model_results, set())
         else:
             model_results = _annotate_one_model(name, images, keys, api_keys, run)
         logger.info("model %s: %d images in %.2fs", name, len(images), time.perf_counter() - started)
@@ -236,4 +295,16 @@ def download_model(name: str) -> dict[str, str]:
         ModelNotFoundError, MissingFilesError: with a message naming the model / file.
     """
     spec = get_registry().get(name)
-    return {file: str(path) for file, path in download_model_files(spec).items()}
+    files = {file: str(path) for file, path in download_model_files(spec).items()}
+    if spec.source.local_dir:  # nothing to download: say what the folder still lacks (an entry may list nothing)
+        try:
+            required = backend_class(spec.framework).required_files(spec)
+        except Exception:  # a back-end that cannot be imported: its own status says so
+            required = ()
+        missing = missing_files(spec, required)
+        if missing:
+            raise MissingFilesError(
+                f"model {spec.name!r}: local folder {spec.source.local_dir} has no {', '.join(missing)}"
+            )
+        files.update({f: str(Path(spec.source.local_dir) / f) for f in required})
+    return files

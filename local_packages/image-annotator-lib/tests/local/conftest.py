@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from image_annotator_lib import get_model_cache, reload_registry
+from image_annotator_lib import get_model_cache, reload_registry, set_download_command, set_extra_install_command
 from image_annotator_lib.testing.tiny_models import TinyWD, make_wd_tagger
 
 
@@ -18,6 +18,9 @@ def isolated_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.delenv(var, raising=False)
     get_model_cache().clear()
     reload_registry()
+    # An application in the same test process (LoRAIro's tests) may have named its own commands.
+    set_download_command(None)
+    set_extra_install_command(None)
     yield
     get_model_cache().clear()
     monkeypatch.undo()

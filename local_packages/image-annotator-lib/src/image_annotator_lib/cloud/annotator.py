@@ -37,7 +37,7 @@ from image_annotator_lib.cloud.providers import ProviderAdapter, Reply, make_ada
 from image_annotator_lib.cloud.retry import RetryPolicy, call_with_retries
 from image_annotator_lib.cloud.schema import SCORE_NAME
 from image_annotator_lib.cloud.settings import CloudSettings, find_api_key, settings_from_spec
-from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
+from image_annotator_lib.core.base import BaseAnnotator, ChunkResultCallback, ProgressCallback
 from image_annotator_lib.core.types import AnnotationError, AnnotationResult, ErrorCode, ModelSpec, ModelStatus
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,12 @@ T = TypeVar("T")
 # limiter key -> semaphore; used only on the shared loop thread (asyncio primitives are not thread-safe).
 _shared_semaphores: dict[tuple[object, ...], asyncio.Semaphore] = {}
 _SDK_MODULES = {"openai": "openai", "openai-compatible": "openai", "anthropic": "anthropic", "google": "google.genai"}
+# Errors that mean the provider answered (a paid request): final at once, even if the key fails later.
+_ANSWER_ERRORS = frozenset({ErrorCode.POLICY_VIOLATION, ErrorCode.MALFORMED_RESPONSE})
+
+
+def _answered(result: AnnotationResult) -> bool:
+    return result.error is None or result.error.code in _ANSWER_ERRORS
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
@@ -72,6 +78,8 @@ def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
 
 class CloudAnnotator(BaseAnnotator):
     """A cloud model (OpenAI, Anthropic, Google or an OpenAI-compatible server) behind the annotator contract."""
+
+    streams_results = True  # each answer is handed to `on_result` as it arrives (paid work is stored at once)
 
     def __init__(self, spec: ModelSpec, *, api_keys: dict[str, str] | None = None) -> None:
         super().__init__(spec, api_keys=api_keys)
@@ -164,11 +172,16 @@ class CloudAnnotator(BaseAnnotator):
         *,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        on_result: ChunkResultCallback | None = None,
     ) -> list[AnnotationResult]:
-        """One result per image, in order (never raises for a single image's failure)."""
+        """One result per image, in order (never raises for a single image's failure).
+
+        `on_result(index, result)` is called (on the shared loop thread) for each answer as it arrives, and
+        for every other result once the batch ends; each index exactly once.
+        """
         if self._adapter is None:
             self.load()
-        return run_on_shared_loop(self._annotate_on_shared_loop(images, phashes, progress, cancel))
+        return run_on_shared_loop(self._annotate_on_shared_loop(images, phashes, progress, cancel, on_result))
 
     async def _annotate_on_shared_loop(
         self,
@@ -176,6 +189,7 @@ class CloudAnnotator(BaseAnnotator):
         phashes: Sequence[str],
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        on_result: ChunkResultCallback | None = None,
     ) -> list[AnnotationResult]:
         assert self._adapter is not None
         if self._client is None:
@@ -186,7 +200,13 @@ class CloudAnnotator(BaseAnnotator):
             self.settings.limiter_key, asyncio.Semaphore(self.settings.max_concurrency)
         )
         return await self.annotate_batch_async(
-            images, phashes, progress=progress, cancel=cancel, client=self._client, _semaphore=semaphore
+            images,
+            phashes,
+            progress=progress,
+            cancel=cancel,
+            client=self._client,
+            on_result=on_result,
+            _semaphore=semaphore,
         )
 
     async def annotate_batch_async(
@@ -197,6 +217,7 @@ class CloudAnnotator(BaseAnnotator):
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         client: Any = None,
+        on_result: ChunkResultCallback | None = None,
         _semaphore: asyncio.Semaphore | None = None,
     ) -> list[AnnotationResult]:
         """The async form of `annotate_batch` for callers that already run an event loop.
@@ -218,17 +239,28 @@ class CloudAnnotator(BaseAnnotator):
         auth_failed = asyncio.Event()
         total = len(images)
         done = 0
+        handed: set[int] = set()
 
-        async def one(image: Image.Image) -> AnnotationResult:
+        def hand_over(index: int, result: AnnotationResult) -> None:
+            handed.add(index)
+            if on_result is not None:
+                try:
+                    on_result(index, result)
+                except Exception:  # a broken callback must not lose the other answers
+                    logger.exception("on_result callback failed")
+
+        async def one(index: int, image: Image.Image) -> AnnotationResult:
             nonlocal done
             result = await self._annotate_one(client, adapter, image, semaphore, auth_failed, cancel)
             done += 1
+            if _answered(result):
+                hand_over(index, result)  # paid for: the caller may store it now
             if progress is not None:
                 progress(done, total, f"{settings.model_name}: {done}/{total}")
             return result
 
         try:
-            results = list(await asyncio.gather(*(one(image) for image in images)))
+            results = list(await asyncio.gather(*(one(i, image) for i, image in enumerate(images))))
         finally:
             if own_client:
                 await adapter.close_client(client)
@@ -236,8 +268,12 @@ class CloudAnnotator(BaseAnnotator):
             # The key is bad for the whole provider: every image without an answer says so, not "cancelled".
             message = f"authentication failed for provider {settings.provider} (HTTP 401/403); check the API key"
             for i, result in enumerate(results):
-                if result.error is not None and result.error.code is not ErrorCode.AUTHENTICATION:
+                error = result.error
+                if not _answered(result) and error is not None and error.code is not ErrorCode.AUTHENTICATION:
                     results[i] = self._error_result(AnnotationError(ErrorCode.AUTHENTICATION, message), 0.0)
+        for i, result in enumerate(results):
+            if i not in handed:
+                hand_over(i, result)
         return results
 
     async def _annotate_one(
@@ -276,6 +312,8 @@ class CloudAnnotator(BaseAnnotator):
                     await self._limiter.acquire()
                 if auth_failed.is_set():
                     raise AuthenticationError("not sent: the provider rejected the API key for an earlier image")
+                if cancel is not None and cancel.is_set():  # cancelled while waiting for a slot: do not send
+                    raise _Cancelled
                 attempts += 1
                 return await adapter.request(client, prompt, system_prompt, encoded)
 

@@ -34,6 +34,10 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+# How much of a bad answer is kept for the user to look at (a hostile endpoint may send megabytes).
+RAW_TEXT_KEEP = 4000
+
+
 class CloudError(Exception):
     """Base of every cloud failure. `code` is what the failure becomes in an AnnotationResult."""
 
@@ -42,6 +46,8 @@ class CloudError(Exception):
     def __init__(self, message: str, *, raw_text: str | None = None, status_code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if raw_text is not None and len(raw_text) > RAW_TEXT_KEEP:
+            raw_text = raw_text[:RAW_TEXT_KEEP] + f"... [{len(raw_text) - RAW_TEXT_KEEP:,} more characters]"
         self.raw_text = raw_text
         self.status_code = status_code
 

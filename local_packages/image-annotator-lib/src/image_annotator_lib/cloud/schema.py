@@ -19,6 +19,24 @@ RATINGS = ("general", "sensitive", "questionable", "explicit")  # the WD labels,
 SCORE_NAME = "cloud_aesthetic"
 SCORE_MIN, SCORE_MAX = 1.0, 10.0
 TOOL_NAME = "record_annotation"
+# Answer size limits (per provider: `max_caption_chars`, `max_answer_tags`, `max_response_bytes` options). A real
+# annotation is a few hundred bytes; anything near these sizes is a broken or hostile endpoint, refused as
+# malformed_response instead of being stored (and stored again in every export).
+DEFAULT_MAX_CAPTION_CHARS = 64 * 1024
+DEFAULT_MAX_ANSWER_TAGS = 1000
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerLimits:
+    """The largest answer accepted: caption characters, tags, and bytes of the whole HTTP response body."""
+
+    max_caption_chars: int = DEFAULT_MAX_CAPTION_CHARS
+    max_tags: int = DEFAULT_MAX_ANSWER_TAGS
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+
+
+DEFAULT_LIMITS = AnswerLimits()
 
 
 def annotation_schema(*, strict_objects: bool = True) -> dict[str, Any]:
@@ -61,8 +79,15 @@ def _bad(why: str, raw_text: str) -> MalformedResponseError:
     return MalformedResponseError(f"answer does not match the annotation schema: {why}", raw_text=raw_text)
 
 
-def parse_answer_text(text: str) -> ParsedAnnotation:
+def parse_answer_text(text: str, limits: AnswerLimits = DEFAULT_LIMITS) -> ParsedAnnotation:
     """Parse the model's JSON text (tolerating a ```json fence some servers add) and validate it."""
+    # The caption is the only free text: an answer far longer than caption + tags allow is refused before
+    # json.loads builds it in memory.
+    longest = limits.max_caption_chars + 200 * limits.max_tags + 4096
+    if len(text) > longest:
+        raise MalformedResponseError(
+            f"answer is too large ({len(text):,} characters; the limit allows about {longest:,})", raw_text=text
+        )
     stripped = text.strip()
     if stripped.startswith("```"):
         stripped = stripped.strip("`")
@@ -71,10 +96,12 @@ def parse_answer_text(text: str) -> ParsedAnnotation:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
         raise MalformedResponseError(f"answer is not valid JSON ({exc.msg}, char {exc.pos})", raw_text=text) from exc
-    return validate_answer(data, raw_text=text)
+    return validate_answer(data, raw_text=text, limits=limits)
 
 
-def validate_answer(data: object, *, raw_text: str | None = None) -> ParsedAnnotation:
+def validate_answer(
+    data: object, *, raw_text: str | None = None, limits: AnswerLimits = DEFAULT_LIMITS
+) -> ParsedAnnotation:
     """Check types and ranges of a decoded answer; raises MalformedResponseError naming the bad field."""
     raw = raw_text if raw_text is not None else json.dumps(data, ensure_ascii=False, default=str)
     if not isinstance(data, dict):
@@ -86,6 +113,8 @@ def validate_answer(data: object, *, raw_text: str | None = None) -> ParsedAnnot
     tags_in = data["tags"]
     if not isinstance(tags_in, list):
         raise _bad("'tags' must be a list", raw)
+    if len(tags_in) > limits.max_tags:
+        raise _bad(f"{len(tags_in):,} tags, more than the limit of {limits.max_tags:,}", raw)
     tags: list[TagPrediction] = []
     seen: set[str] = set()
     for i, item in enumerate(tags_in):
@@ -105,6 +134,8 @@ def validate_answer(data: object, *, raw_text: str | None = None) -> ParsedAnnot
     caption = data["caption"]
     if not isinstance(caption, str):
         raise _bad("'caption' must be a string", raw)
+    if len(caption) > limits.max_caption_chars:
+        raise _bad(f"caption of {len(caption):,} characters, more than the limit of {limits.max_caption_chars:,}", raw)
 
     score = data["score"]
     if isinstance(score, bool) or not isinstance(score, int | float):

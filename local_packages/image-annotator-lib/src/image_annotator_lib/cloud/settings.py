@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from image_annotator_lib.cloud.errors import CloudConfigError
+from image_annotator_lib.cloud.schema import (
+    DEFAULT_MAX_ANSWER_TAGS,
+    DEFAULT_MAX_CAPTION_CHARS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AnswerLimits,
+)
 from image_annotator_lib.core.types import ModelSpec
 
 FRAMEWORKS = ("openai", "anthropic", "google", "openai-compatible")
@@ -73,7 +79,14 @@ class CloudSettings:
     typical_latency_s: float = 5.0
     expected_output_tokens: int = 350
     capabilities: tuple[str, ...] = ("vision", "structured_output")
+    max_caption_chars: int = DEFAULT_MAX_CAPTION_CHARS
+    max_answer_tags: int = DEFAULT_MAX_ANSWER_TAGS
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answer_limits(self) -> AnswerLimits:
+        return AnswerLimits(self.max_caption_chars, self.max_answer_tags, self.max_response_bytes)
 
     @property
     def limiter_key(self) -> tuple[object, ...]:
@@ -82,7 +95,16 @@ class CloudSettings:
 
 
 _FLOAT_FIELDS = ("timeout", "retry_backoff_base", "retry_backoff_max", "retry_after_max", "typical_latency_s")
-_POS_INT_FIELDS = ("max_concurrency", "image_max_side", "max_output_tokens", "max_tags", "expected_output_tokens")
+_POS_INT_FIELDS = (
+    "max_concurrency",
+    "image_max_side",
+    "max_output_tokens",
+    "max_tags",
+    "expected_output_tokens",
+    "max_caption_chars",
+    "max_answer_tags",
+    "max_response_bytes",
+)
 _KNOWN = set(CloudSettings.__slots__) - {"model_name", "framework", "provider", "extra"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from PIL import Image
 
@@ -12,6 +13,8 @@ from image_annotator_lib.core.types import AnnotationResult, ModelSpec, ModelSta
 
 # progress(done, total, message)
 ProgressCallback = Callable[[int, int, str], None]
+# on_result(index within the batch, result): a result handed over the moment it is final (see `streams_results`)
+ChunkResultCallback = Callable[[int, AnnotationResult], None]
 
 
 class BaseAnnotator(ABC):
@@ -20,7 +23,12 @@ class BaseAnnotator(ABC):
     Lifecycle: construct (cheap, no heavy imports) -> `load()` (files, sessions, clients) -> `annotate_batch()`
     any number of times -> `unload()`. A failure in `load()` raises `AnnotatorLoadError` (or a subclass
     carrying an ErrorCode); `annotate_batch()` must not raise for a bad image: it returns a result with `error`.
+    Back-ends whose results arrive one by one (cloud requests) set `streams_results` and accept an
+    `on_result` keyword in `annotate_batch()`: each result is handed over as soon as it is final, so a caller
+    can store paid answers before the batch ends.
     """
+
+    streams_results: ClassVar[bool] = False
 
     def __init__(self, spec: ModelSpec, *, api_keys: dict[str, str] | None = None) -> None:
         self.spec = spec
@@ -37,7 +45,12 @@ class BaseAnnotator(ABC):
         from image_annotator_lib.core.status import extra_installed, local_status
 
         device = cls.would_run_on(spec) if extra_installed(spec.requires_extra) else "cpu"
-        return local_status(spec, device=device)
+        return local_status(spec, device=device, required=cls.required_files(spec))
+
+    @classmethod
+    def required_files(cls, spec: ModelSpec) -> tuple[str, ...]:
+        """Files `load()` reads from a `local_dir`, besides those the entry lists (checked by `status()`)."""
+        return ()
 
     @classmethod
     def would_run_on(cls, spec: ModelSpec) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from image_annotator_lib.core.errors import MissingFilesError
+from image_annotator_lib.core.hints import download_command
 from image_annotator_lib.core.types import ModelSource, ModelSpec
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -79,7 +80,7 @@ def hub_unreachable_reason() -> str | None:
 def download_hint(spec: ModelSpec) -> str:
     """How a user gets the files of `spec`."""
     return (
-        f"get them with `python -m image_annotator_lib download {spec.name}` while online, "
+        f"get them with `{download_command(spec.name)}` while online, "
         f"or point the model's source.local_dir at a folder holding {', '.join(spec.source.all_files()) or 'them'}"
     )
 
@@ -109,11 +110,16 @@ def _sources(spec: ModelSpec) -> list[ModelSource]:
     return [spec.source, *spec.source.extra_sources]
 
 
-def missing_files(spec: ModelSpec) -> list[str]:
-    """Files of `spec` not on disk now (no network). Empty when the model is ready to load."""
+def missing_files(spec: ModelSpec, required: tuple[str, ...] = ()) -> list[str]:
+    """Files of `spec` not on disk now (no network). Empty when the model is ready to load.
+
+    `required`: file names the back-end loads from a `local_dir` beyond those the entry lists (a user entry
+    often names only the folder).
+    """
     if spec.source.local_dir:
         folder = Path(spec.source.local_dir)
-        return [f for f in spec.source.all_files() if not (folder / f).is_file()]
+        names = dict.fromkeys([*spec.source.all_files(), *required])
+        return [f for f in names if not (folder / f).is_file()]
     missing: list[str] = []
     for source in _sources(spec):
         if source.package:

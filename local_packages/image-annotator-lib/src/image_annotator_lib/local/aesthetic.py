@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from image_annotator_lib.core.errors import AnnotatorLoadError
-from image_annotator_lib.core.types import AnnotationResult, Score
+from image_annotator_lib.core.types import AnnotationResult, ModelSpec, Score
 from image_annotator_lib.local.imaging import PREPROCESSORS
 from image_annotator_lib.local.onnx_backend import OnnxAnnotator, option
 from image_annotator_lib.local.weights import LinearStack, read_arrays
@@ -22,6 +22,11 @@ from image_annotator_lib.local.weights import LinearStack, read_arrays
 
 class AestheticScorer(OnnxAnnotator):
     """One aesthetic score per image on the scale named in the spec."""
+
+    @classmethod
+    def required_files(cls, spec: ModelSpec) -> tuple[str, ...]:
+        tower = option(spec, "tower_file", spec.source.files[0] if spec.source.files else "")
+        return tuple(f for f in (tower, option(spec, "head_file", "head.npz")) if f)
 
     def _load(self, files: dict[str, Path]) -> None:
         spec = self.spec

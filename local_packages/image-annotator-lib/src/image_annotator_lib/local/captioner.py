@@ -16,6 +16,7 @@ from PIL import Image
 
 from image_annotator_lib.core.base import BaseAnnotator, ProgressCallback
 from image_annotator_lib.core.errors import AnnotatorLoadError, InvalidImageError, NeedsExtraError
+from image_annotator_lib.core.hints import download_command, extra_install_command
 from image_annotator_lib.core.hub import hub_cache_dir, is_offline
 from image_annotator_lib.core.status import extra_installed
 from image_annotator_lib.core.types import AnnotationError, AnnotationResult, ErrorCode, ModelSpec
@@ -30,7 +31,7 @@ def _import_torch() -> tuple[Any, Any]:
         import transformers
     except ImportError as exc:
         raise NeedsExtraError(
-            f"needs extra: captioners (pip install 'image-annotator-lib[captioners]'); import failed: {exc}"
+            f"needs extra: captioners ({extra_install_command('captioners')}); import failed: {exc}"
         ) from exc
     return torch, transformers
 
@@ -52,6 +53,11 @@ class TransformersCaptioner(BaseAnnotator):
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @classmethod
+    def required_files(cls, spec: ModelSpec) -> tuple[str, ...]:
+        # Every transformers model folder has its config; the weight file names vary (safetensors shards).
+        return ("config.json",)
 
     def _pretrained_args(self) -> tuple[str, dict[str, Any]]:
         source = self.spec.source
@@ -76,9 +82,7 @@ class TransformersCaptioner(BaseAnnotator):
         except OSError as exc:  # transformers reports missing files / offline cache misses as OSError
             from image_annotator_lib.core.errors import MissingFilesError
 
-            raise MissingFilesError(
-                f"model {self.name!r}: {exc}; get it with `python -m image_annotator_lib download {self.name}`"
-            ) from exc
+            raise MissingFilesError(f"model {self.name!r}: {exc}; get it with `{download_command(self.name)}`") from exc
         self._model.to(self._device, dtype=self._dtype).eval()
 
     @abstractmethod

@@ -14,13 +14,17 @@ import numpy as np
 from PIL import Image
 
 from image_annotator_lib.core.errors import AnnotatorLoadError
-from image_annotator_lib.core.types import AnnotationResult, RatingPrediction, Score
+from image_annotator_lib.core.types import AnnotationResult, ModelSpec, RatingPrediction, Score
 from image_annotator_lib.local.imaging import to_rgb
 from image_annotator_lib.local.onnx_backend import OnnxAnnotator, option
 
 
 class OpenNSFWAnnotator(OnnxAnnotator):
     """NSFW probability and sfw/nsfw rating."""
+
+    @classmethod
+    def required_files(cls, spec: ModelSpec) -> tuple[str, ...]:
+        return (option(spec, "model_file", "open-nsfw.onnx"),)
 
     def _load(self, files: dict[str, Path]) -> None:
         try:

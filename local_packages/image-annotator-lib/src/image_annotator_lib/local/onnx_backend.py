@@ -57,6 +57,8 @@ class OnnxAnnotator(PipelinedAnnotator):
         path = files.get(name)
         if path is None and files:
             path = next(iter(files.values())).parent / name
+        elif path is None and self.spec.source.local_dir:  # an entry naming only its folder
+            path = Path(self.spec.source.local_dir) / name
         if path is None or not path.is_file():
             folder = f" in {path.parent}" if path is not None else ""
             raise MissingFilesError(f"model {self.name!r}: {name} is missing{folder}")

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from image_annotator_lib.core.errors import AnnotatorLoadError
-from image_annotator_lib.core.types import AnnotationResult
+from image_annotator_lib.core.types import AnnotationResult, ModelSpec
 from image_annotator_lib.local.imaging import wd_input
 from image_annotator_lib.local.onnx_backend import OnnxAnnotator, option
 from image_annotator_lib.local.wd_tags import TagTable, Thresholds, read_tag_csv, select_tags
@@ -16,6 +16,10 @@ from image_annotator_lib.local.wd_tags import TagTable, Thresholds, read_tag_csv
 
 class WDTagger(OnnxAnnotator):
     """Danbooru tags, categories and rating. Options: see `Thresholds.from_options`, `model_file`, `tags_file`."""
+
+    @classmethod
+    def required_files(cls, spec: ModelSpec) -> tuple[str, ...]:
+        return (option(spec, "model_file", "model.onnx"), option(spec, "tags_file", "selected_tags.csv"))
 
     def _load(self, files: dict[str, Path]) -> None:
         model_path = self._file(files, option(self.spec, "model_file", "model.onnx"))

@@ -31,6 +31,7 @@ from typing import Any
 from image_annotator_lib.testing import fake_batches
 from image_annotator_lib.testing.fake_replies import (
     DEFAULT_ANSWER,
+    GARBAGE_BODY,
     Fault,
     anthropic_message,
     error_body,
@@ -68,6 +69,7 @@ class _State:
     log: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     batches: fake_batches.BatchStore = field(default_factory=fake_batches.BatchStore)
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 class FakeProviderServer:
@@ -114,7 +116,16 @@ class FakeProviderServer:
         """The most requests that arrived within any `seconds`-long window (server-side rate measurement)."""
         return max_in_window([r.started for r in self.requests if provider is None or r.provider == provider], seconds)
 
+    def answered(self, provider: str | None = None) -> int:
+        """Requests that got a successful (2xx) answer: what a paid provider would have charged for."""
+        return sum(1 for r in self.requests if (provider is None or r.provider == provider) and 200 <= r.status < 300)
+
+    def release(self) -> None:
+        """Let every "hang" request end (without an answer)."""
+        self._state.released.set()
+
     def stop(self) -> None:
+        self._state.released.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
@@ -167,18 +178,38 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # -- plumbing ---------------------------------------------------------------------------------------------
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        *,
+        content_type: str | None = None,
+        chunked: bool = False,
+    ) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
+        content_type = content_type or ("application/json" if raw is None else "application/octet-stream")
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", content_type)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(body)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            if not chunked:
+                self.wfile.write(body)
+                return
+            step = 64 * 1024
+            for start in range(0, len(body), step):
+                piece = body[start : start + step]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout test): nothing to answer
+            pass  # the client gave up (timeout test, or a size limit hit): nothing to answer
 
     def _record(self, provider: str, body: bytes) -> int:
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -292,6 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
         index = self._record(provider, body)
         bad_key = self._key_ok()
         fault = Fault("unauthorized") if bad_key is not None else self._pick_fault(provider, body)
+        if fault.kind == "hang":  # never answered: the client is killed or gives up meanwhile
+            self.state.released.wait()
+            self.close_connection = True
+            return
         time.sleep(self.state.latency + (fault.delay if fault.kind in ("slow", "timeout") else 0.0))
         status, payload, headers = self._reply(provider, body, google_model, fault, bad_key or "")
         with self.state.lock:
@@ -299,7 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.log[index] = RecordedRequest(
                 rec.started, rec.method, rec.path, rec.provider, rec.headers, rec.body, status
             )
-        self._send(status, payload, headers)
+        if fault.kind == "garbage":
+            self._send(status, None, headers, raw=GARBAGE_BODY, content_type="application/json")
+        else:
+            self._send(status, payload, headers, chunked=fault.chunked)
 
     def _reply(
         self, provider: str, body: bytes, google_model: str | None, fault: Fault, sent_key: str
@@ -316,6 +354,8 @@ class _Handler(BaseHTTPRequestHandler):
             return status, error_body(provider, status, "The server had an error"), {}
         request = json.loads(body or b"{}")
         answer = self.state.answer
+        if fault.kind == "huge":
+            answer = {**answer, "caption": "x" * fault.size}
         if provider == "openai":
             return 200, openai_completion(str(request.get("model")), fault, answer), {}
         if provider == "anthropic":

@@ -31,13 +31,22 @@ class Fault:
     """What to do with one request: kind is one of
     "ok", "rate_limit" (429 + Retry-After), "server_error" (500), "unauthorized" (401), "forbidden" (403),
     "timeout" (sleep `delay` seconds before answering), "slow" (answer after `delay`), "refusal",
-    "blocked" (Google promptFeedback block; others: same as refusal), "truncated", "not_json".
+    "blocked" (Google promptFeedback block; others: same as refusal), "truncated", "not_json",
+    "garbage" (HTTP 200, Content-Type application/json, a body that is not JSON), "huge" (a valid answer whose
+    caption has `size` characters; sent with Content-Length, or chunked without one when `chunked`),
+    "hang" (never answer: the request waits until `FakeProviderServer.release()` or `stop()`, then the
+    connection closes without a response; its status stays 0).
     """
 
     kind: str = "ok"
     retry_after: str | None = None
     delay: float = 0.0
     status: int | None = None
+    size: int = 0
+    chunked: bool = False
+
+
+GARBAGE_BODY = b"<html><body>502 Bad Gateway (but sent as 200)</body></html>"
 
 
 def error_body(provider: str, status: int, message: str) -> dict[str, Any]:

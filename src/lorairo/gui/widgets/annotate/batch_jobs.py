@@ -7,7 +7,7 @@ show them. GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -26,27 +26,8 @@ from PySide6.QtWidgets import (
 from lorairo.gui.session import ProjectSession
 from lorairo.services.annotation_service import AnnotationService
 from lorairo.services.batch_annotation_service import BatchAnnotationService, BatchImportSummary, BatchJobInfo
-from lorairo.services.changes import Changes
-from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 
 COLUMNS = ("Batch", "Model", "Requests", "Status", "Submitted", "Imported")
-
-
-def annotation_changes(ids: Iterable[int]) -> Changes:
-    """What storing model results changes on `ids`: any of tags, captions, scores and ratings, plus the runs."""
-    return Changes.of(ids, tags=True, captions=True, scores=True, ratings=True, annotations=True)
-
-
-def batch_import_changes(summary: BatchImportSummary, query: ImageQueryService | None) -> Changes:
-    """Worker side: the `Changes` of a Batch API import. The summary names them when the service reports them
-    (`changes`); a summary of counts only cannot say which images got results, so every image of the project
-    is reloaded rather than none."""
-    reported = getattr(summary, "changes", None)
-    if isinstance(reported, Changes):
-        return reported
-    if not summary.images or query is None:
-        return Changes()
-    return annotation_changes(query.query_ids(ImageFilter()))
 
 
 class BatchJobsWidget(QWidget):
@@ -122,17 +103,11 @@ class BatchJobsWidget(QWidget):
             self.message.setText("No batch jobs yet. Pick a cloud model above and use “Submit as batch”.")
 
     def _import(self, title: str, fn: Callable[[BatchAnnotationService], BatchImportSummary]) -> None:
-        query = self.session.query
-
-        def work(service: BatchAnnotationService) -> tuple[BatchImportSummary, Changes]:
-            summary = fn(service)
-            return summary, batch_import_changes(summary, query)
-
-        self._run(title, work, self._imported)
+        self._run(title, fn, self._imported)
 
     def _imported(self, value: object) -> None:
-        summary, changes = cast(tuple[BatchImportSummary, Changes], value)
-        self.session.notify(changes)
+        summary = cast(BatchImportSummary, value)
+        self.session.notify(summary.changes)  # the images that got results: every view reloads them
         self.message.setText(
             f"Imported results for {summary.images} images: {summary.annotated} annotated, {summary.failed} failed"
             + (f", {summary.unmatched_keys} matched no image" if summary.unmatched_keys else "")

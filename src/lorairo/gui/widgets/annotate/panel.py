@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
 
 from lorairo.annotations.ai_annotator import AnnotatorModel, ModelEstimate
 from lorairo.gui.session import ProjectSession
-from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget, annotation_changes
+from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget
 from lorairo.gui.widgets.annotate.model_picker import ModelPicker
 from lorairo.gui.workers import Job, JobContext
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
+from lorairo.services.changes import Changes
 from lorairo.services.image_query_service import parse_filter
 
 SCOPE_SELECTION, SCOPE_ALL, SCOPE_FILTER = range(3)
@@ -329,9 +330,10 @@ class AnnotatePanel(QWidget):
             eta = (total - done) / rate if rate else 0
             self.rate.setText(f"{rate:.1f} image×model/s · ETA {format_seconds(eta)} · {message}")
 
-    def _batch_done(self, ids: object) -> None:
-        if isinstance(ids, list) and ids:
-            self.session.notify(annotation_changes(ids))
+    def _batch_done(self, changes: object) -> None:
+        # AnnotationService reports each stored group of results as a Changes record.
+        if isinstance(changes, Changes) and not changes.is_empty():
+            self.session.notify(changes)
 
     def _finished(self, summary: object) -> None:
         assert isinstance(summary, AnnotationRunSummary)

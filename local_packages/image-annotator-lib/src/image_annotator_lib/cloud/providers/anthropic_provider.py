@@ -11,7 +11,14 @@ from typing import Any
 from image_annotator_lib.cloud.errors import MalformedResponseError, PolicyViolationError
 from image_annotator_lib.cloud.imaging import EncodedImage
 from image_annotator_lib.cloud.providers.base import ProviderAdapter, Reply, reply_meta
-from image_annotator_lib.cloud.schema import TOOL_NAME, annotation_schema, parse_answer_text, validate_answer
+from image_annotator_lib.cloud.schema import (
+    DEFAULT_LIMITS,
+    TOOL_NAME,
+    AnswerLimits,
+    annotation_schema,
+    parse_answer_text,
+    validate_answer,
+)
 
 
 class AnthropicAdapter(ProviderAdapter):
@@ -27,7 +34,13 @@ class AnthropicAdapter(ProviderAdapter):
             base_url=self.settings.base_url,
             timeout=self.settings.timeout,
             max_retries=0,
+            http_client=self.http_client(),
         )
+
+    def sdk_http_client_class(self) -> Any:
+        import anthropic
+
+        return anthropic.DefaultAsyncHttpxClient
 
     def request_params(self, prompt: str, system_prompt: str, image: EncodedImage) -> dict[str, Any]:
         """The /v1/messages parameters for one image (used live and as Message Batches `params`)."""
@@ -64,10 +77,10 @@ class AnthropicAdapter(ProviderAdapter):
     async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
         params = self.request_params(prompt, system_prompt, image)
         data = await self.post_json(client, "/v1/messages", params)
-        return parse_message(data)
+        return parse_message(data, self.settings.answer_limits)
 
 
-def parse_message(data: dict[str, Any]) -> Reply:
+def parse_message(data: dict[str, Any], limits: AnswerLimits = DEFAULT_LIMITS) -> Reply:
     """Validate a Message (as a dict): stop_reason refusal -> policy, missing/partial tool input -> malformed."""
     stop = data.get("stop_reason")
     content = data.get("content") or []
@@ -83,13 +96,13 @@ def parse_message(data: dict[str, Any]) -> Reply:
     if tool_inputs:
         raw = json.dumps(tool_inputs[0], ensure_ascii=False)
         try:
-            annotation = validate_answer(tool_inputs[0], raw_text=raw)
+            annotation = validate_answer(tool_inputs[0], raw_text=raw, limits=limits)
         except MalformedResponseError as exc:
             exc.message += cut
             raise
     elif texts:
         try:
-            annotation = parse_answer_text("\n".join(texts))
+            annotation = parse_answer_text("\n".join(texts), limits)
         except MalformedResponseError as exc:
             exc.message += cut
             raise

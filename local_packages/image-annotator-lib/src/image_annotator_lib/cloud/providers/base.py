@@ -6,9 +6,11 @@ APITimeoutError, APIConnectionError), so one mapping serves both; Google maps it
 
 from __future__ import annotations
 
+import ipaddress
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from image_annotator_lib.cloud.errors import (
     AuthenticationError,
@@ -22,7 +24,7 @@ from image_annotator_lib.cloud.errors import (
 )
 from image_annotator_lib.cloud.imaging import EncodedImage
 from image_annotator_lib.cloud.retry import parse_retry_after
-from image_annotator_lib.cloud.schema import ParsedAnnotation, parse_answer_text
+from image_annotator_lib.cloud.schema import DEFAULT_LIMITS, AnswerLimits, ParsedAnnotation, parse_answer_text
 from image_annotator_lib.cloud.settings import CloudSettings
 
 _POLICY_CODES = ("content_policy_violation", "content_filter", "safety", "policy")
@@ -75,11 +77,23 @@ class ProviderAdapter(ABC):
         """
         try:
             data = await client.post(path, body=body, cast_to=object)
+        except ValueError as exc:  # a 200 whose body is not JSON: the SDK's json() failed. Final, never retried.
+            raise MalformedResponseError(f"response body is not JSON ({exc})") from None
         except Exception as exc:
             raise self.classify(exc) from None  # `from None`: the SDK exception may carry request headers
         if not isinstance(data, dict):
-            raise MalformedResponseError("response is not a JSON object", raw_text=str(data)[:4000])
+            raise MalformedResponseError("response is not a JSON object", raw_text=str(data))
         return data
+
+    def http_client(self) -> Any:
+        """The SDK's own async httpx client, reading at most `max_response_bytes` of any response body."""
+        from image_annotator_lib.cloud.limited_http import limited_async_client
+
+        return limited_async_client(self.sdk_http_client_class(), self.settings.max_response_bytes)
+
+    def sdk_http_client_class(self) -> Any:
+        """The SDK's default async httpx client class (openai / anthropic override)."""
+        raise NotImplementedError
 
     def classify(self, exc: BaseException) -> CloudError:
         """Map an SDK exception to our typed error (message scrubbed of the key)."""
@@ -91,10 +105,10 @@ class ProviderAdapter(ABC):
         return self.settings.base_url or f"{self.settings.provider}'s default endpoint"
 
 
-def parse_text_answer(text: str, *, cut_off: bool) -> ParsedAnnotation:
+def parse_text_answer(text: str, *, cut_off: bool, limits: AnswerLimits = DEFAULT_LIMITS) -> ParsedAnnotation:
     """`parse_answer_text`, saying so when the answer was cut off at the output-token limit."""
     try:
-        return parse_answer_text(text)
+        return parse_answer_text(text, limits)
     except MalformedResponseError as exc:
         if cut_off:
             exc.message = f"answer cut off at max_output_tokens; {exc.message}"
@@ -160,8 +174,13 @@ def classify_http_status(
 
 def classify_stainless_error(exc: BaseException, secrets: tuple[str, ...], *, endpoint: str = "") -> CloudError:
     """Mapping for the openai and anthropic SDK exceptions (matched by class name: no SDK import needed)."""
-    if isinstance(exc, CloudError):
-        return exc
+    cause: BaseException | None = exc
+    for _ in range(8):  # our own error raised inside the SDK's send (the size-limited body read)
+        if cause is None:
+            break
+        if isinstance(cause, CloudError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
     names = {cls.__name__ for cls in type(exc).__mro__}
     if "APITimeoutError" in names or isinstance(exc, TimeoutError):
         return RequestTimeoutError("no answer within the configured timeout")
@@ -171,6 +190,43 @@ def classify_stainless_error(exc: BaseException, secrets: tuple[str, ...], *, en
         headers = getattr(response, "headers", None)
         return classify_http_status(status, _error_text(exc), _error_code(exc), headers, secrets)
     if "APIConnectionError" in names:
-        where = f" to {endpoint}" if endpoint else ""
-        return ProviderError(scrub(f"connection{where} failed: {_error_text(exc)} (is the server running?)", secrets))
+        return connection_error(endpoint, _error_text(exc), secrets)
     return ProviderError(scrub(f"{type(exc).__name__}: {exc}", secrets))
+
+
+_LOCAL_SUFFIXES = (".local", ".lan", ".home", ".internal", ".localdomain", ".home.arpa")
+
+
+def is_local_endpoint(base_url: str | None) -> bool:
+    """Whether `base_url` points at this machine or the local network (Ollama, LM Studio, vLLM on a LAN box).
+
+    None (the provider's default endpoint) and public host names are not local. A bare host name without a
+    dot ("ollama" in a compose file) and private, loopback and link-local addresses are.
+    """
+    if not base_url:
+        return False
+    host = (urlsplit(base_url if "//" in base_url else f"//{base_url}").hostname or "").lower()
+    if not host:
+        return False
+    if host == "localhost" or ("." not in host and ":" not in host) or host.endswith(_LOCAL_SUFFIXES):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback or address.is_link_local
+
+
+def connection_hint(base_url: str | None) -> str:
+    """What to check after a connection failure, fitting the endpoint: a local server may simply not be
+    running; a provider's public API is up, so the network (or a proxy / firewall) is the likely cause."""
+    if is_local_endpoint(base_url):
+        return f"is the server at {base_url} running?"
+    return "check the internet connection, proxy and firewall; the provider's status page says if it is down"
+
+
+def connection_error(endpoint: str | None, detail: str, secrets: tuple[str, ...]) -> ProviderError:
+    """The error for a request that never reached the provider (retried like other transient failures)."""
+    where = f" to {endpoint}" if endpoint else ""
+    hint = connection_hint(endpoint if endpoint and "://" in endpoint else None)
+    return ProviderError(scrub(f"connection{where} failed: {detail} ({hint})", secrets))

@@ -12,7 +12,7 @@ from typing import Any
 from image_annotator_lib.cloud.errors import CloudError, MalformedResponseError, PolicyViolationError
 from image_annotator_lib.cloud.imaging import EncodedImage
 from image_annotator_lib.cloud.providers.base import ProviderAdapter, Reply, parse_text_answer, reply_meta
-from image_annotator_lib.cloud.schema import annotation_schema
+from image_annotator_lib.cloud.schema import DEFAULT_LIMITS, AnswerLimits, annotation_schema
 
 _JSON_INSTRUCTION = (
     '\nAnswer with only a JSON object: {"tags": [{"name": str, "category": "general"|"character"|"copyright"'
@@ -35,7 +35,13 @@ class OpenAIAdapter(ProviderAdapter):
             base_url=self.settings.base_url,
             timeout=self.settings.timeout,
             max_retries=0,
+            http_client=self.http_client(),
         )
+
+    def sdk_http_client_class(self) -> Any:
+        import openai
+
+        return openai.DefaultAsyncHttpxClient
 
     def request_body(self, prompt: str, system_prompt: str, image: EncodedImage) -> dict[str, Any]:
         """The /v1/chat/completions body for one image (used live and in Batch JSONL)."""
@@ -71,14 +77,14 @@ class OpenAIAdapter(ProviderAdapter):
     async def request(self, client: Any, prompt: str, system_prompt: str, image: EncodedImage) -> Reply:
         body = self.request_body(prompt, system_prompt, image)
         data = await self.post_json(client, "/chat/completions", body)
-        return parse_chat_completion(data)
+        return parse_chat_completion(data, self.settings.answer_limits)
 
 
-def parse_chat_completion(data: dict[str, Any]) -> Reply:
+def parse_chat_completion(data: dict[str, Any], limits: AnswerLimits = DEFAULT_LIMITS) -> Reply:
     """Validate a chat completion (as a dict): refusal / content_filter -> policy, bad JSON -> malformed."""
     choices = data.get("choices") or []
     if not choices:
-        raise MalformedResponseError("response has no choices", raw_text=json.dumps(data)[:4000])
+        raise MalformedResponseError("response has no choices", raw_text=json.dumps(data))
     choice = choices[0]
     message = choice.get("message") or {}
     finish = choice.get("finish_reason")
@@ -89,7 +95,7 @@ def parse_chat_completion(data: dict[str, Any]) -> Reply:
         raise PolicyViolationError("answer blocked by the provider's content filter", raw_text=content)
     if not isinstance(content, str) or not content.strip():
         raise MalformedResponseError(f"response has no text (finish_reason={finish})", raw_text=content)
-    annotation = parse_text_answer(content, cut_off=finish == "length")
+    annotation = parse_text_answer(content, cut_off=finish == "length", limits=limits)
     usage = data.get("usage") or {}
     meta = reply_meta(
         data.get("id"), data.get("model"), finish, usage.get("prompt_tokens"), usage.get("completion_tokens")
