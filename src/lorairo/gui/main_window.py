@@ -143,7 +143,14 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.log_dock], [140], Qt.Orientation.Vertical)
             if self.panel_docks:
                 self.resizeDocks(list(self.panel_docks.values())[:1], [440], Qt.Orientation.Horizontal)
+        self._attach_review()
         self.ready = True
+
+    def _attach_review(self) -> None:
+        """The review loop (viewer page, keyboard path, Help > Keyboard shortcuts): lorairo.gui.widgets.review."""
+        from lorairo.gui.widgets.review import ReviewController
+
+        self.review = ReviewController(self)
 
     def attach_optional_panels(self) -> list[str]:
         """Place the details / annotate panels if their modules exist (they are written by other parts).
@@ -244,7 +251,7 @@ class MainWindow(QMainWindow):
         self.view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.refresh_action])
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.log_dock.toggleViewAction())
-        help_menu = bar.addMenu("&Help")
+        self.help_menu = help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.docs_action, self.about_action])
 
     def _connect(self) -> None:

@@ -59,6 +59,10 @@ from lorairo.exceptions import LoRAIroException
 from lorairo.services.project_service import Project
 
 RATING_LABELS = ("general", "sensitive", "questionable", "explicit")
+#: Longest tag accepted from the user: longer text is a pasted sentence, not a tag (captions hold sentences).
+MAX_TAG_LENGTH = 200
+#: sd-scripts' keep-tokens separator: inside a tag it would split the exported caption line.
+KEEP_SEPARATOR = "|||"
 
 #: Looks up categories of tags (display form -> category); may return a subset. Called in the worker.
 Categorizer = Callable[[Sequence[str]], Mapping[str, str]]
@@ -303,6 +307,18 @@ def _load_tag_counts(session: Session, image_ids: Sequence[int]) -> list[TagCoun
     return sorted(found.values(), key=lambda t: (-t.count, t.tag))
 
 
+def check_tag_text(tag: str) -> None:
+    """Refuse text that cannot be one tag of a caption line (raises EditError naming the tag)."""
+    if KEEP_SEPARATOR in tag:
+        raise EditError(f"tag {tag[:60]!r} contains '|||', which separates kept tokens in a caption line")
+    if "," in tag:
+        raise EditError(f"tag {tag[:60]!r} contains a comma, which separates tags: add them one by one")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise EditError(
+            f"tag '{tag[:40]}…' is {len(tag)} characters long (at most {MAX_TAG_LENGTH}); put sentences in the caption"
+        )
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -347,6 +363,8 @@ class EditService:
         cleaned = [normalize_tag(tag) for tag in tags]
         if not cleaned or any(not tag for tag in cleaned):
             raise EditError("tag is empty: type a tag name")
+        for tag in cleaned:
+            check_tag_text(tag)
         return list(dict.fromkeys(cleaned))
 
     def _vocabulary_categories(self, tags: Sequence[str]) -> dict[str, str]:
@@ -431,6 +449,42 @@ class EditService:
             return ChangeSet((self._remove_change(rows, [old_tag]), add))
 
         return self._run(f"Rename {old_tag} to {new_tag}", build)
+
+    def images_with_tag(self, tag: str) -> list[int]:
+        """Every image of the project carrying `tag` (active; any source; case-insensitive)."""
+        wanted = normalize_tag(tag).lower()
+        with self.project.db.session() as session:
+            ids = session.scalars(
+                select(TagRecord.image_id)
+                .where(func.lower(TagRecord.tag) == wanted, TagRecord.is_rejected.is_(False))
+                .distinct()
+            )
+            return sorted(int(i) for i in ids)
+
+    def rename_everywhere(self, old: str, new: str) -> EditResult:
+        """Rename (or merge, when `new` exists) `old` on every image of the project: one undoable step."""
+        ids = self.images_with_tag(old)
+        if not ids:
+            raise EditError(f"no image has the tag '{normalize_tag(old)}'")
+        return self.rename_tag(ids, old, new)
+
+    def delete_everywhere(self, tag: str) -> EditResult:
+        """Remove `tag` from every image of the project: one undoable step."""
+        ids = self.images_with_tag(tag)
+        if not ids:
+            raise EditError(f"no image has the tag '{normalize_tag(tag)}'")
+        result = self.remove_tags(ids, [tag])
+        return EditResult(
+            f"Delete {normalize_tag(tag)} from {_plural(len(ids), 'image')}", result.changed_ids, result.inverse
+        )
+
+    def set_excluded(self, image_ids: Iterable[int], excluded: bool) -> EditResult:
+        """Leave images out of exports (or take them back in)."""
+
+        def build(repo: EditRepository) -> Change:
+            return SetExcluded(tuple((i, excluded) for i in self._existing(repo, image_ids)))
+
+        return self._run("Exclude from export" if excluded else "Include in export", build)
 
     # --- caption / rating / score --------------------------------------------------------------------
 

@@ -165,5 +165,11 @@ class ThumbnailGrid(QWidget):
             if row is not None:
                 selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
 
+    def flush_selection(self) -> None:
+        """Emit a pending selection change now (keyboard navigation must not wait for the debounce)."""
+        if self._selection_timer.isActive():
+            self._selection_timer.stop()
+            self._emit_selection()
+
     def _emit_selection(self) -> None:
         self.selection_changed.emit(self.selected_ids())

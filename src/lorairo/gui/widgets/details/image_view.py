@@ -28,7 +28,7 @@ from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
 from lorairo.gui.widgets.tag_completer import TagLineEdit
 from lorairo.gui.workers import JobManager
-from lorairo.services.edit_service import ImageDetails
+from lorairo.services.edit_service import EditError, ImageDetails, check_tag_text, normalize_tag
 
 CATEGORY_ORDER = ("character", "copyright", "artist", "general", "meta", "rating")
 
@@ -110,12 +110,17 @@ class ImageView(QSplitter):
         add_row = QHBoxLayout()
         self.tag_input = TagLineEdit(jobs, suggest, tags_box)
         self.tag_input.setPlaceholderText("Add tags (comma-separated), Enter to add")
-        self.tag_input.returnPressed.connect(self._add_from_input)
+        self.tag_input.returnPressed.connect(self.add_from_input)
         self.add_button = QPushButton("Add", tags_box)
-        self.add_button.clicked.connect(self._add_from_input)
+        self.add_button.clicked.connect(self.add_from_input)
         add_row.addWidget(self.tag_input, 1)
         add_row.addWidget(self.add_button)
         tags_layout.addLayout(add_row)
+        self.input_error = QLabel(tags_box)
+        self.input_error.setWordWrap(True)
+        self.input_error.setStyleSheet("color: #c0392b;")
+        self.input_error.hide()
+        tags_layout.addWidget(self.input_error)
         self.vocabulary_note = _muted(NO_DATABASE_NOTE, tags_box)
         self.vocabulary_note.setTextFormat(Qt.TextFormat.RichText)
         self.vocabulary_note.hide()
@@ -158,8 +163,17 @@ class ImageView(QSplitter):
         layout.addWidget(self.failures_box)
         layout.addStretch(1)
 
-    def _add_from_input(self) -> None:
-        tags = split_tags(self.tag_input.text())
+    def add_from_input(self) -> None:
+        """Add what is typed (comma-separated tags); text that cannot be a tag is kept, with the reason shown."""
+        try:
+            tags = split_tags(self.tag_input.text())
+            for tag in tags:
+                check_tag_text(normalize_tag(tag))
+        except EditError as exc:
+            self.input_error.setText(str(exc))
+            self.input_error.show()
+            return
+        self.input_error.hide()
         if tags:
             self.tag_input.clear()
             self.add_requested.emit(tags)

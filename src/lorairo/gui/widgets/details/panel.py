@@ -12,6 +12,7 @@ Thread-safety: GUI thread only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -34,6 +35,7 @@ from lorairo.gui.widgets.details.preview import decode_preview
 from lorairo.gui.widgets.details.tag_source import TagVocabulary
 from lorairo.gui.widgets.details.undo import EditUndoCommand
 from lorairo.gui.workers import JobError, JobManager
+from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
 from lorairo.services.project_service import Project
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
 
 PAGE_EMPTY, PAGE_SINGLE, PAGE_BATCH = 0, 1, 2
+TAG_CHANGES = Changes(tags=True)
 
 
 class DetailsPanel(QWidget):
@@ -197,7 +200,10 @@ class DetailsPanel(QWidget):
         """Show one image's details, the batch editor for several, or the empty page for none."""
         if self._ids and self.pages.currentIndex() == PAGE_SINGLE:
             self.caption_editor.flush()  # a pending caption belongs to the image being left
-        self._ids = list(dict.fromkeys(image_ids))
+        wanted = list(dict.fromkeys(image_ids))
+        if len(wanted) == 1 and wanted == self._ids and self.pages.currentIndex() == PAGE_SINGLE:
+            return  # already shown or loading (the keyboard path shows the next image before the grid says so)
+        self._ids = wanted
         self._generation += 1
         self.details = None
         self.status.hide()
@@ -304,25 +310,33 @@ class DetailsPanel(QWidget):
 
     # --- edits ---------------------------------------------------------------------------------------
 
-    def _submit_edit(self, title: str, fn: Callable[[EditService], EditResult]) -> None:
+    def _submit_edit(self, title: str, fn: Callable[[EditService], EditResult], kind: Changes = TAG_CHANGES) -> None:
+        """Run an edit on the write pool, push it on the undo stack, broadcast what it changed. `kind` holds
+        the flags of the broadcast (which data changed)."""
         service = self.service
         if service is None:
             return
 
+        def applied(result: EditResult) -> None:
+            self._applied(result, kind)
+
         def done(result: EditResult) -> None:
             if result.changed and service is self.service:
-                self.undo_stack.push(EditUndoCommand(self.jobs, service, result, self._applied))
-                self._applied(result)
+                self.undo_stack.push(EditUndoCommand(self.jobs, service, result, applied))
+                applied(result)
 
         self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._show_error, pool="write")
 
-    def _applied(self, result: EditResult) -> None:
+    def _applied(self, result: EditResult, kind: Changes = TAG_CHANGES) -> None:
         """An edit, undo or redo landed: tell the window and reload what is shown if it changed."""
         self.status.hide()
-        if result.changed_ids:
-            self.images_changed.emit(list(result.changed_ids))
-            if self.session is None:  # with a session the window routes the signal back to refresh()
-                self.refresh(list(result.changed_ids))
+        if not result.changed_ids:
+            return
+        if self.session is not None:  # the one broadcast; it comes back here through images_changed
+            self.session.notify(replace(kind, image_ids=frozenset(result.changed_ids)))
+            return
+        self.images_changed.emit(list(result.changed_ids))
+        self.refresh(list(result.changed_ids))
 
     def _edit_tags(self, action: str, tags: list[str]) -> None:
         ids = list(self._ids)
@@ -341,14 +355,44 @@ class DetailsPanel(QWidget):
     def _save_caption(self, text: str) -> None:
         if len(self._ids) == 1:
             image_id = self._ids[0]
-            self._submit_edit("Save caption", lambda s: s.set_caption(image_id, text))
+            self._submit_edit("Save caption", lambda s: s.set_caption(image_id, text), Changes(captions=True))
 
     def _set_rating(self, ids: list[int], label: str | None) -> None:
         ids = list(ids)
         if ids:
-            self._submit_edit("Set rating", lambda s: s.set_rating(ids, label))
+            self._submit_edit("Set rating", lambda s: s.set_rating(ids, label), Changes(ratings=True))
 
     def _set_score(self, ids: list[int], value: float | None) -> None:
         ids = list(ids)
         if ids:
-            self._submit_edit("Set score", lambda s: s.set_score(ids, value))
+            self._submit_edit("Set score", lambda s: s.set_score(ids, value), Changes(scores=True))
+
+    # --- the review loop (keyboard path, grid, tags panel) ----------------------------------------------
+
+    def focus_tag_input(self) -> None:
+        """Put the cursor in the tag field of the page shown (single image or batch)."""
+        field = self.batch.add_input if self.pages.currentIndex() == PAGE_BATCH else self.tag_input
+        field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        field.selectAll()
+
+    def commit_pending(self) -> None:
+        """Save what is typed but not yet saved (tags in the tag field, the caption) before moving on."""
+        if self.pages.currentIndex() == PAGE_SINGLE:
+            if self.tag_input.text().strip():
+                self.view.add_from_input()
+            self.caption_editor.flush()
+
+    def set_excluded(self, image_ids: list[int], excluded: bool) -> None:
+        """Exclude images from export (or include them again), undoable from the Edit menu."""
+        ids = list(image_ids)
+        if ids:
+            title = "Exclude from export" if excluded else "Include in export"
+            self._submit_edit(title, lambda s: s.set_excluded(ids, excluded), Changes(exclusion=True))
+
+    def rename_everywhere(self, old: str, new: str) -> None:
+        """Rename or merge a tag across the whole project (one undo step)."""
+        self._submit_edit("Rename tag everywhere", lambda s: s.rename_everywhere(old, new))
+
+    def delete_everywhere(self, tag: str) -> None:
+        """Delete a tag from every image of the project (one undo step)."""
+        self._submit_edit("Delete tag everywhere", lambda s: s.delete_everywhere(tag))

@@ -1,0 +1,295 @@
+"""The review loop's wiring: viewer page, keyboard path between grid, viewer and tag field, and its menus.
+
+`ReviewController` is built once by the main window after the browser and the details panel exist. It owns
+the viewer (a page of the window's central stack, next to the grid), filters keys on the grid and on the
+tag fields, and moves the grid's selection (which the details panel follows). Every shortcut it handles is
+listed in `SHORTCUTS` (Help > Keyboard shortcuts and docs/shortcuts.md show the same table).
+GUI thread only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+
+from lorairo.gui.models.image_list_model import ImageIdRole
+from lorairo.gui.widgets.viewer import ImageViewer
+from lorairo.services.export.data import resolve_image_path
+
+if TYPE_CHECKING:
+    from lorairo.gui.main_window import MainWindow
+    from lorairo.gui.widgets.details.panel import DetailsPanel
+    from lorairo.gui.widgets.image_browser import ImageBrowser
+
+#: (where, keys, what it does): the one list shown in Help > Keyboard shortcuts and docs/shortcuts.md.
+SHORTCUTS: tuple[tuple[str, str, str], ...] = (
+    ("Grid", "Arrow keys, Page Up/Down, Home, End", "Move the current image"),
+    ("Grid", "Shift+arrows, Ctrl+click, Ctrl+A", "Extend / toggle / select all"),
+    ("Grid", "Enter or F2", "Put the cursor in the tag field of the details panel"),
+    ("Grid", "Space or double-click", "Open the current image in the viewer"),
+    ("Grid", "C", "Compare the two selected images side by side"),
+    ("Grid", "Delete", "Exclude the selection from export (again: include it); undo with Ctrl+Z"),
+    ("Tag field", "Enter", "Add the typed tags (comma-separated) and stay in the field"),
+    ("Tag field", "Ctrl+Enter or Alt+Down", "Save and go to the next image, cursor stays in the tag field"),
+    ("Tag field", "Alt+Up", "Save and go to the previous image"),
+    ("Tag field", "Escape", "Back to the viewer if it is open, else to the grid"),
+    ("Viewer", "Right / Left (Page Down / Up)", "Next / previous image"),
+    ("Viewer", "F, 1, + / -, wheel, drag", "Fit, 100%, zoom (around the cursor with the wheel), pan"),
+    ("Viewer", "Enter or F2", "Put the cursor in the tag field"),
+    ("Viewer", "Escape", "Back to the grid"),
+    ("Window", "Ctrl+Z / Ctrl+Shift+Z", "Undo / redo the last edit"),
+    ("Window", "Ctrl+F", "Filter by tags"),
+    ("Window", "Ctrl+Shift+F", "Clear the filter"),
+    ("Window", "Ctrl+I / Ctrl+E", "Import a folder / export the dataset"),
+    ("Window", "Ctrl++ / Ctrl+-", "Larger / smaller thumbnails"),
+)
+
+_ENTER = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+
+
+class ShortcutsDialog(QDialog):
+    """Help > Keyboard shortcuts: the `SHORTCUTS` table."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.table = QTableWidget(len(SHORTCUTS), 3, self)
+        self.table.setHorizontalHeaderLabels(["Where", "Keys", "Does"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, cells in enumerate(SHORTCUTS):
+            for column, text in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)
+        self.resize(760, 520)
+
+
+class ReviewController(QObject):
+    """Viewer + keyboard path for one main window (built after its browser and details panel)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.browser: ImageBrowser = window.ensure_browser()
+        self.viewer = ImageViewer(window.jobs, self._lookup, window.stack)
+        window.stack.addWidget(self.viewer)
+        self.viewer.navigate_requested.connect(self.move)
+        self.viewer.close_requested.connect(self.show_grid)
+        self.viewer.edit_requested.connect(self.focus_tags)
+        grid_view = self.browser.grid.view
+        grid_view.installEventFilter(self)
+        grid_view.doubleClicked.connect(lambda index: self.open_viewer(int(index.data(ImageIdRole))))
+        self._filtered: list[QObject] = []
+        self.attach_panel()
+        self._build_actions()
+        window.session.project_changed.connect(self._project_changed)
+        self._project_changed(window.session.project)
+
+    def _project_changed(self, project: object) -> None:
+        """A project opened: the grid takes the keyboard (the keyboard path starts there, see SHORTCUTS)."""
+        if project is not None:
+            QTimer.singleShot(0, lambda: self.show_grid() if self.window.session.project is not None else None)
+
+    # --- wiring ----------------------------------------------------------------------------------------
+
+    @property
+    def details(self) -> DetailsPanel | None:
+        panel = self.window.panels.get("DetailsPanel")
+        return panel  # type: ignore[return-value]
+
+    def attach_panel(self) -> None:
+        """Filter keys on the details panel's tag fields (call again if the panel is created later)."""
+        panel = self.details
+        if panel is None:
+            return
+        for field in (panel.tag_input, panel.batch.add_input):
+            if field not in self._filtered:
+                field.installEventFilter(self)
+                self._filtered.append(field)
+
+    def _build_actions(self) -> None:
+        window = self.window
+        self.shortcuts_action = QAction("&Keyboard shortcuts", window)
+        self.shortcuts_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+        window.addAction(self.shortcuts_action)
+        window.help_menu.insertAction(window.help_menu.actions()[0], self.shortcuts_action)
+        self.viewer_action = QAction("Open in &viewer", window)
+        self.viewer_action.triggered.connect(self.open_current)
+        self.compare_action = QAction("&Compare two selected images", window)
+        self.compare_action.triggered.connect(self.compare_selection)
+        window.view_menu.addSeparator()
+        window.view_menu.addActions([self.viewer_action, self.compare_action])
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def _lookup(self, image_id: int) -> tuple[Path, str]:
+        """Worker side: the file to decode for `image_id` and its display name."""
+        session = self.window.session
+        query, project = session.query, session.project
+        if query is None or project is None:
+            raise RuntimeError("no project is open")
+        rows = query.fetch_rows([image_id], details=False)
+        if not rows:
+            raise RuntimeError(f"image {image_id} is no longer in the project")
+        return resolve_image_path(project.root, rows[0].file_path), rows[0].file_name
+
+    # --- actions ---------------------------------------------------------------------------------------
+
+    @property
+    def viewer_open(self) -> bool:
+        return self.window.stack.currentWidget() is self.viewer
+
+    def current_id(self) -> int | None:
+        index = self.browser.grid.view.currentIndex()
+        if index.isValid():
+            return int(index.data(ImageIdRole))
+        selected = self.browser.selected_ids()
+        return selected[0] if selected else None
+
+    def open_current(self) -> None:
+        image_id = self.current_id()
+        if image_id is not None:
+            self.open_viewer(image_id)
+
+    def open_viewer(self, image_id: int) -> None:
+        """Show the viewer page with `image_id` (the details panel keeps showing the grid's selection)."""
+        self.window.stack.setCurrentWidget(self.viewer)
+        self.viewer.show_image(image_id)
+        self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def compare_selection(self) -> bool:
+        """Side by side compare of the first two selected images; False (and a status message) otherwise."""
+        ids = self.browser.selected_ids()
+        if len(ids) != 2:
+            self.window.status.showMessage("Select exactly two images to compare them.", 6000)
+            return False
+        self.window.stack.setCurrentWidget(self.viewer)
+        self.viewer.compare(ids[0], ids[1])
+        self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+        return True
+
+    def show_grid(self) -> None:
+        self.window.stack.setCurrentWidget(self.browser)
+        self.browser.grid.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def focus_tags(self) -> None:
+        panel = self.details
+        if panel is None:
+            return
+        dock = self.window.panel_docks.get("DetailsPanel")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        view = self.browser.grid.view
+        if not self.browser.selected_ids() and view.currentIndex().isValid():
+            # The current cell is not always selected (Home on the first cell moves nothing): edit that one.
+            view.selectionModel().select(view.currentIndex(), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.browser.grid.flush_selection()
+        panel.focus_tag_input()
+
+    def move(self, delta: int) -> bool:
+        """Select the image `delta` places away from the current one; the viewer and details follow.
+        Returns False at either end of the grid."""
+        view, model = self.browser.grid.view, self.browser.model
+        count = model.rowCount()
+        if count == 0:
+            return False
+        current = view.currentIndex()
+        row = current.row() + delta if current.isValid() else (0 if delta > 0 else count - 1)
+        if not 0 <= row < count:
+            self.window.status.showMessage("Last image." if delta > 0 else "First image.", 4000)
+            return False
+        index = model.index(row)
+        view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        view.scrollTo(index)
+        self.browser.grid.flush_selection()
+        if self.viewer_open:
+            self.viewer.show_image(int(index.data(ImageIdRole)))
+        return True
+
+    def toggle_excluded(self) -> None:
+        """Delete on the grid: exclude the selection, or include it again when all of it is excluded."""
+        panel, ids = self.details, self.browser.selected_ids()
+        if panel is None or not ids:
+            return
+        rows = [self.browser.model.cached_row(i) for i in ids]
+        all_excluded = all(row is not None and row.excluded for row in rows)
+        panel.set_excluded(ids, not all_excluded)
+        what = "Included" if all_excluded else "Excluded"
+        self.window.status.showMessage(f"{what} {len(ids)} image(s) {'in' if all_excluded else 'from'} export.", 6000)
+
+    # --- keys ------------------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
+            return False
+        if watched is self.browser.grid.view:
+            return self._grid_key(event)
+        if watched in self._filtered:
+            return self._tag_field_key(event)
+        return False
+
+    def _grid_key(self, event: QKeyEvent) -> bool:
+        key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if mods != Qt.KeyboardModifier.NoModifier:
+            return False
+        if key in (*_ENTER, Qt.Key.Key_F2):
+            self.focus_tags()
+        elif key == Qt.Key.Key_Space:
+            self.open_current()
+        elif key == Qt.Key.Key_Delete:
+            self.toggle_excluded()
+        elif key == Qt.Key.Key_C:
+            self.compare_selection()
+        else:
+            return False
+        return True
+
+    def _tag_field_key(self, event: QKeyEvent) -> bool:
+        key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        ctrl, alt = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+        if (key in _ENTER and mods == ctrl) or (key == Qt.Key.Key_Down and mods == alt):
+            self._commit_and_move(1)
+        elif key == Qt.Key.Key_Up and mods == alt:
+            self._commit_and_move(-1)
+        elif key == Qt.Key.Key_Escape and mods == Qt.KeyboardModifier.NoModifier:
+            popup = self._completer_popup()
+            if popup is not None and popup.isVisible():
+                return False  # Escape closes the suggestions first
+            if self.viewer_open:
+                self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+            else:
+                self.show_grid()
+        else:
+            return False
+        return True
+
+    def _completer_popup(self) -> Any:
+        panel = self.details
+        completer = getattr(panel.tag_input, "completer_", None) if panel is not None else None
+        return completer.popup() if completer is not None else None
+
+    def _commit_and_move(self, delta: int) -> None:
+        panel = self.details
+        if panel is None:
+            return
+        panel.commit_pending()
+        if self.move(delta):
+            panel.focus_tag_input()

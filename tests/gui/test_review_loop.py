@@ -1,0 +1,191 @@
+"""The review loop without the mouse: grid -> tag field -> three tags -> next image, 20 times; the viewer;
+Delete excludes (undoable); bad tag text is refused with a message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import select
+
+from lorairo.database.schema import ImageRecord, TagRecord
+from lorairo.services.project_service import ProjectService
+
+from .factories import insert_images
+
+
+def _open(qtbot, window, count: int, name: str = "review") -> list[int]:  # type: ignore[no-untyped-def]
+    project = ProjectService(window.config).create(name)
+    ids = insert_images(project, [[] for _ in range(count)])
+    project.close()
+    with qtbot.waitSignal(window.ensure_browser().query_finished, timeout=10_000):
+        window.open_project(name)
+    return ids
+
+
+def _press(qtbot, key: Qt.Key, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:  # type: ignore[no-untyped-def]
+    """A key to whatever has the keyboard focus, as a user's keystroke would go."""
+    target = QApplication.focusWidget()
+    assert target is not None, "nothing has the keyboard focus"
+    qtbot.keyClick(target, key, modifier)
+
+
+def _type(qtbot, text: str) -> None:  # type: ignore[no-untyped-def]
+    target = QApplication.focusWidget()
+    assert target is not None
+    qtbot.keyClicks(target, text)
+
+
+def _manual_tags(window) -> dict[int, list[str]]:  # type: ignore[no-untyped-def]
+    tags: dict[int, list[str]] = {}
+    with window.session.project.db.session() as s:
+        for image_id, tag in s.execute(
+            select(TagRecord.image_id, TagRecord.tag).where(TagRecord.source == "manual").order_by(TagRecord.id)
+        ):
+            tags.setdefault(image_id, []).append(tag)
+    return tags
+
+
+def test_tag_twenty_images_three_tags_each_with_the_keyboard_only(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    ids = _open(qtbot, window, 20)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.browser.grid.view.hasFocus())  # the grid has the focus after opening
+    panel = window.panels["DetailsPanel"]
+
+    # The sequence of docs/shortcuts.md: Home, Enter; then per image: tag Enter tag Enter tag Ctrl+Enter.
+    _press(qtbot, Qt.Key.Key_Home)
+    _press(qtbot, Qt.Key.Key_Return)
+    assert QApplication.focusWidget() is panel.tag_input
+    for n in range(20):
+        for k in range(3):
+            _type(qtbot, f"tag {n} {k}")
+            if k < 2:
+                _press(qtbot, Qt.Key.Key_Return)  # adds, the cursor stays in the field
+                assert QApplication.focusWidget() is panel.tag_input
+        _press(qtbot, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # saves, next image
+        assert QApplication.focusWidget() is panel.tag_input
+
+    expected = {image_id: [f"tag {n} {k}" for k in range(3)] for n, image_id in enumerate(ids)}
+    qtbot.waitUntil(lambda: _manual_tags(window) == expected, timeout=20_000)
+    assert panel.image_ids == [ids[-1]]  # the last Ctrl+Enter had no next image: it stays on the last one
+    _press(qtbot, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert panel.image_ids == [ids[-2]] and QApplication.focusWidget() is panel.tag_input
+    _press(qtbot, Qt.Key.Key_Escape)
+    assert QApplication.focusWidget() is window.browser.grid.view
+
+
+def test_delete_excludes_the_selection_and_undo_takes_it_back(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    ids = _open(qtbot, window, 4, "exclude")
+    window.browser.grid.select_ids(ids[:2])
+    window.browser.grid.view.setFocus()
+    qtbot.keyClick(window.browser.grid.view, Qt.Key.Key_Delete)
+
+    def excluded() -> list[int]:
+        with window.session.project.db.session() as s:
+            return sorted(s.scalars(select(ImageRecord.id).where(ImageRecord.excluded.is_(True))))
+
+    qtbot.waitUntil(lambda: excluded() == ids[:2])
+    qtbot.waitUntil(lambda: window.browser.model.cached_row(ids[0]).excluded)  # the grid dims them
+    window.panels["DetailsPanel"].undo_stack.undo()
+    qtbot.waitUntil(lambda: excluded() == [])
+
+
+def test_tag_text_with_separator_or_too_long_is_refused_with_a_message(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    ids = _open(qtbot, window, 1, "bad")
+    window.browser.grid.select_ids(ids)
+    panel = window.panels["DetailsPanel"]
+    qtbot.waitUntil(lambda: panel.image_ids == ids)
+    panel.tag_input.setText("cat ||| dog")
+    panel.view.add_from_input()
+    assert "|||" in panel.view.input_error.text() and panel.view.input_error.isVisible()
+    assert panel.tag_input.text() == "cat ||| dog"  # kept for the user to fix
+    panel.tag_input.setText("x" * 300)
+    panel.view.add_from_input()
+    assert "300 characters" in panel.view.input_error.text()
+    panel.tag_input.setText("red, round")  # commas split into tags
+    panel.view.add_from_input()
+    assert not panel.view.input_error.isVisible()
+    qtbot.waitUntil(lambda: _manual_tags(window) == {ids[0]: ["red", "round"]})
+
+
+def _photo(folder: Path, name: str, size: tuple[int, int], orientation: int = 1) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", size, (200, 80, 40))
+    path = folder / name
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, "JPEG", exif=exif.tobytes())
+    return path
+
+
+def test_decode_for_view_is_upright_and_no_larger_than_shown(tmp_path: Path) -> None:
+    from lorairo.gui.widgets.viewer import decode_for_view
+
+    path = _photo(tmp_path, "rotated.jpg", (4000, 3000), orientation=6)  # stored landscape, shown portrait
+    small = decode_for_view(path, QSize(800, 800))
+    assert (small.full_size.width(), small.full_size.height()) == (3000, 4000)
+    assert small.image.height() <= 800 and small.image.width() < small.image.height()
+    full = decode_for_view(path, None)
+    assert (full.image.width(), full.image.height()) == (3000, 4000) and full.is_full
+
+
+def test_viewer_opens_zooms_navigates_and_reports_a_broken_file(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "photos"
+    _photo(folder, "a.jpg", (1600, 1200))
+    _photo(folder, "b.jpg", (900, 1200))
+    project = ProjectService(window.config).create("viewer")
+    project.close()
+    with qtbot.waitSignal(window.ensure_browser().query_finished, timeout=10_000):
+        window.open_project("viewer")
+    with qtbot.waitSignal(window.imports.finished, timeout=30_000):
+        window.import_paths([str(folder)])
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 2)
+    review = window.review
+    grid = window.browser.grid
+    grid.view.setFocus()
+    grid.view.setCurrentIndex(window.browser.model.index(0))
+    qtbot.keyClick(grid.view, Qt.Key.Key_Space)
+    assert window.stack.currentWidget() is review.viewer
+    view = review.viewer.view
+    qtbot.waitUntil(lambda: view.has_image, timeout=10_000)
+    assert view.is_fit and view.full_size() == QSize(1600, 1200)
+    decoded = view.decoded_size()
+    assert decoded is not None and decoded.width() <= max(view.width(), 1200) * 2
+
+    # Wheel zoom keeps the image point under the cursor where it was.
+    anchor = QPointF(view.width() * 0.3, view.height() * 0.4)
+    before = view.image_point(anchor)
+    view.zoom_by(3.0, anchor)
+    after = view.image_point(anchor)
+    assert abs(before.x() - after.x()) < 1 and abs(before.y() - after.y()) < 1
+    view.actual_size()
+    assert view.scale == 1.0
+    qtbot.waitUntil(lambda: view.decoded_size() == QSize(1600, 1200), timeout=10_000)  # full res when zoomed
+
+    qtbot.keyClick(view, Qt.Key.Key_Right)  # next image; the details panel follows
+    second = window.browser.model.image_id(1)
+    panel = window.panels["DetailsPanel"]
+    assert panel.image_ids == [second]
+    qtbot.waitUntil(lambda: view.has_image and view.full_size() == QSize(900, 1200), timeout=10_000)
+
+    # The file vanishes: the viewer says so instead of failing.
+    path, _name = review._lookup(second)
+    path.unlink()
+    review.viewer.show_image(second)
+    qtbot.waitUntil(lambda: "Cannot show this image" in view.message, timeout=10_000)
+
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert window.stack.currentWidget() is window.browser
+
+    grid.select_ids(window.browser.model.ids())
+    assert review.compare_selection() and review.viewer.comparing
+
+
+def test_docs_list_every_shortcut() -> None:
+    from lorairo.gui.widgets.review import SHORTCUTS
+
+    text = (Path(__file__).parents[2] / "docs" / "shortcuts.md").read_text(encoding="utf-8")
+    for where, keys, does in SHORTCUTS:
+        assert f"| {where} | {keys} | {does} |" in text
