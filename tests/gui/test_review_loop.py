@@ -189,3 +189,42 @@ def test_docs_list_every_shortcut() -> None:
     text = (Path(__file__).parents[2] / "docs" / "shortcuts.md").read_text(encoding="utf-8")
     for where, keys, does in SHORTCUTS:
         assert f"| {where} | {keys} | {does} |" in text
+
+
+def test_tags_panel_counts_filters_and_renames_across_the_project_with_undo(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    project = ProjectService(window.config).create("tagspanel")
+    ids = insert_images(project, [["kitty", "smile"], ["kitty", "cat"], ["cat"], ["dog"]])
+    project.close()
+    with qtbot.waitSignal(window.ensure_browser().query_finished, timeout=10_000):
+        window.open_project("tagspanel")
+    tags = window.review.tags_panel
+    qtbot.waitUntil(lambda: tags.counts() == {"kitty": 2, "cat": 2, "smile": 1, "dog": 1})
+    assert tags.visible_tags()[:2] == ["cat", "kitty"]  # by count, then name
+    tags.sort.setCurrentIndex(1)  # by name
+    assert tags.visible_tags() == ["cat", "dog", "kitty", "smile"]
+    tags.search.setText("itt")  # substring
+    assert tags.visible_tags() == ["kitty"] and tags.summary.text() == "1 of 4 tags"
+    tags.search.clear()
+
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        tags.filter_by("kitty")
+    assert window.browser.model.ids() == ids[:2]
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        tags.filter_by("cat", add=True)  # Ctrl+click: kitty AND cat
+    assert window.browser.model.ids() == [ids[1]]
+    tags.scope.setChecked(True)  # count only what the filter shows
+    qtbot.waitUntil(lambda: tags.counts() == {"kitty": 1, "cat": 1})
+    tags.scope.setChecked(False)
+    qtbot.waitUntil(lambda: len(tags.counts()) == 4)
+
+    asked: list[str] = []
+    tags.ask_text = lambda *_a: "cat"  # type: ignore[method-assign]
+    tags.confirm = lambda _title, text: asked.append(text) or True  # type: ignore[method-assign]
+    tags.ask_rename("kitty")  # onto an existing tag: a merge, with both counts shown first
+    qtbot.waitUntil(lambda: tags.counts() == {"cat": 3, "smile": 1, "dog": 1}, timeout=10_000)
+    assert "already exists on 2 images" in asked[0] and "(2 images)" in asked[0]
+    window.panels["DetailsPanel"].undo_stack.undo()  # one step takes the whole rename back
+    qtbot.waitUntil(lambda: tags.counts() == {"kitty": 2, "cat": 2, "smile": 1, "dog": 1}, timeout=10_000)
+    tags.ask_delete("cat")
+    qtbot.waitUntil(lambda: "cat" not in tags.counts(), timeout=10_000)
+    assert asked[-1].startswith("Delete 'cat' from 2 images")

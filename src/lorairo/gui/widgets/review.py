@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from lorairo.gui.models.image_list_model import ImageIdRole
+from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
 from lorairo.services.export.data import resolve_image_path
 
@@ -94,6 +103,7 @@ class ReviewController(QObject):
         self._filtered: list[QObject] = []
         self.attach_panel()
         self._build_actions()
+        self._build_tags_dock()
         window.session.project_changed.connect(self._project_changed)
         self._project_changed(window.session.project)
 
@@ -132,6 +142,31 @@ class ReviewController(QObject):
         self.compare_action.triggered.connect(self.compare_selection)
         window.view_menu.addSeparator()
         window.view_menu.addActions([self.viewer_action, self.compare_action])
+
+    def _build_tags_dock(self) -> None:
+        """The dataset tags panel, docked left; its project-wide edits run through the details panel (one undo
+        history, one broadcast)."""
+        window = self.window
+
+        def rename(old: str, new: str) -> None:
+            if self.details is not None:
+                self.details.rename_everywhere(old, new)
+
+        def delete(tag: str) -> None:
+            if self.details is not None:
+                self.details.delete_everywhere(tag)
+
+        self.tags_panel = TagsPanel(
+            window.session, lambda: self.browser.filter, rename=rename, delete=delete, parent=window
+        )
+        self.tags_panel.filter_requested.connect(self.browser.filter_bar.set_filter)
+        self.browser.query_finished.connect(lambda _count: self.tags_panel.filter_changed())
+        self.tags_dock = QDockWidget("Dataset tags", window)
+        self.tags_dock.setObjectName("tags_dock")  # saveState / restoreState key
+        self.tags_dock.setWidget(self.tags_panel)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.tags_dock)
+        window.restoreDockWidget(self.tags_dock)  # its place from the last session (built after restoreState)
+        window.view_menu.addAction(self.tags_dock.toggleViewAction())
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.window)
