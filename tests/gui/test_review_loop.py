@@ -87,7 +87,9 @@ def test_delete_excludes_the_selection_and_undo_takes_it_back(qtbot, window) -> 
             return sorted(s.scalars(select(ImageRecord.id).where(ImageRecord.excluded.is_(True))))
 
     qtbot.waitUntil(lambda: excluded() == ids[:2])
-    qtbot.waitUntil(lambda: window.browser.model.cached_row(ids[0]).excluded)  # the grid dims them
+    model = window.browser.model
+    model.data(model.index(0), Qt.ItemDataRole.DisplayRole)  # the grid asks for the row (it is re-fetched)
+    qtbot.waitUntil(lambda: (row := model.cached_row(ids[0])) is not None and row.excluded)  # the grid dims it
     window.panels["DetailsPanel"].undo_stack.undo()
     qtbot.waitUntil(lambda: excluded() == [])
 

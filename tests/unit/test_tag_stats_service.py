@@ -111,3 +111,30 @@ def test_bad_tag_text_is_refused_naming_the_problem(project: Project) -> None:
     assert len(TagStatsService(project.db).project_tags()) == 5000
     with project.db.session() as s:
         assert len(list(s.scalars(select(TagRecord.id).where(TagRecord.image_id == image)))) == 5000
+
+
+def test_tag_order_is_used_by_export_and_undone_in_one_step(project: Project) -> None:
+    from lorairo.services.caption_preview import caption_preview
+    from lorairo.services.export_service import ExportService
+
+    image = add_image(
+        project, "a.png", tags={"cat": "general", "dog": "general", "sky": "general", "miku": "character"}
+    )
+    service = EditService(project)
+    options = ExportService(ConfigurationService(), project).default_options(trigger_words=("ohwx",))
+
+    def line() -> str:
+        return caption_preview(project, options, image).lines[0]
+
+    assert line() == "ohwx, miku, cat, dog, sky"  # character first (export's category order), then as added
+    result = service.set_tag_order(image, ["sky", "cat"])  # the user's order, within the category order
+    assert line() == "ohwx, miku, sky, cat, dog"
+    no_categories = options.with_changes(order_by_category=False)
+    assert caption_preview(project, no_categories, image).lines[0] == "ohwx, sky, cat, dog, miku"
+    EditCommand(result).undo(service)
+    assert line() == "ohwx, miku, cat, dog, sky"
+    # Deleting and undoing keeps a tag's place.
+    service.set_tag_order(image, ["dog"])
+    removed = service.remove_tags([image], ["dog"])
+    EditCommand(removed).undo(service)
+    assert line() == "ohwx, miku, dog, cat, sky"

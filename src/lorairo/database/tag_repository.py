@@ -84,6 +84,7 @@ class TagRow:
     annotation_id: int | None = None
     confidence: float | None = None
     is_rejected: bool = False
+    position: int | None = None  # the user's order of the image's tags (None: not placed by the user)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,13 @@ class SetLinkStatus:
 
 
 @dataclass(frozen=True)
+class SetTagPositions:
+    """Tag row id -> the user's position of that tag in its image's caption order (None: unplaced)."""
+
+    values: tuple[tuple[int, int | None], ...]
+
+
+@dataclass(frozen=True)
 class ChangeSet:
     """Several changes applied in order (their inverse is applied in reverse order)."""
 
@@ -166,6 +174,7 @@ Change = (
     | SetManualScores
     | SetExcluded
     | SetLinkStatus
+    | SetTagPositions
     | ChangeSet
 )
 
@@ -314,6 +323,8 @@ class EditRepository:
             return self._set_scores(change)
         if isinstance(change, SetExcluded):
             return self._set_excluded(change)
+        if isinstance(change, SetTagPositions):
+            return self._set_positions(change)
         return self._set_link_status(change)
 
     def _insert_tags(self, change: InsertTags) -> tuple[Change, set[int]]:
@@ -330,6 +341,7 @@ class EditRepository:
                 "annotation_id": row.annotation_id,
                 "confidence": row.confidence,
                 "is_rejected": row.is_rejected,
+                "position": row.position,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -351,12 +363,21 @@ class EditRepository:
             TagRecord.annotation_id,
             TagRecord.confidence,
             TagRecord.is_rejected,
+            TagRecord.position,
         )
         for chunk in chunked(list(change.tag_ids)):  # DELETE ... RETURNING: one statement, no ORM objects
             stmt = delete(TagRecord).where(TagRecord.id.in_(chunk)).returning(*columns)
             rows.extend(
                 TagRow(
-                    r.image_id, r.tag, r.category, r.source, r.model_id, r.annotation_id, r.confidence, r.is_rejected
+                    r.image_id,
+                    r.tag,
+                    r.category,
+                    r.source,
+                    r.model_id,
+                    r.annotation_id,
+                    r.confidence,
+                    r.is_rejected,
+                    r.position,
                 )
                 for r in self.session.execute(stmt.execution_options(synchronize_session=False))
             )
@@ -499,6 +520,29 @@ class EditRepository:
     def _set_excluded(self, change: SetExcluded) -> tuple[Change, set[int]]:
         previous = self._set_image_column(ImageRecord.excluded, change.values)
         return SetExcluded(tuple(previous)), {image_id for image_id, _ in previous}
+
+    def _set_positions(self, change: SetTagPositions) -> tuple[Change, set[int]]:
+        wanted = dict(change.values)
+        previous: list[tuple[int, int | None]] = []
+        touched: set[int] = set()
+        for chunk in chunked(sorted(wanted)):
+            stmt = select(TagRecord.id, TagRecord.image_id, TagRecord.position).where(TagRecord.id.in_(chunk))
+            for row_id, image_id, old in self.session.execute(stmt):
+                if old != wanted[int(row_id)]:
+                    previous.append((int(row_id), old))
+                    touched.add(int(image_id))
+        by_value: dict[int | None, list[int]] = {}
+        for row_id, _old in previous:
+            by_value.setdefault(wanted[row_id], []).append(row_id)
+        for value, ids in by_value.items():
+            for chunk in chunked(ids):
+                self.session.execute(
+                    update(TagRecord)
+                    .where(TagRecord.id.in_(chunk))
+                    .values(position=value, updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+        return SetTagPositions(tuple(previous)), touched
 
     def _set_link_status(self, change: SetLinkStatus) -> tuple[Change, set[int]]:
         wanted = dict(change.values)

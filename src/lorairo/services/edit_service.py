@@ -50,6 +50,7 @@ from lorairo.database.tag_repository import (
     SetManualCaptions,
     SetManualRatings,
     SetManualScores,
+    SetTagPositions,
     SetTagsRejected,
     TagKey,
     TagRow,
@@ -149,6 +150,7 @@ class TagInfo:
     source: str
     model: str | None
     confidence: float | None
+    position: int | None = None  # the user's place of the tag in the caption (None: not placed)
 
     @property
     def provenance(self) -> str:
@@ -243,7 +245,10 @@ def _load_details(session: Session, root: Path, image_id: int) -> ImageDetails |
     models: dict[int, str] = {int(i): str(n) for i, n in session.execute(select(ModelRecord.id, ModelRecord.name))}
     tag_rows = session.scalars(select(TagRecord).where(TagRecord.image_id == image_id).order_by(TagRecord.id))
     tags = [
-        (r.is_rejected, TagInfo(r.id, r.tag, r.category, r.source, models.get(r.model_id or -1), r.confidence))
+        (
+            r.is_rejected,
+            TagInfo(r.id, r.tag, r.category, r.source, models.get(r.model_id or -1), r.confidence, r.position),
+        )
         for r in tag_rows
     ]
     captions = session.scalars(select(CaptionRecord).where(CaptionRecord.image_id == image_id))
@@ -477,6 +482,24 @@ class EditService:
         return EditResult(
             f"Delete {normalize_tag(tag)} from {_plural(len(ids), 'image')}", result.changed_ids, result.inverse
         )
+
+    def set_tag_order(self, image_id: int, tags: Sequence[str]) -> EditResult:
+        """Place the image's tags in this order in its caption (within export's category order); tags left out
+        of `tags` follow, in export's default order. Every row of a tag (any source) gets its place."""
+        # Rows are matched as written and as normalised: sidecar / model rows may keep underscores.
+        place: dict[str, int] = {}
+        for n, tag in enumerate(tags):
+            place.setdefault(tag.lower(), n)
+            place.setdefault(normalize_tag(tag).lower(), n)
+
+        def build(repo: EditRepository) -> Change:
+            self._existing(repo, [image_id])
+            rows = repo.tag_rows([image_id])
+            return SetTagPositions(
+                tuple((int(r.id), place.get(r.tag.lower(), place.get(normalize_tag(r.tag).lower()))) for r in rows)
+            )
+
+        return self._run("Reorder tags", build)
 
     def set_excluded(self, image_ids: Iterable[int], excluded: bool) -> EditResult:
         """Leave images out of exports (or take them back in)."""

@@ -6,7 +6,7 @@ into edits, and `populate` shows a frozen `ImageDetails`. GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -28,7 +28,7 @@ from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
 from lorairo.gui.widgets.tag_completer import TagLineEdit
 from lorairo.gui.workers import JobManager
-from lorairo.services.edit_service import EditError, ImageDetails, check_tag_text, normalize_tag
+from lorairo.services.edit_service import EditError, ImageDetails, TagInfo, check_tag_text, normalize_tag
 
 CATEGORY_ORDER = ("character", "copyright", "artist", "general", "meta", "rating")
 
@@ -63,6 +63,7 @@ class ImageView(QSplitter):
     remove_requested = Signal(str)
     rename_requested = Signal(str, str)
     add_requested = Signal(list)  # list[str]
+    reorder_requested = Signal(list)  # list[str]: the image's tags in the order they should be written
     caption_save_requested = Signal(str)
     rating_chosen = Signal(object)  # str | None
     score_chosen = Signal(object)  # float | None
@@ -106,6 +107,7 @@ class ImageView(QSplitter):
         self.chips = TagChipArea(tags_box)
         self.chips.remove_requested.connect(self.remove_requested)
         self.chips.rename_requested.connect(self.rename_requested)
+        self.chips.reorder_requested.connect(self.reorder_requested)
         tags_layout.addWidget(self.chips)
         add_row = QHBoxLayout()
         self.tag_input = TagLineEdit(jobs, suggest, tags_box)
@@ -127,6 +129,18 @@ class ImageView(QSplitter):
         tags_layout.addWidget(self.vocabulary_note)
         self.rejected_label = _muted("", tags_box)
         tags_layout.addWidget(self.rejected_label)
+        written = QLabel("Will be written (current export settings):", tags_box)
+        written.setStyleSheet("color: palette(placeholder-text);")
+        tags_layout.addWidget(written)
+        self.caption_line = QLabel(tags_box)
+        self.caption_line.setObjectName("caption_line")
+        self.caption_line.setWordWrap(True)
+        self.caption_line.setTextFormat(Qt.TextFormat.PlainText)
+        self.caption_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption_line.setStyleSheet(
+            "font-family: monospace; padding: 4px; border: 1px solid palette(mid); border-radius: 3px;"
+        )
+        tags_layout.addWidget(self.caption_line)
         layout.addWidget(tags_box)
 
         caption_box, caption_layout = _section("Caption", body)
@@ -178,8 +192,14 @@ class ImageView(QSplitter):
             self.tag_input.clear()
             self.add_requested.emit(tags)
 
-    def populate(self, details: ImageDetails) -> None:
-        """Show `details` (a caption the user is still typing is left alone)."""
+    def set_caption_line(self, lines: tuple[str, ...], note: str = "") -> None:
+        """Show the caption line(s) export would write (or why nothing is written)."""
+        self.caption_line.setText("\n".join(lines) if lines else note)
+        self.caption_line.setEnabled(bool(lines))
+
+    def populate(self, details: ImageDetails, order: Sequence[str] | None = None) -> None:
+        """Show `details` (a caption the user is still typing is left alone); `order` is the order the tags are
+        written in (None: by category, then name)."""
         self.title.setText(details.file_name)
         self.title.setToolTip(f"Image #{details.image_id}")
         self.excluded_badge.setVisible(details.excluded)
@@ -193,12 +213,17 @@ class ImageView(QSplitter):
         self.info_labels["Path"].setToolTip(str(details.path))
         self.info_labels["Also at"].setText("\n".join(details.other_paths) or "—")
 
-        def order(info: object) -> tuple[int, str]:
-            category = getattr(info, "category", None)
-            rank = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
-            return rank, str(getattr(info, "tag", ""))
+        if order is not None:  # the order export writes them (category order, then the user's order)
+            rank = {tag: n for n, tag in enumerate(order)}
+            tags = sorted(details.tags, key=lambda info: rank.get(info.tag, len(rank)))
+        else:
 
-        tags = sorted(details.tags, key=order)
+            def category_first(info: TagInfo) -> tuple[int, str]:
+                category = info.category
+                place = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
+                return place, info.tag
+
+            tags = sorted(details.tags, key=category_first)
         self.tags_box.setTitle(f"Tags ({len(tags)})")
         self.chips.set_tags(tags)
         rejected = ", ".join(t.tag for t in details.rejected_tags)

@@ -35,9 +35,11 @@ from lorairo.gui.widgets.details.preview import decode_preview
 from lorairo.gui.widgets.details.tag_source import TagVocabulary
 from lorairo.gui.widgets.details.undo import EditUndoCommand
 from lorairo.gui.workers import JobError, JobManager
+from lorairo.services.caption_preview import caption_preview, export_options, export_tag_order
 from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
+from lorairo.services.export.options import ExportOptions
 from lorairo.services.project_service import Project
 
 if TYPE_CHECKING:
@@ -99,6 +101,9 @@ class DetailsPanel(QWidget):
         self._warmed = False
         for field in (self.tag_input, self.batch.add_input, self.batch.replace_old, self.batch.replace_new):
             field.installEventFilter(self)
+        if isinstance(self.config, ConfigurationService):
+            unsubscribe = self.config.subscribe(self._setting_changed)
+            self.destroyed.connect(lambda *_a: unsubscribe())
         if session is not None:
             session.project_changed.connect(self.set_project)
             session.images_changed.connect(self.refresh)
@@ -143,6 +148,7 @@ class DetailsPanel(QWidget):
         self.view.remove_requested.connect(lambda tag: self._edit_tags("remove", [tag]))
         self.view.rename_requested.connect(self._rename)
         self.view.add_requested.connect(lambda tags: self._edit_tags("add", tags))
+        self.view.reorder_requested.connect(self._reorder)
         self.view.caption_save_requested.connect(self._save_caption)
         self.view.rating_chosen.connect(lambda label: self._set_rating(self._ids, label))
         self.view.score_chosen.connect(lambda value: self._set_score(self._ids, value))
@@ -275,6 +281,7 @@ class DetailsPanel(QWidget):
 
         def done(details: ImageDetails) -> None:
             self._populate(details)
+            self._load_caption_line(details.image_id)
             if with_preview:
                 path = details.path
                 self._read(
@@ -299,7 +306,36 @@ class DetailsPanel(QWidget):
 
     def _populate(self, details: ImageDetails) -> None:
         self.details = details
-        self.view.populate(details)
+        options = self._export_options()
+        order = export_tag_order(details.tags, details.rejected_tags, options) if options is not None else None
+        self.view.populate(details, order)
+
+    def _export_options(self) -> ExportOptions | None:
+        """The options an export would use now (the config's [export] section), or None without a project."""
+        if self.project is None or not isinstance(self.config, ConfigurationService):
+            return None
+        return export_options(self.config, self.project)
+
+    def _load_caption_line(self, image_id: int) -> None:
+        """Compose, on a worker, the caption export would write for the image (the export's own code)."""
+        project, options = self.project, self._export_options()
+        if project is None or options is None:
+            self.view.set_caption_line((), "")
+            return
+        self._read(
+            "Compose caption line",
+            lambda: caption_preview(project, options, image_id),
+            lambda preview: self.view.set_caption_line(preview.lines, preview.note),
+        )
+
+    def _setting_changed(self, key: str, _value: object) -> None:
+        if key.startswith("export.") and len(self._ids) == 1:
+            self.refresh()  # the chip order and the caption line follow the export settings
+
+    def _reorder(self, order: list[str]) -> None:
+        if len(self._ids) == 1:
+            image_id = self._ids[0]
+            self._submit_edit("Reorder tags", lambda s: s.set_tag_order(image_id, order))
 
     def _vocabulary_ready(self, available: bool) -> None:
         self.vocabulary_note.setVisible(not available)
