@@ -13,7 +13,7 @@ from lorairo.gui.models.image_list_model import ImageListModel
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.widgets.filter_bar import FilterBar
-from lorairo.gui.widgets.tag_completer import tag_database_suggestions
+from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
 from lorairo.services.image_query_service import ImageFilter
 from lorairo.storage.layout import thumbnail_path
@@ -35,6 +35,7 @@ class ImageBrowser(QWidget):
         self.session = session
         self.thumbnails = ThumbnailLoader(session.jobs, parent=self)
         self.model = ImageListModel(session.jobs, self.thumbnails, self)
+        self._suggest = project_and_vocabulary(lambda: session.project)
         self.filter_bar = FilterBar(session.jobs, self._suggest, self)
         self.grid = ThumbnailGrid(self.model, self)
         self.filter: ImageFilter = ImageFilter()
@@ -52,15 +53,6 @@ class ImageBrowser(QWidget):
         session.project_changed.connect(self._project_changed)
         session.images_added.connect(self._images_added)
         session.images_changed.connect(self.model.refresh_rows)
-
-    def _suggest(self, prefix: str) -> list[str]:
-        """Worker side: the project's tags by use, then the tag database's (deduplicated)."""
-        query = self.session.query
-        names = [tag for tag, _n in query.tag_counts(prefix, 15)] if query else []
-        for name in tag_database_suggestions(prefix):
-            if name not in names:
-                names.append(name)
-        return names[:25]
 
     def project_opened(self, project: object) -> None:
         """Show `project` (the browser is created after the first project_changed, so this is public)."""

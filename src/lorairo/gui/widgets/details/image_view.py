@@ -6,7 +6,7 @@ into edits, and `populate` shows a frozen `ImageDetails`. GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -26,7 +26,7 @@ from lorairo.gui.widgets.details.editors import CaptionEditor, RatingCombo, Scor
 from lorairo.gui.widgets.details.preview import PreviewView
 from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
-from lorairo.gui.widgets.tag_completer import TagLineEdit
+from lorairo.gui.widgets.tag_completer import Suggest, TagLineEdit
 from lorairo.gui.workers import JobManager
 from lorairo.services.edit_service import EditError, ImageDetails, TagInfo, check_tag_text, normalize_tag
 
@@ -68,7 +68,7 @@ class ImageView(QSplitter):
     rating_chosen = Signal(object)  # str | None
     score_chosen = Signal(object)  # float | None
 
-    def __init__(self, jobs: JobManager, suggest: Callable[[str], list[str]], parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobManager, suggest: Suggest, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
         self.preview = PreviewView(self)
         self.addWidget(self.preview)

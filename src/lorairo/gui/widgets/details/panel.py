@@ -32,8 +32,9 @@ from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.batch_editor import BatchEditor
 from lorairo.gui.widgets.details.image_view import ImageView
 from lorairo.gui.widgets.details.preview import decode_preview
-from lorairo.gui.widgets.details.tag_source import TagVocabulary
+from lorairo.gui.widgets.details.tag_source import shared_vocabulary
 from lorairo.gui.widgets.details.undo import EditUndoCommand
+from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.caption_preview import caption_preview, export_options, export_tag_order
 from lorairo.services.changes import Changes
@@ -83,7 +84,8 @@ class DetailsPanel(QWidget):
             jobs = session.jobs
         self.jobs = jobs if jobs is not None else JobManager(self)
         self.undo_stack = QUndoStack(self)
-        self.vocabulary = TagVocabulary()
+        self.vocabulary = shared_vocabulary()
+        self.suggest = project_and_vocabulary(lambda: self.project, self.vocabulary)
         self.project: Project | None = None
         self.service: EditService | None = None
         self.details: ImageDetails | None = None
@@ -144,7 +146,7 @@ class DetailsPanel(QWidget):
         self.empty_label.setEnabled(False)
         self.pages.addWidget(self.empty_label)
 
-        self.view = ImageView(self.jobs, self.vocabulary.suggest, self)
+        self.view = ImageView(self.jobs, self.suggest, self)
         self.view.remove_requested.connect(lambda tag: self._edit_tags("remove", [tag]))
         self.view.rename_requested.connect(self._rename)
         self.view.add_requested.connect(lambda tags: self._edit_tags("add", tags))
@@ -161,7 +163,7 @@ class DetailsPanel(QWidget):
         self.title, self.info_labels = self.view.title, self.view.info_labels
         self.vocabulary_note, self.rejected_label = self.view.vocabulary_note, self.view.rejected_label
 
-        self.batch = BatchEditor(self.jobs, self.vocabulary.suggest, self)
+        self.batch = BatchEditor(self.jobs, self.suggest, self)
         self.batch.add_requested.connect(lambda tags: self._edit_tags("add", tags))
         self.batch.remove_requested.connect(lambda tags: self._edit_tags("remove", tags))
         self.batch.replace_requested.connect(self._rename)
