@@ -230,3 +230,51 @@ def test_tags_panel_counts_filters_and_renames_across_the_project_with_undo(qtbo
     tags.ask_delete("cat")
     qtbot.waitUntil(lambda: "cat" not in tags.counts(), timeout=10_000)
     assert asked[-1].startswith("Delete 'cat' from 2 images")
+
+
+def test_grid_sorts_remembers_the_order_shows_overlays_and_has_a_context_menu(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSettings
+
+    from lorairo.gui.models.image_list_model import BadgesRole
+    from lorairo.services.edit_service import EditService
+
+    ids = _open(qtbot, window, 3, "sorting")
+    project = window.session.project
+    service = EditService(project)
+    service.add_tags([ids[1]], ["a", "b", "c"])
+    service.add_tags([ids[2]], ["a"])
+    service.set_caption(ids[2], "a photo")
+    review = window.review
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        review.sort_combo.setCurrentIndex(review.sort_combo.findData("tags"))
+    assert window.browser.model.ids() == [ids[1], ids[2], ids[0]]  # most tags first, untagged last
+    assert QSettings().value("grid/sort") == "tags"
+
+    model = window.browser.model
+    model.data(model.index(0), Qt.ItemDataRole.DisplayRole)  # the grid asks for the page
+    qtbot.waitUntil(lambda: model.data(model.index(2), BadgesRole) is not None)
+    assert model.data(model.index(0), BadgesRole).tag_count == 3
+    second = model.data(model.index(1), BadgesRole)
+    assert second.has_caption and second.tag_count == 1
+    assert model.data(model.index(2), BadgesRole).tag_count == 0
+    window.browser.grid.view.grab()  # paints the overlays without error
+    review.overlays_action.setChecked(False)
+    assert not window.browser.grid.view.itemDelegate().show_overlays
+    assert QSettings().value("grid/overlays") == "false"
+
+    window.browser.grid.select_ids(ids[:2])
+    window.browser.grid.flush_selection()
+    labels = [a.text().split("\t")[0] for a in review.grid_menu().actions() if a.text()]
+    assert labels == [
+        "Open in viewer",
+        "Compare side by side",
+        "Exclude from export (2 images)",
+        "Include in export (2 images)",
+        "Copy paths",
+        "Show in file manager",
+        "Annotate selection (2 images)…",
+        "Export selection (2 images)…",
+    ]
+    review.copy_paths(ids[:2])
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().count("\n") == 1)
+    assert QApplication.clipboard().text().splitlines()[0].endswith("img_0.png")

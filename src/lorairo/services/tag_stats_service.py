@@ -10,11 +10,14 @@ Qt-free; call from any thread (each call opens its own read connection).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lorairo.database.engine import Database
 from lorairo.services.image_query_service import ImageFilter, _sqlite_value, build_query
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
+    from lorairo.database.engine import Database
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,61 @@ class TagStatsService:
         )
         rows = _rows(self.db, sql, {"p": f"%{escaped}%", "prefix": f"{escaped}%", "limit": limit})
         return [ProjectTag(str(t), int(n), str(c) if c else None) for t, n, c in rows]
+
+
+@dataclass(frozen=True)
+class Badges:
+    """What the grid's cell overlays show about one image."""
+
+    tag_count: int = 0
+    has_caption: bool = False
+    failed: bool = False  # an annotation failure is recorded
+
+
+def grid_badges(db: Database, image_ids: Sequence[int]) -> dict[int, Badges]:
+    """Badges of a page of the grid (a few hundred ids): three grouped queries, ints inlined."""
+    if not image_ids:
+        return {}
+    marks = ",".join(str(int(i)) for i in image_ids)  # ints only: safe to inline
+    counts = {
+        int(i): int(n)
+        for i, n in _rows(
+            db,
+            f"SELECT image_id, count(DISTINCT tag) FROM tags WHERE is_rejected = 0 AND image_id IN ({marks}) "
+            "GROUP BY image_id",
+            {},
+        )
+    }
+    captioned = {
+        int(r[0]) for r in _rows(db, f"SELECT DISTINCT image_id FROM captions WHERE image_id IN ({marks})", {})
+    }
+    failed = {
+        int(r[0])
+        for r in _rows(db, f"SELECT DISTINCT image_id FROM annotation_failures WHERE image_id IN ({marks})", {})
+    }
+    return {int(i): Badges(counts.get(int(i), 0), int(i) in captioned, int(i) in failed) for i in image_ids}
+
+
+#: Grid orders: key -> (menu label, ORDER BY over `images i`). Ties keep import order.
+SORTS: dict[str, tuple[str, str]] = {
+    "import": ("Import order", "i.id"),
+    "name": ("Name", "i.file_name COLLATE NOCASE, i.id"),
+    "date": ("File date (newest first)", "i.file_mtime IS NULL, i.file_mtime DESC, i.id"),
+    "tags": ("Tag count (most first)", "(SELECT count(DISTINCT t.tag) FROM tags t WHERE t.image_id = i.id "
+             "AND t.is_rejected = 0) DESC, i.id"),
+    "resolution": ("Resolution (largest first)", "i.width * i.height DESC, i.id"),
+    # Scores on different scales compare on 0..1; the best of an image's aesthetic and manual scores counts.
+    "score": ("Score (best first)", "(SELECT max((q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)) "
+              "FROM quality_scores q WHERE q.image_id = i.id) IS NULL, "
+              "(SELECT max((q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)) "
+              "FROM quality_scores q WHERE q.image_id = i.id) DESC, i.id"),
+}  # fmt: skip
+
+
+def sorted_ids(db: Database, image_filter: ImageFilter | None, sort: str) -> list[int]:
+    """Ids of the filter's images in the grid order `sort` (a key of SORTS)."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    sql, params = build_query(image_filter or ImageFilter())
+    sql = sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}"
+    return [int(r[0]) for r in _rows(db, sql, params)]

@@ -39,6 +39,7 @@ class ImageBrowser(QWidget):
         self.filter_bar = FilterBar(session.jobs, self._suggest, self)
         self.grid = ThumbnailGrid(self.model, self)
         self.filter: ImageFilter = ImageFilter()
+        self.sort = "import"  # a key of tag_stats_service.SORTS
         self.total = 0
         self._generation = 0
         self._requery = QTimer(self, singleShot=True, interval=1000)
@@ -65,6 +66,12 @@ class ImageBrowser(QWidget):
         self.total = 0
         self.filter_bar.clear()  # emits the empty filter -> run_query
 
+    def set_sort(self, sort: str) -> None:
+        """Order the grid by `sort` (a key of tag_stats_service.SORTS) and query again."""
+        if sort != self.sort:
+            self.sort = sort
+            self.run_query()
+
     def set_filter(self, image_filter: ImageFilter) -> None:
         self.filter = image_filter
         self.run_query()
@@ -76,10 +83,15 @@ class ImageBrowser(QWidget):
             self.model.set_ids([])
             return
         self._generation += 1
-        generation, image_filter = self._generation, self.filter
+        generation, image_filter, sort = self._generation, self.filter, self.sort
 
         def work(_ctx: object) -> tuple[list[int], int, dict[int, int]]:
-            ids = query.query_ids(image_filter)
+            if sort == "import":
+                ids = query.query_ids(image_filter)
+            else:
+                from lorairo.services.tag_stats_service import sorted_ids
+
+                ids = sorted_ids(query.db, image_filter, sort)
             total = len(ids) if image_filter.is_empty() else query.count()
             return ids, total, {image_id: row for row, image_id in enumerate(ids)}
 
@@ -103,7 +115,7 @@ class ImageBrowser(QWidget):
         """An import committed a batch: show it at once when no filter hides anything (appending costs the grid
         no layout pass), else re-query soon."""
         self.total += len(ids)
-        if not self.filter.is_empty():
+        if not self.filter.is_empty() or self.sort != "import":  # new images belong somewhere in the middle
             if not self._requery.isActive():
                 self._requery.start()
             return
@@ -115,7 +127,7 @@ class ImageBrowser(QWidget):
     def import_finished(self, summary: object) -> None:
         """After an import: with no filter every added image is already in the grid (appended batch by batch),
         so only a filtered view is queried again."""
-        if self._requery.isActive() or not self.filter.is_empty():
+        if self._requery.isActive() or not self.filter.is_empty() or self.sort != "import":
             self._requery.stop()
             self.run_query()
 

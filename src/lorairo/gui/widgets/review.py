@@ -9,16 +9,20 @@ GUI thread only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, QPoint, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDockWidget,
     QHeaderView,
+    QLabel,
+    QMenu,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -28,6 +32,7 @@ from lorairo.gui.models.image_list_model import ImageIdRole
 from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
 from lorairo.services.export.data import resolve_image_path
+from lorairo.services.tag_stats_service import SORTS
 
 if TYPE_CHECKING:
     from lorairo.gui.main_window import MainWindow
@@ -104,6 +109,7 @@ class ReviewController(QObject):
         self.attach_panel()
         self._build_actions()
         self._build_tags_dock()
+        self._build_grid_extras()
         window.session.project_changed.connect(self._project_changed)
         self._project_changed(window.session.project)
 
@@ -167,6 +173,107 @@ class ReviewController(QObject):
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.tags_dock)
         window.restoreDockWidget(self.tags_dock)  # its place from the last session (built after restoreState)
         window.view_menu.addAction(self.tags_dock.toggleViewAction())
+
+    def _build_grid_extras(self) -> None:
+        """Sort order (remembered), cell overlays (can be turned off) and the grid's context menu."""
+        settings = QSettings()
+        self.sort_combo = QComboBox(self.browser.grid)
+        self.sort_combo.setToolTip("Order of the grid")
+        for key, (label, _sql) in SORTS.items():
+            self.sort_combo.addItem(label, key)
+        saved = str(settings.value("grid/sort", "import"))
+        self.sort_combo.setCurrentIndex(max(0, self.sort_combo.findData(saved)))
+        self.sort_combo.currentIndexChanged.connect(self._sort_chosen)
+        footer = self.browser.grid.footer
+        footer.insertWidget(0, QLabel("Sort", self.browser.grid))
+        footer.insertWidget(1, self.sort_combo)
+        self.browser.sort = str(self.sort_combo.currentData())
+        if self.browser.sort != "import" and self.window.session.project is not None:
+            self.browser.run_query()
+
+        self.overlays_action = QAction("Cell &overlays (tag count, caption, failures)", self.window)
+        self.overlays_action.setCheckable(True)
+        self.overlays_action.setChecked(str(settings.value("grid/overlays", "true")) == "true")
+        self.overlays_action.toggled.connect(self.set_overlays)
+        self.set_overlays(self.overlays_action.isChecked())
+        self.window.view_menu.addAction(self.overlays_action)
+
+        view = self.browser.grid.view
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(self._grid_menu)
+
+    def _sort_chosen(self, _index: int) -> None:
+        key = str(self.sort_combo.currentData())
+        QSettings().setValue("grid/sort", key)
+        self.browser.set_sort(key)
+
+    def set_overlays(self, shown: bool) -> None:
+        delegate = self.browser.grid.view.itemDelegate()
+        if delegate is not None:
+            delegate.show_overlays = shown  # type: ignore[attr-defined]
+        QSettings().setValue("grid/overlays", "true" if shown else "false")
+        self.browser.grid.view.viewport().update()
+
+    def grid_menu(self) -> QMenu:
+        """The grid's context menu for the current selection (built fresh: its entries depend on it)."""
+        ids = self.browser.selected_ids()
+        menu = QMenu(self.browser.grid.view)
+        count = f" ({len(ids)} images)" if len(ids) > 1 else ""
+        menu.addAction("Open in viewer\tSpace", self.open_current).setEnabled(bool(ids))
+        compare = menu.addAction("Compare side by side\tC", self.compare_selection)
+        compare.setEnabled(len(ids) == 2)
+        menu.addSeparator()
+        menu.addAction(f"Exclude from export{count}\tDelete", lambda: self._set_excluded(ids, True)).setEnabled(
+            bool(ids)
+        )
+        menu.addAction(f"Include in export{count}", lambda: self._set_excluded(ids, False)).setEnabled(bool(ids))
+        menu.addSeparator()
+        menu.addAction("Copy path" + ("s" if len(ids) > 1 else ""), lambda: self.copy_paths(ids)).setEnabled(bool(ids))
+        menu.addAction("Show in file manager", lambda: self.show_in_file_manager(ids[:1])).setEnabled(bool(ids))
+        menu.addSeparator()
+        menu.addAction(f"Annotate selection{count}…", self._annotate).setEnabled(bool(ids))
+        menu.addAction(f"Export selection{count}…", self.window.open_export_dialog).setEnabled(bool(ids))
+        return menu
+
+    def _grid_menu(self, point: QPoint) -> None:
+        view = self.browser.grid.view
+        index = view.indexAt(point)
+        if index.isValid() and not view.selectionModel().isSelected(index):
+            view.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            self.browser.grid.flush_selection()
+        self.grid_menu().popup(view.viewport().mapToGlobal(point))
+
+    def _set_excluded(self, ids: list[int], excluded: bool) -> None:
+        if self.details is not None and ids:
+            self.details.set_excluded(ids, excluded)
+
+    def _paths(self, ids: list[int], then: Callable[[list[Path]], None]) -> None:
+        lookup = self._lookup
+        self.window.jobs.submit(
+            "Find image files", lambda _ctx: [lookup(i)[0] for i in ids], on_result=then, visible=False
+        )
+
+    def copy_paths(self, ids: list[int]) -> None:
+        """Copy the files' paths to the clipboard (one a line)."""
+
+        def copy(paths: list[Path]) -> None:
+            QGuiApplication.clipboard().setText("\n".join(str(p) for p in paths))
+            self.window.status.showMessage(f"Copied {len(paths)} path(s).", 4000)
+
+        self._paths(ids, copy)
+
+    def show_in_file_manager(self, ids: list[int]) -> None:
+        def show(paths: list[Path]) -> None:
+            for path in paths:
+                QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+        self._paths(ids, show)
+
+    def _annotate(self) -> None:
+        dock = self.window.panel_docks.get("AnnotatePanel")
+        if dock is not None:
+            dock.show()
+            dock.raise_()
 
     def show_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.window)
