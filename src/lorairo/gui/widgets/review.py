@@ -171,7 +171,8 @@ class ReviewController(QObject):
         self.tags_dock.setObjectName("tags_dock")  # saveState / restoreState key
         self.tags_dock.setWidget(self.tags_panel)
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.tags_dock)
-        window.restoreDockWidget(self.tags_dock)  # its place from the last session (built after restoreState)
+        if not window.restoreDockWidget(self.tags_dock):  # its place from the last session (built after restoreState)
+            window.resizeDocks([self.tags_dock], [300], Qt.Orientation.Horizontal)  # first time: room for names
         window.view_menu.addAction(self.tags_dock.toggleViewAction())
 
     def _build_grid_extras(self) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
+    QSize,
     QSortFilterProxyModel,
     Qt,
     QTimer,
@@ -185,6 +186,9 @@ class TagsPanel(QWidget):
         session.changed.connect(self._session_changed)
         session.project_changed.connect(lambda _p: self.reload())
         self.reload()
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, 480)  # room for a tag name, its count and category side by side
 
     # --- loading ---------------------------------------------------------------------------------------
 
