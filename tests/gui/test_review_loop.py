@@ -278,3 +278,23 @@ def test_grid_sorts_remembers_the_order_shows_overlays_and_has_a_context_menu(qt
     review.copy_paths(ids[:2])
     qtbot.waitUntil(lambda: QApplication.clipboard().text().count("\n") == 1)
     assert QApplication.clipboard().text().splitlines()[0].endswith("img_0.png")
+
+
+def test_statistics_view_plots_the_project_and_filters_by_a_clicked_tag(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    ids = _open(qtbot, window, 3, "stats")
+    from lorairo.services.edit_service import EditService
+
+    EditService(window.session.project).add_tags(ids[:2], ["cat"])
+    review = window.review
+    with qtbot.waitSignal(review.statistics.loaded, timeout=10_000) as loaded:
+        review.statistics_dock.show()
+    stats = loaded.args[0]
+    assert stats.image_count == 3 and [(t.tag, t.count) for t in stats.tags] == [("cat", 2)]
+    assert review.statistics.tag_at(0.1) == "cat" and review.statistics.tag_at(1.0) is None
+    with qtbot.waitSignal(window.browser.query_finished, timeout=5000):
+        review.statistics.tag_clicked.emit("cat")
+    assert window.browser.model.ids() == ids[:2]
+    review.statistics.grab()  # every tab paints
+    for tab in range(review.statistics.tabs.count()):
+        review.statistics.tabs.setCurrentIndex(tab)
+        review.statistics.tabs.currentWidget().grab()

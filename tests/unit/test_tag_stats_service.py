@@ -138,3 +138,29 @@ def test_tag_order_is_used_by_export_and_undone_in_one_step(project: Project) ->
     removed = service.remove_tags([image], ["dog"])
     EditCommand(removed).undo(service)
     assert line() == "ohwx, miku, dog, cat, sky"
+
+
+def test_dataset_statistics_for_the_project_and_a_filter(project: Project) -> None:
+    from lorairo.database.schema import QualityScoreRecord, RatingRecord
+    from lorairo.services.statistics_service import HISTOGRAM_BINS, dataset_statistics
+
+    a = add_image(project, "a.png", tags={"cat": "general"})
+    b = add_image(project, "b.png", tags={"cat": "general", "dog": "general"})
+    c = add_image(project, "c.png", tags={"dog": "general"})
+    with project.db.session(write=True) as s:
+        s.add(QualityScoreRecord(image_id=a, score_name="aesthetic", value=0.02, scale_min=0.0, scale_max=1.0))
+        s.add(QualityScoreRecord(image_id=b, score_name="aesthetic", value=1.0, scale_min=0.0, scale_max=1.0))
+        s.add(QualityScoreRecord(image_id=c, score_name="manual", value=5.5, scale_min=1.0, scale_max=10.0))
+        s.add(RatingRecord(image_id=a, label="general"))
+        s.add(RatingRecord(image_id=b, label="general"))
+    EditService(project).set_rating([b], "sensitive")
+    stats = dataset_statistics(project.db)
+    assert stats.image_count == 3
+    assert [(t.tag, t.count) for t in stats.tags] == [("cat", 2), ("dog", 2)]
+    assert stats.score_bins["aesthetic"][0] == 1 and stats.score_bins["aesthetic"][HISTOGRAM_BINS - 1] == 1
+    assert stats.score_bins["manual"][10] == 1  # 5.5 on 1..10 is half way
+    assert stats.ratings == {"general": 1, "sensitive": 1, "none": 1}  # the manual rating wins
+    assert sorted(zip(stats.widths, stats.heights, strict=True)) == [(64, 48)] * 3
+    only_dogs = dataset_statistics(project.db, ImageFilter(tags_all=("dog",)))
+    assert only_dogs.image_count == 2 and only_dogs.ratings == {"sensitive": 1, "none": 1}
+    assert set(only_dogs.score_bins) == {"aesthetic", "manual"} and sum(only_dogs.score_bins["aesthetic"]) == 1

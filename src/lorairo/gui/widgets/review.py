@@ -60,9 +60,12 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Window", "Ctrl+Shift+F", "Clear the filter"),
     ("Window", "Ctrl+I / Ctrl+E", "Import a folder / export the dataset"),
     ("Window", "Ctrl++ / Ctrl+-", "Larger / smaller thumbnails"),
+    ("Window", "Ctrl+Shift+S", "Show / hide the Statistics view"),
+    ("Window", "F1", "This list of shortcuts"),
 )
 
 _ENTER = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+WIDE_SCREEN = 1400  # narrower: the tags dock is a tab beside the details panel (a left column would not fit)
 
 
 class ShortcutsDialog(QDialog):
@@ -110,6 +113,7 @@ class ReviewController(QObject):
         self._build_actions()
         self._build_tags_dock()
         self._build_grid_extras()
+        self._build_statistics_dock()
         window.session.project_changed.connect(self._project_changed)
         self._project_changed(window.session.project)
 
@@ -138,7 +142,7 @@ class ReviewController(QObject):
     def _build_actions(self) -> None:
         window = self.window
         self.shortcuts_action = QAction("&Keyboard shortcuts", window)
-        self.shortcuts_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.shortcuts_action.setShortcut(QKeySequence("F1"))
         self.shortcuts_action.triggered.connect(self.show_shortcuts)
         window.addAction(self.shortcuts_action)
         window.help_menu.insertAction(window.help_menu.actions()[0], self.shortcuts_action)
@@ -171,9 +175,48 @@ class ReviewController(QObject):
         self.tags_dock.setObjectName("tags_dock")  # saveState / restoreState key
         self.tags_dock.setWidget(self.tags_panel)
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.tags_dock)
-        if not window.restoreDockWidget(self.tags_dock):  # its place from the last session (built after restoreState)
-            window.resizeDocks([self.tags_dock], [300], Qt.Orientation.Horizontal)  # first time: room for names
+        if not self._restore_dock(self.tags_dock):
+            self.tags_dock.show()  # first time: shown; on a laptop screen as a tab beside the details
+            screen = window.screen()
+            details = window.panel_docks.get("DetailsPanel")
+            if details is not None and screen is not None and screen.availableGeometry().width() < WIDE_SCREEN:
+                window.tabifyDockWidget(details, self.tags_dock)
+                QTimer.singleShot(0, details.raise_)  # the details stay the tab in front
         window.view_menu.addAction(self.tags_dock.toggleViewAction())
+
+    def _build_statistics_dock(self) -> None:
+        """View > Statistics: plots for the project or the current filter, tabbed with the log (hidden at first).
+        pyqtgraph is imported when the dock is built, after the window is shown."""
+        from lorairo.gui.widgets.statistics import StatisticsView
+
+        window = self.window
+        self.statistics = StatisticsView(window.session, lambda: self.browser.filter, window)
+        self.statistics.tag_clicked.connect(lambda tag: self.tags_panel.filter_by(tag))
+        self.browser.query_finished.connect(lambda _count: self.statistics.filter_changed())
+        self.statistics_dock = QDockWidget("Statistics", window)
+        self.statistics_dock.setObjectName("statistics_dock")
+        self.statistics_dock.setWidget(self.statistics)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.statistics_dock)
+        if not self._restore_dock(self.statistics_dock):
+            self.statistics_dock.hide()  # first time: hidden, shown from the View menu
+        self.statistics_dock.visibilityChanged.connect(self._statistics_shown)
+        action = self.statistics_dock.toggleViewAction()
+        action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        window.addAction(action)
+        window.view_menu.addAction(action)
+
+    def _restore_dock(self, dock: QDockWidget) -> bool:
+        """Put a dock built after the window's restoreState() where the last session left it (shown or hidden).
+        False the first time (Qt's restoreDockWidget says True even without a saved place, and hides it)."""
+        settings = QSettings()
+        key = f"docks/{dock.objectName()}_known"
+        known = settings.value(key) is not None and settings.value("window/state") is not None
+        settings.setValue(key, "1")
+        return known and self.window.restoreDockWidget(dock)
+
+    def _statistics_shown(self, visible: bool) -> None:
+        if visible and self.statistics_dock.height() < 260 and not self.statistics_dock.isFloating():
+            self.window.resizeDocks([self.statistics_dock], [320], Qt.Orientation.Vertical)
 
     def _build_grid_extras(self) -> None:
         """Sort order (remembered), cell overlays (can be turned off) and the grid's context menu."""

@@ -140,6 +140,7 @@ class TagsPanel(QWidget):
         self.search.setPlaceholderText("Search tags")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._search)
+        self.search.setMinimumWidth(60)
         self.sort = QComboBox(self)
         for name, _column, _order in self.SORTS:
             self.sort.addItem(name)
