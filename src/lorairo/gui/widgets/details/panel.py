@@ -39,7 +39,7 @@ from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.caption_preview import caption_preview, export_options, export_tag_order
 from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
+from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount, normalize_tag
 from lorairo.services.export.options import ExportOptions
 from lorairo.services.project_service import Project
 
@@ -363,7 +363,11 @@ class DetailsPanel(QWidget):
                 self.undo_stack.push(EditUndoCommand(self.jobs, service, result, applied))
                 applied(result)
 
-        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._show_error, pool="write")
+        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._edit_failed, pool="write")
+
+    def _edit_failed(self, error: JobError) -> None:
+        self.chips.drop_pending()
+        self._show_error(error)
 
     def _applied(self, result: EditResult, kind: Changes = TAG_CHANGES) -> None:
         """An edit, undo or redo landed: tell the window and reload what is shown if it changed."""
@@ -381,6 +385,8 @@ class DetailsPanel(QWidget):
         if not ids or not tags:
             return
         if action == "add":
+            if len(ids) == 1 and self.pages.currentIndex() == PAGE_SINGLE:
+                self.chips.add_pending([normalize_tag(tag) for tag in tags])  # the chip shows at once
             self._submit_edit("Add tags", lambda s: s.add_tags(ids, tags))
         else:
             self._submit_edit("Remove tags", lambda s: s.remove_tags(ids, tags))

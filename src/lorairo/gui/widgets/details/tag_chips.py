@@ -103,6 +103,7 @@ class TagChip(QFrame):
         layout.addWidget(self.editor)
         layout.addWidget(self.close_button)
         self.draggable = False
+        self.pending = False  # shown before the edit is stored (TagChipArea.add_pending)
         self._press: QPoint | None = None
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -217,6 +218,30 @@ class TagChipArea(QWidget):
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
+
+    def add_pending(self, tags: Sequence[str]) -> None:
+        """Show tags being added at once, faded, before the write lands (the reload that follows replaces them)."""
+        known = {chip.tag.lower() for chip in self.chips}
+        for tag in tags:
+            if tag.lower() in known:
+                continue
+            chip = TagChip(tag, None, manual=True, parent=self)
+            chip.pending = True
+            chip.setEnabled(False)  # nothing to remove or rename until it is stored
+            chip.setToolTip(f"<b>{tag}</b><br><i>Saving…</i>")
+            self._add_chip(chip)
+        self._layout.invalidate()
+        self._fit_height()
+        self.updateGeometry()
+
+    def drop_pending(self) -> None:
+        """Remove the faded chips of an add that failed."""
+        for chip in [c for c in self.chips if c.pending]:
+            self._layout.removeWidget(chip)
+            chip.deleteLater()
+            self.chips.remove(chip)
+        self._empty.setVisible(not self.chips)
+        self._fit_height()
 
     def _show_more(self, hidden: int) -> None:
         if hidden > 0:
