@@ -85,6 +85,8 @@ def run(workdir: Path) -> dict[str, object]:
     review = window.review
     panel = window.panels["DetailsPanel"]
     stall = bench_gui.StallDetector()
+    if os.environ.get("BENCH_TRACE_STALLS"):
+        stall.watch()
     results: dict[str, object] = {"images": browser.model.rowCount()}
 
     # viewer: open on the first image (a 4000 px JPEG), then next / next / next
@@ -107,7 +109,7 @@ def run(workdir: Path) -> dict[str, object]:
         figures = stall.stop()
         review.show_grid()
         browser.grid.view.setCurrentIndex(browser.model.index(0))
-        pump_for(app, 0.2)
+        pump_for(app, 1.0)  # the details preview (back on with the grid) is decoded before the next round
     decoded = view.decoded_size()
     path, _name = review._lookup(1)
     t0 = time.perf_counter()
@@ -197,6 +199,9 @@ def run(workdir: Path) -> dict[str, object]:
         "undo_until_panel_updated_s": round(undo_s, 2),
         "undo_max_gap_ms": stall.stop()["max_gap_ms"],
     }
+    if os.environ.get("BENCH_TRACE_STALLS"):
+        for stack, hits in stall.stacks.most_common(8):
+            sys.stderr.write(f"--- GUI thread late, sampled {hits} x:\n{stack}\n")
     window.close()
     return results
 
@@ -205,6 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lorairo-bench-gui"))
+    parser.add_argument("--trace-stalls", action="store_true", help="print where the GUI thread was when late")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -213,14 +219,16 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = bench_gui.build_project(args.workdir, args.images)
     point_images_at(root, make_photos(args.workdir))
+    env = bench_gui._env(args.workdir) | ({"BENCH_TRACE_STALLS": "1"} if args.trace_stalls else {})
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--workdir", str(args.workdir)],
-        env=bench_gui._env(args.workdir),
+        env=env,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0 or args.trace_stalls:
+        sys.stderr.write(out.stderr[-30000:])
     if out.returncode != 0:
-        sys.stderr.write(out.stderr[-20000:])
         raise SystemExit(out.returncode)
     print(json.dumps(json.loads(next(x for x in out.stdout.splitlines() if x.startswith("{"))), indent=2))
 

@@ -86,12 +86,12 @@ def test_delete_excludes_the_selection_and_undo_takes_it_back(qtbot, window) -> 
         with window.session.project.db.session() as s:
             return sorted(s.scalars(select(ImageRecord.id).where(ImageRecord.excluded.is_(True))))
 
-    qtbot.waitUntil(lambda: excluded() == ids[:2])
+    qtbot.waitUntil(lambda: excluded() == ids[:2], timeout=15_000)
     model = window.browser.model
     model.data(model.index(0), Qt.ItemDataRole.DisplayRole)  # the grid asks for the row (it is re-fetched)
-    qtbot.waitUntil(lambda: (row := model.cached_row(ids[0])) is not None and row.excluded)  # the grid dims it
+    qtbot.waitUntil(lambda: (row := model.cached_row(ids[0])) is not None and row.excluded, timeout=15_000)
     window.panels["DetailsPanel"].undo_stack.undo()
-    qtbot.waitUntil(lambda: excluded() == [])
+    qtbot.waitUntil(lambda: excluded() == [], timeout=15_000)
 
 
 def test_tag_text_with_separator_or_too_long_is_refused_with_a_message(qtbot, window) -> None:  # type: ignore[no-untyped-def]

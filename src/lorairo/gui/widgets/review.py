@@ -119,6 +119,7 @@ class ReviewController(QObject):
 
     def _project_changed(self, project: object) -> None:
         """A project opened: the grid takes the keyboard (the keyboard path starts there, see SHORTCUTS)."""
+        self._viewer_shown(False)  # the window shows the grid or the welcome page now
         if project is not None:
             QTimer.singleShot(0, lambda: self.show_grid() if self.window.session.project is not None else None)
 
@@ -357,7 +358,8 @@ class ReviewController(QObject):
     def open_viewer(self, image_id: int) -> None:
         """Show the viewer page with `image_id` (the details panel keeps showing the grid's selection)."""
         self.window.stack.setCurrentWidget(self.viewer)
-        self.viewer.show_image(image_id)
+        self._viewer_shown(True)
+        self.viewer.show_image(image_id, self._known(image_id))
         self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def compare_selection(self) -> bool:
@@ -367,11 +369,24 @@ class ReviewController(QObject):
             self.window.status.showMessage("Select exactly two images to compare them.", 6000)
             return False
         self.window.stack.setCurrentWidget(self.viewer)
+        self._viewer_shown(True)
         self.viewer.compare(ids[0], ids[1])
         self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
         return True
 
+    def _known(self, image_id: int) -> tuple[Path, str] | None:
+        """The file of an image whose row the grid already holds (no look-up job needed)."""
+        row, project = self.browser.model.cached_row(image_id), self.window.session.project
+        if row is None or project is None:
+            return None
+        return resolve_image_path(project.root, row.file_path), row.file_name
+
+    def _viewer_shown(self, shown: bool) -> None:
+        if self.details is not None:
+            self.details.set_preview_enabled(not shown)
+
     def show_grid(self) -> None:
+        self._viewer_shown(False)
         self.window.stack.setCurrentWidget(self.browser)
         self.browser.grid.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
@@ -407,7 +422,8 @@ class ReviewController(QObject):
         view.scrollTo(index)
         self.browser.grid.flush_selection()
         if self.viewer_open:
-            self.viewer.show_image(int(index.data(ImageIdRole)))
+            image_id = int(index.data(ImageIdRole))
+            self.viewer.show_image(image_id, self._known(image_id))
         return True
 
     def toggle_excluded(self) -> None:

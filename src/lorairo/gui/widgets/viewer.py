@@ -430,9 +430,14 @@ class ImageViewer(QWidget):
     def image_ids(self) -> list[int]:
         return [pane.image_id for pane in self.panes if pane.isVisible() and pane.image_id is not None]
 
-    def show_image(self, image_id: int) -> None:
-        """Show one image (leaves compare mode)."""
+    def show_image(self, image_id: int, known: tuple[Path, str] | None = None) -> None:
+        """Show one image (leaves compare mode); `known` (path, name) skips the look-up job."""
         self.panes[1].hide()
+        if known is not None:
+            self._lookup_generation += 1
+            self.title.setText("")
+            self.panes[0].load(image_id, known[0], known[1])
+            return
         self._open([image_id])
 
     def compare(self, first: int, second: int) -> None:

@@ -101,6 +101,7 @@ class DetailsPanel(QWidget):
             visible=False,
         )
         self._warmed = False
+        self.preview_enabled = True  # off while the window's viewer shows the image large (one decode, not two)
         for field in (self.tag_input, self.batch.add_input, self.batch.replace_old, self.batch.replace_new):
             field.installEventFilter(self)
         if isinstance(self.config, ConfigurationService):
@@ -224,7 +225,7 @@ class DetailsPanel(QWidget):
         if len(self._ids) == 1:
             self.pages.setCurrentIndex(PAGE_SINGLE)
             self.preview.set_message("Loading…")
-            self._load_details(with_preview=True)
+            self._load_details(with_preview=self.preview_enabled)
         else:
             self.pages.setCurrentIndex(PAGE_BATCH)
             self.batch.set_selection(len(self._ids), [])
@@ -412,6 +413,22 @@ class DetailsPanel(QWidget):
             self._submit_edit("Set score", lambda s: s.set_score(ids, value), Changes(scores=True))
 
     # --- the review loop (keyboard path, grid, tags panel) ----------------------------------------------
+
+    def set_preview_enabled(self, enabled: bool) -> None:
+        """Decode the preview or not (the viewer shows the same image); turning it back on loads it."""
+        if enabled == self.preview_enabled:
+            return
+        self.preview_enabled = enabled
+        if not enabled:
+            self.preview.set_message("Shown in the viewer")
+        elif len(self._ids) == 1 and self.details is not None:
+            path = self.details.path
+            self._read(
+                "Decode preview",
+                lambda: decode_preview(path),
+                self.preview.set_image,
+                lambda error: self.preview.set_message(error.message),
+            )
 
     def focus_tag_input(self) -> None:
         """Put the cursor in the tag field of the page shown (single image or batch)."""
