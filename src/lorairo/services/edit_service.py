@@ -436,7 +436,7 @@ class EditService:
 
         def build(repo: EditRepository) -> Change:
             ids = self._existing(repo, image_ids)
-            rows = repo.tag_rows(ids)
+            rows = repo.tag_rows(ids, [old, old_tag, new_tag])  # only these tags' rows decide the change
             having = sorted({r.image_id for r in rows if not r.is_rejected and r.tag.lower() == old_tag.lower()})
             old_category = next((r.category for r in rows if r.tag.lower() == old_tag.lower() and r.category), None)
             if not having:

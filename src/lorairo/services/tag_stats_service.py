@@ -41,17 +41,17 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
 
 
 def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any]]:
-    """The aggregated query: (tag, images, category) for the project or the filter's images."""
+    """The aggregated query: (tag, images, first row id) for the project or the filter's images.
+
+    It reads only the live-tags index (tag, image_id; the row id comes with it): reading each row's category
+    in the same pass made SQLite visit all 800k rows of a 100k-image project (2.7 s instead of 0.4 s)."""
     where = "t.is_rejected = 0"
     params: dict[str, Any] = {}
     if image_filter is not None and not image_filter.is_empty():
         ids_sql, params = build_query(image_filter)
         ids_sql = ids_sql.removesuffix(" ORDER BY i.id")
         where += f" AND t.image_id IN ({ids_sql})"
-    sql = (
-        "SELECT t.tag, count(DISTINCT t.image_id), max(t.category) "
-        f"FROM tags t WHERE {where} GROUP BY t.tag ORDER BY 2 DESC, t.tag"
-    )
+    sql = f"SELECT t.tag, count(DISTINCT t.image_id), min(t.id) FROM tags t WHERE {where} GROUP BY t.tag"
     return sql, params
 
 
@@ -62,12 +62,21 @@ class TagStatsService:
         self.db = db
 
     def project_tags(self, image_filter: ImageFilter | None = None) -> list[ProjectTag]:
-        """Every live tag of the project (or of the filter's images), most used first."""
+        """Every live tag of the project (or of the filter's images), most used first. A tag's category is
+        that of its first row (model and sidecar rows, which carry categories, usually come first)."""
         sql, params = tag_counts_sql(image_filter)
-        return [
-            ProjectTag(str(tag), int(count), str(category) if category else None)
-            for tag, count, category in _rows(self.db, sql, params)
+        rows = _rows(self.db, sql, params)
+        categories: dict[int, str | None] = {}
+        first_ids = [int(first) for _tag, _count, first in rows]
+        for start in range(0, len(first_ids), 900):
+            marks = ",".join(str(i) for i in first_ids[start : start + 900])  # ints only: safe to inline
+            categories.update(_rows(self.db, f"SELECT id, category FROM tags WHERE id IN ({marks})", {}))
+        found = [
+            ProjectTag(str(tag), int(count), str(categories[first]) if categories.get(first) else None)
+            for tag, count, first in rows
         ]
+        found.sort(key=lambda t: (-t.count, t.tag))
+        return found
 
     def images_with_tag_count(self, tag: str) -> int:
         """How many images carry `tag` (case-insensitive, as the project-wide rename matches it)."""
