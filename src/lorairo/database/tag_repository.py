@@ -353,8 +353,15 @@ class EditRepository:
             for row in change.rows  # not dataclasses.asdict: it deep-copies, 1.2 s for 10k rows
         ]
         table: Table = TagRecord.__table__  # type: ignore[assignment]  # Core insert: the ORM bulk path costs ~3x more for 10k rows
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        new_ids = [int(row[0]) for row in self.session.execute(stmt, values)]
+        # One executemany without RETURNING: with `sort_by_parameter_order` SQLAlchemy runs one INSERT per row on
+        # SQLite (65k statements, 5.8 s for a project-wide rename). The new ids are the rows above the previous
+        # maximum: `tags` has no AUTOINCREMENT, so SQLite gives max(id) + 1, and this write transaction is the
+        # only writer.
+        before = int(self.session.execute(select(func.max(table.c.id))).scalar() or 0)
+        self.session.execute(insert(table), values)
+        new_ids = [int(i) for i in self.session.scalars(select(table.c.id).where(table.c.id > before))]
+        if len(new_ids) != len(values):
+            raise RuntimeError(f"inserted {len(values)} tag rows but found {len(new_ids)} new ids")
         return DeleteTags(tuple(new_ids)), {row.image_id for row in change.rows}
 
     def _delete_tags(self, change: DeleteTags) -> tuple[Change, set[int]]:
