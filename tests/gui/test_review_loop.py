@@ -298,3 +298,21 @@ def test_statistics_view_plots_the_project_and_filters_by_a_clicked_tag(qtbot, w
     for tab in range(review.statistics.tabs.count()):
         review.statistics.tabs.setCurrentIndex(tab)
         review.statistics.tabs.currentWidget().grab()
+
+
+def test_ctrl_enter_moves_on_even_while_suggestions_are_open(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    ids = _open(qtbot, window, 2, "popup")
+    from lorairo.services.edit_service import EditService
+
+    EditService(window.session.project).add_tags([ids[1]], ["long hair"])
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.browser.grid.view.hasFocus())
+    panel = window.panels["DetailsPanel"]
+    _press(qtbot, Qt.Key.Key_Home)
+    _press(qtbot, Qt.Key.Key_Return)
+    _type(qtbot, "long")
+    popup = panel.tag_input.completer_.popup()
+    qtbot.waitUntil(lambda: popup.isVisible(), timeout=10_000)  # the project's "long hair" is suggested
+    qtbot.keyClick(popup, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # the popup has the keys
+    assert panel.image_ids == [ids[1]] and not popup.isVisible()
+    qtbot.waitUntil(lambda: _manual_tags(window).get(ids[0]) == ["long"])

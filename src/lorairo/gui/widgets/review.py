@@ -109,6 +109,7 @@ class ReviewController(QObject):
         grid_view.installEventFilter(self)
         grid_view.doubleClicked.connect(lambda index: self.open_viewer(int(index.data(ImageIdRole))))
         self._filtered: list[QObject] = []
+        self._popups: list[QObject] = []
         self.attach_panel()
         self._build_actions()
         self._build_tags_dock()
@@ -139,6 +140,11 @@ class ReviewController(QObject):
             if field not in self._filtered:
                 field.installEventFilter(self)
                 self._filtered.append(field)
+            # While suggestions are open the popup gets the keys (and hands them to the field past any filter).
+            popup = field.completer_.popup()
+            if popup is not None and popup not in self._popups:
+                popup.installEventFilter(self)
+                self._popups.append(popup)
 
     def _build_actions(self) -> None:
         window = self.window
@@ -446,7 +452,17 @@ class ReviewController(QObject):
             return self._grid_key(event)
         if watched in self._filtered:
             return self._tag_field_key(event)
+        if watched in self._popups and self._moves(event):
+            watched.hide()  # type: ignore[attr-defined]
+            return self._tag_field_key(event)
         return False
+
+    @staticmethod
+    def _moves(event: QKeyEvent) -> bool:
+        """Ctrl+Enter, Alt+Down or Alt+Up: the keys that save and go to another image."""
+        key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        ctrl, alt = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+        return (key in _ENTER and mods == ctrl) or (key in (Qt.Key.Key_Down, Qt.Key.Key_Up) and mods == alt)
 
     def _grid_key(self, event: QKeyEvent) -> bool:
         key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
