@@ -175,6 +175,7 @@ def test_viewer_opens_zooms_navigates_and_reports_a_broken_file(qtbot, window, t
     # The file vanishes: the viewer says so instead of failing.
     path, _name = review._lookup(second)
     path.unlink()
+    review.viewer.cache.clear()  # decoded while it existed: a fresh decode must report the missing file
     review.viewer.show_image(second)
     qtbot.waitUntil(lambda: "Cannot show this image" in view.message, timeout=10_000)
 
@@ -316,3 +317,35 @@ def test_ctrl_enter_moves_on_even_while_suggestions_are_open(qtbot, window) -> N
     qtbot.keyClick(popup, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # the popup has the keys
     assert panel.image_ids == [ids[1]] and not popup.isVisible()
     qtbot.waitUntil(lambda: _manual_tags(window).get(ids[0]) == ["long"])
+
+
+def test_a_corrupt_file_raises_a_message_naming_it(tmp_path: Path) -> None:
+    import pytest
+
+    from lorairo.exceptions import ImageProcessingError
+    from lorairo.gui.widgets.viewer import decode_for_view
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ImageProcessingError, match=r"broken\.jpg: cannot decode"):
+        decode_for_view(broken, QSize(800, 600))
+
+
+def test_viewer_prefetches_the_next_image(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lorairo.gui.widgets.viewer import ImageViewer
+    from lorairo.gui.workers import JobManager
+
+    first, second = _photo(tmp_path, "a.jpg", (1600, 1200)), _photo(tmp_path, "b.jpg", (1200, 1600))
+    jobs = JobManager()
+    viewer = ImageViewer(jobs, lambda i: (first if i == 1 else second, f"{i}.jpg"))
+    qtbot.addWidget(viewer)
+    viewer.resize(800, 600)
+    viewer.show()
+    viewer.show_image(1, (first, "a.jpg"))
+    qtbot.waitUntil(lambda: viewer.view.has_image, timeout=10_000)
+    viewer.prefetch([second])
+    target = viewer.panes[0].target_size()
+    qtbot.waitUntil(lambda: viewer.cache.get(second, target) is not None, timeout=10_000)
+    viewer.show_image(2, (second, "b.jpg"))
+    assert viewer.view.has_image and viewer.view.full_size() == QSize(1200, 1600)  # at once, from the cache
+    jobs.shutdown()

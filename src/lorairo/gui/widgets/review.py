@@ -121,6 +121,7 @@ class ReviewController(QObject):
     def _project_changed(self, project: object) -> None:
         """A project opened: the grid takes the keyboard (the keyboard path starts there, see SHORTCUTS)."""
         self._viewer_shown(False)  # the window shows the grid or the welcome page now
+        self.viewer.cache.clear()
         if project is not None:
             QTimer.singleShot(0, lambda: self.show_grid() if self.window.session.project is not None else None)
 
@@ -367,6 +368,7 @@ class ReviewController(QObject):
         self._viewer_shown(True)
         self.viewer.show_image(image_id, self._known(image_id))
         self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+        self._prefetch_neighbours()
 
     def compare_selection(self) -> bool:
         """Side by side compare of the first two selected images; False (and a status message) otherwise."""
@@ -386,6 +388,21 @@ class ReviewController(QObject):
         if row is None or project is None:
             return None
         return resolve_image_path(project.root, row.file_path), row.file_name
+
+    def _prefetch_neighbours(self, direction: int = 1) -> None:
+        """Decode the next images in the direction of travel (and the one behind) while the user looks."""
+        view, model = self.browser.grid.view, self.browser.model
+        row = view.currentIndex().row()
+        if row < 0:
+            return
+        step = 1 if direction >= 0 else -1
+        wanted = [row + step, row + 2 * step, row - step]
+        paths = [
+            known[0]
+            for r in wanted
+            if 0 <= r < model.rowCount() and (known := self._known(model.image_id(r))) is not None
+        ]
+        self.viewer.prefetch(paths)
 
     def _viewer_shown(self, shown: bool) -> None:
         if self.details is not None:
@@ -430,6 +447,7 @@ class ReviewController(QObject):
         if self.viewer_open:
             image_id = int(index.data(ImageIdRole))
             self.viewer.show_image(image_id, self._known(image_id))
+            self._prefetch_neighbours(delta)
         return True
 
     def toggle_excluded(self) -> None:

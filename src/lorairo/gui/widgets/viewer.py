@@ -10,6 +10,7 @@ GUI thread only (the decode function runs on workers: it returns a QImage, which
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from lorairo.exceptions import ImageProcessingError
 from lorairo.gui.workers import JobError, JobManager
 
 MIN_SCALE, MAX_SCALE = 0.02, 32.0
+PREFETCH_CACHE = 6  # decodes at view size kept (about 3 MB each at 1000 x 750)
 MAX_FIT_SCALE = 4.0  # a tiny image is enlarged to fit at most 4x (more only blurs)
 WHEEL_STEP = 1.25  # one wheel notch zooms by 25%
 _SWAPPING = (
@@ -289,12 +291,53 @@ class ZoomView(QWidget):
             self.fit()
 
 
+def _decode_quietly(path: Path, target: QSize) -> ViewImage | None:
+    """A prefetch: a file that cannot be decoded is reported when it is shown, not while the user is elsewhere."""
+    try:
+        return decode_for_view(path, target)
+    except ImageProcessingError:
+        return None
+
+
+class DecodeCache:
+    """The last few decodes at view size (a prefetched neighbour makes "next image" a cache hit). GUI thread."""
+
+    def __init__(self, size: int = PREFETCH_CACHE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, int, int], ViewImage] = OrderedDict()
+        self.pending: set[tuple[str, int, int]] = set()
+
+    @staticmethod
+    def key(path: Path, target: QSize) -> tuple[str, int, int]:
+        return str(path), target.width(), target.height()
+
+    def get(self, path: Path, target: QSize) -> ViewImage | None:
+        key = self.key(path, target)
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, path: Path, target: QSize, image: ViewImage) -> None:
+        key = self.key(path, target)
+        self.pending.discard(key)
+        self._items[key] = image
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.pending.clear()
+
+
 class _Pane(QWidget):
     """A ZoomView with its caption line (file name, size, zoom) and the decode bookkeeping for one image."""
 
-    def __init__(self, jobs: JobManager, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobManager, cache: DecodeCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
+        self.cache = cache
         self.view = ZoomView(self)
         self.caption = QLabel(self)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -311,21 +354,36 @@ class _Pane(QWidget):
         self.view.resolution_wanted.connect(self._decode_full)
         self.view.zoom_changed.connect(lambda _s: self._update_caption())
 
+    def target_size(self) -> QSize:
+        """Device pixels of the view: what a decode for it needs."""
+        ratio = self.devicePixelRatioF() or 1.0
+        size = self.view.size() if self.view.width() > 10 else QSize(1200, 900)
+        return QSize(int(size.width() * ratio), int(size.height() * ratio))
+
     def load(self, image_id: int, path: Path, name: str) -> None:
-        """Decode `path` at the size of the view, on a worker; results for an earlier image are dropped."""
+        """Decode `path` at the size of the view, on a worker (or take it from the prefetch cache); results for
+        an earlier image are dropped."""
         self.image_id, self.path, self.name = image_id, path, name
         self._generation += 1
         self._full_requested = False
         generation = self._generation
-        ratio = self.devicePixelRatioF() or 1.0
-        size = self.view.size() if self.view.width() > 10 else QSize(1200, 900)
-        target = QSize(int(size.width() * ratio), int(size.height() * ratio))
+        target = self.target_size()
+        cached = self.cache.get(path, target)
+        if cached is not None:
+            self._loaded(generation, cached, keep=False)
+            return
         self.view.set_message("Loading…")
         self._update_caption()
+        cache = self.cache
+
+        def done(image: ViewImage) -> None:
+            cache.put(path, target, image)
+            self._loaded(generation, image, keep=False)
+
         self.jobs.submit(
             "Decode image for the viewer",
             lambda _ctx: decode_for_view(path, target),
-            on_result=lambda image: self._loaded(generation, image, keep=False),
+            on_result=done,
             on_error=lambda error: self._failed(generation, error),
             visible=False,
         )
@@ -404,7 +462,8 @@ class ImageViewer(QWidget):
         self.title = QLabel(self)
         bar.addSpacing(12)
         bar.addWidget(self.title, 1)
-        self.panes = [_Pane(jobs, self), _Pane(jobs, self)]
+        self.cache = DecodeCache()
+        self.panes = [_Pane(jobs, self.cache, self), _Pane(jobs, self.cache, self)]
         views = QHBoxLayout()
         views.setContentsMargins(4, 4, 4, 4)
         views.setSpacing(6)
@@ -473,6 +532,27 @@ class ImageViewer(QWidget):
             return results
 
         self.jobs.submit("Find image for the viewer", work, on_result=found, visible=False)
+
+    def prefetch(self, paths: list[Path]) -> None:
+        """Decode these files at the view's size in the background (the neighbours of the image shown)."""
+        target = self.panes[0].target_size()
+        cache = self.cache
+        for path in paths:
+            key = cache.key(path, target)
+            if cache.get(path, target) is not None or key in cache.pending:
+                continue
+            cache.pending.add(key)
+
+            def done(image: ViewImage | None, path: Path = path, key: tuple[str, int, int] = key) -> None:
+                if image is None:
+                    cache.pending.discard(key)  # a bad file: its message shows when the user gets there
+                else:
+                    cache.put(path, target, image)
+
+            def work(_ctx: object, path: Path = path) -> ViewImage | None:
+                return _decode_quietly(path, target)
+
+            self.jobs.submit("Prefetch image for the viewer", work, on_result=done, visible=False)
 
     def fit(self) -> None:
         for pane in self.panes:
