@@ -164,3 +164,26 @@ def test_dataset_statistics_for_the_project_and_a_filter(project: Project) -> No
     only_dogs = dataset_statistics(project.db, ImageFilter(tags_all=("dog",)))
     assert only_dogs.image_count == 2 and only_dogs.ratings == {"sensitive": 1, "none": 1}
     assert set(only_dogs.score_bins) == {"aesthetic", "manual"} and sum(only_dogs.score_bins["aesthetic"]) == 1
+
+
+def test_grid_orders(project: Project) -> None:
+    from lorairo.database.schema import ImageRecord, QualityScoreRecord
+    from lorairo.services.tag_stats_service import SORTS, sorted_ids
+
+    a = add_image(project, "b.png", tags={"x": "general"})
+    b = add_image(project, "a.png", tags={"x": "general", "y": "general", "z": "general"})
+    c = add_image(project, "c.png")
+    with project.db.session(write=True) as s:
+        s.add(QualityScoreRecord(image_id=a, score_name="aesthetic", value=8.0, scale_min=0.0, scale_max=10.0))
+        s.add(QualityScoreRecord(image_id=b, score_name="aesthetic", value=0.3, scale_min=0.0, scale_max=1.0))
+        s.add(QualityScoreRecord(image_id=c, score_name="nsfw", value=0.99, scale_min=0.0, scale_max=1.0))
+        s.get(ImageRecord, c).width = 4000
+    orders = {key: sorted_ids(project.db, None, key) for key in SORTS}
+    assert orders["import"] == [a, b, c]
+    assert orders["name"] == [b, a, c]
+    assert orders["tags"] == [b, a, c]
+    assert orders["resolution"][0] == c
+    assert orders["score"] == [a, b, c]  # an nsfw score is not a quality score: c has none
+    assert sorted_ids(project.db, ImageFilter(tags_all=("x",)), "tags") == [b, a]
+    with pytest.raises(ValueError, match="unknown sort"):
+        sorted_ids(project.db, None, "colour")

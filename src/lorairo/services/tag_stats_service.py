@@ -137,6 +137,11 @@ def grid_badges(db: Database, image_ids: Sequence[int]) -> dict[int, Badges]:
     return {int(i): Badges(counts.get(int(i), 0), int(i) in captioned, int(i) in failed) for i in image_ids}
 
 
+_BEST_SCORE = (
+    "(SELECT max((q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)) FROM quality_scores q "
+    "WHERE q.image_id = i.id AND (q.score_name LIKE 'aesthetic%' OR q.source = 'manual'))"
+)
+
 #: Grid orders: key -> (menu label, ORDER BY over `images i`). Ties keep import order.
 SORTS: dict[str, tuple[str, str]] = {
     "import": ("Import order", "i.id"),
@@ -145,11 +150,8 @@ SORTS: dict[str, tuple[str, str]] = {
     "tags": ("Tag count (most first)", "(SELECT count(DISTINCT t.tag) FROM tags t WHERE t.image_id = i.id "
              "AND t.is_rejected = 0) DESC, i.id"),
     "resolution": ("Resolution (largest first)", "i.width * i.height DESC, i.id"),
-    # Scores on different scales compare on 0..1; the best of an image's aesthetic and manual scores counts.
-    "score": ("Score (best first)", "(SELECT max((q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)) "
-              "FROM quality_scores q WHERE q.image_id = i.id) IS NULL, "
-              "(SELECT max((q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)) "
-              "FROM quality_scores q WHERE q.image_id = i.id) DESC, i.id"),
+    # Scores on different scales compare on 0..1; an image's best aesthetic or manual score counts (not nsfw & co).
+    "score": ("Score (best first)", f"{_BEST_SCORE} IS NULL, {_BEST_SCORE} DESC, i.id"),
 }  # fmt: skip
 
 
