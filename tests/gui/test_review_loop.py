@@ -349,3 +349,18 @@ def test_viewer_prefetches_the_next_image(qtbot, tmp_path: Path) -> None:  # typ
     viewer.show_image(2, (second, "b.jpg"))
     assert viewer.view.has_image and viewer.view.full_size() == QSize(1200, 1600)  # at once, from the cache
     jobs.shutdown()
+
+
+def test_near_duplicate_review_compares_in_the_viewer(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from lorairo.database.schema import NearDuplicateRecord
+
+    ids = _open(qtbot, window, 3, "neardup")
+    with window.session.project.db.session(write=True) as s:
+        s.add(NearDuplicateRecord(image_id=ids[1], match_image_id=ids[0], distance=2))
+    dialog = window.panels["DetailsPanel"].open_near_duplicates()
+    qtbot.waitUntil(lambda: len(dialog.cards) == 2, timeout=10_000)
+    pair = dialog.compare_current()
+    assert pair is not None and set(pair) == set(ids[:2])
+    assert window.stack.currentWidget() is window.review.viewer and window.review.viewer.comparing
+    qtbot.waitUntil(lambda: set(window.review.viewer.image_ids()) == set(ids[:2]))
+    dialog.close()

@@ -110,6 +110,7 @@ class ReviewController(QObject):
         grid_view.doubleClicked.connect(lambda index: self.open_viewer(int(index.data(ImageIdRole))))
         self._filtered: list[QObject] = []
         self._popups: list[QObject] = []
+        self._compare_connected = False
         self.attach_panel()
         self._build_actions()
         self._build_tags_dock()
@@ -137,6 +138,9 @@ class ReviewController(QObject):
         panel = self.details
         if panel is None:
             return
+        if not self._compare_connected:
+            panel.compare_requested.connect(self.compare)
+            self._compare_connected = True
         for field in (panel.tag_input, panel.batch.add_input):
             if field not in self._filtered:
                 field.installEventFilter(self)
@@ -376,10 +380,7 @@ class ReviewController(QObject):
         if len(ids) != 2:
             self.window.status.showMessage("Select exactly two images to compare them.", 6000)
             return False
-        self.window.stack.setCurrentWidget(self.viewer)
-        self._viewer_shown(True)
-        self.viewer.compare(ids[0], ids[1])
-        self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.compare(ids[0], ids[1])
         return True
 
     def _known(self, image_id: int) -> tuple[Path, str] | None:
@@ -407,6 +408,15 @@ class ReviewController(QObject):
     def _viewer_shown(self, shown: bool) -> None:
         if self.details is not None:
             self.details.set_preview_enabled(not shown)
+
+    def compare(self, first: int, second: int) -> None:
+        """Two images side by side in the window's viewer (the near-duplicate review asks for it too)."""
+        self.window.stack.setCurrentWidget(self.viewer)
+        self._viewer_shown(True)
+        self.viewer.compare(first, second)
+        self.window.raise_()
+        self.window.activateWindow()
+        self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def show_grid(self) -> None:
         self._viewer_shown(False)

@@ -55,6 +55,7 @@ class DetailsPanel(QWidget):
     (the panel has Undo/Redo buttons of its own but no shortcuts, so it never competes with the window's)."""
 
     images_changed = Signal(list)  # list[int]: images whose tags / caption / rating / score / exclusion changed
+    compare_requested = Signal(int, int)  # the near-duplicate review asks for two images side by side
 
     def __init__(
         self,
@@ -242,6 +243,7 @@ class DetailsPanel(QWidget):
         if self._duplicates_dialog is None:
             dialog = NearDuplicateDialog(self.project, self.window(), jobs=self.jobs, undo_stack=self.undo_stack)
             dialog.images_changed.connect(self.images_changed)
+            dialog.compare_requested.connect(self.compare_requested)
             if self.session is None:  # with a session, its images_changed already refreshes this panel
                 dialog.images_changed.connect(self.refresh)
             self._duplicates_dialog = dialog
