@@ -116,7 +116,8 @@ def active_tags(project: Project, image_id: int) -> dict[str, str]:
 
 
 def chip_tags(panel: DetailsPanel) -> set[str]:
-    return {chip.tag for chip in panel.chips.chips}
+    """Tags of the stored chips (an added tag shows a faded pending chip until its edit is stored)."""
+    return {chip.tag for chip in panel.chips.chips if not chip.pending}
 
 
 def test_shows_upright_preview_file_info_and_chips_with_provenance(qtbot, panel: DetailsPanel, project: Project):  # type: ignore[no-untyped-def]
@@ -145,6 +146,7 @@ def test_add_remove_rename_tags_with_undo_and_redo(qtbot, panel: DetailsPanel, p
 
     panel.tag_input.setText("long_hair, blue sky")
     panel.add_button.click()
+    assert {chip.tag for chip in panel.chips.chips if chip.pending} == {"long hair", "blue sky"}  # at once
     qtbot.waitUntil(lambda: chip_tags(panel) == {"smile", "long hair", "blue sky"})
     assert active_tags(project, image_id) == {"smile": "model", "long hair": "manual", "blue sky": "manual"}
     assert changed == [[image_id]]

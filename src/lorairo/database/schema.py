@@ -206,6 +206,8 @@ class TagRecord(Base):
     annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id", ondelete="SET NULL"))
     confidence: Mapped[float | None] = mapped_column(Float)
     is_rejected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)  # user removed it
+    # The user's order of the image's tags in its caption (drag a chip): lower first, NULL after the placed ones.
+    position: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 

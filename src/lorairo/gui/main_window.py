@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.log_dock], [140], Qt.Orientation.Vertical)
             if self.panel_docks:
                 self.resizeDocks(list(self.panel_docks.values())[:1], [440], Qt.Orientation.Horizontal)
+        self._attach_review()
         self.ready = True
         self._reopen_last_project()
 
@@ -177,6 +178,12 @@ class MainWindow(QMainWindow):
     def _open_last_project(self, name: str | None) -> None:
         if name and self.session.project is None and not self.imports.running:
             self.open_project(name)
+
+    def _attach_review(self) -> None:
+        """The review loop (viewer page, keyboard path, Help > Keyboard shortcuts): lorairo.gui.widgets.review."""
+        from lorairo.gui.widgets.review import ReviewController
+
+        self.review = ReviewController(self)
 
     def attach_optional_panels(self) -> list[str]:
         """Place the side panels (details, annotate). Returns the names attached now; safe to call again."""
@@ -282,7 +289,7 @@ class MainWindow(QMainWindow):
         self.view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.refresh_action])
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.log_dock.toggleViewAction())
-        help_menu = bar.addMenu("&Help")
+        self.help_menu = help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.docs_action, self.about_action])
 
     def _connect(self) -> None:

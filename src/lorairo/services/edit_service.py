@@ -50,6 +50,7 @@ from lorairo.database.tag_repository import (
     SetManualCaptions,
     SetManualRatings,
     SetManualScores,
+    SetTagPositions,
     SetTagsRejected,
     TagKey,
     TagRow,
@@ -60,6 +61,10 @@ from lorairo.services.changes import Changes
 from lorairo.services.project_service import Project
 
 RATING_LABELS = ("general", "sensitive", "questionable", "explicit")
+#: Longest tag accepted from the user: longer text is a pasted sentence, not a tag (captions hold sentences).
+MAX_TAG_LENGTH = 200
+#: sd-scripts' keep-tokens separator: inside a tag it would split the exported caption line.
+KEEP_SEPARATOR = "|||"
 
 #: Looks up categories of tags (display form -> category); may return a subset. Called in the worker.
 Categorizer = Callable[[Sequence[str]], Mapping[str, str]]
@@ -121,7 +126,7 @@ def _changed_kinds(change: Change) -> dict[str, bool]:
         for part in change.parts:
             kinds.update(_changed_kinds(part))
         return kinds
-    if isinstance(change, InsertTags | DeleteTags | SetTagsRejected):
+    if isinstance(change, InsertTags | DeleteTags | SetTagsRejected | SetTagPositions):
         return {"tags": True}
     if isinstance(change, SetManualCaptions):
         return {"captions": True}
@@ -173,6 +178,7 @@ class TagInfo:
     source: str
     model: str | None
     confidence: float | None
+    position: int | None = None  # the user's place of the tag in the caption (None: not placed)
 
     @property
     def provenance(self) -> str:
@@ -267,7 +273,10 @@ def _load_details(session: Session, root: Path, image_id: int) -> ImageDetails |
     models: dict[int, str] = {int(i): str(n) for i, n in session.execute(select(ModelRecord.id, ModelRecord.name))}
     tag_rows = session.scalars(select(TagRecord).where(TagRecord.image_id == image_id).order_by(TagRecord.id))
     tags = [
-        (r.is_rejected, TagInfo(r.id, r.tag, r.category, r.source, models.get(r.model_id or -1), r.confidence))
+        (
+            r.is_rejected,
+            TagInfo(r.id, r.tag, r.category, r.source, models.get(r.model_id or -1), r.confidence, r.position),
+        )
         for r in tag_rows
     ]
     captions = session.scalars(select(CaptionRecord).where(CaptionRecord.image_id == image_id))
@@ -331,6 +340,18 @@ def _load_tag_counts(session: Session, image_ids: Sequence[int]) -> list[TagCoun
     return sorted(found.values(), key=lambda t: (-t.count, t.tag))
 
 
+def check_tag_text(tag: str) -> None:
+    """Refuse text that cannot be one tag of a caption line (raises EditError naming the tag)."""
+    if KEEP_SEPARATOR in tag:
+        raise EditError(f"tag {tag[:60]!r} contains '|||', which separates kept tokens in a caption line")
+    if "," in tag:
+        raise EditError(f"tag {tag[:60]!r} contains a comma, which separates tags: add them one by one")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise EditError(
+            f"tag '{tag[:40]}…' is {len(tag)} characters long (at most {MAX_TAG_LENGTH}); put sentences in the caption"
+        )
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -375,6 +396,8 @@ class EditService:
         cleaned = [normalize_tag(tag) for tag in tags]
         if not cleaned or any(not tag for tag in cleaned):
             raise EditError("tag is empty: type a tag name")
+        for tag in cleaned:
+            check_tag_text(tag)
         return list(dict.fromkeys(cleaned))
 
     def _vocabulary_categories(self, tags: Sequence[str]) -> dict[str, str]:
@@ -441,7 +464,7 @@ class EditService:
 
         def build(repo: EditRepository) -> Change:
             ids = self._existing(repo, image_ids)
-            rows = repo.tag_rows(ids)
+            rows = repo.tag_rows(ids, [old, old_tag, new_tag])  # only these tags' rows decide the change
             having = sorted({r.image_id for r in rows if not r.is_rejected and r.tag.lower() == old_tag.lower()})
             old_category = next((r.category for r in rows if r.tag.lower() == old_tag.lower() and r.category), None)
             if not having:
@@ -459,6 +482,60 @@ class EditService:
             return ChangeSet((self._remove_change(rows, [old_tag]), add))
 
         return self._run(f"Rename {old_tag} to {new_tag}", build)
+
+    def images_with_tag(self, tag: str) -> list[int]:
+        """Every image of the project carrying `tag` (active; any source; case-insensitive)."""
+        wanted = normalize_tag(tag).lower()
+        with self.project.db.session() as session:
+            ids = session.scalars(
+                select(TagRecord.image_id)
+                .where(func.lower(TagRecord.tag) == wanted, TagRecord.is_rejected.is_(False))
+                .distinct()
+            )
+            return sorted(int(i) for i in ids)
+
+    def rename_everywhere(self, old: str, new: str) -> EditResult:
+        """Rename (or merge, when `new` exists) `old` on every image of the project: one undoable step."""
+        ids = self.images_with_tag(old)
+        if not ids:
+            raise EditError(f"no image has the tag '{normalize_tag(old)}'")
+        return self.rename_tag(ids, old, new)
+
+    def delete_everywhere(self, tag: str) -> EditResult:
+        """Remove `tag` from every image of the project: one undoable step."""
+        ids = self.images_with_tag(tag)
+        if not ids:
+            raise EditError(f"no image has the tag '{normalize_tag(tag)}'")
+        result = self.remove_tags(ids, [tag])
+        return EditResult(
+            f"Delete {normalize_tag(tag)} from {_plural(len(ids), 'image')}", result.changed_ids, result.inverse
+        )
+
+    def set_tag_order(self, image_id: int, tags: Sequence[str]) -> EditResult:
+        """Place the image's tags in this order in its caption (within export's category order); tags left out
+        of `tags` follow, in export's default order. Every row of a tag (any source) gets its place."""
+        # Rows are matched as written and as normalised: sidecar / model rows may keep underscores.
+        place: dict[str, int] = {}
+        for n, tag in enumerate(tags):
+            place.setdefault(tag.lower(), n)
+            place.setdefault(normalize_tag(tag).lower(), n)
+
+        def build(repo: EditRepository) -> Change:
+            self._existing(repo, [image_id])
+            rows = repo.tag_rows([image_id])
+            return SetTagPositions(
+                tuple((int(r.id), place.get(r.tag.lower(), place.get(normalize_tag(r.tag).lower()))) for r in rows)
+            )
+
+        return self._run("Reorder tags", build)
+
+    def set_excluded(self, image_ids: Iterable[int], excluded: bool) -> EditResult:
+        """Leave images out of exports (or take them back in)."""
+
+        def build(repo: EditRepository) -> Change:
+            return SetExcluded(tuple((i, excluded) for i in self._existing(repo, image_ids)))
+
+        return self._run("Exclude from export" if excluded else "Include in export", build)
 
     # --- caption / rating / score --------------------------------------------------------------------
 

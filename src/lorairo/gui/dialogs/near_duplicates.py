@@ -95,6 +95,7 @@ class NearDuplicateDialog(QDialog):
     """Review near-duplicate groups of the open project."""
 
     changed = Signal(object)  # Changes of each resolve / dismiss / undo / redo
+    compare_requested = Signal(int, int)  # two image ids for the main window's side-by-side viewer
 
     def __init__(
         self,
@@ -166,10 +167,13 @@ class NearDuplicateDialog(QDialog):
         self.resolve_button.setToolTip("Exclude every other image of this group from export (Undo: Ctrl+Z)")
         self.resolve_button.setDefault(True)
         self.resolve_button.clicked.connect(self.resolve_current)
+        self.compare_button = QPushButton("Compare large…", self)
+        self.compare_button.setToolTip("The kept image and the next one side by side in the main window's viewer")
+        self.compare_button.clicked.connect(self.compare_current)
         close = QPushButton("Close", self)
         close.clicked.connect(self.accept)
         buttons.addWidget(self.status, 1)
-        for button in (self.undo_button, self.dismiss_button, self.resolve_button, close):
+        for button in (self.undo_button, self.compare_button, self.dismiss_button, self.resolve_button, close):
             buttons.addWidget(button)
         layout.addLayout(buttons)
         QShortcut(QKeySequence.StandardKey.Undo, self, self.undo_stack.undo)
@@ -282,6 +286,18 @@ class NearDuplicateDialog(QDialog):
         others = [i for i in self.groups[row].image_ids if i != keep]
         service = self.service
         self._submit("Resolve near-duplicates", lambda: service.resolve_group(keep, others))
+
+    def compare_current(self) -> tuple[int, int] | None:
+        """Ask for the kept image and the first other one of the shown group side by side, large."""
+        keep = self.keep_id()
+        row = self.group_list.currentRow()
+        if keep is None or not 0 <= row < len(self.groups):
+            return None
+        other = next((i for i in self.groups[row].image_ids if i != keep), None)
+        if other is None:
+            return None
+        self.compare_requested.emit(keep, other)
+        return keep, other
 
     def dismiss_current(self) -> None:
         """Mark the shown group reviewed without excluding anything."""

@@ -19,11 +19,13 @@ from PySide6.QtGui import QColor, QPainter, QPixmap
 from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.workers import JobManager
 from lorairo.services.image_query_service import ImageQueryService, ImageRow
+from lorairo.services.tag_stats_service import Badges, grid_badges
 
 PAGE_SIZE = 200
 MAX_PAGES = 40  # pages of row snapshots kept (8,000 rows); others are fetched again when scrolled back to
 ImageIdRole = Qt.ItemDataRole.UserRole + 1
 ImageRowRole = Qt.ItemDataRole.UserRole + 2
+BadgesRole = Qt.ItemDataRole.UserRole + 3  # tag_stats_service.Badges: the cell overlays (tag count, caption...)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -55,6 +57,7 @@ class ImageListModel(QAbstractListModel):
         self._ids: list[int] = []
         self._row_of: dict[int, int] = {}
         self._rows: dict[int, ImageRow] = {}
+        self._badges: dict[int, Badges] = {}
         self._pages: OrderedDict[int, list[int]] = OrderedDict()
         self._pending_pages: set[int] = set()
         self._rows_by_hash: dict[str, set[int]] = {}
@@ -81,6 +84,7 @@ class ImageListModel(QAbstractListModel):
         self._ids = list(ids)
         self._row_of = row_of if row_of is not None else {image_id: row for row, image_id in enumerate(self._ids)}
         self._rows.clear()
+        self._badges.clear()
         self._pages.clear()
         self._pending_pages.clear()
         self._rows_by_hash.clear()
@@ -110,6 +114,7 @@ class ImageListModel(QAbstractListModel):
                 continue
             self._pages.pop(row // PAGE_SIZE, None)
             self._rows.pop(image_id, None)
+            self._badges.pop(image_id, None)
             rows.append(row)
         if rows:  # one signal for the span: an edit over 100k images must not send 100k of them
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
@@ -165,6 +170,8 @@ class ImageListModel(QAbstractListModel):
             return row.file_name
         if role == ImageRowRole:
             return row
+        if role == BadgesRole:
+            return self._badges.get(image_id)
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -180,16 +187,23 @@ class ImageListModel(QAbstractListModel):
         self._pending_pages.add(page)
         ids = self._ids[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
         query, generation = self.query, self._generation
+
+        def work(_ctx: object) -> tuple[list[ImageRow], dict[int, Badges]]:
+            return query.fetch_rows(ids, details=False), grid_badges(query.db, ids)
+
         self.jobs.submit(
             "Load image rows",
-            lambda _ctx: query.fetch_rows(ids, details=False),
-            on_result=lambda rows: self._page_ready(generation, page, rows),
+            work,
+            on_result=lambda result: self._page_ready(generation, page, *result),
             visible=False,
         )
 
-    def _page_ready(self, generation: int, page: int, rows: list[ImageRow]) -> None:
+    def _page_ready(
+        self, generation: int, page: int, rows: list[ImageRow], badges: dict[int, Badges] | None = None
+    ) -> None:
         if generation != self._generation:
             return
+        self._badges.update(badges or {})
         self._pending_pages.discard(page)
         self._pages[page] = [row.id for row in rows]
         self._pages.move_to_end(page)
@@ -199,6 +213,7 @@ class ImageListModel(QAbstractListModel):
         while len(self._pages) > MAX_PAGES:
             _old, old_ids = self._pages.popitem(last=False)
             for image_id in old_ids:
+                self._badges.pop(image_id, None)
                 gone = self._rows.pop(image_id, None)
                 if gone is not None:
                     self._rows_by_hash.get(gone.hash_value, set()).discard(image_id)

@@ -17,7 +17,7 @@ from lorairo.gui.models.image_list_model import ImageListModel
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.widgets.filter_bar import FilterBar
-from lorairo.gui.widgets.tag_completer import tag_database_suggestions
+from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
 from lorairo.services.changes import Changes
 from lorairo.services.image_query_service import ImageFilter
@@ -42,9 +42,11 @@ class ImageBrowser(QWidget):
         self.session = session
         self.thumbnails = ThumbnailLoader(session.jobs, parent=self)
         self.model = ImageListModel(session.jobs, self.thumbnails, self)
+        self._suggest = project_and_vocabulary(lambda: session.project)
         self.filter_bar = FilterBar(session.jobs, self._suggest, self)
         self.grid = ThumbnailGrid(self.model, self)
         self.filter: ImageFilter = ImageFilter()
+        self.sort = "import"  # a key of tag_stats_service.SORTS
         self.total = 0
         self._generation = 0
         self._requery = QTimer(self, singleShot=True, interval=REQUERY_DELAY_MS)
@@ -60,15 +62,6 @@ class ImageBrowser(QWidget):
         session.project_changed.connect(self._project_changed)
         session.changed.connect(self._changed)
 
-    def _suggest(self, prefix: str) -> list[str]:
-        """Worker side: the project's tags by use, then the tag database's (deduplicated)."""
-        query = self.session.query
-        names = [tag for tag, _n in query.tag_counts(prefix, 15)] if query else []
-        for name in tag_database_suggestions(prefix):
-            if name not in names:
-                names.append(name)
-        return names[:25]
-
     def project_opened(self, project: object) -> None:
         """Show `project` (the browser is created after the first project_changed, so this is public)."""
         self._project_changed(project)
@@ -80,6 +73,12 @@ class ImageBrowser(QWidget):
         self.total = 0
         self._keep_selection = False
         self.filter_bar.clear()  # emits the empty filter -> run_query
+
+    def set_sort(self, sort: str) -> None:
+        """Order the grid by `sort` (a key of tag_stats_service.SORTS) and query again."""
+        if sort != self.sort:
+            self.sort = sort
+            self.run_query()
 
     def set_filter(self, image_filter: ImageFilter) -> None:
         self.filter = image_filter
@@ -93,12 +92,17 @@ class ImageBrowser(QWidget):
             self.model.set_ids([])
             return
         self._generation += 1
-        generation, image_filter = self._generation, self.filter
+        generation, image_filter, sort = self._generation, self.filter, self.sort
         keep = self.grid.selected_ids() if self._keep_selection else []
         self._keep_selection = False
 
         def work(_ctx: object) -> tuple[list[int], int, dict[int, int]]:
-            ids = query.query_ids(image_filter)
+            if sort == "import":
+                ids = query.query_ids(image_filter)
+            else:
+                from lorairo.services.tag_stats_service import sorted_ids
+
+                ids = sorted_ids(query.db, image_filter, sort)
             total = len(ids) if image_filter.is_empty() else query.count()
             return ids, total, {image_id: row for row, image_id in enumerate(ids)}
 
@@ -136,7 +140,7 @@ class ImageBrowser(QWidget):
         """An import committed a batch: show it at once when no filter hides anything (appending costs the grid
         no layout pass), else re-query soon."""
         self.total += len(ids)
-        if not self.filter.is_empty():
+        if not self.filter.is_empty() or self.sort != "import":  # new images belong somewhere in the middle
             if not self._requery.isActive():
                 self._requery.start()
             return
@@ -148,7 +152,7 @@ class ImageBrowser(QWidget):
     def import_finished(self, summary: object) -> None:
         """After an import: with no filter every added image is already in the grid (appended batch by batch),
         so only a filtered view is queried again."""
-        if self._requery.isActive() or not self.filter.is_empty():
+        if self._requery.isActive() or not self.filter.is_empty() or self.sort != "import":
             self._requery.stop()
             self.run_query()
 

@@ -2,51 +2,60 @@
 
 `TagLineEdit` completes the term under the cursor (after the last comma, ignoring a leading `-` and anything
 before a `|`), so `long hair, -blu` suggests `blurry` and keeps the rest. Suggestions are looked up on a
-worker; the popup only shows results for what is still typed. GUI thread only.
+worker; the popup only shows results for what is still typed. A suggestion may be a plain tag or a
+`Suggestion` whose label (count, alias -> canonical tag) differs from the tag it inserts.
+`project_and_vocabulary` builds the suggest function every tag field of the window uses.
+GUI thread only (the suggest functions run on workers).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QStringListModel, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QCompleter, QLineEdit, QWidget
 
 from lorairo.gui.workers import JobManager
+from lorairo.services.tag_suggestions import Suggestion, merge_suggestions
 
-if TYPE_CHECKING:  # the tag database loads on first use, off the GUI thread
-    from genai_tag_db_tools.database import TagDatabase
+if TYPE_CHECKING:
+    from lorairo.gui.widgets.details.tag_source import TagVocabulary
+    from lorairo.services.project_service import Project
 
-Suggest = Callable[[str], list[str]]
-
-_tag_db_lock = threading.Lock()
-_tag_db: TagDatabase | None = None
-_tag_db_checked = False
+Suggest = Callable[[str], Sequence[str | Suggestion]]
+InsertRole = Qt.ItemDataRole.UserRole + 1
+PROJECT_LIMIT, VOCABULARY_LIMIT = 10, 15
 
 
 def tag_database_suggestions(prefix: str, limit: int = 15) -> list[str]:
-    """Names from genai-tag-db-tools when its base database exists (never created here); [] otherwise."""
-    global _tag_db, _tag_db_checked
-    with _tag_db_lock:
-        if not _tag_db_checked:
-            _tag_db_checked = True
-            try:
-                from genai_tag_db_tools.database import TagDatabase
-                from genai_tag_db_tools.paths import resolve_data_dir
+    """Names from the tag vocabulary when one was imported (never created here); [] otherwise."""
+    from lorairo.gui.widgets.details.tag_source import shared_vocabulary  # the details package imports this one
 
-                if (resolve_data_dir() / "tags_base.sqlite").is_file():
-                    _tag_db = TagDatabase()
-            except Exception:  # optional: autocomplete still works from the project's tags
-                _tag_db = None
-        database = _tag_db
-    if database is None or not prefix:
-        return []
-    try:
-        return [result.name for result in database.search(prefix, limit=limit, prefix_first=True)]
-    except Exception:
-        return []
+    return shared_vocabulary().suggest(prefix, limit)
+
+
+def project_and_vocabulary(
+    project: Callable[[], Project | None], vocabulary: TagVocabulary | None = None
+) -> Callable[[str], list[Suggestion]]:
+    """The suggest function of the window's tag fields: the open project's tags containing the text (with their
+    counts), then the vocabulary's (global counts; aliases and translations show their canonical tag).
+    Runs on a worker."""
+    if vocabulary is None:
+        from lorairo.gui.widgets.details.tag_source import shared_vocabulary  # the details package imports this one
+
+        vocabulary = shared_vocabulary()
+    words = vocabulary
+
+    def suggest(text: str) -> list[Suggestion]:
+        from lorairo.services.tag_stats_service import TagStatsService  # SQL stack: loaded on first keystroke
+
+        current = project()
+        own = TagStatsService(current.db).search(text, PROJECT_LIMIT) if current is not None else []
+        return merge_suggestions(own, words.search(text, VOCABULARY_LIMIT))
+
+    return suggest
 
 
 def current_term(text: str, cursor: int) -> tuple[int, int, str]:
@@ -70,9 +79,10 @@ class TagLineEdit(QLineEdit):
         super().__init__(parent)
         self.jobs = jobs
         self.suggest = suggest
-        self._model = QStringListModel(self)
+        self._model = QStandardItemModel(self)
         self.completer_ = QCompleter(self._model, self)
         self.completer_.setWidget(self)
+        self.completer_.setCompletionRole(InsertRole)  # the popup shows the label, activation inserts the tag
         self.completer_.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer_.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer_.activated.connect(self.insert_completion)
@@ -100,16 +110,32 @@ class TagLineEdit(QLineEdit):
             visible=False,
         )
 
-    def _show(self, term: str, names: list[str]) -> None:
-        if current_term(self.text(), self.cursorPosition())[2] != term or not self.hasFocus():
-            return  # the user typed on: these suggestions are stale
-        self._model.setStringList(names)
-        if names:
-            self.completer_.complete()
-        else:
-            self._hide_popup()
-
     def _hide_popup(self) -> None:
         popup = self.completer_.popup()
         if popup is not None:
             popup.hide()
+
+    def suggestions(self) -> list[tuple[str, str]]:
+        """(label, inserted tag) of each line of the popup (tests and accessibility)."""
+        return [
+            (self._model.item(row).text(), str(self._model.item(row).data(InsertRole)))
+            for row in range(self._model.rowCount())
+        ]
+
+    def _show(self, term: str, names: Sequence[str | Suggestion]) -> None:
+        if current_term(self.text(), self.cursorPosition())[2] != term or not self.hasFocus():
+            return  # the user typed on: these suggestions are stale
+        self._model.clear()
+        for entry in names:
+            item = QStandardItem(entry if isinstance(entry, str) else entry.label)
+            item.setData(entry if isinstance(entry, str) else entry.insert, InsertRole)
+            item.setEditable(False)
+            if isinstance(entry, Suggestion) and entry.source == "project":
+                font = item.font()
+                font.setBold(True)  # the project's own tags stand out from the vocabulary's
+                item.setFont(font)
+            self._model.appendRow(item)
+        if names:
+            self.completer_.complete()
+        else:
+            self._hide_popup()

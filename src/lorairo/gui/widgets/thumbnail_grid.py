@@ -17,7 +17,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -29,15 +29,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorairo.gui.models.image_list_model import ImageIdRole, ImageListModel, ImageRowRole
+from lorairo.gui.models.image_list_model import BadgesRole, ImageIdRole, ImageListModel, ImageRowRole
 from lorairo.gui.widgets.grid_view import SPACING, ThumbnailGridView
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 64, 384, 160
 
 
+def _pill(painter: QPainter, cell: QRectF, text: str, fill: str, *, right: bool = False) -> None:
+    """A small label in a bottom corner of a cell (`fill` is #AARRGGBB, as Qt reads 8 hex digits)."""
+    metrics = painter.fontMetrics()
+    width, height = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
+    x = cell.right() - width - 4 if right else cell.left() + 4
+    rect = QRectF(x, cell.bottom() - height - 4, width, height)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(fill))
+    painter.drawRoundedRect(rect, 4, 4)
+    painter.setPen(QColor("white"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
 class ThumbnailDelegate(QStyledItemDelegate):
     """Draws a thumbnail centred in its cell with a clear selection frame (a thin highlight is hard to see on
-    busy images). Paints only what `data()` already holds."""
+    busy images). Paints only what `data()` already holds. With `show_overlays` small labels say the tag
+    count (or "untagged"), whether a caption exists and whether an annotation failed."""
+
+    show_overlays = True
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -64,6 +80,19 @@ class ThumbnailDelegate(QStyledItemDelegate):
             x = cell.center().x() - width / 2
             y = cell.center().y() - height / 2
             painter.drawPixmap(int(x), int(y), pixmap)
+        badges = index.data(BadgesRole) if self.show_overlays else None
+        if badges is not None and cell.width() >= 60:
+            small = QFont(option.font)
+            small.setPointSizeF(max(6.5, small.pointSizeF() * 0.8))
+            painter.setFont(small)
+            if badges.tag_count:
+                _pill(painter, cell, f"{badges.tag_count} tags", "#c03b6fb6")
+            else:
+                _pill(painter, cell, "untagged", "#d0d35400")
+            marks = ("✎" if badges.has_caption else "") + ("!" if badges.failed else "")
+            if marks:
+                _pill(painter, cell, marks, "#d0c0392b" if badges.failed else "#c02e7d32", right=True)
+            painter.setFont(option.font)
         row = index.data(ImageRowRole)
         if row is not None and row.excluded:  # left out of exports: dim it and say so
             painter.fillRect(cell, QColor(0, 0, 0, 110))
@@ -113,7 +142,7 @@ class ThumbnailGrid(QWidget):
         model.modelReset.connect(self._update_empty)
         model.rowsInserted.connect(self._update_empty)
 
-        footer = QHBoxLayout()
+        self.footer = footer = QHBoxLayout()  # other parts add controls here (sort order)
         footer.setContentsMargins(6, 0, 6, 0)
         footer.addStretch(1)
         footer.addWidget(QLabel("Size", self))
@@ -168,6 +197,12 @@ class ThumbnailGrid(QWidget):
             row = self.model.row_of(image_id)
             if row is not None:
                 selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+
+    def flush_selection(self) -> None:
+        """Emit a pending selection change now (keyboard navigation must not wait for the debounce)."""
+        if self._selection_timer.isActive():
+            self._selection_timer.stop()
+            self._emit_selection()
 
     def _emit_selection(self) -> None:
         self.selection_changed.emit(self.selected_ids())

@@ -97,10 +97,12 @@ def select_tags(item: ExportItem, options: ExportOptions) -> list[TagEntry]:
     return entries
 
 
-def _entry_key(entry: TagEntry) -> tuple[int, float, int]:
-    # Manual before sidecar before model; model tags by confidence (highest first); otherwise the order added.
+def _entry_key(entry: TagEntry) -> tuple[bool, int, int, float, int]:
+    # The user's order first (chips dragged in the details panel), then: manual before sidecar before model;
+    # model tags by confidence (highest first); otherwise the order added.
     confidence = entry.confidence if entry.confidence is not None and entry.source == SOURCE_MODEL else 1.0
-    return (_SOURCE_RANK.get(entry.source, 3), -confidence, entry.row_id)
+    placed = entry.position is not None
+    return (not placed, entry.position or 0, _SOURCE_RANK.get(entry.source, 3), -confidence, entry.row_id)
 
 
 def pick_caption(item: ExportItem) -> str:

@@ -35,6 +35,7 @@ class TagEntry:
     confidence: float | None
     rejected: bool
     row_id: int
+    position: int | None = None  # the user's order (dragged chips); None: not placed by the user
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
     scores: dict[int, list[ScoreEntry]] = defaultdict(list)
     for chunk in chunked(ids):
         for t in session.scalars(select(TagRecord).where(TagRecord.image_id.in_(chunk)).order_by(TagRecord.id)):
-            tags[t.image_id].append(TagEntry(t.tag, t.category, t.source, t.confidence, t.is_rejected, t.id))
+            tags[t.image_id].append(
+                TagEntry(t.tag, t.category, t.source, t.confidence, t.is_rejected, t.id, t.position)
+            )
         for c in session.scalars(
             select(CaptionRecord).where(CaptionRecord.image_id.in_(chunk)).order_by(CaptionRecord.id)
         ):

@@ -5,7 +5,7 @@ Only emits requests (the panel runs them as edits on the worker). GUI thread onl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from lorairo.gui.widgets.details.editors import RatingCombo, ScoreSpin
 from lorairo.gui.widgets.details.tag_chips import TagChipArea
-from lorairo.gui.widgets.tag_completer import TagLineEdit
+from lorairo.gui.widgets.tag_completer import Suggest, TagLineEdit
 from lorairo.gui.workers import JobManager
 from lorairo.services.edit_service import TagCount
 
@@ -39,7 +39,7 @@ class BatchEditor(QWidget):
     rating_requested = Signal(object)  # str | None
     score_requested = Signal(object)  # float | None
 
-    def __init__(self, jobs: JobManager, suggest: Callable[[str], list[str]], parent: QWidget | None = None):
+    def __init__(self, jobs: JobManager, suggest: Suggest, parent: QWidget | None = None):
         super().__init__(parent)
         self.count = 0
         layout = QVBoxLayout(self)

@@ -6,7 +6,7 @@ into edits, and `populate` shows a frozen `ImageDetails`. GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,9 +27,9 @@ from lorairo.gui.widgets.details.editors import CaptionEditor, RatingCombo, Scor
 from lorairo.gui.widgets.details.preview import PreviewView
 from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
-from lorairo.gui.widgets.tag_completer import TagLineEdit
+from lorairo.gui.widgets.tag_completer import Suggest, TagLineEdit
 from lorairo.gui.workers import JobManager
-from lorairo.services.edit_service import ImageDetails
+from lorairo.services.edit_service import EditError, ImageDetails, TagInfo, check_tag_text, normalize_tag
 
 CATEGORY_ORDER = ("character", "copyright", "artist", "general", "meta", "rating")
 
@@ -73,11 +73,12 @@ class ImageView(QSplitter):
     remove_requested = Signal(str)
     rename_requested = Signal(str, str)
     add_requested = Signal(list)  # list[str]
+    reorder_requested = Signal(list)  # list[str]: the image's tags in the order they should be written
     caption_save_requested = Signal(str)
     rating_chosen = Signal(object)  # str | None
     score_chosen = Signal(object)  # float | None
 
-    def __init__(self, jobs: JobManager, suggest: Callable[[str], list[str]], parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobManager, suggest: Suggest, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Vertical, parent)
         self.preview = PreviewView(self)
         self.addWidget(self.preview)
@@ -119,22 +120,41 @@ class ImageView(QSplitter):
         self.chips = TagChipArea(tags_box)
         self.chips.remove_requested.connect(self.remove_requested)
         self.chips.rename_requested.connect(self.rename_requested)
+        self.chips.reorder_requested.connect(self.reorder_requested)
         tags_layout.addWidget(self.chips)
         add_row = QHBoxLayout()
         self.tag_input = TagLineEdit(jobs, suggest, tags_box)
         self.tag_input.setPlaceholderText("Add tags (comma-separated), Enter to add")
-        self.tag_input.returnPressed.connect(self._add_from_input)
+        self.tag_input.returnPressed.connect(self.add_from_input)
         self.add_button = QPushButton("Add", tags_box)
-        self.add_button.clicked.connect(self._add_from_input)
+        self.add_button.clicked.connect(self.add_from_input)
         add_row.addWidget(self.tag_input, 1)
         add_row.addWidget(self.add_button)
         tags_layout.addLayout(add_row)
+        self.input_error = QLabel(tags_box)
+        self.input_error.setWordWrap(True)
+        self.input_error.setStyleSheet("color: #c0392b;")
+        self.input_error.hide()
+        tags_layout.addWidget(self.input_error)
         self.vocabulary_note = _muted(NO_DATABASE_NOTE, tags_box)
         self.vocabulary_note.setTextFormat(Qt.TextFormat.RichText)
         self.vocabulary_note.hide()
         tags_layout.addWidget(self.vocabulary_note)
         self.rejected_label = _muted("", tags_box)
         tags_layout.addWidget(self.rejected_label)
+        written = QLabel("Will be written (current export settings):", tags_box)
+        written.setStyleSheet("color: palette(placeholder-text);")
+        tags_layout.addWidget(written)
+        self.caption_line = QLabel(tags_box)
+        self.caption_line.setObjectName("caption_line")
+        self.caption_line.setWordWrap(True)
+        self.caption_line.setTextFormat(Qt.TextFormat.PlainText)
+        self.caption_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption_line.setStyleSheet(
+            "font-family: monospace; padding: 4px; border: 1px solid palette(mid); border-radius: 3px;"
+        )
+        _shrinkable(self.caption_line)  # a long tag has no break opportunity: it must not widen the panel
+        tags_layout.addWidget(self.caption_line)
         layout.addWidget(tags_box)
 
         caption_box, caption_layout = _section("Caption", body)
@@ -171,14 +191,29 @@ class ImageView(QSplitter):
         layout.addWidget(self.failures_box)
         layout.addStretch(1)
 
-    def _add_from_input(self) -> None:
-        tags = split_tags(self.tag_input.text())
+    def add_from_input(self) -> None:
+        """Add what is typed (comma-separated tags); text that cannot be a tag is kept, with the reason shown."""
+        try:
+            tags = split_tags(self.tag_input.text())
+            for tag in tags:
+                check_tag_text(normalize_tag(tag))
+        except EditError as exc:
+            self.input_error.setText(str(exc))
+            self.input_error.show()
+            return
+        self.input_error.hide()
         if tags:
             self.tag_input.clear()
             self.add_requested.emit(tags)
 
-    def populate(self, details: ImageDetails) -> None:
-        """Show `details` (a caption the user is still typing is left alone)."""
+    def set_caption_line(self, lines: tuple[str, ...], note: str = "") -> None:
+        """Show the caption line(s) export would write (or why nothing is written)."""
+        self.caption_line.setText("\n".join(lines) if lines else note)
+        self.caption_line.setEnabled(bool(lines))
+
+    def populate(self, details: ImageDetails, order: Sequence[str] | None = None) -> None:
+        """Show `details` (a caption the user is still typing is left alone); `order` is the order the tags are
+        written in (None: by category, then name)."""
         self.title.setText(details.file_name)
         self.title.setToolTip(f"{details.file_name}\nImage #{details.image_id}")  # whole even when clipped
         self.excluded_badge.setVisible(details.excluded)
@@ -192,12 +227,17 @@ class ImageView(QSplitter):
         self.info_labels["Path"].setToolTip(str(details.path))
         self.info_labels["Also at"].setText("\n".join(details.other_paths) or "—")
 
-        def order(info: object) -> tuple[int, str]:
-            category = getattr(info, "category", None)
-            rank = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
-            return rank, str(getattr(info, "tag", ""))
+        if order is not None:  # the order export writes them (category order, then the user's order)
+            rank = {tag: n for n, tag in enumerate(order)}
+            tags = sorted(details.tags, key=lambda info: rank.get(info.tag, len(rank)))
+        else:
 
-        tags = sorted(details.tags, key=order)
+            def category_first(info: TagInfo) -> tuple[int, str]:
+                category = info.category
+                place = CATEGORY_ORDER.index(category) if category in CATEGORY_ORDER else len(CATEGORY_ORDER)
+                return place, info.tag
+
+            tags = sorted(details.tags, key=category_first)
         self.tags_box.setTitle(f"Tags ({len(tags)})")
         self.chips.set_tags(tags)
         rejected = ", ".join(t.tag for t in details.rejected_tags)

@@ -32,12 +32,15 @@ from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.batch_editor import BatchEditor
 from lorairo.gui.widgets.details.image_view import ImageView
 from lorairo.gui.widgets.details.preview import decode_preview
-from lorairo.gui.widgets.details.tag_source import TagVocabulary
+from lorairo.gui.widgets.details.tag_source import shared_vocabulary
 from lorairo.gui.widgets.details.undo import EditUndoCommand
+from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.workers import JobError, JobManager
+from lorairo.services.caption_preview import caption_preview, export_options, export_tag_order
 from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount
+from lorairo.services.edit_service import EditResult, EditService, ImageDetails, TagCount, normalize_tag
+from lorairo.services.export.options import ExportOptions
 from lorairo.services.project_service import Project
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ class DetailsPanel(QWidget):
     (the panel has Undo/Redo buttons of its own but no shortcuts, so it never competes with the window's)."""
 
     images_changed = Signal(list)  # list[int]: images whose tags / caption / rating / score / exclusion changed
+    compare_requested = Signal(int, int)  # the near-duplicate review asks for two images side by side
 
     def __init__(
         self,
@@ -80,7 +84,8 @@ class DetailsPanel(QWidget):
             jobs = session.jobs
         self.jobs = jobs if jobs is not None else JobManager(self)
         self.undo_stack = QUndoStack(self)
-        self.vocabulary = TagVocabulary()
+        self.vocabulary = shared_vocabulary()
+        self.suggest = project_and_vocabulary(lambda: self.project, self.vocabulary)
         self.project: Project | None = None
         self.service: EditService | None = None
         self.details: ImageDetails | None = None
@@ -96,8 +101,12 @@ class DetailsPanel(QWidget):
             visible=False,
         )
         self._warmed = False
+        self.preview_enabled = True  # off while the window's viewer shows the image large (one decode, not two)
         for field in (self.tag_input, self.batch.add_input, self.batch.replace_old, self.batch.replace_new):
             field.installEventFilter(self)
+        if isinstance(self.config, ConfigurationService):
+            unsubscribe = self.config.subscribe(self._setting_changed)
+            self.destroyed.connect(lambda *_a: unsubscribe())
         if session is not None:
             session.project_changed.connect(self.set_project)
             session.changed.connect(self._changed)
@@ -138,10 +147,11 @@ class DetailsPanel(QWidget):
         self.empty_label.setEnabled(False)
         self.pages.addWidget(self.empty_label)
 
-        self.view = ImageView(self.jobs, self.vocabulary.suggest, self)
+        self.view = ImageView(self.jobs, self.suggest, self)
         self.view.remove_requested.connect(lambda tag: self._edit_tags("remove", [tag]))
         self.view.rename_requested.connect(self._rename)
         self.view.add_requested.connect(lambda tags: self._edit_tags("add", tags))
+        self.view.reorder_requested.connect(self._reorder)
         self.view.caption_save_requested.connect(self._save_caption)
         self.view.rating_chosen.connect(lambda label: self._set_rating(self._ids, label))
         self.view.score_chosen.connect(lambda value: self._set_score(self._ids, value))
@@ -154,7 +164,7 @@ class DetailsPanel(QWidget):
         self.title, self.info_labels = self.view.title, self.view.info_labels
         self.vocabulary_note, self.rejected_label = self.view.vocabulary_note, self.view.rejected_label
 
-        self.batch = BatchEditor(self.jobs, self.vocabulary.suggest, self)
+        self.batch = BatchEditor(self.jobs, self.suggest, self)
         self.batch.add_requested.connect(lambda tags: self._edit_tags("add", tags))
         self.batch.remove_requested.connect(lambda tags: self._edit_tags("remove", tags))
         self.batch.replace_requested.connect(self._rename)
@@ -199,7 +209,10 @@ class DetailsPanel(QWidget):
         """Show one image's details, the batch editor for several, or the empty page for none."""
         if self._ids and self.pages.currentIndex() == PAGE_SINGLE:
             self.caption_editor.flush()  # a pending caption belongs to the image being left
-        self._ids = list(dict.fromkeys(image_ids))
+        wanted = list(dict.fromkeys(image_ids))
+        if len(wanted) == 1 and wanted == self._ids and self.pages.currentIndex() == PAGE_SINGLE:
+            return  # already shown or loading (the keyboard path shows the next image before the grid says so)
+        self._ids = wanted
         self._generation += 1
         self.details = None
         self.status.hide()
@@ -212,7 +225,7 @@ class DetailsPanel(QWidget):
         if len(self._ids) == 1:
             self.pages.setCurrentIndex(PAGE_SINGLE)
             self.preview.set_message("Loading…")
-            self._load_details(with_preview=True)
+            self._load_details(with_preview=self.preview_enabled)
         else:
             self.pages.setCurrentIndex(PAGE_BATCH)
             self.batch.set_selection(len(self._ids), [])
@@ -229,6 +242,7 @@ class DetailsPanel(QWidget):
         if self._duplicates_dialog is None:
             dialog = NearDuplicateDialog(self.project, self.window(), jobs=self.jobs, undo_stack=self.undo_stack)
             dialog.changed.connect(self._broadcast)
+            dialog.compare_requested.connect(self.compare_requested)
             self._duplicates_dialog = dialog
         else:
             self._duplicates_dialog.reload()
@@ -272,6 +286,7 @@ class DetailsPanel(QWidget):
 
         def done(details: ImageDetails) -> None:
             self._populate(details)
+            self._load_caption_line(details.image_id)
             if with_preview:
                 path = details.path
                 self._read(
@@ -296,7 +311,36 @@ class DetailsPanel(QWidget):
 
     def _populate(self, details: ImageDetails) -> None:
         self.details = details
-        self.view.populate(details)
+        options = self._export_options()
+        order = export_tag_order(details.tags, details.rejected_tags, options) if options is not None else None
+        self.view.populate(details, order)
+
+    def _export_options(self) -> ExportOptions | None:
+        """The options an export would use now (the config's [export] section), or None without a project."""
+        if self.project is None or not isinstance(self.config, ConfigurationService):
+            return None
+        return export_options(self.config, self.project)
+
+    def _load_caption_line(self, image_id: int) -> None:
+        """Compose, on a worker, the caption export would write for the image (the export's own code)."""
+        project, options = self.project, self._export_options()
+        if project is None or options is None:
+            self.view.set_caption_line((), "")
+            return
+        self._read(
+            "Compose caption line",
+            lambda: caption_preview(project, options, image_id),
+            lambda preview: self.view.set_caption_line(preview.lines, preview.note),
+        )
+
+    def _setting_changed(self, key: str, _value: object) -> None:
+        if key.startswith("export.") and len(self._ids) == 1:
+            self.refresh()  # the chip order and the caption line follow the export settings
+
+    def _reorder(self, order: list[str]) -> None:
+        if len(self._ids) == 1:
+            image_id = self._ids[0]
+            self._submit_edit("Reorder tags", lambda s: s.set_tag_order(image_id, order))
 
     def _vocabulary_ready(self, available: bool) -> None:
         self.vocabulary_note.setVisible(not available)
@@ -308,6 +352,7 @@ class DetailsPanel(QWidget):
     # --- edits ---------------------------------------------------------------------------------------
 
     def _submit_edit(self, title: str, fn: Callable[[EditService], EditResult]) -> None:
+        """Run an edit on the write pool, push it on the undo stack, broadcast what it changed."""
         service = self.service
         if service is None:
             return
@@ -317,7 +362,11 @@ class DetailsPanel(QWidget):
                 self.undo_stack.push(EditUndoCommand(self.jobs, service, result, self._applied))
                 self._applied(result)
 
-        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._show_error, pool="write")
+        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._edit_failed, pool="write")
+
+    def _edit_failed(self, error: JobError) -> None:
+        self.chips.drop_pending()
+        self._show_error(error)
 
     def _applied(self, result: EditResult) -> None:
         """An edit, undo or redo landed: tell the window and reload what is shown if it changed."""
@@ -339,6 +388,8 @@ class DetailsPanel(QWidget):
         if not ids or not tags:
             return
         if action == "add":
+            if len(ids) == 1 and self.pages.currentIndex() == PAGE_SINGLE:
+                self.chips.add_pending([normalize_tag(tag) for tag in tags])  # the chip shows at once
             self._submit_edit("Add tags", lambda s: s.add_tags(ids, tags))
         else:
             self._submit_edit("Remove tags", lambda s: s.remove_tags(ids, tags))
@@ -362,3 +413,49 @@ class DetailsPanel(QWidget):
         ids = list(ids)
         if ids:
             self._submit_edit("Set score", lambda s: s.set_score(ids, value))
+
+    # --- the review loop (keyboard path, grid, tags panel) ----------------------------------------------
+
+    def set_preview_enabled(self, enabled: bool) -> None:
+        """Decode the preview or not (the viewer shows the same image); turning it back on loads it."""
+        if enabled == self.preview_enabled:
+            return
+        self.preview_enabled = enabled
+        if not enabled:
+            self.preview.set_message("Shown in the viewer")
+        elif len(self._ids) == 1 and self.details is not None:
+            path = self.details.path
+            self._read(
+                "Decode preview",
+                lambda: decode_preview(path),
+                self.preview.set_image,
+                lambda error: self.preview.set_message(error.message),
+            )
+
+    def focus_tag_input(self) -> None:
+        """Put the cursor in the tag field of the page shown (single image or batch)."""
+        field = self.batch.add_input if self.pages.currentIndex() == PAGE_BATCH else self.tag_input
+        field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        field.selectAll()
+
+    def commit_pending(self) -> None:
+        """Save what is typed but not yet saved (tags in the tag field, the caption) before moving on."""
+        if self.pages.currentIndex() == PAGE_SINGLE:
+            if self.tag_input.text().strip():
+                self.view.add_from_input()
+            self.caption_editor.flush()
+
+    def set_excluded(self, image_ids: list[int], excluded: bool) -> None:
+        """Exclude images from export (or include them again), undoable from the Edit menu."""
+        ids = list(image_ids)
+        if ids:
+            title = "Exclude from export" if excluded else "Include in export"
+            self._submit_edit(title, lambda s: s.set_excluded(ids, excluded))
+
+    def rename_everywhere(self, old: str, new: str) -> None:
+        """Rename or merge a tag across the whole project (one undo step)."""
+        self._submit_edit("Rename tag everywhere", lambda s: s.rename_everywhere(old, new))
+
+    def delete_everywhere(self, tag: str) -> None:
+        """Delete a tag from every image of the project (one undo step)."""
+        self._submit_edit("Delete tag everywhere", lambda s: s.delete_everywhere(tag))

@@ -1,7 +1,8 @@
 """Tag chips: one small pill per tag, coloured by category, with provenance on hover.
 
 Manual tags have a dashed border. A chip's close button asks to remove the tag; a double-click turns it into
-an inline editor to rename it.
+an inline editor to rename it. On one image's chips, dragging a chip onto another place (or its context menu's
+"Move to front") asks to reorder the tags: chips are shown in the order export writes them.
 Chips only emit requests; the panel turns them into edits run by the worker. GUI thread only.
 """
 
@@ -9,9 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QResizeEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
+from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QContextMenuEvent,
+    QDrag,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeyEvent,
+    QMouseEvent,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QLineEdit, QMenu, QToolButton, QWidget
 
 from lorairo.gui.widgets.details.flow_layout import FlowLayout
 from lorairo.services.edit_service import TagCount, TagInfo
@@ -28,6 +39,8 @@ CATEGORY_COLORS: dict[str, str] = {
 UNKNOWN_COLOR = "#8a8a8a"
 MAX_SELECTION_CHIPS = 80
 MAX_CHIP_TEXT_PX = 220
+MAX_IMAGE_CHIPS = 400  # one image with thousands of tags: a chip widget each would freeze the GUI thread
+CHIP_MIME = "application/x-lorairo-tag-chip"
 
 
 def category_color(category: str | None) -> QColor:
@@ -51,6 +64,7 @@ class TagChip(QFrame):
 
     remove_requested = Signal(str)
     rename_requested = Signal(str, str)
+    front_requested = Signal(str)
 
     def __init__(
         self,
@@ -93,6 +107,41 @@ class TagChip(QFrame):
         layout.addWidget(self.label)
         layout.addWidget(self.editor)
         layout.addWidget(self.close_button)
+        self.draggable = False
+        self.pending = False  # shown before the edit is stored (TagChipArea.add_pending)
+        self._press: QPoint | None = None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.draggable:
+            self._press = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pressed = self._press is not None and bool(event.buttons() & Qt.MouseButton.LeftButton)
+        moved = self._press is not None and (event.position().toPoint() - self._press).manhattanLength()
+        if pressed and moved and moved >= QApplication.startDragDistance():
+            self._press = None
+            mime = QMimeData()
+            mime.setData(CHIP_MIME, self.tag.encode("utf-8"))
+            drag = QDrag(self)
+            drag.setMimeData(mime)
+            drag.setPixmap(self.grab())
+            drag.setHotSpot(event.position().toPoint())
+            drag.exec(Qt.DropAction.MoveAction)
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._press = None
+        super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        menu = QMenu(self)
+        if self.draggable:
+            menu.addAction("Move to front", lambda: self.front_requested.emit(self.tag))
+        menu.addAction("Rename…", self.start_rename)
+        menu.addAction("Remove", lambda: self.remove_requested.emit(self.tag))
+        menu.exec(event.globalPos())
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.start_rename()
@@ -128,9 +177,11 @@ class TagChipArea(QWidget):
 
     remove_requested = Signal(str)
     rename_requested = Signal(str, str)
+    reorder_requested = Signal(list)  # list[str]: the image's tags in the order the user wants them written
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.reorderable = False
         self._layout = FlowLayout(self, spacing=4)
         self.chips: list[TagChip] = []
         self._empty = QLabel("No tags", self)
@@ -139,6 +190,7 @@ class TagChipArea(QWidget):
         self._more = QLabel(self)
         self._more.setEnabled(False)
         self._more.hide()
+        self.all_tags: list[str] = []
 
     def clear(self) -> None:
         for chip in self.chips:
@@ -151,35 +203,70 @@ class TagChipArea(QWidget):
     def _add_chip(self, chip: TagChip) -> None:
         chip.remove_requested.connect(self.remove_requested)
         chip.rename_requested.connect(self.rename_requested)
+        chip.front_requested.connect(lambda tag: self.move_chip(tag, 0))
         self._layout.addWidget(chip)
         self.chips.append(chip)
         self._empty.hide()
 
-    def set_tags(self, tags: Sequence[TagInfo]) -> None:
-        """Show one image's tags (already ordered by the caller)."""
+    def set_tags(self, tags: Sequence[TagInfo], *, limit: int = MAX_IMAGE_CHIPS) -> None:
+        """Show one image's tags (already in the order they are written); drag chips to reorder them."""
         self.clear()
-        for info in tags:
+        self.reorderable = len(tags) <= limit  # a partial row of chips cannot say where the hidden ones go
+        self.setAcceptDrops(self.reorderable)
+        self.all_tags = [info.tag for info in tags]
+        for info in tags[:limit]:
             chip = TagChip(info.tag, info.category, manual=info.source == "manual", parent=self)
-            chip.setToolTip(chip_tooltip(info))
+            chip.setToolTip(chip_tooltip(info) + ("<br><i>Drag to reorder</i>" if self.reorderable else ""))
+            chip.draggable = self.reorderable
+            self._add_chip(chip)
+        self._show_more(len(tags) - limit)
+        self._layout.invalidate()
+        self._fit_height()
+        self.updateGeometry()
+
+    def add_pending(self, tags: Sequence[str]) -> None:
+        """Show tags being added at once, faded, before the write lands (the reload that follows replaces them)."""
+        known = {chip.tag.lower() for chip in self.chips}
+        for tag in tags:
+            if tag.lower() in known:
+                continue
+            chip = TagChip(tag, None, manual=True, parent=self)
+            chip.pending = True
+            chip.setEnabled(False)  # nothing to remove or rename until it is stored
+            chip.setToolTip(f"<b>{tag}</b><br><i>Saving…</i>")
             self._add_chip(chip)
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
 
+    def drop_pending(self) -> None:
+        """Remove the faded chips of an add that failed."""
+        for chip in [c for c in self.chips if c.pending]:
+            self._layout.removeWidget(chip)
+            chip.deleteLater()
+            self.chips.remove(chip)
+        self._empty.setVisible(not self.chips)
+        self._fit_height()
+
+    def _show_more(self, hidden: int) -> None:
+        if hidden > 0:
+            self._more.setText(f"… and {hidden} more tags")
+            self._layout.removeWidget(self._more)
+            self._layout.addWidget(self._more)  # after the chips
+            self._more.show()
+
     def set_counts(self, counts: Sequence[TagCount], total: int, *, limit: int = MAX_SELECTION_CHIPS) -> None:
         """Show a selection's most common tags with how many of the `total` images carry each."""
         self.clear()
+        self.reorderable = False
+        self.setAcceptDrops(False)
         for item in counts[:limit]:
             label = item.tag if item.count == total else f"{item.tag}  {item.count}/{total}"
             chip = TagChip(item.tag, item.category, label=label, parent=self)
             chip.setToolTip(f"<b>{item.tag}</b><br>on {item.count} of {total} selected images")
             chip.close_button.setToolTip(f"Remove '{item.tag}' from all selected images")
             self._add_chip(chip)
-        if len(counts) > limit:  # thousands of chip widgets would freeze the GUI thread on a large selection
-            self._more.setText(f"… and {len(counts) - limit} more tags")
-            self._layout.removeWidget(self._more)
-            self._layout.addWidget(self._more)  # after the chips
-            self._more.show()
+        self._show_more(len(counts) - limit)  # thousands of chip widgets would freeze the GUI thread
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
@@ -197,3 +284,43 @@ class TagChipArea(QWidget):
 
     def chip(self, tag: str) -> TagChip | None:
         return next((chip for chip in self.chips if chip.tag == tag), None)
+
+    def tags(self) -> list[str]:
+        return [chip.tag for chip in self.chips]
+
+    # --- reordering ------------------------------------------------------------------------------------
+
+    def move_chip(self, tag: str, index: int) -> None:
+        """Ask for `tag` to be written at `index` among this image's tags (0: first)."""
+        order = [t for t in self.all_tags if t != tag]
+        if tag not in self.all_tags or not self.reorderable:
+            return
+        order.insert(max(0, min(index, len(order))), tag)
+        if order != self.all_tags:
+            self.reorder_requested.emit(order)
+
+    def drop_index(self, point: QPoint) -> int:
+        """Where a chip dropped at `point` goes: before the first chip that lies after the point in reading order."""
+        for index, chip in enumerate(self.chips):
+            rect = chip.geometry()
+            if point.y() < rect.top() or (point.y() <= rect.bottom() and point.x() < rect.center().x()):
+                return index
+        return len(self.chips)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.reorderable and event.mimeData().hasFormat(CHIP_MIME):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self.reorderable and event.mimeData().hasFormat(CHIP_MIME):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if not (self.reorderable and event.mimeData().hasFormat(CHIP_MIME)):
+            return
+        tag = bytes(event.mimeData().data(CHIP_MIME).data()).decode("utf-8")
+        index = self.drop_index(event.position().toPoint())
+        if tag in self.all_tags and self.all_tags.index(tag) < index:
+            index -= 1  # the chip leaves its old place before the drop point
+        event.acceptProposedAction()
+        self.move_chip(tag, index)

@@ -72,10 +72,19 @@ class TagVocabulary:
         return database is not None
 
     def suggest(self, prefix: str, limit: int = 15) -> list[str]:
+        return [result.name for result in self.search(prefix, limit)]
+
+    def search(self, text: str, limit: int = 15) -> list[Any]:
+        """The vocabulary's matches for `text` (genai_tag_db_tools SearchResult: name, count, match, matched):
+        prefix matches first, then aliases, substrings and translations."""
         database = self._database()
-        if database is None or not prefix.strip():
+        if database is None or not text.strip():
             return []
-        return [result.name for result in database.search(prefix, limit=limit, prefix_first=True)]
+        try:
+            return list(database.search(text, limit=limit, prefix_first=True))
+        except Exception as exc:  # a broken index must not break typing
+            logger.warning("tag vocabulary search failed: {}", exc)
+            return []
 
     def categorize(self, tags: Sequence[str]) -> Mapping[str, str]:
         """Display tag -> category for the tags the vocabulary knows (EditService's categorizer)."""
@@ -90,3 +99,16 @@ class TagVocabulary:
             if self._db is not None:
                 self._db.close()
             self._db, self._checked = None, False
+
+
+_shared_lock = threading.Lock()
+_shared: TagVocabulary | None = None
+
+
+def shared_vocabulary() -> TagVocabulary:
+    """The one vocabulary of this process (its search index costs seconds and memory: build it once)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = TagVocabulary()
+        return _shared

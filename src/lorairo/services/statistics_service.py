@@ -1,0 +1,79 @@
+"""Dataset statistics for the Statistics view: tag frequency, score histograms, ratings, image sizes.
+
+Every figure is one aggregated SQL query over the project or the images of a filter (the filter's own SQL as a
+sub-select), run on a worker. Scores on different scales are compared on 0..1. Qt-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lorairo.services.image_query_service import ImageFilter, build_query
+from lorairo.services.tag_stats_service import ProjectTag, TagStatsService, _rows
+
+if TYPE_CHECKING:
+    from lorairo.database.engine import Database
+
+HISTOGRAM_BINS = 20
+MAX_SCATTER_POINTS = 200_000  # beyond that the scatter shows an even sample (the shape does not change)
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """What the Statistics view plots. `score_bins[name]` counts images per 1/HISTOGRAM_BINS of the 0..1 range."""
+
+    image_count: int
+    tags: tuple[ProjectTag, ...]
+    score_bins: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    ratings: dict[str, int] = field(default_factory=dict)
+    widths: tuple[int, ...] = ()
+    heights: tuple[int, ...] = ()
+
+
+def _scope(image_filter: ImageFilter | None, column: str) -> tuple[str, dict[str, Any]]:
+    """` AND <column> IN (<filter sql>)` and its parameters, or nothing for the whole project."""
+    if image_filter is None or image_filter.is_empty():
+        return "", {}
+    sql, params = build_query(image_filter)
+    return f" AND {column} IN ({sql.removesuffix(' ORDER BY i.id')})", params
+
+
+def dataset_statistics(db: Database, image_filter: ImageFilter | None = None, top_n: int = 30) -> DatasetStats:
+    """Compute the view's figures (worker side)."""
+    where, params = _scope(image_filter, "i.id")
+    count = int(_rows(db, f"SELECT count(*) FROM images i WHERE 1 = 1{where}", params)[0][0])
+    tags = tuple(TagStatsService(db).project_tags(image_filter)[:top_n])
+
+    score_where, score_params = _scope(image_filter, "q.image_id")
+    bins: dict[str, list[int]] = {}
+    for name, bucket, n in _rows(
+        db,
+        f"SELECT q.score_name, min({HISTOGRAM_BINS - 1}, max(0, CAST((q.value - q.scale_min) * {HISTOGRAM_BINS} / "
+        "nullif(q.scale_max - q.scale_min, 0) AS INTEGER))) AS bucket, count(*) "
+        f"FROM quality_scores q WHERE q.scale_max > q.scale_min{score_where} GROUP BY q.score_name, bucket",
+        score_params,
+    ):
+        bins.setdefault(str(name), [0] * HISTOGRAM_BINS)[int(bucket)] += int(n)
+
+    # The rating an image has: the manual one, else the newest model rating (as the grid and export read it).
+    ratings = {
+        str(label): int(n)
+        for label, n in _rows(
+            db,
+            "SELECT coalesce(i.manual_rating, (SELECT r.label FROM ratings r WHERE r.image_id = i.id "
+            f"ORDER BY r.id DESC LIMIT 1), 'none') AS label, count(*) FROM images i WHERE 1 = 1{where} "
+            "GROUP BY label ORDER BY count(*) DESC",
+            params,
+        )
+    }
+    step = max(1, count // MAX_SCATTER_POINTS)
+    sizes = _rows(db, f"SELECT i.width, i.height FROM images i WHERE i.id % {step} = 0{where}", params)
+    return DatasetStats(
+        image_count=count,
+        tags=tags,
+        score_bins={name: tuple(values) for name, values in sorted(bins.items())},
+        ratings=ratings,
+        widths=tuple(int(w) for w, _h in sizes),
+        heights=tuple(int(h) for _w, h in sizes),
+    )

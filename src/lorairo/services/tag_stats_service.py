@@ -1,0 +1,164 @@
+"""Tag counts over a whole project or over the images of a filter: one aggregated SQL query.
+
+The dataset tags panel and the autocomplete read from here. `project_tags` groups the live tag rows
+(`is_rejected = 0`) by tag text with the number of DISTINCT images carrying each (an image tagged `cat` by
+two models counts once), the category most rows agree on being the one the project knows. With a filter the
+image set is the filter's own SQL (`build_query`), as a sub-select: nothing is materialised in Python.
+
+Qt-free; call from any thread (each call opens its own read connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lorairo.services.image_query_service import ImageFilter, _sqlite_value, build_query
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
+    from lorairo.database.engine import Database
+
+
+@dataclass(frozen=True)
+class ProjectTag:
+    """One tag of the project: how many images carry it and its category (None: unknown)."""
+
+    tag: str
+    count: int
+    category: str | None
+
+
+def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    # The DB-API cursor directly: 50k grouped rows through SQLAlchemy's row processing cost several times more.
+    with db.read_engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cursor = raw.execute(sql, {k: _sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
+def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any]]:
+    """The aggregated query: (tag, images, first row id) for the project or the filter's images.
+
+    It reads only the live-tags index (tag, image_id; the row id comes with it): reading each row's category
+    in the same pass made SQLite visit all 800k rows of a 100k-image project (2.7 s instead of 0.4 s)."""
+    where = "t.is_rejected = 0"
+    params: dict[str, Any] = {}
+    if image_filter is not None and not image_filter.is_empty():
+        ids_sql, params = build_query(image_filter)
+        ids_sql = ids_sql.removesuffix(" ORDER BY i.id")
+        where += f" AND t.image_id IN ({ids_sql})"
+    sql = f"SELECT t.tag, count(DISTINCT t.image_id), min(t.id) FROM tags t WHERE {where} GROUP BY t.tag"
+    return sql, params
+
+
+class TagStatsService:
+    """Read-only tag statistics of one project database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def project_tags(self, image_filter: ImageFilter | None = None) -> list[ProjectTag]:
+        """Every live tag of the project (or of the filter's images), most used first. A tag's category is
+        that of its first row (model and sidecar rows, which carry categories, usually come first)."""
+        sql, params = tag_counts_sql(image_filter)
+        rows = _rows(self.db, sql, params)
+        categories: dict[int, str | None] = {}
+        first_ids = [int(first) for _tag, _count, first in rows]
+        for start in range(0, len(first_ids), 900):
+            marks = ",".join(str(i) for i in first_ids[start : start + 900])  # ints only: safe to inline
+            categories.update(_rows(self.db, f"SELECT id, category FROM tags WHERE id IN ({marks})", {}))
+        found = [
+            ProjectTag(str(tag), int(count), str(categories[first]) if categories.get(first) else None)
+            for tag, count, first in rows
+        ]
+        found.sort(key=lambda t: (-t.count, t.tag))
+        return found
+
+    def images_with_tag_count(self, tag: str) -> int:
+        """How many images carry `tag` (case-insensitive, as the project-wide rename matches it)."""
+        from genai_tag_db_tools.normalize import normalize_tag
+
+        rows = _rows(
+            self.db,
+            "SELECT count(DISTINCT image_id) FROM tags WHERE is_rejected = 0 AND lower(tag) = :t",
+            {"t": normalize_tag(tag).lower()},
+        )
+        return int(rows[0][0])
+
+    def search(self, text: str, limit: int = 15) -> list[ProjectTag]:
+        """Project tags containing `text` (case-insensitive substring; prefix matches first), most used first."""
+        needle = " ".join(text.replace("_", " ").split()).lower()
+        if not needle:
+            return []
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql = (
+            "SELECT tag, count(DISTINCT image_id), max(category) FROM tags "
+            "WHERE is_rejected = 0 AND lower(tag) LIKE :p ESCAPE '\\' GROUP BY tag "
+            "ORDER BY (lower(tag) LIKE :prefix ESCAPE '\\') DESC, 2 DESC, tag LIMIT :limit"
+        )
+        rows = _rows(self.db, sql, {"p": f"%{escaped}%", "prefix": f"{escaped}%", "limit": limit})
+        return [ProjectTag(str(t), int(n), str(c) if c else None) for t, n, c in rows]
+
+
+@dataclass(frozen=True)
+class Badges:
+    """What the grid's cell overlays show about one image."""
+
+    tag_count: int = 0
+    has_caption: bool = False
+    failed: bool = False  # an annotation failure is recorded
+
+
+def grid_badges(db: Database, image_ids: Sequence[int]) -> dict[int, Badges]:
+    """Badges of a page of the grid (a few hundred ids): three grouped queries, ints inlined."""
+    if not image_ids:
+        return {}
+    marks = ",".join(str(int(i)) for i in image_ids)  # ints only: safe to inline
+    counts = {
+        int(i): int(n)
+        for i, n in _rows(
+            db,
+            f"SELECT image_id, count(DISTINCT tag) FROM tags WHERE is_rejected = 0 AND image_id IN ({marks}) "
+            "GROUP BY image_id",
+            {},
+        )
+    }
+    captioned = {
+        int(r[0]) for r in _rows(db, f"SELECT DISTINCT image_id FROM captions WHERE image_id IN ({marks})", {})
+    }
+    failed = {
+        int(r[0])
+        for r in _rows(db, f"SELECT DISTINCT image_id FROM annotation_failures WHERE image_id IN ({marks})", {})
+    }
+    return {int(i): Badges(counts.get(int(i), 0), int(i) in captioned, int(i) in failed) for i in image_ids}
+
+
+_BEST_SCORE = (
+    "(SELECT max((q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)) FROM quality_scores q "
+    "WHERE q.image_id = i.id AND (q.score_name LIKE 'aesthetic%' OR q.source = 'manual'))"
+)
+
+#: Grid orders: key -> (menu label, ORDER BY over `images i`). Ties keep import order.
+SORTS: dict[str, tuple[str, str]] = {
+    "import": ("Import order", "i.id"),
+    "name": ("Name", "i.file_name COLLATE NOCASE, i.id"),
+    "date": ("File date (newest first)", "i.file_mtime IS NULL, i.file_mtime DESC, i.id"),
+    "tags": ("Tag count (most first)", "(SELECT count(DISTINCT t.tag) FROM tags t WHERE t.image_id = i.id "
+             "AND t.is_rejected = 0) DESC, i.id"),
+    "resolution": ("Resolution (largest first)", "i.width * i.height DESC, i.id"),
+    # Scores on different scales compare on 0..1; an image's best aesthetic or manual score counts (not nsfw & co).
+    "score": ("Score (best first)", f"{_BEST_SCORE} IS NULL, {_BEST_SCORE} DESC, i.id"),
+}  # fmt: skip
+
+
+def sorted_ids(db: Database, image_filter: ImageFilter | None, sort: str) -> list[int]:
+    """Ids of the filter's images in the grid order `sort` (a key of SORTS)."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    sql, params = build_query(image_filter or ImageFilter())
+    sql = sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}"
+    return [int(r[0]) for r in _rows(db, sql, params)]

@@ -1,0 +1,189 @@
+"""Project-wide tag counts (one aggregated query) against a plain Python count; project-wide rename, merge and
+delete as one undoable edit."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from lorairo.database.schema import TagRecord
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.edit_service import EditCommand, EditError, EditService
+from lorairo.services.image_query_service import ImageFilter
+from lorairo.services.project_service import Project, ProjectService
+from lorairo.services.tag_stats_service import TagStatsService
+
+from .test_edit_service import add_image
+
+VOCABULARY = ["cat", "dog", "long hair", "blurry", "smile", "1girl"]
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    project = ProjectService(ConfigurationService()).create("stats")
+    yield project
+    project.close()
+
+
+def _random_project(project: Project, seed: int, images: int = 40) -> dict[int, set[str]]:
+    rng = random.Random(seed)
+    truth: dict[int, set[str]] = {}
+    for n in range(images):
+        tags = set(rng.sample(VOCABULARY, rng.randint(0, 4)))
+        image_id = add_image(project, f"img_{n}.png", tags=dict.fromkeys(tags, "general"))
+        truth[image_id] = tags
+    return truth
+
+
+def test_counts_match_a_plain_count_for_the_project_and_for_filters(project: Project) -> None:
+    truth = _random_project(project, seed=7)
+    # A tag given twice to one image (by two sources) still counts that image once; a rejected row not at all.
+    some = next(i for i, tags in truth.items() if "cat" in tags)
+    with project.db.session(write=True) as s:
+        s.add(TagRecord(image_id=some, tag="cat", source="manual"))
+        other = next(i for i, tags in truth.items() if "dog" in tags)
+        s.add(TagRecord(image_id=other, tag="ghost", source="model", is_rejected=True))
+    stats = TagStatsService(project.db)
+
+    def reference(ids: list[int]) -> dict[str, int]:
+        return dict(Counter(tag for i in ids for tag in truth[i]))
+
+    found = stats.project_tags()
+    assert {t.tag: t.count for t in found} == reference(list(truth))
+    assert [t.count for t in found] == sorted((t.count for t in found), reverse=True)
+    rng = random.Random(3)
+    for _ in range(12):
+        wanted = tuple(rng.sample(VOCABULARY, rng.randint(1, 2)))
+        banned = tuple(rng.sample([t for t in VOCABULARY if t not in wanted], rng.randint(0, 1)))
+        image_filter = ImageFilter(tags_all=wanted, tags_none=banned)
+        ids = [i for i, tags in truth.items() if set(wanted) <= tags and not set(banned) & tags]
+        assert {t.tag: t.count for t in stats.project_tags(image_filter)} == reference(ids), image_filter
+
+
+def test_search_is_substring_with_prefix_matches_first(project: Project) -> None:
+    add_image(project, "a.png", tags={"long hair": "general", "hair ornament": "general"})
+    add_image(project, "b.png", tags={"long hair": "general"})
+    names = [t.tag for t in TagStatsService(project.db).search("hair")]
+    assert names == ["hair ornament", "long hair"]  # prefix first, then by count
+    assert [t.count for t in TagStatsService(project.db).search("ong_h")] == [2]
+
+
+def test_rename_everywhere_merges_into_an_existing_tag_in_one_undo_step(project: Project) -> None:
+    a = add_image(project, "a.png", tags={"kitty": "general"})
+    b = add_image(project, "b.png", tags={"kitty": "general", "cat": "general"})
+    c = add_image(project, "c.png", tags={"dog": "general"})
+    service = EditService(project)
+    stats = TagStatsService(project.db)
+    assert service.images_with_tag("Kitty") == [a, b]
+    result = service.rename_everywhere("kitty", "cat")
+    assert set(result.changed_ids) == {a, b}
+    assert {t.tag: t.count for t in stats.project_tags()} == {"cat": 2, "dog": 1}
+    command = EditCommand(result)
+    command.undo(service)
+    assert {t.tag: t.count for t in stats.project_tags()} == {"kitty": 2, "cat": 1, "dog": 1}
+    command.redo(service)
+    deleted = service.delete_everywhere("cat")
+    assert "2 images" in deleted.description and set(deleted.changed_ids) == {a, b}
+    assert {t.tag for t in stats.project_tags()} == {"dog"}
+    EditCommand(deleted).undo(service)
+    assert {t.tag: t.count for t in stats.project_tags()} == {"cat": 2, "dog": 1}
+    assert c not in service.images_with_tag("cat")
+    with pytest.raises(EditError, match="no image has the tag 'nothing'"):
+        service.delete_everywhere("nothing")
+
+
+def test_bad_tag_text_is_refused_naming_the_problem(project: Project) -> None:
+    image = add_image(project, "a.png")
+    service = EditService(project)
+    with pytest.raises(EditError, match=r"\|\|\|"):
+        service.add_tags([image], ["cat ||| dog"])
+    with pytest.raises(EditError, match="300 characters"):
+        service.add_tags([image], ["x" * 300])
+    with pytest.raises(EditError, match="comma"):
+        service.rename_tag([image], "a", "b, c")
+    five_thousand = [f"tag {n}" for n in range(5000)]
+    assert service.add_tags([image], five_thousand).changed_ids == (image,)
+    assert TagStatsService(project.db).project_tags()[0].count == 1
+    assert len(TagStatsService(project.db).project_tags()) == 5000
+    with project.db.session() as s:
+        assert len(list(s.scalars(select(TagRecord.id).where(TagRecord.image_id == image)))) == 5000
+
+
+def test_tag_order_is_used_by_export_and_undone_in_one_step(project: Project) -> None:
+    from lorairo.services.caption_preview import caption_preview
+    from lorairo.services.export_service import ExportService
+
+    image = add_image(
+        project, "a.png", tags={"cat": "general", "dog": "general", "sky": "general", "miku": "character"}
+    )
+    service = EditService(project)
+    options = ExportService(ConfigurationService(), project).default_options(trigger_words=("ohwx",))
+
+    def line() -> str:
+        return caption_preview(project, options, image).lines[0]
+
+    assert line() == "ohwx, miku, cat, dog, sky"  # character first (export's category order), then as added
+    result = service.set_tag_order(image, ["sky", "cat"])  # the user's order, within the category order
+    assert line() == "ohwx, miku, sky, cat, dog"
+    no_categories = options.with_changes(order_by_category=False)
+    assert caption_preview(project, no_categories, image).lines[0] == "ohwx, sky, cat, dog, miku"
+    EditCommand(result).undo(service)
+    assert line() == "ohwx, miku, cat, dog, sky"
+    # Deleting and undoing keeps a tag's place.
+    service.set_tag_order(image, ["dog"])
+    removed = service.remove_tags([image], ["dog"])
+    EditCommand(removed).undo(service)
+    assert line() == "ohwx, miku, dog, cat, sky"
+
+
+def test_dataset_statistics_for_the_project_and_a_filter(project: Project) -> None:
+    from lorairo.database.schema import QualityScoreRecord, RatingRecord
+    from lorairo.services.statistics_service import HISTOGRAM_BINS, dataset_statistics
+
+    a = add_image(project, "a.png", tags={"cat": "general"})
+    b = add_image(project, "b.png", tags={"cat": "general", "dog": "general"})
+    c = add_image(project, "c.png", tags={"dog": "general"})
+    with project.db.session(write=True) as s:
+        s.add(QualityScoreRecord(image_id=a, score_name="aesthetic", value=0.02, scale_min=0.0, scale_max=1.0))
+        s.add(QualityScoreRecord(image_id=b, score_name="aesthetic", value=1.0, scale_min=0.0, scale_max=1.0))
+        s.add(QualityScoreRecord(image_id=c, score_name="manual", value=5.5, scale_min=1.0, scale_max=10.0))
+        s.add(RatingRecord(image_id=a, label="general"))
+        s.add(RatingRecord(image_id=b, label="general"))
+    EditService(project).set_rating([b], "sensitive")
+    stats = dataset_statistics(project.db)
+    assert stats.image_count == 3
+    assert [(t.tag, t.count) for t in stats.tags] == [("cat", 2), ("dog", 2)]
+    assert stats.score_bins["aesthetic"][0] == 1 and stats.score_bins["aesthetic"][HISTOGRAM_BINS - 1] == 1
+    assert stats.score_bins["manual"][10] == 1  # 5.5 on 1..10 is half way
+    assert stats.ratings == {"general": 1, "sensitive": 1, "none": 1}  # the manual rating wins
+    assert sorted(zip(stats.widths, stats.heights, strict=True)) == [(64, 48)] * 3
+    only_dogs = dataset_statistics(project.db, ImageFilter(tags_all=("dog",)))
+    assert only_dogs.image_count == 2 and only_dogs.ratings == {"sensitive": 1, "none": 1}
+    assert set(only_dogs.score_bins) == {"aesthetic", "manual"} and sum(only_dogs.score_bins["aesthetic"]) == 1
+
+
+def test_grid_orders(project: Project) -> None:
+    from lorairo.database.schema import ImageRecord, QualityScoreRecord
+    from lorairo.services.tag_stats_service import SORTS, sorted_ids
+
+    a = add_image(project, "b.png", tags={"x": "general"})
+    b = add_image(project, "a.png", tags={"x": "general", "y": "general", "z": "general"})
+    c = add_image(project, "c.png")
+    with project.db.session(write=True) as s:
+        s.add(QualityScoreRecord(image_id=a, score_name="aesthetic", value=8.0, scale_min=0.0, scale_max=10.0))
+        s.add(QualityScoreRecord(image_id=b, score_name="aesthetic", value=0.3, scale_min=0.0, scale_max=1.0))
+        s.add(QualityScoreRecord(image_id=c, score_name="nsfw", value=0.99, scale_min=0.0, scale_max=1.0))
+        s.get(ImageRecord, c).width = 4000
+    orders = {key: sorted_ids(project.db, None, key) for key in SORTS}
+    assert orders["import"] == [a, b, c]
+    assert orders["name"] == [b, a, c]
+    assert orders["tags"] == [b, a, c]
+    assert orders["resolution"][0] == c
+    assert orders["score"] == [a, b, c]  # an nsfw score is not a quality score: c has none
+    assert sorted_ids(project.db, ImageFilter(tags_all=("x",)), "tags") == [b, a]
+    with pytest.raises(ValueError, match="unknown sort"):
+        sorted_ids(project.db, None, "colour")
