@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from lorairo import __version__
-from lorairo.cli import annotate_cmd, config_cmd, export_cmd, import_cmd, project_cmd, query_cmd, tags_cmd
+from lorairo.cli import (
+    annotate_cmd,
+    config_cmd,
+    export_cmd,
+    import_cmd,
+    project_cmd,
+    query_cmd,
+    region_cmd,
+    tags_cmd,
+)
 from lorairo.cli.common import state
 
 app = typer.Typer(
@@ -27,6 +36,8 @@ app.add_typer(annotate_cmd.batch_app, name="batch")
 app.command("query")(query_cmd.query)
 app.command("export")(export_cmd.export)
 app.add_typer(tags_cmd.app, name="tags")
+app.add_typer(region_cmd.mask_app, name="mask")
+app.add_typer(region_cmd.crop_app, name="crop")
 
 
 def _version(value: bool) -> None:

@@ -205,6 +205,7 @@ def _process(job: ImageJob) -> ImageJobResult:
         img = _resize(img, plan.resized, job.resize_filter).crop(box)
         if mask is not None:
             mask = _resize(mask, plan.resized, job.resize_filter).crop(box)
+    real_mask = mask is not None
     if mask is None and job.mask_white_default and job.mask_dest:
         mask = Image.new("L", img.size, 255)
     if job.mask_into_alpha:
