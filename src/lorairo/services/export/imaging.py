@@ -217,9 +217,8 @@ def _process(job: ImageJob) -> ImageJobResult:
     if mask is not None and job.mask_dest:
         _save_mask(mask, Path(job.mask_dest))
         written = True
-    return ImageJobResult(
-        job.image_id, size=img.size, mask_written=written or (job.mask_into_alpha and mask is not None)
-    )
+    # Counted: masks from the project or the image's alpha, not the all-white fillers SimpleTuner is paired with.
+    return ImageJobResult(job.image_id, size=img.size, mask_written=real_mask and (written or job.mask_into_alpha))
 
 
 def _save_mask(mask: Image.Image, dest: Path) -> None:
