@@ -333,7 +333,11 @@ def test_several_captions_per_format(project: Project, service: ExportService, t
 
     service.export(
         service.default_options(
-            tmp_path / "m", format="musubi", caption_mode="caption", all_captions=True, single_caption="join",
+            tmp_path / "m",
+            format="musubi",
+            caption_mode="caption",
+            all_captions=True,
+            single_caption="join",
             musubi_jsonl=True,
         )
     )

@@ -439,8 +439,17 @@ def _alpha_of(img: Image.Image) -> Image.Image | None:
     return None
 
 
+def _paired(first: int, second: int) -> bool:
+    """Letterbox and pillarbox bars come in pairs of about the same size; one flat edge alone is a clear sky or
+    a studio backdrop, which must not be cropped away."""
+    return first > 0 and second > 0 and abs(first - second) <= max(2, (first + second) // 10)
+
+
 def letterbox_box(grey: Image.Image) -> Crop | None:
-    """The content rectangle inside flat bars at the image's edges (mode L input), or None without bars."""
+    """The content rectangle inside flat bars at the image's edges (mode L input), or None without bars.
+
+    Bars are rows (columns) of one colour, the corners' median, on both opposite edges with about the same size.
+    """
     import numpy as np  # only for this scan
 
     data = np.asarray(grey, dtype=np.int16)
@@ -464,12 +473,16 @@ def letterbox_box(grey: Image.Image) -> Crop | None:
     bottom = height
     while bottom > top and flat(data[bottom - 1, :]):
         bottom -= 1
+    if not _paired(top, height - bottom):
+        top, bottom = 0, height
     left = 0
     while left < width and flat(data[top:bottom, left]):
         left += 1
     right = width
     while right > left and flat(data[top:bottom, right - 1]):
         right -= 1
+    if not _paired(left, width - right):
+        left, right = 0, width
     if (top, bottom, left, right) == (0, height, 0, width):
         return None
     return Crop(left, top, right - left, bottom - top)
