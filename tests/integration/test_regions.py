@@ -31,6 +31,14 @@ def stored_file(project: Project, image_id: int) -> Path:
         return project.root / record.file_path
 
 
+def stored_file_of(name: str, image_id: int) -> Path:
+    opened = ProjectService(ConfigurationService()).open(name)
+    try:
+        return stored_file(opened, image_id)
+    finally:
+        opened.close()
+
+
 def test_crop_outside_the_image_is_clamped_and_reported(project: Project) -> None:
     (image_id,) = add_images(project, [ImageSpec("a.png", (400, 300))])
     regions = RegionService(project)
@@ -66,7 +74,8 @@ def test_alpha_invert_clear_and_undo_redo(project: Project) -> None:
     regions = RegionService(project)
     result = regions.set_mask_from_alpha(ids)
     assert result.changed_ids == (ids[0],)
-    assert [i for i, _ in result.failures] == [ids[1]] and "no transparency" in result.failures[0][1]
+    assert [i for i, _ in result.skipped] == [ids[1]] and "no transparency" in result.skipped[0][1]
+    assert result.failures == ()
     path = regions.mask_path(ids[0])
     assert path is not None
     assert Image.open(path).getpixel((100, 50)) == 255 and Image.open(path).getpixel((2, 2)) == 0  # centre opaque
@@ -117,9 +126,14 @@ def test_cli_mask_and_crop_commands(project: Project, capsys: pytest.CaptureFixt
     )
     name = project.name
     project.close()
-    assert main(["mask", "from-alpha", "--project", name, "--ids", f"{ids[0]},{ids[1]}", "--json"]) == 1
+    assert main(["mask", "from-alpha", "--project", name, "--ids", f"{ids[0]},{ids[1]}", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["changed"] == [ids[0]] and report["failures"][0]["image_id"] == ids[1]
+    assert report["changed"] == [ids[0]] and report["skipped"][0]["image_id"] == ids[1]
+    # an image that cannot be read is a failure: exit 2 when nothing else changed
+    stored_file_path = stored_file_of(name, ids[1])
+    stored_file_path.write_bytes(b"not an image")
+    assert main(["mask", "from-alpha", "--project", name, "--ids", str(ids[1])]) == 2
+    assert "failed" in capsys.readouterr().err
 
     assert main(["crop", "set", "--project", name, "--id", str(ids[0]), "--box", "150,0,100,100", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -127,7 +141,9 @@ def test_cli_mask_and_crop_commands(project: Project, capsys: pytest.CaptureFixt
 
     assert main(["crop", "set", "--project", name, "--id", str(ids[0]), "--box", "1,2"]) != 0
     assert "four whole numbers" in capsys.readouterr().err
-    assert main(["crop", "auto-letterbox", "--project", name, "--filter", ""]) == 0
+    assert main(["crop", "auto-letterbox", "--project", name, "--ids", str(ids[0])]) == 0  # no bars: unchanged
+    assert main(["crop", "auto-letterbox", "--project", name, "--filter", ""]) == 2  # the unreadable file is named
+    assert "img1.png" in capsys.readouterr().err
 
 
 def test_one_flat_edge_is_not_a_letterbox() -> None:

@@ -80,6 +80,7 @@ def _report(result: RegionResult, json: bool) -> None:
                 "changed": list(result.changed_ids),
                 "warnings": list(result.warnings),
                 "failures": [{"image_id": i, "reason": r} for i, r in result.failures],
+                "skipped": [{"image_id": i, "reason": r} for i, r in result.skipped],
                 "crops": {
                     str(s.image_id): (
                         None if s.crop is None else [s.crop.left, s.crop.top, s.crop.width, s.crop.height]
@@ -95,6 +96,8 @@ def _report(result: RegionResult, json: bool) -> None:
                 console.print(f"  image {state_after.image_id}: crop {state_after.crop} (x,y,w,h)")
         for warning in result.warnings:
             err_console.print(f"[yellow]warning[/] {warning}")
+        for image_id, reason in result.skipped:
+            err_console.print(f"[yellow]skipped[/] image {image_id}: {reason}")
         for image_id, reason in result.failures:
             err_console.print(f"[red]failed[/] image {image_id}: {reason}")
     if result.failures:
@@ -106,7 +109,7 @@ def mask_from_alpha(
     project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
 ) -> None:
     """Use each image's own transparency as its mask (opaque = train on this). Images without transparency are
-    listed and keep their mask; the exit code is 1 when some failed, 2 when all did."""
+    listed as skipped and keep their mask; unreadable images make the exit code 1 (2 when nothing changed)."""
     _run(project, "mask from-alpha", lambda s, p: s.set_mask_from_alpha(_selection(p, ids, filter_text)), json)
 
 

@@ -93,7 +93,8 @@ class RegionResult:
     description: str
     changes: Changes
     warnings: tuple[str, ...] = ()
-    failures: tuple[tuple[int, str], ...] = ()  # (image id, reason)
+    failures: tuple[tuple[int, str], ...] = ()  # (image id, reason): could not be read
+    skipped: tuple[tuple[int, str], ...] = ()  # (image id, reason): nothing to do (no transparency, no mask)
     before: tuple[RegionState, ...] = field(default=(), repr=False)
     after: tuple[RegionState, ...] = field(default=(), repr=False)
 
@@ -249,11 +250,12 @@ class RegionService:
 
     def set_mask_from_alpha(self, image_ids: Iterable[int]) -> RegionResult:
         """The mask of each image is its own alpha channel (opaque = train on this). Images without transparency
-        are listed as failures and keep their mask."""
+        are listed as skipped and keep their mask; unreadable ones as failures."""
         ids = sorted(set(image_ids))
         befores: list[RegionState] = []
         afters: list[RegionState] = []
         failures: list[tuple[int, str]] = []
+        skipped: list[tuple[int, str]] = []
         with self.project.db.session(write=True) as session:
             for image in self._images(session, ids):
                 try:
@@ -264,26 +266,26 @@ class RegionService:
                     failures.append((image.id, f"{image.shown}: {type(exc).__name__}: {exc}"))
                     continue
                 if alpha is None:
-                    failures.append((image.id, f"{image.shown}: has no transparency to make a mask from"))
+                    skipped.append((image.id, f"{image.shown}: has no transparency to make a mask from"))
                     continue
                 before = self._state(session, image.id)
                 data = _png_bytes(alpha)
                 self._write_mask(session, image, data)
                 befores.append(before)
                 afters.append(RegionState(image.id, before.crop, data))
-        return self._result(f"Mask from alpha of {len(befores)} image(s)", befores, afters, (), failures)
+        return self._result(f"Mask from alpha of {len(befores)} image(s)", befores, afters, (), failures, skipped)
 
     def invert_mask(self, image_ids: Iterable[int]) -> RegionResult:
-        """Invert existing masks (images without one are listed as failures)."""
+        """Invert existing masks (images without one are listed as skipped)."""
         ids = sorted(set(image_ids))
         befores: list[RegionState] = []
         afters: list[RegionState] = []
-        failures: list[tuple[int, str]] = []
+        skipped: list[tuple[int, str]] = []
         with self.project.db.session(write=True) as session:
             for image in self._images(session, ids):
                 before = self._state(session, image.id)
                 if before.mask_png is None:
-                    failures.append((image.id, f"{image.shown}: has no mask to invert"))
+                    skipped.append((image.id, f"{image.shown}: has no mask to invert"))
                     continue
                 with Image.open(io.BytesIO(before.mask_png)) as opened:
                     inverted = ImageChops.invert(opened.convert("L"))
@@ -291,7 +293,7 @@ class RegionService:
                 self._write_mask(session, image, data)
                 befores.append(before)
                 afters.append(RegionState(image.id, before.crop, data))
-        return self._result(f"Invert mask of {len(befores)} image(s)", befores, afters, (), failures)
+        return self._result(f"Invert mask of {len(befores)} image(s)", befores, afters, (), (), skipped)
 
     def clear_mask(self, image_ids: Iterable[int]) -> RegionResult:
         ids = sorted(set(image_ids))
@@ -404,12 +406,14 @@ class RegionService:
         afters: Sequence[RegionState],
         warnings: Sequence[str] = (),
         failures: Sequence[tuple[int, str]] = (),
+        skipped: Sequence[tuple[int, str]] = (),
     ) -> RegionResult:
         return RegionResult(
             description=description,
             changes=Changes.of(s.image_id for s in afters),
             warnings=tuple(warnings),
             failures=tuple(failures),
+            skipped=tuple(skipped),
             before=tuple(befores),
             after=tuple(afters),
         )
