@@ -353,3 +353,36 @@ def test_relative_paths_resolve_from_the_config_folder(
     data = tomllib.loads((tmp_path / "r" / "dataset.toml").read_text(encoding="utf-8"))
     assert data["directory"][0]["path"] == "images"
     assert (tmp_path / "r" / data["directory"][0]["path"] / "one.png").is_file()
+
+
+def test_colliding_stems_keep_their_own_masks(project: Project, service: ExportService, tmp_path: Path) -> None:
+    ids = add_images(
+        project,
+        [
+            ImageSpec("same.png", (400, 400), tags=simple_tags("png")),
+            ImageSpec("same.jpg", (400, 400), fmt="JPEG", tags=simple_tags("jpg")),
+        ],
+    )
+    regions = RegionService(project)
+    left = Image.new("L", (400, 400), 0)
+    left.paste(255, (0, 0, 200, 400))
+    regions.set_mask(ids[0], left)
+    regions.set_mask(ids[1], left.transpose(Image.Transpose.FLIP_LEFT_RIGHT))  # right half
+    result = service.export(service.default_options(tmp_path / "dp", format="diffusion-pipe", resolution=None))
+    assert result.renamed == ((ids[1], "same", f"same_{ids[1]}"),)
+    read = read_diffusion_pipe(tmp_path / "dp" / "dataset.toml")
+    assert read.captions == {"same.png": ["png"], f"same_{ids[1]}.jpg": ["jpg"]}
+    assert Image.open(read.masks["same.png"]).getpixel((50, 200)) == 255
+    assert Image.open(read.masks[f"same_{ids[1]}.jpg"]).getpixel((50, 200)) == 0
+    assert Image.open(read.masks[f"same_{ids[1]}.jpg"]).getpixel((350, 200)) == 255
+
+
+def test_bad_trainer_options_name_the_field(service: ExportService, tmp_path: Path) -> None:
+    from lorairo.exceptions import ExportError
+
+    with pytest.raises(ExportError, match="ai-toolkit reads jpg, jpeg and png"):
+        service.default_options(tmp_path, format="ai-toolkit", image_format="webp").validated()
+    with pytest.raises(ExportError, match="single_caption 'shortest'"):
+        service.default_options(tmp_path, format="musubi", single_caption="shortest").validated()
+    assert service.default_options(tmp_path, format="musubi-tuner").validated().format == "musubi"
+    assert service.default_options(tmp_path, format="ai_toolkit").validated().format == "ai-toolkit"

@@ -1,9 +1,11 @@
 """ExportService: turn a project (or a selection of it) into a dataset a trainer loads unchanged.
 
 Formats: kohya sd-scripts folder (``<repeats>_<trigger> <class>/`` with caption sidecars + ``dataset_config.toml``),
-kohya metadata JSON / JSONL (fine-tuning), OneTrainer folder (``.txt`` captions, ``-masklabel.png`` masks) and a
-Hugging Face ``imagefolder`` with ``metadata.jsonl``. The rules come from conventions.md ("Training-dataset
-export"); the pieces live in :mod:`lorairo.services.export`.
+kohya metadata JSON / JSONL (fine-tuning), OneTrainer folder (``.txt`` captions, ``-masklabel.png`` masks), a
+Hugging Face ``imagefolder`` with ``metadata.jsonl``, and SimpleTuner / ai-toolkit / diffusion-pipe / musubi-tuner
+datasets (``images/`` + their config + README_TRAINING.md, see :mod:`lorairo.services.export.trainers`). Crops and
+masks stored in the project are applied in every format, to copies only. The rules come from conventions.md
+("Training-dataset export"); the pieces live in :mod:`lorairo.services.export`.
 
 Safety: sources are only read; everything is written to a temporary folder beside the target and moved into
 place at the end (cancel or a fatal error leaves the target as it was); a non-empty target needs ``force``.
