@@ -77,6 +77,19 @@ def read_simpletuner(config: Path) -> ReadBack:
     if masks:
         (mask,) = masks
         assert image["conditioning_data"] == mask["id"] and mask["conditioning_type"] == "mask"
+        assert mask["source_dataset_id"] == image["id"]  # aligned with the images' buckets
+        assert set(mask) == {
+            "id",
+            "type",
+            "dataset_type",
+            "conditioning_type",
+            "source_dataset_id",
+            "instance_data_dir",
+            "resolution",
+            "resolution_type",
+            "minimum_image_size",
+            "crop",
+        }
         mask_dir = Path(mask["instance_data_dir"])
     for path in sorted(out.image_dir.rglob("*")):  # SimpleTuner discovers images recursively
         if path.suffix.lower() not in IMAGE_EXTS:

@@ -96,6 +96,8 @@ def simpletuner_config(options: ExportOptions, paths: TrainerPaths, *, multiline
                 "type": "local",
                 "dataset_type": "conditioning",
                 "conditioning_type": "mask",
+                # Pixel alignment: SimpleTuner copies the image backend's bucket metadata onto the masks.
+                "source_dataset_id": "lorairo-images",
                 "instance_data_dir": paths.masks,
                 "resolution": resolution,
                 "resolution_type": "pixel_area",
