@@ -300,7 +300,8 @@ class ExportService:
         staged_images.mkdir(parents=True, exist_ok=True)
         alpha_mode = "composite" if opts.alpha == "composite" else ("mask" if opts.format == "onetrainer" else "keep")
         by_id = {p.item.image_id: p for p in planned}
-        jobs = [self._job(opts, p, staged_images, work, alpha_mode, planned) for p in planned]
+        any_mask = opts.masks and any(p.item.mask_path is not None for p in planned)
+        jobs = [self._job(opts, p, staged_images, work, alpha_mode, any_mask) for p in planned]
         failures: list[ExportIssue] = []
         sizes: dict[int, tuple[int, int]] = {}
         masks_written = 0
@@ -489,7 +490,7 @@ class ExportService:
         staged_images: Path,
         work: Path,
         alpha_mode: str,
-        planned: Sequence[_Planned],
+        any_mask: bool,
     ) -> ImageJob:
         """One image's job: where it and its mask go, per format."""
         item = p.item
@@ -505,7 +506,7 @@ class ExportService:
         elif opts.format in ("ai-toolkit", "diffusion-pipe"):
             if stored:
                 mask_dest = str(work / "masks" / f"{p.stem}.png")
-        elif opts.format == "simpletuner" and opts.masks and any(q.item.mask_path is not None for q in planned):
+        elif opts.format == "simpletuner" and any_mask:
             # SimpleTuner pairs a conditioning image with every training image by file name: once any image has
             # a mask, the others get an all-white one (train on everything), so no image is left unpaired.
             mask_dest = str(work / "masks" / f"{p.stem}{p.ext}")

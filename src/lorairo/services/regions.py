@@ -200,24 +200,27 @@ class RegionService:
         befores: list[RegionState] = []
         afters: list[RegionState] = []
         failures: list[tuple[int, str]] = []
-        with self.project.db.session(write=True) as session:
+        found: dict[int, Crop] = {}
+        with self.project.db.session() as session:
             images = self._images(session, ids)
-            for image in images:
-                try:
-                    with Image.open(image.path) as opened:
-                        upright = ImageOps.exif_transpose(opened).convert("L")
-                except Exception as exc:  # one unreadable file must not stop the batch
-                    failures.append((image.id, f"{image.shown}: {type(exc).__name__}: {exc}"))
+        for image in images:  # decoded outside the write transaction: other writers are not held up
+            try:
+                with Image.open(image.path) as opened:
+                    upright = ImageOps.exif_transpose(opened).convert("L")
+            except Exception as exc:  # one unreadable file must not stop the batch
+                failures.append((image.id, f"{image.shown}: {type(exc).__name__}: {exc}"))
+                continue
+            box = letterbox_box(upright)
+            if box is not None:
+                found[image.id] = box
+        with self.project.db.session(write=True) as session:
+            for image_id, box in found.items():
+                before = self._state(session, image_id)
+                if before.crop == box:
                     continue
-                found = letterbox_box(upright)
-                if found is None:
-                    continue
-                before = self._state(session, image.id)
-                if before.crop == found:
-                    continue
-                self._write_crop(session, image.id, found)
+                self._write_crop(session, image_id, box)
                 befores.append(before)
-                afters.append(RegionState(image.id, found, before.mask_png))
+                afters.append(RegionState(image_id, box, before.mask_png))
         return self._result(f"Remove letterbox borders of {len(befores)} image(s)", befores, afters, (), failures)
 
     # --- masks ---------------------------------------------------------------------------------------
@@ -256,23 +259,27 @@ class RegionService:
         afters: list[RegionState] = []
         failures: list[tuple[int, str]] = []
         skipped: list[tuple[int, str]] = []
+        found: dict[int, bytes] = {}
+        with self.project.db.session() as session:
+            images = self._images(session, ids)
+        for image in images:  # decoded outside the write transaction
+            try:
+                with Image.open(image.path) as opened:
+                    alpha = _alpha_of(ImageOps.exif_transpose(opened))
+            except Exception as exc:  # one unreadable file must not stop the batch
+                failures.append((image.id, f"{image.shown}: {type(exc).__name__}: {exc}"))
+                continue
+            if alpha is None:
+                skipped.append((image.id, f"{image.shown}: has no transparency to make a mask from"))
+                continue
+            found[image.id] = _png_bytes(alpha)
+        by_id = {image.id: image for image in images}
         with self.project.db.session(write=True) as session:
-            for image in self._images(session, ids):
-                try:
-                    with Image.open(image.path) as opened:
-                        upright = ImageOps.exif_transpose(opened)
-                        alpha = _alpha_of(upright)
-                except Exception as exc:
-                    failures.append((image.id, f"{image.shown}: {type(exc).__name__}: {exc}"))
-                    continue
-                if alpha is None:
-                    skipped.append((image.id, f"{image.shown}: has no transparency to make a mask from"))
-                    continue
-                before = self._state(session, image.id)
-                data = _png_bytes(alpha)
-                self._write_mask(session, image, data)
+            for image_id, data in found.items():
+                before = self._state(session, image_id)
+                self._write_mask(session, by_id[image_id], data)
                 befores.append(before)
-                afters.append(RegionState(image.id, before.crop, data))
+                afters.append(RegionState(image_id, before.crop, data))
         return self._result(f"Mask from alpha of {len(befores)} image(s)", befores, afters, (), failures, skipped)
 
     def invert_mask(self, image_ids: Iterable[int]) -> RegionResult:
