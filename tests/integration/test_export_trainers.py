@@ -399,3 +399,29 @@ def test_bad_trainer_options_name_the_field(service: ExportService, tmp_path: Pa
         service.default_options(tmp_path, format="musubi", single_caption="shortest").validated()
     assert service.default_options(tmp_path, format="musubi-tuner").validated().format == "musubi"
     assert service.default_options(tmp_path, format="ai_toolkit").validated().format == "ai-toolkit"
+
+
+def test_alpha_as_mask_and_jpeg_output_keep_the_mask(project: Project, service: ExportService, tmp_path: Path) -> None:
+    ids = add_images(
+        project,
+        [
+            ImageSpec("cut.png", (400, 400), mode="RGBA", tags=simple_tags("cut")),
+            ImageSpec("photo.jpg", (400, 400), fmt="JPEG", tags=simple_tags("photo")),
+        ],
+    )
+    # --alpha mask on a trainer format: the transparency becomes the mask file, the image is composited.
+    result = service.export(service.default_options(tmp_path / "dp", format="diffusion-pipe", alpha="mask"))
+    assert result.masks_written == 1
+    read = read_diffusion_pipe(tmp_path / "dp" / "dataset.toml")
+    assert set(read.masks) == {"cut.png"}
+    assert Image.open(read.image_dir / "cut.png").mode == "RGB"
+    # kohya with --image-format jpg: an image with a stored mask is written as PNG (its alpha holds the mask).
+    mask = Image.new("L", (400, 400), 0)
+    mask.paste(255, (0, 0, 200, 400))
+    RegionService(project).set_mask(ids[1], mask)
+    service.export(service.default_options(tmp_path / "k", format="kohya", image_format="jpg", resolution=None))
+    folder = next(p for p in (tmp_path / "k").iterdir() if p.is_dir())
+    written = Image.open(folder / "photo.png")
+    assert written.mode == "RGBA" and written.getchannel("A").getpixel((100, 200)) == 255
+    assert written.getchannel("A").getpixel((300, 200)) == 0
+    assert (folder / "cut.jpg").is_file()  # no mask: the chosen format

@@ -260,7 +260,7 @@ class ExportService:
             yield from _project_sources(other.name, db_path)
 
     def _plan(self, items: Sequence[ExportItem], opts: ExportOptions) -> tuple[list[_Planned], list[ExportIssue]]:
-        keep_alpha = opts.alpha == "mask" and opts.format != "onetrainer"
+        keep_alpha = opts.alpha == "mask" and opts.format in (*KOHYA_FORMATS, "hf")
         planned: list[_Planned] = []
         skipped: list[ExportIssue] = []
         for item in items:
@@ -269,9 +269,9 @@ class ExportService:
                 skipped.append(ExportIssue(item.image_id, item.shown_path, "empty caption: no tags pass the filters"))
                 continue
             masked = opts.masks and item.mask_path is not None
-            ext = output_extension(
-                item.format, opts.image_format, keep_alpha or (masked and opts.format in KOHYA_FORMATS)
-            )
+            ext = output_extension(item.format, opts.image_format, keep_alpha)
+            if masked and opts.format in KOHYA_FORMATS and ext in (".jpg", ".bmp"):
+                ext = ".png"  # the mask goes into the alpha channel (alpha_mask), which JPEG and BMP cannot hold
             if opts.format == "ai-toolkit" and ext not in (".jpg", ".png"):
                 ext = ".png"  # ai-toolkit reads jpg / jpeg / png only (it warns about and skips webp)
             reduced = False
@@ -298,9 +298,11 @@ class ExportService:
     ) -> ExportResult:
         staged_images = work / subdir
         staged_images.mkdir(parents=True, exist_ok=True)
-        alpha_mode = "composite" if opts.alpha == "composite" else ("mask" if opts.format == "onetrainer" else "keep")
+        alpha_mode = _alpha_mode(opts)
         by_id = {p.item.image_id: p for p in planned}
-        any_mask = opts.masks and any(p.item.mask_path is not None for p in planned)
+        any_mask = (opts.masks and any(p.item.mask_path is not None for p in planned)) or (
+            alpha_mode == "mask" and any(p.item.has_alpha for p in planned)
+        )
         jobs = [self._job(opts, p, staged_images, work, alpha_mode, any_mask) for p in planned]
         failures: list[ExportIssue] = []
         sizes: dict[int, tuple[int, int]] = {}
@@ -504,7 +506,7 @@ class ExportService:
         elif opts.format in KOHYA_FORMATS:
             into_alpha = stored is not None  # sd-scripts alpha_mask reads the mask from the image's alpha
         elif opts.format in ("ai-toolkit", "diffusion-pipe"):
-            if stored:
+            if stored or (alpha_mode == "mask" and item.has_alpha):
                 mask_dest = str(work / "masks" / f"{p.stem}.png")
         elif opts.format == "simpletuner" and any_mask:
             # SimpleTuner pairs a conditioning image with every training image by file name: once any image has
@@ -594,6 +596,16 @@ class ExportService:
         return hf_push.push_folder(
             folder, self.config, repo_id=repo_id, token=token, endpoint=endpoint, private=private, progress=progress
         )
+
+
+def _alpha_mode(opts: ExportOptions) -> str:
+    """How a transparent image is written: ``composite`` on the background, ``keep`` (RGBA, sd-scripts reads
+    ``alpha_mask`` from it) or ``mask`` (composited, its alpha written as the format's mask file)."""
+    if opts.alpha == "composite" or opts.format == "musubi":  # musubi-tuner has no masks
+        return "composite"
+    if opts.format in (*KOHYA_FORMATS, "hf"):
+        return "keep"
+    return "mask"
 
 
 def _caption_summary(opts: ExportOptions, done: Sequence[_Planned], captions_json: bool) -> str:

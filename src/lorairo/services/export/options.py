@@ -121,7 +121,8 @@ class ExportOptions:
         resolution: Target resolution for sd-scripts bucketing; None keeps the original size.
         image_format: original (png/jpg/webp/bmp kept, others to PNG) / png / jpg / webp.
         alpha: ``composite`` on ``background``, or ``mask`` (kept: RGBA for sd-scripts ``alpha_mask``,
-            ``<stem>-masklabel.png`` for OneTrainer).
+            ``<stem>-masklabel.png`` for OneTrainer, ``masks/`` for ai-toolkit, diffusion-pipe and SimpleTuner;
+            musubi-tuner has no masks and composites).
         shuffle_caption: Written to the TOML only when set (None leaves it to the trainer's command line).
         batch_size / caption_dropout_rate: Written only when set: a ``batch_size`` in the TOML overrides the
             trainer's ``--train_batch_size``, and textual inversion's schema refuses ``caption_dropout_rate``.
@@ -221,7 +222,7 @@ class ExportOptions:
             raise ExportError(f"image_format {self.image_format!r} must be one of {', '.join(IMAGE_FORMATS)}")
         if self.alpha not in ALPHA_MODES:
             raise ExportError(f"alpha {self.alpha!r} must be one of {', '.join(ALPHA_MODES)}")
-        if self.alpha == "mask" and self.image_format == "jpg" and fmt != "onetrainer":
+        if self.alpha == "mask" and self.image_format == "jpg" and fmt in (*KOHYA_FORMATS, "hf"):
             raise ExportError("alpha 'mask' keeps the alpha channel, which JPEG cannot hold: choose png or webp")
         if self.single_caption not in SINGLE_CAPTION_MODES:
             raise ExportError(
