@@ -425,3 +425,18 @@ def test_alpha_as_mask_and_jpeg_output_keep_the_mask(project: Project, service: 
     assert written.mode == "RGBA" and written.getchannel("A").getpixel((100, 200)) == 255
     assert written.getchannel("A").getpixel((300, 200)) == 0
     assert (folder / "cut.jpg").is_file()  # no mask: the chosen format
+
+
+def test_crop_on_a_rotated_photo_and_in_the_preview(project: Project, service: ExportService, tmp_path: Path) -> None:
+    # An 800x400 JPEG with EXIF orientation 6 is shown (and cropped) upright: 400 wide, 800 high.
+    (image_id,) = add_images(
+        project, [ImageSpec("rotated.jpg", (800, 400), fmt="JPEG", exif_orientation=6, tags=simple_tags("r"))]
+    )
+    RegionService(project).set_crop(image_id, Crop(0, 100, 400, 300))
+    opts = service.default_options(tmp_path / "o", format="ai-toolkit", resolution=512)
+    preview = service.preview(opts)
+    assert preview.buckets == (((576, 448), 1),)  # the bucket of the 400x300 crop, not of the 400x800 photo
+    result = service.export(opts)
+    assert result.buckets == {"576x448": 1}
+    service.export(service.default_options(tmp_path / "orig", format="musubi", resolution=None))
+    assert Image.open(tmp_path / "orig" / "images" / "rotated.jpg").size == (400, 300)
