@@ -142,8 +142,10 @@ def test_cli_mask_and_crop_commands(project: Project, capsys: pytest.CaptureFixt
     assert main(["crop", "set", "--project", name, "--id", str(ids[0]), "--box", "1,2"]) != 0
     assert "four whole numbers" in capsys.readouterr().err
     assert main(["crop", "auto-letterbox", "--project", name, "--ids", str(ids[0])]) == 0  # no bars: unchanged
-    assert main(["crop", "auto-letterbox", "--project", name, "--filter", ""]) == 2  # the unreadable file is named
+    assert main(["crop", "auto-letterbox", "--project", name]) == 2  # every image; the unreadable file is named
     assert "img1.png" in capsys.readouterr().err
+    assert main(["mask", "clear", "--project", name]) != 0  # a write to every image must name them
+    assert "--ids" in capsys.readouterr().err
 
 
 def test_one_flat_edge_is_not_a_letterbox() -> None:

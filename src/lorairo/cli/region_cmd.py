@@ -42,12 +42,17 @@ def _parse_ids(values: list[str]) -> list[int]:
     return out
 
 
-def _selection(project: Project, ids: list[str] | None, filter_text: str | None) -> list[int]:
-    """The images named by --ids or --filter (exactly one of them; --filter "" is every image)."""
+def _selection(
+    project: Project, ids: list[str] | None, filter_text: str | None, *, default_all: bool = False
+) -> list[int]:
+    """The images named by --ids or --filter (not both; --filter "" is every image). Without either: every image
+    when ``default_all`` (a harmless scan), otherwise an error (a write to every image must be asked for)."""
     if ids and filter_text is not None:
         raise LoRAIroException("give either --ids or --filter, not both")
     if ids:
         return _parse_ids(ids)
+    if filter_text is None and default_all:
+        filter_text = ""
     if filter_text is None:
         raise LoRAIroException("name the images: --ids 1,2 or --filter 'tag:cat' (--filter '' for all)")
     from lorairo.services.image_query_service import ImageQueryService, parse_filter
@@ -166,6 +171,11 @@ def crop_clear(
 def crop_auto_letterbox(
     project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
 ) -> None:
-    """Crop away flat bars (black, white or any single colour) at the edges of the images. Images without
-    bars are left alone; `--filter ''` checks every image."""
-    _run(project, "crop auto-letterbox", lambda s, p: s.auto_letterbox(_selection(p, ids, filter_text)), json)
+    """Crop away flat bars (black, white or any single colour) found on both opposite edges of the images.
+    Images without bars are left alone; without --ids or --filter every image is checked."""
+    _run(
+        project,
+        "crop auto-letterbox",
+        lambda s, p: s.auto_letterbox(_selection(p, ids, filter_text, default_all=True)),
+        json,
+    )
