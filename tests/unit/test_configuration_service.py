@@ -191,5 +191,5 @@ def test_trainer_formats_are_valid_export_defaults(fmt: str) -> None:
     config = ConfigurationService()
     config.update_setting("export", "format", fmt)
     assert config.get("export.format") == fmt
-    with pytest.raises(ConfigurationError, match="export.format"):
+    with pytest.raises(ConfigurationError, match=r"export\.format"):
         config.update_setting("export", "format", "musubi-trainer")
