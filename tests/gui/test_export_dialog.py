@@ -160,3 +160,25 @@ def test_shuffle_and_relative_paths_reach_the_toml(qtbot, session, tmp_path: Pat
     config = tomllib.loads((tmp_path / "out" / "dataset_config.toml").read_text())
     assert config["general"]["shuffle_caption"] is True
     assert config["datasets"][0]["subsets"][0]["image_dir"] == "10_images"
+
+
+def test_trainer_formats_and_their_options_reach_the_export(qtbot, session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import tomllib
+
+    dialog = ExportDialog(session, None, [], None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    for key in ("simpletuner", "ai-toolkit", "diffusion-pipe", "musubi"):
+        assert dialog.format.findData(key) >= 0
+    dialog.format.setCurrentIndex(dialog.format.findData("musubi"))
+    dialog.musubi_jsonl.setChecked(True)
+    dialog.single_caption.setCurrentIndex(dialog.single_caption.findData("longest"))
+    dialog.target.setText(str(tmp_path / "musubi"))
+    options = dialog.current_options()
+    assert (options.format, options.musubi_jsonl, options.single_caption) == ("musubi", True, "longest")
+    with qtbot.waitSignal(dialog.export_finished, timeout=60_000) as done:
+        dialog.start_export()
+    result = done.args[0]
+    config = tomllib.loads((tmp_path / "musubi" / "dataset.toml").read_text())
+    assert config["datasets"][0]["image_jsonl_file"] == str(tmp_path / "musubi" / "metadata.jsonl")
+    assert result.notes_path is not None and "how to train: README_TRAINING.md" in dialog.status.text()

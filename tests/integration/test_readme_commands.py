@@ -7,8 +7,9 @@ is run as a user would run it (a real process), with these documented substituti
   this interpreter (uv is not re-run inside the test);
 * `uv run pytest` is not run: this test is part of it (listed in NOT_RUN with the reason);
 * paths: `~/datasets/raw` -> a generated folder of small images with `.txt` sidecars (tags with mixed case and
-  underscores), `~/train` -> an empty temporary folder, `../shared/data/tags/danbooru.csv` -> a copy of its
-  first 3000 rows (or a generated tagcomplete list when ../shared is absent);
+  underscores), `~/train` (and any other `~/...`) -> an empty temporary folder,
+  `../shared/data/tags/danbooru.csv` -> a copy of its first 3000 rows (or a generated tagcomplete list when
+  ../shared is absent);
 * configuration: a temporary LORAIRO_CONFIG_PATH / LORAIRO_DATABASE_DIR (tests/conftest.py), a temporary
   Hugging Face cache and tag database;
 * network: commands that go online run against loopback servers instead (image_annotator_lib.testing):
@@ -156,12 +157,18 @@ def world(tmp_path: Path, hub: FakeHub, openai_server: FakeProviderServer) -> di
         "~/datasets/raw": str(raw),
         "~/train": str(train),
         "../shared/data/tags/danbooru.csv": str(_tag_list(tmp_path)),
+        "~/": f"{home}/",  # any other path under the home folder: a fresh folder in the test's home
     }
     return {"env": env, "paths": paths, "train": train}
 
 
 def _argv(text: str, paths: dict[str, str]) -> list[str]:
-    words = [paths.get(word, word) for word in shlex.split(text)]
+    def mapped(word: str) -> str:
+        if word in paths:
+            return paths[word]
+        return paths["~/"] + word[2:] if word.startswith("~/") else word
+
+    words = [mapped(word) for word in shlex.split(text)]
     assert words[:2] == ["uv", "run"], text
     program, args = words[2], words[3:]
     if program == "lorairo":

@@ -184,3 +184,12 @@ def test_subscribers_hear_changes_after_they_are_saved() -> None:
     unsubscribe()
     config.update_setting("annotation", "general_threshold", 0.6)
     assert heard == [("annotation.general_threshold", 0.5, True)]
+
+
+@pytest.mark.parametrize("fmt", ["simpletuner", "ai-toolkit", "diffusion-pipe", "musubi"])
+def test_trainer_formats_are_valid_export_defaults(fmt: str) -> None:
+    config = ConfigurationService()
+    config.update_setting("export", "format", fmt)
+    assert config.get("export.format") == fmt
+    with pytest.raises(ConfigurationError, match=r"export\.format"):
+        config.update_setting("export", "format", "musubi-trainer")

@@ -15,6 +15,7 @@ from lorairo.cli import (
     import_cmd,
     project_cmd,
     query_cmd,
+    region_cmd,
     tags_cmd,
 )
 from lorairo.cli.common import state
@@ -37,6 +38,8 @@ app.command("query", epilog=query_cmd.QUERY_EPILOG)(query_cmd.query)
 app.command("export")(export_cmd.export)
 app.add_typer(tags_cmd.app, name="tags")
 app.command("duplicates")(duplicates_cmd.duplicates)
+app.add_typer(region_cmd.mask_app, name="mask")
+app.add_typer(region_cmd.crop_app, name="crop")
 
 
 def _version(value: bool) -> None:

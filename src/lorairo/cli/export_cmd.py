@@ -79,6 +79,29 @@ def export(
             help="Write image_dir relative to dataset_config.toml, so the folder can be moved (train from there).",
         ),
     ] = False,
+    all_captions: Annotated[
+        bool,
+        typer.Option(
+            "--all-captions",
+            help="Write every caption of an image (manual first), one per line where the format holds several "
+            "(kohya turns on enable_wildcard; diffusion-pipe gets captions.json).",
+        ),
+    ] = False,
+    single_caption: Annotated[
+        str | None,
+        typer.Option(
+            "--single-caption",
+            help="For formats that hold one caption (ai-toolkit, musubi, hf) when an image has several: first, "
+            "longest or join. The summary says how many images it decided.",
+        ),
+    ] = None,
+    no_masks: Annotated[
+        bool, typer.Option("--no-masks", help="Leave the project's masks out (crops still apply).")
+    ] = False,
+    musubi_jsonl: Annotated[
+        bool,
+        typer.Option("--jsonl", help="musubi: write metadata.jsonl (image_jsonl_file) instead of caption files."),
+    ] = False,
     ids: IdsOption = None,
     filter_text: FilterOption = None,
     min_confidence: Annotated[
@@ -117,7 +140,9 @@ def export(
     repo: Annotated[str | None, typer.Option("--repo", help="Hub dataset repo user/name for --push.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Export a training dataset: kohya folder + dataset_config.toml, kohya metadata, OneTrainer or HF imagefolder."""
+    """Export a training dataset: kohya folder + dataset_config.toml, kohya metadata, OneTrainer, HF imagefolder,
+    SimpleTuner (multidatabackend.json), ai-toolkit (datasets: YAML), diffusion-pipe or musubi-tuner (dataset.toml).
+    Crops and masks set in the project are applied in every format."""
     selection = Selection(ids, filter_text)  # parsed before the project opens: a typo fails at once
     proj = state.projects.open(project)
     try:
@@ -151,6 +176,10 @@ def export(
             "shuffle_caption": shuffle_caption,
             "relative_paths": relative_paths or None,
             "force": force,
+            "all_captions": all_captions or None,
+            "single_caption": single_caption,
+            "masks": False if no_masks else None,
+            "musubi_jsonl": musubi_jsonl or None,
         }
         options = _options_from_cli(service, given, out)
         if resolution == 0:
@@ -237,9 +266,29 @@ def _report(result: Any) -> None:
             f"[yellow]{len(result.class_captioned)} images had no tags or caption[/]: their caption is the class "
             "token alone"
         )
-    if result.config_path:
+    if result.config_path and result.format in ("kohya", "kohya-json", "kohya-jsonl"):
         ext = f"caption_extension {result.caption_extension}, " if result.format == "kohya" else ""
         console.print(f"dataset_config.toml: {result.config_path} ({ext}keep_tokens {result.keep_tokens})")
+    elif result.config_path:
+        console.print(f"config: {result.config_path}")
+    if result.notes_path:
+        console.print(f"how to train: {result.notes_path}")
+    if result.cropped:
+        console.print(f"{result.cropped} images cropped as set in the project (masks cropped the same way)")
+    if result.masks_written:
+        console.print(f"{result.masks_written} masks written")
+    if result.masks_dropped:
+        console.print(f"[yellow]{result.masks_dropped} masks not exported[/]: {result.format} has no place for masks")
+    if result.captions_reduced:
+        console.print(
+            f"[yellow]{result.captions_reduced} images had several captions[/]: {result.format} holds one, kept "
+            f"the {result.single_caption} (--single-caption first|longest|join)"
+            if result.single_caption != "join"
+            else f"[yellow]{result.captions_reduced} images had several captions[/]: {result.format} holds one, "
+            "joined them (--single-caption join)"
+        )
+    if result.caption_files == "captions.json":
+        console.print("several captions per image: written to images/captions.json (file name -> list)")
     elif result.format == "onetrainer" and result.keep_tokens:
         console.print(f"OneTrainer: set keep_tags_count = {result.keep_tokens} in the concept's text settings")
     if result.metadata_path:

@@ -143,6 +143,26 @@ class SidecarFileRecord(Base):
     )
 
 
+class ImageRegionRecord(Base):
+    """Per-image crop rectangle and mask (issue 17). One row per image at most; no row = no crop, no mask.
+
+    The crop is in the upright image's pixels (EXIF orientation applied), as the viewer shows it; export applies
+    it to the image, its mask and its size, never to the stored original. The mask is a greyscale PNG in
+    ``<project>/masks/<image hash>.png`` at the upright image's size (white = train on this).
+    """
+
+    __tablename__ = "image_regions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False, unique=True)
+    crop_left: Mapped[int | None] = mapped_column(Integer)
+    crop_top: Mapped[int | None] = mapped_column(Integer)
+    crop_width: Mapped[int | None] = mapped_column(Integer)
+    crop_height: Mapped[int | None] = mapped_column(Integer)
+    mask_file: Mapped[str | None] = mapped_column(String)  # relative to the project root: masks/<hash>.png
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class ModelRecord(Base):
     """An annotation model (local or cloud) that produced rows in this project."""
 

@@ -1,9 +1,11 @@
 """ExportService: turn a project (or a selection of it) into a dataset a trainer loads unchanged.
 
 Formats: kohya sd-scripts folder (``<repeats>_<trigger> <class>/`` with caption sidecars + ``dataset_config.toml``),
-kohya metadata JSON / JSONL (fine-tuning), OneTrainer folder (``.txt`` captions, ``-masklabel.png`` masks) and a
-Hugging Face ``imagefolder`` with ``metadata.jsonl``. The rules come from conventions.md ("Training-dataset
-export"); the pieces live in :mod:`lorairo.services.export`.
+kohya metadata JSON / JSONL (fine-tuning), OneTrainer folder (``.txt`` captions, ``-masklabel.png`` masks), a
+Hugging Face ``imagefolder`` with ``metadata.jsonl``, and SimpleTuner / ai-toolkit / diffusion-pipe / musubi-tuner
+datasets (``images/`` + their config + README_TRAINING.md, see :mod:`lorairo.services.export.trainers`). Crops and
+masks stored in the project are applied in every format, to copies only. The rules come from conventions.md
+("Training-dataset export"); the pieces live in :mod:`lorairo.services.export`.
 
 Safety: sources are only read; everything is written to a temporary folder beside the target and moved into
 place at the end (cancel or a fatal error leaves the target as it was); a non-empty target needs ``force``.
@@ -19,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,21 @@ from sqlalchemy import select
 from lorairo.database.schema import ImageRecord, ImageSourceRecord
 from lorairo.exceptions import ExportError
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.export import hf_push, staging
+from lorairo.services.export import hf_push, staging, trainers
 from lorairo.services.export.bucketing import select_bucket
 from lorairo.services.export.captions import SECONDARY_SEPARATOR, collapse
-from lorairo.services.export.compose import ComposedCaption, compose, keep_tokens, metadata_texts, pick_caption
+from lorairo.services.export.compose import (
+    ComposedCaption,
+    compose,
+    keep_tokens,
+    metadata_texts,
+    pick_caption,
+    single_line,
+)
 from lorairo.services.export.data import ExportItem, LoadedSelection, load_selection
 from lorairo.services.export.imaging import MASK_SUFFIX, ImageJob, ImageJobResult, output_extension
 from lorairo.services.export.layout import assign_stems, image_subdir
-from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions, split_words
+from lorairo.services.export.options import KOHYA_FORMATS, TRAINER_FORMATS, ExportOptions, split_words
 from lorairo.services.export.results import ExportIssue, ExportPreview, ExportResult
 from lorairo.services.export.runner import run_jobs
 from lorairo.services.export.writers import (
@@ -61,6 +70,7 @@ class _Planned:
     composed: ComposedCaption
     stem: str
     ext: str
+    reduced: bool = False  # several captions written as one (single_caption)
 
 
 class ExportService:
@@ -140,7 +150,7 @@ class ExportService:
             tag_counter.update(composed.tags)
             if settings is not None:
                 try:
-                    bucket_counter[select_bucket(item.width, item.height, settings).bucket] += 1
+                    bucket_counter[select_bucket(*item.export_size, settings).bucket] += 1
                 except ValueError:
                     continue
         if shown is None and selection.items:
@@ -196,7 +206,7 @@ class ExportService:
                 "(no tags or caption pass the filters and no trigger word is set)"
             )
         stems = assign_stems((p.item.image_id, p.item.file_name) for p in planned)
-        planned = [_Planned(p.item, p.composed, stems.stems[p.item.image_id], p.ext) for p in planned]
+        planned = [replace(p, stem=stems.stems[p.item.image_id]) for p in planned]
         subdir = image_subdir(opts)
         final_image_dir = (target / subdir).resolve()
         work = staging.make_staging_dir(target)
@@ -250,7 +260,7 @@ class ExportService:
             yield from _project_sources(other.name, db_path)
 
     def _plan(self, items: Sequence[ExportItem], opts: ExportOptions) -> tuple[list[_Planned], list[ExportIssue]]:
-        keep_alpha = opts.alpha == "mask" and opts.format != "onetrainer"
+        keep_alpha = opts.alpha == "mask" and opts.format in (*KOHYA_FORMATS, "hf")
         planned: list[_Planned] = []
         skipped: list[ExportIssue] = []
         for item in items:
@@ -258,8 +268,17 @@ class ExportService:
             if composed.is_empty:
                 skipped.append(ExportIssue(item.image_id, item.shown_path, "empty caption: no tags pass the filters"))
                 continue
+            masked = opts.masks and item.mask_path is not None
             ext = output_extension(item.format, opts.image_format, keep_alpha)
-            planned.append(_Planned(item, composed, "", ext))
+            if masked and opts.format in KOHYA_FORMATS and ext in (".jpg", ".bmp"):
+                ext = ".png"  # the mask goes into the alpha channel (alpha_mask), which JPEG and BMP cannot hold
+            if opts.format == "ai-toolkit" and ext not in (".jpg", ".png"):
+                ext = ".png"  # ai-toolkit reads jpg / jpeg / png only (it warns about and skips webp)
+            reduced = False
+            if not opts.multi_caption and len(composed.lines) > 1 and opts.format not in ("kohya-json", "kohya-jsonl"):
+                composed = replace(composed, lines=(single_line(composed.lines, opts.single_caption),))
+                reduced = True
+            planned.append(_Planned(item, composed, "", ext, reduced))
         return planned, skipped
 
     def _write(
@@ -279,26 +298,22 @@ class ExportService:
     ) -> ExportResult:
         staged_images = work / subdir
         staged_images.mkdir(parents=True, exist_ok=True)
-        alpha_mode = "composite" if opts.alpha == "composite" else ("mask" if opts.format == "onetrainer" else "keep")
+        alpha_mode = _alpha_mode(opts)
         by_id = {p.item.image_id: p for p in planned}
-        jobs = [
-            ImageJob(
-                image_id=p.item.image_id,
-                source=str(p.item.source_path),
-                dest=str(staged_images / f"{p.stem}{p.ext}"),
-                buckets=opts.bucket_settings,
-                alpha=alpha_mode,
-                background=opts.background,
-                mask_dest=str(staged_images / f"{p.stem}{MASK_SUFFIX}") if alpha_mode == "mask" else None,
-                quality=opts.jpeg_quality,
-                resize_filter=opts.resize_filter,
-            )
-            for p in planned
-        ]
+        any_mask = (opts.masks and any(p.item.mask_path is not None for p in planned)) or (
+            alpha_mode == "mask" and any(p.item.has_alpha for p in planned)
+        )
+        jobs = [self._job(opts, p, staged_images, work, alpha_mode, any_mask) for p in planned]
         failures: list[ExportIssue] = []
         sizes: dict[int, tuple[int, int]] = {}
+        masks_written = 0
         total = len(jobs)
-        sidecars = opts.format in ("kohya", "onetrainer")
+        captions_json = opts.format == "diffusion-pipe" and any(len(p.composed.lines) > 1 for p in planned)
+        sidecars = (
+            opts.format in ("kohya", "onetrainer", "simpletuner", "ai-toolkit")
+            or (opts.format == "diffusion-pipe" and not captions_json)
+            or (opts.format == "musubi" and not opts.musubi_jsonl)
+        )
 
         def on_result(result: ImageJobResult) -> None:
             fault_point("export.item")  # crash tests only (utils/faults.py)
@@ -312,6 +327,9 @@ class ExportService:
                 )
             else:
                 sizes[result.image_id] = result.size
+                if result.mask_written:
+                    nonlocal masks_written
+                    masks_written += 1
                 if sidecars:
                     caption_file = staged_images / f"{plan.stem}{opts.caption_extension}"
                     caption_file.write_text("\n".join(plan.composed.lines), encoding="utf-8")
@@ -340,7 +358,29 @@ class ExportService:
             raise ExportError(f"export failed: none of the {total} images could be written (first error: {first})")
 
         done = [p for p in planned if p.item.image_id in sizes]
-        config_path, metadata_path = self._write_side_files(opts, done, sizes, target, final_image_dir, work, kt)
+        config_path, metadata_path = self._write_side_files(
+            opts, done, sizes, target, final_image_dir, work, kt, alpha_mask=masks_written > 0
+        )
+        masks_dropped = sum(1 for p in done if p.item.mask_path is not None) if not self._carries_masks(opts) else 0
+        cropped = sum(1 for p in done if p.item.crop is not None)
+        notes_path = None
+        if opts.format in TRAINER_FORMATS:
+            config_path, metadata_path = self._write_trainer_files(
+                opts, done, sizes, target, work, kt, captions_json=captions_json, masks=masks_written > 0
+            )
+            (work / trainers.NOTES_NAME).write_text(
+                trainers.training_note(
+                    opts.format,
+                    count=len(done),
+                    masks=masks_written if opts.format != "musubi" else 0,
+                    cropped=cropped,
+                    captions_per_image=_caption_summary(opts, done, captions_json),
+                    relative=opts.relative_paths,
+                    masks_dropped=masks_dropped,
+                ),
+                encoding="utf-8",
+            )
+            notes_path = target / trainers.NOTES_NAME
         replaced = staging.move_into_place(work, target)
         buckets = Counter(f"{w}x{h}" for w, h in sizes.values())
         result = ExportResult(
@@ -360,6 +400,15 @@ class ExportService:
             replaced=replaced,
             class_captioned=tuple(p.item.image_id for p in done if p.composed.class_only),
             elapsed_s=time.perf_counter() - started,
+            notes_path=notes_path,
+            masks_written=masks_written,
+            masks_dropped=masks_dropped,
+            cropped=cropped,
+            captions_reduced=sum(1 for p in done if p.reduced),
+            single_caption=opts.single_caption,
+            caption_files="captions.json"
+            if captions_json
+            else ("jsonl" if opts.format == "musubi" and opts.musubi_jsonl else ""),
         )
         logger.info(
             "Exported {} images ({}) to {}: {} skipped, {} failed, {} excluded",
@@ -381,6 +430,8 @@ class ExportService:
         final_image_dir: Path,
         work: Path,
         kt: int,
+        *,
+        alpha_mask: bool = False,
     ) -> tuple[Path | None, Path | None]:
         config_path: Path | None = None
         metadata_path: Path | None = None
@@ -403,7 +454,7 @@ class ExportService:
             subset = SubsetSpec(
                 image_dir=written(final_image_dir),
                 metadata_file=written(metadata_path) if metadata_path is not None else None,
-                alpha_mask=opts.alpha == "mask",
+                alpha_mask=opts.alpha == "mask" or alpha_mask,
                 protected_sentences=any(SECONDARY_SEPARATOR in p.composed.caption for p in done),
             )
             (work / CONFIG_NAME).write_text(dataset_config_toml(opts, subset, kt), encoding="utf-8")
@@ -415,7 +466,7 @@ class ExportService:
                 rows_hf.append(
                     {
                         "file_name": f"{p.stem}{p.ext}",
-                        "text": p.composed.lines[0],
+                        "text": p.composed.lines[0],  # one line: several were reduced by single_caption
                         "tags": list(p.composed.tags),
                         "caption": p.composed.caption or collapse(pick_caption(p.item)),
                         "rating": p.item.rating,
@@ -428,6 +479,106 @@ class ExportService:
             )
             metadata_path = target / "train" / "metadata.jsonl"
         return config_path, metadata_path
+
+    @staticmethod
+    def _carries_masks(opts: ExportOptions) -> bool:
+        """The format has a place for masks (musubi-tuner and Hugging Face imagefolder have none)."""
+        return opts.format not in ("musubi", "hf")
+
+    def _job(
+        self,
+        opts: ExportOptions,
+        p: _Planned,
+        staged_images: Path,
+        work: Path,
+        alpha_mode: str,
+        any_mask: bool,
+    ) -> ImageJob:
+        """One image's job: where it and its mask go, per format."""
+        item = p.item
+        stored = str(item.mask_path) if opts.masks and item.mask_path is not None else None
+        mask_dest: str | None = None
+        into_alpha = False
+        white_default = False
+        if opts.format == "onetrainer":
+            if alpha_mode == "mask" or stored:
+                mask_dest = str(staged_images / f"{p.stem}{MASK_SUFFIX}")
+        elif opts.format in KOHYA_FORMATS:
+            into_alpha = stored is not None  # sd-scripts alpha_mask reads the mask from the image's alpha
+        elif opts.format in ("ai-toolkit", "diffusion-pipe"):
+            if stored or (alpha_mode == "mask" and item.has_alpha):
+                mask_dest = str(work / "masks" / f"{p.stem}.png")
+        elif opts.format == "simpletuner" and any_mask:
+            # SimpleTuner pairs a conditioning image with every training image by file name: once any image has
+            # a mask, the others get an all-white one (train on everything), so no image is left unpaired.
+            mask_dest = str(work / "masks" / f"{p.stem}{p.ext}")
+            white_default = True
+        if mask_dest is not None:
+            Path(mask_dest).parent.mkdir(parents=True, exist_ok=True)
+        return ImageJob(
+            image_id=item.image_id,
+            source=str(item.source_path),
+            dest=str(staged_images / f"{p.stem}{p.ext}"),
+            buckets=opts.bucket_settings,
+            alpha=alpha_mode,
+            background=opts.background,
+            mask_dest=mask_dest,
+            quality=opts.jpeg_quality,
+            resize_filter=opts.resize_filter,
+            crop=item.crop,
+            mask_source=stored if self._carries_masks(opts) else None,
+            mask_into_alpha=into_alpha,
+            mask_white_default=white_default,
+        )
+
+    def _write_trainer_files(
+        self,
+        opts: ExportOptions,
+        done: list[_Planned],
+        sizes: dict[int, tuple[int, int]],
+        target: Path,
+        work: Path,
+        kt: int,
+        *,
+        captions_json: bool,
+        masks: bool,
+    ) -> tuple[Path | None, Path | None]:
+        """The config of a SimpleTuner / ai-toolkit / diffusion-pipe / musubi-tuner export (and its metadata)."""
+
+        def written(path: Path) -> str:
+            return path.relative_to(target).as_posix() if opts.relative_paths else str(path)
+
+        has_masks = masks and opts.format != "musubi"
+        jsonl_path = target / trainers.MUSUBI_JSONL if opts.format == "musubi" and opts.musubi_jsonl else None
+        paths = trainers.TrainerPaths(
+            images=written(target / "images"),
+            masks=written(target / "masks") if has_masks else None,
+            cache=written(target / "cache"),
+            jsonl=written(jsonl_path) if jsonl_path is not None else None,
+        )
+        metadata_path: Path | None = None
+        if opts.format == "simpletuner":
+            multiline = any(len(p.composed.lines) > 1 for p in done)
+            text = trainers.simpletuner_config(opts, paths, multiline=multiline, keep_tokens=kt)
+        elif opts.format == "ai-toolkit":
+            text = trainers.ai_toolkit_config(opts, paths, keep_tokens=kt)
+        elif opts.format == "diffusion-pipe":
+            text = trainers.diffusion_pipe_config(opts, paths, [sizes[p.item.image_id] for p in done])
+            if captions_json:
+                data = {f"{p.stem}{p.ext}": p.composed.lines for p in done}
+                (work / "images" / trainers.CAPTIONS_JSON).write_text(
+                    trainers.diffusion_pipe_captions(data), encoding="utf-8"
+                )
+                metadata_path = target / "images" / trainers.CAPTIONS_JSON
+        else:
+            text = trainers.musubi_config(opts, paths)
+            if jsonl_path is not None:
+                rows = [(written(target / "images" / f"{p.stem}{p.ext}"), p.composed.lines[0]) for p in done]
+                (work / trainers.MUSUBI_JSONL).write_text(trainers.musubi_jsonl(rows), encoding="utf-8")
+                metadata_path = jsonl_path
+        name = trainers.CONFIG_NAMES[opts.format]
+        (work / name).write_text(text, encoding="utf-8")
+        return target / name, metadata_path
 
     # --- Hugging Face --------------------------------------------------------------------------------
 
@@ -445,6 +596,28 @@ class ExportService:
         return hf_push.push_folder(
             folder, self.config, repo_id=repo_id, token=token, endpoint=endpoint, private=private, progress=progress
         )
+
+
+def _alpha_mode(opts: ExportOptions) -> str:
+    """How a transparent image is written: ``composite`` on the background, ``keep`` (RGBA, sd-scripts reads
+    ``alpha_mask`` from it) or ``mask`` (composited, its alpha written as the format's mask file)."""
+    if opts.alpha == "composite" or opts.format == "musubi":  # musubi-tuner has no masks
+        return "composite"
+    if opts.format in (*KOHYA_FORMATS, "hf"):
+        return "keep"
+    return "mask"
+
+
+def _caption_summary(opts: ExportOptions, done: Sequence[_Planned], captions_json: bool) -> str:
+    several = sum(1 for p in done if len(p.composed.lines) > 1)
+    reduced = sum(1 for p in done if p.reduced)
+    if captions_json:
+        return f"{several} images have several captions, listed in images/captions.json"
+    if several:
+        return f"one caption per line; {several} images have several"
+    if reduced:
+        return f"one caption each; {reduced} images with several were written as one ({opts.single_caption})"
+    return "one caption each"
 
 
 def _project_sources(name: str, db_path: Path) -> Iterator[tuple[str, str]]:

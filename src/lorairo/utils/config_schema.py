@@ -23,7 +23,17 @@ from typing import Any
 from lorairo.exceptions import ConfigurationError
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-EXPORT_FORMATS = ("kohya", "kohya-json", "kohya-jsonl", "onetrainer", "hf-imagefolder")
+EXPORT_FORMATS = (
+    "kohya",
+    "kohya-json",
+    "kohya-jsonl",
+    "onetrainer",
+    "hf-imagefolder",
+    "simpletuner",
+    "ai-toolkit",
+    "diffusion-pipe",
+    "musubi",
+)
 
 # Keys whose values are secrets: never printed unmasked, never put into error messages.
 SECRET_KEYS = frozenset(
@@ -279,6 +289,10 @@ RULES: dict[str, dict[str, Any]] = {
     "export.image_format": {"choices": ("original", "png", "jpg", "webp")},
     "export.repeats": {"low": 1, "high": 10_000, "hint": "kohya's num_repeats; 0 would train on nothing"},
     "export.min_confidence": {"low": 0.0, "high": 1.0},
+    # Cloud answers larger than these are refused as malformed_response (a runaway or hostile answer).
+    "ai_providers.max_caption_chars": {"low": 1, "high": 10_000_000},
+    "ai_providers.max_answer_tags": {"low": 1, "high": 100_000},
+    "ai_providers.max_response_bytes": {"low": 1024, "high": 1_073_741_824},
     "export.keep_underscores": {"item_pattern": r"\S+", "item_hint": "a tag or a pattern such as score_*"},
 }
 

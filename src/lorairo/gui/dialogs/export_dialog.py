@@ -52,6 +52,10 @@ FORMAT_LABELS = {
     "kohya-jsonl": "kohya metadata JSONL",
     "onetrainer": "OneTrainer folder",
     "hf": "Hugging Face imagefolder",
+    "simpletuner": "SimpleTuner (multidatabackend.json)",
+    "ai-toolkit": "ai-toolkit (datasets: YAML)",
+    "diffusion-pipe": "diffusion-pipe (dataset.toml)",
+    "musubi": "musubi-tuner (dataset.toml)",
 }
 RESOLUTIONS = ("original", "512", "768", "1024", "1280", "1536")
 
@@ -215,6 +219,13 @@ class ExportDialog(QDialog):
         )
         self.relative = QCheckBox("paths relative to dataset_config.toml (movable; train from that folder)")
         self.push = QCheckBox("push to the Hugging Face Hub after export")
+        # Issue 17: several captions, masks and the musubi-tuner JSONL form.
+        self.all_captions = QCheckBox("every caption of an image, one per line (manual first)")
+        self.single_caption = QComboBox()
+        for mode in ("first", "longest", "join"):
+            self.single_caption.addItem(f"{mode} (formats holding one caption)", mode)
+        self.masks = _checked(QCheckBox("export masks set in the project"), defaults.masks)
+        self.musubi_jsonl = QCheckBox("musubi: metadata.jsonl instead of caption files")
 
         form = QFormLayout()
         form.addRow("Images", self.scope)
@@ -238,6 +249,10 @@ class ExportDialog(QDialog):
         for box in (self.underscores, self.escape, self.by_category, self.separator, self.rating_tag, self.score_tag):
             form.addRow("", box)
         form.addRow("", self.push)
+        form.addRow("", self.all_captions)
+        form.addRow("Several captions", self.single_caption)
+        form.addRow("", self.masks)
+        form.addRow("", self.musubi_jsonl)
         options_box = QGroupBox("Options")
         options_box.setLayout(form)
 
@@ -303,8 +318,9 @@ class ExportDialog(QDialog):
         self.min_conf.valueChanged.connect(self._schedule)
         for box in (self.variants, self.no_upscale, self.underscores, self.escape, self.by_category, self.separator):
             box.toggled.connect(self._schedule)
-        for box in (self.rating_tag, self.score_tag):
+        for box in (self.rating_tag, self.score_tag, self.all_captions, self.masks, self.musubi_jsonl):
             box.toggled.connect(self._schedule)
+        self.single_caption.currentTextChanged.connect(self._schedule)
 
     # --- options and preview ---------------------------------------------------------------------------
 
@@ -346,6 +362,10 @@ class ExportDialog(QDialog):
             shuffle_caption=self.shuffle.currentData(),
             relative_paths=self.relative.isChecked(),
             force=force,
+            all_captions=self.all_captions.isChecked(),
+            single_caption=self.single_caption.currentData(),
+            masks=self.masks.isChecked(),
+            musubi_jsonl=self.musubi_jsonl.isChecked(),
         )
 
     def _start_loading(self, *_args: object) -> None:
@@ -490,6 +510,14 @@ class ExportDialog(QDialog):
             if result.failures:
                 first = result.failures[0]
                 lines.append(f"{len(result.failures)} failed, e.g. {Path(first.path).name}: {first.reason}")
+            if result.cropped or result.masks_written:
+                lines.append(f"{result.cropped} cropped, {result.masks_written} masks")
+            if result.masks_dropped:
+                lines.append(f"{result.masks_dropped} masks not exported ({result.format} has no masks)")
+            if result.captions_reduced:
+                lines.append(f"{result.captions_reduced} images with several captions: {result.single_caption}")
+            if result.notes_path:
+                lines.append(f"how to train: {result.notes_path.name}")
             self.status.setText("; ".join(lines))
         self.export_finished.emit(result)
 

@@ -113,6 +113,25 @@ def pick_caption(item: ExportItem) -> str:
     return best.text
 
 
+def ordered_captions(item: ExportItem) -> list[str]:
+    """Every caption of an image, manual first, then sidecar, then model; newest first within each; repeats
+    (after collapsing whitespace) dropped."""
+    rows = sorted(item.captions, key=lambda c: (_SOURCE_RANK.get(c.source, 3), -c.row_id))
+    return join_unique(collapse(c.text) for c in rows)
+
+
+def single_line(lines: tuple[str, ...], mode: str) -> str:
+    """One caption for a format that holds one: ``first``, ``longest`` or ``join`` (the lines' comma-separated
+    chunks in order, repeats such as the trigger word dropped)."""
+    if not lines:
+        return ""
+    if mode == "longest":
+        return max(lines, key=len)  # max keeps the first of equally long lines
+    if mode == "join":
+        return ", ".join(join_unique(chunk.strip() for line in lines for chunk in line.split(",")))
+    return lines[0]
+
+
 def score_tag(item: ExportItem, options: ExportOptions) -> str | None:
     """``score_<n>`` from the aesthetic score on a 1-10 scale, floored and kept within 1..9 (Pony style)."""
     entry = item.score(options.score_name)
@@ -145,26 +164,35 @@ def compose(item: ExportItem, options: ExportOptions) -> ComposedCaption:
         body_tags = join_unique(clean_tag(e.tag, style) for e in select_tags(item, options))
         body_tags = [t for t in body_tags if t not in fixed and t not in extras]
     caption = ""
+    captions: list[str] = []
     if options.caption_mode in ("caption", "both"):
-        caption = clean_caption_text(pick_caption(item), style)
-        if options.protects_sentences and "," in caption:
-            caption = protect_sentence(caption)
+        texts = ordered_captions(item) if options.all_captions else [pick_caption(item)]
+        for text in texts:
+            cleaned = clean_caption_text(text, style)
+            if options.protects_sentences and "," in cleaned:
+                cleaned = protect_sentence(cleaned)
+            if cleaned:
+                captions.append(cleaned)
+        captions = join_unique(captions)
+        caption = captions[0] if captions else ""
 
     sep = options.use_keep_tokens_separator
     lines: list[str] = []
     if options.caption_mode == "tags":
         lines.append(build_line(fixed, [*extras, *body_tags], use_keep_tokens_separator=sep))
     elif options.caption_mode == "caption":
-        lines.append(build_line(fixed, [*extras, caption] if caption else extras, use_keep_tokens_separator=sep))
+        for text in captions or [""]:
+            lines.append(build_line(fixed, [*extras, text] if text else extras, use_keep_tokens_separator=sep))
     elif options.caption_variants:
         if body_tags or not caption:
             lines.append(build_line(fixed, [*extras, *body_tags], use_keep_tokens_separator=sep))
-        if caption:
-            lines.append(build_line(fixed, [*extras, caption], use_keep_tokens_separator=sep))
+        for text in captions:
+            lines.append(build_line(fixed, [*extras, text], use_keep_tokens_separator=sep))
     else:
-        body = [*extras, *body_tags, *([caption] if caption else [])]
-        lines.append(build_line(fixed, body, use_keep_tokens_separator=sep))
-    lines = [line for line in lines if line.strip()]
+        for text in captions or [""]:
+            body = [*extras, *body_tags, *([text] if text else [])]
+            lines.append(build_line(fixed, body, use_keep_tokens_separator=sep))
+    lines = join_unique(line for line in lines if line.strip())
     class_only = not lines and bool(options.class_tokens)
     if class_only:
         # What sd-scripts itself trains an uncaptioned image of a class folder with; without it the image

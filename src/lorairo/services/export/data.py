@@ -19,6 +19,7 @@ from lorairo.database.schema import (
     SOURCE_MANUAL,
     CaptionRecord,
     ImageRecord,
+    ImageRegionRecord,
     QualityScoreRecord,
     RatingRecord,
     TagRecord,
@@ -81,6 +82,15 @@ class ExportItem:
     captions: tuple[CaptionEntry, ...] = ()
     rating: str | None = None
     scores: tuple[ScoreEntry, ...] = ()
+    crop: tuple[int, int, int, int] | None = None  # (left, top, width, height) in upright pixels
+    mask_path: Path | None = None  # the stored greyscale mask (upright size), when the image has one
+
+    @property
+    def export_size(self) -> tuple[int, int]:
+        """The size before bucketing: the crop's when the image has one (export never decodes to know it)."""
+        if self.crop is not None:
+            return (self.crop[2], self.crop[3])
+        return (self.width, self.height)
 
     @property
     def shown_path(self) -> str:
@@ -134,7 +144,10 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
     captions: dict[int, list[CaptionEntry]] = defaultdict(list)
     ratings: dict[int, list[tuple[bool, int, str]]] = defaultdict(list)
     scores: dict[int, list[ScoreEntry]] = defaultdict(list)
+    regions: dict[int, ImageRegionRecord] = {}
     for chunk in chunked(ids):
+        for region in session.scalars(select(ImageRegionRecord).where(ImageRegionRecord.image_id.in_(chunk))):
+            regions[region.image_id] = region
         for t in session.scalars(select(TagRecord).where(TagRecord.image_id.in_(chunk)).order_by(TagRecord.id)):
             tags[t.image_id].append(
                 TagEntry(t.tag, t.category, t.source, t.confidence, t.is_rejected, t.id, t.position)
@@ -153,6 +166,7 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
         rating = rec.manual_rating
         if not rating and ratings[rec.id]:
             rating = max(ratings[rec.id])[2]  # manual first, then the newest row
+        crop, mask_path = _region_of(regions.get(rec.id), project_root, (rec.width, rec.height))
         items.append(
             ExportItem(
                 image_id=rec.id,
@@ -168,6 +182,25 @@ def load_selection(session: Session, project_root: Path, image_ids: Sequence[int
                 captions=tuple(captions[rec.id]),
                 rating=rating or None,
                 scores=tuple(scores[rec.id]),
+                crop=crop,
+                mask_path=mask_path,
             )
         )
     return LoadedSelection(items=tuple(items), excluded_count=excluded)
+
+
+def _region_of(
+    region: ImageRegionRecord | None, project_root: Path, size: tuple[int, int]
+) -> tuple[tuple[int, int, int, int] | None, Path | None]:
+    """The crop (clamped to the image, so a stale row can never crop outside it) and the mask file of an image."""
+    if region is None:
+        return None, None
+    crop = None
+    if region.crop_left is not None and region.crop_top is not None and region.crop_width and region.crop_height:
+        left, top = max(0, region.crop_left), max(0, region.crop_top)
+        right = min(size[0], region.crop_left + region.crop_width)
+        bottom = min(size[1], region.crop_top + region.crop_height)
+        if right > left and bottom > top and (left, top, right, bottom) != (0, 0, size[0], size[1]):
+            crop = (left, top, right - left, bottom - top)
+    mask = project_root / region.mask_file if region.mask_file else None
+    return crop, mask if mask is not None and mask.is_file() else None

@@ -51,6 +51,10 @@ class ImageJob:
     quality: int = 95
     resize_filter: str = "area"
     allow_copy: bool = True
+    crop: tuple[int, int, int, int] | None = None  # (left, top, width, height) in upright pixels
+    mask_source: str | None = None  # the project's stored mask (upright size): cropped and resized like the image
+    mask_into_alpha: bool = False  # sd-scripts alpha_mask: the mask becomes the written image's alpha channel
+    mask_white_default: bool = False  # write an all-white mask when the image has none (SimpleTuner pairs every image)
 
 
 @dataclass(frozen=True)
@@ -154,11 +158,15 @@ def _process(job: ImageJob) -> ImageJobResult:
     with Image.open(source) as opened:
         orientation = opened.getexif().get(0x0112, 1)
         upright = _oriented_size(opened.size, orientation)
-        plan = select_bucket(*upright, job.buckets) if job.buckets else None
+        crop = _clamped(job.crop, upright)
+        cropped_size = (crop[2], crop[3]) if crop else upright
+        plan = select_bucket(*cropped_size, job.buckets) if job.buckets else None
         alpha = _has_alpha(opened)
         same_format = KEEPABLE_FORMATS.get(opened.format or "") == dest.suffix.lower() and opened.format != "MPO"
         if (
             job.allow_copy
+            and crop is None
+            and job.mask_source is None
             and same_format
             and (opened.mode in _COPYABLE_MODES or (opened.mode == "RGBA" and job.alpha == "keep"))
             and "transparency" not in opened.info
@@ -170,7 +178,7 @@ def _process(job: ImageJob) -> ImageJobResult:
         ):
             shutil.copyfile(source, dest)
             return ImageJobResult(job.image_id, size=opened.size, copied=True)
-        if plan is not None and opened.format in ("JPEG", "MPO") and plan.resized != upright:
+        if crop is None and plan is not None and opened.format in ("JPEG", "MPO") and plan.resized != upright:
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale (never below the size we resize to): several times
             # faster for photos shrunk onto a bucket, and DCT scaling averages pixels like an area filter.
             rotated = orientation in (5, 6, 7, 8)
@@ -179,20 +187,70 @@ def _process(job: ImageJob) -> ImageJobResult:
         img.load()
         img = _to_rgb_or_rgba(img)
     mask: Image.Image | None = None
-    if img.mode == "RGBA" and job.alpha != "keep":
-        if job.alpha == "mask" and job.mask_dest:
+    if job.mask_source is not None:
+        mask = _load_mask(Path(job.mask_source), upright)
+    if img.mode == "RGBA" and (job.alpha != "keep" or job.mask_into_alpha):
+        if mask is None and job.alpha == "mask" and (job.mask_dest or job.mask_into_alpha):
             mask = img.getchannel("A")
         background = Image.new("RGBA", img.size, (*job.background, 255))
         img = Image.alpha_composite(background, img).convert("RGB")
+    if crop is not None:
+        # The user's crop first, then the bucket: the mask takes exactly the same two steps.
+        box = (crop[0], crop[1], crop[0] + crop[2], crop[1] + crop[3])
+        img = img.crop(box)
+        if mask is not None:
+            mask = mask.crop(box)
     if plan is not None and img.size != plan.bucket:
         box = (plan.crop_left, plan.crop_top, plan.crop_left + plan.bucket[0], plan.crop_top + plan.bucket[1])
         img = _resize(img, plan.resized, job.resize_filter).crop(box)
         if mask is not None:
             mask = _resize(mask, plan.resized, job.resize_filter).crop(box)
+    real_mask = mask is not None
+    if mask is None and job.mask_white_default and job.mask_dest:
+        mask = Image.new("L", img.size, 255)
+    if job.mask_into_alpha:
+        rgba = img.convert("RGB")
+        rgba.putalpha(mask if mask is not None else Image.new("L", img.size, 255))
+        img = rgba
     _save(img, dest, job.quality)
+    written = False
     if mask is not None and job.mask_dest:
-        mask.save(job.mask_dest, "PNG")
-    return ImageJobResult(job.image_id, size=img.size, mask_written=mask is not None)
+        _save_mask(mask, Path(job.mask_dest))
+        written = True
+    # Counted: masks from the project or the image's alpha, not the all-white fillers SimpleTuner is paired with.
+    return ImageJobResult(job.image_id, size=img.size, mask_written=real_mask and (written or job.mask_into_alpha))
+
+
+def _save_mask(mask: Image.Image, dest: Path) -> None:
+    """A mask in the format its name says (SimpleTuner pairs masks by the image's own file name): PNG, lossless
+    WebP, or JPEG at full quality without chroma subsampling."""
+    fmt = _SAVE_FORMAT.get(dest.suffix.lower(), "PNG")
+    if fmt == "JPEG":
+        mask.save(dest, fmt, quality=100, subsampling=0)
+    elif fmt == "WEBP":
+        mask.save(dest, fmt, lossless=True)
+    else:
+        mask.save(dest, fmt)
+
+
+def _clamped(crop: tuple[int, int, int, int] | None, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The crop inside the upright image (None when absent, empty or the whole image)."""
+    if crop is None:
+        return None
+    left, top = max(0, crop[0]), max(0, crop[1])
+    right, bottom = min(size[0], crop[0] + crop[2]), min(size[1], crop[1] + crop[3])
+    if right <= left or bottom <= top or (left, top, right, bottom) == (0, 0, size[0], size[1]):
+        return None
+    return (left, top, right - left, bottom - top)
+
+
+def _load_mask(path: Path, size: tuple[int, int]) -> Image.Image:
+    """The stored mask as L at the upright image's size (a mask of another size is stretched onto it)."""
+    with Image.open(path) as opened:
+        mask = opened.convert("L")
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.BILINEAR)
+    return mask
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:

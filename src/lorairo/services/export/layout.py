@@ -46,6 +46,8 @@ def image_subdir(options: ExportOptions) -> PurePath:
         return PurePath("images")
     if options.format == "hf":
         return PurePath("train")
+    if options.format in ("simpletuner", "ai-toolkit", "diffusion-pipe", "musubi"):
+        return PurePath("images")  # the config and README_TRAINING.md sit above it, never among the images
     return PurePath()  # onetrainer: the target is the concept folder
 
 

@@ -12,10 +12,38 @@ from genai_tag_db_tools import DEFAULT_CATEGORY_ORDER
 from lorairo.exceptions import ExportError
 from lorairo.services.export.bucketing import BucketSettings
 
-FORMATS: tuple[str, ...] = ("kohya", "kohya-json", "kohya-jsonl", "onetrainer", "hf")
+FORMATS: tuple[str, ...] = (
+    "kohya",
+    "kohya-json",
+    "kohya-jsonl",
+    "onetrainer",
+    "hf",
+    "simpletuner",
+    "ai-toolkit",
+    "diffusion-pipe",
+    "musubi",
+)
+#: The trainers of issue 17 (FLUX / SD3 / Wan / HunyuanVideo / Qwen-Image LoRAs): images in ``images/``, a config
+#: and a README_TRAINING.md beside them.
+TRAINER_FORMATS: tuple[str, ...] = ("simpletuner", "ai-toolkit", "diffusion-pipe", "musubi")
+#: Formats whose caption files hold several captions (one per line, or diffusion-pipe's captions.json); the
+#: others get one, chosen by ``single_caption``.
+MULTI_CAPTION_FORMATS: tuple[str, ...] = ("kohya", "onetrainer", "simpletuner", "diffusion-pipe")
+SINGLE_CAPTION_MODES: tuple[str, ...] = ("first", "longest", "join")
 #: Formats trained by sd-scripts with the dataset_config.toml this export writes.
 KOHYA_FORMATS: tuple[str, ...] = ("kohya", "kohya-json", "kohya-jsonl")
-_FORMAT_ALIASES = {"hf-imagefolder": "hf", "huggingface": "hf", "kohya-metadata": "kohya-json"}
+_FORMAT_ALIASES = {
+    "hf-imagefolder": "hf",
+    "huggingface": "hf",
+    "kohya-metadata": "kohya-json",
+    "aitoolkit": "ai-toolkit",
+    "ai_toolkit": "ai-toolkit",
+    "diffusion_pipe": "diffusion-pipe",
+    "diffusionpipe": "diffusion-pipe",
+    "musubi-tuner": "musubi",
+    "musubi_tuner": "musubi",
+    "simple-tuner": "simpletuner",
+}
 CAPTION_MODES: tuple[str, ...] = ("tags", "caption", "both")
 IMAGE_FORMATS: tuple[str, ...] = ("original", "png", "jpg", "webp")
 ALPHA_MODES: tuple[str, ...] = ("composite", "mask")
@@ -93,13 +121,20 @@ class ExportOptions:
         resolution: Target resolution for sd-scripts bucketing; None keeps the original size.
         image_format: original (png/jpg/webp/bmp kept, others to PNG) / png / jpg / webp.
         alpha: ``composite`` on ``background``, or ``mask`` (kept: RGBA for sd-scripts ``alpha_mask``,
-            ``<stem>-masklabel.png`` for OneTrainer).
+            ``<stem>-masklabel.png`` for OneTrainer, ``masks/`` for ai-toolkit, diffusion-pipe and SimpleTuner;
+            musubi-tuner has no masks and composites).
         shuffle_caption: Written to the TOML only when set (None leaves it to the trainer's command line).
         batch_size / caption_dropout_rate: Written only when set: a ``batch_size`` in the TOML overrides the
             trainer's ``--train_batch_size``, and textual inversion's schema refuses ``caption_dropout_rate``.
         relative_paths: ``image_dir`` (and metadata paths) relative to the folder of ``dataset_config.toml``,
             so the export can be moved; start the trainer from that folder.
         force: Replace the whole target folder (never one that holds a project or source images).
+        all_captions: Write every caption of an image (manual first, then sidecar, then model; newest first),
+            one line each, where the format holds several (kohya turns on ``enable_wildcard``).
+        single_caption: For formats holding one caption (ai-toolkit, musubi, hf, kohya metadata) when an image has
+            several lines: ``first``, ``longest`` or ``join`` (their chunks, repeats dropped). Reported.
+        masks: Export the project's stored masks the way the trainer reads them (and crops always apply).
+        musubi_jsonl: musubi-tuner: the ``image_jsonl_file`` form instead of caption files.
     """
 
     format: str = "kohya"
@@ -138,11 +173,22 @@ class ExportOptions:
     flip_aug: bool = False
     relative_paths: bool = False
     force: bool = False
+    all_captions: bool = False
+    single_caption: str = "first"
+    masks: bool = True
+    musubi_jsonl: bool = False
 
     @property
     def wildcard(self) -> bool:
         """sd-scripts ``enable_wildcard``: on when captions are written as variant lines."""
-        return self.caption_mode == "both" and self.caption_variants
+        return (self.caption_mode == "both" and self.caption_variants) or (
+            self.format == "kohya" and self.all_captions and self.caption_mode != "tags"
+        )
+
+    @property
+    def multi_caption(self) -> bool:
+        """The format can hold several captions for one image."""
+        return self.format in MULTI_CAPTION_FORMATS
 
     @property
     def protects_sentences(self) -> bool:
@@ -176,8 +222,14 @@ class ExportOptions:
             raise ExportError(f"image_format {self.image_format!r} must be one of {', '.join(IMAGE_FORMATS)}")
         if self.alpha not in ALPHA_MODES:
             raise ExportError(f"alpha {self.alpha!r} must be one of {', '.join(ALPHA_MODES)}")
-        if self.alpha == "mask" and self.image_format == "jpg" and fmt != "onetrainer":
+        if self.alpha == "mask" and self.image_format == "jpg" and fmt in (*KOHYA_FORMATS, "hf"):
             raise ExportError("alpha 'mask' keeps the alpha channel, which JPEG cannot hold: choose png or webp")
+        if self.single_caption not in SINGLE_CAPTION_MODES:
+            raise ExportError(
+                f"single_caption {self.single_caption!r} must be one of {', '.join(SINGLE_CAPTION_MODES)}"
+            )
+        if fmt == "ai-toolkit" and self.image_format == "webp":
+            raise ExportError("ai-toolkit reads jpg, jpeg and png only: choose image_format original, png or jpg")
         if self.resize_filter not in RESIZE_FILTERS:
             raise ExportError(f"resize_filter {self.resize_filter!r} must be one of {', '.join(RESIZE_FILTERS)}")
         if self.use_keep_tokens_separator and fmt != "kohya":

@@ -54,6 +54,13 @@ class ExportResult:
     class_captioned: tuple[int, ...] = ()
     cancelled: bool = False
     elapsed_s: float = 0.0
+    notes_path: Path | None = None  # README_TRAINING.md beside the trainer configs
+    masks_written: int = 0  # mask files (or alpha masks) written from the project's masks or the images' alpha
+    masks_dropped: int = 0  # images whose mask the format cannot carry (musubi-tuner, Hugging Face)
+    cropped: int = 0  # images written with the crop set in the project
+    captions_reduced: int = 0  # images with several captions written as one (``single_caption``)
+    single_caption: str = "first"
+    caption_files: str = ""  # how captions were written when that is not <stem><ext>: "captions.json", "jsonl"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,181 @@
+"""`lorairo mask ...` and `lorairo crop ...`: per-image masks and crops, applied at export (never to originals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.exceptions import LoRAIroException
+
+if TYPE_CHECKING:
+    from lorairo.services.project_service import Project
+    from lorairo.services.regions import RegionResult, RegionService
+
+    Work = Callable[[RegionService, Project], RegionResult]
+
+mask_app = typer.Typer(
+    help="Per-image masks (masked loss: train on the subject, not the background).", no_args_is_help=True
+)
+crop_app = typer.Typer(help="Per-image crop rectangles, applied at export.", no_args_is_help=True)
+
+_ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+_IdsOpt = Annotated[list[str] | None, typer.Option("--ids", help="Image IDs: --ids 1,2,5 or --ids 1 --ids 2.")]
+_FilterOpt = Annotated[
+    str | None, typer.Option("--filter", "-f", help="The images matching a filter (see lorairo query).")
+]
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _parse_ids(values: list[str]) -> list[int]:
+    out: list[int] = []
+    for value in values:
+        for part in value.replace(" ", ",").split(","):
+            if not part:
+                continue
+            if not part.isdigit():
+                raise LoRAIroException(f"--ids: {part!r} is not an image ID (give numbers, e.g. --ids 1,2,5)")
+            out.append(int(part))
+    return out
+
+
+def _selection(
+    project: Project, ids: list[str] | None, filter_text: str | None, *, default_all: bool = False
+) -> list[int]:
+    """The images named by --ids or --filter (not both; --filter "" is every image). Without either: every image
+    when ``default_all`` (a harmless scan), otherwise an error (a write to every image must be asked for)."""
+    if ids and filter_text is not None:
+        raise LoRAIroException("give either --ids or --filter, not both")
+    if ids:
+        return _parse_ids(ids)
+    if filter_text is None and default_all:
+        filter_text = ""
+    if filter_text is None:
+        raise LoRAIroException("name the images: --ids 1,2 or --filter 'tag:cat' (--filter '' for all)")
+    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+
+    chosen = list(ImageQueryService(project.db).query_ids(parse_filter(filter_text)))
+    if not chosen:
+        raise LoRAIroException(f"no image matches the filter {filter_text!r}")
+    return chosen
+
+
+def _run(project_name: str, action: str, work: Work, json: bool) -> None:
+    """Open the project, run ``work(service, project)`` under the project's writer lock, report."""
+    from lorairo.services.regions import RegionService
+    from lorairo.storage.lock import ProjectLock
+
+    opened = state.projects.open(project_name)
+    try:
+        with ProjectLock(opened.root, action):
+            result = work(RegionService(opened), opened)
+    finally:
+        opened.close()
+    _report(result, json)
+
+
+def _report(result: RegionResult, json: bool) -> None:
+    if json:
+        print_json(
+            {
+                "description": result.description,
+                "changed": list(result.changed_ids),
+                "warnings": list(result.warnings),
+                "failures": [{"image_id": i, "reason": r} for i, r in result.failures],
+                "skipped": [{"image_id": i, "reason": r} for i, r in result.skipped],
+                "crops": {
+                    str(s.image_id): (
+                        None if s.crop is None else [s.crop.left, s.crop.top, s.crop.width, s.crop.height]
+                    )
+                    for s in result.after
+                },
+            }
+        )
+    else:
+        console.print(f"{result.description}: {len(result.changed_ids)} image(s) changed")
+        for state_after in result.after:
+            if state_after.crop is not None:
+                console.print(f"  image {state_after.image_id}: crop {state_after.crop} (x,y,w,h)")
+        for warning in result.warnings:
+            err_console.print(f"[yellow]warning[/] {warning}")
+        for image_id, reason in result.skipped:
+            err_console.print(f"[yellow]skipped[/] image {image_id}: {reason}")
+        for image_id, reason in result.failures:
+            err_console.print(f"[red]failed[/] image {image_id}: {reason}")
+    if result.failures:
+        raise typer.Exit(1 if result.changed_ids else 2)
+
+
+@mask_app.command("from-alpha")
+def mask_from_alpha(
+    project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
+) -> None:
+    """Use each image's own transparency as its mask (opaque = train on this). Images without transparency are
+    listed as skipped and keep their mask; unreadable images make the exit code 1 (2 when nothing changed)."""
+    _run(project, "mask from-alpha", lambda s, p: s.set_mask_from_alpha(_selection(p, ids, filter_text)), json)
+
+
+@mask_app.command("set")
+def mask_set(
+    project: _ProjectOpt,
+    image_id: Annotated[int, typer.Option("--id", help="Image ID.")],
+    png: Annotated[Path, typer.Option("--png", help="Greyscale mask image (white = train on this).")],
+    json: _JsonOpt = False,
+) -> None:
+    """Set an image's mask from a file; a mask of another size is rescaled to the image (with a warning)."""
+    _run(project, "mask set", lambda s, p: s.set_mask_from_png(image_id, png), json)
+
+
+@mask_app.command("invert")
+def mask_invert(
+    project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
+) -> None:
+    """Invert the masks of the images (train on the background instead)."""
+    _run(project, "mask invert", lambda s, p: s.invert_mask(_selection(p, ids, filter_text)), json)
+
+
+@mask_app.command("clear")
+def mask_clear(
+    project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
+) -> None:
+    """Remove the masks of the images."""
+    _run(project, "mask clear", lambda s, p: s.clear_mask(_selection(p, ids, filter_text)), json)
+
+
+@crop_app.command("set")
+def crop_set(
+    project: _ProjectOpt,
+    image_id: Annotated[int, typer.Option("--id", help="Image ID.")],
+    box: Annotated[str, typer.Option("--box", help="x,y,w,h in the upright image's pixels, e.g. 0,100,1024,768.")],
+    json: _JsonOpt = False,
+) -> None:
+    """Set an image's crop; a box reaching outside the image is clamped to it (with a warning)."""
+    from lorairo.services.regions import parse_box
+
+    crop = parse_box(box)  # a malformed box fails before the project opens
+    _run(project, "crop set", lambda s, p: s.set_crop(image_id, crop), json)
+
+
+@crop_app.command("clear")
+def crop_clear(
+    project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
+) -> None:
+    """Remove the crops of the images."""
+    _run(project, "crop clear", lambda s, p: s.clear_crop(_selection(p, ids, filter_text)), json)
+
+
+@crop_app.command("auto-letterbox")
+def crop_auto_letterbox(
+    project: _ProjectOpt, ids: _IdsOpt = None, filter_text: _FilterOpt = None, json: _JsonOpt = False
+) -> None:
+    """Crop away flat bars (black, white or any single colour) found on both opposite edges of the images.
+    Images without bars are left alone; without --ids or --filter every image is checked."""
+    _run(
+        project,
+        "crop auto-letterbox",
+        lambda s, p: s.auto_letterbox(_selection(p, ids, filter_text, default_all=True)),
+        json,
+    )
