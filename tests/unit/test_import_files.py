@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lorairo.services.importing.discovery import discover
-from lorairo.storage.layout import original_relpath, safe_file_name, sweep_orphans, thumbnail_relpath
+from lorairo.storage.layout import original_relpath, safe_file_name, thumbnail_relpath
 from lorairo.storage.sidecars import parse_tags, read_sidecars
 
 EXTS = ["jpg", "jpeg", "png", "webp", "gif"]
@@ -78,18 +78,6 @@ def test_same_name_different_content_gets_different_paths() -> None:
     assert original_relpath("ab" * 32, "image.png") != original_relpath("cd" * 32, "image.png")
     assert original_relpath("ab" * 32, "image.png") == f"images/ab/{'ab' * 8}_image.png"
     assert thumbnail_relpath("ab" * 32, "webp") == f"thumbnails/ab/{'ab' * 32}.webp"
-
-
-def test_sweep_removes_temp_files_and_files_without_rows(tmp_path: Path) -> None:
-    keep = _touch(tmp_path / original_relpath("ab" * 32, "a.png"))
-    thumb = _touch(tmp_path / thumbnail_relpath("ab" * 32))
-    orphan = _touch(tmp_path / original_relpath("cd" * 32, "b.png"))
-    orphan_thumb = _touch(tmp_path / thumbnail_relpath("cd" * 32))
-    temp = _touch(keep.with_name(f".{keep.name}.123.part"))
-    removed = sweep_orphans(tmp_path, {keep.relative_to(tmp_path).as_posix()}, {"ab" * 32})
-    assert removed == 3
-    assert keep.exists() and thumb.exists()
-    assert not orphan.exists() and not orphan_thumb.exists() and not temp.exists()
 
 
 def test_tags_are_split_unescaped_normalised_and_merged() -> None:
