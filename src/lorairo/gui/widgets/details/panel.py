@@ -153,6 +153,7 @@ class DetailsPanel(QWidget):
         self.view.add_requested.connect(lambda tags: self._edit_tags("add", tags))
         self.view.reorder_requested.connect(self._reorder)
         self.view.caption_save_requested.connect(self._save_caption)
+        self.view.captions_save_requested.connect(self._save_captions)
         self.view.rating_chosen.connect(lambda label: self._set_rating(self._ids, label))
         self.view.score_chosen.connect(lambda value: self._set_score(self._ids, value))
         self.pages.addWidget(self.view)
@@ -194,7 +195,7 @@ class DetailsPanel(QWidget):
 
     def set_project(self, project: Project | None) -> None:
         """Switch to another project (or none): clears the selection and the undo history."""
-        self.caption_editor.flush()
+        self.view.captions.flush()
         self.project = project
         self.service = EditService(project, categorize=self.vocabulary.categorize) if project else None
         self.undo_stack.clear()
@@ -208,7 +209,7 @@ class DetailsPanel(QWidget):
     def show_images(self, image_ids: list[int]) -> None:
         """Show one image's details, the batch editor for several, or the empty page for none."""
         if self._ids and self.pages.currentIndex() == PAGE_SINGLE:
-            self.caption_editor.flush()  # a pending caption belongs to the image being left
+            self.view.captions.flush()  # a pending caption belongs to the image being left
         wanted = list(dict.fromkeys(image_ids))
         if len(wanted) == 1 and wanted == self._ids and self.pages.currentIndex() == PAGE_SINGLE:
             return  # already shown or loading (the keyboard path shows the next image before the grid says so)
@@ -286,7 +287,8 @@ class DetailsPanel(QWidget):
 
         def done(details: ImageDetails) -> None:
             self._populate(details)
-            self._load_caption_line(details.image_id)
+            several = sum(c.source == "manual" for c in details.captions) > 1
+            self._load_caption_line(details.image_id, several=several)
             if with_preview:
                 path = details.path
                 self._read(
@@ -321,12 +323,15 @@ class DetailsPanel(QWidget):
             return None
         return export_options(self.config, self.project)
 
-    def _load_caption_line(self, image_id: int) -> None:
-        """Compose, on a worker, the caption export would write for the image (the export's own code)."""
+    def _load_caption_line(self, image_id: int, *, several: bool = False) -> None:
+        """Compose, on a worker, the caption export would write for the image (the export's own code). With
+        several captions of its own, every one is shown: the export dialog writes them all by default then."""
         project, options = self.project, self._export_options()
         if project is None or options is None:
             self.view.set_caption_line((), "")
             return
+        if several:
+            options = options.with_changes(all_captions=True)
         self._read(
             "Compose caption line",
             lambda: caption_preview(project, options, image_id),
@@ -404,6 +409,11 @@ class DetailsPanel(QWidget):
             image_id = self._ids[0]
             self._submit_edit("Save caption", lambda s: s.set_caption(image_id, text))
 
+    def _save_captions(self, texts: list[str]) -> None:
+        if len(self._ids) == 1:
+            image_id = self._ids[0]
+            self._submit_edit("Save captions", lambda s: s.set_captions(image_id, texts))
+
     def _set_rating(self, ids: list[int], label: str | None) -> None:
         ids = list(ids)
         if ids:
@@ -443,7 +453,7 @@ class DetailsPanel(QWidget):
         if self.pages.currentIndex() == PAGE_SINGLE:
             if self.tag_input.text().strip():
                 self.view.add_from_input()
-            self.caption_editor.flush()
+            self.view.captions.flush()
 
     def set_excluded(self, image_ids: list[int], excluded: bool) -> None:
         """Exclude images from export (or include them again), undoable from the Edit menu."""
