@@ -53,6 +53,9 @@ class CaptionList(QWidget):
         super().__init__(parent)
         self.first = CaptionEditor(self)
         self.rows: list[_Row] = []
+        self._adding = False  # the user added an empty caption: a reload from the database keeps it
+        self._image_id: int | None = None
+        self.saving = 0  # lists sent to be stored whose answer has not come back (the panel calls `saved`)
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(3)
@@ -78,9 +81,22 @@ class CaptionList(QWidget):
     def has_focus(self) -> bool:
         return any(row.editor.hasFocus() for row in self.rows)
 
+    def load(self, image_id: int, texts: list[str]) -> None:
+        """Show an image's stored captions. While a list sent for storing has not landed yet, reloads are ignored:
+        they could bring back a caption just removed (and a click on it would store that)."""
+        if image_id != self._image_id:
+            self._image_id, self.saving, self._adding = image_id, 0, False
+        elif self.saving:
+            return  # the reload after the last save shows the list
+        if self.dirty and self.has_focus():
+            return  # the user is typing: their text wins, and is saved when they pause
+        self.set_values(texts)
+
     def set_values(self, texts: list[str]) -> None:
         """Show these captions as saved (at least one editor, maybe empty); nothing is saved."""
-        wanted = texts or [""]
+        wanted = list(texts) or [""]
+        if self._adding and self.rows and not self.rows[-1].editor.toPlainText().strip() and wanted[-1]:
+            wanted.append("")  # still being added: an edit landing meanwhile must not take the new row away
         while len(self.rows) < len(wanted):
             self._append(CaptionEditor(self))
         while len(self.rows) > len(wanted):
@@ -105,6 +121,7 @@ class CaptionList(QWidget):
         self.flush()
         editor = CaptionEditor(self)
         self._append(editor)
+        self._adding = True
         self._update_buttons()
         editor.setFocus(Qt.FocusReason.OtherFocusReason)
         return editor
@@ -122,8 +139,9 @@ class CaptionList(QWidget):
             self._changed(texts)
 
     def _changed(self, texts: list[str]) -> None:
+        self._adding = False
         self.set_values(texts)
-        self.save_requested.emit(self.values())
+        self._emit()
 
     # --- internals ---------------------------------------------------------------------------------
 
@@ -131,10 +149,23 @@ class CaptionList(QWidget):
         row = _Row(editor, self)
         self.rows.append(row)
         self._layout.insertWidget(self._layout.count() - 1, row)
-        editor.save_requested.connect(lambda _text: self.save_requested.emit(self.values()))
+        editor.save_requested.connect(self._editor_saved)
         row.up.clicked.connect(lambda: self.move_caption(self.rows.index(row), -1))
         row.down.clicked.connect(lambda: self.move_caption(self.rows.index(row), 1))
         row.remove.clicked.connect(lambda: self.remove_caption(self.rows.index(row)))
+
+    def _editor_saved(self, _text: str) -> None:
+        if self.rows and self.rows[-1].editor.toPlainText().strip():
+            self._adding = False
+        self._emit()
+
+    def _emit(self) -> None:
+        self.saving += 1
+        self.save_requested.emit(self.values())
+
+    def saved(self) -> None:
+        """A list sent with `save_requested` was stored (or refused)."""
+        self.saving = max(0, self.saving - 1)
 
     def _update_buttons(self) -> None:
         for index, row in enumerate(self.rows):

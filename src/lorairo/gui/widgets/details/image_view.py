@@ -246,8 +246,7 @@ class ImageView(QSplitter):
         self.rejected_label.setText(f"Removed model/sidecar tags (kept out of export): {rejected}" if rejected else "")
         self.rejected_label.setVisible(bool(rejected))
 
-        if not self.captions.dirty or not self.captions.has_focus():
-            self.captions.set_values([c.text for c in details.captions if c.source == "manual"])
+        self.captions.load(details.image_id, [c.text for c in details.captions if c.source == "manual"])
         others = [c for c in details.captions if c.source != "manual"]
         self.model_captions.setText("\n".join(f"{c.model or c.source}: {c.text}" for c in others))
         self.model_captions.setVisible(bool(others))

@@ -92,6 +92,7 @@ class DetailsPanel(QWidget):
         self.selection_tags: list[TagCount] = []
         self._ids: list[int] = []
         self._generation = 0
+        self._details_request = 0
         self._duplicates_dialog: NearDuplicateDialog | None = None
         self._build()
         self.jobs.submit(
@@ -284,8 +285,13 @@ class DetailsPanel(QWidget):
         service, image_id = self.service, self._ids[0]
         if service is None:
             return
+        # Reloads may answer out of order (several edits in a row): only the newest request is shown.
+        self._details_request += 1
+        request = self._details_request
 
         def done(details: ImageDetails) -> None:
+            if request != self._details_request:
+                return
             self._populate(details)
             several = sum(c.source == "manual" for c in details.captions) > 1
             self._load_caption_line(details.image_id, several=several)
@@ -356,18 +362,30 @@ class DetailsPanel(QWidget):
 
     # --- edits ---------------------------------------------------------------------------------------
 
-    def _submit_edit(self, title: str, fn: Callable[[EditService], EditResult]) -> None:
-        """Run an edit on the write pool, push it on the undo stack, broadcast what it changed."""
+    def _submit_edit(
+        self, title: str, fn: Callable[[EditService], EditResult], *, finished: Callable[[], None] | None = None
+    ) -> None:
+        """Run an edit on the write pool, push it on the undo stack, broadcast what it changed; `finished` is
+        called first when it lands (or fails)."""
         service = self.service
         if service is None:
+            if finished is not None:
+                finished()
             return
 
+        def failed(error: JobError) -> None:
+            if finished is not None:
+                finished()
+            self._edit_failed(error)
+
         def done(result: EditResult) -> None:
+            if finished is not None:
+                finished()
             if result.changed and service is self.service:
                 self.undo_stack.push(EditUndoCommand(self.jobs, service, result, self._applied))
                 self._applied(result)
 
-        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._edit_failed, pool="write")
+        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=failed, pool="write")
 
     def _edit_failed(self, error: JobError) -> None:
         self.chips.drop_pending()
@@ -412,7 +430,11 @@ class DetailsPanel(QWidget):
     def _save_captions(self, texts: list[str]) -> None:
         if len(self._ids) == 1:
             image_id = self._ids[0]
-            self._submit_edit("Save captions", lambda s: s.set_captions(image_id, texts))
+            self._submit_edit(
+                "Save captions", lambda s: s.set_captions(image_id, texts), finished=self.view.captions.saved
+            )
+        else:
+            self.view.captions.saved()
 
     def _set_rating(self, ids: list[int], label: str | None) -> None:
         ids = list(ids)
