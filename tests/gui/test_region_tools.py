@@ -123,9 +123,12 @@ def test_brush_paints_under_the_cursor_eraser_removes_and_wheel_sizes_it(qtbot, 
     image_id = _open_pattern(qtbot, window, "brush")
     regions = _show(qtbot, window, image_id)
     view = regions.view
-    regions.bar.mode_buttons[MODE_MASK].click()
+    qtbot.keyClick(view, Qt.Key.Key_M)  # M: the mask tool (V: view, C: crop)
+    assert regions.tool.mode == MODE_MASK and regions.bar.mode_buttons[MODE_MASK].isChecked()
     regions.bar.brush_buttons[BRUSH].click()
+    qtbot.keyClick(view, Qt.Key.Key_BracketLeft)
     before = regions.tool.brush_size
+    assert before < 40
     qtbot.wait(1)
     from PySide6.QtGui import QWheelEvent
 

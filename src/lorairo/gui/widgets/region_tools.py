@@ -16,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
-from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QImage,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPainterPath,
@@ -601,6 +602,7 @@ class RegionEditor(QObject):
         self.saves_pending = 0
         self.loaded_id: int | None = None
         self.view.tool = self.tool
+        self.view.installEventFilter(self)  # after the viewer's filter, so it sees the keys first
         self.view.image_changed.connect(self._image_changed)
         self.tool.stroke_finished.connect(self.save_mask)
         self.tool.crop_finished.connect(self._crop_finished)
@@ -622,6 +624,24 @@ class RegionEditor(QObject):
     @property
     def view(self) -> ZoomView:
         return self.viewer.view
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """V / M / C switch tools, [ and ] size the brush (before the viewer's own keys; see SHORTCUTS)."""
+        if not isinstance(event, QKeyEvent) or event.type() != QEvent.Type.KeyPress:
+            return False
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False
+        modes = {Qt.Key.Key_V: MODE_VIEW, Qt.Key.Key_M: MODE_MASK, Qt.Key.Key_C: MODE_CROP}
+        key = event.key()
+        if key in modes and not self.viewer.comparing:
+            self.set_mode(modes[Qt.Key(key)])
+            return True
+        if key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and self.tool.mode == MODE_MASK:
+            step = 1.2 if key == Qt.Key.Key_BracketRight else 1 / 1.2
+            self.tool.set_brush_size(round(self.tool.brush_size * step) + (1 if step > 1 else -1))
+            self.view.update()
+            return True
+        return False
 
     @property
     def undo_stack(self) -> QUndoStack:
@@ -772,7 +792,7 @@ class RegionEditor(QObject):
 
     def grid_actions(self, count: int) -> list[tuple[str, str]]:
         """(menu text, action) for the grid's context menu."""
-        suffix = f" ({count})" if count > 1 else ""
+        suffix = f" ({count} images)" if count > 1 else ""
         return [
             (f"Mask from alpha{suffix}", "from_alpha"),
             (f"Remove letterbox borders{suffix}", "letterbox"),
