@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from PySide6.QtCore import QPoint, QPointF, Qt
 
@@ -182,3 +184,33 @@ def test_grid_menu_removes_letterbox_borders_and_clears_the_crop(qtbot, window) 
     qtbot.waitUntil(lambda: review.regions.saves_pending == 0)  # its result is on the edit history
     window.panels["DetailsPanel"].undo_stack.undo()
     qtbot.waitUntil(lambda: service.crop(image_id) is not None, timeout=10_000)
+
+
+@given(
+    x=st.floats(0, 900),
+    y=st.floats(0, 600),
+    dx=st.floats(-900, 900),
+    dy=st.floats(-600, 600),
+    aspect=st.sampled_from([0.25, 0.5, 0.75, 1.0, 4 / 3, 1.5, 2.0, 4.0]),
+)
+def test_snap_keeps_the_anchor_the_aspect_and_the_image(
+    x: float, y: float, dx: float, dy: float, aspect: float
+) -> None:
+    from PySide6.QtCore import QRectF
+
+    from lorairo.gui.widgets.region_tools import snap_to_aspect
+
+    bounds = QRectF(0, 0, *SIZE)
+    anchor = QPointF(x, y)
+    moving = QPointF(min(max(x + dx, 0), SIZE[0]), min(max(y + dy, 0), SIZE[1]))
+    rect = QRectF(anchor, moving).normalized()
+    if rect.width() < 1 or rect.height() < 1:
+        return
+    snapped = snap_to_aspect(rect, aspect, anchor, bounds)
+    eps = 1e-6
+    assert snapped.left() >= -eps and snapped.top() >= -eps
+    assert snapped.right() <= SIZE[0] + eps and snapped.bottom() <= SIZE[1] + eps
+    assert abs(snapped.width() / snapped.height() - aspect) < 1e-6 * max(1.0, aspect)
+    assert snapped.width() <= rect.width() + eps or snapped.height() <= rect.height() + eps
+    corners = [snapped.topLeft(), snapped.topRight(), snapped.bottomLeft(), snapped.bottomRight()]
+    assert min(abs(c.x() - x) + abs(c.y() - y) for c in corners) < 1e-6  # the anchored corner stays put

@@ -685,6 +685,8 @@ class RegionEditor(QObject):
     # --- loading -------------------------------------------------------------------------------------
 
     def _image_changed(self) -> None:
+        if self.viewer.comparing and self.tool.mode != MODE_VIEW:
+            self.set_mode(MODE_VIEW)  # two images side by side: nothing to paint on
         self.tool.reset(self.view.full_size())
         self.loaded_id = None
         self.view.update()
