@@ -176,6 +176,7 @@ class RegionTool(QObject):
         self._rect_to: QPointF | None = None
         self._drag: _CropDrag | None = None
         self._hover: QPointF | None = None  # widget coords of the pointer (for the brush circle)
+        self.ready = False  # the stored crop and mask are loaded: until then a stroke could overwrite them
 
     # --- state -------------------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class RegionTool(QObject):
         self.crop = None
         self._last = self._rect_from = self._rect_to = None
         self._drag = None
+        self.ready = False
 
     def set_regions(self, crop: Crop | None, mask: QImage | None) -> None:
         self.crop = QRectF(crop.left, crop.top, crop.width, crop.height) if crop is not None else None
@@ -196,6 +198,7 @@ class RegionTool(QObject):
             self._overlay = QImage(mask.size(), QImage.Format.Format_ARGB32_Premultiplied)
             self._overlay.fill(MASK_COLOUR)
             self._overlay.setAlphaChannel(mask)
+        self.ready = True
         self._emit_bucket()
 
     @property
@@ -371,6 +374,8 @@ class RegionTool(QObject):
         button = event.button()
         if self.mode == MODE_VIEW or button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return False  # the middle button pans in every mode
+        if not self.ready:
+            return True  # still loading what is stored: a stroke now would be lost or overwrite it
         if self.mode == MODE_MASK:
             erase = button == Qt.MouseButton.RightButton or self.brush == ERASER
             if self.brush == RECTANGLE:
