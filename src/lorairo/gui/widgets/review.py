@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.models.image_list_model import ImageIdRole
-from lorairo.gui.widgets.region_tools import RegionEditor
+from lorairo.gui.widgets.region_editor import RegionEditor
 from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
 from lorairo.services.export.data import resolve_image_path
