@@ -438,6 +438,11 @@ class RegionTool(QObject):
             return True
         return False
 
+    def mouse_left(self, view: ZoomView) -> None:
+        if self._hover is not None:
+            self._hover = None
+            view.update()
+
     def wheel(self, event: QWheelEvent, view: ZoomView) -> bool:
         if self.mode != MODE_MASK or event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             return False  # Ctrl+wheel zooms while painting

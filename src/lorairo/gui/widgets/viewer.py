@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QImage,
     QImageIOHandler,
@@ -109,6 +109,7 @@ class ViewTool(Protocol):
     def mouse_move(self, event: QMouseEvent, view: ZoomView) -> bool: ...
     def mouse_release(self, event: QMouseEvent, view: ZoomView) -> bool: ...
     def wheel(self, event: QWheelEvent, view: ZoomView) -> bool: ...
+    def mouse_left(self, view: ZoomView) -> None: ...
 
 
 class ZoomView(QWidget):
@@ -313,6 +314,11 @@ class ZoomView(QWidget):
         self._drag_from = None
         self.setCursor(Qt.CursorShape.OpenHandCursor if self.tool is None else Qt.CursorShape.CrossCursor)
         super().mouseReleaseEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:
+        if self.tool is not None:
+            self.tool.mouse_left(self)  # e.g. the brush circle goes with the pointer
+        super().leaveEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if self.tool is not None:
