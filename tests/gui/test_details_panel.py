@@ -13,6 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from lorairo.database.schema import CaptionRecord, ImageRecord, ModelRecord, QualityScoreRecord, TagRecord
@@ -369,3 +370,53 @@ def test_no_horizontal_scrollbar_at_the_default_width_even_for_long_names(  # ty
     assert scroll.horizontalScrollBar().maximum() == 0
     assert not scroll.horizontalScrollBar().isVisible()
     assert panel.title.toolTip().startswith(name)
+
+
+def test_several_captions_added_reordered_removed_stored_in_order_and_exported(  # type: ignore[no-untyped-def]
+    qtbot, panel: DetailsPanel, project: Project, tmp_path: Path
+):
+    import tomllib
+
+    from lorairo.services.export_service import ExportService
+
+    image_id = add_image(project, "a.jpg")
+    panel.show_images([image_id])
+    qtbot.waitUntil(lambda: panel.details is not None)
+    captions = panel.view.captions
+
+    def stored() -> list[str]:
+        with project.db.session() as s:
+            return list(
+                s.scalars(
+                    select(CaptionRecord.text)
+                    .where(CaptionRecord.image_id == image_id, CaptionRecord.source == "manual")
+                    .order_by(CaptionRecord.id)
+                )
+            )
+
+    captions.first.setPlainText("a red square")
+    captions.first.flush()
+    for text in ("a blue corner", "abstract art"):
+        qtbot.mouseClick(captions.add_button, Qt.MouseButton.LeftButton)
+        editor = captions.rows[-1].editor
+        editor.setPlainText(text)
+        editor.flush()
+    qtbot.waitUntil(lambda: stored() == ["a red square", "a blue corner", "abstract art"])
+    qtbot.mouseClick(captions.rows[2].up, Qt.MouseButton.LeftButton)  # "abstract art" one place up
+    qtbot.waitUntil(lambda: stored() == ["a red square", "abstract art", "a blue corner"])
+    qtbot.mouseClick(captions.rows[0].remove, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: stored() == ["abstract art", "a blue corner"])
+    assert captions.values() == ["abstract art", "a blue corner"]
+    qtbot.waitUntil(lambda: captions.saving == 0)  # the removal is on the edit history
+    panel.undo_stack.undo()  # the removal comes back, in its place
+    qtbot.waitUntil(lambda: stored() == ["a red square", "abstract art", "a blue corner"])
+    qtbot.waitUntil(lambda: captions.values() == ["a red square", "abstract art", "a blue corner"])
+
+    service = ExportService(ConfigurationService(), project)
+    assert service.images_with_several_captions() == 1  # the export dialog writes every caption by default
+    target = tmp_path / "kohya"
+    service.export(service.default_options(target, format="kohya", caption_mode="caption", all_captions=True))
+    lines = next(target.glob("*/a.txt")).read_text(encoding="utf-8").splitlines()
+    assert lines == ["a red square", "abstract art", "a blue corner"]
+    config = tomllib.loads((target / "dataset_config.toml").read_text(encoding="utf-8"))
+    assert config["general"]["enable_wildcard"] is True

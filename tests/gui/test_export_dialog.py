@@ -182,3 +182,19 @@ def test_trainer_formats_and_their_options_reach_the_export(qtbot, session, tmp_
     config = tomllib.loads((tmp_path / "musubi" / "dataset.toml").read_text())
     assert config["datasets"][0]["image_jsonl_file"] == str(tmp_path / "musubi" / "metadata.jsonl")
     assert result.notes_path is not None and "how to train: README_TRAINING.md" in dialog.status.text()
+
+
+def test_every_caption_is_on_by_default_when_an_image_has_several(qtbot, session) -> None:  # type: ignore[no-untyped-def]
+    from lorairo.services.edit_service import EditService
+
+    dialog = ExportDialog(session, None, None, None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=10_000)
+    assert not dialog.all_captions.isChecked()  # nobody has several captions: one caption each, as before
+    dialog.close()
+
+    EditService(session.project).set_captions(session.ids[0], ["a portrait", "a woman standing"])
+    dialog = ExportDialog(session, None, None, None)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(dialog.all_captions.isChecked, timeout=10_000)
+    assert "1 image" in dialog.all_captions.toolTip()

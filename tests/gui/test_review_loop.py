@@ -275,6 +275,10 @@ def test_grid_sorts_remembers_the_order_shows_overlays_and_has_a_context_menu(qt
         "Show in file manager",
         "Annotate selection (2 images)…",
         "Export selection (2 images)…",
+        "Mask from alpha (2 images)",
+        "Remove letterbox borders (2 images)",
+        "Clear mask (2 images)",
+        "Clear crop (2 images)",
     ]
     review.copy_paths(ids[:2])
     qtbot.waitUntil(lambda: QApplication.clipboard().text().count("\n") == 1)

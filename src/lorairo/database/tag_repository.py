@@ -124,6 +124,16 @@ class SetManualCaptions:
 
 
 @dataclass(frozen=True)
+class SetManualCaptionLists:
+    """Image id -> its manual captions in the user's order (an empty tuple removes them all).
+
+    Rows are written in that order, so their ids hold it: export and the details panel read manual captions by
+    ascending id (no order column is needed)."""
+
+    values: tuple[tuple[int, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
 class SetManualRatings:
     """Image id -> manual rating label (None clears it)."""
 
@@ -170,6 +180,7 @@ Change = (
     | DeleteTags
     | SetTagsRejected
     | SetManualCaptions
+    | SetManualCaptionLists
     | SetManualRatings
     | SetManualScores
     | SetExcluded
@@ -229,6 +240,16 @@ class EditRepository:
                 stmt = stmt.where(func.lower(TagRecord.tag).in_(lowered))
             rows.extend(self.session.execute(stmt))
         return rows
+
+    def manual_captions(self, image_id: int) -> list[str]:
+        """The image's manual captions in the user's order."""
+        return list(
+            self.session.scalars(
+                select(CaptionRecord.text)
+                .where(CaptionRecord.image_id == image_id, CaptionRecord.source == SOURCE_MANUAL)
+                .order_by(CaptionRecord.id)
+            )
+        )
 
     def manual_caption(self, image_id: int) -> str | None:
         return self.session.scalar(
@@ -322,6 +343,8 @@ class EditRepository:
             return self._set_rejected(change)
         if isinstance(change, SetManualCaptions):
             return self._set_captions(change)
+        if isinstance(change, SetManualCaptionLists):
+            return self._set_caption_lists(change)
         if isinstance(change, SetManualRatings):
             return self._set_ratings(change)
         if isinstance(change, SetManualScores):
@@ -484,6 +507,26 @@ class EditRepository:
             },
         )
         return SetManualCaptions(tuple(previous)), {image_id for image_id, _ in change.values}
+
+    def _set_caption_lists(self, change: SetManualCaptionLists) -> tuple[Change, set[int]]:
+        """Replace each image's manual caption rows by new rows in the given order; return the old lists."""
+        now = utcnow()
+        image_ids = [image_id for image_id, _ in change.values]
+        existing = self._manual_rows(CaptionRecord, image_ids, CaptionRecord.text)
+        previous = tuple((i, tuple(row.text for row in existing.get(i, []))) for i in image_ids)
+        old_ids = [row.id for rows in existing.values() for row in rows]
+        for chunk in chunked(old_ids):
+            self.session.execute(
+                delete(CaptionRecord).where(CaptionRecord.id.in_(chunk)).execution_options(synchronize_session=False)
+            )
+        rows = [
+            {"image_id": image_id, "text": text, "source": SOURCE_MANUAL, "created_at": now, "updated_at": now}
+            for image_id, texts in change.values
+            for text in texts
+        ]
+        for row in rows:  # one by one: the ids must follow the list's order
+            self.session.execute(insert(CaptionRecord), [row])
+        return SetManualCaptionLists(previous), set(image_ids)
 
     def _set_scores(self, change: SetManualScores) -> tuple[Change, set[int]]:
         now = utcnow()

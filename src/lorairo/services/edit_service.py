@@ -47,6 +47,7 @@ from lorairo.database.tag_repository import (
     NearDuplicateGroup,
     SetExcluded,
     SetLinkStatus,
+    SetManualCaptionLists,
     SetManualCaptions,
     SetManualRatings,
     SetManualScores,
@@ -128,7 +129,7 @@ def _changed_kinds(change: Change) -> dict[str, bool]:
         return kinds
     if isinstance(change, InsertTags | DeleteTags | SetTagsRejected | SetTagPositions):
         return {"tags": True}
-    if isinstance(change, SetManualCaptions):
+    if isinstance(change, SetManualCaptions | SetManualCaptionLists):
         return {"captions": True}
     if isinstance(change, SetManualRatings):
         return {"ratings": True}
@@ -279,7 +280,10 @@ def _load_details(session: Session, root: Path, image_id: int) -> ImageDetails |
         )
         for r in tag_rows
     ]
-    captions = session.scalars(select(CaptionRecord).where(CaptionRecord.image_id == image_id))
+    # In id order: manual captions are kept in the user's order by their ids (see SetManualCaptionLists).
+    captions = session.scalars(
+        select(CaptionRecord).where(CaptionRecord.image_id == image_id).order_by(CaptionRecord.id)
+    )
     scores = session.scalars(select(QualityScoreRecord).where(QualityScoreRecord.image_id == image_id))
     ratings = session.scalars(select(RatingRecord).where(RatingRecord.image_id == image_id))
     failures = session.scalars(
@@ -545,11 +549,28 @@ class EditService:
 
         def build(repo: EditRepository) -> Change:
             self._existing(repo, [image_id])
+            current = repo.manual_captions(image_id)
+            if len(current) > 1:  # a list of captions: this text replaces the first, the others stay
+                wanted = tuple(dict.fromkeys([cleaned, *current[1:]] if cleaned else current[1:]))
+                return SetManualCaptionLists(((image_id, wanted),)) if list(wanted) != current else ChangeSet(())
             if repo.manual_caption(image_id) == (cleaned or None):
                 return ChangeSet(())
             return SetManualCaptions(((image_id, cleaned or None),))
 
         return self._run("Edit caption", build)
+
+    def set_captions(self, image_id: int, texts: Sequence[str]) -> EditResult:
+        """Set the image's manual captions, in this order (blank ones and repeats dropped; model and sidecar
+        captions are kept). Export writes them one per line where the format holds several."""
+        cleaned = list(dict.fromkeys(t.strip() for t in texts if t.strip()))
+
+        def build(repo: EditRepository) -> Change:
+            self._existing(repo, [image_id])
+            if repo.manual_captions(image_id) == cleaned:
+                return ChangeSet(())
+            return SetManualCaptionLists(((image_id, tuple(cleaned)),))
+
+        return self._run("Edit captions", build)
 
     def set_rating(self, image_ids: Iterable[int], label: str | None) -> EditResult:
         """Set (or clear with None) the manual rating of images."""

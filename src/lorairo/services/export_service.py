@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from lorairo.database.schema import ImageRecord, ImageSourceRecord
+from lorairo.database.schema import SOURCE_MANUAL, CaptionRecord, ImageRecord, ImageSourceRecord
 from lorairo.exceptions import ExportError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.export import hf_push, staging, trainers
@@ -110,6 +110,18 @@ class ExportService:
             image_format="jpg" if image_format == "jpeg" else image_format,
         )
         return base.with_changes(**overrides) if overrides else base
+
+    def images_with_several_captions(self) -> int:
+        """How many images hold more than one manual caption (the export dialog then writes every caption)."""
+        several = (
+            select(CaptionRecord.image_id)
+            .where(CaptionRecord.source == SOURCE_MANUAL)
+            .group_by(CaptionRecord.image_id)
+            .having(func.count() > 1)
+            .subquery()
+        )
+        with self.project.db.session() as session:
+            return int(session.scalar(select(func.count()).select_from(several)) or 0)
 
     # --- reading -------------------------------------------------------------------------------------
 

@@ -157,6 +157,21 @@ class ExportDialog(QDialog):
         self._debounce.timeout.connect(self.refresh_preview)
         self._build(self.service.default_options())
         self._start_loading()
+        self._all_captions_touched = False
+        self.all_captions.clicked.connect(lambda _c: setattr(self, "_all_captions_touched", True))
+        service = self.service
+        self.session.jobs.submit(
+            "Count images with several captions",
+            lambda _ctx: service.images_with_several_captions(),
+            on_result=self._several_captions,
+            visible=False,
+        )
+
+    def _several_captions(self, count: int) -> None:
+        """Images with a list of captions of their own: write every one unless the user chose otherwise."""
+        if count and not self._all_captions_touched:
+            self.all_captions.setChecked(True)
+            self.all_captions.setToolTip(f"On because {count} image(s) have several captions of their own")
 
     # --- layout ----------------------------------------------------------------------------------------
 

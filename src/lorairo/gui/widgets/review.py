@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.models.image_list_model import ImageIdRole
+from lorairo.gui.widgets.region_editor import RegionEditor
 from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
 from lorairo.services.export.data import resolve_image_path
@@ -55,6 +56,9 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Viewer", "F, 1, + / -, wheel, drag", "Fit, 100%, zoom (around the cursor with the wheel), pan"),
     ("Viewer", "Enter or F2", "Put the cursor in the tag field"),
     ("Viewer", "Escape", "Back to the grid"),
+    ("Viewer", "V / M / C", "View, Mask and Crop tools"),
+    ("Viewer", "Mask: wheel or [ / ], right button, middle button", "Brush size, erase, pan (Ctrl+wheel zooms)"),
+    ("Viewer", "Crop: drag, handles, Shift", "Draw, move or resize the crop; Shift draws without bucket snapping"),
     ("Window", "Ctrl+Z / Ctrl+Shift+Z", "Undo / redo the last edit"),
     ("Window", "Ctrl+F", "Filter by tags"),
     ("Window", "Ctrl+Shift+F", "Clear the filter"),
@@ -116,6 +120,13 @@ class ReviewController(QObject):
         self._build_tags_dock()
         self._build_grid_extras()
         self._build_statistics_dock()
+        self.regions = RegionEditor(
+            self.viewer,
+            window.session,
+            window.jobs,
+            lambda: self.details.undo_stack if self.details is not None else None,
+            lambda text: window.status.showMessage(text, 8000),
+        )
         window.session.project_changed.connect(self._project_changed)
         self._project_changed(window.session.project)
 
@@ -289,7 +300,13 @@ class ReviewController(QObject):
         menu.addSeparator()
         menu.addAction(f"Annotate selection{count}…", self._annotate).setEnabled(bool(ids))
         menu.addAction(f"Export selection{count}…", self.window.open_export_dialog).setEnabled(bool(ids))
+        menu.addSeparator()
+        for text, action in self.regions.grid_actions(len(ids)):
+            menu.addAction(text, self._region_action(action, ids)).setEnabled(bool(ids))
         return menu
+
+    def _region_action(self, action: str, ids: list[int]) -> Callable[[], None]:
+        return lambda: self.regions.run_selection(action, ids)
 
     def _grid_menu(self, point: QPoint) -> None:
         view = self.browser.grid.view

@@ -14,8 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QImage,
     QImageIOHandler,
@@ -97,6 +98,20 @@ def _decode_with_pillow(path: Path, qt_error: str, target: QSize | None) -> QIma
     return image.copy()  # detach from `data`, which Python frees
 
 
+class ViewTool(Protocol):
+    """An editing tool laid over a ZoomView (masks, crops: lorairo.gui.widgets.region_tools).
+
+    Each handler returns True when it used the event; the view then does not pan or zoom with it.
+    """
+
+    def paint(self, painter: QPainter, view: ZoomView) -> None: ...
+    def mouse_press(self, event: QMouseEvent, view: ZoomView) -> bool: ...
+    def mouse_move(self, event: QMouseEvent, view: ZoomView) -> bool: ...
+    def mouse_release(self, event: QMouseEvent, view: ZoomView) -> bool: ...
+    def wheel(self, event: QWheelEvent, view: ZoomView) -> bool: ...
+    def mouse_left(self, view: ZoomView) -> None: ...
+
+
 class ZoomView(QWidget):
     """One image: fit (default), 100%, wheel zoom around the cursor, drag to pan.
 
@@ -107,6 +122,7 @@ class ZoomView(QWidget):
 
     resolution_wanted = Signal()
     zoom_changed = Signal(float)
+    image_changed = Signal()  # another image (or a message) is shown; not for a sharper decode of the same one
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,6 +133,7 @@ class ZoomView(QWidget):
         self._scale = 1.0
         self._center = QPointF()  # the full-image point shown at the widget's centre
         self._drag_from: QPointF | None = None
+        self.tool: ViewTool | None = None  # a mask / crop tool gets the mouse first and paints over the image
         self.setMinimumSize(120, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -156,11 +173,14 @@ class ZoomView(QWidget):
             self._center = QPointF(self._full.width() / 2, self._full.height() / 2)
         self.update()
         self.zoom_changed.emit(self.scale)
+        if not keep_view:
+            self.image_changed.emit()
 
     def set_message(self, message: str) -> None:
         self._pixmap = None
         self._message = message
         self.update()
+        self.image_changed.emit()
 
     def fit(self) -> None:
         self._fit = True
@@ -247,6 +267,8 @@ class ZoomView(QWidget):
         if self.scale < 2:  # smooth when shrinking; crisp pixels when inspecting at high zoom
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawPixmap(self.target_rect(), self._pixmap, QRectF(self._pixmap.rect()))
+        if self.tool is not None:
+            self.tool.paint(painter, self)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -254,18 +276,25 @@ class ZoomView(QWidget):
             self._clamp()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
+        if self.tool is not None and self._pixmap is not None and self.tool.wheel(event, self):
+            event.accept()
+            return
         steps = event.angleDelta().y() / 120
         if steps and self._pixmap is not None:
             self.zoom_by(WHEEL_STEP**steps, event.position())
         event.accept()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
+        if self.tool is not None and self._pixmap is not None and self.tool.mouse_press(event, self):
+            return
+        if event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
             self._drag_from = event.position()
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag_from is None and self.tool is not None and self.tool.mouse_move(event, self):
+            return
         if self._drag_from is not None and not self._full.isEmpty():
             delta = event.position() - self._drag_from
             self._drag_from = event.position()
@@ -280,11 +309,20 @@ class ZoomView(QWidget):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag_from is None and self.tool is not None and self.tool.mouse_release(event, self):
+            return
         self._drag_from = None
-        self.setCursor(Qt.CursorShape.OpenHandCursor)
+        self.setCursor(Qt.CursorShape.OpenHandCursor if self.tool is None else Qt.CursorShape.CrossCursor)
         super().mouseReleaseEvent(event)
 
+    def leaveEvent(self, event: QEvent) -> None:
+        if self.tool is not None:
+            self.tool.mouse_left(self)  # e.g. the brush circle goes with the pointer
+        super().leaveEvent(event)
+
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.tool is not None:
+            return  # a double click while painting or cropping is two clicks of the tool, not a zoom
         if self._fit:
             self._set_scale(1.0, event.position())
         else:

@@ -23,7 +23,7 @@ from lorairo.services.export.captions import (
     protect_sentence,
     style_text,
 )
-from lorairo.services.export.data import ExportItem, TagEntry
+from lorairo.services.export.data import CaptionEntry, ExportItem, TagEntry
 from lorairo.services.export.options import ExportOptions
 
 _SOURCE_RANK = {SOURCE_MANUAL: 0, SOURCE_SIDECAR: 1, SOURCE_MODEL: 2}
@@ -105,18 +105,24 @@ def _entry_key(entry: TagEntry) -> tuple[bool, int, int, float, int]:
     return (not placed, entry.position or 0, _SOURCE_RANK.get(entry.source, 3), -confidence, entry.row_id)
 
 
+def _caption_key(caption: CaptionEntry) -> tuple[int, int]:
+    # Manual captions in the user's order (the details panel's list writes them in order, so by ascending id);
+    # sidecar and model captions newest first.
+    rank = _SOURCE_RANK.get(caption.source, 3)
+    return (rank, caption.row_id if caption.source == SOURCE_MANUAL else -caption.row_id)
+
+
 def pick_caption(item: ExportItem) -> str:
-    """The caption text: the newest manual / sidecar caption, else the newest model caption."""
+    """The caption text: the first manual caption, else the newest sidecar, else the newest model caption."""
     if not item.captions:
         return ""
-    best = min(item.captions, key=lambda c: (_SOURCE_RANK.get(c.source, 3), -c.row_id))
-    return best.text
+    return min(item.captions, key=_caption_key).text
 
 
 def ordered_captions(item: ExportItem) -> list[str]:
-    """Every caption of an image, manual first, then sidecar, then model; newest first within each; repeats
-    (after collapsing whitespace) dropped."""
-    rows = sorted(item.captions, key=lambda c: (_SOURCE_RANK.get(c.source, 3), -c.row_id))
+    """Every caption of an image: manual first (in the user's order), then sidecar, then model (newest first
+    within each); repeats (after collapsing whitespace) dropped."""
+    rows = sorted(item.captions, key=_caption_key)
     return join_unique(collapse(c.text) for c in rows)
 
 

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.widgets.details.batch_editor import split_tags
-from lorairo.gui.widgets.details.editors import CaptionEditor, RatingCombo, ScoreSpin
+from lorairo.gui.widgets.details.captions import CaptionList
+from lorairo.gui.widgets.details.editors import RatingCombo, ScoreSpin
 from lorairo.gui.widgets.details.preview import PreviewView
 from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
@@ -75,6 +76,7 @@ class ImageView(QSplitter):
     add_requested = Signal(list)  # list[str]
     reorder_requested = Signal(list)  # list[str]: the image's tags in the order they should be written
     caption_save_requested = Signal(str)
+    captions_save_requested = Signal(list)  # list[str]: every manual caption in order
     rating_chosen = Signal(object)  # str | None
     score_chosen = Signal(object)  # float | None
 
@@ -157,11 +159,11 @@ class ImageView(QSplitter):
         tags_layout.addWidget(self.caption_line)
         layout.addWidget(tags_box)
 
-        caption_box, caption_layout = _section("Caption", body)
-        self.caption_editor = CaptionEditor(caption_box)
-        self.caption_editor.setFixedHeight(72)
-        self.caption_editor.save_requested.connect(self.caption_save_requested)
-        caption_layout.addWidget(self.caption_editor)
+        caption_box, caption_layout = _section("Captions", body)
+        self.captions = CaptionList(caption_box)
+        self.caption_editor = self.captions.first  # the first caption (a single caption works as before)
+        self.captions.save_requested.connect(self.captions_save_requested)
+        caption_layout.addWidget(self.captions)
         self.model_captions = _muted("", caption_box)
         caption_layout.addWidget(self.model_captions)
         layout.addWidget(caption_box)
@@ -244,8 +246,7 @@ class ImageView(QSplitter):
         self.rejected_label.setText(f"Removed model/sidecar tags (kept out of export): {rejected}" if rejected else "")
         self.rejected_label.setVisible(bool(rejected))
 
-        if not self.caption_editor.dirty or not self.caption_editor.hasFocus():
-            self.caption_editor.set_value(details.manual_caption or "")
+        self.captions.load(details.image_id, [c.text for c in details.captions if c.source == "manual"])
         others = [c for c in details.captions if c.source != "manual"]
         self.model_captions.setText("\n".join(f"{c.model or c.source}: {c.text}" for c in others))
         self.model_captions.setVisible(bool(others))

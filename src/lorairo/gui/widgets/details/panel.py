@@ -92,6 +92,7 @@ class DetailsPanel(QWidget):
         self.selection_tags: list[TagCount] = []
         self._ids: list[int] = []
         self._generation = 0
+        self._details_request = 0
         self._duplicates_dialog: NearDuplicateDialog | None = None
         self._build()
         self.jobs.submit(
@@ -153,6 +154,7 @@ class DetailsPanel(QWidget):
         self.view.add_requested.connect(lambda tags: self._edit_tags("add", tags))
         self.view.reorder_requested.connect(self._reorder)
         self.view.caption_save_requested.connect(self._save_caption)
+        self.view.captions_save_requested.connect(self._save_captions)
         self.view.rating_chosen.connect(lambda label: self._set_rating(self._ids, label))
         self.view.score_chosen.connect(lambda value: self._set_score(self._ids, value))
         self.pages.addWidget(self.view)
@@ -194,7 +196,7 @@ class DetailsPanel(QWidget):
 
     def set_project(self, project: Project | None) -> None:
         """Switch to another project (or none): clears the selection and the undo history."""
-        self.caption_editor.flush()
+        self.view.captions.flush()
         self.project = project
         self.service = EditService(project, categorize=self.vocabulary.categorize) if project else None
         self.undo_stack.clear()
@@ -208,7 +210,7 @@ class DetailsPanel(QWidget):
     def show_images(self, image_ids: list[int]) -> None:
         """Show one image's details, the batch editor for several, or the empty page for none."""
         if self._ids and self.pages.currentIndex() == PAGE_SINGLE:
-            self.caption_editor.flush()  # a pending caption belongs to the image being left
+            self.view.captions.flush()  # a pending caption belongs to the image being left
         wanted = list(dict.fromkeys(image_ids))
         if len(wanted) == 1 and wanted == self._ids and self.pages.currentIndex() == PAGE_SINGLE:
             return  # already shown or loading (the keyboard path shows the next image before the grid says so)
@@ -283,10 +285,16 @@ class DetailsPanel(QWidget):
         service, image_id = self.service, self._ids[0]
         if service is None:
             return
+        # Reloads may answer out of order (several edits in a row): only the newest request is shown.
+        self._details_request += 1
+        request = self._details_request
 
         def done(details: ImageDetails) -> None:
+            if request != self._details_request:
+                return
             self._populate(details)
-            self._load_caption_line(details.image_id)
+            several = sum(c.source == "manual" for c in details.captions) > 1
+            self._load_caption_line(details.image_id, several=several)
             if with_preview:
                 path = details.path
                 self._read(
@@ -321,12 +329,15 @@ class DetailsPanel(QWidget):
             return None
         return export_options(self.config, self.project)
 
-    def _load_caption_line(self, image_id: int) -> None:
-        """Compose, on a worker, the caption export would write for the image (the export's own code)."""
+    def _load_caption_line(self, image_id: int, *, several: bool = False) -> None:
+        """Compose, on a worker, the caption export would write for the image (the export's own code). With
+        several captions of its own, every one is shown: the export dialog writes them all by default then."""
         project, options = self.project, self._export_options()
         if project is None or options is None:
             self.view.set_caption_line((), "")
             return
+        if several:
+            options = options.with_changes(all_captions=True)
         self._read(
             "Compose caption line",
             lambda: caption_preview(project, options, image_id),
@@ -351,18 +362,30 @@ class DetailsPanel(QWidget):
 
     # --- edits ---------------------------------------------------------------------------------------
 
-    def _submit_edit(self, title: str, fn: Callable[[EditService], EditResult]) -> None:
-        """Run an edit on the write pool, push it on the undo stack, broadcast what it changed."""
+    def _submit_edit(
+        self, title: str, fn: Callable[[EditService], EditResult], *, finished: Callable[[], None] | None = None
+    ) -> None:
+        """Run an edit on the write pool, push it on the undo stack, broadcast what it changed; `finished` is
+        called first when it lands (or fails)."""
         service = self.service
         if service is None:
+            if finished is not None:
+                finished()
             return
 
+        def failed(error: JobError) -> None:
+            if finished is not None:
+                finished()
+            self._edit_failed(error)
+
         def done(result: EditResult) -> None:
+            if finished is not None:
+                finished()
             if result.changed and service is self.service:
                 self.undo_stack.push(EditUndoCommand(self.jobs, service, result, self._applied))
                 self._applied(result)
 
-        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=self._edit_failed, pool="write")
+        self.jobs.submit(title, lambda _ctx: fn(service), on_result=done, on_error=failed, pool="write")
 
     def _edit_failed(self, error: JobError) -> None:
         self.chips.drop_pending()
@@ -404,6 +427,15 @@ class DetailsPanel(QWidget):
             image_id = self._ids[0]
             self._submit_edit("Save caption", lambda s: s.set_caption(image_id, text))
 
+    def _save_captions(self, texts: list[str]) -> None:
+        if len(self._ids) == 1:
+            image_id = self._ids[0]
+            self._submit_edit(
+                "Save captions", lambda s: s.set_captions(image_id, texts), finished=self.view.captions.saved
+            )
+        else:
+            self.view.captions.saved()
+
     def _set_rating(self, ids: list[int], label: str | None) -> None:
         ids = list(ids)
         if ids:
@@ -443,7 +475,7 @@ class DetailsPanel(QWidget):
         if self.pages.currentIndex() == PAGE_SINGLE:
             if self.tag_input.text().strip():
                 self.view.add_from_input()
-            self.caption_editor.flush()
+            self.view.captions.flush()
 
     def set_excluded(self, image_ids: list[int], excluded: bool) -> None:
         """Exclude images from export (or include them again), undoable from the Edit menu."""
