@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from lorairo import __version__
-from lorairo.cli import annotate_cmd, config_cmd, export_cmd, import_cmd, project_cmd, query_cmd, tags_cmd
+from lorairo.cli import (
+    annotate_cmd,
+    config_cmd,
+    curate_cmd,
+    export_cmd,
+    import_cmd,
+    project_cmd,
+    query_cmd,
+    tags_cmd,
+)
 from lorairo.cli.common import state
 
 app = typer.Typer(
@@ -27,6 +36,12 @@ app.add_typer(annotate_cmd.batch_app, name="batch")
 app.command("query")(query_cmd.query)
 app.command("export")(export_cmd.export)
 app.add_typer(tags_cmd.app, name="tags")
+app.command("embed")(curate_cmd.embed)
+app.command("similar")(curate_cmd.similar)
+app.command("outliers")(curate_cmd.outliers)
+app.command("near-duplicates")(curate_cmd.near_duplicates)
+app.command("select")(curate_cmd.select)
+app.command("clusters")(curate_cmd.clusters)
 
 
 def _version(value: bool) -> None:

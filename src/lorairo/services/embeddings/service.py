@@ -1,0 +1,513 @@
+"""Image embeddings of a project: computing them (`embed`) and what they give the user: find similar, text search,
+semantic near-duplicates, outliers, a diverse subset and clusters. Qt-free; the CLI and the GUI call it.
+
+Embeddings come from embedding models (CLIP / SigLIP towers) and from aesthetic scorers (their tower's
+embedding is stored whenever they run). They live in `<project>/embeddings/` (storage/embeddings.py), one store per
+model and width; reads keep only images still in the project, so a deleted image never comes back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from loguru import logger
+from PIL import Image
+from sqlalchemy import select
+
+from lorairo.annotations import ai_annotator
+from lorairo.annotations.ai_annotator import ModelOutput
+from lorairo.database.chunks import chunked
+from lorairo.database.schema import ImageRecord, NearDuplicateRecord, QualityScoreRecord
+from lorairo.exceptions import LoRAIroException
+from lorairo.services.embeddings import vectors as vec
+from lorairo.services.project_service import Project
+from lorairo.storage.embeddings import CorruptStoreError, EmbeddingStore, Snapshot
+from lorairo.storage.layout import image_path
+from lorairo.storage.lock import ProjectLock
+
+ProgressCallback = Callable[[int, int, str], None]
+DEFAULT_MODEL = "clip-vit-b32-embed"
+EMBEDDING_KINDS = ("embedding", "scorer")  # scorers: the aesthetic towers' embeddings
+SEMANTIC_LINK = "semantic"
+DEFAULT_DUPLICATE_THRESHOLD = 0.96  # cosine; resized / re-encoded copies score ~0.99, distinct shots < 0.93
+
+
+class EmbeddingError(LoRAIroException):
+    """A curation request cannot be answered (no embeddings, bad input); the message says what to do."""
+
+
+def embed_hint(project: Project, model: str) -> str:
+    return f"lorairo embed --project {project.name} --model {model}"
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    model: str
+    embedded: int = 0
+    already: int = 0
+    failed: int = 0
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    removed: int = 0  # rows of deleted images dropped from the store
+    rebuilt: str | None = None  # why a damaged store was discarded and rebuilt
+    cancelled: bool = False
+    elapsed: float = 0.0
+    dim: int | None = None
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Image ids with scores (highest first), plus what could not be ranked."""
+
+    model: str
+    results: list[tuple[int, float]]
+    missing: list[int]  # candidates without an embedding for this model
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+
+
+def _store_for(project: Project, model: str, dim: int) -> tuple[EmbeddingStore, str | None]:
+    """The store for (model, width), discarding it first when it is damaged; returns (store, why rebuilt)."""
+    store = EmbeddingStore(project.root, model, dim)
+    if not store.exists():
+        return store, None
+    try:
+        store.check()
+        return store, None
+    except CorruptStoreError as exc:
+        logger.warning("embeddings store damaged, rebuilding: {}", exc)
+        store.discard()
+        return store, str(exc)
+
+
+def store_embeddings(project: Project, outputs: dict[int, list[ModelOutput]]) -> int:
+    """Append the embeddings carried by annotation outputs (embedding models, aesthetic scorers); returns rows.
+
+    Called after annotation results are stored. Never raises: the annotations are safe in the database
+    whatever happens here, and `lorairo embed` fills any gap later.
+    """
+    grouped: dict[tuple[str, int], tuple[list[int], list[np.ndarray]]] = {}
+    for image_id, per_model in outputs.items():
+        for output in per_model:
+            emb = output.embedding
+            if not output.ok or emb is None:
+                continue
+            row = np.asarray(emb, dtype=np.float32).reshape(-1)
+            ids, rows = grouped.setdefault((output.model_name, len(row)), ([], []))
+            ids.append(image_id)
+            rows.append(row)
+    written = 0
+    for (model, dim), (ids, rows) in grouped.items():
+        try:
+            store, _ = _store_for(project, model, dim)
+            store.append(ids, np.stack(rows))
+            written += len(ids)
+        except Exception:
+            logger.exception("could not store {} embeddings of {}", len(ids), model)
+    return written
+
+
+def _load_image(path: object) -> Image.Image:
+    image = Image.open(path)  # type: ignore[arg-type]
+    image.load()
+    return image
+
+
+class EmbeddingService:
+    """Embeddings of one open project."""
+
+    def __init__(self, project: Project, *, api_keys: dict[str, str] | None = None, workers: int = 2) -> None:
+        self.project = project
+        self.api_keys = api_keys or {}
+        self.workers = workers
+        self._snapshots: dict[str, tuple[Snapshot, np.ndarray]] = {}
+
+    # --- ids ----------------------------------------------------------------------------------------------
+
+    def all_ids(self) -> list[int]:
+        with self.project.db.session() as session:
+            return sorted(int(i) for i in session.scalars(select(ImageRecord.id)))
+
+    # --- computing ----------------------------------------------------------------------------------------
+
+    def embed(
+        self,
+        model: str,
+        image_ids: Sequence[int] | None = None,
+        *,
+        batch_size: int = 32,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> EmbedSummary:
+        """Embed the images (all by default) that `model` has not embedded yet; stores each chunk as it finishes.
+
+        Raises:
+            ProjectBusyError: another writer (import, annotation) holds the project.
+            EmbeddingError: the model is unknown or not an embedding model / aesthetic scorer.
+        """
+        with ProjectLock(self.project.root, "annotate"):
+            return self._embed_locked(model, image_ids, batch_size, progress, cancel)
+
+    def _embed_locked(
+        self,
+        model: str,
+        image_ids: Sequence[int] | None,
+        batch_size: int,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> EmbedSummary:
+        started = time.perf_counter()
+        known = {m.name: m for m in ai_annotator.get_available_annotator_models(self.api_keys)}
+        info = known.get(model)
+        if info is None:
+            embedders = ", ".join(sorted(n for n, m in known.items() if m.kind == "embedding")) or "none"
+            raise EmbeddingError(f"unknown model {model!r}; embedding models: {embedders}")
+        if info.kind not in EMBEDDING_KINDS:
+            raise EmbeddingError(f"{model} is a {info.kind}, not an embedding model or aesthetic scorer")
+        existing = self.all_ids()
+        wanted = existing if image_ids is None else [i for i in dict.fromkeys(image_ids) if i in set(existing)]
+        removed = 0
+        rebuilt: str | None = None
+        stored: set[int] = set()
+        stores = EmbeddingStore.stores_of(self.project.root, model)
+        if stores:
+            store, rebuilt = _store_for(self.project, model, stores[0].dim)
+            if store.exists():
+                removed = store.compact(set(existing))  # rows of deleted images go
+                stored = store.stored_ids()
+        todo = [i for i in wanted if i not in stored]
+        already = len(wanted) - len(todo)
+        paths = self._paths(todo)
+        embedded = failed = 0
+        reasons: dict[str, int] = {}
+        dim: int | None = None
+        cancelled = False
+        total = len(todo)
+        stores_by_dim: dict[int, EmbeddingStore] = {}
+        stored_by_dim: dict[int, set[int]] = {}
+        if progress:
+            progress(0, total, f"{already} already embedded")
+        with ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="embed-decode") as pool:
+            for chunk in chunked(todo, batch_size):
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                ids, vectors, errors = self._embed_chunk(model, chunk, paths, pool, cancel)
+                if errors.get("cancelled"):
+                    cancelled = True
+                    errors.pop("cancelled")
+                for reason, n in errors.items():
+                    reasons[reason] = reasons.get(reason, 0) + n
+                    failed += n
+                if ids:
+                    width = vectors.shape[1]
+                    if width not in stored_by_dim:  # first chunk, or the model's output width changed
+                        store, why = _store_for(self.project, model, width)
+                        rebuilt = rebuilt or why
+                        stores_by_dim[width] = store
+                        stored_by_dim[width] = stored if stores and width == stores[0].dim else (
+                            store.stored_ids() if store.exists() else set()
+                        )  # fmt: skip
+                        if stores and width != stores[0].dim:
+                            logger.info("{} now gives {}-d embeddings: a new store; the {}-d one is kept apart",
+                                        model, width, stores[0].dim)  # fmt: skip
+                    dim = width
+                    keep = [k for k, i in enumerate(ids) if i not in stored_by_dim[width]]
+                    stores_by_dim[width].append([ids[k] for k in keep], vectors[keep])
+                    stored_by_dim[width].update(ids[k] for k in keep)
+                    embedded += len(keep)
+                if progress:
+                    progress(min(embedded + failed, total), total, f"{embedded} embedded")
+                if cancelled:
+                    break
+        return EmbedSummary(
+            model=model, embedded=embedded, already=already, failed=failed, failure_reasons=reasons,
+            removed=removed, rebuilt=rebuilt, cancelled=cancelled, elapsed=time.perf_counter() - started, dim=dim,
+        )  # fmt: skip
+
+    def _paths(self, image_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        found: dict[int, tuple[str, str]] = {}
+        with self.project.db.session() as session:
+            for chunk in chunked(list(image_ids)):
+                rows = session.execute(
+                    select(ImageRecord.id, ImageRecord.file_path, ImageRecord.phash).where(ImageRecord.id.in_(chunk))
+                )
+                found.update({int(i): (str(p), str(h)) for i, p, h in rows})
+        return found
+
+    def _embed_chunk(
+        self,
+        model: str,
+        chunk: Sequence[int],
+        paths: dict[int, tuple[str, str]],
+        pool: ThreadPoolExecutor,
+        cancel: threading.Event | None,
+    ) -> tuple[list[int], np.ndarray, dict[str, int]]:
+        errors: dict[str, int] = {}
+        futures = {i: pool.submit(_load_image, image_path(self.project, paths[i][0])) for i in chunk if i in paths}
+        images: dict[int, Image.Image] = {}
+        for image_id, future in futures.items():
+            try:
+                images[image_id] = future.result()
+            except Exception as exc:
+                logger.warning("{}: cannot read image ({})", paths[image_id][0], exc)
+                errors["invalid_image"] = errors.get("invalid_image", 0) + 1
+        order = list(images)
+        keys = [f"{paths[i][1]}-{i}" for i in order]  # unique per image even when two share a pHash
+        try:
+            results = ai_annotator.call_annotate_library(
+                [images[i] for i in order], [model], keys, api_keys=self.api_keys, cancel=cancel
+            ) if order else {}  # fmt: skip
+        finally:
+            for image in images.values():
+                image.close()
+        ids: list[int] = []
+        rows: list[np.ndarray] = []
+        for image_id, key in zip(order, keys, strict=True):
+            output = results.get(key, {}).get(model)
+            if output is None or not output.ok or output.embedding is None:
+                reason = (output.error_code if output is not None else None) or "no_embedding"
+                errors[reason] = errors.get(reason, 0) + 1
+                if output is not None and output.error_message and reason != "cancelled":
+                    logger.warning("image {}: {}", image_id, output.error_message)
+                continue
+            ids.append(image_id)
+            rows.append(np.asarray(output.embedding, dtype=np.float32).reshape(-1))
+        widths = {len(r) for r in rows}
+        if len(widths) > 1:
+            raise EmbeddingError(f"{model} returned embeddings of different widths {sorted(widths)}")
+        return ids, (np.stack(rows) if rows else np.zeros((0, 0), np.float32)), errors
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        """Models that have embeddings in this project."""
+        return EmbeddingStore.models_in(self.project.root)
+
+    def resolve_model(self, model: str | None) -> str:
+        """`model`, or the project's only embedded model, or the default embedding model when it has one."""
+        if model:
+            return model
+        found = self.models()
+        if len(found) == 1:
+            return found[0]
+        if DEFAULT_MODEL in found:
+            return DEFAULT_MODEL
+        if not found:
+            raise EmbeddingError(
+                f"project '{self.project.name}' has no embeddings yet; compute them with "
+                f"`{embed_hint(self.project, DEFAULT_MODEL)}`"
+            )
+        raise EmbeddingError(f"project '{self.project.name}' has embeddings of {', '.join(found)}: choose --model")
+
+    def snapshot(self, model: str) -> tuple[Snapshot, np.ndarray]:
+        """(stored embeddings of images still in the project, the same rows as float32); cached per service."""
+        if model in self._snapshots:
+            return self._snapshots[model]
+        stores = EmbeddingStore.stores_of(self.project.root, model)
+        if not stores:
+            raise EmbeddingError(
+                f"no embeddings of {model} in project '{self.project.name}'; compute them with "
+                f"`{embed_hint(self.project, model)}`"
+            )
+        try:
+            snap = stores[0].snapshot()
+        except CorruptStoreError as exc:
+            raise EmbeddingError(
+                f"the embeddings of {model} are damaged ({exc}); rebuild them with `{embed_hint(self.project, model)}`"
+            ) from None
+        rows, ids = snap.rows_of(np.asarray(self.all_ids(), dtype=np.int64))
+        if len(rows) != len(snap):  # deleted images: filter them out on read
+            snap = Snapshot(snap.model, snap.dim, ids, np.asarray(snap.vectors[rows]))
+        result = (snap, vec.as_float32(snap.vectors))
+        self._snapshots[model] = result
+        return result
+
+    def _subset(self, model: str, candidate_ids: Iterable[int] | None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(ids, float32 rows, candidates without an embedding) for the candidates (all images by default)."""
+        snap, data = self.snapshot(model)
+        if candidate_ids is None:
+            missing = sorted(set(self.all_ids()) - {int(i) for i in snap.ids})
+            return snap.ids, data, missing
+        wanted = np.unique(np.asarray(list(candidate_ids), dtype=np.int64))
+        rows, ids = snap.rows_of(wanted)
+        missing = sorted(set(wanted.tolist()) - set(ids.tolist()))
+        return ids, data[rows], missing
+
+    # --- what embeddings give -----------------------------------------------------------------------------
+
+    def similar(
+        self, image_id: int, *, top: int = 50, model: str | None = None, candidate_ids: Iterable[int] | None = None
+    ) -> Ranked:
+        """The `top` images most like `image_id` (itself excluded), most similar first."""
+        name = self.resolve_model(model)
+        snap, data = self.snapshot(name)
+        row, found = snap.rows_of(np.asarray([image_id], dtype=np.int64))
+        if not len(found):
+            if image_id not in set(self.all_ids()):
+                raise EmbeddingError(f"no image with id {image_id} in project '{self.project.name}'")
+            raise EmbeddingError(
+                f"image {image_id} has no embedding of {name} yet; compute it with `{embed_hint(self.project, name)}`"
+            )
+        ids, rows, missing = self._subset(name, candidate_ids)
+        values = vec.scores(rows, data[int(row[0])])
+        keep = ids != image_id
+        ids, values = ids[keep], values[keep]
+        best = vec.top_k(values, top)
+        return Ranked(name, [(int(ids[i]), float(values[i])) for i in best], missing)
+
+    def rank_by_text(
+        self, text: str, *, candidate_ids: Iterable[int] | None = None, top: int | None = None, model: str | None = None
+    ) -> Ranked:
+        """Candidates ranked by similarity to `text` through the model's text tower, best first."""
+        query = text.strip()
+        if not query:
+            raise EmbeddingError('the text query is empty: describe what to look for, e.g. "red dress on a beach"')
+        name = self.resolve_model(model)
+        ids, rows, missing = self._subset(name, candidate_ids)
+        encoded = np.asarray(ai_annotator.embed_text(name, [query]), dtype=np.float32)
+        if encoded.shape[-1] != rows.shape[1]:
+            raise EmbeddingError(
+                f"{name}'s text tower gives {encoded.shape[-1]}-d vectors, its stored image embeddings are "
+                f"{rows.shape[1]}-d; re-embed with `{embed_hint(self.project, name)}`"
+            )
+        values = vec.scores(rows, encoded[0])
+        best = vec.top_k(values, len(values) if top is None else top)
+        return Ranked(name, [(int(ids[i]), float(values[i])) for i in best], missing)
+
+    def outliers(
+        self, *, top: int = 20, k: int = 5, model: str | None = None, candidate_ids: Iterable[int] | None = None
+    ) -> Ranked:
+        """Images far from their k nearest neighbours: score = 1 - mean cosine similarity to them, highest first."""
+        name = self.resolve_model(model)
+        ids, rows, missing = self._subset(name, candidate_ids)
+        if len(ids) < 2:
+            raise EmbeddingError(f"outliers need at least 2 embedded images, {len(ids)} have one")
+        knn = vec.knn_similarities(rows, k)
+        score = 1.0 - knn.mean(axis=1)
+        best = vec.top_k(score, top)
+        return Ranked(name, [(int(ids[i]), float(score[i])) for i in best], missing)
+
+    def near_duplicate_pairs(
+        self,
+        *,
+        threshold: float = DEFAULT_DUPLICATE_THRESHOLD,
+        model: str | None = None,
+        candidate_ids: Iterable[int] | None = None,
+    ) -> tuple[str, list[tuple[int, int, float]], list[int]]:
+        """(model, pairs (id, id, cosine) at or above `threshold`, images without an embedding)."""
+        if not 0.0 < threshold <= 1.0:
+            raise EmbeddingError(f"--threshold must be in (0, 1], got {threshold}")
+        name = self.resolve_model(model)
+        ids, rows, missing = self._subset(name, candidate_ids)
+        pairs = [(int(ids[i]), int(ids[j]), s) for i, j, s in vec.similar_pairs(rows, threshold)]
+        return name, pairs, missing
+
+    def link_near_duplicates(self, pairs: Sequence[tuple[int, int, float]]) -> int:
+        """Write pairs as near-duplicate links of kind 'semantic' (the near-duplicate review shows them beside the
+        pHash groups); pairs already linked either way are left alone. Returns links added."""
+        added = 0
+        with self.project.db.session(write=True) as session:
+            linked = {
+                frozenset((int(a), int(b)))
+                for a, b in session.execute(select(NearDuplicateRecord.image_id, NearDuplicateRecord.match_image_id))
+            }
+            for a, b, similarity in pairs:
+                if frozenset((a, b)) in linked:
+                    continue
+                session.add(
+                    NearDuplicateRecord(
+                        image_id=max(a, b),
+                        match_image_id=min(a, b),
+                        distance=semantic_distance(similarity),
+                        kind=SEMANTIC_LINK,
+                    )
+                )
+                linked.add(frozenset((a, b)))
+                added += 1
+        return added
+
+    def diverse(
+        self,
+        count: int,
+        *,
+        candidate_ids: Iterable[int] | None = None,
+        model: str | None = None,
+        weight_by: str | None = None,
+    ) -> tuple[Ranked, list[int]]:
+        """The `count` most diverse candidates (k-center greedy), optionally favouring a higher score `weight_by`
+        (e.g. aesthetic_v2); returns (chosen in pick order, the other embedded candidates)."""
+        if count < 1:
+            raise EmbeddingError(f"--diverse must be at least 1, got {count}")
+        name = self.resolve_model(model)
+        ids, rows, missing = self._subset(name, candidate_ids)
+        if len(ids) < count:
+            extra = f" ({len(missing)} more have no embedding: `{embed_hint(self.project, name)}`)" if missing else ""
+            raise EmbeddingError(
+                f"the filter leaves {len(ids)} embedded images, fewer than the {count} asked for{extra}"
+            )
+        weights = self._weights(ids, weight_by) if weight_by else None
+        chosen = vec.k_center_greedy(rows, count, weights)
+        chosen_ids = [int(ids[i]) for i in chosen]
+        rest = sorted(set(ids.tolist()) - set(chosen_ids))
+        return Ranked(name, [(i, 1.0) for i in chosen_ids], missing), rest
+
+    def _weights(self, ids: np.ndarray, score_name: str) -> np.ndarray:
+        """0.5 .. 1.5 from the score's position on its scale; images without the score weigh 1."""
+        values: dict[int, float] = {}
+        with self.project.db.session() as session:
+            for chunk in chunked(ids.tolist()):
+                rows = session.execute(
+                    select(
+                        QualityScoreRecord.image_id,
+                        QualityScoreRecord.value,
+                        QualityScoreRecord.scale_min,
+                        QualityScoreRecord.scale_max,
+                    ).where(QualityScoreRecord.image_id.in_(chunk), QualityScoreRecord.score_name == score_name)
+                )
+                for image_id, value, low, high in rows:
+                    span = (high - low) or 1.0
+                    values[int(image_id)] = min(1.0, max(0.0, (value - low) / span))
+        if not values:
+            raise EmbeddingError(f"no image of the selection has a score named {score_name!r}")
+        return np.asarray([0.5 + values.get(int(i), 0.5) for i in ids], dtype=np.float32)
+
+    def clusters(
+        self, k: int, *, candidate_ids: Iterable[int] | None = None, model: str | None = None, representatives: int = 5
+    ) -> tuple[str, list[tuple[int, list[int]]], list[int]]:
+        """(model, [(size, representative ids nearest the centre)] largest first, images without an embedding)."""
+        if k < 1:
+            raise EmbeddingError(f"--k must be at least 1, got {k}")
+        name = self.resolve_model(model)
+        ids, rows, missing = self._subset(name, candidate_ids)
+        if len(ids) < k:
+            raise EmbeddingError(f"{len(ids)} embedded images cannot make {k} clusters")
+        labels, centroids = vec.kmeans(rows, k)
+        out: list[tuple[int, list[int]]] = []
+        for c in range(len(centroids)):
+            members = np.nonzero(labels == c)[0]
+            if not len(members):
+                continue
+            closeness = rows[members] @ centroids[c]
+            reps = members[vec.top_k(closeness, representatives)]
+            out.append((len(members), [int(ids[i]) for i in reps]))
+        out.sort(key=lambda item: -item[0])
+        return name, out, missing
+
+
+def semantic_distance(similarity: float) -> int:
+    """A semantic link's integer distance column: (1 - cosine) x 1000, so 0 is identical (like pHash's 0)."""
+    return max(0, round((1.0 - similarity) * 1000))
+
+
+def rank_by_text(
+    project: Project, text: str, candidate_ids: Iterable[int] | None, *, model: str | None = None
+) -> list[tuple[int, float]]:
+    """For the filter parser's `similar:"text"` term: candidates (None: all) ranked by similarity to `text`,
+    best first. Candidates without an embedding are left out. Raises EmbeddingError with what to do."""
+    return EmbeddingService(project).rank_by_text(text, candidate_ids=candidate_ids, model=model).results
