@@ -175,8 +175,17 @@ class EmbeddingService:
         rebuilt: str | None = None
         stored: set[int] = set()
         stores = EmbeddingStore.stores_of(self.project.root, model)
-        if stores:
-            store, rebuilt = _store_for(self.project, model, stores[0].dim)
+        current_dim = stores[0].dim if stores else None
+        if stores and wanted:
+            # One image tells whether the model (its files may have been swapped) still gives that width; a new
+            # width starts a new store rather than mixing vectors that cannot be compared.
+            width = self._probe_width(model, wanted[0])
+            if width is not None and width != current_dim:
+                logger.info("{} now gives {}-d embeddings: a new store; the {}-d one is kept apart", model, width,
+                            current_dim)  # fmt: skip
+                current_dim = width
+        if current_dim is not None:
+            store, rebuilt = _store_for(self.project, model, current_dim)
             if store.exists():
                 removed = store.compact(set(existing))  # rows of deleted images go
                 stored = store.stored_ids()
@@ -206,16 +215,13 @@ class EmbeddingService:
                     failed += n
                 if ids:
                     width = vectors.shape[1]
-                    if width not in stored_by_dim:  # first chunk, or the model's output width changed
+                    if width not in stored_by_dim:  # first chunk, or the width changed during the run
                         store, why = _store_for(self.project, model, width)
                         rebuilt = rebuilt or why
                         stores_by_dim[width] = store
-                        stored_by_dim[width] = stored if stores and width == stores[0].dim else (
-                            store.stored_ids() if store.exists() else set()
-                        )  # fmt: skip
-                        if stores and width != stores[0].dim:
-                            logger.info("{} now gives {}-d embeddings: a new store; the {}-d one is kept apart",
-                                        model, width, stores[0].dim)  # fmt: skip
+                        stored_by_dim[width] = (
+                            stored if width == current_dim else store.stored_ids() if store.exists() else set()
+                        )
                     dim = width
                     keep = [k for k, i in enumerate(ids) if i not in stored_by_dim[width]]
                     stores_by_dim[width].append([ids[k] for k in keep], vectors[keep])
@@ -229,6 +235,12 @@ class EmbeddingService:
             model=model, embedded=embedded, already=already, failed=failed, failure_reasons=reasons,
             removed=removed, rebuilt=rebuilt, cancelled=cancelled, elapsed=time.perf_counter() - started, dim=dim,
         )  # fmt: skip
+
+    def _probe_width(self, model: str, image_id: int) -> int | None:
+        """The width of `model`'s embedding of one image (None when that image cannot be embedded)."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            _ids, vectors, _errors = self._embed_chunk(model, [image_id], self._paths([image_id]), pool, None)
+        return int(vectors.shape[1]) if len(vectors) else None
 
     def _paths(self, image_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         found: dict[int, tuple[str, str]] = {}
