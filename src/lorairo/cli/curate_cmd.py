@@ -101,7 +101,7 @@ def embed(
             console.print(f"[yellow]The stored embeddings were damaged and were rebuilt:[/] {summary.rebuilt}")
         console.print(
             f"{model}: {summary.embedded} embedded, {summary.already} already had one, {summary.failed} failed"
-            + (f", {summary.removed} rows of deleted images dropped" if summary.removed else "")
+            + (f", {summary.removed} stale rows (deleted images, re-runs) dropped" if summary.removed else "")
             + (" (cancelled)" if summary.cancelled else "")
             + f" in {summary.elapsed:.1f} s",
             highlight=False,

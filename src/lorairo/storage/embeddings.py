@@ -195,6 +195,20 @@ class EmbeddingStore:
             return Snapshot(self.model, self.dim, ids.astype(np.int64), vectors)
         raise CorruptStoreError(f"{self.meta_path}: files kept changing while being read")
 
+    def raw(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(generation, ids in row order, float16 memmap rows) as appended, superseded rows included; for an
+        index that is built from the rows in the order they were written and extended as more are appended."""
+        count, generation = self.check()
+        vec_path, ids_path = self._files(generation)
+        ids = np.fromfile(ids_path, dtype="<i8", count=count).astype(np.int64)
+        if not count:
+            return generation, ids, np.zeros((0, self.dim), np.float16)
+        return generation, ids, np.memmap(vec_path, dtype="<f2", mode="r", shape=(count, self.dim))
+
+    def side_file(self, generation: int, suffix: str) -> Path:
+        """A file that belongs to one generation of this store (removed with it), e.g. a search index."""
+        return self.folder / f"{self.key}.g{generation}.{suffix}"
+
     def stored_ids(self) -> set[int]:
         return {int(i) for i in self.snapshot().ids}
 
@@ -242,8 +256,8 @@ class EmbeddingStore:
             np.asarray(snap.vectors[mask], dtype="<f2").tofile(vec_path)
             snap.ids[mask].astype("<i8").tofile(ids_path)
             self._write_meta(int(mask.sum()), new_gen)
-            for path in self._files(generation):
-                path.unlink(missing_ok=True)
+            for path in self.folder.glob(f"{self.key}.g{generation}.*"):
+                path.unlink(missing_ok=True)  # the old rows and any index built on them
             return dropped
 
     def discard(self) -> None:
@@ -251,6 +265,6 @@ class EmbeddingStore:
         with _write_lock:
             for path in self.folder.glob(f"{self.key}.*"):
                 if path.name == self.meta_path.name or re.fullmatch(
-                    re.escape(self.key) + r"\.(g\d+\.(f16|ids)|json\.tmp)", path.name
+                    re.escape(self.key) + r"\.(g\d+\.\w+|json\.tmp)", path.name
                 ):
                     path.unlink(missing_ok=True)

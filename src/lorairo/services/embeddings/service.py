@@ -25,6 +25,7 @@ from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord, NearDuplicateRecord, QualityScoreRecord
 from lorairo.exceptions import LoRAIroException
 from lorairo.services.embeddings import vectors as vec
+from lorairo.services.embeddings.index import EXACT_LIMIT, VectorIndex, build_ivf
 from lorairo.services.project_service import Project
 from lorairo.storage.embeddings import CorruptStoreError, EmbeddingStore, Snapshot
 from lorairo.storage.layout import image_path
@@ -52,7 +53,7 @@ class EmbedSummary:
     already: int = 0
     failed: int = 0
     failure_reasons: dict[str, int] = field(default_factory=dict)
-    removed: int = 0  # rows of deleted images dropped from the store
+    removed: int = 0  # rows of deleted images (and rows superseded by a re-run) dropped from the store
     rebuilt: str | None = None  # why a damaged store was discarded and rebuilt
     cancelled: bool = False
     elapsed: float = 0.0
@@ -126,6 +127,8 @@ class EmbeddingService:
         self.api_keys = api_keys or {}
         self.workers = workers
         self._snapshots: dict[str, tuple[Snapshot, np.ndarray]] = {}
+        self._stored_cache: dict[str, tuple[EmbeddingStore, Snapshot]] = {}
+        self._indexes: dict[str, VectorIndex] = {}
 
     # --- ids ----------------------------------------------------------------------------------------------
 
@@ -231,10 +234,25 @@ class EmbeddingService:
                     progress(min(embedded + failed, total), total, f"{embedded} embedded")
                 if cancelled:
                     break
+        if not cancelled and dim is not None:
+            self._refresh_index(stores_by_dim[dim], progress)
         return EmbedSummary(
             model=model, embedded=embedded, already=already, failed=failed, failure_reasons=reasons,
             removed=removed, rebuilt=rebuilt, cancelled=cancelled, elapsed=time.perf_counter() - started, dim=dim,
         )  # fmt: skip
+
+    @staticmethod
+    def _refresh_index(store: EmbeddingStore, progress: ProgressCallback | None) -> None:
+        """Large stores: bring the persisted search index up to date now, not on the user's first query."""
+        count, _generation = store.check()
+        if count <= EXACT_LIMIT:
+            return
+
+        def say(message: str) -> None:
+            if progress:
+                progress(count, count, message)
+
+        build_ivf(store, progress=say)
 
     def _probe_width(self, model: str, image_id: int) -> int | None:
         """The width of `model`'s embedding of one image (None when that image cannot be embedded)."""
@@ -317,10 +335,10 @@ class EmbeddingService:
             )
         raise EmbeddingError(f"project '{self.project.name}' has embeddings of {', '.join(found)}: choose --model")
 
-    def snapshot(self, model: str) -> tuple[Snapshot, np.ndarray]:
-        """(stored embeddings of images still in the project, the same rows as float32); cached per service."""
-        if model in self._snapshots:
-            return self._snapshots[model]
+    def _stored(self, model: str) -> tuple[EmbeddingStore, Snapshot]:
+        """The model's newest store and what it holds (all rows, deleted images included); cached per service."""
+        if model in self._stored_cache:
+            return self._stored_cache[model]
         stores = EmbeddingStore.stores_of(self.project.root, model)
         if not stores:
             raise EmbeddingError(
@@ -333,12 +351,36 @@ class EmbeddingService:
             raise EmbeddingError(
                 f"the embeddings of {model} are damaged ({exc}); rebuild them with `{embed_hint(self.project, model)}`"
             ) from None
+        self._stored_cache[model] = (stores[0], snap)
+        return stores[0], snap
+
+    def index(self, model: str) -> VectorIndex:
+        """The search index of the model's embeddings over the images still in the project."""
+        if model not in self._indexes:
+            store, snap = self._stored(model)
+            live = np.intersect1d(snap.ids, np.asarray(self.all_ids(), dtype=np.int64))
+            self._indexes[model] = VectorIndex(store, snap, live)
+        return self._indexes[model]
+
+    def snapshot(self, model: str) -> tuple[Snapshot, np.ndarray]:
+        """(stored embeddings of images still in the project, the same rows as float32); cached per service."""
+        if model in self._snapshots:
+            return self._snapshots[model]
+        _store, snap = self._stored(model)
         rows, ids = snap.rows_of(np.asarray(self.all_ids(), dtype=np.int64))
         if len(rows) != len(snap):  # deleted images: filter them out on read
             snap = Snapshot(snap.model, snap.dim, ids, np.asarray(snap.vectors[rows]))
         result = (snap, vec.as_float32(snap.vectors))
         self._snapshots[model] = result
         return result
+
+    def _missing(self, model: str, candidate_ids: Iterable[int] | None) -> tuple[np.ndarray | None, list[int]]:
+        """(candidates as an id array or None for all, candidates without an embedding of `model`)."""
+        index = self.index(model)
+        if candidate_ids is None:
+            return None, sorted(set(self.all_ids()) - set(index.live.tolist()))
+        wanted = np.unique(np.asarray(list(candidate_ids), dtype=np.int64))
+        return wanted, sorted(set(wanted.tolist()) - set(np.intersect1d(wanted, index.live).tolist()))
 
     def _subset(self, model: str, candidate_ids: Iterable[int] | None) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(ids, float32 rows, candidates without an embedding) for the candidates (all images by default)."""
@@ -358,20 +400,18 @@ class EmbeddingService:
     ) -> Ranked:
         """The `top` images most like `image_id` (itself excluded), most similar first."""
         name = self.resolve_model(model)
-        snap, data = self.snapshot(name)
-        row, found = snap.rows_of(np.asarray([image_id], dtype=np.int64))
-        if not len(found):
+        index = self.index(name)
+        row, found = index.snapshot.rows_of(np.asarray([image_id], dtype=np.int64))
+        if not len(found) or image_id not in index.live:
             if image_id not in set(self.all_ids()):
                 raise EmbeddingError(f"no image with id {image_id} in project '{self.project.name}'")
             raise EmbeddingError(
                 f"image {image_id} has no embedding of {name} yet; compute it with `{embed_hint(self.project, name)}`"
             )
-        ids, rows, missing = self._subset(name, candidate_ids)
-        values = vec.scores(rows, data[int(row[0])])
-        keep = ids != image_id
-        ids, values = ids[keep], values[keep]
-        best = vec.top_k(values, top)
-        return Ranked(name, [(int(ids[i]), float(values[i])) for i in best], missing)
+        candidates, missing = self._missing(name, candidate_ids)
+        query = np.asarray(index.snapshot.vectors[int(row[0])], dtype=np.float32)
+        results = [(i, v) for i, v in index.search(query, top + 1, candidates) if i != image_id]
+        return Ranked(name, results[:top], missing)
 
     def rank_by_text(
         self, text: str, *, candidate_ids: Iterable[int] | None = None, top: int | None = None, model: str | None = None
@@ -381,16 +421,16 @@ class EmbeddingService:
         if not query:
             raise EmbeddingError('the text query is empty: describe what to look for, e.g. "red dress on a beach"')
         name = self.resolve_model(model)
-        ids, rows, missing = self._subset(name, candidate_ids)
+        index = self.index(name)
+        candidates, missing = self._missing(name, candidate_ids)
         encoded = np.asarray(ai_annotator.embed_text(name, [query]), dtype=np.float32)
-        if encoded.shape[-1] != rows.shape[1]:
+        if encoded.shape[-1] != index.snapshot.dim:
             raise EmbeddingError(
                 f"{name}'s text tower gives {encoded.shape[-1]}-d vectors, its stored image embeddings are "
-                f"{rows.shape[1]}-d; re-embed with `{embed_hint(self.project, name)}`"
+                f"{index.snapshot.dim}-d; re-embed with `{embed_hint(self.project, name)}`"
             )
-        values = vec.scores(rows, encoded[0])
-        best = vec.top_k(values, len(values) if top is None else top)
-        return Ranked(name, [(int(ids[i]), float(values[i])) for i in best], missing)
+        count = len(index.live) if candidates is None else len(candidates)
+        return Ranked(name, index.search(encoded[0], count if top is None else top, candidates), missing)
 
     def outliers(
         self, *, top: int = 20, k: int = 5, model: str | None = None, candidate_ids: Iterable[int] | None = None
