@@ -1,12 +1,16 @@
 """Nearest-neighbour search over one embeddings store: exact numpy up to `EXACT_LIMIT` rows, a faiss IVF index above.
 
-Measured in bench/curation.py (docs/benchmarks.md): an exact float32 matrix-vector product answers a query over
-100k 512-d vectors well inside 50 ms, but at 1M it takes ~0.4 s (float32 in RAM, 2 GiB) to ~2.5 s (float16 memmap
-converted in blocks): too slow. faiss's IVF index with float16 scalar quantisation (1024 lists, 16 probed) answers
-in ~10 ms at 1M with recall@50 ~0.99 on clustered vectors, keeps the float16 size (~1 GiB at 1M x 512), is built
-once (about two minutes for 1M on two cores) and extended incrementally with the rows appended since. It is
-persisted beside the store (`<key>.g<N>.ivf` + `.ivf.json`, the number of rows it holds) and dropped with its
-generation when the store is compacted. faiss is imported only when a store is that large.
+Measured in bench/curation.py (docs/benchmarks.md): an exact float32 matrix-vector product over 100k 512-d
+vectors takes 20-45 ms p95 on a busy two-core machine (close to the 50 ms target) and at 1M ~0.4 s (float32 in
+RAM, 2 GiB) to ~2.5 s (float16 memmap converted in blocks): too slow. So up to 50k rows queries are exact (a
+float32 copy in RAM, ~100 MiB at 512-d); above, faiss's IVF index with float16 scalar quantisation (1024 lists,
+16 probed) answers in a few ms with recall@50 ~0.98 on clustered vectors, keeps the float16 size (~1 GiB at
+1M x 512), is built once (minutes for 1M on two cores, at the end of `lorairo embed`) and extended incrementally
+with the rows appended since. It is persisted beside the store (`<key>.g<N>.ivf` + `.ivf.json`, the number of
+rows it holds) and dropped with its generation when the store is compacted. faiss is imported only when a store
+is that large. Alternatives: exact numpy (above), faiss flat float16 (exact, ~0.5 s at 1M), hnswlib (float32
+only: 2 GiB at 1M plus the graph, and a graph build far slower than IVF training on two cores), usearch (not
+on the package index this project installs from).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from loguru import logger
 from lorairo.services.embeddings import vectors as vec
 from lorairo.storage.embeddings import EmbeddingStore, Snapshot
 
-EXACT_LIMIT = 200_000  # rows; above this the IVF index answers queries
+EXACT_LIMIT = 50_000  # rows; above this the IVF index answers queries (exact: ~200 MiB float32 in RAM at most)
 IVF_LISTS = 1024
 IVF_PROBE = 16
 TRAIN_PER_LIST = 40
@@ -88,6 +92,12 @@ class VectorIndex:
         self.snapshot = snapshot
         self.live = np.asarray(live_ids, dtype=np.int64)  # ascending
         self._ivf: Any = None
+        self._data: np.ndarray | None = None  # float32 rows for the exact path, converted once
+
+    def _float32(self) -> np.ndarray:
+        if self._data is None:
+            self._data = vec.as_float32(self.snapshot.vectors)
+        return self._data
 
     @property
     def exact(self) -> bool:
@@ -96,15 +106,21 @@ class VectorIndex:
     def search(self, query: np.ndarray, k: int, candidates: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The k best (id, cosine) among live images (and `candidates` when given), best first."""
         wanted = self.live if candidates is None else np.intersect1d(self.live, candidates)
+        if self.exact and len(wanted) == len(self.snapshot):  # every stored row: no gather
+            values = vec.scores(self._float32(), query)
+            return [(int(self.snapshot.ids[i]), float(values[i])) for i in vec.top_k(values, k)]
         if self.exact or len(wanted) <= EXACT_LIMIT:
             rows, ids = self.snapshot.rows_of(wanted)
-            values = vec.scores(self.snapshot.vectors[rows], query) if len(rows) else np.zeros(0, np.float32)
-            best = vec.top_k(values, k)
-            return [(int(ids[i]), float(values[i])) for i in best]
+            source = self._float32() if self.exact else self.snapshot.vectors  # a few rows of a large memmap
+            values = vec.scores(source[rows], query) if len(rows) else np.zeros(0, np.float32)
+            return [(int(ids[i]), float(values[i])) for i in vec.top_k(values, k)]
         if self._ivf is None:
             self._ivf = build_ivf(self.store)
         faiss = _faiss()
-        params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(wanted), nprobe=IVF_PROBE)
+        if len(wanted) == len(self.snapshot):  # every stored image: no selector (building one costs per query)
+            params = faiss.SearchParametersIVF(nprobe=IVF_PROBE)
+        else:
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(wanted), nprobe=IVF_PROBE)
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
         found: dict[int, float] = {}
         distances, labels = self._ivf.search(q, k * 2 + 8, params=params)  # extra: an id may hold superseded rows
