@@ -204,7 +204,7 @@ def near_duplicates(
             table.add_row(str(a), str(b), f"{s:.4f}")
         console.print(table)
         if not dry_run:
-            console.print(f"{added} new near-duplicate links; review them in the app (Review > Near-duplicates)")
+            console.print(f"{added} new near-duplicate links; review them in the app (details panel: Review near-duplicates…)")
         _warn_missing(proj, name, missing, json)
     finally:
         proj.close()

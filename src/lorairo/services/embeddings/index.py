@@ -16,6 +16,7 @@ on the package index this project installs from).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ Progress = Callable[[str], None]
 def _faiss() -> Any:
     import faiss
 
+    # One query is too small to share between threads, and faiss's idle OpenMP threads keep spinning on the cores
+    # numpy's BLAS needs next (k-means after a search ran 10x slower in bench/curation.py). Builds use every core.
+    faiss.omp_set_num_threads(1)
     return faiss
 
 
@@ -46,6 +50,14 @@ def _ivf_files(store: EmbeddingStore, generation: int) -> tuple[Path, Path]:
 def build_ivf(store: EmbeddingStore, *, progress: Progress | None = None) -> Any:
     """Load the store's IVF index, adding rows appended since it was saved, or build it; saves it. Returns it."""
     faiss = _faiss()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    try:
+        return _build_ivf(faiss, store, progress)
+    finally:
+        faiss.omp_set_num_threads(1)
+
+
+def _build_ivf(faiss: Any, store: EmbeddingStore, progress: Progress | None) -> Any:
     generation, ids, rows = store.raw()
     index_path, meta_path = _ivf_files(store, generation)
     index = None

@@ -172,6 +172,10 @@ class EmbeddingService:
             raise EmbeddingError(f"unknown model {model!r}; embedding models: {embedders}")
         if info.kind not in EMBEDDING_KINDS:
             raise EmbeddingError(f"{model} is a {info.kind}, not an embedding model or aesthetic scorer")
+        if not info.available:  # say it once, not once per image
+            needs = "; ".join(info.needs) or "it cannot be loaded"
+            fix = f"; get them once, online: `lorairo models download {model}`" if "files" in needs else ""
+            raise EmbeddingError(f"{model} is not ready: {needs.split(' (run:')[0]}{fix}")
         existing = self.all_ids()
         wanted = existing if image_ids is None else [i for i in dict.fromkeys(image_ids) if i in set(existing)]
         removed = 0
