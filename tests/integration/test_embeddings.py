@@ -336,3 +336,10 @@ def test_cli_commands(
         excluded = {int(i) for i in s.scalars(select(ImageRecord.id).where(ImageRecord.excluded.is_(True)))}
     assert excluded == set(out["others"]) and len(out["chosen"]) == 4
     assert ids["white.png"] in out["chosen"]  # the farthest image is always part of a diverse pick
+
+    assert main(["select", "--project", "demo", "--undo"]) == 0
+    with proj.db.session() as s:
+        assert not s.scalars(select(ImageRecord.id).where(ImageRecord.excluded.is_(True))).all()
+    capsys.readouterr()
+    assert main(["select", "--project", "demo", "--undo"]) == 1
+    assert "no diverse selection to undo" in capsys.readouterr().err

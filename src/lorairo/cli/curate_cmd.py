@@ -15,7 +15,6 @@ from lorairo.cli.annotate_cmd import _progress, select_images
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.database.schema import ImageRecord
 from lorairo.services.annotation_service import configure_annotator_library
-from lorairo.services.edit_service import EditService, SetExcluded
 from lorairo.services.embeddings.service import (
     DEFAULT_DUPLICATE_THRESHOLD,
     DEFAULT_MODEL,
@@ -204,7 +203,9 @@ def near_duplicates(
             table.add_row(str(a), str(b), f"{s:.4f}")
         console.print(table)
         if not dry_run:
-            console.print(f"{added} new near-duplicate links; review them in the app (details panel: Review near-duplicates…)")
+            console.print(
+                f"{added} new near-duplicate links; review them in the app (details panel: Review near-duplicates…)"
+            )
         _warn_missing(proj, name, missing, json)
     finally:
         proj.close()
@@ -212,8 +213,9 @@ def near_duplicates(
 
 def select(
     project: ProjectOpt,
-    diverse: Annotated[int, typer.Option("--diverse", min=1, help="Pick the N most diverse images.")],
-    apply: Annotated[bool, typer.Option("--apply", help="Exclude the others from export (one undoable edit).")] = False,
+    diverse: Annotated[int, typer.Option("--diverse", min=0, help="Pick the N most diverse images.")] = 0,
+    apply: Annotated[bool, typer.Option("--apply", help="Exclude the others from export (one edit).")] = False,
+    undo: Annotated[bool, typer.Option("--undo", help="Undo the last --apply of this project.")] = False,
     weight_by: Annotated[
         str, typer.Option("--weight-by", help="Favour images with a higher score of this name (e.g. aesthetic_v2).")
     ] = "",
@@ -222,26 +224,35 @@ def select(
     json: JsonOpt = False,
 ) -> None:
     """Pick the N most diverse images of the filter (k-center greedy on the embeddings)."""
+    if undo == bool(diverse):
+        raise typer.BadParameter("give --diverse N (optionally with --apply), or --undo")
     proj = state.projects.open(project)
     try:
         service = _service(proj)
+        if undo:
+            result = service.undo_selection()
+            if json:
+                print_json({"undone": True, "changed": list(result.changed_ids)})
+            else:
+                console.print(f"{result.description}: {len(result.changed_ids)} images changed back", highlight=False)
+            return
         ranked, rest = service.diverse(
             diverse, candidate_ids=_candidates(proj, filter_text), model=model or None, weight_by=weight_by or None
         )
         chosen = [i for i, _ in ranked.results]
-        excluded = 0
-        if apply:
-            values = tuple((i, False) for i in chosen) + tuple((i, True) for i in rest)
-            result = EditService(proj).apply(SetExcluded(values), f"Keep {len(chosen)} diverse, exclude {len(rest)}")
-            excluded = len(rest) if result.changed else 0
+        changed = len(service.apply_selection(chosen, rest).changed_ids) if apply else 0
         if json:
-            print_json({"model": ranked.model, "chosen": chosen, "others": rest, "applied": apply,
+            print_json({"model": ranked.model, "chosen": chosen, "others": rest, "applied": apply, "changed": changed,
                         "missing_embeddings": ranked.missing})  # fmt: skip
             return
         console.print(f"{len(chosen)} most diverse of {len(chosen) + len(rest)} ({ranked.model}):", highlight=False)
         console.print(", ".join(str(i) for i in chosen), highlight=False)
         if apply:
-            console.print(f"Excluded the other {excluded} from export (undo in the app: Edit > Undo).")
+            console.print(
+                f"Kept these, excluded the other {len(rest)} from export ({changed} images changed); "
+                f"undo with `lorairo select --project {proj.name} --undo`.",
+                highlight=False,
+            )
         else:
             console.print("Nothing changed; add --apply to exclude the others from export.")
         _warn_missing(proj, ranked.model, ranked.missing, json)

@@ -8,11 +8,13 @@ model and width; reads keep only images still in the project, so a deleted image
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from loguru import logger
@@ -24,10 +26,11 @@ from lorairo.annotations.ai_annotator import ModelOutput
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord, NearDuplicateRecord, QualityScoreRecord
 from lorairo.exceptions import LoRAIroException
+from lorairo.services.edit_service import EditResult, EditService, SetExcluded
 from lorairo.services.embeddings import vectors as vec
 from lorairo.services.embeddings.index import EXACT_LIMIT, VectorIndex, build_ivf
 from lorairo.services.project_service import Project
-from lorairo.storage.embeddings import CorruptStoreError, EmbeddingStore, Snapshot
+from lorairo.storage.embeddings import EMBEDDINGS_DIR, CorruptStoreError, EmbeddingStore, Snapshot
 from lorairo.storage.layout import image_path
 from lorairo.storage.lock import ProjectLock
 
@@ -512,6 +515,38 @@ class EmbeddingService:
         chosen_ids = [int(ids[i]) for i in chosen]
         rest = sorted(set(ids.tolist()) - set(chosen_ids))
         return Ranked(name, [(i, 1.0) for i in chosen_ids], missing), rest
+
+    @property
+    def _undo_file(self) -> Path:
+        return self.project.root / EMBEDDINGS_DIR / "last-selection-undo.json"
+
+    def apply_selection(self, chosen: Sequence[int], others: Sequence[int]) -> EditResult:
+        """Include `chosen` and exclude `others` from export in one edit; its inverse is kept on disk so the
+        command line can undo it (`undo_selection`). The GUI puts the returned result on its undo stack."""
+        values = tuple((int(i), False) for i in chosen) + tuple((int(i), True) for i in others)
+        result = EditService(self.project).apply(
+            SetExcluded(values), f"Keep {len(chosen)} diverse images, exclude {len(others)}"
+        )
+        inverse = result.inverse
+        if isinstance(inverse, SetExcluded):
+            self._undo_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._undo_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"description": result.description, "values": inverse.values}), "utf-8")
+            tmp.replace(self._undo_file)
+        return result
+
+    def undo_selection(self) -> EditResult:
+        """Put back the export exclusion flags the last `apply_selection` changed."""
+        try:
+            data = json.loads(self._undo_file.read_text(encoding="utf-8"))
+            values = tuple((int(i), bool(v)) for i, v in data["values"])
+        except FileNotFoundError:
+            raise EmbeddingError("there is no diverse selection to undo in this project") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EmbeddingError(f"{self._undo_file}: cannot be read ({exc})") from None
+        result = EditService(self.project).apply(SetExcluded(values), f"Undo: {data.get('description', 'selection')}")
+        self._undo_file.unlink(missing_ok=True)
+        return result
 
     def _weights(self, ids: np.ndarray, score_name: str) -> np.ndarray:
         """0.5 .. 1.5 from the score's position on its scale; images without the score weigh 1."""
