@@ -7,9 +7,30 @@ unless the caller already holds a float32 matrix (`as_float32`, for repeated que
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+P = ParamSpec("P")
+R = TypeVar("R")
 BLOCK = 65536  # rows converted / multiplied at a time: ~128 MiB of float32 at 512-d
+
+
+def single_threaded_blas(func: Callable[P, R]) -> Callable[P, R]:
+    """Run `func` with one BLAS thread. Its products are tall and thin (n x d by d x k, k small) or
+    matrix-vector: OpenBLAS threads them badly, and on a busy machine its spinning threads made k-means of 100k
+    take 3-10 s instead of 0.6 s single-threaded (bench/curation.py). threadpoolctl is the maintained way to
+    scope that (scikit-learn uses it for the same reason)."""
+
+    @wraps(func)
+    def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return inner
 
 
 def as_float32(vectors: np.ndarray) -> np.ndarray:
@@ -75,6 +96,7 @@ def similar_pairs(vectors: np.ndarray, threshold: float) -> list[tuple[int, int,
     return pairs
 
 
+@single_threaded_blas
 def k_center_greedy(vectors: np.ndarray, count: int, weights: np.ndarray | None = None) -> list[int]:
     """Farthest-point sampling: `count` row indices, each the row farthest (cosine distance, times its weight)
     from everything chosen so far. Starts from the row nearest the mean (a typical image, not an outlier)."""
@@ -97,6 +119,7 @@ def k_center_greedy(vectors: np.ndarray, count: int, weights: np.ndarray | None 
     return chosen
 
 
+@single_threaded_blas
 def kmeans(
     vectors: np.ndarray, k: int, *, iterations: int = 25, seed: int = 0, sample: int = 30_000
 ) -> tuple[np.ndarray, np.ndarray]:
