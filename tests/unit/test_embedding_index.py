@@ -122,3 +122,20 @@ def test_k_center_greedy_covers_planted_clusters() -> None:
     chosen = vec.k_center_greedy(data, 6)
     nearest = {int(np.argmax(centres @ data[i])) for i in chosen}
     assert nearest == set(range(6))
+
+
+@given(
+    st.lists(st.integers(1, 60), min_size=1, max_size=30),
+    st.lists(st.integers(0, 70), min_size=0, max_size=30),
+)
+def test_snapshot_rows_of_matches_a_dict_lookup(stored: list[int], wanted: list[int]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddingStore(Path(tmp), "m", 2)
+        store.append(stored, np.asarray([[i, -i] for i in stored], dtype=np.float32))  # a row names its id
+        snap = store.snapshot()  # repeated ids: the newest row wins, and every row of an id is the same here
+        rows_found, ids_found = snap.rows_of(np.asarray(wanted, dtype=np.int64))
+        expected = [i for i in wanted if i in set(stored)]
+        assert ids_found.tolist() == expected
+        assert [int(snap.vectors[r][0]) for r in rows_found] == expected
