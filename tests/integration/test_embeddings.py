@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from image_annotator_lib.testing.tiny_models import TinyClip, make_aesthetic_model, make_clip_embedder
+from image_annotator_lib.testing.tiny_models import TinyClip, make_aesthetic_model
 from PIL import Image
 from sqlalchemy import delete, select
 
@@ -23,7 +23,7 @@ from lorairo.services.embeddings.service import EmbeddingError, EmbeddingService
 from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.project_service import Project, ProjectService
 from lorairo.storage.embeddings import EmbeddingStore
-from tests.support.models import config_dir
+from tests.support.models import config_dir, register_tiny_clip
 
 # Three planted colour clusters (two images each), a resized copy of red_a, and a white outlier.
 COLOURS = {
@@ -37,18 +37,6 @@ COLOURS = {
 }
 CLUSTER = {"red_a.png": "red", "red_b.png": "red", "red_copy.png": "red", "green_a.png": "green"}
 CLUSTER |= {"green_b.png": "green", "blue_a.png": "blue", "blue_b.png": "blue"}
-
-
-def register_tiny_clip(folder: Path, name: str = "tiny-clip", *, dim: int = 16) -> TinyClip:
-    tiny = make_clip_embedder(folder, dim=dim)
-    with (config_dir() / "annotator_config.toml").open("a", encoding="utf-8") as fh:
-        fh.write(
-            f'[models."{name}"]\nkind = "embedding"\nframework = "clip-onnx"\nbatch_size = 2\n'
-            f'[models."{name}".source]\nlocal_dir = "{folder.as_posix()}"\n'
-            f'files = ["onnx/vision_model.onnx", "onnx/text_model.onnx", "tokenizer.json"]\n'
-            f'[models."{name}".options]\npreprocess = "clip"\n\n'
-        )
-    return tiny
 
 
 def make_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (96, 64)) -> None:
