@@ -29,7 +29,8 @@ from lorairo.storage.embeddings import EmbeddingStore, Snapshot
 
 EXACT_LIMIT = 50_000  # rows; above this the IVF index answers queries (exact: ~200 MiB float32 in RAM at most)
 IVF_LISTS = 1024
-IVF_PROBE = 16
+IVF_PROBE = 16  # lists probed at 1M rows (~16k vectors scanned)
+SCAN_TARGET = 16_384  # vectors a query scans: smaller indexes probe more of their (smaller) lists
 TRAIN_PER_LIST = 40
 Progress = Callable[[str], None]
 
@@ -96,6 +97,12 @@ def _build_ivf(faiss: Any, store: EmbeddingStore, progress: Progress | None) -> 
     return index
 
 
+def probes(total: int, lists: int) -> int:
+    """Lists to probe so a query scans about SCAN_TARGET vectors (at least IVF_PROBE // 2, at most all lists)."""
+    per_list = max(1.0, total / max(lists, 1))
+    return int(min(lists, max(IVF_PROBE // 2, round(SCAN_TARGET / per_list))))
+
+
 class VectorIndex:
     """Top-k by cosine over a snapshot of one store, restricted to live images and optional candidates."""
 
@@ -129,10 +136,11 @@ class VectorIndex:
         if self._ivf is None:
             self._ivf = build_ivf(self.store)
         faiss = _faiss()
+        nprobe = probes(int(self._ivf.ntotal), int(self._ivf.nlist))
         if len(wanted) == len(self.snapshot):  # every stored image: no selector (building one costs per query)
-            params = faiss.SearchParametersIVF(nprobe=IVF_PROBE)
+            params = faiss.SearchParametersIVF(nprobe=nprobe)
         else:
-            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(wanted), nprobe=IVF_PROBE)
+            params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(wanted), nprobe=nprobe)
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
         found: dict[int, float] = {}
         distances, labels = self._ivf.search(q, k * 2 + 8, params=params)  # extra: an id may hold superseded rows

@@ -57,7 +57,14 @@ def top_k(values: np.ndarray, k: int) -> np.ndarray:
     k = min(k, len(values))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-values, k - 1)[:k] if k < len(values) else np.arange(len(values))
+    if k < len(values):
+        # argpartition splits ties at the k-th value arbitrarily: keep everything above it, then the lowest
+        # indices among the equal ones (identical images tie exactly).
+        kth = -np.partition(-values, k - 1)[k - 1]
+        above = np.nonzero(values > kth)[0]
+        part = np.concatenate([above, np.nonzero(values == kth)[0][: k - len(above)]])
+    else:
+        part = np.arange(len(values))
     order = np.lexsort((part, -values[part]))
     return np.asarray(part[order], dtype=np.int64)
 
