@@ -59,15 +59,20 @@ def bench_size(root: Path, n: int, queries: int) -> None:
     print(f"\n== {n:,} vectors x {DIM}-d ==", flush=True)
     data = synthetic(n)
     store = EmbeddingStore(root / f"p{n}", "bench-clip", DIM)
-    t = time.perf_counter()
-    for start in range(0, n, 100_000):
-        store.append(list(range(start + 1, min(n, start + 100_000) + 1)), data[start : start + 100_000])
-    print(f"store append: {time.perf_counter() - t:.1f} s, {store.raw()[2].nbytes / 2**20:.0f} MiB float16 on disk")
+    if store.exists() and store.check()[0] == n:  # --workdir from an earlier run: same vectors (fixed seeds)
+        print("store and index reused from the work folder")
+    else:
+        store.discard()
+        t = time.perf_counter()
+        for start in range(0, n, 100_000):
+            store.append(list(range(start + 1, min(n, start + 100_000) + 1)), data[start : start + 100_000])
+        took = time.perf_counter() - t
+        print(f"store append: {took:.1f} s, {store.raw()[2].nbytes / 2**20:.0f} MiB float16 on disk")
     snap = store.snapshot()
     index = VectorIndex(store, snap, snap.ids)
     if not index.exact:
         t = time.perf_counter()
-        built = build_ivf(store)
+        built = build_ivf(store)  # loads it when the work folder already has it
         lists = built.nlist
         del built
         gc.collect()
@@ -117,11 +122,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated store sizes")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--workdir", type=Path, help="keep stores and indexes here and reuse them next time")
     args = parser.parse_args()
     print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (1 min), exact limit {EXACT_LIMIT:,} rows")
     with tempfile.TemporaryDirectory(prefix="lorairo-curation-bench-") as tmp:
+        root = args.workdir or Path(tmp)
         for size in (int(s) for s in args.sizes.split(",")):
-            bench_size(Path(tmp), size, args.queries)
+            bench_size(root, size, args.queries)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     return 0
 
