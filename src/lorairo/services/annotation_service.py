@@ -30,7 +30,7 @@ from lorairo.database.schema import SOURCE_MODEL, AnnotationFailure, AnnotationR
 from lorairo.exceptions import AIProviderError
 from lorairo.services.annotation_store import Thresholds, rethreshold, store_output
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.embeddings.service import store_embeddings
+from lorairo.services.embeddings.compute import store_embeddings
 from lorairo.services.project_service import Project
 from lorairo.services.tag_cleaning import TagCleaner, display_form
 from lorairo.storage.layout import image_path
