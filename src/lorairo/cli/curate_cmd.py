@@ -234,7 +234,7 @@ def select(
             if json:
                 print_json({"undone": True, "changed": list(result.changed_ids)})
             else:
-                console.print(f"{result.description}: {len(result.changed_ids)} images changed back", highlight=False)
+                console.print(f"{result.description}: export flags restored", highlight=False)
             return
         ranked, rest = service.diverse(
             diverse, candidate_ids=_candidates(proj, filter_text), model=model or None, weight_by=weight_by or None
@@ -249,7 +249,7 @@ def select(
         console.print(", ".join(str(i) for i in chosen), highlight=False)
         if apply:
             console.print(
-                f"Kept these, excluded the other {len(rest)} from export ({changed} images changed); "
+                f"Kept these, excluded the other {len(rest)} from export; "
                 f"undo with `lorairo select --project {proj.name} --undo`.",
                 highlight=False,
             )
