@@ -13,7 +13,8 @@ from lorairo.gui.widgets.annotate import AnnotatePanel
 from lorairo.gui.widgets.annotate.model_picker import KIND_TITLES
 from lorairo.services.changes import Changes
 from lorairo.services.image_processing_service import ImageProcessingService
-from tests.support.models import register_tiny_tagger
+from lorairo.storage.embeddings import EmbeddingStore
+from tests.support.models import register_tiny_clip, register_tiny_tagger
 
 
 @pytest.fixture
@@ -24,6 +25,7 @@ def loaded(window, qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     for i in range(6):
         Image.new("RGB", (80, 60), (40 * i, 255 - 40 * i, 90)).save(src / f"img{i}.png")
     register_tiny_tagger(tmp_path / "tiny")
+    register_tiny_clip(tmp_path / "clip")
     session = window.session
     project = session.projects.create("gui-annotate")
     ImageProcessingService(session.config, project).import_paths([src], jobs=1)
@@ -100,3 +102,18 @@ def test_cancel_keeps_what_finished(loaded, qtbot, tmp_path: Path) -> None:  # t
         done = s.execute(text("SELECT count(*) FROM annotations")).scalar()
     assert 1 <= done < 46
     assert not panel.cancel_button.isEnabled() and panel.run_button.isEnabled()
+
+
+def test_embedding_models_are_listed_and_their_run_stores_embeddings(loaded, qtbot) -> None:  # type: ignore[no-untyped-def]
+    window, panel = loaded
+    groups = [panel.picker.topLevelItem(i).text(0) for i in range(panel.picker.topLevelItemCount())]
+    assert any(g.startswith(KIND_TITLES["embedding"]) for g in groups)
+    assert model_item(panel, "clip-vit-b32-embed").text(2) == "needs download"
+    model_item(panel, "tiny-clip").setCheckState(0, Qt.CheckState.Checked)
+    panel.scope.setCurrentIndex(1)  # all images
+    qtbot.waitUntil(lambda: "image×model runs" in panel.estimate.text(), timeout=10000)
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("Done."), timeout=60000)
+    assert "tiny-clip: 6 annotated" in panel.summary.text()
+    store = EmbeddingStore.stores_of(window.session.project.root, "tiny-clip")[0]
+    assert len(store.snapshot()) == 6

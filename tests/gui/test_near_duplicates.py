@@ -97,3 +97,24 @@ def test_not_duplicates_and_reviewed_toggle(qtbot, project: Project, jobs: JobMa
 
     dialog.show_reviewed.setChecked(True)
     qtbot.waitUntil(lambda: dialog.group_list.count() == 1 and len(dialog.cards) == 2)
+
+
+def test_semantic_links_are_reviewed_beside_phash_groups(qtbot, project: Project, jobs: JobManager):  # type: ignore[no-untyped-def]
+    a = add_image(project, "a.jpg", size=(64, 48))
+    b = add_image(project, "b.jpg", size=(64, 48), color=(0, 90, 0))
+    c = add_image(project, "c.jpg", size=(40, 40))
+    d = add_image(project, "d.jpg", size=(40, 40), color=(0, 0, 90))
+    link(project, b, a, 2)
+    with project.db.session(write=True) as s:  # what `lorairo near-duplicates` writes: (1 - 0.985) x 1000
+        s.add(NearDuplicateRecord(image_id=d, match_image_id=c, distance=15, kind="semantic"))
+
+    dialog = NearDuplicateDialog(project, jobs=jobs)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.group_list.count() == 2 and len(dialog.cards) == 2)
+    texts = [dialog.group_list.item(i).text() for i in range(2)]
+    assert texts == ["1. 2 images, distance ≤ 2", "2. 2 images, alike by embedding"]
+    dialog.group_list.setCurrentRow(1)
+    qtbot.waitUntil(lambda: {card.member.image_id for card in dialog.cards} == {c, d})
+    facts = " ".join(card.facts.text() for card in dialog.cards)
+    assert "embedding cosine 0.985" in facts and "pHash" not in facts

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from image_annotator_lib.testing.tiny_models import TinyWD, make_wd_tagger
+from image_annotator_lib.testing.tiny_models import TinyClip, TinyWD, make_clip_embedder, make_wd_tagger
 
 
 def config_dir() -> Path:
@@ -27,6 +27,19 @@ def register_tiny_tagger(folder: Path, name: str = "tiny-wd", *, write_csv: bool
             f'[models."{name}".source]\nlocal_dir = "{folder.as_posix()}"\n'
             f'files = ["model.onnx", "selected_tags.csv"]\n'
             f'[models."{name}".options]\ngeneral_threshold = 0.35\ncharacter_threshold = 0.85\n\n'
+        )
+    return tiny
+
+
+def register_tiny_clip(folder: Path, name: str = "tiny-clip", *, dim: int = 16) -> TinyClip:
+    """A generated transformers.js-style CLIP (vision + text towers, tokenizer.json) registered under `name`."""
+    tiny = make_clip_embedder(folder, dim=dim)
+    with (config_dir() / "annotator_config.toml").open("a", encoding="utf-8") as fh:
+        fh.write(
+            f'[models."{name}"]\nkind = "embedding"\nframework = "clip-onnx"\nbatch_size = 2\n'
+            f'[models."{name}".source]\nlocal_dir = "{folder.as_posix()}"\n'
+            f'files = ["onnx/vision_model.onnx", "onnx/text_model.onnx", "tokenizer.json"]\n'
+            f'[models."{name}".options]\npreprocess = "clip"\n\n'
         )
     return tiny
 

@@ -93,6 +93,9 @@ class ModelOutput:
     raw_text: str | None = None
     is_policy_violation: bool = False
     raw: dict[str, Any] | None = None
+    # L2-normalised float32 vector (numpy) from embedding models and aesthetic scorers; stored in the project's
+    # embedding store, never in the database.
+    embedding: Any = None
 
     @property
     def ok(self) -> bool:
@@ -134,6 +137,7 @@ def _convert(result: Any) -> ModelOutput:
         raw_text=error.raw_text if error else None,
         is_policy_violation=bool(error and error.is_policy_violation),
         raw=result.raw,
+        embedding=getattr(result, "embedding", None),
     )
 
 
@@ -281,6 +285,16 @@ def call_annotate_library(
         logger.exception("annotation library failed")
         raise _fail("annotation failed", exc) from exc
     return _convert_all(results)
+
+
+def embed_text(model_name: str, texts: Sequence[str]) -> Any:
+    """Text embeddings (numpy float32 [n, D], L2-normalised) through an embedding model's text tower."""
+    import image_annotator_lib as lib
+
+    try:
+        return lib.embed_text(model_name, list(texts))
+    except Exception as exc:
+        raise _fail(f"encoding text with {model_name}", exc) from exc
 
 
 def estimate_cloud(model_names: Sequence[str], n_images: int, *, batch: bool = False) -> list[ModelEstimate]:

@@ -10,6 +10,7 @@ from lorairo import __version__
 from lorairo.cli import (
     annotate_cmd,
     config_cmd,
+    curate_cmd,
     duplicates_cmd,
     export_cmd,
     import_cmd,
@@ -40,6 +41,12 @@ app.add_typer(tags_cmd.app, name="tags")
 app.command("duplicates")(duplicates_cmd.duplicates)
 app.add_typer(region_cmd.mask_app, name="mask")
 app.add_typer(region_cmd.crop_app, name="crop")
+app.command("embed")(curate_cmd.embed)
+app.command("similar")(curate_cmd.similar)
+app.command("outliers")(curate_cmd.outliers)
+app.command("near-duplicates")(curate_cmd.near_duplicates)
+app.command("select")(curate_cmd.select)
+app.command("clusters")(curate_cmd.clusters)
 
 
 def _version(value: bool) -> None:

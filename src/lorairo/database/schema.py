@@ -358,7 +358,8 @@ class ImportOutcomeRecord(Base):
 
 
 class NearDuplicateRecord(Base):
-    """A link between two visually near-identical images (pHash Hamming distance <= threshold)."""
+    """A link between two near-identical images: `kind` "phash" (Hamming distance <= threshold, found at import)
+    or "semantic" (embedding cosine >= threshold; distance = (1 - cosine) x 1000)."""
 
     __tablename__ = "near_duplicates"
 
@@ -367,6 +368,7 @@ class NearDuplicateRecord(Base):
     match_image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), nullable=False)
     distance: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String, nullable=False, default="pending")  # pending / reviewed
+    kind: Mapped[str] = mapped_column(String, nullable=False, default="phash", server_default="phash")
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (

@@ -59,6 +59,11 @@ class NearDuplicateGroup:
 
     members: tuple[GroupMember, ...]
     links: tuple[tuple[int, int, int], ...]
+    # Pairs (low id, high id) linked by image embeddings (kind "semantic": distance = (1 - cosine) x 1000).
+    semantic: frozenset[tuple[int, int]] = frozenset()
+
+    def is_semantic(self, image_id: int, other_id: int) -> bool:
+        return (min(image_id, other_id), max(image_id, other_id)) in self.semantic
 
     @property
     def image_ids(self) -> tuple[int, ...]:
@@ -271,10 +276,17 @@ class EditRepository:
 
     def near_duplicate_groups(self, *, include_reviewed: bool = False) -> list[NearDuplicateGroup]:
         """Connected components of the near-duplicate links (union-find), smallest image id first."""
-        stmt = select(NearDuplicateRecord.image_id, NearDuplicateRecord.match_image_id, NearDuplicateRecord.distance)
+        stmt = select(
+            NearDuplicateRecord.image_id,
+            NearDuplicateRecord.match_image_id,
+            NearDuplicateRecord.distance,
+            NearDuplicateRecord.kind,
+        )
         if not include_reviewed:
             stmt = stmt.where(NearDuplicateRecord.status == LINK_PENDING)
-        links = sorted((int(a), int(b), int(d)) for a, b, d in self.session.execute(stmt))
+        rows = list(self.session.execute(stmt))
+        links = sorted((int(a), int(b), int(d)) for a, b, d, _kind in rows)
+        semantic = frozenset((min(int(a), int(b)), max(int(a), int(b))) for a, b, _d, k in rows if k == "semantic")
         parent: dict[int, int] = {}
 
         def find(x: int) -> int:
@@ -295,7 +307,9 @@ class EditRepository:
             chosen = set(ids)
             group_members = tuple(members[i] for i in ids if i in members)
             if len(group_members) > 1:
-                groups.append(NearDuplicateGroup(group_members, tuple(link for link in links if link[0] in chosen)))
+                group_links = tuple(link for link in links if link[0] in chosen)
+                pairs = frozenset(p for p in semantic if p[0] in chosen)
+                groups.append(NearDuplicateGroup(group_members, group_links, pairs))
         return sorted(groups, key=lambda group: group.image_ids)
 
     def _members(self, ids: list[int]) -> dict[int, GroupMember]:

@@ -34,6 +34,7 @@ from lorairo.services.annotation_store import Thresholds, rethreshold, store_out
 from lorairo.services.annotation_writer import ResultWriter, Tally
 from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.embeddings.compute import store_embeddings
 from lorairo.services.project_service import Project
 from lorairo.services.tag_cleaning import TagCleaner, display_form
 from lorairo.storage.layout import image_path
@@ -425,6 +426,7 @@ class AnnotationService:
                     stored.append(image_id)
         for image_id, output in kept:  # counted once committed: a failed transaction counts nothing
             tally.count(image_id, output)
+        store_embeddings(self.project, outputs)  # embedding models and aesthetic scorers: vectors beside the DB
         ok = [o for _, o in kept if o.ok]
         return Changes.of(
             stored,

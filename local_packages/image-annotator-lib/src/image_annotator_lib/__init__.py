@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from image_annotator_lib.api import annotate, download_model, list_available_models, model_status
+from image_annotator_lib.api import annotate, download_model, embed_text, list_available_models, model_status
 from image_annotator_lib.core.base import BaseAnnotator
 from image_annotator_lib.core.cache import get_model_cache
 from image_annotator_lib.core.errors import (
@@ -69,6 +69,7 @@ __all__ = [
     "TagPrediction",
     "annotate",
     "download_model",
+    "embed_text",
     "get_model_cache",
     "get_registry",
     "list_available_models",

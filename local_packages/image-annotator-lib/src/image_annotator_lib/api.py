@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -264,6 +265,26 @@ def annotate(
         for key, result in zip(keys, model_results, strict=True):
             results[key][name] = result
     return results
+
+
+def embed_text(model_name: str, texts: Sequence[str]) -> Any:
+    """Text embeddings (float32 [len(texts), D], L2-normalised) from an embedding model's text tower.
+
+    The rows compare by dot product with the `embedding` of that model's image results.
+
+    Raises:
+        ModelNotFoundError: unknown model. AnnotatorLoadError (MissingFilesError, ...): the model has no text
+        tower (only embedding models of framework clip-onnx do) or its files cannot be loaded.
+    """
+    from image_annotator_lib.core.errors import AnnotatorLoadError
+
+    spec = get_registry().get(model_name)
+    with _model_lock(model_name):
+        annotator = get_model_cache().get(spec)
+        encode = getattr(annotator, "embed_text", None)
+        if encode is None:
+            raise AnnotatorLoadError(f"model {model_name!r} has no text tower (framework {spec.framework})")
+        return encode(list(texts))
 
 
 def model_status(spec: ModelSpec, api_keys: dict[str, str] | None = None) -> ModelStatus:

@@ -1,9 +1,10 @@
 """Near-duplicate review: see a group side by side, keep one, exclude the others from export.
 
-Groups come from `EditService.near_duplicate_groups` (pending pHash links, connected). Thumbnails are read
-from the project's thumbnail cache on a worker, falling back to decoding the original. "Keep" preselects the
-largest image (then the biggest file, then the most tags). Resolving and "not duplicates" are undoable edits
-run on the write pool; `changed(Changes)` says what each one changed (the details panel broadcasts it).
+Groups come from `EditService.near_duplicate_groups` (pending pHash and semantic embedding links, connected).
+Thumbnails are read from the project's thumbnail cache on a worker, falling back to decoding the original.
+"Keep" preselects the largest image (then the biggest file, then the most tags). Resolving and "not duplicates"
+are undoable edits run on the write pool; `changed(Changes)` says what each one changed (the details panel
+broadcasts it).
 
 Thread-safety: GUI thread only.
 """
@@ -79,9 +80,14 @@ class MemberCard(QFrame):
         layout.addWidget(self.badge)
         layout.addStretch(1)
 
-    def set_facts(self, distance: int | None) -> None:
+    def set_facts(self, distance: int | None, semantic: bool = False) -> None:
         m = self.member
-        near = "" if distance is None else f"<br>pHash distance {distance} to the kept image"
+        if distance is None:
+            near = ""
+        elif semantic:  # an embedding link: distance is (1 - cosine) x 1000
+            near = f"<br>looks alike (embedding cosine {1 - distance / 1000:.3f}) to the kept image"
+        else:
+            near = f"<br>pHash distance {distance} to the kept image"
         self.facts.setText(f"{m.width} × {m.height} · {human_size(m.file_size)}<br>{m.tag_count} tags{near}")
 
     def set_image(self, image: QImage) -> None:
@@ -199,9 +205,11 @@ class NearDuplicateDialog(QDialog):
         self.group_list.blockSignals(True)
         self.group_list.clear()
         for number, group in enumerate(groups, start=1):
-            worst = max((d for _a, _b, d in group.links), default=0)
+            phash = [d for a, b, d in group.links if not group.is_semantic(a, b)]
             excluded = sum(m.excluded for m in group.members)
-            text = f"{number}. {len(group.members)} images, distance ≤ {worst}"
+            text = f"{number}. {len(group.members)} images"
+            text += f", distance ≤ {max(phash)}" if phash else ""
+            text += ", alike by embedding" if group.semantic else ""
             if excluded:
                 text += f", {excluded} excluded"
             item = QListWidgetItem(text)
@@ -246,8 +254,9 @@ class NearDuplicateDialog(QDialog):
         if not checked or not 0 <= row < len(self.groups):
             return
         for card in self.cards:
-            distance = self.groups[row].distance_to(image_id, card.member.image_id)
-            card.set_facts(distance)
+            group = self.groups[row]
+            distance = group.distance_to(image_id, card.member.image_id)
+            card.set_facts(distance, group.is_semantic(image_id, card.member.image_id))
             card.setStyleSheet("MemberCard { border: 2px solid #2e86de; }" if card.member.image_id == image_id else "")
 
     def _load_thumbnail(self, card: MemberCard) -> None:

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from image_annotator_lib.core.types import ModelStatus
+from image_annotator_lib.core.types import ModelKind, ModelStatus
 
 # Environment variables the listing reads API keys from (so `list` can say "needs API key" truthfully).
 _KEY_ENV = {
@@ -91,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add `list` and `download`."""
     p_list = subparsers.add_parser("list", help="list models: installed / needs files / needs extra / needs key")
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
-    p_list.add_argument("--kind", choices=["tagger", "scorer", "rating", "captioner", "cloud"], help="only this kind")
+    p_list.add_argument("--kind", choices=[k.value for k in ModelKind], help="only this kind")
     p_list.set_defaults(func=cmd_list)
     p_dl = subparsers.add_parser("download", help="download model files into the Hugging Face cache")
     p_dl.add_argument("models", nargs="+", metavar="MODEL", help="model name(s) from `list`")

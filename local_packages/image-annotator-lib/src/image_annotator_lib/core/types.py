@@ -17,6 +17,7 @@ class ModelKind(StrEnum):
     SCORER = "scorer"
     RATING = "rating"
     CAPTIONER = "captioner"
+    EMBEDDING = "embedding"  # an image (and text) embedding, e.g. a CLIP / SigLIP tower
     CLOUD = "cloud"
 
 
@@ -98,6 +99,9 @@ class AnnotationResult:
     device: str = ""  # what actually ran it: "CPUExecutionProvider", "CUDAExecutionProvider", "cuda:0", "cloud"
     error: AnnotationError | None = None
     raw: dict[str, Any] | None = None  # provider response metadata worth keeping (ids, usage); never secrets
+    # The image embedding (1-D float32 numpy array, L2-normalised) from embedding models and from the aesthetic
+    # scorers, whose CLIP / SigLIP tower computes it anyway: one forward pass gives both the score and this.
+    embedding: Any = None
 
     @property
     def ok(self) -> bool:

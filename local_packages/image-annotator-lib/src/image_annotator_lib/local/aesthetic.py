@@ -73,9 +73,10 @@ class AestheticScorer(OnnxAnnotator):
         return self._preprocess(image, self._size)
 
     def postprocess(self, outputs: list[np.ndarray], result: AnnotationResult) -> None:
-        embedding = np.asarray(outputs[0], dtype=np.float32).reshape(-1)
+        embedding = np.array(outputs[0], dtype=np.float32).reshape(-1)  # a copy: the result keeps it
         norm = float(np.linalg.norm(embedding))
         # L2-normalisation is what the heads were trained on; without it scores land around 20-30.
         embedding = embedding / norm if norm > 0 else embedding
         value = float(self._head(embedding[None, :])[0, 0])
         result.scores[self._score_name] = Score(value, *self._scale)
+        result.embedding = embedding  # the tower's embedding, kept: scoring and embedding cost one forward pass

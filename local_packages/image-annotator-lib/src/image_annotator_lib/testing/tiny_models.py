@@ -282,3 +282,127 @@ def make_aesthetic_model(
         head_file = "head.safetensors"
         write_safetensors(folder / head_file, {"other.unrelated": np.zeros(4, np.float32), **arrays})
     return TinyAesthetic(folder, kind, size, projection, head, tower_file, head_file, output)
+
+
+# --- CLIP-style embedding model (vision tower + text tower + tokenizer.json) ---------------------------------------
+
+
+def clip_normalised_mean(rgb: Sequence[float]) -> np.ndarray:
+    """The per-channel mean a uniform image of colour `rgb` (0..255) has after CLIP preprocessing."""
+    from image_annotator_lib.local.imaging import CLIP_MEAN, CLIP_STD
+
+    return np.asarray((np.asarray(rgb, np.float64) / 255.0 - CLIP_MEAN) / CLIP_STD, dtype=np.float64)
+
+
+@dataclass
+class TinyClip:
+    """A generated transformers.js-style CLIP folder: onnx/vision_model.onnx, onnx/text_model.onnx, tokenizer.json.
+
+    Image embedding = (CLIP-preprocessed channel means) @ projection; text embedding = the masked mean over
+    tokens of a per-word table whose row for word w is `clip_normalised_mean(words[w]) @ projection`. The
+    projection has orthonormal rows, so cosines between colours are kept exactly, and the text "red" points
+    exactly where a uniform image of the colour given for "red" does.
+    """
+
+    folder: Path
+    dim: int
+    projection: np.ndarray  # [3, D]
+    words: dict[str, tuple[int, int, int]]
+
+    def expected_image_embedding(self, rgb: Sequence[float]) -> np.ndarray:
+        """The L2-normalised embedding of a uniform image of colour `rgb`."""
+        vector = clip_normalised_mean(rgb) @ self.projection.astype(np.float64)
+        return np.asarray(vector / np.linalg.norm(vector), dtype=np.float32)
+
+    def spec(self, name: str = "tiny-clip", **options: Any) -> ModelSpec:
+        opts: dict[str, Any] = {"preprocess": "clip", "embedding_output": "image_embeds", "text_output": "text_embeds"}
+        opts.update(options)
+        return ModelSpec(
+            name=name,
+            kind=ModelKind.EMBEDDING,
+            framework="clip-onnx",
+            source=ModelSource(local_dir=str(self.folder), files=CLIP_FILES),
+            batch_size=int(opts.pop("batch_size", 4)),
+            options=opts,
+        )
+
+
+CLIP_FILES = ("onnx/vision_model.onnx", "onnx/text_model.onnx", "tokenizer.json")
+DEFAULT_WORDS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 20, 20),
+    "green": (20, 200, 40),
+    "blue": (20, 30, 220),
+    "white": (255, 255, 255),
+}
+
+
+def write_word_tokenizer(path: Path, words: Sequence[str]) -> dict[str, int]:
+    """A lower-casing, whitespace-splitting WordLevel tokenizer.json: [PAD]=0, [UNK]=1, then `words`."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path))
+    return vocab
+
+
+def make_clip_embedder(
+    folder: Path,
+    *,
+    dim: int = 16,
+    size: int = 224,
+    words: dict[str, tuple[int, int, int]] | None = None,
+    seed: int = 0,
+) -> TinyClip:
+    """Write a tiny CLIP-shaped embedding model (vision + text towers, tokenizer) into `folder`."""
+    onnx = _onnx()
+    helper, tp = onnx.helper, onnx.TensorProto
+    words = dict(DEFAULT_WORDS if words is None else words)
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(0, 1, (dim, 3)))
+    projection = np.ascontiguousarray(q.T, dtype=np.float32)  # [3, D], orthonormal rows
+    folder = Path(folder)
+
+    inp = helper.make_tensor_value_info("pixel_values", tp.FLOAT, ["batch_size", 3, size, size])
+    hidden = helper.make_tensor_value_info("last_hidden_state", tp.FLOAT, ["batch_size", 1, dim])
+    out = helper.make_tensor_value_info("image_embeds", tp.FLOAT, ["batch_size", dim])
+    nodes = [
+        helper.make_node("ReduceMean", ["pixel_values"], ["means"], axes=[2, 3], keepdims=0),
+        helper.make_node("MatMul", ["means", "projection"], ["image_embeds"]),
+        helper.make_node("Unsqueeze", ["image_embeds", "axis1"], ["last_hidden_state"]),
+    ]
+    inits = [
+        helper.make_tensor("projection", tp.FLOAT, [3, dim], projection.flatten().tolist()),
+        helper.make_tensor("axis1", tp.INT64, [1], [1]),
+    ]
+    graph = helper.make_graph(nodes, "tiny_clip_vision", [inp], [hidden, out], initializer=inits)
+    _save(graph, folder / "onnx" / "vision_model.onnx")
+
+    vocab = write_word_tokenizer(folder / "tokenizer.json", list(words))
+    table = np.zeros((len(vocab), dim), dtype=np.float32)  # [PAD] and [UNK] embed to zero
+    for word, rgb in words.items():
+        table[vocab[word]] = (clip_normalised_mean(rgb) @ projection.astype(np.float64)).astype(np.float32)
+    ids = helper.make_tensor_value_info("input_ids", tp.INT64, ["batch_size", "sequence_length"])
+    mask = helper.make_tensor_value_info("attention_mask", tp.INT64, ["batch_size", "sequence_length"])
+    text_hidden = helper.make_tensor_value_info("last_hidden_state", tp.FLOAT, ["batch_size", "sequence_length", dim])
+    text_out = helper.make_tensor_value_info("text_embeds", tp.FLOAT, ["batch_size", dim])
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["last_hidden_state"]),
+        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=tp.FLOAT),
+        helper.make_node("Unsqueeze", ["maskf", "axis2"], ["mask3"]),
+        helper.make_node("Mul", ["last_hidden_state", "mask3"], ["masked"]),
+        helper.make_node("ReduceSum", ["masked", "axis1"], ["summed"], keepdims=0),
+        helper.make_node("ReduceSum", ["maskf", "axis1"], ["count"], keepdims=1),
+        helper.make_node("Div", ["summed", "count"], ["text_embeds"]),
+    ]
+    inits = [
+        helper.make_tensor("table", tp.FLOAT, list(table.shape), table.flatten().tolist()),
+        helper.make_tensor("axis1", tp.INT64, [1], [1]),
+        helper.make_tensor("axis2", tp.INT64, [1], [2]),
+    ]
+    graph = helper.make_graph(nodes, "tiny_clip_text", [ids, mask], [text_hidden, text_out], initializer=inits)
+    _save(graph, folder / "onnx" / "text_model.onnx")
+    return TinyClip(folder, dim, projection, words)

@@ -18,6 +18,7 @@ KIND_TITLES = {
     "scorer": "Aesthetic scorers",
     "rating": "Rating / NSFW",
     "captioner": "Captioners",
+    "embedding": "Image embeddings (find similar, text search)",
     "cloud": "Cloud vision models",
 }
 NAME_ROLE = Qt.ItemDataRole.UserRole

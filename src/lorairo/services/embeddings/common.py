@@ -1,0 +1,27 @@
+"""What the embeddings modules share: the default model, which model kinds give embeddings, the error type."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from lorairo.database.schema import ImageRecord
+from lorairo.exceptions import LoRAIroException
+from lorairo.services.project_service import Project
+
+EMBEDDING_KINDS = ("embedding", "scorer")  # scorers: the aesthetic towers' embeddings
+SEMANTIC_LINK = "semantic"
+
+
+class EmbeddingError(LoRAIroException):
+    """A curation request cannot be answered (no embeddings, bad input); the message says what to do."""
+
+
+def embed_hint(project: Project, model: str) -> str:
+    """The command that computes the missing embeddings, for messages."""
+    return f"lorairo embed --project {project.name} --model {model}"
+
+
+def all_image_ids(project: Project) -> list[int]:
+    """Every image id of the project, ascending."""
+    with project.db.session() as session:
+        return sorted(int(i) for i in session.scalars(select(ImageRecord.id)))
