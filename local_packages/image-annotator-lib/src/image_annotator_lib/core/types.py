@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ModelKind(StrEnum):
@@ -18,6 +21,7 @@ class ModelKind(StrEnum):
     RATING = "rating"
     CAPTIONER = "captioner"
     CLOUD = "cloud"
+    MATTE = "matte"  # background removal: a greyscale foreground matte per image (AnnotationResult.matte)
 
 
 class ErrorCode(StrEnum):
@@ -98,6 +102,8 @@ class AnnotationResult:
     device: str = ""  # what actually ran it: "CPUExecutionProvider", "CUDAExecutionProvider", "cuda:0", "cloud"
     error: AnnotationError | None = None
     raw: dict[str, Any] | None = None  # provider response metadata worth keeping (ids, usage); never secrets
+    # Matte models: uint8 H x W at the input image's upright size, 255 = foreground (the subject to train on).
+    matte: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
