@@ -225,3 +225,11 @@ def test_real_photos_get_masks_at_their_own_size(tmp_path: Path, capsys: pytest.
         assert mask is not None and mask.shape == (height, width)
     proj.close()
     assert "warning" not in capsys.readouterr().err  # no rescale: the matte already had the image's size
+
+
+def test_annotate_refuses_a_matte_model_and_points_to_mask_auto(
+    project: tuple[ConfigurationService, Project], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register_tiny_matte(tmp_path / "model")
+    assert main(["annotate", "--project", NAME, "--models", "tiny-rmbg"]) != 0
+    assert "use `lorairo mask auto --model tiny-rmbg`" in capsys.readouterr().err
