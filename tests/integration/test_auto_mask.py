@@ -233,3 +233,15 @@ def test_annotate_refuses_a_matte_model_and_points_to_mask_auto(
     register_tiny_matte(tmp_path / "model")
     assert main(["annotate", "--project", NAME, "--models", "tiny-rmbg"]) != 0
     assert "use `lorairo mask auto --model tiny-rmbg`" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_load_stops_with_one_error_and_stores_nothing(
+    project: tuple[ConfigurationService, Project], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _config, proj = project
+    tiny = register_tiny_matte(tmp_path / "model")
+    (tiny.folder / tiny.model_file).unlink()  # as a model not downloaded yet, offline
+    assert cli("--model", "tiny-rmbg", "--filter", "") != 0
+    err = capsys.readouterr().err
+    assert err.count("tiny-rmbg cannot run") == 1 and "onnx/model.onnx" in err
+    assert all(stored_mask(proj, i) is None for i in ids_by_name(proj).values())

@@ -35,6 +35,9 @@ from lorairo.storage.lock import ProjectLock
 ProgressCallback = Callable[[int, int, str], None]
 BatchCallback = Callable[[Changes], None]
 CANCELLED = "cancelled"
+# Failures of the model itself, the same for every image: the run stops with one clear error instead of
+# repeating it for each image of the selection.
+MODEL_FAILURES = frozenset({"model_not_found", "missing_files", "needs_extra", "load_failed"})
 
 
 class AutoMaskError(LoRAIroException):
@@ -144,7 +147,8 @@ class AutoMaskService:
         """Mask each image with `model_name`'s matte (binarised at `threshold` in 0..1 when given).
 
         Raises:
-            AutoMaskError: unknown / non-matte model, threshold outside (0, 1], an id the project lacks.
+            AutoMaskError: unknown / non-matte model, threshold outside (0, 1], an id the project lacks, or the
+                model cannot be loaded (files missing offline, broken file): nothing is stored then.
             ProjectBusyError: another writer (import, annotate, ...) holds the project.
         """
         if threshold is not None and not 0.0 < threshold <= 1.0:
@@ -208,6 +212,9 @@ class AutoMaskService:
                     finally:
                         for _, img in ready:
                             img.close()
+                failed_model = {o.error_message for o in outputs.values() if o.error_code in MODEL_FAILURES}
+                if outputs and len(failed_model) == 1 and all(o.error_code in MODEL_FAILURES for o in outputs.values()):
+                    raise AutoMaskError(f"{model_name} cannot run: {failed_model.pop()}")
                 batch_changes = Changes()
                 for target, _ in ready:
                     output = outputs[str(target.id)]
