@@ -274,6 +274,7 @@ def test_grid_sorts_remembers_the_order_shows_overlays_and_has_a_context_menu(qt
         "Copy paths",
         "Show in file manager",
         "Annotate selection (2 images)…",
+        "Auto mask (background removal) (2 images)…",
         "Export selection (2 images)…",
         "Mask from alpha (2 images)",
         "Remove letterbox borders (2 images)",

@@ -9,7 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from image_annotator_lib.testing.tiny_models import TinyClip, TinyWD, make_clip_embedder, make_wd_tagger
+from image_annotator_lib.testing.tiny_models import (
+    MATTE_STYLES,
+    TinyClip,
+    TinyMatte,
+    TinyWD,
+    make_clip_embedder,
+    make_matte_model,
+    make_wd_tagger,
+)
 
 
 def config_dir() -> Path:
@@ -64,3 +72,18 @@ def register_batch_cloud_model(base_url: str, name: str = "loopback-gpt") -> Non
             f'[models."{name}".options]\nmodel_id = "gpt-test"\nbase_url = "{base_url}"\nsupports_batch = true\n'
             f"retry_backoff_base = 0.01\ntimeout = 10\nrate_limit_requests_per_minute = 0\nmax_concurrency = 2\n\n"
         )
+
+
+def register_tiny_matte(folder: Path, name: str = "tiny-rmbg", style: str = "rmbg", *, size: int = 32) -> TinyMatte:
+    """A generated RMBG- or BiRefNet-shaped background-removal model registered under `name`."""
+    tiny = make_matte_model(folder, style, size=size)
+    options = MATTE_STYLES[style]["options"]
+    with (config_dir() / "annotator_config.toml").open("a", encoding="utf-8") as fh:
+        fh.write(
+            f'[models."{name}"]\nkind = "matte"\nframework = "matte-onnx"\nbatch_size = 2\n'
+            f'[models."{name}".source]\nlocal_dir = "{folder.as_posix()}"\nfiles = ["{tiny.model_file}"]\n'
+            f'[models."{name}".options]\nmean = {options["mean"]}\nstd = {options["std"]}\n'
+            f'output = "{options["output"]}"\nactivation = "{options["activation"]}"\n'
+            f'rescale = "{options["rescale"]}"\n\n'
+        )
+    return tiny

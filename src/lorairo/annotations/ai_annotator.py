@@ -365,3 +365,54 @@ def parse_batch_results_file(path: Path, *, model_name: str | None = None) -> di
         return _convert_all(batch_results.parse_batch_results_file(path, model_name=model_name))
     except Exception as exc:
         raise _fail(f"reading batch results {path}", exc) from exc
+
+
+# --- background removal (matte models) --------------------------------------------------------------------
+
+MATTE_KIND = "matte"
+
+
+@dataclass(frozen=True)
+class MatteOutput:
+    """A matte model's answer for one image: a uint8 H x W matte at the image's upright size, or why not."""
+
+    matte: Any = field(default=None, repr=False)  # numpy uint8 array (H, W); 255 = foreground
+    error_code: str | None = None  # the library's ErrorCode value ("cancelled", "missing_files", ...)
+    error_message: str | None = None
+    device: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None and self.matte is not None
+
+
+def compute_mattes(
+    images: list[Image.Image],
+    model_name: str,
+    keys: list[str],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, MatteOutput]:
+    """Run one matte model on `images` (keyed by `keys`); per-image failures come back as `error_code`."""
+    import image_annotator_lib as lib
+
+    try:
+        results = lib.annotate(images, [model_name], keys, progress=progress, cancel=cancel)
+    except Exception as exc:
+        logger.exception("background removal failed")
+        raise _fail("background removal failed", exc) from exc
+    out: dict[str, MatteOutput] = {}
+    for key in keys:
+        result = results[key][model_name]
+        error = result.error
+        if error is None and result.matte is None:  # a model of another kind gives no matte
+            out[key] = MatteOutput(None, "inference_failed", f"{model_name} returned no matte", result.device)
+        else:
+            out[key] = MatteOutput(
+                matte=result.matte,
+                error_code=str(error.code.value) if error else None,
+                error_message=redact(error.message) if error else None,
+                device=result.device,
+            )
+    return out

@@ -145,6 +145,85 @@ def mask_clear(
     _run(project, "mask clear", lambda s, p: s.clear_mask(_selection(p, ids, filter_text)), json)
 
 
+@mask_app.command("auto")
+def mask_auto(
+    project: _ProjectOpt,
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Background-removal model: rmbg-1.4, birefnet-lite (lorairo models list)."),
+    ],
+    ids: _IdsOpt = None,
+    filter_text: _FilterOpt = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", "-t", help="Make the mask black/white: foreground where the matte >= T (0..1)."),
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Also redo images that already have a mask.")] = False,
+    json: _JsonOpt = False,
+) -> None:
+    """Compute each image's mask with a background-removal model (RMBG / BiRefNet, run locally).
+
+    The model's files are fetched on first use (or ahead: lorairo models download <model>). Images that already
+    have a mask are skipped unless --replace. Exit status: 0 when every image got its mask; 1 when some images
+    failed (unreadable, or the model failed on them); 2 when every image to do failed.
+    """
+    import threading
+
+    from rich.markup import escape
+
+    from lorairo.cli.annotate_cmd import _progress
+    from lorairo.services.auto_mask import AutoMaskService
+
+    opened = state.projects.open(project)
+    try:
+        chosen = _selection(opened, ids, filter_text)
+        service = AutoMaskService(state.config, opened)
+        cancel = threading.Event()
+        with _progress(json) as bar:
+            task = bar.add_task(f"Masking ({model})", total=1, rate="")
+
+            def progress(done: int, total: int, message: str) -> None:
+                bar.update(task, completed=done, total=max(total, 1), rate=message)
+
+            try:
+                summary = service.run(
+                    chosen, model, threshold=threshold, replace=replace, progress=progress, cancel=cancel
+                )
+            except KeyboardInterrupt:
+                cancel.set()
+                err_console.print("Interrupted: the masks stored so far are kept; run again to do the rest.")
+                raise
+    finally:
+        opened.close()
+    if json:
+        print_json(
+            {
+                "model": summary.model,
+                "masked": list(summary.masked),
+                "skipped": [{"image_id": i, "reason": r} for i, r in summary.skipped],
+                "failures": [{"image_id": i, "reason": r} for i, r in summary.failures],
+                "warnings": list(summary.warnings),
+                "cancelled": summary.cancelled,
+            }
+        )
+    else:
+        console.print(
+            f"Auto mask with {summary.model}: {len(summary.masked)} image(s) masked, "
+            f"{len(summary.skipped)} skipped (already masked), {len(summary.failures)} failed "
+            f"in {summary.elapsed:.1f} s"
+        )
+        for warning in summary.warnings:
+            err_console.print(f"[yellow]warning[/] {warning}")
+        for image_id, reason in summary.skipped[:10]:
+            err_console.print(f"[yellow]skipped[/] image {image_id}: {escape(reason)}", highlight=False)
+        if len(summary.skipped) > 10:
+            err_console.print(f"[yellow]skipped[/] ... and {len(summary.skipped) - 10} more")
+        for image_id, reason in summary.failures:
+            err_console.print(f"[red]failed[/] image {image_id}: {escape(reason)}", highlight=False)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
+
+
 @crop_app.command("set")
 def crop_set(
     project: _ProjectOpt,

@@ -499,7 +499,14 @@ def _log_failures(summary: AnnotationRunSummary) -> None:
 
 def require_available(service: AnnotationService, model_names: Sequence[str]) -> None:
     """Refuse unknown model names up front (unavailable ones run and record why, per image)."""
-    known = {m.name for m in service.models()}
-    unknown = [n for n in model_names if n not in known]
+    models = {m.name: m for m in service.models()}
+    unknown = [n for n in model_names if n not in models]
     if unknown:
         raise AIProviderError(f"unknown model(s): {', '.join(unknown)}; see `lorairo models list`")
+    # A matte model annotates nothing (no tags, captions or scores): its output is a mask.
+    mattes = [n for n in model_names if models[n].kind == ai_annotator.MATTE_KIND]
+    if mattes:
+        raise AIProviderError(
+            f"{', '.join(mattes)}: background-removal model(s) make masks, not annotations; "
+            f"use `lorairo mask auto --model {mattes[0]}`"
+        )

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.models.image_list_model import ImageIdRole
+from lorairo.gui.widgets.auto_mask_action import AutoMaskAction
 from lorairo.gui.widgets.region_editor import RegionEditor
 from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
@@ -115,6 +116,9 @@ class ReviewController(QObject):
         self._filtered: list[QObject] = []
         self._popups: list[QObject] = []
         self._compare_connected = False
+        self.auto_mask = AutoMaskAction(
+            window, window.session, window.jobs, lambda text: window.status.showMessage(text, 8000)
+        )
         self.attach_panel()
         self._build_actions()
         self._build_tags_dock()
@@ -299,6 +303,9 @@ class ReviewController(QObject):
         menu.addAction("Show in file manager", lambda: self.show_in_file_manager(ids[:1])).setEnabled(bool(ids))
         menu.addSeparator()
         menu.addAction(f"Annotate selection{count}…", self._annotate).setEnabled(bool(ids))
+        menu.addAction(f"Auto mask (background removal){count}…", lambda: self.auto_mask.start(ids)).setEnabled(
+            bool(ids)
+        )
         menu.addAction(f"Export selection{count}…", self.window.open_export_dialog).setEnabled(bool(ids))
         menu.addSeparator()
         for text, action in self.regions.grid_actions(len(ids)):

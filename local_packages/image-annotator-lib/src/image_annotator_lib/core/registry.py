@@ -11,7 +11,7 @@ can override a single field such as `source.local_dir`):
 Entry format (one table per model, under `[models."<name>"]`)::
 
     [models."wd-vit-tagger-v3"]
-    kind = "tagger"                 # tagger | scorer | rating | captioner | embedding | cloud
+    kind = "tagger"                 # tagger | scorer | rating | captioner | embedding | cloud | matte
     framework = "wd-onnx"           # selects the back-end class (see BACKENDS)
     batch_size = 8
     device = "auto"                 # auto | cpu | cuda
@@ -57,6 +57,7 @@ BACKENDS: dict[str, str] = {
     "clip-onnx": "image_annotator_lib.local.embedding:ClipEmbedder",
     "transformers-blip": "image_annotator_lib.local.captioner:BlipCaptioner",
     "transformers-florence2": "image_annotator_lib.local.captioner:Florence2Captioner",
+    "matte-onnx": "image_annotator_lib.local.matte:BackgroundRemover",
     "openai": _CLOUD,
     "anthropic": _CLOUD,
     "google": _CLOUD,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ModelKind(StrEnum):
@@ -19,6 +22,7 @@ class ModelKind(StrEnum):
     CAPTIONER = "captioner"
     EMBEDDING = "embedding"  # an image (and text) embedding, e.g. a CLIP / SigLIP tower
     CLOUD = "cloud"
+    MATTE = "matte"  # background removal: a greyscale foreground matte per image (AnnotationResult.matte)
 
 
 class ErrorCode(StrEnum):
@@ -102,6 +106,8 @@ class AnnotationResult:
     # The image embedding (1-D float32 numpy array, L2-normalised) from embedding models and from the aesthetic
     # scorers, whose CLIP / SigLIP tower computes it anyway: one forward pass gives both the score and this.
     embedding: Any = None
+    # Matte models: uint8 H x W at the input image's upright size, 255 = foreground (the subject to train on).
+    matte: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:

@@ -406,3 +406,108 @@ def make_clip_embedder(
     graph = helper.make_graph(nodes, "tiny_clip_text", [ids, mask], [text_hidden, text_out], initializer=inits)
     _save(graph, folder / "onnx" / "text_model.onnx")
     return TinyClip(folder, dim, projection, words)
+
+
+# Each style's real preprocessing (see local/matte.py) and its input / output names.
+MATTE_STYLES: dict[str, dict[str, Any]] = {
+    "rmbg": {
+        "input": "input",
+        "outputs": ("output", "side_output"),  # the matte is the first output
+        "options": {"mean": [0.5] * 3, "std": [1.0] * 3, "output": "first", "activation": "none", "rescale": "minmax"},
+    },
+    "birefnet": {
+        "input": "input_image",
+        "outputs": ("side_output", "output_image"),  # logits of the final matte come last
+        "options": {
+            "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225],
+            "output": "last",
+            "activation": "sigmoid",
+            "rescale": "clip",
+        },
+    },
+}
+MATTE_LOGIT = 10.0  # the birefnet-style model's logit for foreground (+) and background (-)
+
+
+@dataclass
+class TinyMatte:
+    """A generated background-removal model: foreground = the normalised red channel above 0.
+
+    For RMBG's normalisation that is red >= 128; for BiRefNet's (ImageNet) red >= 124. `expected()` gives the
+    exact matte for an image the size of the model input (no resize in between).
+    """
+
+    folder: Path
+    style: str  # "rmbg" | "birefnet"
+    size: int
+    model_file: str = "onnx/model.onnx"
+
+    def foreground(self, rgb: np.ndarray) -> np.ndarray:
+        """Boolean H x W: where the model says foreground for RGB uint8 pixels (computed as the model does)."""
+        options = MATTE_STYLES[self.style]["options"]
+        red = (rgb[..., 0].astype(np.float32) / np.float32(255.0) - np.float32(options["mean"][0])) / np.float32(
+            options["std"][0]
+        )
+        return np.asarray(red > 0)
+
+    def expected(self, rgb: np.ndarray) -> np.ndarray:
+        """The exact uint8 matte for RGB uint8 pixels of the model's input size."""
+        fg = self.foreground(rgb)
+        if self.style == "rmbg":  # 0/1 output, min-max keeps it 0/1 (a flat output is clipped as it is)
+            return np.where(fg, 255, 0).astype(np.uint8)
+        probs = _sigmoid(np.where(fg, MATTE_LOGIT, -MATTE_LOGIT)).astype(np.float32)
+        return (np.clip(probs, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+    def spec(self, name: str | None = None, **options: Any) -> ModelSpec:
+        opts: dict[str, Any] = {**MATTE_STYLES[self.style]["options"], **options}
+        return ModelSpec(
+            name=name or f"tiny-matte-{self.style}",
+            kind=ModelKind.MATTE,
+            framework="matte-onnx",
+            source=ModelSource(local_dir=str(self.folder), files=(self.model_file,)),
+            batch_size=int(opts.pop("batch_size", 2)),
+            device=str(opts.pop("device", "auto")),
+            options=opts,
+        )
+
+
+def make_matte_model(folder: Path, style: str = "rmbg", *, size: int = 32, batch: int | None = None) -> TinyMatte:
+    """Write an RMBG- or BiRefNet-shaped `onnx/model.onnx` ([N, 3, S, S] -> [N, 1, S, S] plus a side output)."""
+    if style not in MATTE_STYLES:
+        raise ValueError(f"style must be one of {', '.join(MATTE_STYLES)}")
+    onnx = _onnx()
+    helper, tp = onnx.helper, onnx.TensorProto
+    layout = MATTE_STYLES[style]
+    first: str | int = "batch_size" if batch is None else batch
+    inp = helper.make_tensor_value_info(layout["input"], tp.FLOAT, [first, 3, size, size])
+    outs = [helper.make_tensor_value_info(n, tp.FLOAT, [first, 1, size, size]) for n in layout["outputs"]]
+    inits = [
+        helper.make_tensor("starts", tp.INT64, [1], [0]),
+        helper.make_tensor("ends", tp.INT64, [1], [1]),
+        helper.make_tensor("axes", tp.INT64, [1], [1]),
+        helper.make_tensor("zero", tp.FLOAT, [], [0.0]),
+        helper.make_tensor("gain", tp.FLOAT, [], [2.0 * MATTE_LOGIT]),
+        helper.make_tensor("offset", tp.FLOAT, [], [MATTE_LOGIT]),
+        helper.make_tensor("side_value", tp.FLOAT, [], [0.25]),
+    ]
+    main, side = (layout["outputs"][0], layout["outputs"][1]) if style == "rmbg" else layout["outputs"][::-1]
+    nodes = [
+        helper.make_node("Slice", [layout["input"], "starts", "ends", "axes"], ["red"]),
+        helper.make_node("Greater", ["red", "zero"], ["is_fg"]),
+        helper.make_node("Cast", ["is_fg"], ["fg"], to=tp.FLOAT),
+        # A side output of another value, so picking the wrong output shows in the matte.
+        helper.make_node("Mul", ["red", "zero"], ["side_zero"]),
+        helper.make_node("Add", ["side_zero", "side_value"], [side]),
+    ]
+    if style == "rmbg":
+        nodes.append(helper.make_node("Identity", ["fg"], [main]))
+    else:  # logits: +LOGIT for foreground, -LOGIT for background
+        nodes += [
+            helper.make_node("Mul", ["fg", "gain"], ["scaled"]),
+            helper.make_node("Sub", ["scaled", "offset"], [main]),
+        ]
+    graph = helper.make_graph(nodes, f"tiny_matte_{style}", [inp], outs, initializer=inits)
+    matte = TinyMatte(Path(folder), style, size)
+    _save(graph, matte.folder / matte.model_file)
+    return matte
