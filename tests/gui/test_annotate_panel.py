@@ -117,3 +117,38 @@ def test_embedding_models_are_listed_and_their_run_stores_embeddings(loaded, qtb
     assert "tiny-clip: 6 annotated" in panel.summary.text()
     store = EmbeddingStore.stores_of(window.session.project.root, "tiny-clip")[0]
     assert len(store.snapshot()) == 6
+
+
+def test_a_model_that_fails_every_image_lists_its_reason_in_the_errors_tab(  # type: ignore[no-untyped-def]
+    window, qtbot, tmp_path: Path
+) -> None:
+    """The panel's summary only counts failures; the message that says what to fix reaches the Errors tab."""
+    import socket
+
+    from tests.support.models import register_loopback_cloud_model
+
+    with socket.socket() as probe:  # a port nothing listens on: every request is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    register_loopback_cloud_model(f"http://127.0.0.1:{port}/v1", name="dead-server")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (80, 60), (60 * i, 90, 30)).save(src / f"img{i}.png")
+    session = window.session
+    project = session.projects.create("gui-annotate-fail")
+    ImageProcessingService(session.config, project).import_paths([src], jobs=1)
+    session.set_project(project)
+    panel: AnnotatePanel = window.panels["AnnotatePanel"]
+    qtbot.waitUntil(lambda: panel.picker.topLevelItemCount() > 0, timeout=15000)
+    model_item(panel, "dead-server").setCheckState(0, Qt.CheckState.Checked)
+    panel.scope.setCurrentIndex(1)
+    before = window.log_panel.error_count()
+    panel.start()
+    qtbot.waitUntil(lambda: panel.summary.text().startswith("Done."), timeout=60000)
+    assert "dead-server: 0 annotated, 3 failed" in panel.summary.text()
+    new = window.log_panel.error_messages()[before:]
+    assert new and all(f"127.0.0.1:{port}" in message for message in new), new
+    where = window.log_panel.errors.item(window.log_panel.error_count() - 1, 1).text()
+    item = window.log_panel.errors.item(window.log_panel.error_count() - 1, 2).text()
+    assert where == "Annotate" and item == "provider_error (3 image×model pairs)"

@@ -141,3 +141,58 @@ def test_an_edit_during_an_import_is_saved_and_shown_at_once(qtbot, window, monk
     with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
         pass
     assert blocker.args[0].status == "completed"
+
+
+def test_sidecar_notes_and_merged_duplicate_tags_reach_the_user(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A second import brings an exact duplicate with its own sidecar, a Latin-1 sidecar and one over the size
+    limit: the kept image's new tags are broadcast (its details reload), the summary dialog lists the notes
+    and the lost sidecar is an error."""
+    import os
+    import shutil
+
+    from lorairo.gui.widgets.import_panel import ImportSummaryDialog
+    from lorairo.services.changes import Changes
+    from lorairo.services.edit_service import EditService
+
+    window.config.update_setting("image_processing", "max_sidecar_kb", 1)
+    _open(qtbot, window, "sidecars")
+    [kept] = make_images(tmp_path / "first", 1)
+    window.import_paths([str(tmp_path / "first")])
+    with qtbot.waitSignal(window.imports.finished, timeout=60_000):
+        pass
+    [kept_id] = window.browser.model.ids()
+    second = tmp_path / "second"
+    second.mkdir()
+    shutil.copy(kept, second / "copy.png")
+    (second / "copy.txt").write_text("space, helmet, Long_Hair", encoding="utf-8")
+    shutil.copy(kept, second / os.fsdecode(b"caf\xe9.png"))  # a Latin-1 name from an old archive
+    make_images(tmp_path / "new", 2)
+    shutil.copy(tmp_path / "new" / "img_0001.png", second / "latin.png")
+    (second / "latin.txt").write_bytes("café, rétine".encode("latin-1"))
+    shutil.copy(tmp_path / "new" / "img_0000.png", second / "huge.png")
+    (second / "huge.txt").write_text("tag, " * 400, encoding="utf-8")
+    changed: list[Changes] = []
+    window.session.changed.connect(changed.append)
+    window.import_paths([str(second)])
+    with qtbot.waitSignal(window.imports.finished, timeout=60_000) as blocker:
+        pass
+    summary = blocker.args[0]
+
+    assert summary.sidecar_merged_ids == (kept_id,)
+    assert any(kept_id in c.image_ids and c.tags for c in changed)  # the kept image's views reload its tags
+    tags = {t.tag for t in EditService(window.session.project).get_image_details(kept_id).tags}
+    assert {"space", "helmet", "Long Hair"} <= tags
+    assert "5 sidecar tags added" in window.status.currentMessage()  # 3 merged + café, rétine
+    assert "2 sidecar notes (1 not UTF-8)" in window.status.currentMessage()
+    dialog = window.findChild(ImportSummaryDialog)
+    assert dialog is not None
+    table = dialog.table
+    rows = {
+        (Path(table.item(r, 0).text()).name, table.item(r, 1).text()): table.item(r, 2).text()
+        for r in range(table.rowCount())
+    }
+    assert rows[("caf\ufffd.png", "duplicate")].startswith("same content as image")  # not "caf.png"
+    assert rows[("latin.txt", "sidecar")].startswith("not utf-8: decoded as")
+    assert rows[("huge.txt", "sidecar")].startswith("too large:")
+    errors = window.log_panel.error_messages()
+    assert any(m.startswith("sidecar too large") for m in errors), errors

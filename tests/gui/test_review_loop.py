@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtWidgets import QApplication
@@ -131,6 +132,31 @@ def test_decode_for_view_is_upright_and_no_larger_than_shown(tmp_path: Path) -> 
     assert small.image.height() <= 800 and small.image.width() < small.image.height()
     full = decode_for_view(path, None)
     assert (full.image.width(), full.image.height()) == (3000, 4000) and full.is_full
+
+
+def test_pillow_fallback_logs_pillows_warnings_with_the_file_name(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Files Qt cannot decode go through Pillow: its "Corrupt EXIF data" warnings reach the log, not stderr."""
+    import struct
+
+    from loguru import logger
+
+    from lorairo.gui.widgets.viewer import _decode_with_pillow
+
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 100, 1000) + struct.pack("<I", 0)
+    path = tmp_path / "exif.webp"
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(path, "WEBP", exif=b"Exif\x00\x00" + tiff)
+    capfd.readouterr()
+    messages: list[str] = []
+    sink = logger.add(messages.append, level="WARNING", format="{message}")
+    try:
+        image = _decode_with_pillow(path, "unsupported", QSize(32, 32))
+    finally:
+        logger.remove(sink)
+    assert (image.width(), image.height()) == (32, 24)
+    assert "Tag data larger than file" not in capfd.readouterr().err
+    assert any("exif.webp" in m and "Tag data larger than file" in m for m in messages), messages
 
 
 def test_viewer_opens_zooms_navigates_and_reports_a_broken_file(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

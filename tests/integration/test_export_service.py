@@ -405,3 +405,29 @@ def test_relative_paths_survive_moving_the_export(
         assert (moved / subset["metadata_file"]).is_file()
         keys = json.loads((moved / "metadata.json").read_text())
         assert all((moved / key).is_file() for key in keys)
+
+
+def test_pillow_warnings_while_exporting_go_to_the_log_with_the_file_name(
+    project: Project, service: ExportService, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A photo with a broken EXIF block: Pillow warns while reading it; the warning goes to the log naming the
+    file, not through the progress bar (the workers have no log of their own)."""
+    import io
+    import struct
+
+    from loguru import logger
+
+    add_images(project, [ImageSpec("exif.jpg", (64, 48), fmt="JPEG", tags=simple_tags("a"), referenced_at=tmp_path)])
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 100, 1000) + struct.pack("<I", 0)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(buffer, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    (tmp_path / "exif.jpg").write_bytes(buffer.getvalue())
+    messages: list[str] = []
+    sink = logger.add(messages.append, level="WARNING", format="{message}")
+    try:
+        result = service.export(service.default_options(tmp_path / "out", image_format="png"))
+    finally:
+        logger.remove(sink)
+    assert result.exported == 1 and not result.failures
+    assert "Tag data larger than file" not in capfd.readouterr().err
+    assert any("exif.jpg" in m and "Tag data larger than file" in m for m in messages), messages

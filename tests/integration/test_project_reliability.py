@@ -125,6 +125,30 @@ def test_cli_rename_and_delete_during_an_import_are_one_line_naming_the_holder(
     assert (project.root / "database.db").is_file()
 
 
+def test_a_rename_while_the_app_only_shows_the_project_loses_no_edit_and_leaves_no_ghost(
+    config: ConfigurationService, projects: ProjectService, project: Project, source: Path
+) -> None:
+    """Accepted by design (docs/reliability.md, section 2): the lock is for writer operations, so a project the
+    app merely has open can be renamed from the CLI. An edit made in the app afterwards still lands in the
+    renamed project (the open database file moved with its folder); a writer operation started from the stale
+    window is refused with a clear error and does not recreate the old folder."""
+    from lorairo.services.edit_service import EditService
+
+    old_root = project.root
+    edits = EditService(project)  # the app's view of the project, opened before the rename
+    ProjectService(config).rename("demo", "moved")  # the CLI, another ProjectService
+    assert edits.add_tags([1, 2], ["after rename"]).changed_ids == (1, 2)
+    with pytest.raises(ProjectError, match="renamed or deleted meanwhile"):
+        ImageProcessingService(config, project).import_paths([source], jobs=1)
+    assert not old_root.exists()  # no ghost folder under the old name
+    project.close()
+    moved = projects.open("moved")
+    try:
+        assert {t.tag for t in EditService(moved).get_image_details(2).tags} == {"after rename"}
+    finally:
+        moved.close()
+
+
 def test_a_rename_while_the_desktop_app_imports_is_refused(
     config: ConfigurationService, projects: ProjectService, tmp_path: Path
 ) -> None:

@@ -97,3 +97,33 @@ def test_stdlib_log_records_of_libraries_reach_the_log_masked(configured: tuple[
     # The line names the library's module, not the bridge.
     line = next(li for li in text.splitlines() if "provider echoed" in li)
     assert "lorairo.utils.log" not in line and "| WARNING |" in line
+
+
+def test_python_warnings_reach_the_log_not_the_terminal(tmp_path: Path) -> None:
+    """Pillow warns ("Corrupt EXIF data", "Tag data larger than file") while a model's library decodes an image
+    in `lorairo annotate`: the warning goes to the log file, not through the progress bar. A child interpreter,
+    so pytest's own warning capture is not in the way."""
+    import io
+    import struct
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 100, 1000) + struct.pack("<I", 0)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(buffer, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    photo, log_file = tmp_path / "exif.jpg", tmp_path / "lorairo.log"
+    photo.write_bytes(buffer.getvalue())
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom PIL import Image, ImageOps\n"
+        "from lorairo.utils.log import setup_logging\n"
+        "setup_logging('INFO', Path(sys.argv[2]), console=False)\n"
+        "ImageOps.exif_transpose(Image.open(sys.argv[1]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(photo), str(log_file)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Tag data larger than file" not in done.stderr
+    assert "Tag data larger than file" in log_file.read_text(encoding="utf-8")

@@ -187,3 +187,28 @@ def test_grid_orders(project: Project) -> None:
     assert sorted_ids(project.db, ImageFilter(tags_all=("x",)), "tags") == [b, a]
     with pytest.raises(ValueError, match="unknown sort"):
         sorted_ids(project.db, None, "colour")
+
+
+def test_a_project_wide_rename_to_feline_is_found_by_the_filter_under_its_new_name(project: Project) -> None:
+    """Filters match `tags.tag_key`: a rename must give the new rows the new key (a rename that updated `tag`
+    in place would leave `cat`'s key behind and `feline` would find nothing)."""
+    from lorairo.services.filter_language import parse_filter
+    from lorairo.services.image_query_service import ImageQueryService
+
+    a = add_image(project, "a.png", tags={"cat": "general"})
+    b = add_image(project, "b.png", tags={"Cat": "general", "dog": "general"})
+    add_image(project, "c.png", tags={"dog": "general"})
+    service = EditService(project)
+    query = ImageQueryService(project.db)
+
+    def found(text: str) -> list[int]:
+        return query.query_ids(parse_filter(text))
+
+    assert found("cat") == [a, b]
+    result = service.rename_everywhere("cat", "Feline")
+    assert found("feline") == found("Feline") == found("tag:FELINE") == [a, b]
+    assert found("cat") == [] and found("-feline") == [b + 1]
+    with project.db.session() as s:
+        assert set(s.scalars(select(TagRecord.tag_key).where(TagRecord.is_rejected.is_(False)))) == {"feline", "dog"}
+    EditCommand(result).undo(service)
+    assert found("cat") == [a, b] and found("feline") == []

@@ -81,6 +81,10 @@ class ImportController(QObject):
     def _done(self, summary: ImportSummary) -> None:
         self.job = None
         self.last_summary = summary
+        # New images were announced batch by batch; images that were already there and took a sidecar's tags
+        # or caption (a duplicate's sidecar, an edited sidecar) changed too: the details and tag counts reload.
+        if summary.sidecar_merged_ids:
+            self.session.notify(Changes.of(summary.sidecar_merged_ids, tags=True, captions=True))
         self.finished.emit(summary)
 
     def _failed(self, _error: JobError) -> None:  # the JobManager already reported it to the user

@@ -39,6 +39,8 @@ from lorairo.gui.widgets.status_bar import MainStatusBar
 from lorairo.gui.workers import Job, JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.summary import REASON_ALREADY_IMPORTED, ImportSummary
+from lorairo.storage.names import display_name
+from lorairo.storage.sidecars import NOTE_TOO_LARGE, NOTE_UNREADABLE
 
 MAX_REPORTED_IMPORT_FAILURES = 500
 LAST_PROJECT_KEY = "session/last_project"  # QSettings: the project open when the window closed ("" = none)
@@ -425,13 +427,17 @@ class MainWindow(QMainWindow):
         # errors panel, capped so a folder of thousands of bad files cannot flood the GUI thread.
         failed = [o for o in summary.outcomes if o.outcome == "skipped" and o.reason != REASON_ALREADY_IMPORTED]
         for outcome in failed[:MAX_REPORTED_IMPORT_FAILURES]:
-            self.session.report_failure("Import", outcome.db_reason or "skipped", outcome.path)
+            self.session.report_failure("Import", outcome.db_reason or "skipped", display_name(outcome.path))
         if len(failed) > MAX_REPORTED_IMPORT_FAILURES:
             more = len(failed) - MAX_REPORTED_IMPORT_FAILURES
             self.session.report_failure("Import", f"… and {more} more skipped files (see the import summary)")
+        # A sidecar that was too large or unreadable lost its tags for this import: a failure, like a skipped file.
+        for note in summary.sidecar_notes:
+            if note.kind in (NOTE_TOO_LARGE, NOTE_UNREADABLE):
+                self.session.report_failure("Import", f"sidecar {note.kind}: {note.detail}", display_name(note.path))
         if self.browser is not None:
             self.browser.import_finished(summary)
-        if failed or summary.duplicates or summary.status == "cancelled":
+        if failed or summary.duplicates or summary.sidecar_notes or summary.status == "cancelled":
             dialog = ImportSummaryDialog(summary, self)
             dialog.show()
         self.last_import_dialog_summary = summary

@@ -332,6 +332,8 @@ class ExportService:
             if result.disk_full_at is not None:  # every later image would fail the same way: stop here
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), result.disk_full_at)
             plan = by_id[result.image_id]
+            for message in result.warnings:  # Pillow's "Corrupt EXIF data" and the like: the log, not the terminal
+                logger.warning("{}: {}", plan.item.shown_path, message)
             if result.error is not None or result.size is None:
                 failures.append(ExportIssue(result.image_id, plan.item.shown_path, result.error or "no size"))
                 logger.warning(

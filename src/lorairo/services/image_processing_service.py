@@ -240,6 +240,7 @@ class ImageProcessingService:
                 sidecar_notes=writer.sidecar_notes,
                 sidecars_changed=writer.sidecars_changed,
                 sidecar_tags_added=writer.sidecar_tags_added,
+                sidecar_merged_ids=writer.sidecar_merged_ids,
             )
         logger.info(
             "import run {} {}: {} imported, {} duplicates, {} near-duplicates, {} skipped {}, {} sidecars changed, "

@@ -99,6 +99,9 @@ class InterceptHandler(logging.Handler):
 
 def install_logging_bridge(level: int = BRIDGED_LEVEL) -> None:
     """Route the standard library's log records (at `level` and above) into loguru; idempotent."""
+    # Python warnings (Pillow's "Corrupt EXIF data" while a model's library decodes an image, ...) become log
+    # records of `py.warnings` and take the same way: the log file, not lines through the progress bar.
+    logging.captureWarnings(True)
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler, InterceptHandler):

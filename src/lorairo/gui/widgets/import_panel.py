@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.services.importing.summary import OUTCOME_DUPLICATE, OUTCOME_SKIPPED, ImportSummary
+from lorairo.storage.names import display_name
 
 _RATE = re.compile(r"([\d.,]+) images/s")
 _ETA = re.compile(r"ETA ([\d:\-]+)")
@@ -93,9 +94,25 @@ def summary_text(summary: ImportSummary) -> str:
         parts.append(f"{summary.duplicates:,} exact duplicates recorded")
     if summary.skipped:
         parts.append(f"{summary.skipped:,} skipped")
-    return f"{verb}: {', '.join(parts)} ({summary.total:,} files in {summary.elapsed_s:.1f} s, " + (
+    text = f"{verb}: {', '.join(parts)} ({summary.total:,} files in {summary.elapsed_s:.1f} s, " + (
         f"{summary.images_per_s:.1f} images/s)."
     )
+    return text + sidecar_text(summary)
+
+
+def sidecar_text(summary: ImportSummary) -> str:
+    """What the sidecars did (the CLI's "sidecars:" and "sidecar notes:" lines), empty when there were none."""
+    parts = []
+    if summary.sidecar_tags_added:
+        parts.append(f"{summary.sidecar_tags_added:,} sidecar tags added")
+    if summary.sidecars_changed:
+        parts.append(f"{summary.sidecars_changed:,} sidecars changed since the last import")
+    if summary.sidecar_notes:
+        not_utf8 = len(summary.non_utf8_sidecars)
+        parts.append(
+            f"{len(summary.sidecar_notes):,} sidecar notes" + (f" ({not_utf8:,} not UTF-8)" if not_utf8 else "")
+        )
+    return f" {'; '.join(parts)}." if parts else ""
 
 
 class ImportSummaryDialog(QDialog):
@@ -116,7 +133,16 @@ class ImportSummaryDialog(QDialog):
             )
         self.by_reason = by_reason = QLabel(note, self)
         by_reason.setWordWrap(True)
-        listed = [o for o in summary.outcomes if o.outcome in (OUTCOME_SKIPPED, OUTCOME_DUPLICATE)]
+        listed = [
+            (display_name(o.path), o.outcome, o.db_reason or "")  # a Latin-1 name shows U+FFFD, not nothing
+            for o in summary.outcomes
+            if o.outcome in (OUTCOME_SKIPPED, OUTCOME_DUPLICATE)
+        ]
+        # Sidecars decoded from another encoding, cleaned of control characters, too large or unreadable: the
+        # user checks these tags (the CLI prints the same notes).
+        listed.extend(
+            (display_name(note.path), "sidecar", f"{note.kind}: {note.detail}") for note in summary.sidecar_notes
+        )
         self.table = QTableWidget(len(listed), 3, self)
         self.table.setHorizontalHeaderLabels(["File", "Outcome", "Reason"])
         self.table.verticalHeader().hide()
@@ -124,8 +150,8 @@ class ImportSummaryDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        for row, outcome in enumerate(listed):
-            for column, value in enumerate((outcome.path, outcome.outcome, outcome.db_reason or "")):
+        for row, values in enumerate(listed):
+            for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 item.setToolTip(value)
                 self.table.setItem(row, column, item)

@@ -84,13 +84,21 @@ def decode_for_view(path: Path, target: QSize | None) -> ViewImage:
 
 
 def _decode_with_pillow(path: Path, qt_error: str, target: QSize | None) -> QImage:
+    import warnings
+
+    from loguru import logger
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as opened:
-            upright = ImageOps.exif_transpose(opened).convert("RGBA")
+        # Pillow's "Corrupt EXIF data" and the like go to the log with the file's name, not to the terminal.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Image.open(path) as opened:
+                upright = ImageOps.exif_transpose(opened).convert("RGBA")
     except Exception as exc:
         raise ImageProcessingError(f"{path}: cannot decode the image ({qt_error}; Pillow: {exc})") from exc
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        logger.warning("{}: {}", path, message)
     if target is not None:
         upright.thumbnail((max(1, target.width()), max(1, target.height())))
     data = upright.tobytes("raw", "RGBA")

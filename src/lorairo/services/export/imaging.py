@@ -9,7 +9,8 @@ reads. A file that needs none of that is copied byte for byte.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -65,6 +66,9 @@ class ImageJobResult:
     copied: bool = False
     mask_written: bool = False
     disk_full_at: str | None = None  # set when the write failed for lack of space: the export stops
+    # Pillow's warnings while reading the file ("Corrupt EXIF data", ...): the parent logs them with the file's
+    # name. A worker process has no log file of its own; left alone they would print through the progress bar.
+    warnings: tuple[str, ...] = ()
 
 
 #: Modes sd-scripts' loader (``convert("RGB")``) reads faithfully: anything else is re-encoded to 8-bit RGB.
@@ -141,7 +145,17 @@ def _resize(img: Image.Image, size: tuple[int, int], shrink_filter: str) -> Imag
 
 
 def process_image(job: ImageJob) -> ImageJobResult:
-    """Write ``job.dest`` (and the mask); never raises: failures come back as ``error``."""
+    """Write ``job.dest`` (and the mask); never raises: failures come back as ``error``, Pillow's warnings as
+    ``warnings``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _process_or_error(job)
+    if not caught:
+        return result
+    return replace(result, warnings=tuple(dict.fromkeys(str(w.message) for w in caught)))
+
+
+def _process_or_error(job: ImageJob) -> ImageJobResult:
     try:
         return _process(job)
     except OSError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,8 @@ class ImportSummary:
     sidecar_notes: tuple[SidecarNote, ...] = ()  # sidecars not UTF-8, cleaned, too large or unreadable
     sidecars_changed: int = 0  # sidecars of known images edited since they were last read
     sidecar_tags_added: int = 0  # tags added from sidecars (new images, duplicates and edited sidecars)
+    # Images that were not new to this run but took a sidecar (a duplicate's, an edited one): views reload them.
+    sidecar_merged_ids: tuple[int, ...] = ()
 
     @property
     def non_utf8_sidecars(self) -> dict[str, str]:
@@ -80,6 +82,7 @@ class ImportSummary:
         sidecar_notes: Sequence[SidecarNote] = (),
         sidecars_changed: int = 0,
         sidecar_tags_added: int = 0,
+        sidecar_merged_ids: Iterable[int] = (),
     ) -> ImportSummary:
         counts = Counter(item.outcome for item in outcomes)
         reasons = Counter(item.reason or "unknown" for item in outcomes if item.outcome == OUTCOME_SKIPPED)
@@ -99,6 +102,7 @@ class ImportSummary:
             sidecar_notes=tuple(sidecar_notes),
             sidecars_changed=sidecars_changed,
             sidecar_tags_added=sidecar_tags_added,
+            sidecar_merged_ids=tuple(sorted(sidecar_merged_ids)),
         )
 
     def as_dict(self, *, with_files: bool = True) -> dict[str, Any]:

@@ -76,6 +76,9 @@ class BatchWriter:
         self.sidecar_notes: list[SidecarNote] = []
         self.sidecars_changed = 0
         self.sidecar_tags_added = 0
+        # Images already in the project (or earlier in this run) that took a sidecar: a duplicate's, or one
+        # edited since the last import. Their tags / captions may have changed: the GUI reloads them.
+        self.sidecar_merged_ids: set[int] = set()
         self.disk_full: str | None = None  # the first "disk full at PATH" a worker reported
 
     def write(self, results: Sequence[FileResult], unchanged: Sequence[Unchanged]) -> list[FileOutcome]:
@@ -191,6 +194,8 @@ class BatchWriter:
             if candidate.reimport:  # edited, or new beside an image imported before (a duplicate's is neither)
                 self.sidecars_changed += len(changed)
             merge.append(candidate)
+            if not candidate.new_image:
+                self.sidecar_merged_ids.add(image_id)
             self.sidecar_notes.extend(candidate.sidecar.notes)
             for f in candidate.sidecar.files:
                 stamps[(candidate.image_id, f.path)] = (f.size, f.mtime)

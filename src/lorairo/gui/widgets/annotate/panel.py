@@ -355,6 +355,15 @@ class AnnotatePanel(QWidget):
             f"{head} {summary.images} images in {format_seconds(summary.elapsed)} "
             f"({summary.images_per_second:.1f}/s).\n" + "\n".join(parts) + (f"\nFailures: {reasons}" if reasons else "")
         )
+        self._report_failures(summary)
+
+    def _report_failures(self, summary: AnnotationRunSummary) -> None:
+        """Each failure reason with its first messages in the window's Errors tab (what the CLI prints): the
+        summary line above only counts them, and a user fixing a key or a server needs the message."""
+        for reason, count in sorted(summary.failure_reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            item = f"{reason} ({count} image×model pair{'s' if count != 1 else ''})"
+            for message in summary.failure_messages.get(reason) or [reason]:
+                self.session.report_failure("Annotate", message, item)
 
     def _job_ended(self) -> None:
         self.job = None
