@@ -239,6 +239,9 @@ class TagRecord(Base):
         # 'prefix*'`) without touching the table (tag queries ~40% faster at 100k images, docs/benchmarks.md).
         Index("idx_tags_live", "tag_key", "image_id", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_image_id", "image_id"),
+        # A filter's other tag terms (AND after the rarest, OR groups, NOT) are probed per candidate image:
+        # covering, so a probe never reads the table (alembic 0012).
+        Index("idx_tags_image_live", "image_id", "tag_key", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_model", "model_id"),
     )
 
