@@ -74,7 +74,8 @@ def _reference(tags: dict[int, set[str]], all_of: list[str], any_of: list[list[s
 
 
 CASES = [
-    # (filter text: terms separated by commas, all, any groups, none): common + rare in both orders, three terms, OR groups, NOT
+    # (filter text: terms separated by commas, all, any groups, none): common + rare in both orders, three
+    # terms, OR groups, NOT
     ("tag_0", ["tag_0"], [], []),
     ("tag_0, tag_350", ["tag_0", "tag_350"], [], []),
     ("tag_350, tag_0", ["tag_350", "tag_0"], [], []),

@@ -242,6 +242,8 @@ class TagRecord(Base):
         # A filter's other tag terms (AND after the rarest, OR groups, NOT) are probed per candidate image:
         # covering, so a probe never reads the table (alembic 0012).
         Index("idx_tags_image_live", "image_id", "tag_key", sqlite_where=text("is_rejected = 0")),
+        # The tags panel counts images per tag text over live rows: covered here, no table reads (alembic 0012).
+        Index("idx_tags_live_tag", "tag", "image_id", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_model", "model_id"),
     )
 

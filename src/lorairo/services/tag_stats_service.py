@@ -43,8 +43,9 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
 def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any]]:
     """The aggregated query: (tag, images, first row id) for the project or the filter's images.
 
-    It reads only the live-tags index (tag, image_id; the row id comes with it): reading each row's category
-    in the same pass made SQLite visit all 800k rows of a 100k-image project (2.7 s instead of 0.4 s)."""
+    It reads only the live-tags index idx_tags_live_tag (tag, image_id; the row id comes with it): reading each
+    row's category, or is_rejected through a non-partial index, made SQLite visit every table row (5-10x slower;
+    bench/scale.py)."""
     where = "t.is_rejected = 0"
     params: dict[str, Any] = {}
     if image_filter is not None and not image_filter.is_empty():
