@@ -113,7 +113,7 @@ def _reference(f: Any, image: dict[str, Any], key_of: Any) -> bool:
 # --- child: SQL-level figures with the version on PYTHONPATH -----------------------------------------------
 
 
-def child_sql(db_path: Path) -> dict[str, Any]:
+def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     from lorairo.database.engine import Database
     from lorairo.services.filter_language import tag_match_key
     from lorairo.services.image_query_service import ImageQueryService, parse_filter
@@ -146,15 +146,16 @@ def child_sql(db_path: Path) -> dict[str, Any]:
     out["filters_checked"] = {"filters": len(filters), "sample": SAMPLE, "mismatches": mismatches}
 
     t0 = time.perf_counter()
-    tags = TagStatsService(db).project_tags()
+    tags = TagStatsService(db).project_tags() if "counts" in parts else []
     out["tags_panel_s"] = round(time.perf_counter() - t0, 3)
     out["tags_panel_tags"] = len(tags)
     t0 = time.perf_counter()
-    dataset_statistics(db)
+    if "counts" in parts:
+        dataset_statistics(db)
     out["statistics_s"] = round(time.perf_counter() - t0, 3)
 
     out["sorts_ms"] = {}
-    for key in SORTS:
+    for key in SORTS if "sorts" in parts else ():
         t0 = time.perf_counter()
         sorted_ids(db, None, key)
         out["sorts_ms"][key] = round((time.perf_counter() - t0) * 1000, 1)
@@ -389,12 +390,13 @@ def main() -> None:
     parser.add_argument("--import-files", type=int, default=300)
     parser.add_argument("--real-import", type=int, default=0)
     parser.add_argument("--skip-before", action="store_true")
+    parser.add_argument("--sql-parts", default="counts,sorts", help="besides filters and opening: counts,sorts")
     parser.add_argument("--only", default="sql,memory,import,real")
     for hidden in ("sql", "memory", "import", "real"):
         parser.add_argument(f"--child-{hidden}", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_sql is not None:
-        print(json.dumps(child_sql(Path(args.child_sql[0]))))
+        print(json.dumps(child_sql(Path(args.child_sql[0]), set(args.child_sql[1].split(",")))))
         return
     if args.child_memory is not None:
         print(json.dumps(child_memory(Path(args.child_memory[0]))))
@@ -436,7 +438,7 @@ def main() -> None:
         env = _env(workdir, src) | {"LORAIRO_DATABASE_DIR": str(root.parent)}
         figures: dict[str, Any] = {}
         if "sql" in only:
-            figures["sql"] = _child("sql", [str(root / "database.db")], env)
+            figures["sql"] = _child("sql", [str(root / "database.db"), args.sql_parts], env)
         if "memory" in only and label == "after":
             figures["memory"] = _child("memory", [str(root / "database.db")], env)
         if "import" in only:

@@ -270,7 +270,7 @@ class ImageQueryService:
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order."""
         sql, params = self.build(f)
-        return [int(v) for v in self._scalars(sql, params)]
+        return self._scalars(sql, params)  # i.id is the INTEGER PRIMARY KEY: already ints, no second pass
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
