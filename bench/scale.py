@@ -150,7 +150,7 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     out["tags_panel_s"] = round(time.perf_counter() - t0, 3)
     out["tags_panel_tags"] = len(tags)
     t0 = time.perf_counter()
-    if "counts" in parts:
+    if "statistics" in parts:
         dataset_statistics(db)
     out["statistics_s"] = round(time.perf_counter() - t0, 3)
 
@@ -390,7 +390,7 @@ def main() -> None:
     parser.add_argument("--import-files", type=int, default=300)
     parser.add_argument("--real-import", type=int, default=0)
     parser.add_argument("--skip-before", action="store_true")
-    parser.add_argument("--sql-parts", default="counts,sorts", help="besides filters and opening: counts,sorts")
+    parser.add_argument("--sql-parts", default="counts,statistics,sorts", help="besides filters and opening: counts (tags panel), statistics, sorts")
     parser.add_argument("--only", default="sql,memory,import,real")
     for hidden in ("sql", "memory", "import", "real"):
         parser.add_argument(f"--child-{hidden}", nargs="*", help=argparse.SUPPRESS)
