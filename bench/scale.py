@@ -390,7 +390,9 @@ def main() -> None:
     parser.add_argument("--import-files", type=int, default=300)
     parser.add_argument("--real-import", type=int, default=0)
     parser.add_argument("--skip-before", action="store_true")
-    parser.add_argument("--sql-parts", default="counts,statistics,sorts", help="besides filters and opening: counts (tags panel), statistics, sorts")
+    parser.add_argument(
+        "--sql-parts", default="counts,statistics,sorts", help="besides filters, opening: counts (tags panel), ..."
+    )
     parser.add_argument("--only", default="sql,memory,import,real")
     for hidden in ("sql", "memory", "import", "real"):
         parser.add_argument(f"--child-{hidden}", nargs="*", help=argparse.SUPPRESS)
