@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lorairo.services.image_query_service import ImageFilter, _sqlite_value, build_query
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService, _sqlite_value, build_query
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
     from lorairo.database.engine import Database
@@ -160,6 +160,6 @@ def sorted_ids(db: Database, image_filter: ImageFilter | None, sort: str) -> lis
     """Ids of the filter's images in the grid order `sort` (a key of SORTS)."""
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
-    sql, params = build_query(image_filter or ImageFilter())
+    sql, params = ImageQueryService(db).build(image_filter)  # rarest tag term first, as the import order
     sql = sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}"
     return [int(r[0]) for r in _rows(db, sql, params)]
