@@ -74,9 +74,9 @@ def test_a_latin1_file_name_is_imported_next_to_good_files(
     assert summary.status == "completed" and summary.imported == 3
 
     service = ImageProcessingService(config, project)  # the stored path opens the very same file again
-    with project.db.session() as session:
-        stamps = ImportRepository(session).source_stamps()
     odd_path = os.fsdecode(raw)
+    with project.db.session() as session:
+        stamps = ImportRepository(session).source_stamps([odd_path])  # looked up by the path, escaped the same
     assert odd_path in stamps
     [(file_name, file_path)] = _rows(project, "SELECT file_name, file_path FROM images WHERE file_name LIKE 'cam%'")
     assert file_name == "cam\ufffdra \ufffd.jpg"  # displayed with replacement characters

@@ -237,8 +237,15 @@ class TagRecord(Base):
         Index("idx_tags_tag_image", "tag", "image_id"),
         # Tag filters read only live tags: this covers `tag_key = ? AND is_rejected = 0` (and `tag_key GLOB
         # 'prefix*'`) without touching the table (tag queries ~40% faster at 100k images, docs/benchmarks.md).
-        Index("idx_tags_live", "tag_key", "image_id", sqlite_where=text("is_rejected = 0")),
+        # is_rejected is a column too: SQLite reads the table for a partial index's WHERE column otherwise
+        # (alembic 0012; the plan says USING COVERING INDEX).
+        Index("idx_tags_live", "tag_key", "image_id", "is_rejected", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_image_id", "image_id"),
+        # A filter's other tag terms (AND after the rarest, OR groups, NOT) are probed per candidate image:
+        # covering, so a probe never reads the table (alembic 0012).
+        Index("idx_tags_image_live", "image_id", "tag_key", "is_rejected", sqlite_where=text("is_rejected = 0")),
+        # The tags panel counts images per tag text over live rows: covered here, no table reads (alembic 0012).
+        Index("idx_tags_live_tag", "tag", "image_id", "is_rejected", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_model", "model_id"),
     )
 

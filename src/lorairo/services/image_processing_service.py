@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -198,7 +198,9 @@ class ImageProcessingService:
         with ImportLock(self.project.root):
             started = time.perf_counter()
             found = discover(paths, extensions, cancel=cancel, on_found=self._found_reporter(progress))
-            run_id, stamps, index, sidecar_stamps = self._prepare([str(p) for p in paths])
+            run_id, stamps, index, sidecar_stamps = self._prepare(
+                [str(p) for p in paths], [f.path for f in found.files], found.sidecars
+            )
             categorize = VocabularyCategorizer()
             writer = BatchWriter(self.project.db, self.project.root, run_id, index, threshold, categorize)
             runner = _Runner(found.files, stamps, settings, writer, workers, size, progress, cancel, on_batch)
@@ -257,7 +259,7 @@ class ImageProcessingService:
         return lambda count: progress(0, 0, f"scanning: {count:,} files found")
 
     def _prepare(
-        self, roots: list[str]
+        self, roots: list[str], files: Collection[str], sidecars: Collection[str]
     ) -> tuple[int, dict[str, SourceStamp], PhashIndex, dict[str, tuple[int, float | None]]]:
         """Under the lock: close dead runs, sweep orphaned files, start a run, load what is registered."""
         with self.project.db.session(write=True) as session:
@@ -271,9 +273,10 @@ class ImageProcessingService:
                     "recovered from an interrupted import: {} run(s), {} orphaned file(s)", interrupted, swept
                 )
             run_id = repo.start_run(roots)
-            stamps = repo.source_stamps()
-            index = PhashIndex.from_rows(repo.phash_rows())
-            sidecar_stamps = repo.sidecar_stamps()
+            # Only the paths this run found are looked up: the cost follows the import, not the project.
+            stamps = repo.source_stamps(files)
+            index = PhashIndex.from_arrays(*repo.phash_arrays())
+            sidecar_stamps = repo.sidecar_stamps(sidecars)
         return run_id, stamps, index, sidecar_stamps
 
     def _sweep(self) -> None:

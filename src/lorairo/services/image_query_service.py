@@ -10,7 +10,7 @@ Thread-safety: a service instance may be shared; every call opens its own read s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -116,8 +116,11 @@ _FLAG_SQL = {
 }
 
 
-def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
-    """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks)."""
+def build_query(f: ImageFilter, tag_size: Callable[[str], int] | None = None) -> tuple[str, dict[str, Any]]:
+    """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks).
+
+    `tag_size` (ImageQueryService.tag_size) estimates how many rows a tag term matches; the rarest positive
+    term then drives the query and the others are probed per candidate. Without it terms keep their order."""
     where: list[str] = []
     params: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -131,19 +134,34 @@ def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
         op, value = _tag_match(tag)
         return f"SELECT image_id FROM tags WHERE tag_key {op} :{bind(value)} AND is_rejected = 0"
 
-    for tag in f.tags_all:
-        where.append(f"i.id IN ({has_tag(tag)})")
-    for group in f.tags_any:
-        where.append("(" + " OR ".join(f"i.id IN ({has_tag(tag)})" for tag in group) + ")")
-    # Positive tag terms drive the query (IN lists read from the tag index); everything else is checked per
-    # candidate row with correlated EXISTS on an image_id index, so a broad NOT / score / rating term never
-    # builds a list of half the project (measured: 2-3x faster at 100k images, docs/benchmarks.md).
+    def tag_probe(tags: Sequence[str]) -> str:
+        """True when the candidate image has one of `tags`: a seek in idx_tags_image_live (image_id, tag_key)."""
+        ors = []
+        for tag in tags:
+            op, value = _tag_match(tag)
+            ors.append(f"t.tag_key {op} :{bind(value)}")
+        return f"EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.is_rejected = 0 AND ({' OR '.join(ors)}))"
+
+    # Only the rarest positive tag term (or OR group) is an IN list read from idx_tags_live; every other tag
+    # term is a per-candidate probe. Two IN lists of a common tag each built a temporary b-tree of most of
+    # the project (1M images: 0.4-0.9 s); the rarest list bounds the work (docs/benchmarks.md, bench/scale.py).
+    size = tag_size or (lambda _tag: 0)
+    singles = sorted(f.tags_all, key=size)
+    groups = sorted(f.tags_any, key=lambda group: sum(size(tag) for tag in group))
+    if singles and (not groups or size(singles[0]) <= sum(size(tag) for tag in groups[0])):
+        where.append(f"i.id IN ({has_tag(singles[0])})")
+        singles = singles[1:]
+    elif groups:
+        where.append("(" + " OR ".join(f"i.id IN ({has_tag(tag)})" for tag in groups[0]) + ")")
+        groups = groups[1:]
+    for tag in singles:
+        where.append(tag_probe([tag]))
+    for group in groups:
+        where.append(tag_probe(group))
+    # Everything else is checked per candidate row with correlated EXISTS on an image_id index, so a broad
+    # NOT / score / rating term never builds a list of half the project (measured: 2-3x faster at 100k images).
     for tag in f.tags_none:
-        op, value = _tag_match(tag)
-        where.append(
-            f"NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id AND t.tag_key {op} :{bind(value)} "
-            "AND t.is_rejected = 0)"
-        )
+        where.append("NOT " + tag_probe([tag]))
     # Text search: instr, not LIKE, so `%` and `_` in what the user typed are literal (`caption:100%`).
     if f.caption_text:
         where.append(
@@ -192,6 +210,10 @@ def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
     return query + " ORDER BY i.id", params
 
 
+#: tag_size counts at most this many rows: enough to order terms, bounded for tags on most images.
+TAG_SIZE_CAP = 20_000
+
+
 def _sqlite_value(value: Any) -> Any:
     """Parameters as SQLAlchemy stores them (datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text)."""
     if isinstance(value, datetime):
@@ -220,10 +242,35 @@ class ImageQueryService:
             finally:
                 cursor.close()
 
+    def tag_size(self, tag: str) -> int:
+        """How many live rows match the tag term, counted up to TAG_SIZE_CAP (a bounded read of idx_tags_live:
+        about a millisecond), so build_query can let the rarest term drive. Past the cap "common" is enough."""
+        op, value = _tag_match(tag)
+        sql = (
+            f"SELECT count(*) FROM (SELECT 1 FROM tags WHERE tag_key {op} :v AND is_rejected = 0 LIMIT {TAG_SIZE_CAP})"
+        )
+        return int(self._scalars(sql, {"v": value})[0])
+
+    def build(self, f: ImageFilter | None = None) -> tuple[str, dict[str, Any]]:
+        """build_query with this project's tag sizes (rarest tag term first). Only filters with more than one
+        positive tag term need the estimate."""
+        f = f or ImageFilter()
+        terms = len(f.tags_all) + len(f.tags_any)
+        if terms < 2:
+            return build_query(f)
+        sizes: dict[str, int] = {}
+
+        def size(tag: str) -> int:
+            if tag not in sizes:
+                sizes[tag] = self.tag_size(tag)
+            return sizes[tag]
+
+        return build_query(f, size)
+
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order."""
-        sql, params = build_query(f or ImageFilter())
-        return [int(v) for v in self._scalars(sql, params)]
+        sql, params = self.build(f)
+        return self._scalars(sql, params)  # i.id is the INTEGER PRIMARY KEY: already ints, no second pass
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
@@ -248,7 +295,7 @@ class ImageQueryService:
         return [(image_id, name, paths) for image_id, (name, paths) in found.items()]
 
     def count(self, f: ImageFilter | None = None) -> int:
-        sql, params = build_query(f or ImageFilter())
+        sql, params = self.build(f)
         return int(self._scalars(f"SELECT count(*) FROM ({sql})", params)[0])
 
     def fetch_rows(self, ids: Sequence[int], *, details: bool = True) -> list[ImageRow]:

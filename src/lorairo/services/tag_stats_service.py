@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lorairo.services.image_query_service import ImageFilter, _sqlite_value, build_query
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService, _sqlite_value, build_query
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
     from lorairo.database.engine import Database
@@ -43,8 +43,9 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
 def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any]]:
     """The aggregated query: (tag, images, first row id) for the project or the filter's images.
 
-    It reads only the live-tags index (tag, image_id; the row id comes with it): reading each row's category
-    in the same pass made SQLite visit all 800k rows of a 100k-image project (2.7 s instead of 0.4 s)."""
+    It reads only the live-tags index idx_tags_live_tag (tag, image_id; the row id comes with it): reading each
+    row's category, or is_rejected through a non-partial index, made SQLite visit every table row (5-10x slower;
+    bench/scale.py)."""
     where = "t.is_rejected = 0"
     params: dict[str, Any] = {}
     if image_filter is not None and not image_filter.is_empty():
@@ -159,6 +160,6 @@ def sorted_ids(db: Database, image_filter: ImageFilter | None, sort: str) -> lis
     """Ids of the filter's images in the grid order `sort` (a key of SORTS)."""
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
-    sql, params = build_query(image_filter or ImageFilter())
+    sql, params = ImageQueryService(db).build(image_filter)  # rarest tag term first, as the import order
     sql = sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}"
     return [int(r[0]) for r in _rows(db, sql, params)]

@@ -60,6 +60,15 @@ class PhashIndex:
             index._size = len(rows)
         return index
 
+    @classmethod
+    def from_arrays(cls, ids: npt.NDArray[np.int64], signed: npt.NDArray[np.int64]) -> PhashIndex:
+        """Build from parallel int64 arrays of image ids and signed pHashes (`ImportRepository.phash_arrays`)."""
+        index = cls(capacity=len(ids) + len(ids) // 8 + 1024)
+        index._ids[: len(ids)] = ids
+        index._hashes[: len(ids)] = signed.view(_UINT64)
+        index._size = len(ids)
+        return index
+
     def add(self, image_id: int, phash_int: int) -> None:
         """Add one image (signed or unsigned pHash)."""
         if self._size == len(self._hashes):
