@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select, update
 
 from . import categories as cats
-from . import importers
+from . import importers, index_cache
 from . import schema as s
 from .errors import ImportFormatError, TagDbError
 from .importers import ImportReport
@@ -381,9 +381,23 @@ class TagDatabase:
             cached = self._indexes.get(format_name)
             if cached and cached[0] == stamp:
                 return cached[1]
-            index = self._build_index(format_name)
+            index = self._cached_or_built_index(format_name, stamp)
             self._indexes[format_name] = (stamp, index)
             return index
+
+    def _cached_or_built_index(self, fmt: str, stamp: tuple[int, int]) -> SearchIndex:
+        """The index from the on-disk cache when it matches the data, else built (and cached for next time).
+
+        The key is taken before reading the data: if another process writes meanwhile, the revision moves
+        on and the next process rebuilds rather than trusting a cache of mixed data.
+        """
+        path = index_cache.cache_path(self.base_path, fmt)
+        key = index_cache.cache_key(self.base_path, self.overlay_path, fmt, stamp)
+        index = index_cache.load(path, key)
+        if index is None:
+            index = self._build_index(fmt)
+            index_cache.save(path, key, index)
+        return index
 
     def _build_index(self, fmt: str) -> SearchIndex:
         blocked = self.overlay.blacklist()
