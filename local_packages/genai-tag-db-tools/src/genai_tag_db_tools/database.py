@@ -101,13 +101,28 @@ class TagDatabase:
 
     # ----------------------------------------------------------------- import
     def import_file(
-        self, path: str | os.PathLike[str], *, kind: str | None = None, format_name: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str | None = None,
+        format_name: str | None = None,
+        watch: importers.ImportWatch | None = None,
     ) -> ImportReport:
         """Import a vocabulary file; the kind is detected from the content when not given.
 
+        ``watch`` reports progress and lets the caller cancel (see :class:`importers.ImportWatch`).
+
         Raises:
             ImportFormatError: The file is missing, unreadable or has no usable rows.
+            ImportCancelled: ``watch.cancelled()`` returned True; nothing was written.
         """
+        token = importers.watched(watch)
+        try:
+            return self._import_file(path, kind, format_name)
+        finally:
+            importers.unwatch(token)
+
+    def _import_file(self, path: str | os.PathLike[str], kind: str | None, format_name: str | None) -> ImportReport:
         kind = kind or importers.detect_kind(path)
         if kind not in importers.KINDS:
             raise ImportFormatError(f"{path}: unknown import kind {kind!r}; use one of {', '.join(importers.KINDS)}")
