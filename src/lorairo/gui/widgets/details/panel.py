@@ -32,7 +32,7 @@ from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.batch_editor import BatchEditor
 from lorairo.gui.widgets.details.image_view import ImageView
 from lorairo.gui.widgets.details.preview import decode_preview
-from lorairo.gui.widgets.details.tag_source import shared_vocabulary
+from lorairo.gui.widgets.details.tag_source import shared_vocabulary, vocabulary_events
 from lorairo.gui.widgets.details.undo import EditUndoCommand
 from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.workers import JobError, JobManager
@@ -101,6 +101,7 @@ class DetailsPanel(QWidget):
             visible=False,
         )
         self._warmed = False
+        vocabulary_events().reloaded.connect(self._vocabulary_ready)  # an import from Tools > Tag vocabulary
         self.preview_enabled = True  # off while the window's viewer shows the image large (one decode, not two)
         for field in (self.tag_input, self.batch.add_input, self.batch.replace_old, self.batch.replace_new):
             field.installEventFilter(self)
