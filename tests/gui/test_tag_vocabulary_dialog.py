@@ -54,7 +54,7 @@ def _csv(tmp_path: Path) -> Path:
 
 def _categories(project: Project) -> dict[str, str | None]:
     with project.db.session() as s:
-        return {tag: category for tag, category in s.execute(select(TagRecord.tag, TagRecord.category))}
+        return {row.tag: row.category for row in s.execute(select(TagRecord.tag, TagRecord.category))}
 
 
 def test_import_is_used_at_once_listed_and_recategorises_the_project(  # type: ignore[no-untyped-def]
