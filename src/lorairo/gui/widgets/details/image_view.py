@@ -113,7 +113,8 @@ class ImageView(QSplitter):
             _shrinkable(label)
             self.info_labels[key] = label
             info.addRow(f"{key}:", label)
-        layout.addLayout(info)
+        # The file facts go last: the tag field and the caption (what the user edits) stay above the fold in a
+        # 768 px high window; the facts are a scroll away.
 
         tags_box, tags_layout = _section("Tags", body)
         self.tags_box = tags_box
@@ -189,6 +190,9 @@ class ImageView(QSplitter):
         self.failures_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         failures_layout.addWidget(self.failures_label)
         layout.addWidget(self.failures_box)
+        file_box, file_layout = _section("File", body)
+        file_layout.addLayout(info)
+        layout.addWidget(file_box)
         layout.addStretch(1)
 
     def add_from_input(self) -> None:
