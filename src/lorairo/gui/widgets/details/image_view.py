@@ -87,8 +87,10 @@ class ImageView(QSplitter):
         body = QWidget(scroll)
         scroll.setWidget(body)
         self.addWidget(scroll)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 4)
+        # The preview gets a quarter: the image is large in the window's viewer (Space), and the tag field and
+        # caption must stay above the fold of a 768 px high window.
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 3)
         layout = QVBoxLayout(body)
 
         self.title = QLabel(body)
