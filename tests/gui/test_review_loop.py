@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtWidgets import QApplication
@@ -128,9 +129,31 @@ def test_decode_for_view_is_upright_and_no_larger_than_shown(tmp_path: Path) -> 
     path = _photo(tmp_path, "rotated.jpg", (4000, 3000), orientation=6)  # stored landscape, shown portrait
     small = decode_for_view(path, QSize(800, 800))
     assert (small.full_size.width(), small.full_size.height()) == (3000, 4000)
-    assert small.image.height() <= 800 and small.image.width() < small.image.height()
+    # libjpeg's DCT scale (1/4 here): at least the shown size, under twice it, never the full 4000 px.
+    assert 800 <= small.image.height() < 1600 and small.image.width() < small.image.height()
+    assert (small.image.width(), small.image.height()) == (750, 1000)
     full = decode_for_view(path, None)
     assert (full.image.width(), full.image.height()) == (3000, 4000) and full.is_full
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_the_scaled_jpeg_decode_is_turned_like_the_full_one(tmp_path: Path, orientation: int) -> None:
+    from lorairo.gui.widgets.viewer import decode_for_view
+
+    image = Image.new("RGB", (4000, 3000), (220, 30, 30))
+    image.paste((30, 30, 220), (0, 0, 1000, 1000))  # a blue corner shows where the stored top-left went
+    path = tmp_path / f"o{orientation}.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, "JPEG", exif=exif.tobytes())
+    small = decode_for_view(path, QSize(900, 900))
+    full = decode_for_view(path, None)
+    assert small.full_size == full.full_size == full.image.size()
+    assert small.image.width() < full.image.width()
+    for fx, fy in ((0.05, 0.05), (0.95, 0.05), (0.05, 0.95), (0.95, 0.95)):
+        a = small.image.pixelColor(int(fx * small.image.width()), int(fy * small.image.height()))
+        b = full.image.pixelColor(int(fx * full.image.width()), int(fy * full.image.height()))
+        assert abs(a.blue() - b.blue()) < 40 and abs(a.red() - b.red()) < 40, (orientation, fx, fy)
 
 
 def test_viewer_opens_zooms_navigates_and_reports_a_broken_file(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
