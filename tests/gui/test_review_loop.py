@@ -129,9 +129,7 @@ def test_decode_for_view_is_upright_and_no_larger_than_shown(tmp_path: Path) -> 
     path = _photo(tmp_path, "rotated.jpg", (4000, 3000), orientation=6)  # stored landscape, shown portrait
     small = decode_for_view(path, QSize(800, 800))
     assert (small.full_size.width(), small.full_size.height()) == (3000, 4000)
-    # libjpeg's DCT scale (1/4 here): at least the shown size, under twice it, never the full 4000 px.
-    assert 800 <= small.image.height() < 1600 and small.image.width() < small.image.height()
-    assert (small.image.width(), small.image.height()) == (750, 1000)
+    assert small.image.height() <= 800 and small.image.width() < small.image.height()
     full = decode_for_view(path, None)
     assert (full.image.width(), full.image.height()) == (3000, 4000) and full.is_full
 

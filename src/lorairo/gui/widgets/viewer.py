@@ -65,10 +65,6 @@ def decode_for_view(path: Path, target: QSize | None) -> ViewImage:
     """
     if not path.is_file():
         raise ImageProcessingError(f"{path}: the image file is missing")
-    if target is not None and path.suffix.lower() in _JPEG_SUFFIXES:
-        drafted = _decode_jpeg_draft(path, target)
-        if drafted is not None:
-            return drafted
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
     raw = reader.size()  # as stored, before the EXIF rotation
@@ -84,39 +80,6 @@ def decode_for_view(path: Path, target: QSize | None) -> ViewImage:
         if not full.isValid() or full.isEmpty():
             full = image.size()
     return ViewImage(image, full if full.isValid() and not full.isEmpty() else image.size())
-
-
-_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
-_SWAPPED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the image by 90 degrees
-
-
-def _decode_jpeg_draft(path: Path, target: QSize) -> ViewImage | None:
-    """A JPEG decoded by libjpeg at the smallest 1/2, 1/4 or 1/8 scale that still fills `target`, and shown at
-    that size (the view scales when painting). Qt's reader decodes at the same DCT scale but then smooth-scales
-    to the exact size asked, a second pass over the pixels: this skips it (about 20% less CPU per 4000 px photo,
-    docs/benchmarks.md). None when the file needs no scaling or Pillow cannot read it (Qt's path then decides,
-    with its own error message)."""
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as opened:
-            if opened.format != "JPEG":
-                return None
-            raw_w, raw_h = opened.size
-            swapped = opened.getexif().get(0x0112, 1) in _SWAPPED_ORIENTATIONS
-            full = QSize(raw_h, raw_w) if swapped else QSize(raw_w, raw_h)
-            scale = min(target.width() / full.width(), target.height() / full.height())
-            if scale >= 0.5:  # no DCT scale below 1/2 helps: Qt's path decodes as fast
-                return None
-            opened.draft("RGB", (max(1, round(raw_w * scale)), max(1, round(raw_h * scale))))
-            upright = ImageOps.exif_transpose(opened)
-            if upright.mode != "RGB":
-                upright = upright.convert("RGB")
-            data = upright.tobytes()
-    except Exception:  # unreadable here: Qt's reader and the Pillow fallback give the message
-        return None
-    image = QImage(data, upright.width, upright.height, upright.width * 3, QImage.Format.Format_RGB888)
-    return ViewImage(image.copy(), full)  # copy: detach from `data`, which Python frees
 
 
 def _decode_with_pillow(path: Path, qt_error: str, target: QSize | None) -> QImage:
