@@ -61,6 +61,11 @@ def test_fields_keep_a_usable_width_and_the_window_stays_its_size(qtbot, window,
     assert panel.tag_input.isVisible() and panel.tag_input.width() >= 150
     assert panel.view.caption_editor.width() >= 150
     assert window.browser.grid.width() >= 400
+    scroll = panel.view.findChild(QScrollArea)
+    assert not scroll.horizontalScrollBar().isVisible(), "the details panel scrolls one way only"
+    tags = window.review.tags_panel
+    if tags.isVisible():
+        assert tags.table.columnWidth(0) >= 80, "tag names keep room beside count and category"
 
 
 def test_tag_field_and_caption_are_above_the_fold_at_1366x768(qtbot, window) -> None:  # type: ignore[no-untyped-def]

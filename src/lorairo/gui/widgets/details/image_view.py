@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from lorairo.gui.widgets.details.batch_editor import split_tags
 from lorairo.gui.widgets.details.editors import CaptionEditor, RatingCombo, ScoreSpin
+from lorairo.gui.widgets.details.flow_layout import FlowLayout
 from lorairo.gui.widgets.details.preview import PreviewView
 from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
@@ -170,17 +171,20 @@ class ImageView(QSplitter):
         layout.addWidget(caption_box)
 
         rating_box, rating_layout = _section("Rating and score", body)
-        row = QHBoxLayout()
+        # Rating and score wrap onto two lines in a narrow dock instead of giving the panel a horizontal scrollbar.
+        row = FlowLayout(spacing=16)
         self.rating_combo = RatingCombo(rating_box)
         self.rating_combo.rating_chosen.connect(self.rating_chosen)
         self.score_spin = ScoreSpin(rating_box)
         self.score_spin.score_chosen.connect(self.score_chosen)
-        row.addWidget(QLabel("Rating", rating_box))
-        row.addWidget(self.rating_combo)
-        row.addSpacing(16)
-        row.addWidget(QLabel("Score", rating_box))
-        row.addWidget(self.score_spin)
-        row.addStretch(1)
+        for text, field in (("Rating", self.rating_combo), ("Score", self.score_spin)):
+            pair = QWidget(rating_box)
+            pair_layout = QHBoxLayout(pair)
+            pair_layout.setContentsMargins(0, 0, 0, 0)
+            pair_layout.addWidget(QLabel(text, pair))
+            field.setParent(pair)
+            pair_layout.addWidget(field)
+            row.addWidget(pair)
         rating_layout.addLayout(row)
         self.model_scores = _muted("", rating_box)
         rating_layout.addWidget(self.model_scores)
