@@ -13,6 +13,7 @@ Reuses `bench/review.py`'s project and photos (run that once first):
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib.util
 import os
 import sqlite3
@@ -38,6 +39,7 @@ def cpu_ms(fn: object, runs: int = 7) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lorairo-bench-gui"))
+    parser.add_argument("--profile", action="store_true", help="print where the longest event-loop pass went")
     args = parser.parse_args()
     os.environ.update(bench_gui._env(args.workdir))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -48,6 +50,7 @@ def main() -> None:
     from lorairo.gui.widgets.viewer import decode_for_view
     from lorairo.services.changes import Changes
 
+    gui_app.tune_interpreter()
     app = QApplication([])
     print(f"load average {os.getloadavg()[0]:.1f}")
     target = QSize(932, 699)
@@ -79,11 +82,18 @@ def main() -> None:
         start = time.thread_time()
         window.session.notify(changes)
         notify = (time.thread_time() - start) * 1000
-        longest, end = 0.0, time.perf_counter() + 2
+        longest, end, worst = 0.0, time.perf_counter() + 2, None
         while time.perf_counter() < end:
+            profile = cProfile.Profile() if args.profile else None
             start = time.thread_time()
+            if profile is not None:
+                profile.enable()
             app.processEvents()
-            longest = max(longest, (time.thread_time() - start) * 1000)
+            if profile is not None:
+                profile.disable()
+            spent = (time.thread_time() - start) * 1000
+            if spent > longest:
+                longest, worst = spent, profile
         print(
             f"broadcast of a change to {len(ids):,} images ({tag!r}): notify {notify:.1f} ms CPU on the GUI "
             f"thread, longest event-loop pass after it {longest:.1f} ms CPU"

@@ -148,6 +148,7 @@ class ImageView(QSplitter):
         tags_layout.addWidget(self.rejected_label)
         written = QLabel("Will be written (current export settings):", tags_box)
         written.setStyleSheet("color: palette(placeholder-text);")
+        written.setWordWrap(True)  # one unbroken line of ~250 px gave a narrow dock a horizontal scrollbar
         tags_layout.addWidget(written)
         self.caption_line = QLabel(tags_box)
         self.caption_line.setObjectName("caption_line")
