@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import importlib.util
 import os
+import pstats
 import sqlite3
 import statistics
 import time
@@ -98,6 +99,8 @@ def main() -> None:
             f"broadcast of a change to {len(ids):,} images ({tag!r}): notify {notify:.1f} ms CPU on the GUI "
             f"thread, longest event-loop pass after it {longest:.1f} ms CPU"
         )
+        if worst is not None and longest > 50:
+            pstats.Stats(worst).sort_stats("cumulative").print_stats(12)
     window.close()
 
 
