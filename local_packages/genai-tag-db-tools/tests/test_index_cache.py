@@ -67,7 +67,13 @@ def test_a_corrupt_or_foreign_cache_is_ignored_and_replaced(tmp_path: Path) -> N
         path = index_cache.cache_path(db.base_path, "danbooru")
         path.write_bytes(b"not a pickle")
         assert [r.name for r in db.search("long")] == ["long hair"]
-    key = index_cache.cache_key(db.base_path, db.overlay_path, "danbooru", db.data_stamp())
+    with TagDatabase(tmp_path / "db") as db:
+        db.search("long")  # rebuilt and cached again
+        with db.engine.connect() as conn:
+            last = conn.exec_driver_sql(
+                "SELECT id, imported_at, rows, seconds FROM imports ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        key = index_cache.cache_key(db.base_path, db.overlay_path, "danbooru", db.data_stamp(), tuple(last))
     assert index_cache.load(path, key) is not None
     path.write_bytes(path.read_bytes()[:100])  # truncated by a crash mid-write of an older version
     assert index_cache.load(path, key) is None

@@ -407,7 +407,11 @@ class TagDatabase:
         on and the next process rebuilds rather than trusting a cache of mixed data.
         """
         path = index_cache.cache_path(self.base_path, fmt)
-        key = index_cache.cache_key(self.base_path, self.overlay_path, fmt, stamp)
+        with self.engine.connect() as conn:
+            last_import = conn.exec_driver_sql(
+                "SELECT id, imported_at, rows, seconds FROM imports ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        key = index_cache.cache_key(self.base_path, self.overlay_path, fmt, stamp, tuple(last_import or ()))
         index = index_cache.load(path, key)
         if index is None:
             index = self._build_index(fmt)

@@ -3,10 +3,11 @@
 Building :class:`~genai_tag_db_tools.search.SearchIndex` costs about two seconds of CPU (140k tags); loading
 the built index back with :mod:`pickle` costs a fraction of that (figures in docs/benchmarks.md). The cache
 file sits beside the base database, one per format, and is valid only for the exact data it was built from:
-its key holds the base and overlay data revisions (bumped by every write, from any process) and the identity
-(device, inode) of both SQLite files, so a deleted and re-created database, whose revisions restart, never
-matches an old cache. Modification times are not part of the key: SQLite touches the file when a connection
-closes (WAL checkpoint) without changing the data, which would make every cache stale once.
+its key holds the base and overlay data revisions (bumped by every write, from any process), the newest row of
+the import history and the identity (device, inode) of both SQLite files, so a deleted and re-created
+database, whose revisions restart (and whose file may get the old inode back), does not match an old cache.
+Modification times are not part of the key: SQLite touches the file when a connection closes (WAL checkpoint)
+without changing the data, which would make every cache stale once.
 A stale, truncated or unreadable cache is ignored and rebuilt; writing it is best effort (a read-only data
 folder only costs the speed-up). The file is written to a temporary name and renamed, so a reader never sees
 half of it.
@@ -43,9 +44,24 @@ def _file_identity(path: Path) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-def cache_key(base_path: Path, overlay_path: Path, format_name: str, data_stamp: tuple[int, int]) -> tuple[Any, ...]:
-    """The identity of the data an index was built from."""
-    return (CACHE_VERSION, format_name, data_stamp, _file_identity(base_path), _file_identity(overlay_path))
+def cache_key(
+    base_path: Path,
+    overlay_path: Path,
+    format_name: str,
+    data_stamp: tuple[int, int],
+    last_import: tuple[Any, ...] = (),
+) -> tuple[Any, ...]:
+    """The identity of the data an index was built from. `last_import` is the newest row of the import history
+    (id, time, rows, seconds): a re-created database can get the old file's inode back and restarts its
+    revisions, but its import has another duration to the microsecond."""
+    return (
+        CACHE_VERSION,
+        format_name,
+        data_stamp,
+        tuple(last_import),
+        _file_identity(base_path),
+        _file_identity(overlay_path),
+    )
 
 
 def load(path: Path, key: tuple[Any, ...]) -> SearchIndex | None:
