@@ -159,6 +159,26 @@ def test_pillow_fallback_logs_pillows_warnings_with_the_file_name(
     assert any("exif.webp" in m and "Tag data larger than file" in m for m in messages), messages
 
 
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_the_scaled_jpeg_decode_is_turned_like_the_full_one(tmp_path: Path, orientation: int) -> None:
+    from lorairo.gui.widgets.viewer import decode_for_view
+
+    image = Image.new("RGB", (4000, 3000), (220, 30, 30))
+    image.paste((30, 30, 220), (0, 0, 1000, 1000))  # a blue corner shows where the stored top-left went
+    path = tmp_path / f"o{orientation}.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, "JPEG", exif=exif.tobytes())
+    small = decode_for_view(path, QSize(900, 900))
+    full = decode_for_view(path, None)
+    assert small.full_size == full.full_size == full.image.size()
+    assert small.image.width() < full.image.width()
+    for fx, fy in ((0.05, 0.05), (0.95, 0.05), (0.05, 0.95), (0.95, 0.95)):
+        a = small.image.pixelColor(int(fx * small.image.width()), int(fy * small.image.height()))
+        b = full.image.pixelColor(int(fx * full.image.width()), int(fy * full.image.height()))
+        assert abs(a.blue() - b.blue()) < 40 and abs(a.red() - b.red()) < 40, (orientation, fx, fy)
+
+
 def test_viewer_opens_zooms_navigates_and_reports_a_broken_file(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "photos"
     _photo(folder, "a.jpg", (1600, 1200))

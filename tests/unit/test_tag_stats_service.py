@@ -164,6 +164,38 @@ def test_dataset_statistics_for_the_project_and_a_filter(project: Project) -> No
     only_dogs = dataset_statistics(project.db, ImageFilter(tags_all=("dog",)))
     assert only_dogs.image_count == 2 and only_dogs.ratings == {"sensitive": 1, "none": 1}
     assert set(only_dogs.score_bins) == {"aesthetic", "manual"} and sum(only_dogs.score_bins["aesthetic"]) == 1
+    assert stats.score_ranges == {"aesthetic": (0.0, 1.0), "manual": (1.0, 10.0)}  # each plotted on its own scale
+
+
+def test_bucket_distribution_counts_each_image_in_the_bucket_export_would_use(project: Project) -> None:
+    from lorairo.database.schema import ImageRecord, ImageRegionRecord
+    from lorairo.services.export.bucketing import BucketSettings, select_bucket
+    from lorairo.services.statistics_service import bucket_distribution
+
+    rng = random.Random(7)
+    sizes = [
+        (rng.choice([512, 640, 768, 1024, 1536, 3000]), rng.choice([512, 683, 768, 1024, 2000])) for _ in range(40)
+    ]
+    ids = [add_image(project, f"i{n}.png") for n in range(len(sizes))]
+    with project.db.session(write=True) as s:
+        for image_id, (w, h) in zip(ids, sizes, strict=True):
+            record = s.get(ImageRecord, image_id)
+            record.width, record.height = w, h
+        s.get(ImageRecord, ids[0]).excluded = True  # not exported: not trained
+        s.add(ImageRegionRecord(image_id=ids[1], crop_left=0, crop_top=0, crop_width=300, crop_height=900))
+    settings = BucketSettings(resolution=(768, 768), min_bucket_reso=256, max_bucket_reso=768, bucket_reso_steps=64)
+    got = bucket_distribution(project.db, settings)
+    # Plain reference: every exported image's (cropped) size through export's own bucket choice.
+    shown = {ids[1]: (300, 900)}
+    reference = Counter(
+        select_bucket(*shown.get(i, size), settings).bucket for i, size in zip(ids, sizes, strict=True) if i != ids[0]
+    )
+    assert dict(got.counts) == dict(reference)
+    assert got.images == len(ids) - 1 and got.unbucketable == 0
+    aspects = [w / h for (w, h), _n in got.counts]
+    assert aspects == sorted(aspects, reverse=True)  # widest first, as the chart lists them
+    with pytest.raises(ValueError, match="bucket_reso_steps"):
+        bucket_distribution(project.db, BucketSettings(bucket_reso_steps=0))
 
 
 def test_grid_orders(project: Project) -> None:

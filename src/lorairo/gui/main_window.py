@@ -47,6 +47,7 @@ LAST_PROJECT_KEY = "session/last_project"  # QSettings: the project open when th
 DOCS_URL = "https://github.com/NEXTAltair/LoRAIro"
 
 if TYPE_CHECKING:
+    from lorairo.gui.dialogs.tag_vocabulary import TagVocabularyDialog
     from lorairo.gui.widgets.image_browser import ImageBrowser
 
 # The side panels, docked right: (module, class, dock title, object name). Imported when they are attached (after
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.session = ProjectSession(config, self.jobs, self)
         self.imports = ImportController(self.session, self)
         self.checks = ProjectCheckRunner(self.session, self.jobs, self)
+        self.tag_vocabulary_dialog: TagVocabularyDialog | None = None  # Tools > Tag vocabulary…, built on first use
 
         self.welcome = WelcomePage(lambda: self.session.projects, self.jobs, self)
         # The browser (filter bar, grid, SQL) is built when the first project opens: start-up stays fast.
@@ -287,6 +289,8 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addActions([self.find_action, self.clear_filter_action])
         bar.addMenu("&Project").addAction(self.check_action)
+        tools_menu = bar.addMenu("&Tools")
+        tools_menu.addAction(self._action("Tag &vocabulary…", self.open_tag_vocabulary, tip="Import a tag CSV"))
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.refresh_action])
         self.view_menu.addSeparator()
@@ -490,6 +494,15 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.docs_box = box
         box.open()
+
+    def open_tag_vocabulary(self) -> None:
+        """Tools > Tag vocabulary…: import a tag CSV for autocomplete and categories (non-modal, one window)."""
+        from lorairo.gui.dialogs.tag_vocabulary import TagVocabularyDialog
+
+        if self.tag_vocabulary_dialog is None:
+            self.tag_vocabulary_dialog = TagVocabularyDialog(self.session, self.jobs, self)
+        self.tag_vocabulary_dialog.show()
+        self.tag_vocabulary_dialog.raise_()
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QMetaMethod, QObject, Signal
 
 from lorairo.gui.workers import JobContext, JobManager
 from lorairo.services.changes import Changes
@@ -93,9 +93,13 @@ class ProjectSession(QObject):
         if changes.is_empty():
             return
         self.changed.emit(changes)
-        if changes.added:
+        # The legacy signals carry sorted lists: built only when something listens (sorting a project-wide
+        # change's 65k ids on the GUI thread for no listener was part of the rename's stall).
+        if changes.added and self.isSignalConnected(QMetaMethod.fromSignal(self.images_added)):
             self.images_added.emit(sorted(changes.added))
-        if changes.image_ids or changes.removed:
+        if (changes.image_ids or changes.removed) and self.isSignalConnected(
+            QMetaMethod.fromSignal(self.images_changed)
+        ):
             self.images_changed.emit(sorted(changes.image_ids | changes.removed))
 
     def notify_changed(self, ids: Iterable[int]) -> None:

@@ -6,9 +6,11 @@ sub-select), run on a worker. Scores on different scales are compared on 0..1. Q
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lorairo.services.export.bucketing import BucketSettings, select_bucket
 from lorairo.services.image_query_service import ImageFilter, build_query
 from lorairo.services.tag_stats_service import ProjectTag, TagStatsService, _rows
 
@@ -26,6 +28,7 @@ class DatasetStats:
     image_count: int
     tags: tuple[ProjectTag, ...]
     score_bins: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    score_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (scale min, scale max)
     ratings: dict[str, int] = field(default_factory=dict)
     widths: tuple[int, ...] = ()
     heights: tuple[int, ...] = ()
@@ -55,6 +58,15 @@ def dataset_statistics(db: Database, image_filter: ImageFilter | None = None, to
         score_params,
     ):
         bins.setdefault(str(name), [0] * HISTOGRAM_BINS)[int(bucket)] += int(n)
+    ranges = {
+        str(name): (float(low), float(high))
+        for name, low, high in _rows(
+            db,
+            "SELECT q.score_name, min(q.scale_min), max(q.scale_max) FROM quality_scores q "
+            f"WHERE q.scale_max > q.scale_min{score_where} GROUP BY q.score_name",
+            score_params,
+        )
+    }
 
     # The rating an image has: the manual one, else the newest model rating (as the grid and export read it).
     ratings = {
@@ -73,7 +85,57 @@ def dataset_statistics(db: Database, image_filter: ImageFilter | None = None, to
         image_count=count,
         tags=tags,
         score_bins={name: tuple(values) for name, values in sorted(bins.items())},
+        score_ranges=ranges,
         ratings=ratings,
         widths=tuple(int(w) for w, _h in sizes),
         heights=tuple(int(h) for _w, h in sizes),
     )
+
+
+@dataclass(frozen=True)
+class BucketDistribution:
+    """How many images land in each training bucket (sd-scripts' aspect-ratio bucketing) for one setting."""
+
+    settings: BucketSettings
+    counts: tuple[tuple[tuple[int, int], int], ...]  # ((bucket width, height), images), widest aspect first
+    images: int
+    unbucketable: int = 0  # too small for any bucket with bucket_no_upscale
+
+    @property
+    def smallest(self) -> int:
+        return min((n for _b, n in self.counts), default=0)
+
+
+def bucket_distribution(
+    db: Database, settings: BucketSettings, image_filter: ImageFilter | None = None
+) -> BucketDistribution:
+    """The bucket each image would be trained in, counted (worker side).
+
+    The size is the image's upright size, or its crop when one is set (what export writes). One query groups
+    the images by size, so a 1M-image project with a few hundred distinct sizes costs a few hundred bucket
+    look-ups, not a million.
+
+    Raises:
+        ValueError: `settings` are invalid (the message names the field, as the export checks them).
+    """
+    settings.validate()
+    where, params = _scope(image_filter, "i.id")
+    sizes = _rows(
+        db,
+        "SELECT coalesce(r.crop_width, i.width) AS w, coalesce(r.crop_height, i.height) AS h, count(*) "
+        "FROM images i LEFT JOIN image_regions r ON r.image_id = i.id "
+        f"WHERE i.excluded = 0{where} GROUP BY w, h",
+        params,
+    )
+    counts: Counter[tuple[int, int]] = Counter()
+    images = unbucketable = 0
+    for width, height, n in sizes:
+        images += int(n)
+        try:
+            bucket = select_bucket(int(width), int(height), settings).bucket
+        except ValueError:
+            unbucketable += int(n)
+            continue
+        counts[bucket] += int(n)
+    ordered = sorted(counts.items(), key=lambda item: (-item[0][0] / item[0][1], item[0]))
+    return BucketDistribution(settings, tuple(ordered), images, unbucketable)

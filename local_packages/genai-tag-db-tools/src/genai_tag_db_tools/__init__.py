@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "default_data_dir": "paths",
     "TagDbError": "errors",
     "ImportFormatError": "errors",
+    "ImportCancelled": "errors",
     "DownloadError": "errors",
     "CaptionFormatError": "errors",
 }
@@ -63,6 +64,7 @@ __all__ = [
     "CaptionFormatError",
     "CleanResult",
     "DownloadError",
+    "ImportCancelled",
     "ImportFormatError",
     "ImportReport",
     "SearchIndex",
@@ -96,7 +98,7 @@ if TYPE_CHECKING:
     from .cleaner import CleanResult, TagCleaner, clean_tags
     from .database import TagDatabase, TagInfo
     from .download import download_and_import, download_vocabulary
-    from .errors import CaptionFormatError, DownloadError, ImportFormatError, TagDbError
+    from .errors import CaptionFormatError, DownloadError, ImportCancelled, ImportFormatError, TagDbError
     from .importers import ImportReport
     from .normalize import (
         KAOMOJI,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select, update
 
 from . import categories as cats
-from . import importers
+from . import importers, index_cache
 from . import schema as s
 from .errors import ImportFormatError, TagDbError
 from .importers import ImportReport
@@ -101,13 +101,28 @@ class TagDatabase:
 
     # ----------------------------------------------------------------- import
     def import_file(
-        self, path: str | os.PathLike[str], *, kind: str | None = None, format_name: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str | None = None,
+        format_name: str | None = None,
+        watch: importers.ImportWatch | None = None,
     ) -> ImportReport:
         """Import a vocabulary file; the kind is detected from the content when not given.
 
+        ``watch`` reports progress and lets the caller cancel (see :class:`importers.ImportWatch`).
+
         Raises:
             ImportFormatError: The file is missing, unreadable or has no usable rows.
+            ImportCancelled: ``watch.cancelled()`` returned True; nothing was written.
         """
+        token = importers.watched(watch)
+        try:
+            return self._import_file(path, kind, format_name)
+        finally:
+            importers.unwatch(token)
+
+    def _import_file(self, path: str | os.PathLike[str], kind: str | None, format_name: str | None) -> ImportReport:
         kind = kind or importers.detect_kind(path)
         if kind not in importers.KINDS:
             raise ImportFormatError(f"{path}: unknown import kind {kind!r}; use one of {', '.join(importers.KINDS)}")
@@ -381,9 +396,27 @@ class TagDatabase:
             cached = self._indexes.get(format_name)
             if cached and cached[0] == stamp:
                 return cached[1]
-            index = self._build_index(format_name)
+            index = self._cached_or_built_index(format_name, stamp)
             self._indexes[format_name] = (stamp, index)
             return index
+
+    def _cached_or_built_index(self, fmt: str, stamp: tuple[int, int]) -> SearchIndex:
+        """The index from the on-disk cache when it matches the data, else built (and cached for next time).
+
+        The key is taken before reading the data: if another process writes meanwhile, the revision moves
+        on and the next process rebuilds rather than trusting a cache of mixed data.
+        """
+        path = index_cache.cache_path(self.base_path, fmt)
+        with self.engine.connect() as conn:
+            last_import = conn.exec_driver_sql(
+                "SELECT id, imported_at, rows, seconds FROM imports ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        key = index_cache.cache_key(self.base_path, self.overlay_path, fmt, stamp, tuple(last_import or ()))
+        index = index_cache.load(path, key)
+        if index is None:
+            index = self._build_index(fmt)
+            index_cache.save(path, key, index)
+        return index
 
     def _build_index(self, fmt: str) -> SearchIndex:
         blocked = self.overlay.blacklist()

@@ -15,6 +15,10 @@ class ImportFormatError(TagDbError):
     """A vocabulary file cannot be read or has the wrong shape."""
 
 
+class ImportCancelled(TagDbError):
+    """The caller cancelled an import; its transaction was rolled back, nothing was written."""
+
+
 class DownloadError(TagDbError):
     """A vocabulary could not be downloaded (offline, bad URL, server error)."""
 

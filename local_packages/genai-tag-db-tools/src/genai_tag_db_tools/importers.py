@@ -24,7 +24,8 @@ from __future__ import annotations
 import csv
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +36,59 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import categories as cats
 from . import schema as s
-from .errors import ImportFormatError
+from .errors import ImportCancelled, ImportFormatError
 from .normalize import tag_key
 
 KINDS = ("tagcomplete", "wd", "translations", "implications", "deprecated")
 _MAX_ERRORS_KEPT = 50
+#: Rows between progress reports and cancel checks while a file is read.
+_WATCH_EVERY = 5000
+
+
+@dataclass(frozen=True)
+class ImportWatch:
+    """Progress and cancellation hooks of one running import (for an app's progress bar and Cancel button).
+
+    ``progress(done, total, phase)`` gets characters read of the file's size while reading (phase
+    ``"reading"``), then ``(total, total, "writing")`` once before the single write transaction.
+    ``cancelled()`` is polled while reading and once more inside the transaction just before it commits;
+    when it returns True the import raises :class:`ImportCancelled` and the transaction rolls back.
+    """
+
+    progress: Callable[[int, int, str], None] | None = None
+    cancelled: Callable[[], bool] | None = None
+
+    def check(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise ImportCancelled("import cancelled; nothing was written")
+
+
+# The importers read it instead of taking two more parameters each; TagDatabase.import_file sets it for the
+# duration of one call (a ContextVar, so concurrent imports on other threads do not see each other's hooks).
+_WATCH: ContextVar[ImportWatch | None] = ContextVar("genai_tag_db_import_watch", default=None)
+
+
+def watched(watch: ImportWatch | None) -> Any:
+    """Set the hooks for imports run in this context; returns the token for :func:`unwatch`."""
+    return _WATCH.set(watch)
+
+
+def unwatch(token: Any) -> None:
+    _WATCH.reset(token)
+
+
+def _counted_lines(fh: Iterable[str], watch: ImportWatch, total: int) -> Iterator[str]:
+    done = 0
+    for number, line in enumerate(fh, 1):
+        done += len(line)
+        if number % _WATCH_EVERY == 0:
+            watch.check()
+            if watch.progress is not None:
+                watch.progress(min(done, total), total, "reading")
+        yield line
+    watch.check()
+    if watch.progress is not None:
+        watch.progress(total, total, "writing")
 
 
 @dataclass
@@ -84,7 +133,9 @@ def _numbered_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     number = 0
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
-            for row in csv.reader(fh):
+            watch = _WATCH.get()
+            lines: Iterable[str] = fh if watch is None else _counted_lines(fh, watch, path.stat().st_size)
+            for row in csv.reader(lines):
                 # row[0] holds a name on every real row, so the any() is only paid for odd ones.
                 if row and (row[0].strip() or any(cell.strip() for cell in row)):
                     number += 1
@@ -232,6 +283,10 @@ def _begin_import(conn: Connection, report: ImportReport) -> int:
 
 
 def _finish(conn: Connection, report: ImportReport, started: float) -> ImportReport:
+    # Every importer ends here inside its transaction: a cancel now still rolls everything back.
+    watch = _WATCH.get()
+    if watch is not None:
+        watch.check()
     report.seconds = time.perf_counter() - started
     conn.execute(
         update(s.imports).where(s.imports.c.id == report.import_id).values(rows=report.imported, seconds=report.seconds)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleRangeSlider
 
+from lorairo.gui.widgets.details.flow_layout import FlowLayout
 from lorairo.gui.widgets.tag_completer import Suggest, TagLineEdit
 from lorairo.gui.workers import JobManager
 from lorairo.services.filter_language import (
@@ -118,6 +119,26 @@ def _load_json_dict(raw: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+MIN_TAGS_WIDTH = 240  # the filter field stays wide enough to read a few tags at 1024 px
+MIN_CAPTION_WIDTH = 140
+
+
+def _labelled(text: str | None, widget: QWidget, parent: QWidget, *, lead: QWidget | None = None) -> QWidget:
+    """`text` (or the `lead` widget) and `widget` as one item of the wrapping row, so they never wrap apart."""
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(4)
+    if lead is not None:
+        lead.setParent(box)
+        row.addWidget(lead)
+    if text is not None:
+        row.addWidget(QLabel(text, box))
+    widget.setParent(box)
+    row.addWidget(widget)
+    return box
+
+
 class FilterBar(QWidget):
     """Emits `filter_changed(ImageFilter)` (debounced) whenever the user changes a filter widget."""
 
@@ -196,29 +217,31 @@ class FilterBar(QWidget):
             action.setCheckable(True)
             self.flags[name] = action
 
+        # Layout that holds at 1024 px: the two text fields and the count on the first row (they keep a usable
+        # width), every other control in a row that wraps onto a second line when the grid is narrow, instead of
+        # squeezing the text fields to a few pixels or making the window wider than the screen.
+        self.tags.setMinimumWidth(MIN_TAGS_WIDTH)
+        self.caption.setMinimumWidth(MIN_CAPTION_WIDTH)
         row1 = QHBoxLayout()
         row1.addWidget(self.tags, 3)
         row1.addWidget(self.caption, 2)
-        row1.addWidget(QLabel("Score", self))
-        row1.addWidget(self.score, 2)
-        row1.addWidget(self.rating)
-        row1.addWidget(self.favourites)
-        row1.addWidget(self.clear_button)
         row1.addWidget(self.count_label)
-        row2 = QHBoxLayout()
-        row2.addWidget(QLabel("Min side", self))
-        row2.addWidget(self.min_side)
-        row2.addWidget(self.aspect)
-        row2.addWidget(self.since_check)
-        row2.addWidget(self.since)
-        row2.addWidget(self.more)
-        row2.addStretch(1)
-        row2.addWidget(self.error_label, 6)
+        self.controls = QWidget(self)
+        flow = FlowLayout(self.controls, spacing=6)
+        flow.addWidget(_labelled("Score", self.score, self.controls))
+        flow.addWidget(self.rating)
+        flow.addWidget(_labelled("Min side", self.min_side, self.controls))
+        flow.addWidget(self.aspect)
+        flow.addWidget(_labelled(None, self.since, self.controls, lead=self.since_check))
+        flow.addWidget(self.more)
+        flow.addWidget(self.favourites)
+        flow.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 2)
         layout.setSpacing(2)
         layout.addLayout(row1)
-        layout.addLayout(row2)
+        layout.addWidget(self.controls)
+        layout.addWidget(self.error_label)
 
         for edit in (self.tags, self.caption):
             edit.textChanged.connect(self._changed)

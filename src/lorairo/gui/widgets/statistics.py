@@ -1,5 +1,6 @@
-"""The Statistics view: tag frequency (top N, click a bar to filter by its tag), score histograms, rating
-distribution and a width x height scatter, for the project or the grid's current filter.
+"""The Statistics view: tag frequency (top N, click a bar to filter by its tag), a histogram per score name,
+rating distribution, a width x height scatter and the training-bucket distribution for a chosen resolution, for
+the project or the grid's current filter.
 
 Plots are pyqtgraph (fast with 100k-point scatters, PySide6-native). Figures come from
 `statistics_service.dataset_statistics` on a worker; the view reloads when shown, when its scope or the
@@ -15,13 +16,30 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QResizeEvent, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.tag_chips import category_color
 from lorairo.services.changes import Changes
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.export.bucketing import BucketSettings
 from lorairo.services.image_query_service import ImageFilter
-from lorairo.services.statistics_service import HISTOGRAM_BINS, DatasetStats, dataset_statistics
+from lorairo.services.statistics_service import (
+    HISTOGRAM_BINS,
+    BucketDistribution,
+    DatasetStats,
+    bucket_distribution,
+    dataset_statistics,
+)
 
 RELOAD_DELAY_MS = 500
 ROW_PIXELS = 18  # height a tag's bar needs for its label to be readable
@@ -76,18 +94,21 @@ class StatisticsView(QWidget):
         self.tag_plot.getPlotItem().invertY(True)
         self.tag_plot.setMouseEnabled(x=False, y=True)  # scroll through the tags, counts stay in view
         self.tag_plot.scene().sigMouseClicked.connect(self._plot_clicked)
-        self.score_plot = _plot("Score histograms (0 = scale minimum, 1 = maximum)", "images", "score")
-        self.score_plot.addLegend()
+        # One histogram per score name, each on its own scale (aesthetic 1-10, CLIP 0-1, ...), stacked.
+        self.score_plots = pg.GraphicsLayoutWidget()
+        self.score_plots.setBackground(None)
         self.rating_plot = _plot("Ratings", "images", "")
         self.size_plot = _plot("Resolution", "height (px)", "width (px)")
         self.size_plot.setAspectLocked(True)
         for plot, name in (
             (self.tag_plot, "Tags"),
-            (self.score_plot, "Scores"),
+            (self.score_plots, "Scores"),
             (self.rating_plot, "Ratings"),
             (self.size_plot, "Resolution"),
         ):
             self.tabs.addTab(plot, name)
+        self.tabs.addTab(self._build_buckets(), "Buckets")
+        self.buckets: BucketDistribution | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -99,6 +120,68 @@ class StatisticsView(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(520, 300)
+
+    def _build_buckets(self) -> QWidget:
+        page = QWidget(self)
+        self.bucket_resolution = QComboBox(page)
+        self.bucket_resolution.setEditable(True)
+        self.bucket_resolution.addItems(["512", "768", "1024", "1280", "1536"])
+        self.bucket_resolution.setToolTip("Training resolution (the bucket area is its square); type any value")
+        self.bucket_steps = QSpinBox(page)
+        self.bucket_steps.setRange(8, 256)
+        self.bucket_steps.setSingleStep(8)
+        self.bucket_steps.setPrefix("steps ")
+        self.bucket_no_upscale = QCheckBox("No upscale", page)
+        config = self.session.config
+        resolution, steps, no_upscale = 1024, 64, False
+        if isinstance(config, ConfigurationService):  # start from the export settings
+            resolution = int(config.get("export.resolution") or resolution)
+            steps = int(config.get("export.bucket_reso_steps") or steps)
+            no_upscale = bool(config.get("export.bucket_no_upscale"))
+        self.bucket_resolution.setCurrentText(str(resolution))
+        self.bucket_steps.setValue(steps)
+        self.bucket_no_upscale.setChecked(no_upscale)
+        self.bucket_note = QLabel(page)
+        self.bucket_note.setWordWrap(True)
+        self.bucket_plot = _plot("Images per bucket (excluded images not counted)", "", "images")
+        self.bucket_plot.getPlotItem().invertY(True)
+        self.bucket_plot.setMouseEnabled(x=False, y=True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Resolution:", page))
+        row.addWidget(self.bucket_resolution)
+        row.addWidget(self.bucket_steps)
+        row.addWidget(self.bucket_no_upscale)
+        row.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.bucket_note)
+        layout.addWidget(self.bucket_plot, 1)
+        self.bucket_resolution.currentTextChanged.connect(lambda _t: self._timer.start())
+        self.bucket_steps.valueChanged.connect(lambda _n: self._timer.start())
+        self.bucket_no_upscale.toggled.connect(lambda _on: self._timer.start())
+        return page
+
+    def bucket_settings(self) -> BucketSettings:
+        """The chosen settings, sd-scripts' defaults for the rest (max bucket = the resolution, min = 256 or
+        less). Raises ValueError naming the field for a bad resolution."""
+        text = self.bucket_resolution.currentText().strip().lower()
+        try:
+            parts = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
+        except ValueError:
+            raise ValueError(f"resolution must be a number of pixels like 1024 or 1024x768, got {text!r}") from None
+        if not parts or len(parts) > 2 or min(parts) < 64:
+            raise ValueError(f"resolution must be at least 64 pixels, like 1024 or 1024x768, got {text!r}")
+        width, height = parts[0], parts[-1]
+        steps = self.bucket_steps.value()
+        top = -(-max(width, height) // steps) * steps
+        return BucketSettings(
+            resolution=(width, height),
+            min_bucket_reso=min(256 // steps * steps or steps, top),
+            max_bucket_reso=top,
+            bucket_reso_steps=steps,
+            bucket_no_upscale=self.bucket_no_upscale.isChecked(),
+        )
 
     # --- loading ---------------------------------------------------------------------------------------
 
@@ -123,17 +206,27 @@ class StatisticsView(QWidget):
             return
         image_filter = self.current_filter() if self.scope.isChecked() else None
         db, top_n = project.db, self.top_n.value()
+        settings: BucketSettings | None
+        try:
+            settings = self.bucket_settings()
+            settings.validate()
+        except ValueError as exc:
+            settings = None
+            self.bucket_note.setText(f"Buckets: {exc}")
+            self.bucket_plot.clear()
 
-        def done(stats: DatasetStats) -> None:
+        def work(_ctx: object) -> tuple[DatasetStats, BucketDistribution | None]:
+            buckets = bucket_distribution(db, settings, image_filter) if settings is not None else None
+            return dataset_statistics(db, image_filter, top_n), buckets
+
+        def done(result: tuple[DatasetStats, BucketDistribution | None]) -> None:
             if generation == self._generation:
+                stats, buckets = result
+                if buckets is not None:
+                    self.show_buckets(buckets)
                 self.show_stats(stats)
 
-        self.session.jobs.submit(
-            "Dataset statistics",
-            lambda _ctx: dataset_statistics(db, image_filter, top_n),
-            on_result=done,
-            visible=False,
-        )
+        self.session.jobs.submit("Dataset statistics", work, on_result=done, visible=False)
 
     # --- plotting --------------------------------------------------------------------------------------
 
@@ -184,20 +277,55 @@ class StatisticsView(QWidget):
             self.tag_clicked.emit(tag)
 
     def _plot_scores(self, stats: DatasetStats) -> None:
-        plot = self.score_plot
-        plot.clear()
-        edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
+        """One histogram per score name on its own scale, stacked (overlaid they hid each other)."""
+        layout = self.score_plots
+        layout.clear()
+        self.score_items: dict[str, pg.PlotItem] = {}
+        if not stats.score_bins:
+            layout.addLabel("No scores yet: annotate with a score model (e.g. an aesthetic predictor)")
+            return
         for n, (name, bins) in enumerate(stats.score_bins.items()):
+            low, high = stats.score_ranges.get(name, (0.0, 1.0))
             color = SCORE_COLORS[n % len(SCORE_COLORS)]
-            plot.plot(
-                edges,
+            item = layout.addPlot(row=n, col=0, title=f"{name} ({sum(bins):,} images)")
+            item.setMenuEnabled(False)
+            item.showGrid(x=True, y=True, alpha=0.2)
+            item.setLabel("left", "images")
+            item.plot(
+                np.linspace(low, high, HISTOGRAM_BINS + 1),
                 np.array(bins, dtype=float),
                 stepMode="center",
                 fillLevel=0,
-                brush=pg.mkBrush(color + "55"),
+                brush=pg.mkBrush(color + "77"),
                 pen=pg.mkPen(color, width=2),
-                name=name,
             )
+            self.score_items[name] = item
+
+    def show_buckets(self, buckets: BucketDistribution) -> None:
+        self.buckets = buckets
+        plot = self.bucket_plot
+        plot.clear()
+        settings = buckets.settings
+        width, height = settings.resolution
+        shown = sum(n for _b, n in buckets.counts)
+        note = (
+            f"{width}x{height}, steps {settings.bucket_reso_steps}"
+            f"{', no upscale' if settings.bucket_no_upscale else ''}: {shown:,} images in {len(buckets.counts)} "
+            f"bucket(s); the smallest holds {buckets.smallest:,}"
+        )
+        if buckets.unbucketable:
+            note += f"; {buckets.unbucketable:,} image(s) too small for any bucket"
+        self.bucket_note.setText(note + ".")
+        if not buckets.counts:
+            return
+        rows = np.arange(len(buckets.counts))
+        counts = np.array([n for _b, n in buckets.counts], dtype=float)
+        plot.addItem(pg.BarGraphItem(x0=0, y=rows, height=0.7, width=counts, brush="#3b6fb6"))
+        labels = [(int(i), f"{w}x{h}") for i, ((w, h), _n) in enumerate(buckets.counts)]
+        plot.getAxis("left").setTicks([labels])
+        plot.setXRange(0, float(counts.max()), padding=0.05)
+        room = max(3, int(plot.height() / ROW_PIXELS) - 2)
+        plot.setYRange(-0.5, min(len(labels), room) - 0.5, padding=0)
 
     def _plot_ratings(self, stats: DatasetStats) -> None:
         plot = self.rating_plot

@@ -54,6 +54,9 @@ RELOAD_DELAY_MS = 300  # a burst of edits (an annotation run's batches) reloads 
 Index = QModelIndex | QPersistentModelIndex
 
 
+MIN_TABLE_WIDTH = 220  # room for a tag name beside its count and category
+
+
 class TagCountModel(QAbstractTableModel):
     """Rows of `ProjectTag`: tag (with its category colour), number of images, category."""
 
@@ -183,7 +186,11 @@ class TagsPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(COLUMN_TAG, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COLUMN_COUNT, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMN_CATEGORY, QHeaderView.ResizeMode.ResizeToContents)
+        # The category is also the name's colour: its column is narrow and may be cut, the name never is
+        # (in a narrow dock at 1024 px the stretched name column used to get no room at all).
+        header.setSectionResizeMode(COLUMN_CATEGORY, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COLUMN_CATEGORY, 64)
+        self.table.setMinimumWidth(MIN_TABLE_WIDTH)
         self.table.clicked.connect(self._clicked)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from lorairo.gui.widgets.details.batch_editor import split_tags
 from lorairo.gui.widgets.details.captions import CaptionList
 from lorairo.gui.widgets.details.editors import RatingCombo, ScoreSpin
+from lorairo.gui.widgets.details.flow_layout import FlowLayout
 from lorairo.gui.widgets.details.preview import PreviewView
 from lorairo.gui.widgets.details.tag_chips import TagChipArea
 from lorairo.gui.widgets.details.tag_source import NO_DATABASE_NOTE
@@ -89,8 +90,10 @@ class ImageView(QSplitter):
         body = QWidget(scroll)
         scroll.setWidget(body)
         self.addWidget(scroll)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 4)
+        # The preview gets a quarter: the image is large in the window's viewer (Space), and the tag field and
+        # caption must stay above the fold of a 768 px high window.
+        self.setStretchFactor(0, 1)
+        self.setStretchFactor(1, 3)
         layout = QVBoxLayout(body)
 
         self.title = QLabel(body)
@@ -115,7 +118,8 @@ class ImageView(QSplitter):
             _shrinkable(label)
             self.info_labels[key] = label
             info.addRow(f"{key}:", label)
-        layout.addLayout(info)
+        # The file facts go last: the tag field and the caption (what the user edits) stay above the fold in a
+        # 768 px high window; the facts are a scroll away.
 
         tags_box, tags_layout = _section("Tags", body)
         self.tags_box = tags_box
@@ -146,6 +150,7 @@ class ImageView(QSplitter):
         tags_layout.addWidget(self.rejected_label)
         written = QLabel("Will be written (current export settings):", tags_box)
         written.setStyleSheet("color: palette(placeholder-text);")
+        written.setWordWrap(True)  # one unbroken line of ~250 px gave a narrow dock a horizontal scrollbar
         tags_layout.addWidget(written)
         self.caption_line = QLabel(tags_box)
         self.caption_line.setObjectName("caption_line")
@@ -169,17 +174,20 @@ class ImageView(QSplitter):
         layout.addWidget(caption_box)
 
         rating_box, rating_layout = _section("Rating and score", body)
-        row = QHBoxLayout()
+        # Rating and score wrap onto two lines in a narrow dock instead of giving the panel a horizontal scrollbar.
+        row = FlowLayout(spacing=16)
         self.rating_combo = RatingCombo(rating_box)
         self.rating_combo.rating_chosen.connect(self.rating_chosen)
         self.score_spin = ScoreSpin(rating_box)
         self.score_spin.score_chosen.connect(self.score_chosen)
-        row.addWidget(QLabel("Rating", rating_box))
-        row.addWidget(self.rating_combo)
-        row.addSpacing(16)
-        row.addWidget(QLabel("Score", rating_box))
-        row.addWidget(self.score_spin)
-        row.addStretch(1)
+        for text, field in (("Rating", self.rating_combo), ("Score", self.score_spin)):
+            pair = QWidget(rating_box)
+            pair_layout = QHBoxLayout(pair)
+            pair_layout.setContentsMargins(0, 0, 0, 0)
+            pair_layout.addWidget(QLabel(text, pair))
+            field.setParent(pair)
+            pair_layout.addWidget(field)
+            row.addWidget(pair)
         rating_layout.addLayout(row)
         self.model_scores = _muted("", rating_box)
         rating_layout.addWidget(self.model_scores)
@@ -191,6 +199,9 @@ class ImageView(QSplitter):
         self.failures_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         failures_layout.addWidget(self.failures_label)
         layout.addWidget(self.failures_box)
+        file_box, file_layout = _section("File", body)
+        file_layout.addLayout(info)
+        layout.addWidget(file_box)
         layout.addStretch(1)
 
     def add_from_input(self) -> None:

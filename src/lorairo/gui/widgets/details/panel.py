@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QAction, QUndoStack
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
     QStackedWidget,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,7 +33,7 @@ from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.batch_editor import BatchEditor
 from lorairo.gui.widgets.details.image_view import ImageView
 from lorairo.gui.widgets.details.preview import decode_preview
-from lorairo.gui.widgets.details.tag_source import shared_vocabulary
+from lorairo.gui.widgets.details.tag_source import shared_vocabulary, vocabulary_events
 from lorairo.gui.widgets.details.undo import EditUndoCommand
 from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.workers import JobError, JobManager
@@ -47,6 +48,32 @@ if TYPE_CHECKING:
     from lorairo.gui.dialogs.near_duplicates import NearDuplicateDialog
 
 PAGE_EMPTY, PAGE_SINGLE, PAGE_BATCH = 0, 1, 2
+
+
+HISTORY_BUTTON_WIDTH = 130  # "Undo Rename long hair to very long hair" must not widen the panel
+
+
+class _HistoryButton(QToolButton):
+    """A tool button for an undo / redo action whose label is elided to a fixed width (the whole text is its
+    tooltip): QUndoStack names the edit in the label, and a long tag name would otherwise widen the dock."""
+
+    def __init__(self, action: QAction, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setDefaultAction(action)
+        self.setMaximumWidth(HISTORY_BUTTON_WIDTH)
+        # A bound slot: the connection ends with the button. It runs after the button copied the action's text
+        # (the action's `changed` signal follows its ActionChanged event), so the elided text is what stays.
+        action.changed.connect(self._elide)
+        self._elide()
+
+    def _elide(self) -> None:
+        action = self.defaultAction()
+        if action is None:
+            return
+        full = action.text()
+        room = HISTORY_BUTTON_WIDTH - 2 * self.style().pixelMetric(QStyle.PixelMetric.PM_ButtonMargin) - 8
+        self.setText(self.fontMetrics().elidedText(full, Qt.TextElideMode.ElideRight, room))
+        self.setToolTip(full)
 
 
 class DetailsPanel(QWidget):
@@ -102,6 +129,7 @@ class DetailsPanel(QWidget):
             visible=False,
         )
         self._warmed = False
+        vocabulary_events().reloaded.connect(self._vocabulary_ready)  # an import from Tools > Tag vocabulary
         self.preview_enabled = True  # off while the window's viewer shows the image large (one decode, not two)
         for field in (self.tag_input, self.batch.add_input, self.batch.replace_old, self.batch.replace_new):
             field.installEventFilter(self)
@@ -124,10 +152,8 @@ class DetailsPanel(QWidget):
         outer.setSpacing(2)
         history = QHBoxLayout()
         history.setContentsMargins(4, 2, 4, 0)
-        self.undo_button = QToolButton(self)
-        self.undo_button.setDefaultAction(self.undo_stack.createUndoAction(self, "Undo"))
-        self.redo_button = QToolButton(self)
-        self.redo_button.setDefaultAction(self.undo_stack.createRedoAction(self, "Redo"))
+        self.undo_button = _HistoryButton(self.undo_stack.createUndoAction(self, "Undo"), self)
+        self.redo_button = _HistoryButton(self.undo_stack.createRedoAction(self, "Redo"), self)
         self.duplicates_button = QPushButton("Review near-duplicates…", self)
         self.duplicates_button.setToolTip("See near-identical images side by side, keep one, exclude the others")
         self.duplicates_button.clicked.connect(self.open_near_duplicates)
@@ -253,7 +279,11 @@ class DetailsPanel(QWidget):
         return self._duplicates_dialog
 
     def _changed(self, changes: Changes) -> None:
-        self.refresh(list(changes.all_ids))
+        # Look the shown images up in the change's sets: copying a project-wide change (65k ids) into lists and
+        # sets here cost the GUI thread tens of ms after every rename.
+        sets = (changes.image_ids, changes.added, changes.removed)
+        if any(image_id in s for image_id in self._ids for s in sets):
+            self.refresh()
 
     def refresh(self, image_ids: list[int] | None = None) -> None:
         """Reload what is shown if it is among `image_ids` (None: always), e.g. after an annotation run."""

@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loguru import logger
+from PySide6.QtCore import QObject, Signal
 
 NO_DATABASE_NOTE = (
     "No tag database imported yet: autocomplete and categories for new tags are off. "
-    "Import one with <code>tag-db import &lt;csv&gt;</code>."
+    "Import one with Tools &gt; Tag vocabulary… or <code>tag-db import &lt;csv&gt;</code>."
 )
 
 
@@ -99,6 +100,31 @@ class TagVocabulary:
             if self._db is not None:
                 self._db.close()
             self._db, self._checked = None, False
+
+    def reload(self) -> bool:
+        """Worker thread: drop the open database and open it again, with its search index (from the on-disk
+        cache or rebuilt), after a vocabulary import. A search running meanwhile finishes on the old object;
+        the next one sees the new vocabulary. Returns whether a vocabulary is available now."""
+        self.close()
+        self.error = None
+        return self.warm_up()
+
+
+class VocabularyEvents(QObject):
+    """Tells every view of this process that the shared vocabulary was reloaded (GUI thread)."""
+
+    reloaded = Signal(bool)  # whether a vocabulary is available now
+
+
+_events: VocabularyEvents | None = None
+
+
+def vocabulary_events() -> VocabularyEvents:
+    """The one event hub (created on the GUI thread on first use; connect bound methods of QObjects)."""
+    global _events
+    if _events is None:
+        _events = VocabularyEvents()
+    return _events
 
 
 _shared_lock = threading.Lock()
