@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lorairo.database.chunks import chunked
+from lorairo.services import quality_rules
+from lorairo.services.quality_rules import QualityThresholds
 from lorairo.services.filter_language import (
     ASPECTS,
     FILTER_HELP,
@@ -72,6 +74,8 @@ class ImageRow:
     tag_confidences: dict[str, float] = field(default_factory=dict)
     caption: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    # The stored quality metrics (lorairo quality / import), empty when the image was not measured yet.
+    quality: dict[str, float | int | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -116,8 +120,9 @@ _FLAG_SQL = {
 }
 
 
-def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
-    """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks)."""
+def build_query(f: ImageFilter, quality: QualityThresholds | None = None) -> tuple[str, dict[str, Any]]:
+    """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks).
+    `quality` are the thresholds of `quality:` terms (the shipped defaults when None)."""
     where: list[str] = []
     params: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -171,6 +176,12 @@ def build_query(f: ImageFilter) -> tuple[str, dict[str, Any]]:
             where.append(f"{column} <= :{bind(high)}")
     if f.min_side is not None:
         where.append(f"min(i.width, i.height) >= :{bind(f.min_side)}")
+    if f.max_side is not None:
+        where.append(f"min(i.width, i.height) <= :{bind(f.max_side)}")
+    thresholds = quality or QualityThresholds()
+    for check, flagged in f.quality:
+        sql = quality_rules.check_sql(check, thresholds)
+        where.append(sql if flagged else f"NOT {sql}")
     if f.aspect_min is not None:
         op = ">" if f.aspect_min_exclusive else ">="
         where.append(f"CAST(i.width AS REAL) / i.height {op} :{bind(f.aspect_min)}")
@@ -202,8 +213,9 @@ def _sqlite_value(value: Any) -> Any:
 class ImageQueryService:
     """Query image IDs and fetch row snapshots of one project database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, quality: QualityThresholds | None = None) -> None:
         self.db = db
+        self.quality = quality or QualityThresholds()
         # SQLAlchemy is imported here, not at module level: the filter model above is needed at start-up.
         from sqlalchemy import text
 
@@ -222,7 +234,7 @@ class ImageQueryService:
 
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order."""
-        sql, params = build_query(f or ImageFilter())
+        sql, params = build_query(f or ImageFilter(), self.quality)
         return [int(v) for v in self._scalars(sql, params)]
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
@@ -248,7 +260,7 @@ class ImageQueryService:
         return [(image_id, name, paths) for image_id, (name, paths) in found.items()]
 
     def count(self, f: ImageFilter | None = None) -> int:
-        sql, params = build_query(f or ImageFilter())
+        sql, params = build_query(f or ImageFilter(), self.quality)
         return int(self._scalars(f"SELECT count(*) FROM ({sql})", params)[0])
 
     def fetch_rows(self, ids: Sequence[int], *, details: bool = True) -> list[ImageRow]:
@@ -259,6 +271,7 @@ class ImageQueryService:
         confidences: dict[int, dict[str, float]] = {}
         captions: dict[int, str] = {}
         scores: dict[int, dict[str, float]] = {}
+        metrics: dict[int, dict[str, float | int | None]] = {}
         with self.db.session() as s:
             for chunk in chunked(list(ids)):
                 marks = ",".join(str(int(i)) for i in chunk)  # ints only: safe to inline, avoids param limits
@@ -293,6 +306,13 @@ class ImageQueryService:
                     self._text(f"SELECT image_id, score_name, value FROM quality_scores WHERE image_id IN ({marks})")
                 ):
                     scores.setdefault(int(image_id), {})[name] = float(value)
+                for row in s.execute(
+                    self._text(
+                        f"SELECT image_id, {', '.join(QUALITY_COLUMNS)} FROM image_quality "
+                        f"WHERE image_id IN ({marks}) AND error IS NULL"
+                    )
+                ):
+                    metrics[int(row[0])] = dict(zip(QUALITY_COLUMNS, row[1:], strict=True))
         rows = []
         for image_id in ids:
             base = found.get(int(image_id))
@@ -308,6 +328,7 @@ class ImageQueryService:
                     tag_confidences=confidences.get(image_id, {}),
                     caption=captions.get(image_id),
                     scores=scores.get(image_id, {}),
+                    quality=metrics.get(image_id, {}),
                 )
             )
         return rows
@@ -341,6 +362,17 @@ class ImageQueryService:
                         shown[str(key)] = (int(n), str(tag))
         return [(shown[str(key)][1] if str(key) in shown else str(key), int(n)) for key, n in counted]
 
+
+QUALITY_COLUMNS = (
+    "sharpness",
+    "brightness",
+    "clipped_dark",
+    "clipped_bright",
+    "entropy",
+    "saturation",
+    "jpeg_quality",
+    "border_fraction",
+)
 
 _ROW_FIELDS = (
     "id",

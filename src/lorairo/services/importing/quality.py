@@ -1,0 +1,114 @@
+"""Quality metrics of one image, from the reduced decode an import already makes (nearly free).
+
+Everything is measured on the upright RGB thumbnail (longest side `thumbnail_size`, 512 by default), so the
+numbers mean the same for a 600 px and a 6000 px photo, plus the JPEG quantisation tables read from the header.
+Plain numpy on a few hundred thousand pixels: about a millisecond per image (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+_DARK_LEVEL, _BRIGHT_LEVEL = 5, 250  # grey levels counted as crushed shadows / blown highlights
+_BAND_STD, _BAND_DRIFT = 6.0, 10.0  # a row is a uniform band: flat (std) and the colour of the edge (drift)
+
+# The libjpeg / IJG base luminance table (ITU T.81 Annex K.1), scaled by the quality setting.
+_BASE_LUMINANCE = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29,
+     51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121,
+     120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+def _ijg_table(quality: int) -> npt.NDArray[np.float64]:
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.asarray(np.clip(np.floor((_BASE_LUMINANCE * scale + 50) / 100), 1, 255))
+
+
+# The sum of each quality's table: order-free, so the zig-zag or natural order Pillow returns does not matter.
+_TABLE_SUMS = np.array([_ijg_table(q).sum() for q in range(1, 101)])
+
+
+@dataclass(frozen=True)
+class QualityMetrics:
+    """What `image_quality` stores for one image (see lorairo.services.quality_rules for the checks)."""
+
+    sharpness: float  # variance of the 4-neighbour Laplacian of the grey thumbnail (grey levels squared)
+    brightness: float  # mean luminance, 0-1
+    clipped_dark: float  # share of pixels at grey level <= 5
+    clipped_bright: float  # share of pixels at grey level >= 250
+    entropy: float  # Shannon entropy of the 256-bin grey histogram, bits (0-8)
+    saturation: float  # mean of (max - min of R, G, B) / 255: 0 for a grey image
+    jpeg_quality: int | None  # libjpeg quality the luminance table matches best; None for other formats
+    border_fraction: float  # share of the image in uniform bands at two opposite edges (letterbox / pillarbox)
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
+    """The libjpeg quality (1-100) whose scaled luminance table is closest to table 0 of `quantization`
+    (Pillow's ``JpegImageFile.quantization``); None when there is no usable table. Encoders with their own
+    tables (Photoshop, cameras) get the quality of the IJG table of the same overall coarseness."""
+    if not quantization or 0 not in quantization:
+        return None
+    table = np.asarray(list(quantization[0]), dtype=np.float64)
+    if table.size != 64:
+        return None
+    return int(np.argmin(np.abs(_TABLE_SUMS - table.sum()))) + 1
+
+
+def _band(lines: npt.NDArray[np.float32]) -> int:
+    """How many leading lines (rows of `lines`) are flat and the colour of the first line."""
+    if lines.shape[0] == 0:
+        return 0
+    means = lines.mean(axis=1)
+    flat = (lines.std(axis=1) < _BAND_STD) & (np.abs(means - means[0]) < _BAND_DRIFT)
+    return int(np.argmin(flat)) if not flat.all() else int(lines.shape[0])
+
+
+def border_fraction(grey: npt.NDArray[np.float32]) -> float:
+    """Share of the image in uniform bands at BOTH opposite edges (twice the thinner band): a letterbox (top and
+    bottom) or pillarbox (left and right). A photo with one flat edge (a clear sky) has no band opposite it."""
+    height, width = grey.shape
+    rows = 2 * min(_band(grey), _band(grey[::-1])) / height
+    cols = 2 * min(_band(grey.T), _band(grey.T[::-1])) / width
+    return float(min(1.0, max(rows, cols)))
+
+
+def measure(thumbnail: Image.Image, quantization: dict[int, Any] | None = None) -> QualityMetrics:
+    """Metrics of an RGB thumbnail (`imaging.reduced_decode`'s result) and the original's JPEG tables."""
+    rgb = np.asarray(thumbnail.convert("RGB"), dtype=np.int16)
+    grey8 = np.asarray(thumbnail.convert("L"))
+    grey = grey8.astype(np.float32)
+    if min(grey.shape) >= 3:
+        lap = grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
+        sharpness = float(lap.var())
+    else:
+        sharpness = 0.0
+    hist = np.bincount(grey8.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    p = hist[hist > 0] / total
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    return QualityMetrics(
+        sharpness=sharpness,
+        brightness=float(grey.mean() / 255.0),
+        clipped_dark=float(hist[: _DARK_LEVEL + 1].sum() / total),
+        clipped_bright=float(hist[_BRIGHT_LEVEL:].sum() / total),
+        entropy=float(-(p * np.log2(p)).sum()),
+        saturation=float(spread.mean() / 255.0),
+        jpeg_quality=jpeg_quality(quantization),
+        border_fraction=border_fraction(grey),
+    )
+
+
+def quantization_of(image: Image.Image) -> dict[int, Any] | None:
+    """The JPEG quantisation tables of an opened image (headers only), or None."""
+    tables = getattr(image, "quantization", None)
+    return dict(tables) if isinstance(tables, dict) and tables else None
