@@ -15,6 +15,7 @@ from lorairo.cli import (
     import_cmd,
     project_cmd,
     query_cmd,
+    quality_cmd,
     region_cmd,
     tags_cmd,
 )
@@ -40,6 +41,7 @@ app.add_typer(tags_cmd.app, name="tags")
 app.command("duplicates")(duplicates_cmd.duplicates)
 app.add_typer(region_cmd.mask_app, name="mask")
 app.add_typer(region_cmd.crop_app, name="crop")
+app.command("quality")(quality_cmd.quality)
 
 
 def _version(value: bool) -> None:
