@@ -31,8 +31,9 @@ def _ijg_table(quality: int) -> npt.NDArray[np.float64]:
     return np.asarray(np.clip(np.floor((_BASE_LUMINANCE * scale + 50) / 100), 1, 255))
 
 
-# The sum of each quality's table: order-free, so the zig-zag or natural order Pillow returns does not matter.
-_TABLE_SUMS = np.array([_ijg_table(q).sum() for q in range(1, 101)])
+# Each quality's table sorted: comparing sorted values is order-free, so the zig-zag or natural order Pillow
+# returns does not matter.
+_SORTED_TABLES = np.array([np.sort(_ijg_table(q)) for q in range(1, 101)])
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
     table = np.asarray(list(quantization[0]), dtype=np.float64)
     if table.size != 64:
         return None
-    return int(np.argmin(np.abs(_TABLE_SUMS - table.sum()))) + 1
+    return int(np.argmin(np.abs(_SORTED_TABLES - np.sort(table)).sum(axis=1))) + 1
 
 
 def _band(lines: npt.NDArray[np.float32]) -> int:
