@@ -31,7 +31,7 @@ def quality(
     config = state.config
     opened = state.projects.open(project)
     try:
-        with ProjectLock(opened.root, "quality"):
+        with ProjectLock(opened.root, "quality check"):
             service = QualityService(opened, QualityThresholds.from_config(config.get))
             with Progress(
                 TextColumn("{task.description}"),
