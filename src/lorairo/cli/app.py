@@ -14,8 +14,8 @@ from lorairo.cli import (
     export_cmd,
     import_cmd,
     project_cmd,
-    query_cmd,
     quality_cmd,
+    query_cmd,
     region_cmd,
     tags_cmd,
 )

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from lorairo.database.chunks import chunked
 from lorairo.services import quality_rules
-from lorairo.services.quality_rules import QualityThresholds
 from lorairo.services.filter_language import (
     ASPECTS,
     FILTER_HELP,
@@ -32,6 +31,7 @@ from lorairo.services.filter_language import (
     parse_ids,
     tag_match_key,
 )
+from lorairo.services.quality_rules import QualityThresholds
 
 if TYPE_CHECKING:
     from lorairo.database.engine import Database

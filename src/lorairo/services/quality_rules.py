@@ -37,7 +37,7 @@ class QualityThresholds:
         values: dict[str, Any] = {}
         for f in fields(cls):
             key = "export.resolution" if f.name == "upscale_side" else f"quality.{f.name}"
-            values[f.name] = type(f.default)(get(key))
+            values[f.name] = int(get(key)) if f.name == "upscale_side" else float(get(key))
         return cls(**values)
 
     def with_value(self, check: str, value: float) -> QualityThresholds:
