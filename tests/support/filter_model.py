@@ -76,7 +76,7 @@ def quality_flags(metrics: Metrics | None, size: tuple[int, int]) -> set[str]:
         return flagged
     m = metrics
     checks = {
-        "blurry": m.sharpness < 60,
+        "blurry": m.sharpness < 120,
         "dark": m.brightness < 0.15 or m.clipped_dark > 0.5,
         "bright": m.brightness > 0.72 or m.clipped_bright > 0.5,
         "low-info": m.entropy < 4.0,
@@ -90,7 +90,7 @@ def quality_flags(metrics: Metrics | None, size: tuple[int, int]) -> set[str]:
 # Values on both sides of (and at) each threshold.
 metrics_strategy = st.none() | st.builds(
     Metrics,
-    sharpness=st.sampled_from((0.0, 59.9, 60.0, 500.0)),
+    sharpness=st.sampled_from((0.0, 119.9, 120.0, 500.0)),
     brightness=st.sampled_from((0.05, 0.15, 0.5, 0.72, 0.9)),
     clipped_dark=st.sampled_from((0.0, 0.5, 0.6)),
     clipped_bright=st.sampled_from((0.0, 0.5, 0.6)),

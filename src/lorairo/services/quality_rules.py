@@ -20,7 +20,7 @@ from lorairo.services.filter_language import QUALITY_CHECKS
 class QualityThresholds:
     """Where each check starts to flag (config keys ``quality.<field>``; `upscale_side` is export.resolution)."""
 
-    blurry_sharpness: float = 60.0  # variance of the Laplacian of the grey thumbnail below this = blurry
+    blurry_sharpness: float = 120.0  # variance of the Laplacian of the grey thumbnail below this = blurry
     dark_mean: float = 0.15  # mean luminance (0-1) below this = dark
     bright_mean: float = 0.72  # mean luminance above this = bright
     clipped_fraction: float = 0.5  # this share of pixels crushed to black (dark) or blown to white (bright)

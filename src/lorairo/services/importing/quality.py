@@ -15,6 +15,7 @@ import numpy.typing as npt
 from PIL import Image
 
 _DARK_LEVEL, _BRIGHT_LEVEL = 5, 250  # grey levels counted as crushed shadows / blown highlights
+_MAX_GAIN = 4.0  # contrast stretch before the Laplacian: enough for a photo at a quarter of its exposure
 _BAND_STD, _BAND_DRIFT = 6.0, 10.0  # a row is a uniform band: flat (std) and the colour of the edge (drift)
 
 # The libjpeg / IJG base luminance table (ITU T.81 Annex K.1), scaled by the quality setting.
@@ -40,7 +41,7 @@ _SORTED_TABLES = np.array([np.sort(_ijg_table(q)) for q in range(1, 101)])
 class QualityMetrics:
     """What `image_quality` stores for one image (see lorairo.services.quality_rules for the checks)."""
 
-    sharpness: float  # variance of the 4-neighbour Laplacian of the grey thumbnail (grey levels squared)
+    sharpness: float  # variance of the 4-neighbour Laplacian of the contrast-stretched grey thumbnail
     brightness: float  # mean luminance, 0-1
     clipped_dark: float  # share of pixels at grey level <= 5
     clipped_bright: float  # share of pixels at grey level >= 250
@@ -89,7 +90,12 @@ def measure(thumbnail: Image.Image, quantization: dict[int, Any] | None = None) 
     grey8 = np.asarray(thumbnail.convert("L"))
     grey = grey8.astype(np.float32)
     if min(grey.shape) >= 3:
-        lap = grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
+        # Contrast-stretched first (1st-99th percentile to the full range, at most x4): the variance of the
+        # Laplacian grows with contrast, and an underexposed sharp photo must read as dark, not as blurry.
+        low, high = np.percentile(grey, (1, 99))
+        gain = min(_MAX_GAIN, 255.0 / max(float(high - low), 1.0))
+        g = grey * gain
+        lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
         sharpness = float(lap.var())
     else:
         sharpness = 0.0
