@@ -30,6 +30,12 @@ PREVIEW_DELAY_MS = 150  # a dragged slider asks for one count when it rests, not
 _STEPS = 1000
 
 
+def _setting_key(check: str) -> str:
+    """The configuration key of a check's threshold (needs-upscale follows the training resolution)."""
+    name = CHECK_THRESHOLD[check]
+    return "export.resolution" if name == "upscale_side" else f"quality.{name}"
+
+
 class _CheckRow:
     """One check's widgets: the filter button with its count, the slider and the preview of the slider's count."""
 
@@ -45,19 +51,22 @@ class _CheckRow:
         self.count = QLabel("…", panel)
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.caption = QLabel(label, panel)
-        self.caption.setStyleSheet("color: palette(mid);")
+        self.caption.setStyleSheet("color: palette(placeholder-text); font-size: small;")
+        self.caption.setWordWrap(True)
         self.slider = QSlider(Qt.Orientation.Horizontal, panel)
         self.slider.setRange(0, _STEPS)
         self.value = QLabel(panel)
         self.value.setMinimumWidth(48)
         self.preview = QLabel(panel)
         self.preview.setMinimumWidth(110)
-        grid.addWidget(self.button, 2 * row, 0, 1, 2)
-        grid.addWidget(self.count, 2 * row, 2)
-        grid.addWidget(self.caption, 2 * row + 1, 0)
-        grid.addWidget(self.slider, 2 * row + 1, 1)
-        grid.addWidget(self.value, 2 * row + 1, 2)
-        grid.addWidget(self.preview, 2 * row + 1, 3)
+        self.slider.setToolTip(f"{label}: drag to see how many images a threshold would flag")
+        # Three lines per check: the check (click = filter) and its count; what it measures; the slider.
+        grid.addWidget(self.button, 3 * row, 0, 1, 2)
+        grid.addWidget(self.count, 3 * row, 2)
+        grid.addWidget(self.caption, 3 * row + 1, 0, 1, 3)
+        grid.addWidget(self.slider, 3 * row + 2, 0)
+        grid.addWidget(self.value, 3 * row + 2, 1)
+        grid.addWidget(self.preview, 3 * row + 2, 2)
 
     def threshold(self) -> float:
         return self.low + (self.high - self.low) * self.slider.value() / _STEPS
@@ -97,7 +106,8 @@ class ProblemsPanel(QWidget):
         self.measure_button.clicked.connect(self.measure_missing)
         self.measure_button.hide()
         grid = QGridLayout()
-        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setVerticalSpacing(2)
         self.rows = {check: _CheckRow(self, check, grid, n) for n, check in enumerate(QUALITY_CHECKS)}
         for row in self.rows.values():
             row.slider.valueChanged.connect(lambda _v, r=row: self._slider_moved(r))
@@ -199,6 +209,10 @@ class ProblemsPanel(QWidget):
                 if abs(self.rows[check].threshold() - asked[check]) < 1e-9:  # not moved on meanwhile
                     self.previews[check] = n
                     self.rows[check].preview.setText(f"→ {n:,} at this value")
+                    self.rows[check].preview.setToolTip(
+                        f"{n:,} image(s) would be flagged at this threshold; the filter uses the setting "
+                        f"{_setting_key(check)} (Settings or lorairo config set)"
+                    )
                     self.preview_loaded.emit(check, n)
 
         self.session.jobs.submit("Count problems at a threshold", work, on_result=done, visible=False)
