@@ -20,6 +20,9 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 from lorairo.services.importing.imaging import (
     ImageMeta,
@@ -136,6 +139,15 @@ def _store(settings: WorkerSettings, path: str, data: bytes, hash_value: str, th
     return relpath
 
 
+def _measure_quietly(thumbnail: Image.Image, tables: dict[int, Any] | None) -> QualityMetrics | None:
+    """Quality metrics, or None when they cannot be computed: a metric must never cost the import of an image
+    (it stays unmeasured; `lorairo quality` reports why)."""
+    try:
+        return measure(thumbnail, tables)
+    except Exception:
+        return None
+
+
 def process_file(task: FileTask, settings: WorkerSettings) -> FileResult:
     """Import one file as far as files go; every problem becomes a rejected result, never an exception."""
     with warnings.catch_warnings(record=True) as caught:
@@ -172,7 +184,7 @@ def _process(task: FileTask, settings: WorkerSettings) -> FileResult:
         thumb_image = reduced_decode(image, settings.thumbnail_size)
         phash_hex, phash_int = phash_of(thumb_image)
         # Measured on the thumbnail already in memory: the metrics cost no extra decode.
-        quality = measure(thumb_image, tables) if settings.compute_quality else None
+        quality = _measure_quietly(thumb_image, tables) if settings.compute_quality else None
         encoded = encode_thumbnail(thumb_image, settings.thumbnail_format, settings.thumbnail_quality)
         del thumb_image, image
         try:
