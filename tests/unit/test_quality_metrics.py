@@ -99,3 +99,22 @@ def test_png_has_no_jpeg_quality_and_tiny_images_do_not_fail() -> None:
     assert _metrics(_photo("coffee.png")).jpeg_quality is None
     tiny = measure(Image.new("RGB", (2, 1), (10, 20, 30)))
     assert tiny.sharpness == 0.0 and tiny.entropy == 0.0
+
+
+def test_a_metric_that_fails_never_costs_the_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lorairo.services.importing import worker
+
+    source = tmp_path / "coffee.png"
+    _photo("coffee.png").save(source)
+
+    def broken(*_args: object) -> QualityMetrics:
+        raise ValueError("a metric bug")
+
+    monkeypatch.setattr(worker, "measure", broken)
+    (tmp_path / "project" / ".write-intents").mkdir(parents=True)  # what a created project has
+    settings = worker.WorkerSettings(str(tmp_path / "project"), True, 2**30, 2**30, 512, "jpeg", 85, False)
+    result = worker.process_file(worker.FileTask(str(source)), settings)
+    assert result.status == worker.STATUS_OK and result.quality is None  # imported, left unmeasured
+    monkeypatch.undo()
+    measured = worker.process_file(worker.FileTask(str(source)), settings)
+    assert measured.quality is not None and measured.quality.jpeg_quality is None
