@@ -66,50 +66,59 @@ def jpeg_quality(quantization: dict[int, Any] | None) -> int | None:
     return int(np.argmin(np.abs(_SORTED_TABLES - np.sort(table)).sum(axis=1))) + 1
 
 
-def _band(lines: npt.NDArray[np.float32]) -> int:
-    """How many leading lines (rows of `lines`) are flat and the colour of the first line."""
-    if lines.shape[0] == 0:
+def _band(means: npt.NDArray[np.float64], stds: npt.NDArray[np.float64]) -> int:
+    """How many leading lines are flat (their std) and the colour of the first line (their mean)."""
+    if means.shape[0] == 0:
         return 0
-    means = lines.mean(axis=1)
-    flat = (lines.std(axis=1) < _BAND_STD) & (np.abs(means - means[0]) < _BAND_DRIFT)
-    return int(np.argmin(flat)) if not flat.all() else int(lines.shape[0])
+    flat = (stds < _BAND_STD) & (np.abs(means - means[0]) < _BAND_DRIFT)
+    return int(np.argmin(flat)) if not flat.all() else int(means.shape[0])
+
+
+def _pair(grey: npt.NDArray[np.float32], axis: int) -> float:
+    """Twice the thinner of the two bands along `axis` (1: rows, top and bottom), as a share of the lines."""
+    means, stds = grey.mean(axis=axis, dtype=np.float64), grey.std(axis=axis, dtype=np.float64)
+    return 2 * min(_band(means, stds), _band(means[::-1], stds[::-1])) / means.shape[0]
 
 
 def border_fraction(grey: npt.NDArray[np.float32]) -> float:
     """Share of the image in uniform bands at BOTH opposite edges (twice the thinner band): a letterbox (top and
     bottom) or pillarbox (left and right). A photo with one flat edge (a clear sky) has no band opposite it."""
-    height, width = grey.shape
-    rows = 2 * min(_band(grey), _band(grey[::-1])) / height
-    cols = 2 * min(_band(grey.T), _band(grey.T[::-1])) / width
-    return float(min(1.0, max(rows, cols)))
+    return float(min(1.0, max(_pair(grey, 1), _pair(grey, 0))))
+
+
+def _percentile(hist: npt.NDArray[np.float64], share: float) -> int:
+    """The grey level below which `share` of the pixels lie, from the histogram (no sort of the pixels)."""
+    return int(np.searchsorted(np.cumsum(hist), share * hist.sum()))
 
 
 def measure(thumbnail: Image.Image, quantization: dict[int, Any] | None = None) -> QualityMetrics:
     """Metrics of an RGB thumbnail (`imaging.reduced_decode`'s result) and the original's JPEG tables."""
-    rgb = np.asarray(thumbnail.convert("RGB"), dtype=np.int16)
+    # Channels as separate planes: max / min across them is three cheap 2-D passes (over axis 2 it was the
+    # slowest part, 25 ms of 45 at 512 px).
+    red, green, blue = (np.asarray(band) for band in thumbnail.convert("RGB").split())
     grey8 = np.asarray(thumbnail.convert("L"))
     grey = grey8.astype(np.float32)
+    hist = np.bincount(grey8.ravel(), minlength=256).astype(np.float64)
     if min(grey.shape) >= 3:
         # Contrast-stretched first (1st-99th percentile to the full range, at most x4): the variance of the
         # Laplacian grows with contrast, and an underexposed sharp photo must read as dark, not as blurry.
-        low, high = np.percentile(grey, (1, 99))
+        low, high = _percentile(hist, 0.01), _percentile(hist, 0.99)
         gain = min(_MAX_GAIN, 255.0 / max(float(high - low), 1.0))
         g = grey * gain
         lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
         sharpness = float(lap.var())
     else:
         sharpness = 0.0
-    hist = np.bincount(grey8.ravel(), minlength=256).astype(np.float64)
     total = hist.sum()
     p = hist[hist > 0] / total
-    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)  # uint8: >= 0
     return QualityMetrics(
         sharpness=sharpness,
         brightness=float(grey.mean() / 255.0),
         clipped_dark=float(hist[: _DARK_LEVEL + 1].sum() / total),
         clipped_bright=float(hist[_BRIGHT_LEVEL:].sum() / total),
         entropy=float(-(p * np.log2(p)).sum()),
-        saturation=float(spread.mean() / 255.0),
+        saturation=float(spread.mean(dtype=np.float64) / 255.0),
         jpeg_quality=jpeg_quality(quantization),
         border_fraction=border_fraction(grey),
     )
