@@ -18,6 +18,10 @@ It generates a realistic mixed corpus once (70% JPEG 1024-3000 px q90 photo-like
 6. the near-duplicate search over 100k pHashes.
 
 Figures go to stdout and bench/_out/ingest-results.json; record them in docs/benchmarks.md.
+
+``--quality-ab`` instead measures what the quality checks (issue 16) add to an import: the same corpus imported
+into fresh projects with ``quality.compute_at_import`` true and false, alternating (ABAB..., so drift on a shared
+machine hits both), plus the in-process cost of `quality.measure` against the whole per-file work of a worker.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,8 +245,59 @@ def search_at_scale(size: int = 100_000, queries: int = 1000) -> dict[str, float
 # --- main ----------------------------------------------------------------------------------------------
 
 
+def quality_ab(src: Path, files: list[Path], jobs: int, rounds: int) -> dict[str, float]:
+    """Import wall time with and without quality checks (median of `rounds` alternating imports each)."""
+    from lorairo.services.importing.imaging import open_checked, reduced_decode
+    from lorairo.services.importing.quality import measure, quantization_of
+    from lorairo.services.importing.worker import FileTask, WorkerSettings, process_file
+
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    for _round in range(rounds):
+        for on in (True, False):
+            home = Path(tempfile.mkdtemp(prefix="quality-ab-", dir=OUT))
+            (home / "config.toml").write_text(f"[quality]\ncompute_at_import = {'true' if on else 'false'}\n")
+            env = {
+                **os.environ,
+                "LORAIRO_CONFIG_PATH": str(home / "config.toml"),
+                "LORAIRO_DATABASE_DIR": str(home / "projects"),
+            }
+            subprocess.run([sys.executable, "-m", "lorairo", "project", "create", "bench"], env=env, check=True)
+            _summary, wall, _rss, _pss = run_cli_import(src, env, jobs)
+            walls[on].append(wall)
+            print(f"  import with checks {'on ' if on else 'off'}: {wall:.2f} s")
+            shutil.rmtree(home, ignore_errors=True)
+    on_s, off_s = statistics.median(walls[True]), statistics.median(walls[False])
+    # In-process, one core: the metrics' own cost against everything a worker does for a file.
+    sample = files[:100]
+    home = Path(tempfile.mkdtemp(prefix="quality-cost-", dir=OUT))
+    settings = WorkerSettings(str(home), True, 2**31, 2**31, 512, "jpeg", 85, False, compute_quality=False)
+    started = time.perf_counter()
+    for path in sample:
+        process_file(FileTask(str(path)), settings)
+    per_file = (time.perf_counter() - started) / len(sample)
+    thumbs = []
+    for path in sample:
+        image = open_checked(path.read_bytes(), 2**31)
+        thumbs.append((reduced_decode(image, 512), quantization_of(image)))
+    started = time.perf_counter()
+    for thumb, tables in thumbs:
+        measure(thumb, tables)
+    per_measure = (time.perf_counter() - started) / len(sample)
+    shutil.rmtree(home, ignore_errors=True)
+    return {
+        "import_on_s": on_s,
+        "import_off_s": off_s,
+        "import_overhead": on_s / off_s - 1,
+        "worker_ms_per_file": per_file * 1000,
+        "measure_ms_per_file": per_measure * 1000,
+        "measure_share": per_measure / per_file,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quality-ab", action="store_true", help="only the quality checks' import overhead")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating imports per side for --quality-ab")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -254,6 +310,16 @@ def main() -> None:
     print(f"corpus: {len(files)} files, {megabytes:,.0f} MB, {args.jobs} processes, {os.cpu_count()} cores")
     for path in files:  # warm the page cache so neither side pays for the first read
         path.read_bytes()
+    if args.quality_ab:
+        ab = quality_ab(src, files, args.jobs, args.rounds)
+        print(
+            f"quality checks: import {ab['import_on_s']:.2f} s on vs {ab['import_off_s']:.2f} s off "
+            f"(median of {args.rounds}): {ab['import_overhead']:+.1%}; in-process measure "
+            f"{ab['measure_ms_per_file']:.2f} ms of {ab['worker_ms_per_file']:.1f} ms per file "
+            f"({ab['measure_share']:.1%})"
+        )
+        (OUT / "quality-ab-results.json").write_text(json.dumps(ab, indent=2))
+        return
 
     home = Path(tempfile.mkdtemp(prefix="ingest-", dir=OUT))
     env = {

@@ -19,6 +19,7 @@ from lorairo.database.engine import Database
 from lorairo.database.schema import (
     AnnotationFailure,
     CaptionRecord,
+    ImageQualityRecord,
     ImageRecord,
     ImageSourceRecord,
     NearDuplicateRecord,
@@ -42,7 +43,62 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
 }
 KAOMOJI = {"^_^"}
 RATING_NAMES = ("general", "sensitive", "questionable", "explicit", "sfw", "nsfw")
-SIZES = ((512, 512), (768, 512), (512, 768), (1024, 1024), (300, 900), (1050, 1000), (950, 1000))
+SIZES = ((512, 512), (768, 512), (512, 768), (1024, 1024), (300, 900), (1050, 1000), (950, 1000), (1600, 600))
+# Quality checks (docs/filters.md) with the shipped thresholds of config/lorairo.toml [quality], written out here
+# as the documentation states them (the reference never reads lorairo's own rules).
+QUALITY_WORDS = (
+    *("blurry", "dark", "bright", "low-info", "greyscale"),
+    *("low-jpeg", "letterbox", "extreme-aspect", "needs-upscale"),
+)
+TRAINING_RESOLUTION = 1024  # export.resolution
+
+
+@dataclass(frozen=True)
+class Metrics:
+    sharpness: float
+    brightness: float
+    clipped_dark: float
+    clipped_bright: float
+    entropy: float
+    saturation: float
+    jpeg_quality: int | None
+    border_fraction: float
+
+
+def quality_flags(metrics: Metrics | None, size: tuple[int, int]) -> set[str]:
+    """The checks an image is flagged by (docs/filters.md), from its metrics (None: never measured)."""
+    flagged: set[str] = set()
+    if max(size) / min(size) > 2.5:
+        flagged.add("extreme-aspect")
+    if min(size) < TRAINING_RESOLUTION:
+        flagged.add("needs-upscale")
+    if metrics is None:
+        return flagged
+    m = metrics
+    checks = {
+        "blurry": m.sharpness < 120,
+        "dark": m.brightness < 0.15 or m.clipped_dark > 0.5,
+        "bright": m.brightness > 0.72 or m.clipped_bright > 0.5,
+        "low-info": m.entropy < 4.0,
+        "greyscale": m.saturation < 0.01,
+        "low-jpeg": m.jpeg_quality is not None and m.jpeg_quality < 70,
+        "letterbox": m.border_fraction >= 0.15,
+    }
+    return flagged | {name for name, hit in checks.items() if hit}
+
+
+# Values on both sides of (and at) each threshold.
+metrics_strategy = st.none() | st.builds(
+    Metrics,
+    sharpness=st.sampled_from((0.0, 119.9, 120.0, 500.0)),
+    brightness=st.sampled_from((0.05, 0.15, 0.5, 0.72, 0.9)),
+    clipped_dark=st.sampled_from((0.0, 0.5, 0.6)),
+    clipped_bright=st.sampled_from((0.0, 0.5, 0.6)),
+    entropy=st.sampled_from((1.0, 4.0, 7.5)),
+    saturation=st.sampled_from((0.0, 0.01, 0.3)),
+    jpeg_quality=st.none() | st.sampled_from((40, 70, 95)),
+    border_fraction=st.sampled_from((0.0, 0.15, 0.3)),
+)
 SCORE_VALUES = (0.0, 2.5, 5.0, 6.0, 7.5, 10.0)
 CAPTIONS = ("A red dress on a chair", "100% cotton", "a_b test", "Blue sky")
 CAPTION_SEARCHES = ("red", "Red Dress", "dress on", "100%", "a_b", "SKY", "cotton")
@@ -79,6 +135,7 @@ class Img:
     excluded: bool
     extra_paths: int
     failed: bool
+    metrics: Metrics | None = None
     id: int = 0
 
 
@@ -101,6 +158,7 @@ images = st.builds(
     excluded=st.booleans(),
     extra_paths=st.integers(0, 2),
     failed=st.booleans(),
+    metrics=metrics_strategy,
 )
 
 
@@ -122,6 +180,7 @@ def store(db: Database, data: ProjectData) -> None:
             "quality_scores",
             "ratings",
             "annotation_failures",
+            "image_quality",
             "image_sources",
             "near_duplicates",
             "images",
@@ -164,6 +223,8 @@ def store(db: Database, data: ProjectData) -> None:
             s.add_all(
                 ImageSourceRecord(image_id=img.id, source_path=f"/src/{n}/{k}.png") for k in range(1 + img.extra_paths)
             )
+            if img.metrics is not None:
+                s.add(ImageQualityRecord(image_id=img.id, **vars(img.metrics)))
             if img.failed:
                 s.add(AnnotationFailure(image_id=img.id, model_name="m", provider="local", failure_reason="X"))
         s.flush()
@@ -200,7 +261,7 @@ def _tag_patterns() -> st.SearchStrategy[str]:
 
 _KINDS = (
     *("tag", "tag", "tag", "flag", "flag", "rating", "score"),
-    *("caption", "name", "size", "res", "aspect", "imported"),
+    *("caption", "name", "size", "res", "aspect", "imported", "quality", "quality"),
 )
 
 
@@ -241,8 +302,14 @@ def expressions(draw: st.DrawFn) -> list[Term]:
             op = draw(st.sampled_from((">=", ">", "<=", "<", "=")))
             terms.append(Term(key, op=op, values=(draw(st.sampled_from((300, 512, 768, 1000, 1024))),)))
         elif kind == "res":
-            op = draw(st.sampled_from((">=", ">")))
-            terms.append(Term("res", op=op, values=(draw(st.sampled_from((300, 512))),)))
+            op = draw(st.sampled_from((">=", ">", "<", "<=")))
+            key = draw(st.sampled_from(("res", "min_side")))
+            terms.append(Term(key, op=op, values=(draw(st.sampled_from((300, 512, 600, 1024))),)))
+        elif kind == "quality":
+            name = draw(st.sampled_from(QUALITY_WORDS))
+            if f"quality:{name}" not in used:
+                used.add(f"quality:{name}")
+                terms.append(Term("quality", draw(st.booleans()), (name,)))
         elif kind == "aspect":
             if draw(st.booleans()):
                 name = draw(st.sampled_from(("square", "portrait", "landscape")))
@@ -309,6 +376,10 @@ def render(draw: st.DrawFn, terms: list[Term]) -> str:
             word = draw(st.sampled_from(FLAG_WORDS[term.values[0]]))
             word = draw(st.sampled_from([word, word.upper()]))
             pieces.append((("-" if term.neg else "") + word, False, False))
+        elif term.kind == "quality":
+            key = draw(st.sampled_from(["quality:", "Quality:"]))
+            word = draw(st.sampled_from([term.values[0], term.values[0].upper()]))
+            pieces.append((("-" if term.neg else "") + key + word, False, False))
         elif term.kind == "rating":
             sep = draw(st.sampled_from(["|", ","])) if not term.neg else "|"
             names = sep.join(draw(st.sampled_from([n, n.upper(), n.title()])) for n in term.values)
@@ -397,8 +468,10 @@ def reference_ids(data: ProjectData, terms: list[Term], extra: list[Term] = ()) 
                 ok = t.values[0].lower() in f"img_{data.images.index(img)}.png"
             elif t.kind in ("width", "height"):
                 ok = _compare(img.size[0] if t.kind == "width" else img.size[1], t.op, t.values[0])
-            elif t.kind == "res":
+            elif t.kind in ("res", "min_side"):
                 ok = _compare(min(img.size), t.op, t.values[0])
+            elif t.kind == "quality":
+                ok = (t.values[0] in quality_flags(img.metrics, img.size)) != t.neg
             elif t.kind == "aspect":
                 ratio = img.size[0] / img.size[1]
                 if t.op == ":":

@@ -15,6 +15,7 @@ from lorairo.cli import (
     export_cmd,
     import_cmd,
     project_cmd,
+    quality_cmd,
     query_cmd,
     region_cmd,
     tags_cmd,
@@ -47,6 +48,7 @@ app.command("outliers")(curate_cmd.outliers)
 app.command("near-duplicates")(curate_cmd.near_duplicates)
 app.command("select")(curate_cmd.select)
 app.command("clusters")(curate_cmd.clusters)
+app.command("quality")(quality_cmd.quality)
 
 
 def _version(value: bool) -> None:

@@ -51,10 +51,12 @@ class Selection:
         """The selected IDs (the order given for --ids, else import order). An ID named one by one that the
         project does not have is an error naming it, never silently dropped; a range (`1-100`) selects the
         images it covers."""
+        from lorairo.cli.common import state
         from lorairo.exceptions import LoRAIroException
         from lorairo.services.image_query_service import ImageQueryService
+        from lorairo.services.quality_rules import QualityThresholds
 
-        service = ImageQueryService(project.db)
+        service = ImageQueryService(project.db, QualityThresholds.from_config(state.config.get))
         if self.ids is None:
             return service.query_ids(self.filter)
         known = service.existing_ids(self.ids.ids)

@@ -163,6 +163,30 @@ class ImageRegionRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
+class ImageQualityRecord(Base):
+    """Quality metrics of one image, measured without a model (issue 16): at import from the reduced decode, or by
+    `lorairo quality` for images imported before. One row per image at most; no row = not measured yet. A row
+    with `error` set records an image that could not be measured (its metrics are NULL). The checks
+    (`quality:blurry` ...) compare these with thresholds from the configuration: lorairo.services.quality_rules.
+    """
+
+    __tablename__ = "image_quality"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    sharpness: Mapped[float | None] = mapped_column(Float)  # variance of the Laplacian of the grey thumbnail
+    brightness: Mapped[float | None] = mapped_column(Float)  # mean luminance 0-1
+    clipped_dark: Mapped[float | None] = mapped_column(Float)  # share of pixels crushed to black
+    clipped_bright: Mapped[float | None] = mapped_column(Float)  # share of pixels blown to white
+    entropy: Mapped[float | None] = mapped_column(Float)  # bits of the grey histogram
+    saturation: Mapped[float | None] = mapped_column(Float)  # mean colour spread 0-1
+    jpeg_quality: Mapped[int | None] = mapped_column(Integer)  # estimated libjpeg quality; NULL: not a JPEG
+    border_fraction: Mapped[float | None] = mapped_column(Float)  # share in uniform bands at opposite edges
+    error: Mapped[str | None] = mapped_column(Text)  # why it could not be measured
+    measured_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("idx_image_quality_sharpness", "sharpness"),)
+
+
 class ModelRecord(Base):
     """An annotation model (local or cloud) that produced rows in this project."""
 

@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
             if self.panel_docks:
                 self.resizeDocks(list(self.panel_docks.values())[:1], [440], Qt.Orientation.Horizontal)
         self._attach_review()
+        self._attach_problems()
         self.ready = True
         self._reopen_last_project()
 
@@ -188,6 +189,24 @@ class MainWindow(QMainWindow):
         from lorairo.gui.widgets.review import ReviewController
 
         self.review = ReviewController(self)
+
+    def _attach_problems(self) -> None:
+        """The Problems view (quality checks, issue 16): a dock beside the other panels, in the View menu;
+        clicking a check filters the grid by it."""
+        from lorairo.gui.widgets.problems_panel import ProblemsPanel
+
+        self.problems = ProblemsPanel(self.session, self)
+        dock = self._dock("Problems", "problems_dock", self.problems, Qt.DockWidgetArea.RightDockWidgetArea)
+        if self.panel_docks:
+            self.tabifyDockWidget(next(iter(self.panel_docks.values())), dock)
+        self.problems_dock = dock
+        self.view_menu.addAction(dock.toggleViewAction())
+
+        def show_check(check: str) -> None:
+            if self.browser is not None:
+                self.browser.filter_bar.set_filter_text(f"quality:{check}")
+
+        self.problems.check_clicked.connect(show_check)
 
     def attach_optional_panels(self) -> list[str]:
         """Place the side panels (details, annotate). Returns the names attached now; safe to call again."""

@@ -77,8 +77,9 @@ class ProjectSession(QObject):
         self.project = project
         if project is not None:
             from lorairo.services.image_query_service import ImageQueryService
+            from lorairo.services.quality_rules import QualityThresholds
 
-            self.query = ImageQueryService(project.db)
+            self.query = ImageQueryService(project.db, QualityThresholds.from_config(self.config.get))
         else:
             self.query = None
         if old is not None and old is not project:

@@ -34,6 +34,19 @@ RATINGS = WD_RATINGS + NSFW_RATINGS
 SQUARE_MIN, SQUARE_MAX = 0.95, 1.05
 ASPECTS = {"square": (SQUARE_MIN, SQUARE_MAX), "portrait": (None, SQUARE_MIN), "landscape": (SQUARE_MAX, None)}
 
+# Quality checks without a model (`quality:blurry`, `-quality:dark`); thresholds: lorairo.services.quality_rules.
+QUALITY_CHECKS = (
+    "blurry",
+    "dark",
+    "bright",
+    "low-info",
+    "greyscale",
+    "low-jpeg",
+    "letterbox",
+    "extreme-aspect",
+    "needs-upscale",
+)
+
 FILTER_HELP = """\
 Filter syntax (docs/filters.md): terms separated by commas or spaces, all must hold.
   long hair, cat|dog, -blurry        tags: words side by side are ONE tag; a|b any of; -x without
@@ -43,14 +56,19 @@ Filter syntax (docs/filters.md): terms separated by commas or spaces, all must h
   score>=6  score<8.5  score:3-5     a score in range (any; score_name:aesthetic picks one)
   rating:general|sensitive           WD: general sensitive questionable explicit; open-nsfw: sfw nsfw
   -rating:explicit                   not rated explicit (a manual rating wins over the models')
-  width>=512 height<=4096 res>=1024  pixel size; res = the shorter side
+  width>=512 height<=4096 res>=1024  pixel size; res = the shorter side (also res<1024, min_side<1024)
+  quality:blurry  -quality:dark      checks: blurry dark bright low-info greyscale low-jpeg letterbox
+                                     extreme-aspect needs-upscale (thresholds: [quality] in the settings)
   aspect>1.5  aspect:square          aspect ratio w/h, or aspect:square|portrait|landscape
   imported>=2024-05-01               import date (also imported<=..., imported:2024-05-01)
   untagged  uncaptioned  failed      also duplicates, near-duplicates, excluded; -untagged = tagged"""
 
-KEYS = ("tag", "caption", "name", "score_name", "rating", "aspect", "score", "width", "height", "res", "imported")
+KEYS = (
+    *("tag", "caption", "name", "score_name", "rating", "quality"),
+    *("aspect", "score", "width", "height", "res", "min_side", "imported"),
+)
 _TEXT_KEYS = ("caption", "name", "score_name")
-_COMPARABLE = ("score", "width", "height", "res", "aspect", "imported")
+_COMPARABLE = ("score", "width", "height", "res", "min_side", "aspect", "imported")
 
 # flag word -> ImageFilter field (True = must be so; a leading "-" asks for False)
 FLAGS = {
@@ -129,6 +147,7 @@ class ImageFilter:
     min_height: int | None = None
     max_height: int | None = None
     min_side: int | None = None
+    max_side: int | None = None  # the shorter side at most this (res<1024 = max_side 1023)
     aspect_min: float | None = None
     aspect_max: float | None = None
     aspect_min_exclusive: bool = False
@@ -141,6 +160,8 @@ class ImageFilter:
     near_duplicates: bool | None = None
     has_failures: bool | None = None
     excluded: bool | None = None
+    # (check, flagged?) sorted by check: quality:blurry = ("blurry", True), -quality:dark = ("dark", False)
+    quality: tuple[tuple[str, bool], ...] = ()
 
     def is_empty(self) -> bool:
         return self == ImageFilter()
@@ -380,6 +401,9 @@ class _Parser:
         if key == "rating":
             self.rating(negated, start)
             return
+        if key == "quality":
+            self.quality(negated, start)
+            return
         if negated:
             raise self.error(f"'{key}:' cannot be negated", start)
         if key in _TEXT_KEYS:
@@ -391,9 +415,26 @@ class _Parser:
             self.fields[field_name] = value
             return
         # key:value of a comparable key (score:3-5, width:512, aspect:square, imported:2024-05-01)
+        key = "res" if key == "min_side" else key
         end = self.word_end(self.pos)
         self.compare_value(key, "=", self.text[self.pos : end], start, end)
         self.pos = end
+
+    def quality(self, negated: bool, start: int) -> None:
+        end = self.word_end(self.pos)
+        name = self.text[self.pos : end].lower()
+        if name not in QUALITY_CHECKS:
+            raise self.error(
+                f"unknown quality check '{self.text[self.pos : end]}' (checks: {', '.join(QUALITY_CHECKS)})",
+                self.pos,
+                end,
+            )
+        self.pos = end
+        checks: dict[str, bool] = dict(self.fields.get("quality", ()))
+        if checks.get(name, not negated) != (not negated):
+            raise self.error(f"'quality:{name}' and '-quality:{name}' contradict each other", start, end)
+        checks[name] = not negated
+        self.fields["quality"] = tuple(sorted(checks.items()))
 
     def rating(self, negated: bool, start: int) -> None:
         self.once("-rating" if negated else "rating", start)
@@ -428,6 +469,7 @@ class _Parser:
         assert match is not None
         key, op = match.group(1).lower(), match.group(2)
         end = self.word_end(self.pos)
+        key = "res" if key == "min_side" else key  # the shorter side, by either name
         if key not in _COMPARABLE:
             known = "unknown key" if key not in KEYS else "cannot be compared"
             raise self.error(
@@ -465,8 +507,6 @@ class _Parser:
             value = self.number(raw, float, start, end)
         else:
             value = self.number(raw, int, start, end)
-        if key == "res" and op not in (">=", ">", "="):
-            raise self.error("res is the shorter side and takes res>=N (or res:N, res>N)", start, end)
         if key == "res" and op == "=":
             op = ">="  # res:1024 = at least 1024 on the shorter side (as the GUI's "Min side")
         self.bound(key, op, value)
@@ -506,7 +546,7 @@ class _Parser:
             "score": ("score_min", "score_max"),
             "width": ("min_width", "max_width"),
             "height": ("min_height", "max_height"),
-            "res": ("min_side", None),
+            "res": ("min_side", "max_side"),
             "aspect": ("aspect_min", "aspect_max"),
             "imported": ("imported_from", "imported_to"),
         }
@@ -583,6 +623,8 @@ def format_filter(f: ImageFilter) -> str:
             parts.append(f"{key}<={high}")
     if f.min_side is not None:
         parts.append(f"res>={f.min_side}")
+    if f.max_side is not None:
+        parts.append(f"res<={f.max_side}")
     named = aspect_name(f)
     if named:
         parts.append(f"aspect:{named}")
@@ -599,6 +641,7 @@ def format_filter(f: ImageFilter) -> str:
         value = getattr(f, name)
         if value is not None:
             parts.append(("" if value else "-") + _FLAG_WORD[name])
+    parts += [("" if flagged else "-") + f"quality:{check}" for check, flagged in f.quality]
     return ", ".join(dict.fromkeys(parts))
 
 
@@ -652,6 +695,12 @@ def merge_filters(a: ImageFilter, b: ImageFilter) -> ImageFilter:
         "tags_any": tuple(dict.fromkeys(a.tags_any + b.tags_any)),
         "tags_none": tuple(dict.fromkeys(a.tags_none + b.tags_none)),
     }
+    checks = dict(a.quality)
+    for check, flagged in b.quality:
+        if checks.get(check, flagged) != flagged:
+            raise FilterSyntaxError(f"quality:{check} and -quality:{check} are both given (text and filter bar)")
+        checks[check] = flagged
+    out["quality"] = tuple(sorted(checks.items()))
     for name in ("caption_text", "name_text", "score_name", "ratings", "ratings_none", *FLAG_FIELDS):
         va, vb = getattr(a, name), getattr(b, name)
         empty = None if name in FLAG_FIELDS else type(va)()
@@ -664,7 +713,7 @@ def merge_filters(a: ImageFilter, b: ImageFilter) -> ImageFilter:
         ("aspect_min", "aspect_max", "aspect"),
         ("min_width", "max_width", None),
         ("min_height", "max_height", None),
-        ("min_side", None, None),
+        ("min_side", "max_side", None),
         ("imported_from", "imported_to", None),
     ):
         for side, pick, flag in ((low, max, f"{excl}_min_exclusive"), (high, min, f"{excl}_max_exclusive")):
@@ -725,6 +774,7 @@ __all__ = [
     "FLAGS",
     "FLAG_FIELDS",
     "NSFW_RATINGS",
+    "QUALITY_CHECKS",
     "RATINGS",
     "WD_RATINGS",
     "FilterSyntaxError",

@@ -158,6 +158,7 @@ class ImageProcessingService:
             thumbnail_quality=int(get("image_processing.thumbnail_quality")),
             read_sidecars=bool(get("image_processing.read_sidecars")),
             max_sidecar_bytes=int(get("image_processing.max_sidecar_kb")) * 1024,
+            compute_quality=bool(get("quality.compute_at_import")),
         )
 
     def import_paths(

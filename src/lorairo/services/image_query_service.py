@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lorairo.database.chunks import chunked
+from lorairo.services import quality_rules
 from lorairo.services.filter_language import (
     ASPECTS,
     FILTER_HELP,
@@ -30,6 +31,7 @@ from lorairo.services.filter_language import (
     parse_ids,
     tag_match_key,
 )
+from lorairo.services.quality_rules import QualityThresholds
 
 if TYPE_CHECKING:
     from lorairo.database.engine import Database
@@ -72,6 +74,8 @@ class ImageRow:
     tag_confidences: dict[str, float] = field(default_factory=dict)
     caption: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    # The stored quality metrics (lorairo quality / import), empty when the image was not measured yet.
+    quality: dict[str, float | int | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -116,11 +120,14 @@ _FLAG_SQL = {
 }
 
 
-def build_query(f: ImageFilter, tag_size: Callable[[str], int] | None = None) -> tuple[str, dict[str, Any]]:
+def build_query(
+    f: ImageFilter, tag_size: Callable[[str], int] | None = None, quality: QualityThresholds | None = None
+) -> tuple[str, dict[str, Any]]:
     """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks).
 
     `tag_size` (ImageQueryService.tag_size) estimates how many rows a tag term matches; the rarest positive
-    term then drives the query and the others are probed per candidate. Without it terms keep their order."""
+    term then drives the query and the others are probed per candidate. Without it terms keep their order.
+    `quality` are the thresholds of `quality:` terms (the shipped defaults when None)."""
     where: list[str] = []
     params: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -189,6 +196,12 @@ def build_query(f: ImageFilter, tag_size: Callable[[str], int] | None = None) ->
             where.append(f"{column} <= :{bind(high)}")
     if f.min_side is not None:
         where.append(f"min(i.width, i.height) >= :{bind(f.min_side)}")
+    if f.max_side is not None:
+        where.append(f"min(i.width, i.height) <= :{bind(f.max_side)}")
+    thresholds = quality or QualityThresholds()
+    for check, flagged in f.quality:
+        sql = quality_rules.check_sql(check, thresholds)
+        where.append(sql if flagged else f"NOT {sql}")
     if f.aspect_min is not None:
         op = ">" if f.aspect_min_exclusive else ">="
         where.append(f"CAST(i.width AS REAL) / i.height {op} :{bind(f.aspect_min)}")
@@ -224,8 +237,9 @@ def _sqlite_value(value: Any) -> Any:
 class ImageQueryService:
     """Query image IDs and fetch row snapshots of one project database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, quality: QualityThresholds | None = None) -> None:
         self.db = db
+        self.quality = quality or QualityThresholds()
         # SQLAlchemy is imported here, not at module level: the filter model above is needed at start-up.
         from sqlalchemy import text
 
@@ -257,7 +271,7 @@ class ImageQueryService:
         f = f or ImageFilter()
         terms = len(f.tags_all) + len(f.tags_any)
         if terms < 2:
-            return build_query(f)
+            return build_query(f, quality=self.quality)
         sizes: dict[str, int] = {}
 
         def size(tag: str) -> int:
@@ -265,7 +279,7 @@ class ImageQueryService:
                 sizes[tag] = self.tag_size(tag)
             return sizes[tag]
 
-        return build_query(f, size)
+        return build_query(f, size, self.quality)
 
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order."""
@@ -306,6 +320,7 @@ class ImageQueryService:
         confidences: dict[int, dict[str, float]] = {}
         captions: dict[int, str] = {}
         scores: dict[int, dict[str, float]] = {}
+        metrics: dict[int, dict[str, float | int | None]] = {}
         with self.db.session() as s:
             for chunk in chunked(list(ids)):
                 marks = ",".join(str(int(i)) for i in chunk)  # ints only: safe to inline, avoids param limits
@@ -340,6 +355,13 @@ class ImageQueryService:
                     self._text(f"SELECT image_id, score_name, value FROM quality_scores WHERE image_id IN ({marks})")
                 ):
                     scores.setdefault(int(image_id), {})[name] = float(value)
+                for row in s.execute(
+                    self._text(
+                        f"SELECT image_id, {', '.join(QUALITY_COLUMNS)} FROM image_quality "
+                        f"WHERE image_id IN ({marks}) AND error IS NULL"
+                    )
+                ):
+                    metrics[int(row[0])] = dict(zip(QUALITY_COLUMNS, row[1:], strict=True))
         rows = []
         for image_id in ids:
             base = found.get(int(image_id))
@@ -355,6 +377,7 @@ class ImageQueryService:
                     tag_confidences=confidences.get(image_id, {}),
                     caption=captions.get(image_id),
                     scores=scores.get(image_id, {}),
+                    quality=metrics.get(image_id, {}),
                 )
             )
         return rows
@@ -388,6 +411,17 @@ class ImageQueryService:
                         shown[str(key)] = (int(n), str(tag))
         return [(shown[str(key)][1] if str(key) in shown else str(key), int(n)) for key, n in counted]
 
+
+QUALITY_COLUMNS = (
+    "sharpness",
+    "brightness",
+    "clipped_dark",
+    "clipped_bright",
+    "entropy",
+    "saturation",
+    "jpeg_quality",
+    "border_fraction",
+)
 
 _ROW_FIELDS = (
     "id",

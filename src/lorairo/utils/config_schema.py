@@ -293,6 +293,15 @@ RULES: dict[str, dict[str, Any]] = {
     "ai_providers.max_caption_chars": {"low": 1, "high": 10_000_000},
     "ai_providers.max_answer_tags": {"low": 1, "high": 100_000},
     "ai_providers.max_response_bytes": {"low": 1024, "high": 1_073_741_824},
+    "quality.blurry_sharpness": {"low": 0.0, "high": 100_000.0},
+    "quality.dark_mean": {"low": 0.0, "high": 1.0},
+    "quality.bright_mean": {"low": 0.0, "high": 1.0},
+    "quality.clipped_fraction": {"low": 0.0, "high": 1.0},
+    "quality.low_info_entropy": {"low": 0.0, "high": 8.0, "hint": "a grey histogram holds at most 8 bits"},
+    "quality.greyscale_saturation": {"low": 0.0, "high": 1.0},
+    "quality.low_jpeg_quality": {"low": 1.0, "high": 100.0},
+    "quality.letterbox_fraction": {"low": 0.0, "high": 1.0},
+    "quality.extreme_aspect": {"low": 1.0, "high": 100.0},
     "export.keep_underscores": {"item_pattern": r"\S+", "item_hint": "a tag or a pattern such as score_*"},
 }
 

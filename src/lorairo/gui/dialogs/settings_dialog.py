@@ -76,6 +76,18 @@ PAGES: dict[str, tuple[Field, ...]] = {
         Field("resources.max_workers", "Worker processes (0 = cores)", "int"),
         Field("resources.batch_size", "Batch size", "int"),
     ),
+    "Quality checks": (
+        Field("quality.compute_at_import", "Measure during import", "bool"),
+        Field("quality.blurry_sharpness", "Blurry: sharpness below", "float"),
+        Field("quality.dark_mean", "Dark: mean brightness below", "float"),
+        Field("quality.bright_mean", "Bright: mean brightness above", "float"),
+        Field("quality.clipped_fraction", "Dark / bright: clipped share above", "float"),
+        Field("quality.low_info_entropy", "Low information: entropy (bits) below", "float"),
+        Field("quality.greyscale_saturation", "Greyscale: colour spread below", "float"),
+        Field("quality.low_jpeg_quality", "Low JPEG: estimated quality below", "float"),
+        Field("quality.letterbox_fraction", "Letterbox: border bands at least", "float"),
+        Field("quality.extreme_aspect", "Extreme aspect: long / short above", "float"),
+    ),
     "Logging": (
         Field("log.level", "Log level", "choice"),
         Field("log.file_path", "Log file", "file", help="empty = the platform log folder"),

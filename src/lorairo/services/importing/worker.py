@@ -20,6 +20,9 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from PIL import Image
 
 from lorairo.services.importing.imaging import (
     ImageMeta,
@@ -30,6 +33,7 @@ from lorairo.services.importing.imaging import (
     read_meta,
     reduced_decode,
 )
+from lorairo.services.importing.quality import QualityMetrics, measure, quantization_of
 from lorairo.storage.layout import original_relpath, thumbnail_relpath, write_project_file
 from lorairo.storage.sidecars import MAX_SIDECAR_BYTES, Sidecar, read_sidecars
 
@@ -53,6 +57,7 @@ class WorkerSettings:
     thumbnail_quality: int
     read_sidecars: bool
     max_sidecar_bytes: int = MAX_SIDECAR_BYTES
+    compute_quality: bool = True  # quality metrics from the thumbnail decode (quality.compute_at_import)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class FileResult:
     meta: ImageMeta | None = None
     stored_path: str = ""  # ImageRecord.file_path: project-relative when copied, absolute when referenced
     sidecar: Sidecar = field(default_factory=Sidecar)
+    quality: QualityMetrics | None = None
     reason: str = ""  # Rejected.code
     detail: str = ""
     # Warnings Pillow / libtiff raised while reading this file ("Corrupt EXIF data", ...): the parent logs
@@ -133,6 +139,15 @@ def _store(settings: WorkerSettings, path: str, data: bytes, hash_value: str, th
     return relpath
 
 
+def _measure_quietly(thumbnail: Image.Image, tables: dict[int, Any] | None) -> QualityMetrics | None:
+    """Quality metrics, or None when they cannot be computed: a metric must never cost the import of an image
+    (it stays unmeasured; `lorairo quality` reports why)."""
+    try:
+        return measure(thumbnail, tables)
+    except Exception:
+        return None
+
+
 def process_file(task: FileTask, settings: WorkerSettings) -> FileResult:
     """Import one file as far as files go; every problem becomes a rejected result, never an exception."""
     with warnings.catch_warnings(record=True) as caught:
@@ -165,8 +180,11 @@ def _process(task: FileTask, settings: WorkerSettings) -> FileResult:
             )
         image = open_checked(data, settings.max_pixels)
         meta = read_meta(image)
+        tables = quantization_of(image)  # header only: read before decoding changes the image
         thumb_image = reduced_decode(image, settings.thumbnail_size)
         phash_hex, phash_int = phash_of(thumb_image)
+        # Measured on the thumbnail already in memory: the metrics cost no extra decode.
+        quality = _measure_quietly(thumb_image, tables) if settings.compute_quality else None
         encoded = encode_thumbnail(thumb_image, settings.thumbnail_format, settings.thumbnail_quality)
         del thumb_image, image
         try:
@@ -196,6 +214,7 @@ def _process(task: FileTask, settings: WorkerSettings) -> FileResult:
         meta=meta,
         stored_path=stored,
         sidecar=sidecar,
+        quality=quality,
     )
 
 

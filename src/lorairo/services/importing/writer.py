@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from sqlalchemy import insert
 
 from lorairo.database.engine import Database
 from lorairo.database.import_repository import ImportRepository
+from lorairo.database.schema import ImageQualityRecord
 from lorairo.services.importing.near_duplicates import PhashIndex
 from lorairo.services.importing.summary import (
     OUTCOME_DUPLICATE,
@@ -109,6 +111,9 @@ class BatchWriter:
                     new.setdefault(result.hash_value, result)
             ids = repo.insert_images([_image_row(r) for r in new.values()])
             new_ids = dict(zip(new, ids, strict=True))
+            measured = [(new_ids[h], r.quality) for h, r in new.items() if r.quality is not None]
+            if measured:
+                session.execute(insert(ImageQualityRecord), [{"image_id": i, **m.as_row()} for i, m in measured])
             # Pass 2: outcomes in input order; near-duplicates are searched in input order too, so a
             # look-alike later in the batch links to the earlier one.
             batch = _BatchRows()
