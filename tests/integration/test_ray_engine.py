@@ -78,9 +78,7 @@ def _stored(proj: Project) -> dict[str, object]:
     names = {i: n for n, i in _ids(proj).items()}
     with proj.db.session() as s:
         tags = sorted((names[r.image_id], r.tag, r.confidence) for r in s.execute(select(TagRecord)).scalars())
-        ratings = sorted(
-            (names[r.image_id], r.model, r.label) for r in s.execute(select(RatingRecord)).scalars()
-        )
+        ratings = sorted((names[r.image_id], r.model, r.label) for r in s.execute(select(RatingRecord)).scalars())
         scores = sorted(
             (names[r.image_id], r.score_name, r.value) for r in s.execute(select(QualityScoreRecord)).scalars()
         )
@@ -132,7 +130,9 @@ def test_cancel_half_way_then_resume_has_no_duplicates(ray_cluster: object, tmp_
             cancel.set()
 
     try:
-        first = run_on_ray(AnnotationService(config, proj), ids, ["open-nsfw"], _options(), progress=progress, cancel=cancel)
+        first = run_on_ray(
+            AnnotationService(config, proj), ids, ["open-nsfw"], _options(), progress=progress, cancel=cancel
+        )
         assert first.cancelled and 0 < first.annotated["open-nsfw"] < len(ids)
         second = run_on_ray(AnnotationService(config, proj), ids, ["open-nsfw"], _options())
         assert second.skipped_done == {"open-nsfw": first.annotated["open-nsfw"]}
@@ -158,13 +158,17 @@ def test_killed_worker_survived_and_poison_image_recorded(
     monkeypatch.setenv("LORAIRO_RAY_TEST_CRASH_ONCE", str(tmp_path / "crashed-once"))
     monkeypatch.setenv("LORAIRO_RAY_TEST_CRASH_ON_KEY", poison_key)
     try:
-        summary = run_on_ray(AnnotationService(config, proj), list(ids.values()), ["open-nsfw"], _options(max_retries=1))
+        summary = run_on_ray(
+            AnnotationService(config, proj), list(ids.values()), ["open-nsfw"], _options(max_retries=1)
+        )
         assert (tmp_path / "crashed-once").exists()  # a worker really died once mid-run
         # Everything but the poison image's batch (2 images) is stored; that batch is a recorded failure.
         assert summary.annotated["open-nsfw"] == len(PHOTOS) - 2
         assert summary.failure_reasons == {WORKER_DIED: 2}
         with proj.db.session() as s:
-            failed = set(s.scalars(select(AnnotationFailure.image_id).where(AnnotationFailure.error_code == WORKER_DIED)))
+            failed = set(
+                s.scalars(select(AnnotationFailure.image_id).where(AnnotationFailure.error_code == WORKER_DIED))
+            )
         assert ids["horse.png"] in failed
     finally:
         proj.close()
@@ -191,8 +195,19 @@ def test_address_mode_against_ray_start_head(ray_cluster: object, tmp_path: Path
         config, proj = _project("address", tmp_path)
         proj.close()
         code = main(
-            ["annotate", "--project", "address", "--models", "open-nsfw", "--engine", "ray", "--address",
-             f"127.0.0.1:{port}", "--replicas", "1"]
+            [
+                "annotate",
+                "--project",
+                "address",
+                "--models",
+                "open-nsfw",
+                "--engine",
+                "ray",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--replicas",
+                "1",
+            ]
         )
         assert code in (0, None)
         proj = ProjectService(config).open("address")

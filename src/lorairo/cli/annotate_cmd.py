@@ -140,7 +140,9 @@ def annotate(
                         gpus_per_replica=gpus_per_replica,
                         ship_bytes=ship_bytes,
                     )
-                    summary = run_on_ray(service, image_ids, names, options, rerun=rerun, progress=progress, cancel=cancel)
+                    summary = run_on_ray(
+                        service, image_ids, names, options, rerun=rerun, progress=progress, cancel=cancel
+                    )
                 else:
                     summary = service.run(
                         image_ids, names, rerun=rerun, resend_policy_violations=resend, progress=progress, cancel=cancel

@@ -127,13 +127,22 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _replicas(ray: Any, options: RayOptions) -> int:
+# Scheduling shares (not limits: onnxruntime uses the node's cores). Kept below 1 so that on a small cluster
+# every model's replicas and the decode tasks fit at once; whole CPUs would deadlock a 2-CPU cluster.
+DECODE_CPUS = 0.25
+REPLICA_CPUS = 0.5
+
+
+def _replicas(ray: Any, options: RayOptions, n_models: int) -> int:
+    """Replicas per model: as asked, else one per GPU share, else as many as the cluster's CPUs allow."""
     if options.replicas > 0:
         return options.replicas
-    gpus = float(ray.cluster_resources().get("GPU", 0))
+    resources = ray.cluster_resources()
+    gpus = float(resources.get("GPU", 0))
     if options.gpus_per_replica > 0 and gpus > 0:
         return max(1, int(gpus // options.gpus_per_replica))
-    return 2
+    cpus = float(resources.get("CPU", 1))
+    return max(1, int((cpus - DECODE_CPUS) // (REPLICA_CPUS * max(1, n_models) * 2)))
 
 
 def run_on_ray(
@@ -234,13 +243,13 @@ def _run(
             ctx = ray.data.DataContext.get_current()
             ctx.max_errored_blocks = -1  # a batch that kills its worker every time is skipped, then recorded
             ctx.enable_progress_bars = False
-            replicas = _replicas(ray, options)
+            replicas = _replicas(ray, options, len(models))
             model_files = [str(p) for p in _model_files(service)]
             hooks = {k: v for k, v in os.environ.items() if k in (CRASH_ONCE_ENV, CRASH_ON_KEY_ENV)}
             extra: dict[str, Any] = {"runtime_env": {"env_vars": hooks}} if hooks else {}
             ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // options.rows_per_batch)))
             ds = ds.map_batches(
-                decode_batch, batch_size=options.rows_per_batch, num_cpus=1, max_retries=options.max_retries
+                decode_batch, batch_size=options.rows_per_batch, num_cpus=DECODE_CPUS, max_retries=options.max_retries
             )
             for name in models:
                 ds = ds.map_batches(
@@ -249,7 +258,7 @@ def _run(
                     batch_size=options.rows_per_batch,
                     compute=ray.data.ActorPoolStrategy(size=replicas),
                     num_gpus=options.gpus_per_replica or None,
-                    num_cpus=1,
+                    num_cpus=1 if options.gpus_per_replica else REPLICA_CPUS,
                     max_restarts=options.max_retries,
                     max_task_retries=options.max_retries,
                     **extra,
@@ -292,7 +301,7 @@ def _run(
         failed=dict(tally.failed),
         policy_violations=dict(tally.policy),
         skipped_done=dict(plan.already_done),
-        skipped_policy={n: 0 for n in models},
+        skipped_policy=dict.fromkeys(models, 0),
         failure_reasons=dict(tally.reasons),
         failure_messages={k: list(v) for k, v in tally.messages.items()},
         cancelled=cancelled,
