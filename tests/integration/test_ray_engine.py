@@ -6,6 +6,7 @@ Skipped with its reason when the optional extra is missing (`uv sync --extra ray
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -78,7 +79,10 @@ def _stored(proj: Project) -> dict[str, object]:
     names = {i: n for n, i in _ids(proj).items()}
     with proj.db.session() as s:
         tags = sorted((names[r.image_id], r.tag, r.confidence) for r in s.execute(select(TagRecord)).scalars())
-        ratings = sorted((names[r.image_id], r.model, r.label) for r in s.execute(select(RatingRecord)).scalars())
+        ratings = sorted(
+            (names[r.image_id], r.label, tuple(sorted(json.loads(r.probabilities_json or "{}").items())))
+            for r in s.execute(select(RatingRecord)).scalars()
+        )
         scores = sorted(
             (names[r.image_id], r.score_name, r.value) for r in s.execute(select(QualityScoreRecord)).scalars()
         )
@@ -106,7 +110,11 @@ def test_ray_results_identical_to_local(ray_cluster: object, tmp_path: Path) -> 
         assert summary.annotated == {"tiny-wd": len(PHOTOS), "open-nsfw": len(PHOTOS)}
         assert summary.failed == {}
         want, got = _stored(local), _stored(remote)
-        assert got["runs"] == want["runs"] and got["ratings"] == want["ratings"]
+        assert got["runs"] == want["runs"]
+        assert [r[:2] for r in got["ratings"]] == [r[:2] for r in want["ratings"]]
+        for (_, _, a), (_, _, b) in zip(got["ratings"], want["ratings"], strict=True):
+            assert [k for k, _ in a] == [k for k, _ in b]
+            assert [v for _, v in a] == pytest.approx([v for _, v in b], abs=1e-6)
         assert [t[:2] for t in got["tags"]] == [t[:2] for t in want["tags"]] and want["tags"]
         for (_, _, a), (_, _, b) in zip(got["tags"], want["tags"], strict=True):
             assert a == pytest.approx(b, abs=1e-6)

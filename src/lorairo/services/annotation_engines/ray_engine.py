@@ -70,15 +70,27 @@ class RayOptions:
     rows_per_batch: int = 16  # images per block / model call (a dying worker fails at most this many)
 
     @classmethod
-    def from_config(cls, config: Any, **overrides: Any) -> RayOptions:
-        values = {
-            "address": str(config.get("annotation.ray_address") or ""),
-            "replicas": int(config.get("annotation.ray_replicas")),
-            "gpus_per_replica": float(config.get("annotation.ray_gpus_per_replica")),
-            "max_retries": int(config.get("annotation.ray_max_retries")),
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def from_config(
+        cls,
+        config: Any,
+        *,
+        address: str | None = None,
+        replicas: int | None = None,
+        gpus_per_replica: float | None = None,
+        ship_bytes: bool = False,
+    ) -> RayOptions:
+        """The settings of `[annotation]`, overridden by the command's options given (not None)."""
+        return cls(
+            address=address if address is not None else str(config.get("annotation.ray_address") or ""),
+            replicas=replicas if replicas is not None else int(config.get("annotation.ray_replicas")),
+            gpus_per_replica=(
+                gpus_per_replica
+                if gpus_per_replica is not None
+                else float(config.get("annotation.ray_gpus_per_replica"))
+            ),
+            ship_bytes=ship_bytes,
+            max_retries=int(config.get("annotation.ray_max_retries")),
+        )
 
 
 def require_ray() -> Any:
