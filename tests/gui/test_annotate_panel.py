@@ -100,3 +100,17 @@ def test_cancel_keeps_what_finished(loaded, qtbot, tmp_path: Path) -> None:  # t
         done = s.execute(text("SELECT count(*) FROM annotations")).scalar()
     assert 1 <= done < 46
     assert not panel.cancel_button.isEnabled() and panel.run_button.isEnabled()
+
+
+def test_engine_box_follows_the_setting_and_lists_ray(loaded) -> None:  # type: ignore[no-untyped-def]
+    window, panel = loaded
+    engines = [panel.engine.itemData(i) for i in range(panel.engine.count())]
+    assert engines == ["local", "ray"] and panel.engine.currentData() == "local"
+    ray_label = panel.engine.itemText(1)
+    from lorairo.services.annotation_engines import ray_installed
+
+    if ray_installed():
+        window.session.config.update_setting("annotation", "engine", "ray")
+        assert panel.engine.currentData() == "ray"
+    else:  # listed, greyed out, and saying which extra it needs
+        assert ray_label == "Ray cluster (needs extra: ray)"

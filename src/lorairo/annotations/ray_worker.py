@@ -121,3 +121,14 @@ class ModelReplica:
                     output = replace(output, error_message=f"{output.error_message} (node {self.node})")
                 outputs[index] = pickle.dumps(output)
         return {**batch, output_column(self.model): np.array(outputs, dtype=object)}
+
+
+def replica_class(model: str, model_files: Sequence[str]) -> type[ModelReplica]:
+    """A `ModelReplica` bound to one model, constructed without arguments: Ray cannot restart an actor whose
+    constructor arguments live in the object store (ray-project/ray#53727), and a killed replica must restart."""
+    files = list(model_files)
+
+    def __init__(self: ModelReplica) -> None:
+        ModelReplica.__init__(self, model, files)
+
+    return type(f"ModelReplica[{model}]", (ModelReplica,), {"__init__": __init__})

@@ -31,10 +31,10 @@ from lorairo.annotations.ai_annotator import ModelOutput
 from lorairo.annotations.ray_worker import (
     CRASH_ON_KEY_ENV,
     CRASH_ONCE_ENV,
-    ModelReplica,
     check_paths,
     decode_batch,
     output_column,
+    replica_class,
 )
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord
@@ -265,8 +265,7 @@ def _run(
             )
             for name in models:
                 ds = ds.map_batches(
-                    ModelReplica,
-                    fn_constructor_args=(name, model_files),
+                    replica_class(name, model_files),
                     batch_size=options.rows_per_batch,
                     compute=ray.data.ActorPoolStrategy(size=replicas),
                     num_gpus=options.gpus_per_replica or None,
