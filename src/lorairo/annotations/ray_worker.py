@@ -128,7 +128,7 @@ def replica_class(model: str, model_files: Sequence[str]) -> type[ModelReplica]:
     constructor arguments live in the object store (ray-project/ray#53727), and a killed replica must restart."""
     files = list(model_files)
 
-    def __init__(self: ModelReplica) -> None:
+    def construct(self: ModelReplica) -> None:
         ModelReplica.__init__(self, model, files)
 
-    return type(f"ModelReplica[{model}]", (ModelReplica,), {"__init__": __init__})
+    return type(f"ModelReplica[{model}]", (ModelReplica,), {"__init__": construct})
