@@ -267,7 +267,9 @@ def _run(
                 ds = ds.map_batches(
                     replica_class(name, model_files),
                     batch_size=options.rows_per_batch,
-                    compute=ray.data.ActorPoolStrategy(size=replicas),
+                    # One batch per actor at a time: a poison image that kills its actor takes only its own batch
+                    # with it (with two in flight, an innocent batch died too and was recorded as failed).
+                    compute=ray.data.ActorPoolStrategy(size=replicas, max_tasks_in_flight_per_actor=1),
                     num_gpus=options.gpus_per_replica or None,
                     num_cpus=1 if options.gpus_per_replica else REPLICA_CPUS,
                     max_restarts=options.max_retries,
