@@ -267,9 +267,9 @@ def _run(
                 ds = ds.map_batches(
                     replica_class(name, model_files),
                     batch_size=options.rows_per_batch,
-                    # One batch per actor at a time: a poison image that kills its actor takes only its own batch
-                    # with it (with two in flight, an innocent batch died too and was recorded as failed).
-                    compute=ray.data.ActorPoolStrategy(size=replicas, max_tasks_in_flight_per_actor=1),
+                    # Ray Data's default of several batches in flight per actor: with one, a restarted actor
+                    # stalled on Ray 2.60 here. The cost: a poison image can take a neighbour batch with it.
+                    compute=ray.data.ActorPoolStrategy(size=replicas),
                     num_gpus=options.gpus_per_replica or None,
                     num_cpus=1 if options.gpus_per_replica else REPLICA_CPUS,
                     max_restarts=options.max_retries,
