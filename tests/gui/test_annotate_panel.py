@@ -152,3 +152,17 @@ def test_a_model_that_fails_every_image_lists_its_reason_in_the_errors_tab(  # t
     where = window.log_panel.errors.item(window.log_panel.error_count() - 1, 1).text()
     item = window.log_panel.errors.item(window.log_panel.error_count() - 1, 2).text()
     assert where == "Annotate" and item == "provider_error (3 image×model pairs)"
+
+
+def test_engine_box_follows_the_setting_and_lists_ray(loaded) -> None:  # type: ignore[no-untyped-def]
+    window, panel = loaded
+    engines = [panel.engine.itemData(i) for i in range(panel.engine.count())]
+    assert engines == ["local", "ray"] and panel.engine.currentData() == "local"
+    ray_label = panel.engine.itemText(1)
+    from lorairo.services.annotation_engines import ray_installed
+
+    if ray_installed():
+        window.session.config.update_setting("annotation", "engine", "ray")
+        assert panel.engine.currentData() == "ray"
+    else:  # listed, greyed out, and saying which extra it needs
+        assert ray_label == "Ray cluster (needs extra: ray)"

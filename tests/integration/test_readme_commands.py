@@ -14,7 +14,8 @@ is run as a user would run it (a real process), with these documented substituti
   Hugging Face cache and tag database;
 * network: commands that go online run against loopback servers instead (image_annotator_lib.testing):
   HF_ENDPOINT points at a fake Hub publishing a tiny WD-format `SmilingWolf/wd-vit-tagger-v3` and a tiny
-  RMBG-format `briaai/RMBG-1.4` (`onnx/model.onnx`, the real input/output layout at 32x32), and
+  RMBG-format `briaai/RMBG-1.4` (`onnx/model.onnx`, the real input/output layout at 32x32), a tiny
+  transformers.js-layout CLIP as `Xenova/clip-vit-base-patch32`, and
   `ai_providers.openai.base_url` at the fake OpenAI server (which accepts the test key for the Batch API);
 * `uv run lorairo` (the desktop app) runs with no display and must say so in one line and exit 1 (EXPECTED);
 * `project delete` asks for the name: the test types it, as the README says.
@@ -35,7 +36,7 @@ from pathlib import Path
 import pytest
 from image_annotator_lib.testing.fake_providers import FakeProviderServer, start_openai_server
 from image_annotator_lib.testing.hub_server import FakeHub, serve_hub
-from image_annotator_lib.testing.tiny_models import make_matte_model, make_wd_tagger
+from image_annotator_lib.testing.tiny_models import CLIP_FILES, make_clip_embedder, make_matte_model, make_wd_tagger
 
 from lorairo.services.configuration_service import ConfigurationService
 from tests.support import images as gen
@@ -102,6 +103,10 @@ def hub(tmp_path: Path) -> Iterator[FakeHub]:
         )
         matte = make_matte_model(tmp_path / "published-rmbg", "rmbg", batch=1)
         server.add_repo("briaai/RMBG-1.4", {matte.model_file: (matte.folder / matte.model_file).read_bytes()})
+        clip = make_clip_embedder(tmp_path / "published-clip")
+        server.add_repo(
+            "Xenova/clip-vit-base-patch32", {name: (clip.folder / name).read_bytes() for name in CLIP_FILES}
+        )
         yield server
 
 

@@ -313,6 +313,18 @@ def estimate_cloud(model_names: Sequence[str], n_images: int, *, batch: bool = F
     ]
 
 
+def upright_rgb(image: Image.Image) -> Image.Image:
+    """The normalisation every local model applies first (EXIF orientation, bit depth, alpha on white): done
+    once where an image is decoded for several models (the Ray engine's CPU stage). Applying it again, as the
+    models do, changes nothing, so results equal a local run's. Raises AiAnnotatorError naming the reason."""
+    from image_annotator_lib.local.imaging import to_rgb
+
+    try:
+        return to_rgb(image)
+    except Exception as exc:
+        raise _fail("cannot read image", exc) from exc
+
+
 def set_prompt_context(image: Image.Image, *, file_name: str, existing_tags: Sequence[str]) -> None:
     """Per-image variables of cloud prompt templates ({file_name}, {existing_tags})."""
     from image_annotator_lib.cloud.prompt import set_prompt_context as attach

@@ -14,6 +14,7 @@ from rich.table import Table
 from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.cli.selection import FilterOption, IdsOption, Selection
 from lorairo.exceptions import AIProviderError
+from lorairo.services.annotation_engines import ENGINES, RAY_EXTRA_COMMAND, engine_needs, ray_installed
 
 if TYPE_CHECKING:  # the services import the database, models and images: loaded only by the commands using them
     from rich.progress import Progress
@@ -62,8 +63,25 @@ def annotate(
     ] = False,
     batch: Annotated[bool, typer.Option("--batch", help="Submit cloud models as Batch API jobs instead.")] = False,
     json: JsonOpt = False,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Where local models run: local or ray (default: annotation.engine)."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster: auto, HOST:6379 or ray://HOST:10001.")
+    ] = None,
+    gpus_per_replica: Annotated[
+        float | None, typer.Option("--gpus-per-replica", help="Ray: GPUs each model replica reserves.")
+    ] = None,
+    replicas: Annotated[int | None, typer.Option("--replicas", help="Ray: model replicas per model.")] = None,
+    ship_bytes: Annotated[
+        bool, typer.Option("--ship-bytes", help="Ray: send the images through the object store (no shared FS).")
+    ] = False,
 ) -> None:
     """Annotate images with local and cloud models; results are stored with their provenance.
+
+    With --engine ray the local models run on a Ray cluster (docs/scale-out.md); results are stored here exactly
+    as a local run stores them. Needs the optional extra: `uv sync --extra ray`.
 
     Exit status: 0 when every image got an annotation from every model; 1 when any image failed (a missing
     model file, a provider error, a malformed answer, or a refusal by the provider's policy: the image has no
@@ -76,6 +94,12 @@ def annotate(
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise typer.BadParameter("give at least one model with --models")
+    chosen = engine or str(state.config.get("annotation.engine"))
+    if chosen not in ENGINES:
+        raise typer.BadParameter(f"--engine must be one of {', '.join(ENGINES)} (got {chosen!r})")
+    if chosen == "ray" and not ray_installed():
+        err_console.print(f"error: the ray engine needs the optional extra 'ray': run `{RAY_EXTRA_COMMAND}`")
+        raise typer.Exit(1)
     selection = Selection(ids, filter_text)  # parsed before the project opens: a typo fails at once
     proj = state.projects.open(project)
     try:
@@ -106,9 +130,23 @@ def annotate(
                 bar.update(task, completed=done, total=max(total, 1), rate=rate)
 
             try:
-                summary = service.run(
-                    image_ids, names, rerun=rerun, resend_policy_violations=resend, progress=progress, cancel=cancel
-                )
+                if chosen == "ray":
+                    from lorairo.services.annotation_engines.ray_engine import RayOptions, run_on_ray
+
+                    options = RayOptions.from_config(
+                        state.config,
+                        address=address,
+                        replicas=replicas,
+                        gpus_per_replica=gpus_per_replica,
+                        ship_bytes=ship_bytes,
+                    )
+                    summary = run_on_ray(
+                        service, image_ids, names, options, rerun=rerun, progress=progress, cancel=cancel
+                    )
+                else:
+                    summary = service.run(
+                        image_ids, names, rerun=rerun, resend_policy_violations=resend, progress=progress, cancel=cancel
+                    )
             except KeyboardInterrupt:
                 cancel.set()
                 err_console.print(
@@ -170,6 +208,8 @@ def models_list(json: JsonOpt = False) -> None:
         status = "[green]ready[/]" if m.available else "[yellow]" + escape("; ".join(m.needs)) + "[/]"
         table.add_row(m.name, m.kind, m.provider_name, m.device, status)
     console.print(table)
+    engines = ", ".join(f"{e} ({engine_needs(e) or 'ready'})" for e in ENGINES)
+    console.print(f"Engines (annotate --engine): {engines}", highlight=False)
 
 
 @models_app.command("download")

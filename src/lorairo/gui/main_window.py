@@ -24,7 +24,17 @@ from PySide6.QtGui import (
     QKeySequence,
     QShowEvent,
 )
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QStackedWidget,
+    QWidget,
+)
 
 from lorairo import __version__
 from lorairo.exceptions import LoRAIroException
@@ -196,7 +206,13 @@ class MainWindow(QMainWindow):
         from lorairo.gui.widgets.problems_panel import ProblemsPanel
 
         self.problems = ProblemsPanel(self.session, self)
-        dock = self._dock("Problems", "problems_dock", self.problems, Qt.DockWidgetArea.RightDockWidgetArea)
+        # One row per check with a slider: taller than a 700 px window's dock area allows. It scrolls instead of
+        # setting the window's minimum height (the window must fit a 1024x700 screen).
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.problems)
+        dock = self._dock("Problems", "problems_dock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         if self.panel_docks:
             self.tabifyDockWidget(next(iter(self.panel_docks.values())), dock)
         self.problems_dock = dock

@@ -155,6 +155,8 @@ def test_cancel_stops_requests_waiting_for_a_concurrency_slot(server, make_annot
     server.release()  # the held request ends without an answer; the slot frees
     worker.join(timeout=30)
     first, second = box["results"]
-    assert first.error is not None and first.error.code is ErrorCode.PROVIDER_ERROR
+    # The held request ends without an answer after the cancel: either outcome says so (which one depends on
+    # whether the client notices the cancel or the broken connection first); what matters is the next line.
+    assert first.error is not None and first.error.code in (ErrorCode.PROVIDER_ERROR, ErrorCode.CANCELLED)
     assert second.error is not None and second.error.code is ErrorCode.CANCELLED
     assert server.count("openai") == 1  # the waiting request was never sent

@@ -33,11 +33,13 @@ from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget
 from lorairo.gui.widgets.annotate.model_picker import ModelPicker
 from lorairo.gui.workers import Job, JobContext
+from lorairo.services.annotation_engines import ENGINES, engine_needs
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
 from lorairo.services.changes import Changes
 from lorairo.services.image_query_service import parse_filter
 
 SCOPE_SELECTION, SCOPE_ALL, SCOPE_FILTER = range(3)
+ENGINE_LABELS = {"local": "This computer", "ray": "Ray cluster"}
 
 
 def format_seconds(seconds: float) -> str:
@@ -90,6 +92,15 @@ class AnnotatePanel(QWidget):
         self.filter_edit = QLineEdit(self, placeholderText='e.g. untagged  or  tag:"long hair" -tag:blurry')
         self.filter_edit.hide()
         self.rerun = QCheckBox("Annotate again images a model already did", self)
+        self.engine = QComboBox(self)
+        for name in ENGINES:  # "ray (needs extra: ray)" is listed but not selectable without the extra
+            needs = engine_needs(name)
+            self.engine.addItem(ENGINE_LABELS[name] + (f" ({needs})" if needs else ""), name)
+            if needs:
+                item = cast(Any, self.engine.model()).item(self.engine.count() - 1)
+                item.setEnabled(False)
+        self.engine.setToolTip("Where local models run; a Ray cluster is set in Settings (annotation.ray_address)")
+        self._select_engine(str(self.session.config.get("annotation.engine")))
         self.estimate = QLabel("", self, wordWrap=True)
         self.run_button = QPushButton("Annotate", self)
         self.run_button.setDefault(True)
@@ -129,6 +140,10 @@ class AnnotatePanel(QWidget):
         layout.addLayout(scope_row)
         layout.addWidget(self.filter_edit)
         layout.addWidget(self.rerun)
+        engine_row = QHBoxLayout()
+        engine_row.addWidget(QLabel("Run on:", self))
+        engine_row.addWidget(self.engine, 1)
+        layout.addLayout(engine_row)
         layout.addWidget(self.estimate)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -176,7 +191,9 @@ class AnnotatePanel(QWidget):
             self.refresh_models()
             self.batches.reload()
 
-    def _setting_changed(self, key: str, _value: object) -> None:
+    def _setting_changed(self, key: str, value: object) -> None:
+        if key == "annotation.engine":
+            self._select_engine(str(value))
         if key.startswith(("api.", "ai_providers.")) and self.session.project is not None:
             self.refresh_models()
 
@@ -295,8 +312,23 @@ class AnnotatePanel(QWidget):
         project, config = self.session.project, self.session.config
         assert project is not None
 
+        engine = str(self.engine.currentData())
+
         def work(ctx: JobContext) -> AnnotationRunSummary:
             service = AnnotationService(config, project)
+            if engine == "ray":
+                from lorairo.services.annotation_engines.ray_engine import RayOptions, run_on_ray
+
+                return run_on_ray(
+                    service,
+                    ids,
+                    models,
+                    RayOptions.from_config(config),
+                    rerun=rerun,
+                    progress=ctx.progress,
+                    cancel=ctx.cancel,
+                    on_batch=ctx.emit,
+                )
             return service.run(
                 ids,
                 models,
@@ -320,6 +352,11 @@ class AnnotatePanel(QWidget):
         )
         self._inputs_changed()
         self.cancel_button.setEnabled(True)
+
+    def _select_engine(self, name: str) -> None:
+        index = self.engine.findData(name)
+        if index >= 0 and not engine_needs(name):
+            self.engine.setCurrentIndex(index)
 
     def _progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 1))
