@@ -47,6 +47,7 @@ SHARED_TAGS = (ROOT / ".." / "shared" / "data" / "tags" / "danbooru.csv").resolv
 TAG_DB_ENTRY = "from genai_tag_db_tools.cli import main; main()"
 OPENAI_KEY = "sk-test-readme-0123456789"
 
+RAW_IMAGES = 10  # the generated `~/datasets/raw` (see _raw_folder)
 # Lines deliberately not run, with the reason (anything else in a bash block is run).
 NOT_RUN = {"uv run pytest": "this test is part of the suite it would start"}
 # Lines whose documented outcome is not exit 0: (exit code, text the one line of stderr must contain).
@@ -56,7 +57,7 @@ STDIN = {"uv run lorairo project delete old-scratch": "old-scratch\n"}
 # Commands whose output must not be empty (the README promises something there).
 NON_EMPTY_JSON = {
     "uv run lorairo project list --json": lambda data: (
-        [p["name"] for p in data] == ["demo"] and data[0]["image_count"] == 4
+        [p["name"] for p in data] == ["demo"] and data[0]["image_count"] == RAW_IMAGES
     ),
 }
 
@@ -129,6 +130,9 @@ def _raw_folder(root: Path) -> Path:
     (raw / "set2" / "dog.txt").write_text("dog, long_hair\n", encoding="utf-8")
     gen.write_jpeg(raw / "set2" / "blurry.jpg", 240, 320, seed=14)
     (raw / "set2" / "blurry.txt").write_text("blurry, long hair\n", encoding="utf-8")
+    # Untagged shots, so the curation examples (clusters --k 8, select --diverse 5) have enough images.
+    for i in range(6):
+        gen.write_jpeg(raw / "set3" / f"shot_{i}.jpg", 200 + 8 * i, 160, seed=21 + i)
     return raw
 
 
@@ -227,7 +231,7 @@ def test_every_readme_command_runs(world: dict[str, object]) -> None:
         return json.loads(done.stdout)
 
     listing = cli_json("query", "--project", "demo", "--json")
-    assert isinstance(listing, dict) and listing["count"] == 4
+    assert isinstance(listing, dict) and listing["count"] == RAW_IMAGES
     for image in listing["images"]:  # annotate ran both README models (the tagger came from the loopback Hub)
         assert "nsfw" in image["scores"], image
     assert any(image["tag_confidences"] for image in listing["images"])
@@ -236,7 +240,7 @@ def test_every_readme_command_runs(world: dict[str, object]) -> None:
     train = world["train"]
     assert isinstance(train, Path)
     captions = sorted(train.rglob("*.txt"))
-    assert len(captions) == 4 and (train / "dataset_config.toml").is_file()
+    assert len(captions) == RAW_IMAGES and (train / "dataset_config.toml").is_file()
     assert all(c.read_text(encoding="utf-8").startswith("sks") for c in captions)
 
 

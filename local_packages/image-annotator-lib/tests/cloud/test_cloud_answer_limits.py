@@ -154,9 +154,12 @@ def test_cancel_stops_requests_waiting_for_a_concurrency_slot(server, make_annot
     cancel.set()
     server.release()  # the held request ends without an answer; the slot frees
     worker.join(timeout=30)
-    first, second = box["results"]
-    # The held request ends without an answer after the cancel: either outcome says so (which one depends on
-    # whether the client notices the cancel or the broken connection first); what matters is the next line.
-    assert first.error is not None and first.error.code in (ErrorCode.PROVIDER_ERROR, ErrorCode.CANCELLED)
-    assert second.error is not None and second.error.code is ErrorCode.CANCELLED
+    results = box["results"]
+    # Which image's request got the slot first is up to the event loop. That one was held and ends without an
+    # answer (a provider error, or cancelled if the client notices the cancel first); the other waited for the
+    # slot and must never be sent.
+    errors = sorted((r.error.code.value, r.error.message) for r in results if r.error is not None)
+    assert len(errors) == 2
+    assert ("cancelled", "cancelled before sending") in errors
+    assert {code for code, _message in errors} <= {"cancelled", "provider_error"}
     assert server.count("openai") == 1  # the waiting request was never sent
