@@ -13,6 +13,7 @@ recorded as `worker_died` failures for the models that did not answer, so a pois
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import socket
@@ -231,7 +232,7 @@ def _run(
     cancel: threading.Event | None,
     on_batch: BatchCallback | None,
 ) -> AnnotationRunSummary:
-    import ray.data
+    importlib.import_module("ray.data")  # loads the submodule, so `ray.data` resolves on the module passed in
 
     started = time.perf_counter()
     plan = service.plan(image_ids, models, rerun=rerun)
