@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QImage, QKeyEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import QImage, QKeyEvent, QUndoStack
 from PySide6.QtWidgets import (
     QBoxLayout,
     QButtonGroup,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.session import ProjectSession
+from lorairo.gui.widgets.details.undo import WriteUndoCommand
 from lorairo.gui.widgets.region_tools import (
     BRUSH,
     ERASER,
@@ -42,36 +43,11 @@ from lorairo.gui.workers import JobError, JobManager
 from lorairo.services.regions import Crop, RegionCommand, RegionResult, RegionService, RegionState
 
 
-class RegionUndoCommand(QUndoCommand):
-    """One undoable crop / mask write. It ran before the push, so the first `redo()` does nothing; later undo /
-    redo run the service's `RegionCommand` on the write pool and hand the result to `on_result`."""
-
-    def __init__(
-        self,
-        jobs: JobManager,
-        service: RegionService,
-        result: RegionResult,
-        on_result: Callable[[RegionResult], None],
-    ) -> None:
-        super().__init__(result.description)
-        self._jobs, self._service, self._on_result = jobs, service, on_result
-        self._command = RegionCommand(result)
-        self._first = True
-
-    def redo(self) -> None:
-        if self._first:
-            self._first = False
-            return
-        command, service = self._command, self._service
-        self._jobs.submit(
-            f"Redo {self.text()}", lambda _ctx: command.redo(service), on_result=self._on_result, pool="write"
-        )
-
-    def undo(self) -> None:
-        command, service = self._command, self._service
-        self._jobs.submit(
-            f"Undo {self.text()}", lambda _ctx: command.undo(service), on_result=self._on_result, pool="write"
-        )
+def RegionUndoCommand(
+    jobs: JobManager, service: RegionService, result: RegionResult, on_result: Callable[[RegionResult], None]
+) -> WriteUndoCommand:
+    """One undoable crop / mask write (the shared write-pool undo command over the service's RegionCommand)."""
+    return WriteUndoCommand(jobs, service, RegionCommand(result), result.description, on_result)
 
 
 class RegionToolBar(QWidget):
