@@ -331,3 +331,82 @@ def test_cli_commands(
     capsys.readouterr()
     assert main(["select", "--project", "demo", "--undo"]) == 1
     assert "no diverse selection to undo" in capsys.readouterr().err
+
+
+def _query(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
+    code = main(["query", "--project", "demo", "--json", *args])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+
+
+def test_similar_filter_term_through_the_cli(
+    project: tuple[ConfigurationService, Project, TinyClip], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    # No embeddings yet: the error says how to compute them, and nothing is printed as a result.
+    code, _, err = _query(["--filter", 'similar:"a red dress"'], capsys)
+    assert code == 1 and "lorairo embed --project demo" in err
+
+    embedded(config, proj)
+    # Text search: the planted colour ranks first, scores best first, every embedded image kept (under 100).
+    code, out, _ = _query(["--filter", 'similar:"a GREEN dress on a beach"'], capsys)
+    assert code == 0 and out["count"] == 8
+    got = [image["id"] for image in out["images"]]
+    assert set(got[:2]) == {ids["green_a.png"], ids["green_b.png"]}
+    similarities = [image["similarity"] for image in out["images"]]
+    assert similarities == sorted(similarities, reverse=True)
+
+    # Other terms narrow the candidates (SQL), then the ranking orders them; top:N keeps N.
+    code, out, _ = _query(["--filter", 'name:blue, similar:"red"'], capsys)
+    assert [image["id"] for image in out["images"]] != [] and all(
+        image["file_name"].startswith("blue") for image in out["images"]
+    )
+    code, out, _ = _query(["--filter", 'similar:"blue sky" top:2'], capsys)
+    assert {image["id"] for image in out["images"]} == {ids["blue_a.png"], ids["blue_b.png"]}
+
+    # The image form (what the GUI's Find similar sets): the image itself first, then its resized copy.
+    code, out, _ = _query(["--filter", f"similar:#{ids['red_a.png']} top:3"], capsys)
+    assert [image["id"] for image in out["images"]][:2] == [ids["red_a.png"], ids["red_copy.png"]]
+    # A threshold keeps only images at least that similar: the copy and the image itself.
+    code, out, _ = _query(["--filter", f"similar:#{ids['red_a.png']} similar>=0.999"], capsys)
+    assert {image["id"] for image in out["images"]} == {ids["red_a.png"], ids["red_copy.png"]}
+
+    # --ids narrows as well; -q prints the ranked ids for other commands.
+    assert main(["query", "-p", "demo", "-q", "--ids", f"{ids['white.png']},{ids['red_b.png']}", "--filter",
+                 'similar:"red"']) == 0  # fmt: skip
+    assert capsys.readouterr().out.split() == [str(ids["red_b.png"]), str(ids["white.png"])]
+
+    # Bad input: a clear error each, exit status 1.
+    for text, message in (
+        ('similar:"  "', "empty"),
+        ("-similar:red", "cannot be negated"),
+        ("similar:#99999", "no image with ID 99999"),
+        ("similar:red similar_model:other-model", "no embeddings of other-model"),
+        ("top:3", "belongs to a similar: term"),
+    ):
+        code, _, err = _query(["--filter", text], capsys)
+        assert code == 1 and message in err, (text, err)
+
+
+def test_similar_filter_leaves_out_and_reports_images_without_an_embedding(
+    project: tuple[ConfigurationService, Project, TinyClip], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    embedded(config, proj)
+    late = tmp_path / "late"
+    late.mkdir()
+    make_image(late / "late_red.png", (225, 25, 25))
+    ImageProcessingService(config, proj).import_paths([late], jobs=1)
+    late_id = ids_by_name(proj)["late_red.png"]
+    code, out, err = _query(["--filter", 'similar:"red"'], capsys)
+    assert code == 0 and late_id not in [image["id"] for image in out["images"]]
+    assert "1 of the selected images have no tiny-clip embedding" in err and "lorairo embed" in err
+    # Find similar of an image without an embedding says so and how to compute it.
+    code, _, err = _query(["--filter", f"similar:#{late_id}"], capsys)
+    assert code == 1 and f"image {late_id} has no embedding of tiny-clip" in err
+    # Only unembedded candidates: an error, not an empty result.
+    code, _, err = _query(["--filter", 'name:late_, similar:"red"'], capsys)
+    assert code == 1 and "none of the 1 images" in err
+    assert ids["red_a.png"]  # the fixture's images are untouched

@@ -33,6 +33,9 @@ def merge_filters(a: ImageFilter, b: ImageFilter) -> ImageFilter:
             raise FilterSyntaxError(f"quality:{check} and -quality:{check} are both given (text and filter bar)")
         checks[check] = flagged
     out["quality"] = tuple(sorted(checks.items()))
+    if a.similar is not None and b.similar is not None and a.similar != b.similar:
+        raise FilterSyntaxError("similar: is given twice, in the text and by the filter bar")
+    out["similar"] = a.similar or b.similar
     for name in ("caption_text", "name_text", "score_name", "ratings", "ratings_none", *FLAG_FIELDS):
         va, vb = getattr(a, name), getattr(b, name)
         empty = None if name in FLAG_FIELDS else type(va)()

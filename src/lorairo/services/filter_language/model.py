@@ -46,14 +46,20 @@ Filter syntax (docs/filters.md): terms separated by commas or spaces, all must h
                                      extreme-aspect needs-upscale (thresholds: [quality] in the settings)
   aspect>1.5  aspect:square          aspect ratio w/h, or aspect:square|portrait|landscape
   imported>=2024-05-01               import date (also imported<=..., imported:2024-05-01)
-  untagged  uncaptioned  failed      also duplicates, near-duplicates, excluded; -untagged = tagged"""
+  untagged  uncaptioned  failed      also duplicates, near-duplicates, excluded; -untagged = tagged
+  similar:"red dress on a beach"     the 100 images most like a text, best first (needs lorairo embed)
+  similar:#123  top:20  similar>=0.3 most like image 123; keep 20; or all above a cosine; similar_model:M"""
 
 KEYS = (
     *("tag", "caption", "name", "score_name", "rating", "quality"),
     *("aspect", "score", "width", "height", "res", "min_side", "imported"),
+    *("similar", "similar_model", "top"),
 )
 _TEXT_KEYS = ("caption", "name", "score_name")
-_COMPARABLE = ("score", "width", "height", "res", "min_side", "aspect", "imported")
+_COMPARABLE = ("score", "width", "height", "res", "min_side", "aspect", "imported", "similar")
+#: How many images a `similar:` term keeps when neither `top:N` nor `similar>=x` says (the grid, export and
+#: annotate all get the same number; a threshold alone keeps every candidate above it).
+DEFAULT_SIMILAR_TOP = 100
 
 # flag word -> ImageFilter field (True = must be so; a leading "-" asks for False)
 FLAGS = {
@@ -109,6 +115,28 @@ def tag_match_key(tag: str) -> str:
 
 
 @dataclass(frozen=True)
+class SimilarTo:
+    """A `similar:` term: images ranked by likeness to a text (`similar:"red dress"`, through the model's text
+    tower) or to an image (`similar:#123`), by cosine of the project's stored embeddings, best first.
+
+    The ranking is not SQL: ImageQueryService runs every other term as SQL (the candidates) and ranks those
+    (docs/filters.md, "Similar images and text search")."""
+
+    text: str = ""
+    image_id: int | None = None
+    model: str = ""  # similar_model:NAME; "" = the project's only embedding model, or the default one
+    top: int | None = None  # top:N
+    min_similarity: float | None = None  # similar>=x (cosine, -1..1)
+
+    @property
+    def limit(self) -> int | None:
+        """At most this many images: top:N; else DEFAULT_SIMILAR_TOP, unless a threshold alone decides (None)."""
+        if self.top is not None:
+            return self.top
+        return None if self.min_similarity is not None else DEFAULT_SIMILAR_TOP
+
+
+@dataclass(frozen=True)
 class ImageFilter:
     """Which images to show. Empty/None fields do not restrict. Immutable: build a new one with `replace`.
 
@@ -147,6 +175,7 @@ class ImageFilter:
     excluded: bool | None = None
     # (check, flagged?) sorted by check: quality:blurry = ("blurry", True), -quality:dark = ("dark", False)
     quality: tuple[tuple[str, bool], ...] = ()
+    similar: SimilarTo | None = None  # ranks the images the other terms select (not part of the SQL)
 
     def is_empty(self) -> bool:
         return self == ImageFilter()

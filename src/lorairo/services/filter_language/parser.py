@@ -24,6 +24,7 @@ from lorairo.services.filter_language.model import (
     WD_RATINGS,
     FilterSyntaxError,
     ImageFilter,
+    SimilarTo,
     named_aspect,
     normalize_query_tag,
 )
@@ -48,6 +49,8 @@ class _Parser:
         self.lows: dict[str, _Bound] = {}
         self.highs: dict[str, _Bound] = {}
         self.seen: dict[str, int] = {}  # single-valued key -> column first given
+        self.similar: dict[str, Any] = {}  # SimilarTo fields given so far
+        self.similar_starts: dict[str, int] = {}  # which term gave them (0-based), for errors
 
     # --- low level ---------------------------------------------------------------------------------------
 
@@ -218,7 +221,8 @@ class _Parser:
     def once(self, key: str, start: int) -> None:
         if key in self.seen:
             hint = " (use rating:a|b for either)" if key == "rating" else ""
-            raise self.error(f"'{key}:' is given twice (first at column {self.seen[key]}){hint}", start)
+            label = key if key.endswith("=") else f"{key}:"
+            raise self.error(f"'{label}' is given twice (first at column {self.seen[key]}){hint}", start)
         self.seen[key] = start + 1
 
     def key_term(self, negated: bool, start: int) -> None:
@@ -234,6 +238,9 @@ class _Parser:
         self.pos = match.end()
         if self.at_end() or self.peek().isspace() or self.peek() in ",|":
             raise self.error(f"'{key}:' needs a value", start)
+        if key in ("similar", "similar_model", "top"):
+            self.similar_term(key, negated, start)
+            return
         if key == "tag":
             self.tag_term(negated, start)
             return
@@ -316,7 +323,10 @@ class _Parser:
                 f'to find a tag like this, quote it: "{self.text[start:end]}"',
                 start,
             )
-        self.compare_value(key, op, self.text[match.end() : end], start, end)
+        if key == "similar":
+            self.similar_minimum(op, self.text[match.end() : end], start, end)
+        else:
+            self.compare_value(key, op, self.text[match.end() : end], start, end)
         self.pos = end
 
     def compare_value(self, key: str, op: str, raw: str, start: int, end: int) -> None:
@@ -379,8 +389,76 @@ class _Parser:
         if tighter or (old is not None and new.value == old.value and new.exclusive):
             bounds[key] = new
 
+    # --- similar: (ranked by embeddings) ------------------------------------------------------------------
+
+    def similar_term(self, key: str, negated: bool, start: int) -> None:
+        """`similar:"text"` / `similar:#123`, and its options `similar_model:NAME` and `top:N`."""
+        if negated:
+            raise self.error(
+                f"'{key}:' cannot be negated: similar: ranks images by likeness (narrow them with other terms, "
+                "keep fewer with top:N or similar>=0.3)",
+                start,
+            )
+        self.once(key, start)
+        self.similar_starts[key] = start
+        if key == "top":
+            end = self.word_end(self.pos)
+            value = self.number(self.text[self.pos : end], int, start, end)
+            if value < 1:
+                raise self.error("top: keeps at least 1 image (top:50)", start, end)
+            self.similar["top"] = value
+            self.pos = end
+            return
+        if key == "similar" and self.peek() == "#":
+            end = self.word_end(self.pos)
+            raw = self.text[self.pos + 1 : end]
+            if not re.fullmatch(r"[0-9]+", raw):
+                raise self.error(f"'#{raw}' is not an image ID (similar:#123)", start, end)
+            self.similar["image_id"] = int(raw)
+            self.pos = end
+            return
+        value = " ".join((self.quoted() if self.peek() in _QUOTES else self.phrase()[0]).split())
+        if key == "similar_model":
+            if not value:
+                raise self.error("'similar_model:' needs a model name (similar_model:clip-vit-b32-embed)", start)
+            self.similar["model"] = value
+        elif not value:
+            raise self.error(
+                'the text to search for is empty: write similar:"red dress on a beach" (or similar:#123 for '
+                "the images most like image 123)",
+                start,
+                self.pos,
+            )
+        else:
+            self.similar["text"] = value
+
+    def similar_minimum(self, op: str, raw: str, start: int, end: int) -> None:
+        """`similar>=0.3`: keep the images at least this similar (cosine)."""
+        if op != ">=":
+            raise self.error(f"write similar>=x (a minimum cosine similarity, -1 to 1), not similar{op}", start, end)
+        self.once("similar>=", start)
+        value = self.number(raw, float, start, end)
+        if not -1.0 <= value <= 1.0:
+            raise self.error(f"similar>= takes a cosine similarity from -1 to 1, not {raw}", start, end)
+        self.similar["min_similarity"] = float(value)
+        self.similar_starts["similar>="] = start
+
+    def similar_value(self) -> SimilarTo | None:
+        if not self.similar:
+            return None
+        if "text" not in self.similar and "image_id" not in self.similar:
+            option = min(self.similar_starts, key=self.similar_starts.__getitem__)
+            label = option if option.endswith("=") else f"{option}:"
+            raise self.error(
+                f"'{label}' belongs to a similar: term, and there is none "
+                '(similar:"red dress" top:20, or similar:#123 similar>=0.8)',
+                self.similar_starts[option],
+            )
+        return SimilarTo(**self.similar)
+
     def build(self) -> ImageFilter:
         f = dict(self.fields)
+        f["similar"] = self.similar_value()
         columns = {
             "score": ("score_min", "score_max"),
             "width": ("min_width", "max_width"),

@@ -3,7 +3,14 @@ saved in the space-separated syntax before the filter language."""
 
 from __future__ import annotations
 
-from lorairo.services.filter_language.model import _FLAG_WORD, _TEXT_KEYS, FLAG_FIELDS, ImageFilter, aspect_name
+from lorairo.services.filter_language.model import (
+    _FLAG_WORD,
+    _TEXT_KEYS,
+    FLAG_FIELDS,
+    ImageFilter,
+    SimilarTo,
+    aspect_name,
+)
 from lorairo.services.filter_language.parser import _Parser
 
 
@@ -73,7 +80,22 @@ def format_filter(f: ImageFilter) -> str:
         if value is not None:
             parts.append(("" if value else "-") + _FLAG_WORD[name])
     parts += [("" if flagged else "-") + f"quality:{check}" for check, flagged in f.quality]
+    if f.similar is not None:
+        parts += _similar_parts(f.similar)
     return ", ".join(dict.fromkeys(parts))
+
+
+def _similar_parts(term: SimilarTo) -> list[str]:
+    """`similar:"text"` (always quoted: it reads as a sentence) or `similar:#123`, then its options."""
+    text = '"' + term.text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    parts = [f"similar:#{term.image_id}" if term.image_id is not None else f"similar:{text}"]
+    if term.model:
+        parts.append(f"similar_model:{_quote(term.model)}")
+    if term.top is not None:
+        parts.append(f"top:{term.top}")
+    if term.min_similarity is not None:
+        parts.append(f"similar>={_number_text(term.min_similarity)}")
+    return parts
 
 
 def upgrade_legacy_text(text: str) -> str:
