@@ -343,6 +343,14 @@ class ImageQueryService:
             found.setdefault(int(image_id), (str(file_name), []))[1].append(str(path))
         return [(image_id, name, paths) for image_id, (name, paths) in found.items()]
 
+    def id_subquery(self, f: ImageFilter) -> tuple[str, dict[str, Any]]:
+        """SQL selecting the filter's image IDs, to put inside `IN (...)` (statistics, tag counts, grid sorts),
+        with this service's quality thresholds and tag sizes; a `similar:` filter's kept images as a JSON list."""
+        if f.similar is not None:
+            return "SELECT value FROM json_each(:similar_ids)", {"similar_ids": json.dumps(self.query_ids(f))}
+        sql, params = self.build(f)
+        return sql.removesuffix(" ORDER BY i.id"), params
+
     def count(self, f: ImageFilter | None = None) -> int:
         if f is not None and f.similar is not None:
             return len(self.ranked(f).results)

@@ -97,12 +97,12 @@ class ImageBrowser(QWidget):
         self._keep_selection = False
 
         def work(_ctx: object) -> tuple[list[int], int, dict[int, int]]:
-            if sort == "import":
+            if sort == "import" or image_filter.similar is not None:  # similar: keeps its own order
                 ids = query.query_ids(image_filter)
             else:
                 from lorairo.services.tag_stats_service import sorted_ids
 
-                ids = sorted_ids(query.db, image_filter, sort)
+                ids = sorted_ids(query.db, image_filter, sort, query)
             total = len(ids) if image_filter.is_empty() else query.count()
             return ids, total, {image_id: row for row, image_id in enumerate(ids)}
 
