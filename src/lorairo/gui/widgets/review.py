@@ -48,6 +48,8 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Grid", "Enter or F2", "Put the cursor in the tag field of the details panel"),
     ("Grid", "Space or double-click", "Open the current image in the viewer"),
     ("Grid", "C", "Compare the two selected images side by side"),
+    ("Grid", "S", "Find similar images: the current image's nearest, ranked (filter similar:#ID)"),
+    ("Window", "Alt+Left", "Back to the filter shown before Find similar"),
     ("Grid", "Delete", "Exclude the selection from export (again: include it); undo with Ctrl+Z"),
     ("Tag field", "Enter", "Add the typed tags (comma-separated) and stay in the field"),
     ("Tag field", "Ctrl+Enter or Alt+Down", "Save and go to the next image, cursor stays in the tag field"),
@@ -177,8 +179,11 @@ class ReviewController(QObject):
         self.viewer_action.triggered.connect(self.open_current)
         self.compare_action = QAction("&Compare two selected images", window)
         self.compare_action.triggered.connect(self.compare_selection)
+        self.similar_action = QAction("Find &similar images", window)
+        self.similar_action.setToolTip("The images most like the current one, ranked by their embeddings")
+        self.similar_action.triggered.connect(self.find_similar)
         window.view_menu.addSeparator()
-        window.view_menu.addActions([self.viewer_action, self.compare_action])
+        window.view_menu.addActions([self.viewer_action, self.compare_action, self.similar_action])
 
     def _build_tags_dock(self) -> None:
         """The dataset tags panel, docked left; its project-wide edits run through the details panel (one undo
@@ -293,6 +298,7 @@ class ReviewController(QObject):
         menu.addAction("Open in viewer\tSpace", self.open_current).setEnabled(bool(ids))
         compare = menu.addAction("Compare side by side\tC", self.compare_selection)
         compare.setEnabled(len(ids) == 2)
+        menu.addAction("Find similar images\tS", self.find_similar).setEnabled(bool(ids))
         menu.addSeparator()
         menu.addAction(f"Exclude from export{count}\tDelete", lambda: self._set_excluded(ids, True)).setEnabled(
             bool(ids)
@@ -397,6 +403,16 @@ class ReviewController(QObject):
         self.viewer.show_image(image_id, self._known(image_id))
         self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
         self._prefetch_neighbours()
+
+    def find_similar(self) -> None:
+        """The current image's nearest images, ranked, in the grid (from the viewer too); Back returns."""
+        image_id = self.current_id()
+        if image_id is None:
+            self.window.status.showMessage("Select an image to find images like it.", 6000)
+            return
+        if self.viewer_open:
+            self.show_grid()
+        self.browser.find_similar(image_id)
 
     def compare_selection(self) -> bool:
         """Side by side compare of the first two selected images; False (and a status message) otherwise."""
@@ -528,6 +544,8 @@ class ReviewController(QObject):
             self.toggle_excluded()
         elif key == Qt.Key.Key_C:
             self.compare_selection()
+        elif key == Qt.Key.Key_S:
+            self.find_similar()
         else:
             return False
         return True

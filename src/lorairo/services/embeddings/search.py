@@ -12,15 +12,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from lorairo.services.embeddings.common import EmbeddingError, embed_hint
 from lorairo.services.embeddings.defaults import DEFAULT_MODEL
 from lorairo.services.filter_language import SimilarTo
-from lorairo.storage.embeddings import EMBEDDINGS_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import numpy as np
 
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.embeddings.service import EmbeddingService
@@ -51,7 +50,8 @@ def choose_model(service: EmbeddingService, wanted: str) -> str:
             have = f" (it has {', '.join(found)})" if found else ""
             raise EmbeddingError(
                 f"project '{project.name}' has no embeddings of {wanted}{have}; compute them with "
-                f"`{embed_hint(project, wanted)}`"
+                f"`{embed_hint(project, wanted)}`",
+                model=wanted,
             )
         return wanted
     if len(found) == 1:
@@ -61,7 +61,8 @@ def choose_model(service: EmbeddingService, wanted: str) -> str:
     if not found:
         raise EmbeddingError(
             f"similar: needs image embeddings and project '{project.name}' has none yet; compute them with "
-            f"`{embed_hint(project, DEFAULT_MODEL)}` (or another embedding model)"
+            f"`{embed_hint(project, DEFAULT_MODEL)}` (or another embedding model)",
+            model=DEFAULT_MODEL,
         )
     raise EmbeddingError(
         f"project '{project.name}' has embeddings of {', '.join(found)}: pick one with similar_model:{found[0]}"
@@ -69,6 +70,8 @@ def choose_model(service: EmbeddingService, wanted: str) -> str:
 
 
 def _text_vector(model: str, text: str, dim: int, project: Project) -> np.ndarray:
+    import numpy as np
+
     from lorairo.annotations import ai_annotator
 
     try:
@@ -91,6 +94,8 @@ def rank(
 ) -> SimilarRanking:
     """Rank `candidates` (None: every image of the project, `image_count` of them when known) for `term`; see
     docs/filters.md for what is kept."""
+    import numpy as np
+
     project = service.project
     model = choose_model(service, term.model)
     index = service.index(model)
@@ -102,7 +107,8 @@ def rank(
                 raise EmbeddingError(f"similar:#{term.image_id}: no image with ID {term.image_id} in this project")
             raise EmbeddingError(
                 f"image {term.image_id} has no embedding of {model} yet, so there is nothing to compare with; "
-                f"compute it with `{hint}`"
+                f"compute it with `{hint}`",
+                model=model,
             )
         query = np.asarray(index.snapshot.vectors[int(row[0])], dtype=np.float32)
     else:
@@ -118,7 +124,8 @@ def rank(
         if embedded == 0 and len(wanted):
             raise EmbeddingError(
                 f"none of the {len(wanted)} images the other terms select has an embedding of {model}; compute "
-                f"them with `{hint}`"
+                f"them with `{hint}`",
+                model=model,
             )
     limit = term.limit
     results = index.search(query, embedded if limit is None else min(limit, embedded), wanted)
@@ -144,6 +151,8 @@ class FilterRanker:
 
     def _state(self) -> tuple[tuple[tuple[str, int, int], ...], int, object]:
         """What the cached service depends on: the embeddings files and the set of images (count, highest id)."""
+        from lorairo.storage.embeddings import EMBEDDINGS_DIR
+
         folder = self.project.root / EMBEDDINGS_DIR
         files = (
             tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
