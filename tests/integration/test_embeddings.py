@@ -410,3 +410,15 @@ def test_similar_filter_leaves_out_and_reports_images_without_an_embedding(
     code, _, err = _query(["--filter", 'name:late_, similar:"red"'], capsys)
     assert code == 1 and "none of the 1 images" in err
     assert ids["red_a.png"]  # the fixture's images are untouched
+
+
+def test_duplicates_and_near_duplicates_say_which_is_hash_and_which_is_semantic(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command, says, points_to in (
+        ("duplicates", "pHash", "near-duplicates"),
+        ("near-duplicates", "SEMANTIC", "duplicates"),
+    ):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert says in text and f"lorairo {points_to}" in text, text
