@@ -97,11 +97,12 @@ def test_find_similar_from_the_context_menu_ranks_and_back_returns(qtbot, window
     assert "Most similar first (tiny-clip)" in bar.error_label.text()
     assert "1 images without an embedding are left out" in bar.error_label.text()
     assert bar.back_button.isVisible()
+    assert not window.review.sort_combo.isEnabled()  # the ranking is the order
 
     with qtbot.waitSignal(window.browser.query_finished, timeout=10_000):
         bar.back_button.click()
     assert bar.tags.text() == "-excluded" and not bar.back_button.isVisible()
-    assert len(_grid_ids(window)) == 8
+    assert len(_grid_ids(window)) == 8 and window.review.sort_combo.isEnabled()
 
 
 def test_find_similar_of_an_image_without_an_embedding_offers_to_compute_it(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ from lorairo.gui.widgets.region_editor import RegionEditor
 from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
 from lorairo.services.export.data import resolve_image_path
+from lorairo.services.filter_language import ImageFilter
 from lorairo.services.tag_stats_service import SORTS
 
 if TYPE_CHECKING:
@@ -266,6 +267,7 @@ class ReviewController(QObject):
         self.browser.sort = str(self.sort_combo.currentData())
         if self.browser.sort != "import" and self.window.session.project is not None:
             self.browser.run_query()
+        self.browser.filter_bar.filter_changed.connect(self._sort_applies)
 
         self.overlays_action = QAction("Cell &overlays (tag count, caption, failures)", self.window)
         self.overlays_action.setCheckable(True)
@@ -277,6 +279,12 @@ class ReviewController(QObject):
         view = self.browser.grid.view
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._grid_menu)
+
+    def _sort_applies(self, image_filter: ImageFilter) -> None:
+        """A similar: filter orders the grid itself (most similar first): the Sort box says so and waits."""
+        ranked = image_filter.similar is not None
+        self.sort_combo.setEnabled(not ranked)
+        self.sort_combo.setToolTip("similar: shows the most similar first" if ranked else "Order of the grid")
 
     def _sort_chosen(self, _index: int) -> None:
         key = str(self.sort_combo.currentData())
