@@ -377,6 +377,13 @@ def test_similar_filter_term_through_the_cli(
                  'similar:"red"']) == 0  # fmt: skip
     assert capsys.readouterr().out.split() == [str(ids["red_b.png"]), str(ids["white.png"])]
 
+    # The same term in export --filter: the two blue images are exported.
+    out = proj.root.parent.parent / "export-blue"
+    assert main(["export", "-p", "demo", "--out", str(out), "--trigger", "sks", "--filter", 'similar:"blue" top:2',
+                 "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["exported"] == 2
+    assert sorted(path.stem for path in out.rglob("*.png")) == ["blue_a", "blue_b"]
+
     # Bad input: a clear error each, exit status 1.
     for text, message in (
         ('similar:"  "', "empty"),
