@@ -429,3 +429,33 @@ def test_duplicates_and_near_duplicates_say_which_is_hash_and_which_is_semantic(
         assert main([command, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())
         assert says in text and f"lorairo {points_to}" in text, text
+
+
+def test_the_filter_ranker_follows_deletions_imports_and_new_embeddings(
+    project: tuple[ConfigurationService, Project, TinyClip], tmp_path: Path
+) -> None:
+    """The GUI keeps one ranker per project (its index stays loaded while the user types): a deleted image must not
+    come back, and an image imported and embedded later must be found, without reopening the project."""
+    from lorairo.services.embeddings.search import FilterRanker
+    from lorairo.services.filter_language import parse_filter
+    from lorairo.services.image_query_service import ImageQueryService
+
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    embedded(config, proj)
+    query = ImageQueryService(proj.db, ranker=FilterRanker(proj, config))
+    like_red = parse_filter(f"similar:#{ids['red_a.png']} top:3")
+    assert query.query_ids(like_red)[:2] == [ids["red_a.png"], ids["red_copy.png"]]
+
+    with proj.db.session(write=True) as s:
+        s.execute(delete(ImageRecord).where(ImageRecord.id == ids["red_copy.png"]))
+    assert ids["red_copy.png"] not in query.query_ids(like_red)
+
+    late = tmp_path / "late"
+    late.mkdir()
+    make_image(late / "late_red.png", (231, 21, 20))
+    ImageProcessingService(config, proj).import_paths([late], jobs=1)
+    ranking = query.ranked(like_red)
+    assert ranking.unembedded == 1 and ids_by_name(proj)["late_red.png"] not in ranking.ids
+    service(config, proj).embed("tiny-clip")
+    assert query.query_ids(like_red)[1] == ids_by_name(proj)["late_red.png"]

@@ -146,11 +146,19 @@ class FilterRanker:
         self._lock = threading.Lock()
         self._service: EmbeddingService | None = None
         self._key: tuple[object, ...] | None = None
-        self._image_count: int | None = None
+        self._count: int | None = None  # images when the service was built, where known
         self._configured = False
 
-    def _state(self) -> tuple[tuple[tuple[str, int, int], ...], int, object]:
-        """What the cached service depends on: the embeddings files and the set of images (count, highest id)."""
+    def _scalar(self, sql: str) -> int | None:
+        from sqlalchemy import text
+
+        with self.project.db.session() as session:
+            value = session.execute(text(sql)).scalar()
+        return None if value is None else int(value)
+
+    def _key_now(self) -> tuple[object, ...]:
+        """The embeddings files and the newest image: an embed run or an import builds a new service. (Counting
+        the images costs 60-75 ms at 1M, so it is read only when every image is a candidate: see service().)"""
         from lorairo.storage.embeddings import EMBEDDINGS_DIR
 
         folder = self.project.root / EMBEDDINGS_DIR
@@ -159,19 +167,21 @@ class FilterRanker:
             if folder.is_dir()
             else ()
         )
-        from sqlalchemy import text
+        return files, self._scalar("SELECT max(id) FROM images")
 
-        with self.project.db.session() as session:
-            count, highest = session.execute(text("SELECT count(*), max(id) FROM images")).one()
-        return files, int(count), highest
-
-    def service(self) -> EmbeddingService:
+    def service(self, image_count: int | None = None) -> EmbeddingService:
+        """The cached service, rebuilt when the embeddings or the newest image changed, or when `image_count` (the
+        project's images now, when the caller counted them) differs from the count it was built with (deletions:
+        its set of live images would be stale)."""
         from lorairo.services.embeddings.service import EmbeddingService
 
-        key = self._state()
-        if self._service is None or key != self._key:
+        key = self._key_now()
+        stale = image_count is not None and image_count != self._count
+        if self._service is None or key != self._key or stale:
             self._service, self._key = EmbeddingService(self.project), key
-        self._image_count = key[1]
+            self._count = image_count
+        elif image_count is not None:
+            self._count = image_count
         return self._service
 
     def _configure(self) -> None:
@@ -187,5 +197,7 @@ class FilterRanker:
         with self._lock:
             if term.text:
                 self._configure()
-            service = self.service()
-            return rank(service, term, candidates, image_count=self._image_count)
+            # Candidates come from SQL (existing images only). Without them every image is one: count them, so a
+            # deletion rebuilds the service and the note on images without an embedding is right.
+            count = self._scalar("SELECT count(*) FROM images") if candidates is None else None
+            return rank(self.service(count), term, candidates, image_count=count)
