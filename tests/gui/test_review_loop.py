@@ -315,6 +315,7 @@ def test_grid_sorts_remembers_the_order_shows_overlays_and_has_a_context_menu(qt
     assert labels == [
         "Open in viewer",
         "Compare side by side",
+        "Find similar images",
         "Exclude from export (2 images)",
         "Include in export (2 images)",
         "Copy paths",

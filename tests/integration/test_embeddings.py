@@ -331,3 +331,131 @@ def test_cli_commands(
     capsys.readouterr()
     assert main(["select", "--project", "demo", "--undo"]) == 1
     assert "no diverse selection to undo" in capsys.readouterr().err
+
+
+def _query(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
+    code = main(["query", "--project", "demo", "--json", *args])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else {}), captured.err
+
+
+def test_similar_filter_term_through_the_cli(
+    project: tuple[ConfigurationService, Project, TinyClip], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    # No embeddings yet: the error says how to compute them, and nothing is printed as a result.
+    code, _, err = _query(["--filter", 'similar:"a red dress"'], capsys)
+    assert code == 1 and "lorairo embed --project demo" in err
+
+    embedded(config, proj)
+    # Text search: the planted colour ranks first, scores best first, every embedded image kept (under 100).
+    code, out, _ = _query(["--filter", 'similar:"a GREEN dress on a beach"'], capsys)
+    assert code == 0 and out["count"] == 8
+    got = [image["id"] for image in out["images"]]
+    assert set(got[:2]) == {ids["green_a.png"], ids["green_b.png"]}
+    similarities = [image["similarity"] for image in out["images"]]
+    assert similarities == sorted(similarities, reverse=True)
+
+    # Other terms narrow the candidates (SQL), then the ranking orders them; top:N keeps N.
+    code, out, _ = _query(["--filter", 'name:blue, similar:"red"'], capsys)
+    assert [image["id"] for image in out["images"]] != [] and all(
+        image["file_name"].startswith("blue") for image in out["images"]
+    )
+    code, out, _ = _query(["--filter", 'similar:"blue sky" top:2'], capsys)
+    assert {image["id"] for image in out["images"]} == {ids["blue_a.png"], ids["blue_b.png"]}
+
+    # The image form (what the GUI's Find similar sets): the image itself first, then its resized copy.
+    code, out, _ = _query(["--filter", f"similar:#{ids['red_a.png']} top:3"], capsys)
+    assert [image["id"] for image in out["images"]][:2] == [ids["red_a.png"], ids["red_copy.png"]]
+    # A threshold keeps only images at least that similar: the copy and the image itself.
+    code, out, _ = _query(["--filter", f"similar:#{ids['red_a.png']} similar>=0.999"], capsys)
+    assert {image["id"] for image in out["images"]} == {ids["red_a.png"], ids["red_copy.png"]}
+
+    # --ids narrows as well; -q prints the ranked ids for other commands.
+    assert main(["query", "-p", "demo", "-q", "--ids", f"{ids['white.png']},{ids['red_b.png']}", "--filter",
+                 'similar:"red"']) == 0  # fmt: skip
+    assert capsys.readouterr().out.split() == [str(ids["red_b.png"]), str(ids["white.png"])]
+
+    # The same term in export --filter: the two blue images are exported.
+    out = proj.root.parent.parent / "export-blue"
+    assert main(["export", "-p", "demo", "--out", str(out), "--trigger", "sks", "--filter", 'similar:"blue" top:2',
+                 "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["exported"] == 2
+    assert sorted(path.stem for path in out.rglob("*.png")) == ["blue_a", "blue_b"]
+
+    # Bad input: a clear error each, exit status 1.
+    for text, message in (
+        ('similar:"  "', "empty"),
+        ("-similar:red", "cannot be negated"),
+        ("similar:#99999", "no image with ID 99999"),
+        ("similar:red similar_model:other-model", "no embeddings of other-model"),
+        ("top:3", "belongs to a similar: term"),
+    ):
+        code, _, err = _query(["--filter", text], capsys)
+        assert code == 1 and message in err, (text, err)
+
+
+def test_similar_filter_leaves_out_and_reports_images_without_an_embedding(
+    project: tuple[ConfigurationService, Project, TinyClip], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    embedded(config, proj)
+    late = tmp_path / "late"
+    late.mkdir()
+    make_image(late / "late_red.png", (225, 25, 25))
+    ImageProcessingService(config, proj).import_paths([late], jobs=1)
+    late_id = ids_by_name(proj)["late_red.png"]
+    code, out, err = _query(["--filter", 'similar:"red"'], capsys)
+    assert code == 0 and late_id not in [image["id"] for image in out["images"]]
+    assert "1 of the selected images have no tiny-clip embedding" in err and "lorairo embed" in err
+    # Find similar of an image without an embedding says so and how to compute it.
+    code, _, err = _query(["--filter", f"similar:#{late_id}"], capsys)
+    assert code == 1 and f"image {late_id} has no embedding of tiny-clip" in err
+    # Only unembedded candidates: an error, not an empty result.
+    code, _, err = _query(["--filter", 'name:late_, similar:"red"'], capsys)
+    assert code == 1 and "none of the 1 images" in err
+    assert ids["red_a.png"]  # the fixture's images are untouched
+
+
+def test_duplicates_and_near_duplicates_say_which_is_hash_and_which_is_semantic(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command, says, points_to in (
+        ("duplicates", "pHash", "near-duplicates"),
+        ("near-duplicates", "SEMANTIC", "duplicates"),
+    ):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert says in text and f"lorairo {points_to}" in text, text
+
+
+def test_the_filter_ranker_follows_deletions_imports_and_new_embeddings(
+    project: tuple[ConfigurationService, Project, TinyClip], tmp_path: Path
+) -> None:
+    """The GUI keeps one ranker per project (its index stays loaded while the user types): a deleted image must not
+    come back, and an image imported and embedded later must be found, without reopening the project."""
+    from lorairo.services.embeddings.search import FilterRanker
+    from lorairo.services.filter_language import parse_filter
+    from lorairo.services.image_query_service import ImageQueryService
+
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    embedded(config, proj)
+    query = ImageQueryService(proj.db, ranker=FilterRanker(proj, config))
+    like_red = parse_filter(f"similar:#{ids['red_a.png']} top:3")
+    assert query.query_ids(like_red)[:2] == [ids["red_a.png"], ids["red_copy.png"]]
+
+    with proj.db.session(write=True) as s:
+        s.execute(delete(ImageRecord).where(ImageRecord.id == ids["red_copy.png"]))
+    assert ids["red_copy.png"] not in query.query_ids(like_red)
+
+    late = tmp_path / "late"
+    late.mkdir()
+    make_image(late / "late_red.png", (231, 21, 20))
+    ImageProcessingService(config, proj).import_paths([late], jobs=1)
+    ranking = query.ranked(like_red)
+    assert ranking.unembedded == 1 and ids_by_name(proj)["late_red.png"] not in ranking.ids
+    service(config, proj).embed("tiny-clip")
+    assert query.query_ids(like_red)[1] == ids_by_name(proj)["late_red.png"]

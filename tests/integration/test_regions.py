@@ -146,6 +146,14 @@ def test_cli_mask_and_crop_commands(project: Project, capsys: pytest.CaptureFixt
     assert "img1.png" in capsys.readouterr().err
     assert main(["mask", "clear", "--project", name]) != 0  # a write to every image must name them
     assert "--ids" in capsys.readouterr().err
+    # --ids reads as in query / export / annotate: a range, and with --filter the listed images that match.
+    low, high = sorted(ids)
+    assert main(["mask", "clear", "--project", name, "--ids", f"{low}-{high}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] == [ids[0]]  # only the masked one had a mask
+    assert main(["crop", "clear", "--project", name, "--ids", f"{low}-{high}", "--filter", "name:cut", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] == [ids[0]]
+    assert main(["mask", "invert", "--project", name, "--ids", "999"]) != 0
+    assert "no image with ID 999" in capsys.readouterr().err
 
 
 def test_one_flat_edge_is_not_a_letterbox() -> None:

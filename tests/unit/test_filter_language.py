@@ -13,6 +13,7 @@ from lorairo.services.filter_language import (
     RATINGS,
     FilterSyntaxError,
     ImageFilter,
+    SimilarTo,
     format_filter,
     merge_filters,
     named_aspect,
@@ -114,6 +115,14 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), m
 # tags as an ImageFilter holds them: normalised (the parser's output), never containing the wildcard
 _tag = _text.map(normalize_query_tag).filter(lambda t: bool(t) and "*" not in t)
 _score = st.sampled_from([0.0, 0.5, 6.0, 7.25, 10.0, -1.0])
+_sentence = _text.map(lambda s: " ".join(s.split())).filter(bool)  # as the parser keeps it: spaces collapsed
+_similar = st.builds(
+    SimilarTo,
+    text=_sentence,
+    model=st.just("") | _sentence,
+    top=st.none() | st.integers(1, 10_000),
+    min_similarity=st.none() | st.sampled_from([-1.0, 0.0, 0.25, 0.9, 1.0]),
+) | st.builds(SimilarTo, image_id=st.integers(0, 10**9), top=st.none() | st.integers(1, 50))
 filters = st.builds(
     ImageFilter,
     tags_all=st.lists(_tag, max_size=3, unique=True).map(tuple),
@@ -135,6 +144,7 @@ filters = st.builds(
     untagged=st.none() | st.booleans(),
     near_duplicates=st.none() | st.booleans(),
     excluded=st.none() | st.booleans(),
+    similar=st.none() | _similar,
 ).filter(
     lambda f: (
         (f.score_min is not None or not f.score_min_exclusive)
@@ -148,3 +158,53 @@ filters = st.builds(
 @given(filters)
 def test_the_text_form_of_any_filter_reads_back_as_that_filter(f: ImageFilter) -> None:
     assert parse_filter(format_filter(f)) == f
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('similar:"red dress on a beach"', SimilarTo(text="red dress on a beach")),
+        ("similar:red  dress, -blurry", SimilarTo(text="red dress")),  # a value runs like a tag
+        ("similar:#123", SimilarTo(image_id=123)),
+        ("similar:#5 top:20 similar_model:tiny-clip", SimilarTo(image_id=5, top=20, model="tiny-clip")),
+        ('similar:"cat" similar>=0.25', SimilarTo(text="cat", min_similarity=0.25)),
+        ('Similar:"cat" TOP:3', SimilarTo(text="cat", top=3)),
+    ],
+)
+def test_similar_term(text: str, expected: SimilarTo) -> None:
+    assert parse_filter(text).similar == expected
+
+
+def test_similar_keeps_a_hundred_unless_top_or_a_threshold_says() -> None:
+    assert SimilarTo(text="x").limit == 100
+    assert SimilarTo(text="x", top=7).limit == 7
+    assert SimilarTo(text="x", min_similarity=0.3).limit is None  # the threshold alone decides
+    assert SimilarTo(text="x", top=7, min_similarity=0.3).limit == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "words"),
+    [
+        ('similar:""', 1, "empty"),
+        ('cat, similar:"   "', 6, "empty"),
+        ("-similar:red", 1, "cannot be negated"),
+        ("similar:#12a", 1, "not an image ID"),
+        ("similar:a, similar:b", 12, "given twice"),
+        ("cat top:5", 5, "'top:' belongs to a similar: term"),
+        ("similar>=0.5", 1, "'similar>=' belongs to a similar: term"),
+        ("similar:a similar>0.5", 11, "write similar>=x"),
+        ("similar:a similar>=1.5", 11, "from -1 to 1"),
+        ("similar:a top:0", 11, "at least 1"),
+    ],
+)
+def test_similar_errors_name_column_and_term(text: str, column: int, words: str) -> None:
+    with pytest.raises(FilterSyntaxError, match=words) as info:
+        parse_filter(text)
+    assert info.value.column == column
+
+
+def test_similar_is_merged_once() -> None:
+    text = parse_filter('similar:"red dress"')
+    assert merge_filters(text, ImageFilter(min_side=512)).similar == SimilarTo(text="red dress")
+    with pytest.raises(FilterSyntaxError, match="similar: is given twice"):
+        merge_filters(text, parse_filter("similar:#3"))

@@ -244,3 +244,27 @@ def test_a_project_wide_rename_to_feline_is_found_by_the_filter_under_its_new_na
         assert set(s.scalars(select(TagRecord.tag_key).where(TagRecord.is_rejected.is_(False)))) == {"feline", "dog"}
     EditCommand(result).undo(service)
     assert found("cat") == [a, b] and found("feline") == []
+
+
+def test_statistics_and_sorts_use_the_configured_quality_thresholds(project: Project) -> None:
+    """`quality:` terms in the statistics view, the tags panel and the grid's sorts select with the user's
+    thresholds, as the grid's own query does (they used the shipped defaults, so the counts disagreed)."""
+    from lorairo.services.export.bucketing import BucketSettings
+    from lorairo.services.image_query_service import ImageQueryService
+    from lorairo.services.quality_rules import QualityThresholds
+    from lorairo.services.statistics_service import bucket_distribution, dataset_statistics
+    from lorairo.services.tag_stats_service import sorted_ids
+
+    for n in range(3):
+        add_image(project, f"small_{n}.png", tags={"cat": "general"})  # 64 x 48 px
+    config = ConfigurationService()
+    config.update_setting("export", "resolution", 32)  # training at 32 px: nothing here needs upscaling
+    query = ImageQueryService(project.db, QualityThresholds.from_config(config.get))
+    needs_upscale = ImageFilter(quality=(("needs-upscale", True),))
+    assert query.query_ids(needs_upscale) == []  # the grid
+    assert dataset_statistics(project.db, needs_upscale, query=query).image_count == 0
+    assert TagStatsService(project.db, query).project_tags(needs_upscale) == []
+    assert sorted_ids(project.db, needs_upscale, "name", query) == []
+    assert bucket_distribution(project.db, BucketSettings(), needs_upscale, query).images == 0
+    # Without the user's thresholds (the shipped 1024 px) every image would be counted.
+    assert dataset_statistics(project.db, needs_upscale).image_count == 3

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -45,13 +46,34 @@ def _embed_hint(proj: Project, model: str) -> str:
     return embed_hint(proj, model)
 
 
-def _warn_missing(proj: Project, ranked_model: str, missing: list[int], json: bool) -> None:
-    if missing and not json:
+def _report(
+    proj: Project, model: str, missing: list[int], json: bool, payload: dict[str, Any], show: Callable[[], None]
+) -> None:
+    """Every curation command's output: JSON (`model`, its payload, `missing_embeddings`), or `show()` then the
+    note on images left out for want of an embedding."""
+    if json:
+        print_json({"model": model, **payload, "missing_embeddings": missing})
+        return
+    show()
+    if missing:
         err_console.print(
-            f"[yellow]note:[/] {len(missing)} images have no {ranked_model} embedding yet and are left out; "
-            f"compute them with `{_embed_hint(proj, ranked_model)}`",
+            f"[yellow]note:[/] {len(missing)} images have no {model} embedding yet and are left out; "
+            f"compute them with `{_embed_hint(proj, model)}`",
             highlight=False,
         )
+
+
+def _report_ranked(proj: Project, ranked: Ranked, json: bool, *, title: str, score: str, json_key: str) -> None:
+    """A ranked result (similar, outliers): a table of rank, ID, file and `score`, or JSON results."""
+    payload = {"results": [{"id": i, json_key: s} for i, s in ranked.results]}
+    _report(
+        proj,
+        ranked.model,
+        ranked.missing,
+        json,
+        payload,
+        lambda: console.print(_ranked_table(proj, ranked, title, score)),
+    )
 
 
 def _file_names(proj: Project, ids: list[int]) -> dict[int, str]:
@@ -144,14 +166,7 @@ def similar(
             assert text is not None
             ranked = service.rank_by_text(text, candidate_ids=candidates, top=top, model=model or None)
             title = f"Images matching {text!r} ({ranked.model})"
-        if json:
-            print_json(
-                {"model": ranked.model, "results": [{"id": i, "score": s} for i, s in ranked.results],
-                 "missing_embeddings": ranked.missing}
-            )  # fmt: skip
-            return
-        console.print(_ranked_table(proj, ranked, title, "cosine"))
-        _warn_missing(proj, ranked.model, ranked.missing, json)
+        _report_ranked(proj, ranked, json, title=title, score="cosine", json_key="score")
     finally:
         proj.close()
 
@@ -170,14 +185,8 @@ def outliers(
         ranked = _service(proj).outliers(
             top=top, k=k, model=model or None, candidate_ids=_candidates(proj, filter_text)
         )
-        if json:
-            print_json(
-                {"model": ranked.model, "results": [{"id": i, "outlier_score": s} for i, s in ranked.results],
-                 "missing_embeddings": ranked.missing}
-            )  # fmt: skip
-            return
-        console.print(_ranked_table(proj, ranked, f"Outliers ({ranked.model}, k={k})", "outlier score"))
-        _warn_missing(proj, ranked.model, ranked.missing, json)
+        title = f"Outliers ({ranked.model}, k={k})"
+        _report_ranked(proj, ranked, json, title=title, score="outlier score", json_key="outlier_score")
     finally:
         proj.close()
 
@@ -192,7 +201,9 @@ def near_duplicates(
     filter_text: FilterOpt = "",
     json: JsonOpt = False,
 ) -> None:
-    """Find semantic near-duplicates and add them to the near-duplicate review (beside the pHash groups)."""
+    """Find SEMANTIC near-duplicates by image embeddings (cosine >= --threshold: the same picture resized,
+    re-cropped, recoloured or re-encoded) and add them to the near-duplicate review beside the pHash links found at
+    import. `lorairo duplicates` lists every group (pHash and semantic) and the exact duplicates."""
     proj = state.projects.open(project)
     try:
         service = _service(proj)
@@ -200,21 +211,20 @@ def near_duplicates(
             threshold=threshold, model=model or None, candidate_ids=_candidates(proj, filter_text)
         )
         added = 0 if dry_run else service.link_near_duplicates(pairs)
-        if json:
-            print_json(
-                {"model": name, "pairs": [{"a": a, "b": b, "cosine": s} for a, b, s in pairs], "links_added": added,
-                 "missing_embeddings": missing}
-            )  # fmt: skip
-            return
-        table = Table("ID", "ID", "cosine", title=f"{len(pairs)} pairs at cosine >= {threshold} ({name})")
-        for a, b, s in pairs:
-            table.add_row(str(a), str(b), f"{s:.4f}")
-        console.print(table)
-        if not dry_run:
-            console.print(
-                f"{added} new near-duplicate links; review them in the app (details panel: Review near-duplicates…)"
-            )
-        _warn_missing(proj, name, missing, json)
+
+        def show() -> None:
+            table = Table("ID", "ID", "cosine", title=f"{len(pairs)} pairs at cosine >= {threshold} ({name})")
+            for a, b, s in pairs:
+                table.add_row(str(a), str(b), f"{s:.4f}")
+            console.print(table)
+            if not dry_run:
+                console.print(
+                    f"{added} new near-duplicate links; review them in the app (details panel: Review "
+                    f"near-duplicates…) or list them with `lorairo duplicates --project {proj.name}`"
+                )
+
+        payload = {"pairs": [{"a": a, "b": b, "cosine": s} for a, b, s in pairs], "links_added": added}
+        _report(proj, name, missing, json, payload, show)
     finally:
         proj.close()
 
@@ -249,21 +259,21 @@ def select(
         )
         chosen = [i for i, _ in ranked.results]
         changed = len(service.apply_selection(chosen, rest).changed_ids) if apply else 0
-        if json:
-            print_json({"model": ranked.model, "chosen": chosen, "others": rest, "applied": apply, "changed": changed,
-                        "missing_embeddings": ranked.missing})  # fmt: skip
-            return
-        console.print(f"{len(chosen)} most diverse of {len(chosen) + len(rest)} ({ranked.model}):", highlight=False)
-        console.print(", ".join(str(i) for i in chosen), highlight=False)
-        if apply:
-            console.print(
-                f"Kept these, excluded the other {len(rest)} from export; "
-                f"undo with `lorairo select --project {proj.name} --undo`.",
-                highlight=False,
-            )
-        else:
-            console.print("Nothing changed; add --apply to exclude the others from export.")
-        _warn_missing(proj, ranked.model, ranked.missing, json)
+
+        def show() -> None:
+            console.print(f"{len(chosen)} most diverse of {len(chosen) + len(rest)} ({ranked.model}):", highlight=False)
+            console.print(", ".join(str(i) for i in chosen), highlight=False)
+            if apply:
+                console.print(
+                    f"Kept these, excluded the other {len(rest)} from export; "
+                    f"undo with `lorairo select --project {proj.name} --undo`.",
+                    highlight=False,
+                )
+            else:
+                console.print("Nothing changed; add --apply to exclude the others from export.")
+
+        payload = {"chosen": chosen, "others": rest, "applied": apply, "changed": changed}
+        _report(proj, ranked.model, ranked.missing, json, payload, show)
     finally:
         proj.close()
 
@@ -281,16 +291,19 @@ def clusters(
         name, groups, missing = _service(proj).clusters(
             k, candidate_ids=_candidates(proj, filter_text), model=model or None
         )
-        if json:
-            print_json({"model": name, "clusters": [{"size": n, "representatives": reps} for n, reps in groups],
-                        "missing_embeddings": missing})  # fmt: skip
-            return
-        table = Table(
-            "Cluster", "Images", "Representatives (ids nearest the centre)", title=f"{len(groups)} clusters ({name})"
-        )
-        for number, (size, reps) in enumerate(groups, 1):
-            table.add_row(str(number), str(size), ", ".join(str(i) for i in reps))
-        console.print(table)
-        _warn_missing(proj, name, missing, json)
+
+        def show() -> None:
+            table = Table(
+                "Cluster",
+                "Images",
+                "Representatives (ids nearest the centre)",
+                title=f"{len(groups)} clusters ({name})",
+            )
+            for number, (size, reps) in enumerate(groups, 1):
+                table.add_row(str(number), str(size), ", ".join(str(i) for i in reps))
+            console.print(table)
+
+        payload = {"clusters": [{"size": n, "representatives": reps} for n, reps in groups]}
+        _report(proj, name, missing, json, payload, show)
     finally:
         proj.close()

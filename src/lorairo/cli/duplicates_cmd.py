@@ -21,7 +21,10 @@ def duplicates(
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """List near-duplicate groups with their pHash distances, and exact duplicates with all their paths."""
+    """List the near-duplicate groups of the review and the exact duplicates. Groups are linked by pHash (a
+    perceptual hash compared at import: resized or re-encoded copies) and by embeddings where `lorairo
+    near-duplicates` (SEMANTIC, needs `lorairo embed`) added links; exact duplicates are one file found at several
+    paths."""
     from rich.table import Table
 
     from lorairo.services.edit_service import EditService

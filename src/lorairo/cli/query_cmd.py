@@ -51,13 +51,23 @@ def query(
         rows = ImageQueryService(proj.db).fetch_rows(shown)
     finally:
         proj.close()
+    # A similar: filter ranks: its cosine is shown (and given in JSON) beside each image, best first.
+    similarity = dict(selection.ranking.results) if selection.ranking is not None else None
     if json:
-        print_json({"project": proj.name, "count": len(found), "images": [row.as_dict() for row in rows]})
+        images = [
+            row.as_dict() | ({"similarity": similarity[row.id]} if similarity is not None else {}) for row in rows
+        ]
+        print_json({"project": proj.name, "count": len(found), "images": images})
         return
-    table = Table("ID", "File", "Size", "Rating", "Scores", "Tags", title=f"{len(found)} images match")
+    title = f"{len(found)} images match"
+    if selection.ranking is not None:
+        title += f", most similar first ({selection.ranking.model})"
+    columns = ("ID", "File", "Size", "Rating", "Scores", "Tags")
+    table = Table(*(("Similarity", *columns) if similarity is not None else columns), title=title)
     for row in rows:
         scores = ", ".join(f"{name} {value:.2f}" for name, value in sorted(row.scores.items()))
-        table.add_row(str(row.id), row.file_name, f"{row.width}x{row.height}", row.rating or "", scores, _tags(row))
+        cells = (str(row.id), row.file_name, f"{row.width}x{row.height}", row.rating or "", scores, _tags(row))
+        table.add_row(*((f"{similarity[row.id]:.3f}", *cells) if similarity is not None else cells))
     console.print(table)
     if limit and len(found) > limit:
         console.print(f"(showing {limit} of {len(found)}; use --limit 0 for all)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.cli.selection import IdsOption
 from lorairo.exceptions import LoRAIroException
 
 if TYPE_CHECKING:
@@ -23,44 +24,53 @@ mask_app = typer.Typer(
 crop_app = typer.Typer(help="Per-image crop rectangles, applied at export.", no_args_is_help=True)
 
 _ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
-_IdsOpt = Annotated[list[str] | None, typer.Option("--ids", help="Image IDs: --ids 1,2,5 or --ids 1 --ids 2.")]
+_IdsOpt = IdsOption  # the same --ids as query, export and annotate (ranges, repeatable)
 _FilterOpt = Annotated[
     str | None, typer.Option("--filter", "-f", help="The images matching a filter (see lorairo query).")
 ]
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _parse_ids(values: list[str]) -> list[int]:
-    out: list[int] = []
-    for value in values:
-        for part in value.replace(" ", ",").split(","):
-            if not part:
-                continue
-            if not part.isdigit():
-                raise LoRAIroException(f"--ids: {part!r} is not an image ID (give numbers, e.g. --ids 1,2,5)")
-            out.append(int(part))
-    return out
-
-
 def _selection(
     project: Project, ids: list[str] | None, filter_text: str | None, *, default_all: bool = False
 ) -> list[int]:
-    """The images named by --ids or --filter (not both; --filter "" is every image). Without either: every image
-    when ``default_all`` (a harmless scan), otherwise an error (a write to every image must be asked for)."""
-    if ids and filter_text is not None:
-        raise LoRAIroException("give either --ids or --filter, not both")
-    if ids:
-        return _parse_ids(ids)
-    if filter_text is None and default_all:
-        filter_text = ""
-    if filter_text is None:
-        raise LoRAIroException("name the images: --ids 1,2 or --filter 'tag:cat' (--filter '' for all)")
-    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+    """The images named by --ids and/or --filter, read as by query, export and annotate (cli/selection.py: ranges,
+    both = the listed images that match, --filter '' = every image). Without either: every image when
+    ``default_all`` (a harmless scan), otherwise an error (a write to every image must be asked for)."""
+    from lorairo.cli.selection import Selection
 
-    chosen = list(ImageQueryService(project.db).query_ids(parse_filter(filter_text)))
+    if not ids and filter_text is None and not default_all:
+        raise LoRAIroException("name the images: --ids 1,2 or --filter 'tag:cat' (--filter '' for all)")
+    chosen = Selection(ids, filter_text).image_ids(project)
     if not chosen:
-        raise LoRAIroException(f"no image matches the filter {filter_text!r}")
+        raise LoRAIroException(f"no image matches the filter {filter_text!r}" if filter_text else "no image selected")
     return chosen
+
+
+def _reasons(items: Sequence[tuple[int, str]]) -> list[dict[str, object]]:
+    return [{"image_id": i, "reason": r} for i, r in items]
+
+
+def _print_problems(
+    warnings: Sequence[str],
+    skipped: Sequence[tuple[int, str]],
+    failures: Sequence[tuple[int, str]],
+    *,
+    skipped_shown: int | None = None,
+) -> None:
+    """Warnings, skipped and failed images on stderr (reasons are file text: printed literally, not as markup);
+    at most ``skipped_shown`` skipped images are listed one by one."""
+    from rich.markup import escape
+
+    for warning in warnings:
+        err_console.print(f"[yellow]warning[/] {escape(warning)}", highlight=False)
+    listed = skipped if skipped_shown is None else skipped[:skipped_shown]
+    for image_id, reason in listed:
+        err_console.print(f"[yellow]skipped[/] image {image_id}: {escape(reason)}", highlight=False)
+    if len(skipped) > len(listed):
+        err_console.print(f"[yellow]skipped[/] ... and {len(skipped) - len(listed)} more")
+    for image_id, reason in failures:
+        err_console.print(f"[red]failed[/] image {image_id}: {escape(reason)}", highlight=False)
 
 
 def _run(project_name: str, action: str, work: Work, json: bool) -> None:
@@ -84,8 +94,8 @@ def _report(result: RegionResult, json: bool) -> None:
                 "description": result.description,
                 "changed": list(result.changed_ids),
                 "warnings": list(result.warnings),
-                "failures": [{"image_id": i, "reason": r} for i, r in result.failures],
-                "skipped": [{"image_id": i, "reason": r} for i, r in result.skipped],
+                "failures": _reasons(result.failures),
+                "skipped": _reasons(result.skipped),
                 "crops": {
                     str(s.image_id): (
                         None if s.crop is None else [s.crop.left, s.crop.top, s.crop.width, s.crop.height]
@@ -99,12 +109,7 @@ def _report(result: RegionResult, json: bool) -> None:
         for state_after in result.after:
             if state_after.crop is not None:
                 console.print(f"  image {state_after.image_id}: crop {state_after.crop} (x,y,w,h)")
-        for warning in result.warnings:
-            err_console.print(f"[yellow]warning[/] {warning}")
-        for image_id, reason in result.skipped:
-            err_console.print(f"[yellow]skipped[/] image {image_id}: {reason}")
-        for image_id, reason in result.failures:
-            err_console.print(f"[red]failed[/] image {image_id}: {reason}")
+        _print_problems(result.warnings, result.skipped, result.failures)
     if result.failures:
         raise typer.Exit(1 if result.changed_ids else 2)
 
@@ -169,8 +174,6 @@ def mask_auto(
     """
     import threading
 
-    from rich.markup import escape
-
     from lorairo.cli.annotate_cmd import _progress
     from lorairo.services.auto_mask import AutoMaskService
 
@@ -200,8 +203,8 @@ def mask_auto(
             {
                 "model": summary.model,
                 "masked": list(summary.masked),
-                "skipped": [{"image_id": i, "reason": r} for i, r in summary.skipped],
-                "failures": [{"image_id": i, "reason": r} for i, r in summary.failures],
+                "skipped": _reasons(summary.skipped),
+                "failures": _reasons(summary.failures),
                 "warnings": list(summary.warnings),
                 "cancelled": summary.cancelled,
             }
@@ -212,14 +215,7 @@ def mask_auto(
             f"{len(summary.skipped)} skipped (already masked), {len(summary.failures)} failed "
             f"in {summary.elapsed:.1f} s"
         )
-        for warning in summary.warnings:
-            err_console.print(f"[yellow]warning[/] {warning}")
-        for image_id, reason in summary.skipped[:10]:
-            err_console.print(f"[yellow]skipped[/] image {image_id}: {escape(reason)}", highlight=False)
-        if len(summary.skipped) > 10:
-            err_console.print(f"[yellow]skipped[/] ... and {len(summary.skipped) - 10} more")
-        for image_id, reason in summary.failures:
-            err_console.print(f"[red]failed[/] image {image_id}: {escape(reason)}", highlight=False)
+        _print_problems(summary.warnings, summary.skipped, summary.failures, skipped_shown=10)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
 

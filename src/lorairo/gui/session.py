@@ -76,10 +76,13 @@ class ProjectSession(QObject):
         old = self.project
         self.project = project
         if project is not None:
+            from lorairo.services.embeddings.search import FilterRanker
             from lorairo.services.image_query_service import ImageQueryService
             from lorairo.services.quality_rules import QualityThresholds
 
-            self.query = ImageQueryService(project.db, QualityThresholds.from_config(self.config.get))
+            # The similar: ranker reads the user's registered models (text search) from this configuration.
+            ranker = FilterRanker(project, self.config)
+            self.query = ImageQueryService(project.db, QualityThresholds.from_config(self.config.get), ranker)
         else:
             self.query = None
         if old is not None and old is not project:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,11 @@ from lorairo.services.quality_rules import QualityThresholds
 
 if TYPE_CHECKING:
     from lorairo.database.engine import Database
+    from lorairo.services.embeddings.search import SimilarRanking
+    from lorairo.services.filter_language import SimilarTo
+
+    #: Ranks the candidates (None: every image) of a `similar:` term: services/embeddings/search.py FilterRanker.
+    SimilarityRanker = Callable[[SimilarTo, Sequence[int] | None], SimilarRanking]
 
 __all__ = [
     "ASPECTS",
@@ -127,7 +132,8 @@ def build_query(
 
     `tag_size` (ImageQueryService.tag_size) estimates how many rows a tag term matches; the rarest positive
     term then drives the query and the others are probed per candidate. Without it terms keep their order.
-    `quality` are the thresholds of `quality:` terms (the shipped defaults when None)."""
+    `quality` are the thresholds of `quality:` terms (the shipped defaults when None). A `similar:` term is not
+    SQL: this selects its candidates, and ImageQueryService.ranked ranks them with the project's embeddings."""
     where: list[str] = []
     params: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -237,9 +243,12 @@ def _sqlite_value(value: Any) -> Any:
 class ImageQueryService:
     """Query image IDs and fetch row snapshots of one project database."""
 
-    def __init__(self, db: Database, quality: QualityThresholds | None = None) -> None:
+    def __init__(
+        self, db: Database, quality: QualityThresholds | None = None, ranker: SimilarityRanker | None = None
+    ) -> None:
         self.db = db
         self.quality = quality or QualityThresholds()
+        self._ranker = ranker
         # SQLAlchemy is imported here, not at module level: the filter model above is needed at start-up.
         from sqlalchemy import text
 
@@ -282,9 +291,35 @@ class ImageQueryService:
         return build_query(f, size, self.quality)
 
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
-        """IDs of matching images in import order."""
+        """IDs of matching images in import order (most similar first for a `similar:` filter)."""
+        if f is not None and f.similar is not None:
+            return self.ranked(f).ids
         sql, params = self.build(f)
         return self._scalars(sql, params)  # i.id is the INTEGER PRIMARY KEY: already ints, no second pass
+
+    @property
+    def ranker(self) -> SimilarityRanker:
+        """The `similar:` ranker given, or one for this database's project (built on first use: numpy)."""
+        if self._ranker is None:
+            from lorairo.services.embeddings.search import FilterRanker
+            from lorairo.services.project_service import Project
+
+            root = self.db.path.parent
+            self._ranker = FilterRanker(Project(root.name, root, self.db))
+        return self._ranker
+
+    def ranked(self, f: ImageFilter, within: Sequence[int] | None = None) -> SimilarRanking:
+        """A filter with a `similar:` term: every other term selects the candidates (SQL; only those of `within`
+        when given), then the project's embeddings rank them (docs/filters.md). Raises EmbeddingError saying how
+        to compute missing embeddings."""
+        if f.similar is None:
+            raise ValueError("ranked() needs a filter with a similar: term")
+        rest = replace(f, similar=None)
+        candidates = None if rest.is_empty() else self.query_ids(rest)
+        if within is not None:
+            allowed = set(within)
+            candidates = [i for i in (candidates if candidates is not None else within) if i in allowed]
+        return self.ranker(f.similar, candidates)
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
@@ -308,7 +343,17 @@ class ImageQueryService:
             found.setdefault(int(image_id), (str(file_name), []))[1].append(str(path))
         return [(image_id, name, paths) for image_id, (name, paths) in found.items()]
 
+    def id_subquery(self, f: ImageFilter) -> tuple[str, dict[str, Any]]:
+        """SQL selecting the filter's image IDs, to put inside `IN (...)` (statistics, tag counts, grid sorts),
+        with this service's quality thresholds and tag sizes; a `similar:` filter's kept images as a JSON list."""
+        if f.similar is not None:
+            return "SELECT value FROM json_each(:similar_ids)", {"similar_ids": json.dumps(self.query_ids(f))}
+        sql, params = self.build(f)
+        return sql.removesuffix(" ORDER BY i.id"), params
+
     def count(self, f: ImageFilter | None = None) -> int:
+        if f is not None and f.similar is not None:
+            return len(self.ranked(f).results)
         sql, params = self.build(f)
         return int(self._scalars(f"SELECT count(*) FROM ({sql})", params)[0])
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lorairo.services.export.bucketing import BucketSettings, select_bucket
-from lorairo.services.image_query_service import ImageFilter, build_query
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 from lorairo.services.tag_stats_service import ProjectTag, TagStatsService, _rows
 
 if TYPE_CHECKING:
@@ -34,21 +34,25 @@ class DatasetStats:
     heights: tuple[int, ...] = ()
 
 
-def _scope(image_filter: ImageFilter | None, column: str) -> tuple[str, dict[str, Any]]:
+def _scope(image_filter: ImageFilter | None, column: str, query: ImageQueryService) -> tuple[str, dict[str, Any]]:
     """` AND <column> IN (<filter sql>)` and its parameters, or nothing for the whole project."""
     if image_filter is None or image_filter.is_empty():
         return "", {}
-    sql, params = build_query(image_filter)
-    return f" AND {column} IN ({sql.removesuffix(' ORDER BY i.id')})", params
+    sql, params = query.id_subquery(image_filter)
+    return f" AND {column} IN ({sql})", params
 
 
-def dataset_statistics(db: Database, image_filter: ImageFilter | None = None, top_n: int = 30) -> DatasetStats:
-    """Compute the view's figures (worker side)."""
-    where, params = _scope(image_filter, "i.id")
+def dataset_statistics(
+    db: Database, image_filter: ImageFilter | None = None, top_n: int = 30, query: ImageQueryService | None = None
+) -> DatasetStats:
+    """Compute the view's figures (worker side). `query` selects the filter's images with the user's quality
+    thresholds (the GUI passes its session's query service); without it the shipped defaults apply."""
+    query = query or ImageQueryService(db)
+    where, params = _scope(image_filter, "i.id", query)
     count = int(_rows(db, f"SELECT count(*) FROM images i WHERE 1 = 1{where}", params)[0][0])
-    tags = tuple(TagStatsService(db).project_tags(image_filter)[:top_n])
+    tags = tuple(TagStatsService(db, query).project_tags(image_filter)[:top_n])
 
-    score_where, score_params = _scope(image_filter, "q.image_id")
+    score_where, score_params = _scope(image_filter, "q.image_id", query)
     bins: dict[str, list[int]] = {}
     for name, bucket, n in _rows(
         db,
@@ -107,7 +111,10 @@ class BucketDistribution:
 
 
 def bucket_distribution(
-    db: Database, settings: BucketSettings, image_filter: ImageFilter | None = None
+    db: Database,
+    settings: BucketSettings,
+    image_filter: ImageFilter | None = None,
+    query: ImageQueryService | None = None,
 ) -> BucketDistribution:
     """The bucket each image would be trained in, counted (worker side).
 
@@ -119,7 +126,7 @@ def bucket_distribution(
         ValueError: `settings` are invalid (the message names the field, as the export checks them).
     """
     settings.validate()
-    where, params = _scope(image_filter, "i.id")
+    where, params = _scope(image_filter, "i.id", query or ImageQueryService(db))
     sizes = _rows(
         db,
         "SELECT coalesce(r.crop_width, i.width) AS w, coalesce(r.crop_height, i.height) AS h, count(*) "

@@ -40,8 +40,11 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
             cursor.close()
 
 
-def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any]]:
-    """The aggregated query: (tag, images, first row id) for the project or the filter's images.
+def tag_counts_sql(
+    image_filter: ImageFilter | None, query: ImageQueryService | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The aggregated query: (tag, images, first row id) for the project or the filter's images (selected by
+    `query`, which carries the configured quality thresholds; the shipped defaults without it).
 
     It reads only the live-tags index idx_tags_live_tag (tag, image_id; the row id comes with it): reading each
     row's category, or is_rejected through a non-partial index, made SQLite visit every table row (5-10x slower;
@@ -49,23 +52,28 @@ def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any
     where = "t.is_rejected = 0"
     params: dict[str, Any] = {}
     if image_filter is not None and not image_filter.is_empty():
-        ids_sql, params = build_query(image_filter)
-        ids_sql = ids_sql.removesuffix(" ORDER BY i.id")
+        if query is not None:
+            ids_sql, params = query.id_subquery(image_filter)
+        else:
+            ids_sql, params = build_query(image_filter)
+            ids_sql = ids_sql.removesuffix(" ORDER BY i.id")
         where += f" AND t.image_id IN ({ids_sql})"
     sql = f"SELECT t.tag, count(DISTINCT t.image_id), min(t.id) FROM tags t WHERE {where} GROUP BY t.tag"
     return sql, params
 
 
 class TagStatsService:
-    """Read-only tag statistics of one project database."""
+    """Read-only tag statistics of one project database. `query` selects a filter's images with the user's
+    quality thresholds (the GUI passes its session's); without it the shipped defaults apply."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, query: ImageQueryService | None = None) -> None:
         self.db = db
+        self.query = query or ImageQueryService(db)
 
     def project_tags(self, image_filter: ImageFilter | None = None) -> list[ProjectTag]:
         """Every live tag of the project (or of the filter's images), most used first. A tag's category is
         that of its first row (model and sidecar rows, which carry categories, usually come first)."""
-        sql, params = tag_counts_sql(image_filter)
+        sql, params = tag_counts_sql(image_filter, self.query)
         rows = _rows(self.db, sql, params)
         categories: dict[int, str | None] = {}
         first_ids = [int(first) for _tag, _count, first in rows]
@@ -156,10 +164,16 @@ SORTS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
-def sorted_ids(db: Database, image_filter: ImageFilter | None, sort: str) -> list[int]:
-    """Ids of the filter's images in the grid order `sort` (a key of SORTS)."""
+def sorted_ids(
+    db: Database, image_filter: ImageFilter | None, sort: str, query: ImageQueryService | None = None
+) -> list[int]:
+    """Ids of the filter's images in the grid order `sort` (a key of SORTS), selected by `query` (the configured
+    quality thresholds; the defaults without it). A `similar:` filter keeps its own order: most similar first."""
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
-    sql, params = ImageQueryService(db).build(image_filter)  # rarest tag term first, as the import order
+    query = query or ImageQueryService(db)
+    if image_filter is not None and image_filter.similar is not None:
+        return query.query_ids(image_filter)
+    sql, params = query.build(image_filter)  # rarest tag term first, as the import order
     sql = sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}"
     return [int(r[0]) for r in _rows(db, sql, params)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from functools import partial
@@ -179,6 +180,23 @@ class FilterBar(QWidget):
         # The label takes the room left in its row and is cut there; the whole message is its tooltip.
         self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.hide()
+        # What would fix the error, when something can (e.g. "Compute embeddings" for a similar: search).
+        self.error_action = QToolButton(self)
+        self.error_action.hide()
+        self._error_callback: Callable[[], None] | None = None
+        self.error_action.clicked.connect(self._run_error_action)
+        # Find similar replaces the filter; Back returns to the one before (Alt+Left).
+        self.back_button = QToolButton(self)
+        self.back_button.setText("◀ Back")
+        self.back_button.hide()
+        self.back_button.clicked.connect(self.go_back)
+        self.back_action = QAction("Back to the previous filter", self)
+        self.back_action.setShortcut("Alt+Left")
+        self.back_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.back_action.setEnabled(False)
+        self.back_action.triggered.connect(self.go_back)
+        self.addAction(self.back_action)
+        self._previous: str | None = None
         self.favourites = QToolButton(self)
         self.favourites.setText("★ Favourites ▾")
         self.favourites.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -223,6 +241,7 @@ class FilterBar(QWidget):
         self.tags.setMinimumWidth(MIN_TAGS_WIDTH)
         self.caption.setMinimumWidth(MIN_CAPTION_WIDTH)
         row1 = QHBoxLayout()
+        row1.addWidget(self.back_button)
         row1.addWidget(self.tags, 3)
         row1.addWidget(self.caption, 2)
         row1.addWidget(self.count_label)
@@ -241,7 +260,10 @@ class FilterBar(QWidget):
         layout.setSpacing(2)
         layout.addLayout(row1)
         layout.addWidget(self.controls)
-        layout.addWidget(self.error_label)
+        error_row = QHBoxLayout()
+        error_row.addWidget(self.error_label, 1)
+        error_row.addWidget(self.error_action)
+        layout.addLayout(error_row)
 
         for edit in (self.tags, self.caption):
             edit.textChanged.connect(self._changed)
@@ -319,6 +341,28 @@ class FilterBar(QWidget):
     def clear(self) -> None:
         self.set_filter(ImageFilter())
 
+    def push_filter_text(self, text: str) -> None:
+        """Apply `text` and remember the filter shown before, so Back (Alt+Left) returns to it (Find similar)."""
+        try:
+            previous = format_filter(self.current_filter())
+        except FilterSyntaxError:
+            previous = self.tags.text()  # a half-typed text comes back as it was
+        if previous != text:
+            self._previous = previous
+            self.back_button.setToolTip(f"Back to the previous filter: {previous or '(none)'} (Alt+Left)")
+            self.back_button.show()
+            self.back_action.setEnabled(True)
+        self.set_filter_text(text)
+
+    def go_back(self) -> None:
+        """Show the filter that was shown before the last push_filter_text."""
+        if self._previous is None:
+            return
+        text, self._previous = self._previous, None
+        self.back_button.hide()
+        self.back_action.setEnabled(False)
+        self.set_filter_text(text)
+
     def _widgets(self) -> list[QObject]:
         return [self.tags, self.caption, self.score, self.rating, self.min_side, self.aspect, self.since_check,
                 self.since, *self.flags.values()]  # fmt: skip
@@ -350,10 +394,23 @@ class FilterBar(QWidget):
         text = f"{shown:,} images" if total is None or total == shown else f"{shown:,} of {total:,} images"
         self.count_label.setText(text)
 
-    def show_error(self, message: str) -> None:
+    def show_error(
+        self, message: str, action: tuple[str, Callable[[], None]] | None = None, *, note: bool = False
+    ) -> None:
+        """Show `message` under the bar (red; grey for a `note`), with a button running `action` when given."""
         self.error_label.setText(message)
         self.error_label.setToolTip(message)
+        self.error_label.setStyleSheet("color: palette(mid);" if note else "color: #d33;")
         self.error_label.setVisible(bool(message))
+        self._error_callback = action[1] if action and message else None
+        self.error_action.setText(action[0] if action else "")
+        self.error_action.setVisible(self._error_callback is not None)
+
+    def _run_error_action(self) -> None:
+        callback = self._error_callback
+        self.show_error("")
+        if callback is not None:
+            callback()
 
     # --- favourites -----------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ GUI thread only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -19,6 +20,7 @@ from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.widgets.filter_bar import FilterBar
 from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
+from lorairo.gui.workers import JobContext
 from lorairo.services.changes import Changes
 from lorairo.services.image_query_service import ImageFilter
 from lorairo.storage.layout import thumbnail_path
@@ -30,12 +32,31 @@ EMPTY_PROJECT_TEXT = (
 )
 
 
+@dataclass(frozen=True)
+class _Result:
+    """A query's answer: ids in grid order, the project's image count, rows by id, and a note for the bar."""
+
+    ids: list[int]
+    total: int
+    row_of: dict[int, int]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A `similar:` filter that cannot be run (no embeddings...): the message, and the model that would fix it."""
+
+    message: str
+    model: str | None
+
+
 class ImageBrowser(QWidget):
     """Filter bar + grid. `counts_changed(shown, total)` after every query; `selection_changed(ids)`."""
 
     counts_changed = Signal(int, int)
     selection_changed = Signal(object)
     query_finished = Signal(int)  # number of matching images (tests and benchmarks wait on it)
+    query_failed = Signal(str)  # a similar: filter that could not be run: the message under the filter bar
 
     def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,24 +117,44 @@ class ImageBrowser(QWidget):
         keep = self.grid.selected_ids() if self._keep_selection else []
         self._keep_selection = False
 
-        def work(_ctx: object) -> tuple[list[int], int, dict[int, int]]:
-            if sort == "import":
+        def work(_ctx: object) -> _Result | _Problem:
+            note = ""
+            if image_filter.similar is not None:  # ranked: keeps its own order, whatever the sort
+                from lorairo.services.embeddings.common import EmbeddingError
+
+                try:
+                    ranking = query.ranked(image_filter)
+                except EmbeddingError as exc:  # the user's to fix, shown under the bar (not an error report)
+                    return _Problem(str(exc), exc.model)
+                ids = ranking.ids
+                note = f"Most similar first ({ranking.model})."
+                if ranking.unembedded:
+                    note += f" {ranking.unembedded} images without an embedding are left out."
+            elif sort == "import":
                 ids = query.query_ids(image_filter)
             else:
                 from lorairo.services.tag_stats_service import sorted_ids
 
-                ids = sorted_ids(query.db, image_filter, sort)
+                ids = sorted_ids(query.db, image_filter, sort, query)
             total = len(ids) if image_filter.is_empty() else query.count()
-            return ids, total, {image_id: row for row, image_id in enumerate(ids)}
+            return _Result(ids, total, {image_id: row for row, image_id in enumerate(ids)}, note)
 
         self.session.jobs.submit(
             "Filter images", work, on_result=lambda result: self._show(generation, result, keep), visible=False
         )
 
-    def _show(self, generation: int, result: tuple[list[int], int, dict[int, int]], keep: Sequence[int] = ()) -> None:
+    def _show(self, generation: int, result: _Result | _Problem, keep: Sequence[int] = ()) -> None:
         if generation != self._generation:
             return
-        ids, total, row_of = result
+        if isinstance(result, _Problem):  # the grid keeps the last result, as for a syntax error
+            model = result.model
+            action = (f"Compute embeddings ({model})", lambda: self.compute_embeddings(model)) if model else None
+            self.filter_bar.show_error(result.message, action)
+            self.query_failed.emit(result.message)
+            return
+        ids, total, row_of = result.ids, result.total, result.row_of
+        if result.note:
+            self.filter_bar.show_error(result.note, note=True)
         self.total = total
         self.model.set_ids(ids, row_of)
         self.grid.set_empty_text(EMPTY_PROJECT_TEXT if total == 0 else "No images match this filter.")
@@ -158,3 +199,26 @@ class ImageBrowser(QWidget):
 
     def selected_ids(self) -> list[int]:
         return self.grid.selected_ids()
+
+    # --- find similar -----------------------------------------------------------------------------------
+
+    def find_similar(self, image_id: int) -> None:
+        """Show the images most like `image_id`, ranked (the filter `similar:#ID`); Back returns to the filter
+        shown before."""
+        self.filter_bar.push_filter_text(f"similar:#{image_id}")
+
+    def compute_embeddings(self, model: str) -> None:
+        """Embed every image `model` has not embedded yet (a cancellable job with progress), then query again."""
+        project, config = self.session.project, self.session.config
+        if project is None:
+            return
+
+        def work(ctx: JobContext) -> object:
+            from lorairo.services.annotation_service import configure_annotator_library
+            from lorairo.services.embeddings.service import EmbeddingService
+
+            configure_annotator_library(config)
+            service = EmbeddingService(project, api_keys=config.api_keys(), workers=config.max_workers())
+            return service.embed(model, progress=ctx.progress, cancel=ctx.cancel)
+
+        self.session.jobs.submit(f"Compute embeddings ({model})", work, on_result=lambda _summary: self.run_query())

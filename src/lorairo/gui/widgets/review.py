@@ -34,6 +34,7 @@ from lorairo.gui.widgets.region_editor import RegionEditor
 from lorairo.gui.widgets.tags_panel import TagsPanel
 from lorairo.gui.widgets.viewer import ImageViewer
 from lorairo.services.export.data import resolve_image_path
+from lorairo.services.filter_language import ImageFilter
 from lorairo.services.tag_stats_service import SORTS
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("Grid", "Enter or F2", "Put the cursor in the tag field of the details panel"),
     ("Grid", "Space or double-click", "Open the current image in the viewer"),
     ("Grid", "C", "Compare the two selected images side by side"),
+    ("Grid", "S", "Find similar images: the current image's nearest, ranked (filter similar:#ID)"),
+    ("Window", "Alt+Left", "Back to the filter shown before Find similar"),
     ("Grid", "Delete", "Exclude the selection from export (again: include it); undo with Ctrl+Z"),
     ("Tag field", "Enter", "Add the typed tags (comma-separated) and stay in the field"),
     ("Tag field", "Ctrl+Enter or Alt+Down", "Save and go to the next image, cursor stays in the tag field"),
@@ -177,8 +180,11 @@ class ReviewController(QObject):
         self.viewer_action.triggered.connect(self.open_current)
         self.compare_action = QAction("&Compare two selected images", window)
         self.compare_action.triggered.connect(self.compare_selection)
+        self.similar_action = QAction("Find &similar images", window)
+        self.similar_action.setToolTip("The images most like the current one, ranked by their embeddings")
+        self.similar_action.triggered.connect(self.find_similar)
         window.view_menu.addSeparator()
-        window.view_menu.addActions([self.viewer_action, self.compare_action])
+        window.view_menu.addActions([self.viewer_action, self.compare_action, self.similar_action])
 
     def _build_tags_dock(self) -> None:
         """The dataset tags panel, docked left; its project-wide edits run through the details panel (one undo
@@ -261,6 +267,7 @@ class ReviewController(QObject):
         self.browser.sort = str(self.sort_combo.currentData())
         if self.browser.sort != "import" and self.window.session.project is not None:
             self.browser.run_query()
+        self.browser.filter_bar.filter_changed.connect(self._sort_applies)
 
         self.overlays_action = QAction("Cell &overlays (tag count, caption, failures)", self.window)
         self.overlays_action.setCheckable(True)
@@ -272,6 +279,12 @@ class ReviewController(QObject):
         view = self.browser.grid.view
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._grid_menu)
+
+    def _sort_applies(self, image_filter: ImageFilter) -> None:
+        """A similar: filter orders the grid itself (most similar first): the Sort box says so and waits."""
+        ranked = image_filter.similar is not None
+        self.sort_combo.setEnabled(not ranked)
+        self.sort_combo.setToolTip("similar: shows the most similar first" if ranked else "Order of the grid")
 
     def _sort_chosen(self, _index: int) -> None:
         key = str(self.sort_combo.currentData())
@@ -293,6 +306,7 @@ class ReviewController(QObject):
         menu.addAction("Open in viewer\tSpace", self.open_current).setEnabled(bool(ids))
         compare = menu.addAction("Compare side by side\tC", self.compare_selection)
         compare.setEnabled(len(ids) == 2)
+        menu.addAction("Find similar images\tS", self.find_similar).setEnabled(bool(ids))
         menu.addSeparator()
         menu.addAction(f"Exclude from export{count}\tDelete", lambda: self._set_excluded(ids, True)).setEnabled(
             bool(ids)
@@ -397,6 +411,16 @@ class ReviewController(QObject):
         self.viewer.show_image(image_id, self._known(image_id))
         self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
         self._prefetch_neighbours()
+
+    def find_similar(self) -> None:
+        """The current image's nearest images, ranked, in the grid (from the viewer too); Back returns."""
+        image_id = self.current_id()
+        if image_id is None:
+            self.window.status.showMessage("Select an image to find images like it.", 6000)
+            return
+        if self.viewer_open:
+            self.show_grid()
+        self.browser.find_similar(image_id)
 
     def compare_selection(self) -> bool:
         """Side by side compare of the first two selected images; False (and a status message) otherwise."""
@@ -528,6 +552,8 @@ class ReviewController(QObject):
             self.toggle_excluded()
         elif key == Qt.Key.Key_C:
             self.compare_selection()
+        elif key == Qt.Key.Key_S:
+            self.find_similar()
         else:
             return False
         return True

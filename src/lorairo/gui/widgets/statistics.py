@@ -205,7 +205,7 @@ class StatisticsView(QWidget):
             self.summary.setText("No project open")
             return
         image_filter = self.current_filter() if self.scope.isChecked() else None
-        db, top_n = project.db, self.top_n.value()
+        db, top_n, query = project.db, self.top_n.value(), self.session.query  # query: the configured thresholds
         settings: BucketSettings | None
         try:
             settings = self.bucket_settings()
@@ -216,8 +216,8 @@ class StatisticsView(QWidget):
             self.bucket_plot.clear()
 
         def work(_ctx: object) -> tuple[DatasetStats, BucketDistribution | None]:
-            buckets = bucket_distribution(db, settings, image_filter) if settings is not None else None
-            return dataset_statistics(db, image_filter, top_n), buckets
+            buckets = bucket_distribution(db, settings, image_filter, query) if settings is not None else None
+            return dataset_statistics(db, image_filter, top_n, query), buckets
 
         def done(result: tuple[DatasetStats, BucketDistribution | None]) -> None:
             if generation == self._generation:

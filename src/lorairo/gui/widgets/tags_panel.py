@@ -239,7 +239,7 @@ class TagsPanel(QWidget):
             self.summary.setText("")
             return
         image_filter = self.current_filter() if self.scope.isChecked() else None
-        stats = TagStatsService(project.db)
+        stats = TagStatsService(project.db, self.session.query)  # the configured quality thresholds
 
         def done(tags: list[ProjectTag]) -> None:
             if generation == self._generation:

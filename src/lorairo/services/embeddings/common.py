@@ -13,7 +13,12 @@ SEMANTIC_LINK = "semantic"
 
 
 class EmbeddingError(LoRAIroException):
-    """A curation request cannot be answered (no embeddings, bad input); the message says what to do."""
+    """A curation request cannot be answered (no embeddings, bad input); the message says what to do. `model` is
+    set when computing that model's embeddings would answer it (the GUI offers to)."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
 
 
 def embed_hint(project: Project, model: str) -> str:
