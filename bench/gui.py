@@ -344,18 +344,16 @@ def pump_for(app, seconds: float) -> None:
     pump_until(app, lambda: False, seconds)
 
 
-def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
+def launch_window(workdir: Path):  # type: ignore[no-untyped-def]
+    """In the measuring process: the app as `lorairo` starts it, window shown, side panels attached, the
+    warm-up job done (as while a user picks a project); no project open yet. Returns (app, window)."""
     os.environ.update(_env(workdir))
-    import psutil
-    from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication
 
     from lorairo.gui import app as gui_app
-    from lorairo.gui.models.image_list_model import ImageRowRole
     from lorairo.services.configuration_service import ConfigurationService
-    from lorairo.services.image_query_service import ImageQueryService, parse_filter
 
-    # The window would reopen "bench" by itself (the last project) and the timed open below would measure nothing.
+    # The window would reopen "bench" by itself (the last project) and a timed open would measure nothing.
     ConfigurationService().update_setting("app", "open_last_project", False)
     gui_app.tune_interpreter()  # as `lorairo` does
     app = QApplication([])
@@ -364,8 +362,33 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     window = gui_app.create_window()
     window.resize(1500, 950)
     window.show()
-    pump_until(app, lambda: window.ready, 30)
-    pump_for(app, 2.0)  # the warm-up job (imports on a worker) finishes, as while a user picks a project
+    pump_until(app, lambda: window.ready, 60)
+    pump_for(app, 2.0)
+    return app, window
+
+
+def run_child(script: Path, workdir: Path, child_flag: str, trace_stalls: bool = False) -> dict[str, object]:
+    """Run `script child_flag --workdir workdir` in a fresh interpreter with the benchmark's environment and
+    return the JSON object it prints (its stderr is shown when it fails or when tracing stalls)."""
+    env = _env(workdir) | ({"BENCH_TRACE_STALLS": "1"} if trace_stalls else {})
+    out = subprocess.run(
+        [sys.executable, str(script), child_flag, "--workdir", str(workdir)], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0 or trace_stalls:
+        sys.stderr.write(out.stderr[-30000:])
+    if out.returncode != 0:
+        raise SystemExit(out.returncode)
+    return dict(json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{"))))
+
+
+def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
+    import psutil
+    from PySide6.QtCore import QPoint
+
+    from lorairo.gui.models.image_list_model import ImageRowRole
+    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+
+    app, window = launch_window(workdir)
     results: dict[str, object] = {}
     browser = window.ensure_browser()
     model = browser.model
@@ -557,20 +580,7 @@ def main() -> None:
         build_project(args.workdir, args.images)
     make_import_folder(args.workdir, args.import_files)
     launch = measure_launch(args.workdir)
-    env = _env(args.workdir)
-    if args.trace_stalls:
-        env["BENCH_TRACE_STALLS"] = "1"
-    out = subprocess.run(
-        [sys.executable, __file__, "--child-gui", "--workdir", str(args.workdir)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0 or args.trace_stalls:
-        sys.stderr.write(out.stderr[-20000:])
-    if out.returncode != 0:
-        raise SystemExit(out.returncode)
-    results = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
+    results = run_child(Path(__file__), args.workdir, "--child-gui", args.trace_stalls)
     results = {"window_shown_s": [round(x, 2) for x in launch], **results}
     print(json.dumps(results, indent=2))
 
