@@ -239,6 +239,7 @@ class ImageListModel(QAbstractListModel):
             "Load image rows",
             work,
             on_result=lambda result: self._page_ready(generation, page, *result),
+            pool="grid",  # never behind the side panels' counts
             visible=False,
         )
 

@@ -153,6 +153,7 @@ class ImageBrowser(QWidget):
             work,
             on_partial=lambda page: self._show_first_page(generation, page),
             on_result=lambda result: self._show(generation, result, refresh),
+            pool="grid",
             visible=False,
         )
 
