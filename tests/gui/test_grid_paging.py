@@ -77,13 +77,16 @@ def test_the_first_page_shows_before_the_whole_list_and_the_grid_then_grows_in_p
     # The user scrolls and picks an image meanwhile.
     view = browser.grid.view
     view.verticalScrollBar().setValue(view.verticalScrollBar().maximum())
-    offset = view.verticalScrollBar().value()
+    assert view.verticalScrollBar().value() > 0
     browser.grid.select_ids([cats[PAGE_SIZE - 2]])
     view.selectionModel().setCurrentIndex(model.index(PAGE_SIZE - 2), view.selectionModel().SelectionFlag.NoUpdate)
     held.release.set()
     qtbot.waitUntil(lambda: finished == [CATS], timeout=10_000)
     assert model.ids() == cats
-    assert view.verticalScrollBar().value() == offset  # no jump back to the top
+    # No jump back to the top: the picked image is still on screen (the view may re-flow to another column
+    # count meanwhile when a side panel changes its width; that keeps the first visible line).
+    assert view.verticalScrollBar().value() > 0
+    assert view.visualRect(model.index(PAGE_SIZE - 2)).intersects(view.viewport().rect())
     assert browser.selected_ids() == [cats[PAGE_SIZE - 2]]
     assert view.currentIndex().row() == PAGE_SIZE - 2
     assert window.browser.filter_bar.count_label.text().startswith(f"{CATS:,}")
@@ -120,5 +123,5 @@ def test_a_requery_after_an_edit_keeps_the_scroll_position_and_selection(qtbot, 
     with qtbot.waitSignal(browser.query_finished, timeout=10_000):
         window.session.notify(Changes.of([cats[7]], tags=True))  # an edit in a filtered view re-queries it
     assert browser.model.ids() == cats
-    assert bar.value() == offset
+    assert bar.value() > 0 and abs(bar.value() - offset) <= view.viewport().height()  # no jump
     assert browser.selected_ids() == chosen
