@@ -1,6 +1,6 @@
 """Desktop app benchmark on a generated 100k-image project (figures go in docs/benchmarks.md).
 
-    uv run python bench/gui.py [--images 100000] [--workdir /tmp/lorairo-bench-gui] [--keep]
+    uv run python bench/gui.py [--images 100000] [--workdir /tmp/lorairo-bench-gui] [--from-db DATABASE]
 
 Measures, against the issue's targets:
   * window shown after launch (a fresh process: interpreter start, imports, QApplication, window, first paint)
@@ -51,11 +51,8 @@ def _env(workdir: Path) -> dict[str, str]:
 def build_project(workdir: Path, count: int) -> Path:
     """Create `bench` with `count` images, 4-14 tags each (Zipf-like), scores, ratings and thumbnails."""
     os.environ.update(_env(workdir))
-    from PIL import Image
-
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.project_service import ProjectService
-    from lorairo.storage.layout import thumbnail_relpath
 
     service = ProjectService(ConfigurationService())
     if service.exists("bench"):
@@ -83,10 +80,8 @@ def build_project(workdir: Path, count: int) -> Path:
     conn.execute("PRAGMA synchronous = OFF")
     now = "2026-01-01 00:00:00.000000"
     images, tag_rows, scores, ratings = [], [], [], []
-    hashes = []
     for i in range(1, count + 1):
         digest = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
-        hashes.append(digest)
         w, h = rng.choice(((512, 512), (768, 512), (512, 768), (1024, 1024), (1216, 832)))
         images.append(
             (i, f"images/{digest[:2]}/{digest[:16]}_img_{i}.png", f"img_{i}.png", f"/data/img_{i}.png", 1, 50_000,
@@ -122,17 +117,90 @@ def build_project(workdir: Path, count: int) -> Path:
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
+    link_thumbnails(workdir, root, count)
+    print(f"generated {count:,} images, {len(tag_rows):,} tag rows in {time.perf_counter() - started:.1f} s")
+    return root
+
+
+def _image_count(db_path: Path) -> int | None:
+    if not db_path.is_file():
+        return None
+    conn = sqlite3.connect(db_path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
+
+
+def project_from_template(workdir: Path, template: Path, count: int) -> Path:
+    """`bench` as a copy of a project database made earlier by this generator (at 1,000,000 images generating
+    takes most of an hour): the template is upgraded to this checkout's schema once, copied in whenever the
+    workdir's copy is missing or was changed (the measured import adds images), and the thumbnails are
+    hard-linked (only the missing ones: the first run links a million files, later runs stat them)."""
+    os.environ.update(_env(workdir))
+    from sqlalchemy import create_engine
+
+    from lorairo.database import migrations
+    from lorairo.services.configuration_service import ConfigurationService
+    from lorairo.services.project_service import ProjectService
+
+    found = _image_count(template)
+    if found != count:
+        raise SystemExit(f"{template}: holds {found} images, --images says {count}")
+    engine = create_engine(f"sqlite:///{template}")
+    backup = migrations.upgrade(engine, template)
+    engine.dispose()
+    if backup is not None:  # the template is itself a copy: no need to keep a second 2 GB one
+        backup.unlink()
+    service = ProjectService(ConfigurationService())
+    if not service.exists("bench"):
+        service.create("bench").close()
+    root = service.project_path("bench")
+    db_path = root / "database.db"
+    if _image_count(db_path) != count or _stamp(db_path) != _stamp(template):
+        started = time.perf_counter()
+        for suffix in ("-wal", "-shm"):
+            db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+        shutil.copyfile(template, db_path)
+        print(f"copied {template} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    link_thumbnails(workdir, root, count)
+    return root
+
+
+def _stamp(db_path: Path) -> str | None:
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return str(row[0]) if row else None
+    finally:
+        conn.close()
+
+
+def link_thumbnails(workdir: Path, root: Path, count: int) -> None:
+    """Thumbnails of images 1..count (hash = sha256 of "bench-<id>"): SHARED_THUMBS small JPEGs, hard-linked."""
+    from PIL import Image
+
+    from lorairo.storage.layout import thumbnail_relpath
+
     shared = []
     for k in range(SHARED_THUMBS):
         path = workdir / f"shared_{k}.jpg"
-        Image.new("RGB", (512, 384), ((k * 53) % 256, (k * 97) % 256, (k * 31) % 256)).save(path, quality=80)
+        if not path.is_file():
+            Image.new("RGB", (512, 384), ((k * 53) % 256, (k * 97) % 256, (k * 31) % 256)).save(path, quality=80)
         shared.append(path)
-    for n, digest in enumerate(hashes):
+    made: set[Path] = set()
+    for n in range(count):
+        digest = hashlib.sha256(f"bench-{n + 1}".encode()).hexdigest()
         target = root / thumbnail_relpath(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(shared[n % SHARED_THUMBS], target)
-    print(f"generated {count:,} images, {len(tag_rows):,} tag rows in {time.perf_counter() - started:.1f} s")
-    return root
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        try:
+            os.link(shared[n % SHARED_THUMBS], target)
+        except FileExistsError:
+            pass
 
 
 def make_import_folder(workdir: Path, count: int) -> Path:
@@ -276,18 +344,16 @@ def pump_for(app, seconds: float) -> None:
     pump_until(app, lambda: False, seconds)
 
 
-def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
+def launch_window(workdir: Path):  # type: ignore[no-untyped-def]
+    """In the measuring process: the app as `lorairo` starts it, window shown, side panels attached, the
+    warm-up job done (as while a user picks a project); no project open yet. Returns (app, window)."""
     os.environ.update(_env(workdir))
-    import psutil
-    from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication
 
     from lorairo.gui import app as gui_app
-    from lorairo.gui.models.image_list_model import ImageRowRole
     from lorairo.services.configuration_service import ConfigurationService
-    from lorairo.services.image_query_service import ImageQueryService, parse_filter
 
-    # The window would reopen "bench" by itself (the last project) and the timed open below would measure nothing.
+    # The window would reopen "bench" by itself (the last project) and a timed open would measure nothing.
     ConfigurationService().update_setting("app", "open_last_project", False)
     gui_app.tune_interpreter()  # as `lorairo` does
     app = QApplication([])
@@ -296,8 +362,33 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     window = gui_app.create_window()
     window.resize(1500, 950)
     window.show()
-    pump_until(app, lambda: window.ready, 30)
-    pump_for(app, 2.0)  # the warm-up job (imports on a worker) finishes, as while a user picks a project
+    pump_until(app, lambda: window.ready, 60)
+    pump_for(app, 2.0)
+    return app, window
+
+
+def run_child(script: Path, workdir: Path, child_flag: str, trace_stalls: bool = False) -> dict[str, object]:
+    """Run `script child_flag --workdir workdir` in a fresh interpreter with the benchmark's environment and
+    return the JSON object it prints (its stderr is shown when it fails or when tracing stalls)."""
+    env = _env(workdir) | ({"BENCH_TRACE_STALLS": "1"} if trace_stalls else {})
+    out = subprocess.run(
+        [sys.executable, str(script), child_flag, "--workdir", str(workdir)], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0 or trace_stalls:
+        sys.stderr.write(out.stderr[-30000:])
+    if out.returncode != 0:
+        raise SystemExit(out.returncode)
+    return dict(json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{"))))
+
+
+def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
+    import psutil
+    from PySide6.QtCore import QPoint
+
+    from lorairo.gui.models.image_list_model import ImageRowRole
+    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+
+    app, window = launch_window(workdir)
     results: dict[str, object] = {}
     browser = window.ensure_browser()
     model = browser.model
@@ -305,13 +396,23 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     if os.environ.get("BENCH_TRACE_STALLS"):
         stall.watch()
 
+    process = psutil.Process()
+    rss: dict[str, float] = {"window_shown": round(process.memory_info().rss / 2**20, 1)}
+    review = getattr(window, "review", None)
+    tags_panel = getattr(review, "tags_panel", None)
+    finished_at: list[float] = []  # query_finished: the full id list and the count are in
+    browser.query_finished.connect(lambda _n: finished_at.append(time.perf_counter()))
+    tags_at: list[float] = []
+    if tags_panel is not None:
+        tags_panel.loaded.connect(lambda _n: tags_at.append(time.perf_counter()))
+
     # first page: from "open project" to the first page's rows and the visible thumbnails on screen
     started = time.perf_counter()
     stall.start()
     window.open_project("bench")
-    pump_until(app, lambda: model.rowCount() > 0, 30)
+    pump_until(app, lambda: model.rowCount() > 0, 60)
     ids_at = time.perf_counter() - started
-    pump_until(app, lambda: model.cached_row(model.image_id(0)) is not None, 30)
+    pump_until(app, lambda: model.cached_row(model.image_id(0)) is not None, 60)
     rows_at = time.perf_counter() - started
     view = browser.grid.view
 
@@ -330,15 +431,20 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
             for row in rows
         )
 
-    pump_until(app, thumbs_shown, 30)
+    pump_until(app, thumbs_shown, 60)
     thumbs_at = time.perf_counter() - started
+    pump_until(app, lambda: bool(finished_at) and (tags_panel is None or bool(tags_at)), 120)
     results["open_project"] = {
-        "ids_s": round(ids_at, 3),
+        "first_rows_in_grid_s": round(ids_at, 3),
         "first_page_rows_s": round(rows_at, 3),
         "first_page_thumbnails_s": round(thumbs_at, 3),
+        "full_id_list_and_count_s": round(finished_at[0] - started, 3) if finished_at else None,
+        "tags_panel_filled_s": round(tags_at[0] - started, 3) if tags_at else None,
         "images": model.rowCount(),
         **stall.stop(),
     }
+    pump_for(app, 1.0)
+    rss["project_open"] = round(process.memory_info().rss / 2**20, 1)
 
     # scrolling: a user dragging through the grid (a screen every 50 ms) and jumping around
     bar = view.verticalScrollBar()
@@ -351,6 +457,7 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
             bar.setValue(random.randint(0, bar.maximum()))
     pump_for(app, 0.5)
     results["scrolling"] = stall.stop() | {"scroll_range_px": bar.maximum()}
+    rss["after_scrolling"] = round(process.memory_info().rss / 2**20, 1)
 
     # tag filter queries: the service itself (what runs on the worker), p50 / p95
     service = ImageQueryService(window.session.project.db)
@@ -372,23 +479,44 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
         "max_ms": round(timings[-1] * 1000, 1),
     }
 
-    # filtering through the window: typing filters, each answered by a worker; the GUI must stay fluid
+    # filtering through the window: typing filters, each answered by a worker; the GUI must stay fluid.
+    # "first page shown": the grid was reset to the new result and its first row's data is there (or it is
+    # empty); "result complete": query_finished (the whole id list and the count).
     stall.start()
-    end_to_end = []
-    for text in ["tag 1", "tag 1, tag 2", "tag 3|tag 40, -tag 0", "tag 5", ""] * 4:
+    end_to_end, first_shown = [], []
+    resets: list[float] = []
+    model.modelReset.connect(lambda: resets.append(time.perf_counter()))
+    filter_texts = ["tag 1", "tag 1, tag 2", "tag 3|tag 40, -tag 0", "tag 5", "tag 7, score>=5", ""] * 4
+    for text in filter_texts:
         done = []
         browser.query_finished.connect(done.append)
+        resets.clear()
         t0 = time.perf_counter()
         browser.filter_bar.tags.setText(text)
         browser.filter_bar.apply_now()
-        pump_until(app, lambda d=done: bool(d), 30)
+
+        def first_page_shown() -> bool:
+            return bool(resets) and (model.rowCount() == 0 or model.cached_row(model.image_id(0)) is not None)
+
+        pump_until(app, first_page_shown, 60)
+        first_shown.append(time.perf_counter() - t0)
+        pump_until(app, lambda d=done: bool(d), 60)
         end_to_end.append(time.perf_counter() - t0)
         browser.query_finished.disconnect(done.append)
         pump_for(app, 0.05)
+
+    def pct(values: list[float], q: float) -> float:
+        return round(sorted(values)[max(0, int(len(values) * q) - 1)] * 1000, 1)
+
     results["filtering_in_window"] = stall.stop() | {
         "filters": len(end_to_end),
-        "p95_result_shown_ms": round(sorted(end_to_end)[int(len(end_to_end) * 0.95) - 1] * 1000, 1),
+        "first_page_shown_p50_ms": pct(first_shown, 0.5),
+        "first_page_shown_p95_ms": pct(first_shown, 0.95),
+        "first_page_shown_max_ms": pct(first_shown, 1.0),
+        "result_complete_p95_ms": pct(end_to_end, 0.95),
+        "result_complete_max_ms": pct(end_to_end, 1.0),
     }
+    rss["after_filtering"] = round(process.memory_info().rss / 2**20, 1)
 
     # importing into the 100k project while scrolling a little
     if os.environ.get("BENCH_PHASE_FILE"):  # lets a profiler attach for just this phase
@@ -416,7 +544,8 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     pump_for(app, 0.3)
     results["select_all"] = stall.stop() | {"selected": window.status.selection_label.text()}
 
-    results["rss_mb"] = round(psutil.Process().memory_info().rss / 2**20, 1)
+    results["rss_mb"] = round(process.memory_info().rss / 2**20, 1)
+    results["rss_mb_by_step"] = rss
     if os.environ.get("BENCH_TRACE_STALLS"):
         for stack, hits in stall.stacks.most_common(6):
             sys.stderr.write(f"--- GUI thread late, sampled {hits} x:\n{stack}\n")
@@ -429,6 +558,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--import-files", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/lorairo-bench-gui"))
+    parser.add_argument(
+        "--from-db",
+        type=Path,
+        help="copy this database made by the generator (same --images) instead of generating the project",
+    )
     parser.add_argument("--trace-stalls", action="store_true", help="print where the GUI thread was when late")
     parser.add_argument("--child-launch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-gui", action="store_true", help=argparse.SUPPRESS)
@@ -440,23 +574,13 @@ def main() -> None:
         print(json.dumps(run_gui(args.workdir, args.workdir / "to-import")))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
-    build_project(args.workdir, args.images)
+    if args.from_db is not None:
+        project_from_template(args.workdir, args.from_db, args.images)
+    else:
+        build_project(args.workdir, args.images)
     make_import_folder(args.workdir, args.import_files)
     launch = measure_launch(args.workdir)
-    env = _env(args.workdir)
-    if args.trace_stalls:
-        env["BENCH_TRACE_STALLS"] = "1"
-    out = subprocess.run(
-        [sys.executable, __file__, "--child-gui", "--workdir", str(args.workdir)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0 or args.trace_stalls:
-        sys.stderr.write(out.stderr[-20000:])
-    if out.returncode != 0:
-        raise SystemExit(out.returncode)
-    results = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
+    results = run_child(Path(__file__), args.workdir, "--child-gui", args.trace_stalls)
     results = {"window_shown_s": [round(x, 2) for x in launch], **results}
     print(json.dumps(results, indent=2))
 

@@ -20,7 +20,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,23 +60,12 @@ def point_images_at(root: Path, photos: list[Path]) -> list[int]:
 
 
 def run(workdir: Path) -> dict[str, object]:
-    os.environ.update(bench_gui._env(workdir))
     from PySide6.QtCore import QSize
-    from PySide6.QtWidgets import QApplication
 
-    from lorairo.gui import app as gui_app
     from lorairo.gui.widgets.viewer import decode_for_view
 
-    gui_app.tune_interpreter()
-    app = QApplication([])
-    app.setOrganizationName("LoRAIroBench")
-    app.setApplicationName("LoRAIroBench")
-    window = gui_app.create_window()
-    window.resize(1500, 950)
-    window.show()
+    app, window = bench_gui.launch_window(workdir)
     pump_until, pump_for = bench_gui.pump_until, bench_gui.pump_for
-    pump_until(app, lambda: window.ready, 60)
-    pump_for(app, 2.0)
     browser = window.ensure_browser()
     window.open_project("bench")
     pump_until(app, lambda: browser.model.rowCount() > 0, 60)
@@ -221,18 +209,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = bench_gui.build_project(args.workdir, args.images)
     point_images_at(root, make_photos(args.workdir))
-    env = bench_gui._env(args.workdir) | ({"BENCH_TRACE_STALLS": "1"} if args.trace_stalls else {})
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "--workdir", str(args.workdir)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0 or args.trace_stalls:
-        sys.stderr.write(out.stderr[-30000:])
-    if out.returncode != 0:
-        raise SystemExit(out.returncode)
-    print(json.dumps(json.loads(next(x for x in out.stdout.splitlines() if x.startswith("{"))), indent=2))
+    print(json.dumps(bench_gui.run_child(Path(__file__), args.workdir, "--child", args.trace_stalls), indent=2))
 
 
 if __name__ == "__main__":

@@ -54,3 +54,17 @@ def test_buckets_and_one_histogram_per_score(qtbot, view: StatisticsView) -> Non
     view.bucket_resolution.setCurrentText("big")
     qtbot.waitUntil(lambda: "resolution must be" in view.bucket_note.text(), timeout=5_000)
     assert "'big'" in view.bucket_note.text()
+
+
+def test_a_hidden_view_computes_nothing_when_a_project_opens(qtbot, view: StatisticsView) -> None:  # type: ignore[no-untyped-def]
+    """Hidden (as it starts), a project change must not run the statistics: at 1M images the result landed while
+    the user filtered the grid and its scatter plot blocked the GUI thread for about a second."""
+    loads: list[object] = []
+    view.loaded.connect(loads.append)
+    view.session.project_changed.emit(view.session.project)
+    qtbot.wait(view._timer.interval() + 300)
+    assert view.session.jobs.wait(5_000)
+    qtbot.wait(50)
+    assert loads == []
+    with qtbot.waitSignal(view.loaded, timeout=10_000):  # shown: computed then
+        view.show()

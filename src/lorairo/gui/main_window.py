@@ -9,7 +9,6 @@ GUI thread only.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QScrollArea,
     QStackedWidget,
@@ -46,6 +46,7 @@ from lorairo.gui.widgets.import_panel import ImportSummaryDialog, summary_text
 from lorairo.gui.widgets.log_panel import LogBridge, LogPanel
 from lorairo.gui.widgets.project_picker import NewProjectDialog, OpenProjectDialog, WelcomePage
 from lorairo.gui.widgets.status_bar import MainStatusBar
+from lorairo.gui.window_actions import DOCS_URL, build_actions, build_menus
 from lorairo.gui.workers import Job, JobError, JobManager
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.summary import REASON_ALREADY_IMPORTED, ImportSummary
@@ -54,7 +55,6 @@ from lorairo.storage.sidecars import NOTE_TOO_LARGE, NOTE_UNREADABLE
 
 MAX_REPORTED_IMPORT_FAILURES = 500
 LAST_PROJECT_KEY = "session/last_project"  # QSettings: the project open when the window closed ("" = none)
-DOCS_URL = "https://github.com/NEXTAltair/LoRAIro"
 
 if TYPE_CHECKING:
     from lorairo.gui.dialogs.tag_vocabulary import TagVocabularyDialog
@@ -88,6 +88,31 @@ def _warm_up() -> None:
 
 class MainWindow(QMainWindow):
     """LoRAIro's main window."""
+
+    # Actions and menus, made by window_actions.build_actions / build_menus.
+    new_action: QAction
+    open_action: QAction
+    close_action: QAction
+    import_action: QAction
+    import_files_action: QAction
+    export_action: QAction
+    settings_action: QAction
+    quit_action: QAction
+    select_all_action: QAction
+    select_none_action: QAction
+    find_action: QAction
+    clear_filter_action: QAction
+    refresh_action: QAction
+    zoom_in_action: QAction
+    zoom_out_action: QAction
+    cancel_import_action: QAction
+    about_action: QAction
+    check_action: QAction
+    docs_action: QAction
+    recent_menu: QMenu
+    edit_menu: QMenu
+    view_menu: QMenu
+    help_menu: QMenu
 
     def __init__(self, config: ConfigurationService, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -124,8 +149,8 @@ class MainWindow(QMainWindow):
 
         self._shown_project: object | None = None
         self.last_project_lookup: Job | None = None  # the start-up job that finds the project to reopen
-        self._build_actions()
-        self._build_menus()
+        build_actions(self)
+        build_menus(self)
         self._connect()
         self._started = False
         self.ready = False  # True once the side panels are attached (just after the first paint)
@@ -260,78 +285,6 @@ class MainWindow(QMainWindow):
         if "DetailsPanel" in self.panel_docks:
             self.panel_docks["DetailsPanel"].raise_()
         return attached
-
-    def _action(
-        self,
-        text: str,
-        slot: Callable[[], object],
-        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-        tip: str = "",
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work even while the menu bar is hidden
-        return action
-
-    def _build_actions(self) -> None:
-        keys = QKeySequence.StandardKey
-        self.new_action = self._action("&New project…", self.new_project, keys.New, "Create a new, empty project")
-        self.open_action = self._action("&Open project…", self.open_project_dialog, keys.Open)
-        self.close_action = self._action("&Close project", self.close_project, "Ctrl+Shift+W")
-        self.import_action = self._action("&Import folder…", self.import_folder_dialog, "Ctrl+I")
-        self.import_files_action = self._action("Import &files…", self.import_files_dialog, "Ctrl+Shift+I")
-        self.export_action = self._action("&Export dataset…", self.open_export_dialog, "Ctrl+E")
-        self.settings_action = self._action("&Settings…", self.open_settings, keys.Preferences)
-        self.settings_action.setShortcuts([QKeySequence(keys.Preferences), QKeySequence("Ctrl+,")])
-        self.quit_action = self._action("&Quit", self.close, keys.Quit)
-        grid = lambda fn: lambda: self.browser and fn(self.browser)  # noqa: E731  (no-op before a project opens)
-        self.select_all_action = self._action("Select &all", grid(lambda b: b.grid.view.selectAll()), keys.SelectAll)
-        self.select_none_action = self._action(
-            "Select &none", grid(lambda b: b.grid.view.clearSelection()), "Ctrl+Shift+A"
-        )
-        self.find_action = self._action("&Filter by tags", self._focus_filter, keys.Find)
-        self.clear_filter_action = self._action("C&lear filter", grid(lambda b: b.filter_bar.clear()), "Ctrl+Shift+F")
-        self.refresh_action = self._action("&Refresh", grid(lambda b: b.run_query()), keys.Refresh)
-        self.zoom_in_action = self._action("Larger thumbnails", grid(lambda b: b.grid.zoom(1)), keys.ZoomIn)
-        self.zoom_out_action = self._action("Smaller thumbnails", grid(lambda b: b.grid.zoom(-1)), keys.ZoomOut)
-        self.cancel_import_action = self._action("Cancel import", self.imports.cancel, "Ctrl+.")
-        self.cancel_import_action.setEnabled(False)  # enabled while an import runs (see _connect)
-        self.cancel_import_action.setStatusTip("No import is running")
-        self.about_action = self._action("&About LoRAIro", self._about)
-        self.check_action = self._action(
-            "&Check project…", lambda: self.checks.start(), tip="Check the database and files; repair what can be"
-        )
-        self.docs_action = self._action("&Documentation", self.open_documentation, tip=DOCS_URL)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.new_action, self.open_action])
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        file_menu.addAction(self.close_action)
-        file_menu.addSeparator()
-        file_menu.addActions([self.import_action, self.import_files_action, self.cancel_import_action])
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addActions([self.settings_action, self.quit_action])
-        self.edit_menu = edit_menu = bar.addMenu("&Edit")
-        edit_menu.addActions([self.select_all_action, self.select_none_action])
-        edit_menu.addSeparator()
-        edit_menu.addActions([self.find_action, self.clear_filter_action])
-        bar.addMenu("&Project").addAction(self.check_action)
-        tools_menu = bar.addMenu("&Tools")
-        tools_menu.addAction(self._action("Tag &vocabulary…", self.open_tag_vocabulary, tip="Import a tag CSV"))
-        self.view_menu = bar.addMenu("&View")
-        self.view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.refresh_action])
-        self.view_menu.addSeparator()
-        self.view_menu.addAction(self.log_dock.toggleViewAction())
-        self.help_menu = help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.docs_action, self.about_action])
 
     def _connect(self) -> None:
         self.jobs.error_reported.connect(self._job_failed)

@@ -38,7 +38,7 @@ from lorairo.exceptions import LoRAIroException
 from lorairo.utils.log import redact
 
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals per second: a signal per file would flood the GUI
-POOLS = ("default", "write", "import", "thumbnails")
+POOLS = ("default", "write", "import", "thumbnails", "grid")
 SINGLE_THREAD_POOLS = ("write", "import")
 
 
@@ -175,7 +175,9 @@ class JobManager(QObject):
     Pools: "default" (several threads), "write" (one thread: project database writes are serialised),
     "import" (one thread: waits on an import's child process, which writes on its own connection; SQLite's WAL
     lets the "write" pool's edits land meanwhile), "thumbnails" (decoding/reading cached thumbnails, so they
-    never wait behind an import).
+    never wait behind an import), "grid" (the grid's filter results and row pages: at 1M images the side
+    panels' counts, run on "default" when a project opens, take seconds, and rows scrolled to must not queue
+    behind them).
     """
 
     error_reported = Signal(object)  # JobError, for every failed job

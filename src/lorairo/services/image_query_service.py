@@ -10,6 +10,7 @@ Thread-safety: a service instance may be shared; every call opens its own read s
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -426,6 +427,36 @@ class ImageQueryService:
                 )
             )
         return rows
+
+    def _ordered(self, f: ImageFilter | None, sort: str) -> tuple[str, dict[str, Any]]:
+        """The filter's SQL in the grid order `sort` (a key of tag_stats_service.SORTS)."""
+        from lorairo.services.tag_stats_service import SORTS  # it imports this module
+
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+        sql, params = self.build(f)
+        return sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}", params
+
+    def first_page(self, f: ImageFilter | None = None, sort: str = "import", limit: int = 200) -> list[int]:
+        """The first `limit` IDs of the filter's images in the order `sort`: what the grid shows before the
+        whole list is read (at 1M images the list takes about a second, the first page milliseconds)."""
+        sql, params = self._ordered(f, sort)
+        return [int(v) for v in self._scalars(f"{sql} LIMIT {int(limit)}", params)]
+
+    def ids_array(self, f: ImageFilter | None = None, sort: str = "import") -> array[int]:
+        """Every ID of the filter's images in the order `sort`, as one int64 array (8 bytes an image; a list of
+        Python ints is about 36). Read from the cursor in batches so no list of all IDs is ever built."""
+        sql, params = self._ordered(f, sort)
+        ids: array[int] = array("q")
+        with self.db.read_engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            cursor = raw.execute(sql, {k: _sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
+            try:
+                while batch := cursor.fetchmany(65536):
+                    ids.extend(row[0] for row in batch)
+            finally:
+                cursor.close()
+        return ids
 
     def tag_counts(self, prefix: str = "", limit: int = 50) -> list[tuple[str, int]]:
         """Tags used in this project whose key starts with `prefix`'s key, by the number of images that have

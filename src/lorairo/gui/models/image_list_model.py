@@ -1,4 +1,5 @@
-"""`ImageListModel`: the thumbnail grid's model. It holds only image IDs plus a cache of row snapshots.
+"""`ImageListModel`: the thumbnail grid's model. It holds only image IDs (an `IdIndex`: one int64 array)
+plus a cache of row snapshots.
 
 Rows are fetched a page at a time through `ImageQueryService.fetch_rows` on a worker when the view first asks
 for them; until then the item shows a placeholder. Thumbnails come from `ThumbnailLoader`; when one arrives
@@ -8,6 +9,7 @@ Call only from the GUI thread.
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
+from lorairo.gui.models.id_index import IdIndex
 from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.workers import JobManager
 from lorairo.services.image_query_service import ImageQueryService, ImageRow
@@ -54,8 +57,7 @@ class ImageListModel(QAbstractListModel):
         self.query: ImageQueryService | None = None
         self.project_root: Path | None = None
         self._thumb_path: Callable[[str], Path] | None = None
-        self._ids: list[int] = []
-        self._row_of: dict[int, int] = {}
+        self._index = IdIndex()
         self._rows: dict[int, ImageRow] = {}
         self._badges: dict[int, Badges] = {}
         self._pages: OrderedDict[int, list[int]] = OrderedDict()
@@ -76,13 +78,18 @@ class ImageListModel(QAbstractListModel):
         self.thumbnails.clear()
         self.set_ids([])
 
-    def set_ids(self, ids: Sequence[int], row_of: dict[int, int] | None = None) -> None:
-        """Show exactly these images (a query result), in this order. `row_of` ({id: row}) may be built on
-        the worker that ran the query: at 100k images building it here would block the GUI ~50 ms."""
+    @property
+    def _ids(self) -> array[int]:
+        return self._index.ids
+
+    def set_ids(self, ids: Sequence[int] | IdIndex) -> None:
+        """Show exactly these images (a query result), in this order. Pass an `IdIndex` built on the worker
+        that ran the query: at 1M images building it here would block the GUI thread (the sort of a non-import
+        order takes ~100 ms)."""
+        index = ids if isinstance(ids, IdIndex) else IdIndex(ids)
         self.beginResetModel()
         self._generation += 1
-        self._ids = list(ids)
-        self._row_of = row_of if row_of is not None else {image_id: row for row, image_id in enumerate(self._ids)}
+        self._index = index
         self._rows.clear()
         self._badges.clear()
         self._pages.clear()
@@ -90,16 +97,36 @@ class ImageListModel(QAbstractListModel):
         self._rows_by_hash.clear()
         self.endResetModel()
 
+    def show_first_page(self, ids: Sequence[int], rows: list[ImageRow], badges: dict[int, Badges]) -> None:
+        """Show the first page of a new result with its rows already read (the worker read them with the
+        page): painted at once, no second round trip. `extend_to` adds the rest of the list when it arrives."""
+        self.set_ids(ids)
+        self._page_ready(self._generation, 0, rows, badges)
+
+    def extend_to(self, index: IdIndex) -> bool:
+        """The whole result arrived and begins with what is shown (the first page): append the rest as new
+        rows, so the scroll position, the selection and the cached rows stay. False (nothing changed) when it
+        does not begin with the shown list: replace it with `set_ids` then."""
+        shown = len(self._ids)
+        if not index.starts_with(self._ids):
+            return False
+        if len(index) == shown:
+            self._index = index
+            return True
+        self.beginInsertRows(QModelIndex(), shown, len(index) - 1)
+        self._index = index
+        self._pages.pop(shown // PAGE_SIZE, None)  # a partial last page is fetched again when shown
+        self.endInsertRows()
+        return True
+
     def append_ids(self, ids: Sequence[int]) -> None:
         """Add images at the end (an import batch) without disturbing the selection or scroll position."""
-        new = [i for i in ids if i not in self._row_of]
+        first = len(self._ids)
+        new = [i for i in dict.fromkeys(ids) if self._index.row(i) is None]
         if not new:
             return
-        first = len(self._ids)
         self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        for offset, image_id in enumerate(new):
-            self._row_of[image_id] = first + offset
-        self._ids.extend(new)
+        self._index.append(new)
         # The last page may have been fetched before it was full: fetch it again when shown.
         page = first // PAGE_SIZE
         self._pages.pop(page, None)
@@ -122,7 +149,7 @@ class ImageListModel(QAbstractListModel):
         for image_id in stale:
             self._rows.pop(image_id, None)
             self._badges.pop(image_id, None)
-            row = self._row_of.get(image_id)
+            row = self._index.row(image_id)
             if row is not None:
                 rows.append(row)
         for page, page_ids in list(self._pages.items()):
@@ -133,13 +160,17 @@ class ImageListModel(QAbstractListModel):
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
 
     def ids(self) -> list[int]:
-        return list(self._ids)
+        return self._ids.tolist()
+
+    def id_array(self) -> array[int]:
+        """The shown IDs in order, without a copy (do not modify it)."""
+        return self._ids
 
     def image_id(self, row: int) -> int:
         return self._ids[row]
 
     def row_of(self, image_id: int) -> int | None:
-        return self._row_of.get(image_id)
+        return self._index.row(image_id)
 
     def cached_row(self, image_id: int) -> ImageRow | None:
         return self._rows.get(image_id)
@@ -198,7 +229,7 @@ class ImageListModel(QAbstractListModel):
         if page in self._pending_pages or self.query is None:
             return
         self._pending_pages.add(page)
-        ids = self._ids[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        ids = self._ids[page * PAGE_SIZE : (page + 1) * PAGE_SIZE].tolist()
         query, generation = self.query, self._generation
 
         def work(_ctx: object) -> tuple[list[ImageRow], dict[int, Badges]]:
@@ -208,6 +239,7 @@ class ImageListModel(QAbstractListModel):
             "Load image rows",
             work,
             on_result=lambda result: self._page_ready(generation, page, *result),
+            pool="grid",  # never behind the side panels' counts
             visible=False,
         )
 
@@ -242,7 +274,7 @@ class ImageListModel(QAbstractListModel):
             row
             for hash_value in hashes
             for image_id in self._rows_by_hash.get(hash_value, ())
-            if (row := self._row_of.get(image_id)) is not None
+            if (row := self._index.row(image_id)) is not None
         ]
         if rows:
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.ItemDataRole.DecorationRole])

@@ -1,5 +1,9 @@
 """The browser page: filter bar over the thumbnail grid. Runs queries on a worker and keeps counts current.
 
+A query shows its first page as soon as the worker has read it (IDs, rows and badges of 200 images: tens of
+milliseconds even at 1M images), then the same job reads the whole ID list (about a second at 1M) and the
+counts; the grid grows under the user without moving (`ImageListModel.extend_to`).
+
 Listens to the session: a new project resets it; each `changed` broadcast appends added images to the grid
 (when the current filter would show every image) or schedules a re-query, refreshes the cached rows of changed
 images, and re-queries a filtered view (keeping the selection) since an edit can move an image in or out of it.
@@ -8,22 +12,26 @@ GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from lorairo.gui.models.image_list_model import ImageListModel
+from lorairo.gui.models.id_index import IdIndex
+from lorairo.gui.models.image_list_model import PAGE_SIZE, ImageListModel
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.widgets.filter_bar import FilterBar
 from lorairo.gui.widgets.tag_completer import project_and_vocabulary
 from lorairo.gui.widgets.thumbnail_grid import ThumbnailGrid
-from lorairo.gui.workers import JobContext
 from lorairo.services.changes import Changes
-from lorairo.services.image_query_service import ImageFilter
+from lorairo.services.image_query_service import ImageFilter, ImageRow
 from lorairo.storage.layout import thumbnail_path
+
+if TYPE_CHECKING:
+    from lorairo.gui.workers import Job, JobContext
+    from lorairo.services.tag_stats_service import Badges
 
 REQUERY_DELAY_MS = 1000  # changes arrive in bursts (import and annotation batches): one re-query per second at most
 EMPTY_PROJECT_TEXT = (
@@ -33,12 +41,20 @@ EMPTY_PROJECT_TEXT = (
 
 
 @dataclass(frozen=True)
-class _Result:
-    """A query's answer: ids in grid order, the project's image count, rows by id, and a note for the bar."""
+class FirstPage:
+    """The first page of a result, read on the worker before the whole list."""
 
     ids: list[int]
+    rows: list[ImageRow]
+    badges: dict[int, Badges]
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """The whole result: every ID in grid order with its row index, the project's image count, a note for the bar."""
+
+    index: IdIndex
     total: int
-    row_of: dict[int, int]
     note: str = ""
 
 
@@ -55,6 +71,7 @@ class ImageBrowser(QWidget):
 
     counts_changed = Signal(int, int)
     selection_changed = Signal(object)
+    first_page_shown = Signal(int)  # rows of a new result's first page in the grid (the list follows)
     query_finished = Signal(int)  # number of matching images (tests and benchmarks wait on it)
     query_failed = Signal(str)  # a similar: filter that could not be run: the message under the filter bar
 
@@ -70,6 +87,7 @@ class ImageBrowser(QWidget):
         self.sort = "import"  # a key of tag_stats_service.SORTS
         self.total = 0
         self._generation = 0
+        self._job: Job | None = None  # the running query: cancelled when a newer one starts
         self._requery = QTimer(self, singleShot=True, interval=REQUERY_DELAY_MS)
         self._requery.timeout.connect(self.run_query)
         self._keep_selection = False  # the pending re-query refreshes the same filter: keep what is selected
@@ -107,18 +125,25 @@ class ImageBrowser(QWidget):
         self.run_query()
 
     def run_query(self) -> None:
-        """Query the current filter (and the total) on a worker; stale answers are dropped."""
+        """Query the current filter on a worker: its first page is shown as soon as it is read, then the whole
+        ID list and the total follow from the same job. A re-query of the same filter after edits (the pending
+        re-query) skips the first page and swaps the list in keeping the scroll position and the selection.
+        Stale answers are dropped, and a superseded job stops before reading its whole list."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
         query = self.session.query
         if query is None:
             self.model.set_ids([])
             return
         self._generation += 1
         generation, image_filter, sort = self._generation, self.filter, self.sort
-        keep = self.grid.selected_ids() if self._keep_selection else []
+        refresh = self._keep_selection
         self._keep_selection = False
 
-        def work(_ctx: object) -> _Result | _Problem:
-            note = ""
+        def work(ctx: JobContext) -> QueryResult | _Problem | None:
+            from lorairo.services.tag_stats_service import grid_badges
+
             if image_filter.similar is not None:  # ranked: keeps its own order, whatever the sort
                 from lorairo.services.embeddings.common import EmbeddingError
 
@@ -126,46 +151,81 @@ class ImageBrowser(QWidget):
                     ranking = query.ranked(image_filter)
                 except EmbeddingError as exc:  # the user's to fix, shown under the bar (not an error report)
                     return _Problem(str(exc), exc.model)
-                ids = ranking.ids
                 note = f"Most similar first ({ranking.model})."
                 if ranking.unembedded:
                     note += f" {ranking.unembedded} images without an embedding are left out."
-            elif sort == "import":
-                ids = query.query_ids(image_filter)
-            else:
-                from lorairo.services.tag_stats_service import sorted_ids
-
-                ids = sorted_ids(query.db, image_filter, sort, query)
+                return QueryResult(IdIndex(ranking.ids), query.count(), note)
+            if not refresh:
+                first = query.first_page(image_filter, sort, PAGE_SIZE)
+                ctx.emit(FirstPage(first, query.fetch_rows(first, details=False), grid_badges(query.db, first)))
+                if len(first) < PAGE_SIZE:  # that was all of it
+                    total = len(first) if image_filter.is_empty() else query.count()
+                    return QueryResult(IdIndex(first), total)
+            if ctx.cancelled:
+                return None
+            ids = query.ids_array(image_filter, sort)
+            if ctx.cancelled:
+                return None
             total = len(ids) if image_filter.is_empty() else query.count()
-            return _Result(ids, total, {image_id: row for row, image_id in enumerate(ids)}, note)
+            return QueryResult(IdIndex(ids), total)  # the index is built here, not on the GUI thread
 
-        self.session.jobs.submit(
-            "Filter images", work, on_result=lambda result: self._show(generation, result, keep), visible=False
+        self._job = self.session.jobs.submit(
+            "Filter images",
+            work,
+            on_partial=lambda page: self._show_first_page(generation, page),
+            on_result=lambda result: self._show(generation, result, refresh),
+            pool="grid",
+            visible=False,
         )
 
-    def _show(self, generation: int, result: _Result | _Problem, keep: Sequence[int] = ()) -> None:
+    def _show_first_page(self, generation: int, page: FirstPage) -> None:
         if generation != self._generation:
             return
+        self.model.show_first_page(page.ids, page.rows, page.badges)
+        if not page.ids:
+            self.grid.set_empty_text(EMPTY_PROJECT_TEXT if self.filter.is_empty() else "No images match this filter.")
+        self.selection_changed.emit([])  # a new result starts with nothing selected
+        self.first_page_shown.emit(len(page.ids))
+
+    def _show(self, generation: int, result: QueryResult | _Problem | None, refresh: bool) -> None:
+        if generation != self._generation or result is None:
+            return
+        self._job = None
         if isinstance(result, _Problem):  # the grid keeps the last result, as for a syntax error
             model = result.model
             action = (f"Compute embeddings ({model})", lambda: self.compute_embeddings(model)) if model else None
             self.filter_bar.show_error(result.message, action)
             self.query_failed.emit(result.message)
             return
-        ids, total, row_of = result.ids, result.total, result.row_of
         if result.note:
             self.filter_bar.show_error(result.note, note=True)
+        index, total = result.index, result.total
         self.total = total
-        self.model.set_ids(ids, row_of)
+        if refresh or not self.model.extend_to(index):
+            self._replace_keeping_view(index)
         self.grid.set_empty_text(EMPTY_PROJECT_TEXT if total == 0 else "No images match this filter.")
-        self.filter_bar.set_count(len(ids), total)
-        self.counts_changed.emit(len(ids), total)
-        kept = [image_id for image_id in keep if image_id in row_of]
+        self.filter_bar.set_count(len(index), total)
+        self.counts_changed.emit(len(index), total)
+        self.query_finished.emit(len(index))
+
+    def _replace_keeping_view(self, index: IdIndex) -> None:
+        """Show `index` in place of the current list with the same scroll position, current image and the
+        selected images that are still in it (a re-query after an edit must not make the grid jump)."""
+        view = self.grid.view
+        offset = view.verticalScrollBar().value()
+        keep = self.grid.selected_ids()
+        current_row = view.currentIndex().row()
+        current = self.model.image_id(current_row) if 0 <= current_row < self.model.rowCount() else None
+        self.model.set_ids(index)
+        view.updateGeometries()  # the scroll range of the new list, before the offset is put back
+        view.verticalScrollBar().setValue(offset)
+        if current is not None and (row := index.row(current)) is not None:
+            view.selectionModel().setCurrentIndex(self.model.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+        kept = [image_id for image_id in keep if image_id in index]
         if kept:
             self.grid.select_ids(kept)  # the grid reports the selection itself
-        else:
+        elif keep:
             self.selection_changed.emit([])
-        self.query_finished.emit(len(ids))
 
     def _changed(self, changes: Changes) -> None:
         if changes.added:

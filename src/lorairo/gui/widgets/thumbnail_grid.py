@@ -8,6 +8,7 @@ thousands of items must not flood the details panel). Call only from the GUI thr
 from __future__ import annotations
 
 from PySide6.QtCore import (
+    QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -181,22 +182,32 @@ class ThumbnailGrid(QWidget):
         self.empty_label.setVisible(empty)
 
     def selected_ids(self) -> list[int]:
-        # Walk selection ranges, not selectedIndexes(): Ctrl+A over 100k items is one range, not 100k objects.
-        ids = self.model.ids()
-        rows: list[int] = []
+        """Selected image IDs in grid order. Walks selection ranges, not selectedIndexes(): Ctrl+A over 1M
+        items is one range (one slice of the ID array), not 1M index objects."""
+        ids = self.model.id_array()
         selection = self.view.selectionModel().selection()
-        for i in range(selection.count()):
-            item_range = selection.at(i)
-            rows.extend(range(item_range.top(), item_range.bottom() + 1))
-        return [ids[row] for row in sorted(set(rows))]
+        spans = [(selection.at(i).top(), selection.at(i).bottom()) for i in range(selection.count())]
+        if len(spans) == 1:
+            top, bottom = spans[0]
+            return ids[top : bottom + 1].tolist()
+        rows: set[int] = set()
+        for top, bottom in spans:
+            rows.update(range(top, bottom + 1))
+        return [ids[row] for row in sorted(rows)]
 
     def select_ids(self, ids: list[int]) -> None:
-        selection = self.view.selectionModel()
-        selection.clearSelection()
-        for image_id in ids:
-            row = self.model.row_of(image_id)
-            if row is not None:
-                selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+        """Select exactly these images (those shown), one selection range per run of adjacent rows: keeping
+        100k selected images after a re-query is a handful of ranges, not 100k `select` calls."""
+        rows = sorted({row for image_id in ids if (row := self.model.row_of(image_id)) is not None})
+        selection = QItemSelection()
+        start = previous = -2
+        for row in [*rows, -2]:
+            if row != previous + 1:
+                if start >= 0:
+                    selection.select(self.model.index(start), self.model.index(previous))
+                start = row
+            previous = row
+        self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def flush_selection(self) -> None:
         """Emit a pending selection change now (keyboard navigation must not wait for the debounce)."""
