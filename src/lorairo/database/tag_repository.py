@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from lorairo.database import tag_sql
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_MANUAL,
@@ -208,6 +209,18 @@ def is_empty(change: Change) -> bool:
     return not change.values
 
 
+def tag_rows_of(rows: Iterable[tuple[Any, ...]]) -> tuple[TagRow, ...]:
+    """`TagRow`s from plain rows in `TagRow`'s field order (as `tag_sql` returns them)."""
+    return tuple(
+        TagRow(image_id, tag, category, source, model_id, annotation_id, confidence, bool(rejected), position)
+        for image_id, tag, category, source, model_id, annotation_id, confidence, rejected, position in rows
+    )
+
+
+def tag_keys_of(keys: Iterable[tuple[int, str, str, int | None]]) -> tuple[TagKey, ...]:
+    return tuple(TagKey(image_id, tag, source, model_id) for image_id, tag, source, model_id in keys)
+
+
 class EditRepository:
     """Applies :data:`Change` objects to one session and reads the rows edits are based on."""
 
@@ -370,94 +383,22 @@ class EditRepository:
         return self._set_link_status(change)
 
     def _insert_tags(self, change: InsertTags) -> tuple[Change, set[int]]:
-        if not change.rows:
-            return DeleteTags(()), set()
-        now = utcnow()
-        values = [
-            {
-                "image_id": row.image_id,
-                "tag": row.tag,
-                "category": row.category,
-                "source": row.source,
-                "model_id": row.model_id,
-                "annotation_id": row.annotation_id,
-                "confidence": row.confidence,
-                "is_rejected": row.is_rejected,
-                "position": row.position,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row in change.rows  # not dataclasses.asdict: it deep-copies, 1.2 s for 10k rows
-        ]
-        table: Table = TagRecord.__table__  # type: ignore[assignment]  # Core insert: the ORM bulk path costs ~3x more for 10k rows
-        # One executemany without RETURNING: with `sort_by_parameter_order` SQLAlchemy runs one INSERT per row on
-        # SQLite (65k statements, 5.8 s for a project-wide rename). The new ids are the rows above the previous
-        # maximum: `tags` has no AUTOINCREMENT, so SQLite gives max(id) + 1, and this write transaction is the
-        # only writer.
-        before = int(self.session.execute(select(func.max(table.c.id))).scalar() or 0)
-        self.session.execute(insert(table), values)
-        new_ids = [int(i) for i in self.session.scalars(select(table.c.id).where(table.c.id > before))]
-        if len(new_ids) != len(values):
-            raise RuntimeError(f"inserted {len(values)} tag rows but found {len(new_ids)} new ids")
+        # Plain SQL on the session's connection (database/tag_sql.py says why): undo of a project-wide delete
+        # re-inserts 65k rows.
+        new_ids = tag_sql.insert_rows(tag_sql.raw_connection(self.session), change.rows)
         return DeleteTags(tuple(new_ids)), {row.image_id for row in change.rows}
 
     def _delete_tags(self, change: DeleteTags) -> tuple[Change, set[int]]:
-        rows: list[TagRow] = []
-        columns = (
-            TagRecord.image_id,
-            TagRecord.tag,
-            TagRecord.category,
-            TagRecord.source,
-            TagRecord.model_id,
-            TagRecord.annotation_id,
-            TagRecord.confidence,
-            TagRecord.is_rejected,
-            TagRecord.position,
-        )
-        for chunk in chunked(list(change.tag_ids)):  # DELETE ... RETURNING: one statement, no ORM objects
-            stmt = delete(TagRecord).where(TagRecord.id.in_(chunk)).returning(*columns)
-            rows.extend(
-                TagRow(
-                    r.image_id,
-                    r.tag,
-                    r.category,
-                    r.source,
-                    r.model_id,
-                    r.annotation_id,
-                    r.confidence,
-                    r.is_rejected,
-                    r.position,
-                )
-                for r in self.session.execute(stmt.execution_options(synchronize_session=False))
-            )
-        return InsertTags(tuple(rows)), {row.image_id for row in rows}
+        rows = tag_rows_of(tag_sql.delete_rows(tag_sql.raw_connection(self.session), change.tag_ids))
+        return InsertTags(rows), {row.image_id for row in rows}
 
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
         # Grouped by (tag, source, model): one UPDATE ... RETURNING per group and chunk of images.
         groups: dict[tuple[str, str, int | None], list[int]] = {}
         for key in change.keys:
             groups.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
-        flipped: list[TagKey] = []
-        for (tag, source, model_id), image_ids in groups.items():
-            model_match = TagRecord.model_id.is_(None) if model_id is None else TagRecord.model_id == model_id
-            for chunk in chunked(sorted(set(image_ids))):
-                where = (
-                    TagRecord.image_id.in_(chunk),
-                    TagRecord.tag == tag,
-                    TagRecord.source == source,
-                    model_match,
-                    TagRecord.is_rejected.is_(not change.rejected),
-                )
-                stmt = (
-                    update(TagRecord)
-                    .where(*where)
-                    .values(is_rejected=change.rejected, updated_at=utcnow())
-                    .returning(TagRecord.image_id)
-                    .execution_options(synchronize_session=False)
-                )
-                hit = sorted(set(self.session.scalars(stmt)))
-                flipped.extend(TagKey(image_id, tag, source, model_id) for image_id in hit)
-        return SetTagsRejected(tuple(flipped), not change.rejected), {key.image_id for key in flipped}
+        flipped = tag_keys_of(tag_sql.set_rejected(tag_sql.raw_connection(self.session), groups, change.rejected))
+        return SetTagsRejected(flipped, not change.rejected), {key.image_id for key in flipped}
 
     def _manual_rows(self, table: Any, image_ids: list[int], value_column: Any, *filters: Any) -> dict[int, list[Any]]:
         """Manual rows (id, image_id, value) of `table` per image, oldest first."""

@@ -21,6 +21,7 @@ from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lorairo.database import tag_sql
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_MANUAL,
@@ -56,6 +57,8 @@ from lorairo.database.tag_repository import (
     TagKey,
     TagRow,
     is_empty,
+    tag_keys_of,
+    tag_rows_of,
 )
 from lorairo.exceptions import LoRAIroException
 from lorairo.services.changes import Changes
@@ -360,6 +363,19 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def _project_edit_result(description: str, done: tag_sql.ProjectTagEdit) -> EditResult:
+    """The undo record of a project-wide edit: applied in this order, the inverse un-rejects, re-inserts the
+    deleted rows (with their categories and positions) and deletes the new ones."""
+    inverse = ChangeSet(
+        (
+            SetTagsRejected(tag_keys_of(done.rejected), False),
+            InsertTags(tag_rows_of(done.deleted)),
+            DeleteTags(tuple(done.inserted)),
+        )
+    )
+    return EditResult(description, tuple(sorted(done.touched)), inverse)
+
+
 class EditService:
     """Manual edits and the reads the details panel needs, for one open project."""
 
@@ -489,31 +505,37 @@ class EditService:
 
     def images_with_tag(self, tag: str) -> list[int]:
         """Every image of the project carrying `tag` (active; any source; case-insensitive)."""
-        wanted = normalize_tag(tag).lower()
         with self.project.db.session() as session:
-            ids = session.scalars(
-                select(TagRecord.image_id)
-                .where(func.lower(TagRecord.tag) == wanted, TagRecord.is_rejected.is_(False))
-                .distinct()
-            )
-            return sorted(int(i) for i in ids)
+            conn = tag_sql.raw_connection(session)
+            return tag_sql.images_with(conn, tag_sql.find_texts(conn, {tag, normalize_tag(tag)}))
 
     def rename_everywhere(self, old: str, new: str) -> EditResult:
-        """Rename (or merge, when `new` exists) `old` on every image of the project: one undoable step."""
-        ids = self.images_with_tag(old)
-        if not ids:
-            raise EditError(f"no image has the tag '{normalize_tag(old)}'")
-        return self.rename_tag(ids, old, new)
+        """Rename (or merge, when `new` exists) `old` on every image of the project: one undoable step.
+
+        Done by SQLite in a few set statements (database/tag_sql.py): 65k images must not stall the GUI."""
+        old_tag, new_tag = self._clean_tags([old])[0], self._clean_tags([new])[0]
+        if old_tag == new_tag:
+            raise EditError(f"'{old_tag}' is already called that")
+        vocabulary = self._vocabulary_categories([new_tag]).get(new_tag)
+        with self.project.db.session(write=True) as session:
+            conn = tag_sql.raw_connection(session)
+            old_texts = tag_sql.find_texts(conn, {old, old_tag})
+            if not tag_sql.images_with(conn, old_texts):
+                raise EditError(f"no image has the tag '{old_tag}'")
+            new_texts = tag_sql.find_texts(conn, {new_tag})
+            category = vocabulary or tag_sql.first_category(conn, new_texts) or tag_sql.first_category(conn, old_texts)
+            done = tag_sql.rename_everywhere(conn, old_texts, new_tag, new_texts, category)
+        return _project_edit_result(f"Rename {old_tag} to {new_tag}", done)
 
     def delete_everywhere(self, tag: str) -> EditResult:
         """Remove `tag` from every image of the project: one undoable step."""
-        ids = self.images_with_tag(tag)
-        if not ids:
-            raise EditError(f"no image has the tag '{normalize_tag(tag)}'")
-        result = self.remove_tags(ids, [tag])
-        return EditResult(
-            f"Delete {normalize_tag(tag)} from {_plural(len(ids), 'image')}", result.changed_ids, result.inverse
-        )
+        cleaned = self._clean_tags([tag])[0]
+        with self.project.db.session(write=True) as session:
+            conn = tag_sql.raw_connection(session)
+            done = tag_sql.remove_everywhere(conn, tag_sql.find_texts(conn, {tag, cleaned}))
+        if not done.touched:
+            raise EditError(f"no image has the tag '{cleaned}'")
+        return _project_edit_result(f"Delete {cleaned} from {_plural(len(done.touched), 'image')}", done)
 
     def set_tag_order(self, image_id: int, tags: Sequence[str]) -> EditResult:
         """Place the image's tags in this order in its caption (within export's category order); tags left out

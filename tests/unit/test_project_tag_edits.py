@@ -1,0 +1,137 @@
+"""Project-wide rename / merge / delete of a tag (plain SQL, database/tag_sql.py): what changes, and that one
+undo puts every row back as it was (category, source, model, confidence, rejected state, position)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from lorairo.database.schema import TagRecord
+from lorairo.services.caption_preview import caption_preview
+from lorairo.services.configuration_service import ConfigurationService
+from lorairo.services.edit_service import EditCommand, EditError, EditService
+from lorairo.services.export_service import ExportService
+from lorairo.services.project_service import Project, ProjectService
+from lorairo.services.tag_stats_service import TagStatsService
+
+from .test_edit_service import add_image
+
+Snapshot = list[tuple[object, ...]]
+
+
+@pytest.fixture
+def project() -> Iterator[Project]:
+    project = ProjectService(ConfigurationService()).create("project-tags")
+    yield project
+    project.close()
+
+
+def rows(project: Project) -> Snapshot:
+    """Every tag row's data (not its id or timestamps), sorted."""
+    columns = (
+        TagRecord.image_id,
+        TagRecord.tag,
+        TagRecord.tag_key,
+        TagRecord.category,
+        TagRecord.source,
+        TagRecord.model_id,
+        TagRecord.confidence,
+        TagRecord.is_rejected,
+        TagRecord.position,
+    )
+    with project.db.session() as s:
+        return sorted((tuple(r) for r in s.execute(select(*columns))), key=repr)
+
+
+def counts(project: Project) -> dict[str, int]:
+    return {t.tag: t.count for t in TagStatsService(project.db).project_tags()}
+
+
+@pytest.fixture
+def world(project: Project) -> dict[str, int]:
+    """kitty on a (model, plus a manual row placed first), b (model, with cat), c (rejected kitty: stays so)."""
+    a = add_image(project, "a.png", tags={"kitty": "general", "dog": "general"})
+    b = add_image(project, "b.png", tags={"kitty": "general", "cat": "general"})
+    c = add_image(project, "c.png", tags={"kitty": "general", "sky": "general"})
+    service = EditService(project)
+    service.remove_tags([c], ["kitty"])  # a model tag the user removed: rejected, must stay rejected
+    service.add_tags([a], ["red scarf"], category="general")
+    service.set_tag_order(a, ["kitty", "red scarf", "dog"])
+    return {"a": a, "b": b, "c": c}
+
+
+def test_merge_onto_an_existing_tag_counts_and_undoes_exactly(project: Project, world: dict[str, int]) -> None:
+    service = EditService(project)
+    before = rows(project)
+    assert counts(project) == {"kitty": 2, "cat": 1, "dog": 1, "red scarf": 1, "sky": 1}
+    result = service.rename_everywhere("kitty", "cat")
+    assert set(result.changed_ids) == {world["a"], world["b"]}
+    assert result.to_changes().tags
+    assert counts(project) == {"cat": 2, "dog": 1, "red scarf": 1, "sky": 1}  # b carries cat once
+    after = rows(project)
+    command = EditCommand(result)
+    command.undo(service)
+    assert rows(project) == before  # model rows un-rejected, c's rejected kitty untouched, positions back
+    command.redo(service)
+    assert rows(project) == after
+
+
+def test_a_renamed_tag_keeps_its_place_in_the_caption(project: Project, world: dict[str, int]) -> None:
+    service = EditService(project)
+    options = ExportService(ConfigurationService(), project).default_options()
+    assert caption_preview(project, options, world["a"]).lines[0] == "kitty, red scarf, dog"
+    service.rename_everywhere("kitty", "tabby cat")
+    assert caption_preview(project, options, world["a"]).lines[0] == "tabby cat, red scarf, dog"
+    with project.db.session() as s:
+        category = s.scalar(select(TagRecord.category).where(TagRecord.tag == "tabby cat").limit(1))
+    assert category == "general"  # the old tag's category, when the new one has none
+
+
+def test_delete_everywhere_is_one_undo_step_that_restores_every_row(project: Project, world: dict[str, int]) -> None:
+    service = EditService(project)
+    before = rows(project)
+    deleted = service.delete_everywhere("red scarf")  # a manual row: deleted, with its position
+    assert deleted.description == "Delete red scarf from 1 image"
+    EditCommand(deleted).undo(service)
+    assert rows(project) == before
+    deleted = service.delete_everywhere("Kitty")  # model rows: rejected; c's was already
+    assert set(deleted.changed_ids) == {world["a"], world["b"]}
+    assert "kitty" not in counts(project)
+    EditCommand(deleted).undo(service)
+    assert rows(project) == before
+
+
+def test_a_change_of_case_only_replaces_every_spelling(project: Project, world: dict[str, int]) -> None:
+    service = EditService(project)
+    before = rows(project)
+    result = service.rename_everywhere("kitty", "Kitty")
+    assert counts(project)["Kitty"] == 2 and "kitty" not in counts(project)
+    EditCommand(result).undo(service)
+    assert rows(project) == before
+
+
+def test_tags_match_case_insensitively_beyond_ascii(project: Project) -> None:
+    """SQLite's lower() folds only ASCII: `Ärmel` and `ärmel` are one tag for the user."""
+    a = add_image(project, "a.png", tags={"Ärmel": "general"})
+    b = add_image(project, "b.png", tags={"ärmel": "general"})
+    service = EditService(project)
+    assert service.images_with_tag("ärmel") == [a, b]
+    result = service.rename_everywhere("ÄRMEL", "sleeve")
+    assert set(result.changed_ids) == {a, b}
+    assert counts(project) == {"sleeve": 2}
+
+
+def test_refusals_name_the_problem_and_write_nothing(project: Project, world: dict[str, int]) -> None:
+    service = EditService(project)
+    before = rows(project)
+    with pytest.raises(EditError, match="no image has the tag 'nothing'"):
+        service.rename_everywhere("nothing", "cat")
+    with pytest.raises(EditError, match="already called that"):
+        service.rename_everywhere("cat", "cat")
+    with pytest.raises(EditError, match="comma"):
+        service.rename_everywhere("cat", "cat, dog")
+    with pytest.raises(EditError, match="no image has the tag 'Nothing'"):
+        service.delete_everywhere("Nothing")
+    assert rows(project) == before
