@@ -32,7 +32,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from lorairo.exceptions import ImageProcessingError
-from lorairo.gui.workers import JobError, JobManager
+from lorairo.gui.workers import PRIORITY_LATER, PRIORITY_NOW, JobError, JobManager
 
 MIN_SCALE, MAX_SCALE = 0.02, 32.0
 PREFETCH_CACHE = 6  # decodes at view size kept (about 3 MB each at 1000 x 750)
@@ -432,6 +432,8 @@ class _Pane(QWidget):
             on_result=done,
             on_error=lambda error: self._failed(generation, error),
             visible=False,
+            pool="viewer",
+            priority=PRIORITY_NOW,
         )
 
     def show_message(self, message: str) -> None:
@@ -453,6 +455,8 @@ class _Pane(QWidget):
             on_result=lambda image: self._loaded(generation, image, keep=True),
             on_error=lambda error: self._failed(generation, error),
             visible=False,
+            pool="viewer",
+            priority=PRIORITY_NOW,
         )
 
     def _loaded(self, generation: int, image: ViewImage, *, keep: bool) -> None:
@@ -577,7 +581,9 @@ class ImageViewer(QWidget):
                     results.append(f"Cannot show image {image_id}: {exc}")
             return results
 
-        self.jobs.submit("Find image for the viewer", work, on_result=found, visible=False)
+        self.jobs.submit(
+            "Find image for the viewer", work, on_result=found, visible=False, pool="viewer", priority=PRIORITY_NOW
+        )
 
     def prefetch(self, paths: list[Path]) -> None:
         """Decode these files at the view's size in the background (the neighbours of the image shown)."""
@@ -598,7 +604,14 @@ class ImageViewer(QWidget):
             def work(_ctx: object, path: Path = path) -> ViewImage | None:
                 return _decode_quietly(path, target)
 
-            self.jobs.submit("Prefetch image for the viewer", work, on_result=done, visible=False)
+            self.jobs.submit(
+                "Prefetch image for the viewer",
+                work,
+                on_result=done,
+                visible=False,
+                pool="viewer",
+                priority=PRIORITY_LATER,
+            )
 
     def fit(self) -> None:
         for pane in self.panes:
