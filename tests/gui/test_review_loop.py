@@ -142,7 +142,7 @@ def test_pillow_fallback_logs_pillows_warnings_with_the_file_name(
 
     from loguru import logger
 
-    from lorairo.gui.widgets.viewer import _decode_with_pillow
+    from lorairo.gui.widgets.view_decode import _decode_with_pillow
 
     tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 100, 1000) + struct.pack("<I", 0)
     path = tmp_path / "exif.webp"
