@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lorairo.database.schema import TagRecord
+from lorairo.database.tag_sql import raw_connection
 from lorairo.services.caption_preview import caption_preview
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.edit_service import EditCommand, EditError, EditService
@@ -135,3 +136,34 @@ def test_refusals_name_the_problem_and_write_nothing(project: Project, world: di
     with pytest.raises(EditError, match="no image has the tag 'Nothing'"):
         service.delete_everywhere("Nothing")
     assert rows(project) == before
+
+
+@pytest.mark.slow
+def test_deleting_a_tag_on_100k_images_is_one_undo_step(project: Project) -> None:
+    """The issue's bad input: a tag used by 100,000 images (model rows on most, manual rows on every tenth)."""
+    first = add_image(project, "seed.png", tags={"blurry": "meta"})
+    with project.db.session(write=True) as s:
+        conn = raw_connection(s)
+        columns = [str(r[1]) for r in conn.execute("PRAGMA table_info(images)") if r[1] != "id"]
+        copied = ", ".join(
+            "'images/' || n || '.png'" if c == "file_path" else "printf('%064d', n)" if c == "hash_value" else c
+            for c in columns
+        )
+        conn.execute(
+            f"INSERT INTO images ({', '.join(columns)}) WITH RECURSIVE seq(n) AS (SELECT 2 UNION ALL "
+            f"SELECT n + 1 FROM seq WHERE n < 100000) SELECT {copied} FROM seq, images WHERE images.id = {first}"
+        )
+        conn.execute(
+            "INSERT INTO tags (image_id, tag, tag_key, category, source, model_id, confidence, is_rejected, position,"
+            " created_at, updated_at) SELECT id, 'blurry', 'blurry', 'meta', CASE WHEN id % 10 = 0 THEN 'manual'"
+            " ELSE 'model' END, CASE WHEN id % 10 = 0 THEN NULL ELSE 1 END, 0.5, 0, id % 3, created_at, updated_at"
+            f" FROM images WHERE id != {first}"
+        )
+    service = EditService(project)
+    before = rows(project)
+    assert counts(project) == {"blurry": 100_000}
+    deleted = service.delete_everywhere("blurry")
+    assert deleted.description == "Delete blurry from 100000 images" and len(deleted.changed_ids) == 100_000
+    assert counts(project) == {}
+    EditCommand(deleted).undo(service)
+    assert rows(project) == before  # manual rows back with their positions, model rows un-rejected
