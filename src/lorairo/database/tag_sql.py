@@ -73,12 +73,16 @@ class TagTexts:
 
 
 def find_texts(conn: sqlite3.Connection, spellings: Iterable[str]) -> TagTexts:
-    """Every stored spelling of the tag written as any of `spellings` (case-insensitive; Unicode-aware, which
-    SQLite's ASCII-only `lower()` is not)."""
+    """Every spelling of the tag written as any of `spellings` that some image carries (case-insensitive;
+    Unicode-aware, which SQLite's ASCII-only `lower()` is not)."""
     wanted = {s.lower() for s in spellings}
     keys = tuple(sorted({tag_key(s) for s in spellings}))
     marks = ", ".join("?" * len(keys))
-    rows = conn.execute(f"SELECT DISTINCT tag FROM tags WHERE tag_key IN ({marks})", keys).fetchall()
+    # Live rows only (what a rename or delete changes): `is_rejected = 0` lets SQLite find them through the partial
+    # `idx_tags_live` index instead of scanning all tag rows (0.9 s at 828k rows).
+    rows = conn.execute(
+        f"SELECT DISTINCT tag FROM tags WHERE tag_key IN ({marks}) AND is_rejected = 0", keys
+    ).fetchall()
     return TagTexts(keys, tuple(sorted(str(t) for (t,) in rows if str(t).lower() in wanted)))
 
 

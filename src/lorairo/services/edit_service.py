@@ -341,7 +341,7 @@ class EditService:
         with self.project.db.session(write=True) as session:
             conn = tag_sql.raw_connection(session)
             old_texts = tag_sql.find_texts(conn, {old, old_tag})
-            if not tag_sql.images_with(conn, old_texts):
+            if not old_texts:  # spellings are looked up on live rows: none means no image carries it
                 raise EditError(f"no image has the tag '{old_tag}'")
             new_texts = tag_sql.find_texts(conn, {new_tag})
             category = vocabulary or tag_sql.first_category(conn, new_texts) or tag_sql.first_category(conn, old_texts)
