@@ -3,9 +3,12 @@ undo puts every row back as it was (category, source, model, confidence, rejecte
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from lorairo.database.schema import TagRecord
@@ -167,3 +170,79 @@ def test_deleting_a_tag_on_100k_images_is_one_undo_step(project: Project) -> Non
     assert counts(project) == {}
     EditCommand(deleted).undo(service)
     assert rows(project) == before  # manual rows back with their positions, model rows un-rejected
+
+
+# --- property test: project-wide rename / delete against a plain Python model ------------------------------
+
+VOCABULARY_SPELLINGS = ("cat", "Cat", "kitty", "dog", "sky")
+Row = tuple[str, str, bool, int | None]  # tag, source, rejected, position
+row_strategy = st.tuples(
+    st.sampled_from(VOCABULARY_SPELLINGS),
+    st.sampled_from(("manual", "model")),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(0, 5)),
+)
+
+
+def _model_rename(images: list[list[Row]], old: str, new: str | None) -> list[Counter[tuple[str, str]]]:
+    """What each image's live (tag, source) rows must be after `old` is renamed to `new` (None: deleted)."""
+    result = []
+    for rows_of_image in images:
+        live = [r for r in rows_of_image if not r[2]]
+        hits = [r for r in live if r[0].lower() == old.lower()]
+        kept = Counter((t, s) for t, s, _rej, _pos in live if t.lower() != old.lower())
+        if hits and new is not None:
+            case_only = new.lower() == old.lower()
+            if case_only or not any(t.lower() == new.lower() for t, _s in kept):
+                kept[(new, "manual")] += 1
+        result.append(kept)
+    return result
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    # One row per (text, source) and image: a rejection is keyed by content (it must survive a re-annotation, which
+    # gives the rows new ids), so two rows of one key, one live and one rejected, would both come back on undo.
+    images=st.lists(st.lists(row_strategy, max_size=5, unique_by=lambda r: (r[0], r[1])), min_size=1, max_size=6),
+    old=st.sampled_from(("cat", "kitty", "dog")),
+    new=st.one_of(st.none(), st.sampled_from(("Cat", "cat", "kitty", "sky", "tabby"))),
+)
+def test_project_wide_edits_match_a_plain_model_and_undo_restores_every_row(
+    project: Project, images: list[list[Row]], old: str, new: str | None
+) -> None:
+    with project.db.session(write=True) as s:
+        conn = raw_connection(s)
+        conn.execute("DELETE FROM tags")
+        conn.execute("DELETE FROM images")
+    ids = [add_image(project, f"p{n}.png") for n in range(len(images))]
+    with project.db.session(write=True) as s:
+        for image_id, rows_of_image in zip(ids, images, strict=True):
+            s.add_all(
+                TagRecord(image_id=image_id, tag=t, source=src, model_id=None, is_rejected=rej, position=pos)
+                for t, src, rej, pos in rows_of_image
+            )
+    service = EditService(project)
+    before = rows(project)
+    carriers = [
+        i for i, r in zip(ids, images, strict=True) if any(t.lower() == old and not rej for t, _s, rej, _p in r)
+    ]
+    if new is not None and new == old:
+        return
+    try:
+        result = service.rename_everywhere(old, new) if new is not None else service.delete_everywhere(old)
+    except EditError as exc:
+        assert not carriers and "no image has the tag" in str(exc)
+        assert rows(project) == before
+        return
+    assert sorted(result.changed_ids) == carriers
+    expected = _model_rename(images, old, new)
+    with project.db.session() as s:
+        for image_id, want in zip(ids, expected, strict=True):
+            live = s.execute(
+                select(TagRecord.tag, TagRecord.source).where(
+                    TagRecord.image_id == image_id, TagRecord.is_rejected.is_(False)
+                )
+            )
+            assert Counter((str(t), str(src)) for t, src in live) == want
+    EditCommand(result).undo(service)
+    assert rows(project) == before
