@@ -445,3 +445,23 @@ def test_near_duplicate_review_compares_in_the_viewer(qtbot, window) -> None:  #
     assert window.stack.currentWidget() is window.review.viewer and window.review.viewer.comparing
     qtbot.waitUntil(lambda: set(window.review.viewer.image_ids()) == set(ids[:2]))
     dialog.close()
+
+
+def test_neighbours_are_prefetched_only_once_the_image_asked_for_is_shown(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """On two cores a neighbour decoding beside the image being opened slows the open the user waits for."""
+    from lorairo.gui.widgets.viewer import ImageViewer
+    from lorairo.gui.workers import JobManager
+
+    first, second = _photo(tmp_path, "a.jpg", (1600, 1200)), _photo(tmp_path, "b.jpg", (1200, 1600))
+    jobs = JobManager()
+    viewer = ImageViewer(jobs, lambda i: (first if i == 1 else second, f"{i}.jpg"))
+    qtbot.addWidget(viewer)
+    viewer.resize(800, 600)
+    viewer.show()
+    viewer.show_image(1)  # the look-up, then the decode, both on workers
+    viewer.prefetch([second])
+    assert not viewer.cache.pending  # deferred: nothing decodes beside the image asked for
+    qtbot.waitUntil(lambda: viewer.view.has_image, timeout=10_000)
+    target = viewer.panes[0].target_size()
+    qtbot.waitUntil(lambda: viewer.cache.get(second, target) is not None, timeout=10_000)
+    jobs.shutdown()

@@ -27,6 +27,8 @@ __all__ = ["DecodeCache", "ImageViewer", "PathLookup", "ViewImage", "ViewTool", 
 class _Pane(QWidget):
     """A ZoomView with its caption line (file name, size, zoom) and the decode bookkeeping for one image."""
 
+    settled = Signal()  # the image asked for is shown, or its failure is
+
     def __init__(self, jobs: JobManager, cache: DecodeCache, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
@@ -44,6 +46,7 @@ class _Pane(QWidget):
         self.name = ""
         self._generation = 0
         self._full_requested = False
+        self.loading = False  # a decode of the image asked for is under way
         self.view.resolution_wanted.connect(self._decode_full)
         self.view.zoom_changed.connect(lambda _s: self._update_caption())
 
@@ -67,6 +70,7 @@ class _Pane(QWidget):
             return
         self.view.set_message("Loading…")
         self._update_caption()
+        self.loading = True
         cache = self.cache
 
         def done(image: ViewImage) -> None:
@@ -87,6 +91,7 @@ class _Pane(QWidget):
         self._generation += 1
         self.view.set_message(message)
         self.caption.setText("")
+        self._settle()
 
     def _decode_full(self) -> None:
         decoded = self.view.decoded_size()
@@ -110,11 +115,18 @@ class _Pane(QWidget):
         if generation == self._generation:
             self.view.set_image(image, keep_view=keep)
             self._update_caption()
+            self._settle()
 
     def _failed(self, generation: int, error: JobError) -> None:
         if generation == self._generation:
             self.view.set_message(f"Cannot show this image:\n{error.message}")
             self._update_caption()
+            self._settle()
+
+    def _settle(self) -> None:
+        if self.loading:
+            self.loading = False
+            self.settled.emit()
 
     def _update_caption(self) -> None:
         full = self.view.full_size()
@@ -174,6 +186,10 @@ class ImageViewer(QWidget):
         layout.addLayout(views, 1)
         self.setFocusProxy(self.panes[0].view)
         self._lookup_generation = 0
+        # Neighbours asked for while the image itself is still decoding wait for it: on two cores a prefetch
+        # decoding beside it would slow the open the user is waiting for.
+        self._deferred_prefetch: list[Path] = []
+        self.panes[0].settled.connect(self._prefetch_deferred)
 
     @property
     def view(self) -> ZoomView:
@@ -207,6 +223,7 @@ class ImageViewer(QWidget):
         for pane, image_id in zip(self.panes, ids, strict=False):
             pane.image_id = image_id
             pane.view.set_message("Loading…")
+            pane.loading = True  # the look-up, then the decode
         self.title.setText("Compare" if len(ids) == 2 else "")
 
         def found(paths: list[tuple[Path, str] | str]) -> None:
@@ -233,7 +250,12 @@ class ImageViewer(QWidget):
         )
 
     def prefetch(self, paths: list[Path]) -> None:
-        """Decode these files at the view's size in the background (the neighbours of the image shown)."""
+        """Decode these files at the view's size in the background (the neighbours of the image shown), once the
+        image shown is decoded."""
+        if self.panes[0].loading:
+            self._deferred_prefetch = list(paths)
+            return
+        self._deferred_prefetch = []
         target = self.panes[0].target_size()
         cache = self.cache
         for path in paths:
@@ -259,6 +281,10 @@ class ImageViewer(QWidget):
                 pool="viewer",
                 priority=PRIORITY_LATER,
             )
+
+    def _prefetch_deferred(self) -> None:
+        if self._deferred_prefetch:
+            self.prefetch(self._deferred_prefetch)
 
     def fit(self) -> None:
         for pane in self.panes:
