@@ -175,6 +175,14 @@ class ZoomView(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
+        try:
+            self._paint(painter)
+        finally:
+            # Ended here, not when Python frees the painter: anything holding the frame a moment longer (a
+            # traceback, a profiler's stack sample) would leave it active past the paint event.
+            painter.end()
+
+    def _paint(self, painter: QPainter) -> None:
         painter.fillRect(self.rect(), self.palette().window().color().darker(125))
         if self._pixmap is None:
             painter.setPen(self.palette().placeholderText().color())
