@@ -78,7 +78,7 @@ class NearDuplicateGroup:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one object per row, not two (an undo record may hold 65k)
 class TagRow:
     """The data of one tag row (without its id, which is assigned on insertion)."""
 
@@ -93,7 +93,7 @@ class TagRow:
     position: int | None = None  # the user's order of the image's tags (None: not placed by the user)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TagKey:
     """Which rows a rejection applies to: one tag of one image from one source (and model)."""
 
@@ -113,13 +113,39 @@ class DeleteTags:
     tag_ids: tuple[int, ...]
 
 
+#: Rows of one (tag, source, model) on these images: the bulk form of `TagKey`s.
+RejectGroup = tuple[str, str, int | None, tuple[int, ...]]
+
+
 @dataclass(frozen=True)
 class SetTagsRejected:
     """Reject (or restore) model / sidecar tags, named by content rather than row id: a re-annotation replaces
-    a model's rows with new ids but keeps rejected names rejected, so undo must still find them."""
+    a model's rows with new ids but keeps rejected names rejected, so undo must still find them.
+
+    `groups` holds the same as `keys`, one (tag, source, model, image ids) per tag: the inverse of a project-wide
+    edit of 65k rows is a handful of tuples of ints instead of 65k objects, which every later full garbage
+    collection would walk (holding the GIL: a 116-141 ms GUI stall measured, docs/benchmarks.md)."""
 
     keys: tuple[TagKey, ...]
     rejected: bool
+    groups: tuple[RejectGroup, ...] = ()
+
+    def grouped(self) -> dict[tuple[str, str, int | None], list[int]]:
+        """(tag, source, model) -> image ids, from both forms."""
+        found: dict[tuple[str, str, int | None], list[int]] = {}
+        for key in self.keys:
+            found.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
+        for tag, source, model_id, image_ids in self.groups:
+            found.setdefault((tag, source, model_id), []).extend(image_ids)
+        return found
+
+
+def reject_groups(flipped: Iterable[tuple[int, str, str, int | None]]) -> tuple[RejectGroup, ...]:
+    """(image, tag, source, model) rows -> the bulk form, image ids ascending and unique."""
+    found: dict[tuple[str, str, int | None], set[int]] = {}
+    for image_id, tag, source, model_id in flipped:
+        found.setdefault((tag, source, model_id), set()).add(int(image_id))
+    return tuple((tag, source, model_id, tuple(sorted(ids))) for (tag, source, model_id), ids in found.items())
 
 
 @dataclass(frozen=True)
@@ -205,7 +231,7 @@ def is_empty(change: Change) -> bool:
     if isinstance(change, DeleteTags):
         return not change.tag_ids
     if isinstance(change, SetTagsRejected):
-        return not change.keys
+        return not change.keys and not any(group[3] for group in change.groups)
     return not change.values
 
 
@@ -215,10 +241,6 @@ def tag_rows_of(rows: Iterable[tuple[Any, ...]]) -> tuple[TagRow, ...]:
         TagRow(image_id, tag, category, source, model_id, annotation_id, confidence, bool(rejected), position)
         for image_id, tag, category, source, model_id, annotation_id, confidence, rejected, position in rows
     )
-
-
-def tag_keys_of(keys: Iterable[tuple[int, str, str, int | None]]) -> tuple[TagKey, ...]:
-    return tuple(TagKey(image_id, tag, source, model_id) for image_id, tag, source, model_id in keys)
 
 
 class EditRepository:
@@ -394,11 +416,9 @@ class EditRepository:
 
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
         # Grouped by (tag, source, model): one UPDATE ... RETURNING per group and chunk of images.
-        groups: dict[tuple[str, str, int | None], list[int]] = {}
-        for key in change.keys:
-            groups.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
-        flipped = tag_keys_of(tag_sql.set_rejected(tag_sql.raw_connection(self.session), groups, change.rejected))
-        return SetTagsRejected(flipped, not change.rejected), {key.image_id for key in flipped}
+        flipped = tag_sql.set_rejected(tag_sql.raw_connection(self.session), change.grouped(), change.rejected)
+        groups = reject_groups(flipped)
+        return SetTagsRejected((), not change.rejected, groups), {image_id for *_k, ids in groups for image_id in ids}
 
     def _manual_rows(self, table: Any, image_ids: list[int], value_column: Any, *filters: Any) -> dict[int, list[Any]]:
         """Manual rows (id, image_id, value) of `table` per image, oldest first."""

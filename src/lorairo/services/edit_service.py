@@ -42,7 +42,7 @@ from lorairo.database.tag_repository import (
     TagKey,
     TagRow,
     is_empty,
-    tag_keys_of,
+    reject_groups,
     tag_rows_of,
 )
 from lorairo.exceptions import LoRAIroException
@@ -189,7 +189,7 @@ def _project_edit_result(description: str, done: tag_sql.ProjectTagEdit) -> Edit
     deleted rows (with their categories and positions) and deletes the new ones."""
     inverse = ChangeSet(
         (
-            SetTagsRejected(tag_keys_of(done.rejected), False),
+            SetTagsRejected((), False, reject_groups(done.rejected)),
             InsertTags(tag_rows_of(done.deleted)),
             DeleteTags(tuple(done.inserted)),
         )
