@@ -59,6 +59,33 @@ def point_images_at(root: Path, photos: list[Path]) -> list[int]:
     return ids
 
 
+class GcPauses:
+    """Garbage collections while measuring: a full collection runs in whichever thread triggers it and holds the
+    GIL throughout, so one in a worker stalls the GUI thread as long as it takes."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.started = 0.0
+        self.pauses: list[tuple[int, float]] = []
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], (time.perf_counter() - self.started) * 1000))
+
+    def take(self) -> dict[str, object]:
+        pauses, self.pauses = self.pauses, []
+        full = [ms for generation, ms in pauses if generation == 2]
+        return {
+            "gc_collections": len(pauses),
+            "gc_full": len(full),
+            "gc_longest_ms": round(max((ms for _g, ms in pauses), default=0.0), 1),
+        }
+
+
 def run(workdir: Path) -> dict[str, object]:
     from PySide6.QtCore import QSize
 
@@ -167,6 +194,10 @@ def run(workdir: Path) -> dict[str, object]:
     }
 
     # project-wide rename of the most used tag (about half the images carry it), then undo
+    import gc
+
+    gc_pauses = GcPauses()
+    results["python_objects_tracked_by_gc"] = len(gc.get_objects())
     counts = tags.counts()
     old = max(counts, key=lambda t: counts[t])
     new = "bench renamed tag"
@@ -176,6 +207,7 @@ def run(workdir: Path) -> dict[str, object]:
     pump_until(app, lambda: tags.counts().get(new) == counts[old], 300)
     renamed_s = time.perf_counter() - t0
     rename = stall.stop()
+    rename_gc = gc_pauses.take()
     stall.start()
     t0 = time.perf_counter()
     panel.undo_stack.undo()
@@ -188,6 +220,8 @@ def run(workdir: Path) -> dict[str, object]:
         "rename_max_gap_ms": rename["max_gap_ms"],
         "undo_until_panel_updated_s": round(undo_s, 2),
         "undo_max_gap_ms": stall.stop()["max_gap_ms"],
+        "rename_gc": rename_gc,
+        "undo_gc": gc_pauses.take(),
     }
     if os.environ.get("BENCH_TRACE_STALLS"):
         for stack, hits in stall.stacks.most_common(8):

@@ -142,7 +142,7 @@ def test_pillow_fallback_logs_pillows_warnings_with_the_file_name(
 
     from loguru import logger
 
-    from lorairo.gui.widgets.viewer import _decode_with_pillow
+    from lorairo.gui.widgets.view_decode import _decode_with_pillow
 
     tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 100, 1000) + struct.pack("<I", 0)
     path = tmp_path / "exif.webp"
@@ -383,6 +383,36 @@ def test_a_corrupt_file_raises_a_message_naming_it(tmp_path: Path) -> None:
         decode_for_view(broken, QSize(800, 600))
 
 
+def test_the_viewer_says_which_file_it_cannot_decode(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A corrupt file (not a missing one) shows its message in the viewer, the viewer keeps working, and a broken
+    neighbour that was prefetched says nothing until the user gets there."""
+    from lorairo.gui.widgets.viewer import ImageViewer
+    from lorairo.gui.workers import JobManager
+
+    good = _photo(tmp_path, "good.jpg", (1200, 900))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    errors: list[object] = []
+    jobs = JobManager()
+    jobs.error_reported.connect(errors.append)
+    viewer = ImageViewer(jobs, lambda i: (good, "good.jpg") if i == 1 else (broken, "broken.jpg"))
+    qtbot.addWidget(viewer)
+    viewer.resize(800, 600)
+    viewer.show()
+    viewer.show_image(1)
+    qtbot.waitUntil(lambda: viewer.view.has_image, timeout=10_000)
+    viewer.prefetch([broken])
+    target = viewer.panes[0].target_size()
+    qtbot.waitUntil(lambda: not viewer.cache.pending, timeout=10_000)
+    assert viewer.cache.get(broken, target) is None and errors == []  # quiet while the user is elsewhere
+    viewer.show_image(2)
+    qtbot.waitUntil(lambda: "Cannot show this image" in viewer.view.message, timeout=10_000)
+    assert "broken.jpg: cannot decode" in viewer.view.message and not viewer.view.has_image
+    viewer.show_image(1)  # and on to a good one
+    qtbot.waitUntil(lambda: viewer.view.has_image, timeout=10_000)
+    jobs.shutdown()
+
+
 def test_viewer_prefetches_the_next_image(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from lorairo.gui.widgets.viewer import ImageViewer
     from lorairo.gui.workers import JobManager
@@ -416,3 +446,23 @@ def test_near_duplicate_review_compares_in_the_viewer(qtbot, window) -> None:  #
     assert window.stack.currentWidget() is window.review.viewer and window.review.viewer.comparing
     qtbot.waitUntil(lambda: set(window.review.viewer.image_ids()) == set(ids[:2]))
     dialog.close()
+
+
+def test_neighbours_are_prefetched_only_once_the_image_asked_for_is_shown(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """On two cores a neighbour decoding beside the image being opened slows the open the user waits for."""
+    from lorairo.gui.widgets.viewer import ImageViewer
+    from lorairo.gui.workers import JobManager
+
+    first, second = _photo(tmp_path, "a.jpg", (1600, 1200)), _photo(tmp_path, "b.jpg", (1200, 1600))
+    jobs = JobManager()
+    viewer = ImageViewer(jobs, lambda i: (first if i == 1 else second, f"{i}.jpg"))
+    qtbot.addWidget(viewer)
+    viewer.resize(800, 600)
+    viewer.show()
+    viewer.show_image(1)  # the look-up, then the decode, both on workers
+    viewer.prefetch([second])
+    assert not viewer.cache.pending  # deferred: nothing decodes beside the image asked for
+    qtbot.waitUntil(lambda: viewer.view.has_image, timeout=10_000)
+    target = viewer.panes[0].target_size()
+    qtbot.waitUntil(lambda: viewer.cache.get(second, target) is not None, timeout=10_000)
+    jobs.shutdown()

@@ -131,3 +131,45 @@ def test_signals_do_not_leak_references_to_true(qtbot) -> None:  # type: ignore[
         gc.enable()
     assert len(seen) == 5000
     assert after >= before - 500
+
+
+def test_the_viewer_lane_puts_the_shown_image_before_queued_prefetches(qtbot, jobs: JobManager) -> None:  # type: ignore[no-untyped-def]
+    """The image asked for goes before queued prefetches of its neighbours: with every viewer thread busy, the
+    one thread that comes free takes the shown image's decode first, though it was queued last."""
+    from lorairo.gui.workers import PRIORITY_LATER, PRIORITY_NOW, VIEWER_THREADS
+
+    releases = [threading.Event() for _ in range(VIEWER_THREADS)]
+    started = threading.Semaphore(0)
+
+    def blocker(event: threading.Event) -> None:
+        started.release()
+        event.wait(10)
+
+    for event in releases:
+        jobs.submit("prefetch running", lambda _ctx, event=event: blocker(event), pool="viewer")
+    for _ in releases:
+        assert started.acquire(timeout=5)
+    order: list[str] = []
+    prefetch = jobs.submit("prefetch", lambda _ctx: order.append("prefetch"), pool="viewer", priority=PRIORITY_LATER)
+    shown = jobs.submit("decode shown", lambda _ctx: order.append("shown"), pool="viewer", priority=PRIORITY_NOW)
+    try:
+        releases[0].set()  # one thread comes free; the other stays busy, so the two run one after the other
+        with qtbot.waitSignal(prefetch.finished, timeout=5000):
+            pass
+        assert shown.done and order == ["shown", "prefetch"]
+    finally:
+        for event in releases:
+            event.set()
+
+
+def test_a_viewer_decode_finishes_while_every_shared_thread_is_blocked(qtbot, jobs: JobManager) -> None:  # type: ignore[no-untyped-def]
+    release = threading.Event()
+    for n in range(8):
+        jobs.submit(f"tags panel count {n}", lambda _ctx: release.wait(10))
+    decoded = jobs.submit("decode shown", lambda _ctx: "image", pool="viewer")
+    try:
+        with qtbot.waitSignal(decoded.result, timeout=5000) as blocker:
+            pass
+        assert blocker.args == ["image"]
+    finally:
+        release.set()

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from lorairo.database import tag_sql
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
     SOURCE_MANUAL,
@@ -77,7 +78,7 @@ class NearDuplicateGroup:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one object per row, not two (an undo record may hold 65k)
 class TagRow:
     """The data of one tag row (without its id, which is assigned on insertion)."""
 
@@ -92,7 +93,7 @@ class TagRow:
     position: int | None = None  # the user's order of the image's tags (None: not placed by the user)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TagKey:
     """Which rows a rejection applies to: one tag of one image from one source (and model)."""
 
@@ -112,13 +113,39 @@ class DeleteTags:
     tag_ids: tuple[int, ...]
 
 
+#: Rows of one (tag, source, model) on these images: the bulk form of `TagKey`s.
+RejectGroup = tuple[str, str, int | None, tuple[int, ...]]
+
+
 @dataclass(frozen=True)
 class SetTagsRejected:
     """Reject (or restore) model / sidecar tags, named by content rather than row id: a re-annotation replaces
-    a model's rows with new ids but keeps rejected names rejected, so undo must still find them."""
+    a model's rows with new ids but keeps rejected names rejected, so undo must still find them.
+
+    `groups` holds the same as `keys`, one (tag, source, model, image ids) per tag: the inverse of a project-wide
+    edit of 65k rows is a handful of tuples of ints instead of 65k objects, which every later full garbage
+    collection would walk (holding the GIL: a 116-141 ms GUI stall measured, docs/benchmarks.md)."""
 
     keys: tuple[TagKey, ...]
     rejected: bool
+    groups: tuple[RejectGroup, ...] = ()
+
+    def grouped(self) -> dict[tuple[str, str, int | None], list[int]]:
+        """(tag, source, model) -> image ids, from both forms."""
+        found: dict[tuple[str, str, int | None], list[int]] = {}
+        for key in self.keys:
+            found.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
+        for tag, source, model_id, image_ids in self.groups:
+            found.setdefault((tag, source, model_id), []).extend(image_ids)
+        return found
+
+
+def reject_groups(flipped: Iterable[tuple[int, str, str, int | None]]) -> tuple[RejectGroup, ...]:
+    """(image, tag, source, model) rows -> the bulk form, image ids ascending and unique."""
+    found: dict[tuple[str, str, int | None], set[int]] = {}
+    for image_id, tag, source, model_id in flipped:
+        found.setdefault((tag, source, model_id), set()).add(int(image_id))
+    return tuple((tag, source, model_id, tuple(sorted(ids))) for (tag, source, model_id), ids in found.items())
 
 
 @dataclass(frozen=True)
@@ -204,8 +231,16 @@ def is_empty(change: Change) -> bool:
     if isinstance(change, DeleteTags):
         return not change.tag_ids
     if isinstance(change, SetTagsRejected):
-        return not change.keys
+        return not change.keys and not any(group[3] for group in change.groups)
     return not change.values
+
+
+def tag_rows_of(rows: Iterable[tuple[Any, ...]]) -> tuple[TagRow, ...]:
+    """`TagRow`s from plain rows in `TagRow`'s field order (as `tag_sql` returns them)."""
+    return tuple(
+        TagRow(image_id, tag, category, source, model_id, annotation_id, confidence, bool(rejected), position)
+        for image_id, tag, category, source, model_id, annotation_id, confidence, rejected, position in rows
+    )
 
 
 class EditRepository:
@@ -370,94 +405,20 @@ class EditRepository:
         return self._set_link_status(change)
 
     def _insert_tags(self, change: InsertTags) -> tuple[Change, set[int]]:
-        if not change.rows:
-            return DeleteTags(()), set()
-        now = utcnow()
-        values = [
-            {
-                "image_id": row.image_id,
-                "tag": row.tag,
-                "category": row.category,
-                "source": row.source,
-                "model_id": row.model_id,
-                "annotation_id": row.annotation_id,
-                "confidence": row.confidence,
-                "is_rejected": row.is_rejected,
-                "position": row.position,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for row in change.rows  # not dataclasses.asdict: it deep-copies, 1.2 s for 10k rows
-        ]
-        table: Table = TagRecord.__table__  # type: ignore[assignment]  # Core insert: the ORM bulk path costs ~3x more for 10k rows
-        # One executemany without RETURNING: with `sort_by_parameter_order` SQLAlchemy runs one INSERT per row on
-        # SQLite (65k statements, 5.8 s for a project-wide rename). The new ids are the rows above the previous
-        # maximum: `tags` has no AUTOINCREMENT, so SQLite gives max(id) + 1, and this write transaction is the
-        # only writer.
-        before = int(self.session.execute(select(func.max(table.c.id))).scalar() or 0)
-        self.session.execute(insert(table), values)
-        new_ids = [int(i) for i in self.session.scalars(select(table.c.id).where(table.c.id > before))]
-        if len(new_ids) != len(values):
-            raise RuntimeError(f"inserted {len(values)} tag rows but found {len(new_ids)} new ids")
+        # Plain SQL on the session's connection (database/tag_sql.py says why): undo of a project-wide delete
+        # re-inserts 65k rows.
+        new_ids = tag_sql.insert_rows(tag_sql.raw_connection(self.session), change.rows)
         return DeleteTags(tuple(new_ids)), {row.image_id for row in change.rows}
 
     def _delete_tags(self, change: DeleteTags) -> tuple[Change, set[int]]:
-        rows: list[TagRow] = []
-        columns = (
-            TagRecord.image_id,
-            TagRecord.tag,
-            TagRecord.category,
-            TagRecord.source,
-            TagRecord.model_id,
-            TagRecord.annotation_id,
-            TagRecord.confidence,
-            TagRecord.is_rejected,
-            TagRecord.position,
-        )
-        for chunk in chunked(list(change.tag_ids)):  # DELETE ... RETURNING: one statement, no ORM objects
-            stmt = delete(TagRecord).where(TagRecord.id.in_(chunk)).returning(*columns)
-            rows.extend(
-                TagRow(
-                    r.image_id,
-                    r.tag,
-                    r.category,
-                    r.source,
-                    r.model_id,
-                    r.annotation_id,
-                    r.confidence,
-                    r.is_rejected,
-                    r.position,
-                )
-                for r in self.session.execute(stmt.execution_options(synchronize_session=False))
-            )
-        return InsertTags(tuple(rows)), {row.image_id for row in rows}
+        rows = tag_rows_of(tag_sql.delete_rows(tag_sql.raw_connection(self.session), change.tag_ids))
+        return InsertTags(rows), {row.image_id for row in rows}
 
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
         # Grouped by (tag, source, model): one UPDATE ... RETURNING per group and chunk of images.
-        groups: dict[tuple[str, str, int | None], list[int]] = {}
-        for key in change.keys:
-            groups.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
-        flipped: list[TagKey] = []
-        for (tag, source, model_id), image_ids in groups.items():
-            model_match = TagRecord.model_id.is_(None) if model_id is None else TagRecord.model_id == model_id
-            for chunk in chunked(sorted(set(image_ids))):
-                where = (
-                    TagRecord.image_id.in_(chunk),
-                    TagRecord.tag == tag,
-                    TagRecord.source == source,
-                    model_match,
-                    TagRecord.is_rejected.is_(not change.rejected),
-                )
-                stmt = (
-                    update(TagRecord)
-                    .where(*where)
-                    .values(is_rejected=change.rejected, updated_at=utcnow())
-                    .returning(TagRecord.image_id)
-                    .execution_options(synchronize_session=False)
-                )
-                hit = sorted(set(self.session.scalars(stmt)))
-                flipped.extend(TagKey(image_id, tag, source, model_id) for image_id in hit)
-        return SetTagsRejected(tuple(flipped), not change.rejected), {key.image_id for key in flipped}
+        flipped = tag_sql.set_rejected(tag_sql.raw_connection(self.session), change.grouped(), change.rejected)
+        groups = reject_groups(flipped)
+        return SetTagsRejected((), not change.rejected, groups), {image_id for *_k, ids in groups for image_id in ids}
 
     def _manual_rows(self, table: Any, image_ids: list[int], value_column: Any, *filters: Any) -> dict[int, list[Any]]:
         """Manual rows (id, image_id, value) of `table` per image, oldest first."""

@@ -195,6 +195,9 @@ class MainWindow(QMainWindow):
         self._attach_review()
         self._attach_problems()
         self.ready = True
+        from lorairo.gui.app import freeze_startup_objects
+
+        freeze_startup_objects()  # full garbage collections then skip the ~190k objects of the startup
         self._reopen_last_project()
 
     def _reopen_last_project(self) -> None:

@@ -13,31 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from genai_tag_db_tools.normalize import normalize_tag as _library_normalize
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from lorairo.database.chunks import chunked
-from lorairo.database.schema import (
-    SOURCE_MANUAL,
-    AnnotationFailure,
-    CaptionRecord,
-    ImageRecord,
-    ModelRecord,
-    QualityScoreRecord,
-    RatingRecord,
-    TagRecord,
-)
+from lorairo.database import tag_sql
+from lorairo.database.schema import SOURCE_MANUAL
 from lorairo.database.tag_repository import (
     LINK_PENDING,
     LINK_REVIEWED,
     MANUAL_SCORE_MAX,
     MANUAL_SCORE_MIN,
-    MANUAL_SCORE_NAME,
     Change,
     ChangeSet,
     DeleteTags,
@@ -56,9 +42,22 @@ from lorairo.database.tag_repository import (
     TagKey,
     TagRow,
     is_empty,
+    reject_groups,
+    tag_rows_of,
 )
 from lorairo.exceptions import LoRAIroException
 from lorairo.services.changes import Changes
+from lorairo.services.image_details import (
+    CaptionInfo,
+    FailureInfo,
+    ImageDetails,
+    RatingInfo,
+    ScoreInfo,
+    TagCount,
+    TagInfo,
+    load_details,
+    load_tag_counts,
+)
 from lorairo.services.project_service import Project
 
 RATING_LABELS = ("general", "sensitive", "questionable", "explicit")
@@ -169,181 +168,6 @@ class EditCommand:
         return result
 
 
-@dataclass(frozen=True)
-class TagInfo:
-    """One active tag of an image with its provenance (`model` is the model name for model tags)."""
-
-    tag_id: int
-    tag: str
-    category: str | None
-    source: str
-    model: str | None
-    confidence: float | None
-    position: int | None = None  # the user's place of the tag in the caption (None: not placed)
-
-    @property
-    def provenance(self) -> str:
-        return self.model or self.source
-
-
-@dataclass(frozen=True)
-class CaptionInfo:
-    text: str
-    source: str
-    model: str | None
-
-
-@dataclass(frozen=True)
-class ScoreInfo:
-    name: str
-    value: float
-    scale_min: float
-    scale_max: float
-    source: str
-    model: str | None
-
-
-@dataclass(frozen=True)
-class RatingInfo:
-    label: str
-    source: str
-    model: str | None
-
-
-@dataclass(frozen=True)
-class FailureInfo:
-    model: str
-    provider: str
-    reason: str
-    message: str | None
-    failed_at: datetime
-    policy_violation: bool
-
-
-@dataclass(frozen=True)
-class ImageDetails:
-    """Everything the details panel shows about one image (a snapshot; safe to hand between threads)."""
-
-    image_id: int
-    file_name: str
-    path: Path  # absolute path of the file LoRAIro reads
-    original_path: str
-    stored_in_project: bool
-    file_size: int
-    width: int
-    height: int
-    format: str
-    mode: str
-    has_alpha: bool
-    exif_orientation: int
-    hash_value: str
-    phash: str
-    excluded: bool
-    manual_rating: str | None
-    imported_at: datetime
-    other_paths: tuple[str, ...]
-    tags: tuple[TagInfo, ...]
-    rejected_tags: tuple[TagInfo, ...]
-    captions: tuple[CaptionInfo, ...]
-    scores: tuple[ScoreInfo, ...]
-    ratings: tuple[RatingInfo, ...]
-    failures: tuple[FailureInfo, ...]
-
-    @property
-    def manual_caption(self) -> str | None:
-        return next((c.text for c in self.captions if c.source == SOURCE_MANUAL), None)
-
-    @property
-    def manual_score(self) -> float | None:
-        return next((s.value for s in self.scores if s.source == SOURCE_MANUAL and s.name == MANUAL_SCORE_NAME), None)
-
-
-@dataclass(frozen=True)
-class TagCount:
-    """A tag over a selection: how many of the selected images carry it."""
-
-    tag: str
-    category: str | None
-    count: int
-
-
-def _load_details(session: Session, root: Path, image_id: int) -> ImageDetails | None:
-    image = session.get(ImageRecord, image_id)
-    if image is None:
-        return None
-    models: dict[int, str] = {int(i): str(n) for i, n in session.execute(select(ModelRecord.id, ModelRecord.name))}
-    tag_rows = session.scalars(select(TagRecord).where(TagRecord.image_id == image_id).order_by(TagRecord.id))
-    tags = [
-        (
-            r.is_rejected,
-            TagInfo(r.id, r.tag, r.category, r.source, models.get(r.model_id or -1), r.confidence, r.position),
-        )
-        for r in tag_rows
-    ]
-    # In id order: manual captions are kept in the user's order by their ids (see SetManualCaptionLists).
-    captions = session.scalars(
-        select(CaptionRecord).where(CaptionRecord.image_id == image_id).order_by(CaptionRecord.id)
-    )
-    scores = session.scalars(select(QualityScoreRecord).where(QualityScoreRecord.image_id == image_id))
-    ratings = session.scalars(select(RatingRecord).where(RatingRecord.image_id == image_id))
-    failures = session.scalars(
-        select(AnnotationFailure).where(AnnotationFailure.image_id == image_id).order_by(AnnotationFailure.id)
-    )
-    path = Path(image.file_path)
-    return ImageDetails(
-        image_id=image.id,
-        file_name=image.file_name,
-        path=path if path.is_absolute() else root / path,
-        original_path=image.original_path,
-        stored_in_project=image.stored_in_project,
-        file_size=image.file_size,
-        width=image.width,
-        height=image.height,
-        format=image.format,
-        mode=image.mode,
-        has_alpha=image.has_alpha,
-        exif_orientation=image.exif_orientation,
-        hash_value=image.hash_value,
-        phash=image.phash,
-        excluded=image.excluded,
-        manual_rating=image.manual_rating,
-        imported_at=image.created_at,
-        other_paths=tuple(s.source_path for s in image.sources if s.source_path != image.original_path),
-        tags=tuple(info for rejected, info in tags if not rejected),
-        rejected_tags=tuple(info for rejected, info in tags if rejected),
-        # Manual first: it is the caption export uses.
-        captions=tuple(
-            sorted(
-                (CaptionInfo(c.text, c.source, models.get(c.model_id or -1)) for c in captions),
-                key=lambda c: c.source != SOURCE_MANUAL,
-            )
-        ),
-        scores=tuple(
-            ScoreInfo(s.score_name, s.value, s.scale_min, s.scale_max, s.source, models.get(s.model_id or -1))
-            for s in scores
-        ),
-        ratings=tuple(RatingInfo(r.label, r.source, models.get(r.model_id or -1)) for r in ratings),
-        failures=tuple(
-            FailureInfo(f.model_name, f.provider, f.failure_reason, f.error_message, f.failed_at, f.is_policy_violation)
-            for f in failures
-        ),
-    )
-
-
-def _load_tag_counts(session: Session, image_ids: Sequence[int]) -> list[TagCount]:
-    found: dict[str, TagCount] = {}
-    for chunk in chunked(image_ids):  # chunks are disjoint image sets, so counts add up
-        rows = session.execute(
-            select(TagRecord.tag, func.max(TagRecord.category), func.count(func.distinct(TagRecord.image_id)))
-            .where(TagRecord.image_id.in_(chunk), TagRecord.is_rejected.is_(False))
-            .group_by(TagRecord.tag)
-        )
-        for tag, category, count in rows:
-            old = found.get(tag)
-            found[tag] = TagCount(tag, (old.category if old else None) or category, (old.count if old else 0) + count)
-    return sorted(found.values(), key=lambda t: (-t.count, t.tag))
-
-
 def check_tag_text(tag: str) -> None:
     """Refuse text that cannot be one tag of a caption line (raises EditError naming the tag)."""
     if KEEP_SEPARATOR in tag:
@@ -358,6 +182,19 @@ def check_tag_text(tag: str) -> None:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _project_edit_result(description: str, done: tag_sql.ProjectTagEdit) -> EditResult:
+    """The undo record of a project-wide edit: applied in this order, the inverse un-rejects, re-inserts the
+    deleted rows (with their categories and positions) and deletes the new ones."""
+    inverse = ChangeSet(
+        (
+            SetTagsRejected((), False, reject_groups(done.rejected)),
+            InsertTags(tag_rows_of(done.deleted)),
+            DeleteTags(tuple(done.inserted)),
+        )
+    )
+    return EditResult(description, tuple(sorted(done.touched)), inverse)
 
 
 class EditService:
@@ -489,31 +326,37 @@ class EditService:
 
     def images_with_tag(self, tag: str) -> list[int]:
         """Every image of the project carrying `tag` (active; any source; case-insensitive)."""
-        wanted = normalize_tag(tag).lower()
         with self.project.db.session() as session:
-            ids = session.scalars(
-                select(TagRecord.image_id)
-                .where(func.lower(TagRecord.tag) == wanted, TagRecord.is_rejected.is_(False))
-                .distinct()
-            )
-            return sorted(int(i) for i in ids)
+            conn = tag_sql.raw_connection(session)
+            return tag_sql.images_with(conn, tag_sql.find_texts(conn, {tag, normalize_tag(tag)}))
 
     def rename_everywhere(self, old: str, new: str) -> EditResult:
-        """Rename (or merge, when `new` exists) `old` on every image of the project: one undoable step."""
-        ids = self.images_with_tag(old)
-        if not ids:
-            raise EditError(f"no image has the tag '{normalize_tag(old)}'")
-        return self.rename_tag(ids, old, new)
+        """Rename (or merge, when `new` exists) `old` on every image of the project: one undoable step.
+
+        Done by SQLite in a few set statements (database/tag_sql.py): 65k images must not stall the GUI."""
+        old_tag, new_tag = self._clean_tags([old])[0], self._clean_tags([new])[0]
+        if old_tag == new_tag:
+            raise EditError(f"'{old_tag}' is already called that")
+        vocabulary = self._vocabulary_categories([new_tag]).get(new_tag)
+        with self.project.db.session(write=True) as session:
+            conn = tag_sql.raw_connection(session)
+            old_texts = tag_sql.find_texts(conn, {old, old_tag})
+            if not old_texts:  # spellings are looked up on live rows: none means no image carries it
+                raise EditError(f"no image has the tag '{old_tag}'")
+            new_texts = tag_sql.find_texts(conn, {new_tag})
+            category = vocabulary or tag_sql.first_category(conn, new_texts) or tag_sql.first_category(conn, old_texts)
+            done = tag_sql.rename_everywhere(conn, old_texts, new_tag, new_texts, category)
+        return _project_edit_result(f"Rename {old_tag} to {new_tag}", done)
 
     def delete_everywhere(self, tag: str) -> EditResult:
         """Remove `tag` from every image of the project: one undoable step."""
-        ids = self.images_with_tag(tag)
-        if not ids:
-            raise EditError(f"no image has the tag '{normalize_tag(tag)}'")
-        result = self.remove_tags(ids, [tag])
-        return EditResult(
-            f"Delete {normalize_tag(tag)} from {_plural(len(ids), 'image')}", result.changed_ids, result.inverse
-        )
+        cleaned = self._clean_tags([tag])[0]
+        with self.project.db.session(write=True) as session:
+            conn = tag_sql.raw_connection(session)
+            done = tag_sql.remove_everywhere(conn, tag_sql.find_texts(conn, {tag, cleaned}))
+        if not done.touched:
+            raise EditError(f"no image has the tag '{cleaned}'")
+        return _project_edit_result(f"Delete {cleaned} from {_plural(len(done.touched), 'image')}", done)
 
     def set_tag_order(self, image_id: int, tags: Sequence[str]) -> EditResult:
         """Place the image's tags in this order in its caption (within export's category order); tags left out
@@ -597,7 +440,7 @@ class EditService:
     def get_image_details(self, image_id: int) -> ImageDetails:
         """Everything the details panel shows about one image."""
         with self.project.db.session() as session:
-            details = _load_details(session, self.project.root, image_id)
+            details = load_details(session, self.project.root, image_id)
         if details is None:
             raise EditError(f"image {image_id} is not in project '{self.project.name}'")
         return details
@@ -605,7 +448,7 @@ class EditService:
     def tag_counts(self, image_ids: Iterable[int]) -> list[TagCount]:
         """Active tags over a selection with how many of the images carry each (for batch editing)."""
         with self.project.db.session() as session:
-            return _load_tag_counts(session, sorted(set(image_ids)))
+            return load_tag_counts(session, sorted(set(image_ids)))
 
     # --- near-duplicates -----------------------------------------------------------------------------
 

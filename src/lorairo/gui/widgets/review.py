@@ -231,7 +231,12 @@ class ReviewController(QObject):
         self.statistics_dock.setWidget(self.statistics)
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.statistics_dock)
         if not self._restore_dock(self.statistics_dock):
-            self.statistics_dock.hide()  # first time: hidden, shown from the View menu
+            # First time: a tab beside the log (side by side, the plots got half a 1024 px window), hidden until
+            # asked for from the View menu.
+            log_dock = getattr(window, "log_dock", None)
+            if log_dock is not None:
+                window.tabifyDockWidget(log_dock, self.statistics_dock)
+            self.statistics_dock.hide()
         self.statistics_dock.visibilityChanged.connect(self._statistics_shown)
         action = self.statistics_dock.toggleViewAction()
         action.setShortcut(QKeySequence("Ctrl+Shift+S"))
@@ -248,6 +253,8 @@ class ReviewController(QObject):
         return known and self.window.restoreDockWidget(dock)
 
     def _statistics_shown(self, visible: bool) -> None:
+        if visible:
+            self.statistics_dock.raise_()  # the tab in front of the log when asked for
         if visible and self.statistics_dock.height() < 260 and not self.statistics_dock.isFloating():
             self.window.resizeDocks([self.statistics_dock], [320], Qt.Orientation.Vertical)
 
