@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
+    PHASH_BANDS,
     SOURCE_SIDECAR,
     CaptionRecord,
     ImageRecord,
@@ -29,6 +30,7 @@ from lorairo.database.schema import (
     NearDuplicateRecord,
     SidecarFileRecord,
     TagRecord,
+    phash_band_sql,
     utcnow,
 )
 
@@ -150,6 +152,33 @@ class ImportRepository:
             cursor.close()
         pairs = flat.reshape(-1, 2)
         return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+    def phash_band_candidates(self, probes: Sequence[Sequence[int]], below_id: int) -> list[tuple[int, int]]:
+        """(image id, signed pHash) of the images with an id below `below_id` whose pHash band ``b`` takes one of
+        the values ``probes[b]`` (one list per band of `PHASH_BANDS`). An image matching on several bands comes
+        back once per band. Each band is read through its expression index, so the cost follows the number of
+        probes and matches, not the size of the project (bench/scale.py)."""
+        if len(probes) != len(PHASH_BANDS):
+            raise ValueError(f"{len(probes)} probe lists for {len(PHASH_BANDS)} pHash bands")
+        parts = [
+            f"SELECT id, phash_int FROM images WHERE {phash_band_sql(shift, width)} IN ({', '.join('?' * len(values))})"
+            f" AND id < ?"
+            for (shift, width), values in zip(PHASH_BANDS, probes, strict=True)
+            if values
+        ]
+        if not parts:
+            return []
+        params: list[int] = []
+        for values in probes:
+            if values:
+                params.extend(values)
+                params.append(below_id)
+        raw = self.session.connection().connection.driver_connection
+        cursor = raw.execute(" UNION ALL ".join(parts), params)  # type: ignore[union-attr]
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
     def phash_rows(self) -> list[tuple[int, int]]:
         """(image id, signed pHash) of every image (tests and small tools; imports use `phash_arrays`)."""
