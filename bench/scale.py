@@ -228,7 +228,11 @@ def child_import(project_root: Path, folder: Path, empty_root: Path) -> dict[str
 
 
 def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
-    """A real import of every file in `folder` into `root` (fresh project), then the same folder again."""
+    """A real import of every file in `folder` into `root` (fresh project), then the same folder again.
+
+    Throughput per tenth of the files (the first and last tenth are the issue's "first / last 10k" at 100k),
+    and resident memory of the importing process and of its worker processes sampled every 0.5 s and at each
+    tenth (memory must stay flat: nothing may grow with the number of images imported so far)."""
     import threading
 
     import psutil
@@ -241,22 +245,40 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
     project = ProjectService(config).open(root.name)
     proc = psutil.Process()
     marks: list[tuple[float, int]] = []
-    peak = [proc.memory_info().rss]
     stop = threading.Event()
+
+    def rss() -> tuple[int, int]:
+        children = 0
+        for child in proc.children(recursive=True):
+            try:
+                children += child.memory_info().rss
+            except psutil.Error:
+                continue
+        return proc.memory_info().rss, children
+
+    peak = [rss()]
 
     def watch() -> None:
         while not stop.wait(0.5):
-            peak[0] = max(peak[0], proc.memory_info().rss)
+            now = rss()
+            peak[0] = (max(peak[0][0], now[0]), max(peak[0][1], now[1]))
 
     threading.Thread(target=watch, daemon=True).start()
+    by_tenth: list[tuple[int, float, int, int]] = []  # (done, seconds, parent rss, workers rss)
+    t0 = time.perf_counter()
+    expected = [0]
 
     def progress(done: int, total: int, _message: str) -> None:
         if total:
-            marks.append((time.perf_counter(), done))
+            now = time.perf_counter()
+            marks.append((now, done))
+            expected[0] = total
+            if done >= (len(by_tenth) + 1) * total // 10:
+                parent, workers = rss()
+                by_tenth.append((done, round(now - t0, 1), round(parent / 2**20), round(workers / 2**20)))
 
     service = ImageProcessingService(config, project)
     rss_start = proc.memory_info().rss
-    t0 = time.perf_counter()
     summary = service.import_paths([folder], jobs=2, progress=progress)
     elapsed = time.perf_counter() - t0
     rss_after_first = proc.memory_info().rss
@@ -274,16 +296,22 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
             return 0.0
         return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
+    first, last = rate(0, tenth), rate(total - tenth, total)
     return {
         "files": total,
         "seconds": round(elapsed, 1),
-        "first_10pct_per_s": round(rate(0, tenth), 1),
-        "last_10pct_per_s": round(rate(total - tenth, total), 1),
+        "first_10pct_per_s": round(first, 1),
+        "last_10pct_per_s": round(last, 1),
+        "last_over_first": round(last / first, 2) if first else None,
+        "per_tenth_per_s": [round(rate(k * tenth, (k + 1) * tenth), 1) for k in range(10)],
+        "tenths_done_s_rss_parent_workers_mb": by_tenth,
         "rss_start_mb": round(rss_start / 2**20),
         "rss_after_mb": round(rss_after_first / 2**20),
-        "rss_peak_mb": round(peak[0] / 2**20),
+        "rss_peak_parent_mb": round(peak[0][0] / 2**20),
+        "rss_peak_workers_mb": round(peak[0][1] / 2**20),
         "reimport_s": round(reimport, 1),
         "reimport_added": again.added,
+        "reimport_skipped": again.skipped,
         "load": load(),
     }
 
