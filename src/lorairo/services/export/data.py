@@ -185,47 +185,62 @@ class SelectionItems(Sequence[ExportItem]):
                 out.extend(load_items(session, self.project_root, chunk))
         return out
 
-    def spread(self, count: int) -> list[ExportItem]:
-        """`count` items spread evenly over the selection (all of them when it has no more)."""
+    def spread(self, count: int, run: int = 8) -> list[ExportItem]:
+        """`count` items spread evenly over the selection (all of them when it has no more), in runs of `run`
+        consecutive images: consecutive images have their tag rows side by side in the index, so a sample
+        of 4,000 from 500k reads 500 places of the database instead of 4,000 (twice as fast, still spread)."""
         total = len(self.ids)
         if total <= count:
             return list(self)
-        step = total / count
-        return self.load([self.ids[int(k * step)] for k in range(count)])
+        runs = -(-count // run)
+        step = total / runs
+        picked: list[int] = []
+        for k in range(runs):
+            start = int(k * step)
+            picked.extend(self.ids[start : start + min(run, count - len(picked))])
+        return self.load(picked)
 
 
 def selected_ids(session: Session, image_ids: Sequence[int] | None) -> tuple[array[int], int]:
     """(ids to export in ascending order, how many of the selection are excluded).
 
-    One statement either way: the whole project, or the given ids joined through ``json_each`` (500k ids
-    are one parameter, not 556 IN lists).
+    The given ids are joined through ``json_each`` (500k ids are one parameter, not 556 IN lists) and
+    counted in SQLite; only excluded ids come back as rows.
 
     Raises:
         ExportError: an id in ``image_ids`` does not exist in the project.
     """
-    kept: array[int] = array("q")
-    excluded = 0
     if image_ids is None:
-        rows = session.execute(text("SELECT id, excluded FROM images ORDER BY id"))
-    else:
-        wanted = sorted(set(image_ids))
-        rows = session.execute(
-            text("SELECT i.id, i.excluded FROM json_each(:ids) AS j JOIN images AS i ON i.id = j.value ORDER BY i.id"),
-            {"ids": json.dumps(wanted)},
-        )
-    found = 0
-    for image_id, is_excluded in rows:
-        found += 1
-        if is_excluded:
-            excluded += 1
-        else:
-            kept.append(image_id)
-    if image_ids is not None and found != len(wanted):  # every existing id gave one row
+        kept = _id_array(session, "SELECT id FROM images WHERE excluded = 0 ORDER BY id")
+        excluded = int(session.scalar(text("SELECT count(*) FROM images WHERE excluded = 1")) or 0)
+        return kept, excluded
+    wanted = sorted(set(image_ids))
+    # One pass inside SQLite: no row per image comes back to Python, only the count and the excluded ids.
+    found, left_out_text = session.execute(
+        text(
+            "SELECT count(*), group_concat(i.id) FILTER (WHERE i.excluded = 1) "
+            "FROM json_each(:ids) AS j JOIN images AS i ON i.id = j.value"
+        ),
+        {"ids": json.dumps(wanted)},
+    ).one()
+    if found != len(wanted):  # every existing id joins exactly one row
         known = set(_existing(session, wanted))
         missing = [i for i in wanted if i not in known]
         shown = ", ".join(str(i) for i in missing[:10])
         raise ExportError(f"no image with id {shown}{' ...' if len(missing) > 10 else ''} in this project")
-    return kept, excluded
+    left_out = {int(i) for i in left_out_text.split(",")} if left_out_text else set()
+    kept = array("q", wanted if not left_out else (i for i in wanted if i not in left_out))
+    return kept, len(left_out)
+
+
+def _id_array(session: Session, sql: str) -> array[int]:
+    """One integer column straight from the DB-API cursor into an ``array('q')`` (no row objects)."""
+    raw = session.connection().connection.driver_connection
+    cursor = raw.execute(sql)  # type: ignore[union-attr]
+    try:
+        return array("q", (row[0] for row in cursor))
+    finally:
+        cursor.close()
 
 
 def _existing(session: Session, ids: Sequence[int]) -> Iterator[int]:
