@@ -61,6 +61,7 @@ from lorairo.services.importing.worker import (
     process_chunk,
 )
 from lorairo.services.importing.writer import BatchWriter, Unchanged
+from lorairo.services.progress_text import Pace
 from lorairo.services.tag_categories import VocabularyCategorizer
 from lorairo.storage.layout import sweep_orphans
 from lorairo.storage.lock import ImportLock
@@ -121,15 +122,6 @@ def _pool_context() -> multiprocessing.context.BaseContext:
         context.set_forkserver_preload(["lorairo.services.importing.worker"])
         return context
     return multiprocessing.get_context("spawn")
-
-
-def _eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else (f"{seconds // 60}:{seconds % 60:02d}")
-    )
 
 
 def _disk_full_message(exc: BaseException, db_path: Path) -> str | None:
@@ -464,7 +456,7 @@ class _Runner:
         if self.progress is None:
             return
         total = len(self.files)
-        elapsed = time.perf_counter() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = _eta((total - self.done) / rate) if rate > 0 else "--:--"
-        self.progress(self.done, total, f"{stage}: {self.done:,}/{total:,} files, {rate:.1f} images/s, ETA {eta}")
+        pace = Pace(self.done, total, time.perf_counter() - self.started)
+        self.progress(
+            self.done, total, f"{stage}: {self.done:,}/{total:,} files, {pace.rate_text()}, ETA {pace.eta_text}"
+        )
