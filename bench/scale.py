@@ -194,35 +194,45 @@ def child_memory(db_path: Path) -> dict[str, Any]:
             "images": len(packed)}  # fmt: skip
 
 
-def child_import(project_root: Path, folder: Path, empty_root: Path) -> dict[str, Any]:
-    """Import `folder` into a fresh empty project and into the big one (rows added there are removed again)."""
+def child_import(project_root: Path, folder: Path, empty_root: Path, rounds: int = 1) -> dict[str, Any]:
+    """Import `folder` into a fresh empty project and into the big one (rows added there are removed again),
+    `rounds` times, the order alternating (empty first, then big first, ...) so that warming up and the
+    load moving during the run fall on both alike. The ratio is of the medians."""
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.image_processing_service import ImageProcessingService
     from lorairo.services.project_service import ProjectService
 
     out: dict[str, Any] = {"load_at_start": load()}
-    for label, root in (("empty", empty_root), ("big", project_root)):
-        os.environ["LORAIRO_DATABASE_DIR"] = str(root.parent)
-        config = ConfigurationService()
-        project = ProjectService(config).open(root.name)
-        conn = sqlite3.connect(root / "database.db")
-        before_max = conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0]
-        conn.close()
-        t0 = time.perf_counter()
-        summary = ImageProcessingService(config, project).import_paths([folder], jobs=2)
-        out[f"{label}_s"] = round(time.perf_counter() - t0, 2)
-        out[f"{label}_added"] = summary.added
-        project.close()
-        conn = sqlite3.connect(root / "database.db")
-        conn.execute("PRAGMA foreign_keys = ON")
-        rows = conn.execute("SELECT file_path FROM images WHERE id > ?", (before_max,)).fetchall()
-        conn.execute("DELETE FROM images WHERE id > ?", (before_max,))
-        conn.execute("DELETE FROM import_outcomes")
-        conn.commit()
-        conn.close()
-        for (rel,) in rows:
-            (root / rel).unlink(missing_ok=True)
-    out["big_over_empty"] = round(out["big_s"] / out["empty_s"], 2)
+    times: dict[str, list[float]] = {"empty": [], "big": []}
+    for number in range(rounds):
+        order = [("empty", empty_root), ("big", project_root)]
+        for label, root in order if number % 2 == 0 else order[::-1]:
+            os.environ["LORAIRO_DATABASE_DIR"] = str(root.parent)
+            config = ConfigurationService()
+            project = ProjectService(config).open(root.name)
+            conn = sqlite3.connect(root / "database.db")
+            before_max = conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0]
+            conn.close()
+            t0 = time.perf_counter()
+            summary = ImageProcessingService(config, project).import_paths([folder], jobs=2)
+            times[label].append(round(time.perf_counter() - t0, 2))
+            out[f"{label}_added"] = summary.added
+            project.close()
+            conn = sqlite3.connect(root / "database.db")
+            conn.execute("PRAGMA foreign_keys = ON")
+            rows = conn.execute("SELECT file_path, hash_value FROM images WHERE id > ?", (before_max,)).fetchall()
+            conn.execute("DELETE FROM images WHERE id > ?", (before_max,))
+            conn.execute("DELETE FROM import_outcomes")
+            conn.commit()
+            conn.close()
+            for rel, hash_value in rows:
+                (root / rel).unlink(missing_ok=True)
+                for thumb in (root / "thumbnails").glob(f"{hash_value[:2]}/{hash_value}.*"):
+                    thumb.unlink(missing_ok=True)  # the next round imports the same files as new again
+    for label, values in times.items():
+        out[f"{label}_s"] = values
+        out[f"{label}_median_s"] = statistics.median(values)
+    out["big_over_empty"] = round(out["big_median_s"] / out["empty_median_s"], 2)
     out["load_at_end"] = load()
     return out
 
@@ -416,6 +426,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/scale1m"))
     parser.add_argument("--before-ref", default="")
     parser.add_argument("--import-files", type=int, default=300)
+    parser.add_argument("--import-rounds", type=int, default=1, help="imports into each project, alternating")
     parser.add_argument("--real-import", type=int, default=0)
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument(
@@ -432,7 +443,8 @@ def main() -> None:
         print(json.dumps(child_memory(Path(args.child_memory[0]))))
         return
     if args.child_import is not None:
-        print(json.dumps(child_import(*(Path(p) for p in args.child_import))))
+        paths = [Path(p) for p in args.child_import[:3]]
+        print(json.dumps(child_import(*paths, rounds=int(args.child_import[3]) if len(args.child_import) > 3 else 1)))
         return
     if args.child_real is not None:
         print(json.dumps(child_real_import(*(Path(p) for p in args.child_real))))
@@ -474,7 +486,7 @@ def main() -> None:
         if "import" in only:
             folder = gui.make_import_folder(workdir, args.import_files)
             empty = _empty_project(workdir, label, env)
-            figures["import"] = _child("import", [str(root), str(folder), str(empty)], env)
+            figures["import"] = _child("import", [str(root), str(folder), str(empty), str(args.import_rounds)], env)
         results[label] = figures
         print(f"--- {label}\n{json.dumps(figures, indent=1)}", flush=True)
     if "real" in only and args.real_import:
