@@ -9,7 +9,7 @@ prints, with the machine's load average:
     "filter" scope hand to the export)
   * the export preview as the dialog asks for it (`ExportService.load` then `preview(options, image_id)`),
     first (cold) and again with other options (cached selection)
-  * planning the export (`ExportService._plan`: every image composed, what `export()` does before writing)
+  * planning the export (`export.plan.plan_items`: every image composed, what `export()` does before writing)
   * the annotation plan over the same ids (`AnnotationService.plan`: which images a model still has to do)
   * peak resident memory of the child (ru_maxrss) and after each step
 "Before" loads every image and tag row as ORM objects; it is run on the first `--before-limit` ids of the
@@ -48,6 +48,14 @@ def child(project_root: Path, filter_text: str, limit: int) -> dict[str, Any]:
     from lorairo.services.annotation_service import AnnotationService
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.export_service import ExportService
+
+    try:
+        from lorairo.services.export.plan import plan_items
+    except ImportError:  # the "before" version: the method of the service
+
+        def plan_items(items: Any, opts: Any) -> Any:
+            return service._plan(items, opts)
+
     from lorairo.services.filter_language import parse_filter
     from lorairo.services.image_query_service import ImageQueryService
     from lorairo.services.project_service import ProjectService
@@ -83,7 +91,7 @@ def child(project_root: Path, filter_text: str, limit: int) -> dict[str, Any]:
     service.preview(options.with_changes(min_confidence=0.5), image_id=shown.image_id)
     out["preview_again_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    planned, skipped = service._plan(selection.items, options.validated())
+    planned, skipped = plan_items(selection.items, options.validated())
     out["plan_export_s"] = round(time.perf_counter() - t0, 2)
     out["planned"] = len(planned) + len(skipped)
     out["rss_after_plan_mb"] = _rss_mb()
