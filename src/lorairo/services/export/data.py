@@ -34,7 +34,9 @@ from lorairo.exceptions import ExportError
 from lorairo.services.export.layout import displayable
 
 
-@dataclass(frozen=True)
+# Slots on the per-image records: an export of 500k images holds one ExportItem per image until its side files
+# are written (bench/export_scale.py: a __dict__ per record was most of its memory).
+@dataclass(frozen=True, slots=True)
 class TagEntry:
     tag: str
     category: str | None
@@ -45,14 +47,14 @@ class TagEntry:
     position: int | None = None  # the user's order (dragged chips); None: not placed by the user
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaptionEntry:
     text: str
     source: str
     row_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScoreEntry:
     name: str
     value: float
@@ -71,7 +73,7 @@ class ScoreEntry:
         return 1.0 + 9.0 * (self.value - self.scale_min) / span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportItem:
     """One image with everything its caption and metadata can use."""
 

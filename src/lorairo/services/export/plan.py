@@ -17,7 +17,7 @@ from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions
 from lorairo.services.export.results import ExportIssue
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedImage:
     """One image of an export: its item (without tag rows), composed caption, file stem and extension."""
 
