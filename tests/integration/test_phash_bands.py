@@ -117,6 +117,25 @@ def test_banded_search_equals_brute_force(project: Project, case: tuple[int, dic
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=planted(), cap=st.integers(0, 6))
+def test_a_finder_that_switches_to_the_scan_midway_still_equals_brute_force(
+    project: Project, case: tuple[int, dict[int, int], int], cap: int
+) -> None:
+    """Near-identical images make the bands unselective: past `max_candidates` rows the finder reads the
+    earlier pHashes once and scans. Queried in id order like an import, the answers must not change."""
+    threshold, hashes, _query_id = case
+    _insert(project, hashes)
+    finder = BandFinder(threshold, max_candidates=cap)
+    with project.db.session() as session:
+        repo = ImportRepository(session)
+        for image_id in sorted(hashes):
+            got = finder.find(repo, image_id, _signed(hashes[image_id]))
+            assert [(m.image_id, m.distance) for m in got] == _reference(hashes, image_id, hashes[image_id], threshold)
+    # With no candidate allowed the switch must have happened: the planted copy at distance 0 shares every band.
+    assert finder.scan is not None or cap > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=planted())
 def test_the_scan_finder_agrees_with_the_reference_too(project: Project, case: tuple[int, dict[int, int], int]) -> None:
     threshold, hashes, _query_id = case

@@ -112,6 +112,10 @@ MAX_BANDED_THRESHOLD = len(PHASH_BANDS) * (MAX_BAND_TOLERANCE + 1) - 1
 
 #: Results per query: the links recorded for one new image.
 MATCH_LIMIT = 5
+#: Band rows one query may check in Python before the finder switches to scanning (about 1 ms of work, less
+#: than one numpy scan of 1M hashes; random hashes give ~300 at 1M): near-identical images make the bands
+#: unselective.
+MAX_BAND_CANDIDATES = 2_000
 
 
 class NearDuplicateFinder(Protocol):
@@ -170,17 +174,31 @@ def nearest(phash_int: int, candidates: list[tuple[int, int]], threshold: int, l
 
 
 class BandFinder:
-    """Near-duplicates through the pHash band indexes of the database (thresholds up to 8)."""
+    """Near-duplicates through the pHash band indexes of the database (thresholds up to 8).
 
-    def __init__(self, threshold: int, limit: int = MATCH_LIMIT) -> None:
+    A folder of near-identical images (video frames, bursts, generated variations) gives every query a band
+    value shared with thousands of earlier images; checking them one by one in Python would grow with the
+    project. Past `max_candidates` rows for one query the finder reads the pHashes below it once and scans
+    from then on (`ScanFinder`): the run's cost is then bounded by the scan's, never above it.
+    """
+
+    def __init__(self, threshold: int, limit: int = MATCH_LIMIT, max_candidates: int = MAX_BAND_CANDIDATES) -> None:
         tolerance = band_tolerance(threshold)
         if tolerance is None:
             raise ValueError(f"near-duplicate threshold {threshold} is past what the pHash bands answer")
         self.threshold, self.tolerance, self.limit = threshold, tolerance, limit
+        self.max_candidates = max_candidates
+        self.scan: ScanFinder | None = None  # set once a query found too many candidates
 
     def find(self, repo: ImportRepository, image_id: int, phash_int: int) -> list[Match]:
-        candidates = repo.phash_band_candidates(band_probes(phash_int, self.tolerance), image_id)
-        return nearest(phash_int, candidates, self.threshold, self.limit)
+        if self.scan is None:
+            probes = band_probes(phash_int, self.tolerance)
+            candidates = repo.phash_band_candidates(probes, image_id, self.max_candidates + 1)
+            if len(candidates) <= self.max_candidates:
+                return nearest(phash_int, candidates, self.threshold, self.limit)
+            below = PhashIndex.from_arrays(*repo.phash_arrays(below_id=image_id))
+            self.scan = ScanFinder(below, self.threshold, self.limit)
+        return self.scan.find(repo, image_id, phash_int)
 
 
 class ScanFinder:
