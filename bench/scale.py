@@ -400,21 +400,31 @@ def _empty_project(workdir: Path, label: str, env: dict[str, str]) -> Path:
     return projects / "bench"
 
 
-def make_real_folder(workdir: Path, count: int) -> Path:
-    """`count` small distinct JPEGs (noise with a per-file offset) in sub-folders of 1,000."""
+def make_real_folder(workdir: Path, count: int, kind: str = "distinct") -> Path:
+    """`count` small JPEGs in sub-folders of 1,000.
+
+    ``distinct``: each file its own random 12x12 colour pattern scaled to 96 px (pHashes as spread as photos';
+    a few near-duplicates by chance). ``bursts``: 16 noise images with a per-file brightness offset (the first
+    version of this generator): 99 % of the files are near-duplicates of earlier ones, like video frames or
+    burst shots, the worst case for the pHash band index."""
+    import numpy as np
     from PIL import Image
 
-    folder = workdir / f"real-{count}"
+    folder = workdir / (f"real-{count}" if kind == "bursts" else f"real-{count}-{kind}")
     done = folder / ".complete"
     if done.exists():
         return folder
     rng = random.Random(5)
-    base = [Image.effect_noise((96, 96), 40 + k).convert("RGB") for k in range(16)]
+    base = [Image.effect_noise((96, 96), 40 + k).convert("RGB") for k in range(16)] if kind == "bursts" else []
     for i in range(count):
         sub = folder / f"{i // 1000:04d}"
         sub.mkdir(parents=True, exist_ok=True)
-        image = base[i % 16].point(lambda v, o=rng.randint(0, 255): (v + o) % 256)
-        image.putpixel((i % 96, (i // 96) % 96), (i % 256, (i >> 8) % 256, (i >> 16) % 256))
+        if kind == "bursts":
+            image = base[i % 16].point(lambda v, o=rng.randint(0, 255): (v + o) % 256)
+            image.putpixel((i % 96, (i // 96) % 96), (i % 256, (i >> 8) % 256, (i >> 16) % 256))
+        else:
+            pattern = np.random.default_rng(i).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            image = Image.fromarray(pattern).resize((96, 96), Image.Resampling.BILINEAR)
         image.save(sub / f"r_{i:06d}.jpg", quality=80)
     done.touch()
     return folder
@@ -428,6 +438,7 @@ def main() -> None:
     parser.add_argument("--import-files", type=int, default=300)
     parser.add_argument("--import-rounds", type=int, default=1, help="imports into each project, alternating")
     parser.add_argument("--real-import", type=int, default=0)
+    parser.add_argument("--real-kind", choices=("distinct", "bursts"), default="distinct")
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument(
         "--sql-parts", default="counts,statistics,sorts", help="besides filters, opening: counts (tags panel), ..."
@@ -490,7 +501,7 @@ def main() -> None:
         results[label] = figures
         print(f"--- {label}\n{json.dumps(figures, indent=1)}", flush=True)
     if "real" in only and args.real_import:
-        folder = make_real_folder(workdir, args.real_import)
+        folder = make_real_folder(workdir, args.real_import, args.real_kind)
         env = _env(workdir, None)
         empty = _empty_project(workdir, "real", env)
         results["real_import"] = _child(
