@@ -16,6 +16,9 @@ from lorairo.services.export.imaging import MASK_SUFFIX, ImageJob, output_extens
 from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions
 from lorairo.services.export.results import ExportIssue
 
+#: Formats whose metadata file lists an image's tags (kohya metadata JSON, Hugging Face metadata.jsonl).
+_TAGS_IN_METADATA = ("kohya-json", "kohya-jsonl", "hf")
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedImage:
@@ -49,7 +52,10 @@ def plan_items(items: Iterable[ExportItem], opts: ExportOptions) -> tuple[list[P
             composed = replace(composed, lines=(single_line(composed.lines, opts.single_caption),))
             reduced = True
         # The caption is composed: the tag rows are not needed any more (at 500k images they would be
-        # most of the export's memory; metadata files still read the captions and scores).
+        # most of the export's memory; metadata files still read the captions and scores), nor the formatted
+        # tags unless a metadata file lists them apart from the caption lines.
+        if opts.format not in _TAGS_IN_METADATA:
+            composed = replace(composed, tags=())
         planned.append(PlannedImage(replace(item, tags=()), composed, "", ext, reduced))
     return planned, skipped
 
