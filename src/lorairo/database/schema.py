@@ -112,7 +112,7 @@ class ImageRecord(Base):
 # Near-duplicate search without reading the whole project (multi-index hashing): the 64-bit pHash is cut into
 # three bands of 22 / 21 / 21 bits, each with an expression index carrying the full hash. Two hashes within
 # Hamming distance 3t+2 agree to within t bits on at least one band (pigeonhole), so a query enumerates the
-# band values within t bits of its own (254 per band for t = 2, i.e. thresholds up to 8) and reads only those
+# band values within t bits of its own (254 or 232 per band for t = 2, i.e. thresholds up to 8) and reads only those
 # index entries. Shifts of the signed int64 are arithmetic in SQLite; the mask keeps the band bits either way.
 # The expressions are compared as text by SQLite's planner: queries must use exactly these strings.
 PHASH_BANDS: tuple[tuple[int, int], ...] = ((0, 22), (22, 21), (43, 21))  # (shift, width) of each band

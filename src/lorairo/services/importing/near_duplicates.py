@@ -5,7 +5,7 @@ Two finders give the same answer (tests/unit/test_phash_bands.py checks them aga
 - `BandFinder` (thresholds up to `MAX_BANDED_THRESHOLD`, the default 8 included) asks the database: the pHash
   is cut into the bands of `lorairo.database.schema.PHASH_BANDS`, each with an expression index. Two hashes
   within ``t`` bits differ in at most ``t // 3`` bits of at least one band (pigeonhole over three bands), so a
-  query reads the index entries of the band values within that many bits of its own (762 probes for t = 8)
+  query reads the index entries of the band values within that many bits of its own (718 probes for t = 8)
   and checks the exact distance of what comes back. Nothing is loaded at the start of an import and a query
   costs the same in an empty and in a 1M-image project (bench/scale.py).
 - `ScanFinder` (larger thresholds, where the probes would outnumber the images) reads every pHash into one
