@@ -257,6 +257,18 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
     marks: list[tuple[float, int]] = []
     stop = threading.Event()
 
+    def cpu() -> tuple[float, float]:
+        """CPU seconds used so far by this process (the writer) and by its live worker processes."""
+        own = proc.cpu_times()
+        workers = 0.0
+        for child in proc.children(recursive=True):
+            try:
+                times = child.cpu_times()
+                workers += times.user + times.system
+            except psutil.Error:
+                continue
+        return own.user + own.system, workers
+
     def rss() -> tuple[int, int]:
         children = 0
         for child in proc.children(recursive=True):
@@ -275,6 +287,7 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
 
     threading.Thread(target=watch, daemon=True).start()
     by_tenth: list[tuple[int, float, int, int]] = []  # (done, seconds, parent rss, workers rss)
+    cpu_marks: list[tuple[int, float, float]] = []  # (done, parent cpu s, workers cpu s) at each tenth
     t0 = time.perf_counter()
     expected = [0]
 
@@ -286,9 +299,11 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
             if done >= (len(by_tenth) + 1) * total // 10:
                 parent, workers = rss()
                 by_tenth.append((done, round(now - t0, 1), round(parent / 2**20), round(workers / 2**20)))
+                cpu_marks.append((done, *cpu()))
 
     service = ImageProcessingService(config, project)
     rss_start = proc.memory_info().rss
+    cpu_start = cpu()
     summary = service.import_paths([folder], jobs=2, progress=progress)
     elapsed = time.perf_counter() - t0
     rss_after_first = proc.memory_info().rss
@@ -314,6 +329,12 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
         "last_10pct_per_s": round(last, 1),
         "last_over_first": round(last / first, 2) if first else None,
         "per_tenth_per_s": [round(rate(k * tenth, (k + 1) * tenth), 1) for k in range(10)],
+        # CPU milliseconds per file in each tenth: the writer (this process) and the decoding workers. Wall
+        # throughput moves with the other jobs on the machine; CPU per file moves only with our own work.
+        "cpu_ms_per_file_writer_workers": [
+            (round(1000 * (b[1] - a[1]) / max(1, b[0] - a[0]), 3), round(1000 * (b[2] - a[2]) / max(1, b[0] - a[0]), 3))
+            for a, b in zip([(0, *cpu_start), *cpu_marks], cpu_marks, strict=False)
+        ],
         "tenths_done_s_rss_parent_workers_mb": by_tenth,
         "rss_start_mb": round(rss_start / 2**20),
         "rss_after_mb": round(rss_after_first / 2**20),
