@@ -124,6 +124,7 @@ def test_truncated_sqlite_file_is_a_clear_error(projects: ProjectService) -> Non
 
 # Alembic skips expression indexes (the pHash bands) with a warning; the next test compares those.
 @pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_orm_schema_and_migrations_agree(tmp_path: Path) -> None:
     """A schema change without a migration (or the reverse) fails here."""
     db = Database(tmp_path / "x.db")
