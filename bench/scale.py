@@ -194,41 +194,55 @@ def child_memory(db_path: Path) -> dict[str, Any]:
             "images": len(packed)}  # fmt: skip
 
 
-def child_import(project_root: Path, folder: Path, empty_root: Path) -> dict[str, Any]:
-    """Import `folder` into a fresh empty project and into the big one (rows added there are removed again)."""
+def child_import(project_root: Path, folder: Path, empty_root: Path, rounds: int = 1) -> dict[str, Any]:
+    """Import `folder` into a fresh empty project and into the big one (rows added there are removed again),
+    `rounds` times, the order alternating (empty first, then big first, ...) so that warming up and the
+    load moving during the run fall on both alike. The ratio is of the medians."""
     from lorairo.services.configuration_service import ConfigurationService
     from lorairo.services.image_processing_service import ImageProcessingService
     from lorairo.services.project_service import ProjectService
 
     out: dict[str, Any] = {"load_at_start": load()}
-    for label, root in (("empty", empty_root), ("big", project_root)):
-        os.environ["LORAIRO_DATABASE_DIR"] = str(root.parent)
-        config = ConfigurationService()
-        project = ProjectService(config).open(root.name)
-        conn = sqlite3.connect(root / "database.db")
-        before_max = conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0]
-        conn.close()
-        t0 = time.perf_counter()
-        summary = ImageProcessingService(config, project).import_paths([folder], jobs=2)
-        out[f"{label}_s"] = round(time.perf_counter() - t0, 2)
-        out[f"{label}_added"] = summary.added
-        project.close()
-        conn = sqlite3.connect(root / "database.db")
-        conn.execute("PRAGMA foreign_keys = ON")
-        rows = conn.execute("SELECT file_path FROM images WHERE id > ?", (before_max,)).fetchall()
-        conn.execute("DELETE FROM images WHERE id > ?", (before_max,))
-        conn.execute("DELETE FROM import_outcomes")
-        conn.commit()
-        conn.close()
-        for (rel,) in rows:
-            (root / rel).unlink(missing_ok=True)
-    out["big_over_empty"] = round(out["big_s"] / out["empty_s"], 2)
+    times: dict[str, list[float]] = {"empty": [], "big": []}
+    for number in range(rounds):
+        order = [("empty", empty_root), ("big", project_root)]
+        for label, root in order if number % 2 == 0 else order[::-1]:
+            os.environ["LORAIRO_DATABASE_DIR"] = str(root.parent)
+            config = ConfigurationService()
+            project = ProjectService(config).open(root.name)
+            conn = sqlite3.connect(root / "database.db")
+            before_max = conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0]
+            conn.close()
+            t0 = time.perf_counter()
+            summary = ImageProcessingService(config, project).import_paths([folder], jobs=2)
+            times[label].append(round(time.perf_counter() - t0, 2))
+            out[f"{label}_added"] = summary.added
+            project.close()
+            conn = sqlite3.connect(root / "database.db")
+            conn.execute("PRAGMA foreign_keys = ON")
+            rows = conn.execute("SELECT file_path, hash_value FROM images WHERE id > ?", (before_max,)).fetchall()
+            conn.execute("DELETE FROM images WHERE id > ?", (before_max,))
+            conn.execute("DELETE FROM import_outcomes")
+            conn.commit()
+            conn.close()
+            for rel, hash_value in rows:
+                (root / rel).unlink(missing_ok=True)
+                for thumb in (root / "thumbnails").glob(f"{hash_value[:2]}/{hash_value}.*"):
+                    thumb.unlink(missing_ok=True)  # the next round imports the same files as new again
+    for label, values in times.items():
+        out[f"{label}_s"] = values
+        out[f"{label}_median_s"] = statistics.median(values)
+    out["big_over_empty"] = round(out["big_median_s"] / out["empty_median_s"], 2)
     out["load_at_end"] = load()
     return out
 
 
 def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
-    """A real import of every file in `folder` into `root` (fresh project), then the same folder again."""
+    """A real import of every file in `folder` into `root` (fresh project), then the same folder again.
+
+    Throughput per tenth of the files (the first and last tenth are the issue's "first / last 10k" at 100k),
+    and resident memory of the importing process and of its worker processes sampled every 0.5 s and at each
+    tenth (memory must stay flat: nothing may grow with the number of images imported so far)."""
     import threading
 
     import psutil
@@ -241,22 +255,55 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
     project = ProjectService(config).open(root.name)
     proc = psutil.Process()
     marks: list[tuple[float, int]] = []
-    peak = [proc.memory_info().rss]
     stop = threading.Event()
+
+    def cpu() -> tuple[float, float]:
+        """CPU seconds used so far by this process (the writer) and by its live worker processes."""
+        own = proc.cpu_times()
+        workers = 0.0
+        for child in proc.children(recursive=True):
+            try:
+                times = child.cpu_times()
+                workers += times.user + times.system
+            except psutil.Error:
+                continue
+        return own.user + own.system, workers
+
+    def rss() -> tuple[int, int]:
+        children = 0
+        for child in proc.children(recursive=True):
+            try:
+                children += child.memory_info().rss
+            except psutil.Error:
+                continue
+        return proc.memory_info().rss, children
+
+    peak = [rss()]
 
     def watch() -> None:
         while not stop.wait(0.5):
-            peak[0] = max(peak[0], proc.memory_info().rss)
+            now = rss()
+            peak[0] = (max(peak[0][0], now[0]), max(peak[0][1], now[1]))
 
     threading.Thread(target=watch, daemon=True).start()
+    by_tenth: list[tuple[int, float, int, int]] = []  # (done, seconds, parent rss, workers rss)
+    cpu_marks: list[tuple[int, float, float]] = []  # (done, parent cpu s, workers cpu s) at each tenth
+    t0 = time.perf_counter()
+    expected = [0]
 
     def progress(done: int, total: int, _message: str) -> None:
         if total:
-            marks.append((time.perf_counter(), done))
+            now = time.perf_counter()
+            marks.append((now, done))
+            expected[0] = total
+            if done >= (len(by_tenth) + 1) * total // 10:
+                parent, workers = rss()
+                by_tenth.append((done, round(now - t0, 1), round(parent / 2**20), round(workers / 2**20)))
+                cpu_marks.append((done, *cpu()))
 
     service = ImageProcessingService(config, project)
     rss_start = proc.memory_info().rss
-    t0 = time.perf_counter()
+    cpu_start = cpu()
     summary = service.import_paths([folder], jobs=2, progress=progress)
     elapsed = time.perf_counter() - t0
     rss_after_first = proc.memory_info().rss
@@ -274,16 +321,28 @@ def child_real_import(root: Path, folder: Path) -> dict[str, Any]:
             return 0.0
         return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
+    first, last = rate(0, tenth), rate(total - tenth, total)
     return {
         "files": total,
         "seconds": round(elapsed, 1),
-        "first_10pct_per_s": round(rate(0, tenth), 1),
-        "last_10pct_per_s": round(rate(total - tenth, total), 1),
+        "first_10pct_per_s": round(first, 1),
+        "last_10pct_per_s": round(last, 1),
+        "last_over_first": round(last / first, 2) if first else None,
+        "per_tenth_per_s": [round(rate(k * tenth, (k + 1) * tenth), 1) for k in range(10)],
+        # CPU milliseconds per file in each tenth: the writer (this process) and the decoding workers. Wall
+        # throughput moves with the other jobs on the machine; CPU per file moves only with our own work.
+        "cpu_ms_per_file_writer_workers": [
+            (round(1000 * (b[1] - a[1]) / max(1, b[0] - a[0]), 3), round(1000 * (b[2] - a[2]) / max(1, b[0] - a[0]), 3))
+            for a, b in zip([(0, *cpu_start), *cpu_marks], cpu_marks, strict=False)
+        ],
+        "tenths_done_s_rss_parent_workers_mb": by_tenth,
         "rss_start_mb": round(rss_start / 2**20),
         "rss_after_mb": round(rss_after_first / 2**20),
-        "rss_peak_mb": round(peak[0] / 2**20),
+        "rss_peak_parent_mb": round(peak[0][0] / 2**20),
+        "rss_peak_workers_mb": round(peak[0][1] / 2**20),
         "reimport_s": round(reimport, 1),
         "reimport_added": again.added,
+        "reimport_skipped": again.skipped,
         "load": load(),
     }
 
@@ -362,21 +421,31 @@ def _empty_project(workdir: Path, label: str, env: dict[str, str]) -> Path:
     return projects / "bench"
 
 
-def make_real_folder(workdir: Path, count: int) -> Path:
-    """`count` small distinct JPEGs (noise with a per-file offset) in sub-folders of 1,000."""
+def make_real_folder(workdir: Path, count: int, kind: str = "distinct") -> Path:
+    """`count` small JPEGs in sub-folders of 1,000.
+
+    ``distinct``: each file its own random 12x12 colour pattern scaled to 96 px (pHashes as spread as photos';
+    a few near-duplicates by chance). ``bursts``: 16 noise images with a per-file brightness offset (the first
+    version of this generator): 99 % of the files are near-duplicates of earlier ones, like video frames or
+    burst shots, the worst case for the pHash band index."""
+    import numpy as np
     from PIL import Image
 
-    folder = workdir / f"real-{count}"
+    folder = workdir / (f"real-{count}" if kind == "bursts" else f"real-{count}-{kind}")
     done = folder / ".complete"
     if done.exists():
         return folder
     rng = random.Random(5)
-    base = [Image.effect_noise((96, 96), 40 + k).convert("RGB") for k in range(16)]
+    base = [Image.effect_noise((96, 96), 40 + k).convert("RGB") for k in range(16)] if kind == "bursts" else []
     for i in range(count):
         sub = folder / f"{i // 1000:04d}"
         sub.mkdir(parents=True, exist_ok=True)
-        image = base[i % 16].point(lambda v, o=rng.randint(0, 255): (v + o) % 256)
-        image.putpixel((i % 96, (i // 96) % 96), (i % 256, (i >> 8) % 256, (i >> 16) % 256))
+        if kind == "bursts":
+            image = base[i % 16].point(lambda v, o=rng.randint(0, 255): (v + o) % 256)
+            image.putpixel((i % 96, (i // 96) % 96), (i % 256, (i >> 8) % 256, (i >> 16) % 256))
+        else:
+            pattern = np.random.default_rng(i).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            image = Image.fromarray(pattern).resize((96, 96), Image.Resampling.BILINEAR)
         image.save(sub / f"r_{i:06d}.jpg", quality=80)
     done.touch()
     return folder
@@ -388,7 +457,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/scale1m"))
     parser.add_argument("--before-ref", default="")
     parser.add_argument("--import-files", type=int, default=300)
+    parser.add_argument("--import-rounds", type=int, default=1, help="imports into each project, alternating")
     parser.add_argument("--real-import", type=int, default=0)
+    parser.add_argument("--real-kind", choices=("distinct", "bursts"), default="distinct")
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument(
         "--sql-parts", default="counts,statistics,sorts", help="besides filters, opening: counts (tags panel), ..."
@@ -404,7 +475,8 @@ def main() -> None:
         print(json.dumps(child_memory(Path(args.child_memory[0]))))
         return
     if args.child_import is not None:
-        print(json.dumps(child_import(*(Path(p) for p in args.child_import))))
+        paths = [Path(p) for p in args.child_import[:3]]
+        print(json.dumps(child_import(*paths, rounds=int(args.child_import[3]) if len(args.child_import) > 3 else 1)))
         return
     if args.child_real is not None:
         print(json.dumps(child_real_import(*(Path(p) for p in args.child_real))))
@@ -446,11 +518,11 @@ def main() -> None:
         if "import" in only:
             folder = gui.make_import_folder(workdir, args.import_files)
             empty = _empty_project(workdir, label, env)
-            figures["import"] = _child("import", [str(root), str(folder), str(empty)], env)
+            figures["import"] = _child("import", [str(root), str(folder), str(empty), str(args.import_rounds)], env)
         results[label] = figures
         print(f"--- {label}\n{json.dumps(figures, indent=1)}", flush=True)
     if "real" in only and args.real_import:
-        folder = make_real_folder(workdir, args.real_import)
+        folder = make_real_folder(workdir, args.real_import, args.real_kind)
         env = _env(workdir, None)
         empty = _empty_project(workdir, "real", env)
         results["real_import"] = _child(

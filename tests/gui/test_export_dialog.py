@@ -85,7 +85,7 @@ def test_export_runs_in_the_background_and_asks_before_overwriting(
         dialog.start_export()
         dialog.job.progress.connect(lambda *_: statuses.append(dialog.status.text()))  # type: ignore[union-attr]
     result = done.args[0]
-    assert statuses and "images/s" in statuses[-1] and ("s left" in statuses[-1] or "estimating" in statuses[-1])
+    assert statuses and "images/s" in statuses[-1] and (" left" in statuses[-1] or "estimating" in statuses[-1])
     assert result.exported == 3 and (result.image_dir / "a.txt").read_text().startswith("sks, ")
     qtbot.waitUntil(lambda: dialog.job is None, timeout=5_000)
 

@@ -20,7 +20,7 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.importing.summary import ImportSummary
 from lorairo.services.project_service import Project, ProjectService
-from lorairo.storage.layout import image_path, record_write_intent, thumbnail_path
+from lorairo.storage.layout import image_path, record_write_intent, temp_name, thumbnail_path
 from lorairo.storage.lock import ImportLock
 from tests.support import images as gen
 
@@ -257,7 +257,8 @@ def test_orphans_of_a_crash_are_swept_and_runs_marked_interrupted(
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"half")
     record_write_intent(project.root, "images/ff/ffffffffffffffff_stray.png")
-    temp = project.thumbnails_dir / "ab" / ".x.jpg.99.part"
+    # A temporary is named after the process that journaled its file (write_project_file does both).
+    temp = temp_name(project.thumbnails_dir / "ab" / "x.jpg")
     temp.parent.mkdir(parents=True)
     temp.write_bytes(b"half")
     record_write_intent(project.root, "thumbnails/ab/x.jpg")

@@ -13,6 +13,7 @@ from lorairo.cli.common import console, err_console, print_json, state
 from lorairo.cli.selection import FilterOption, IdsOption, Selection
 from lorairo.exceptions import ExportError
 from lorairo.services.export.options import FORMATS, TAG_CATEGORIES, split_words
+from lorairo.services.progress_text import Pace
 
 if TYPE_CHECKING:  # imports the database layer and Pillow: loaded only when an export runs
     from lorairo.services.export_service import ExportService
@@ -202,12 +203,6 @@ def export(
         console.print(f"Pushed {hub.files} files to dataset [bold]{hub.repo_id}[/] ({hub.commit_url})")
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds + 0.5), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def _run(service: ExportService, options: Any, json: bool) -> Any:
     """Export with a progress line like import's: count, images/s and ETA (on stderr; off with --json)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -234,10 +229,8 @@ def _run(service: ExportService, options: Any, json: bool) -> Any:
             if now - last < _REFRESH_S and done < total:
                 return
             last = now
-            elapsed = now - started
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = _clock((total - done) / rate) if rate > 0 else "--:--"
-            bar.update(task, completed=done, total=total, rate=f"{rate:.1f} images/s", eta=eta)
+            pace = Pace(done, total, now - started)
+            bar.update(task, completed=done, total=total, rate=pace.rate_text(), eta=pace.eta_text)
             bar.refresh()
 
         try:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from lorairo.cli.common import console, err_console, print_json, state
+from lorairo.services.progress_text import Pace
 from lorairo.storage.names import display_name
 
 if TYPE_CHECKING:  # imports the database layer, Pillow and numpy: loaded only when an import runs
@@ -17,11 +18,6 @@ if TYPE_CHECKING:  # imports the database layer, Pillow and numpy: loaded only w
     from lorairo.services.importing.summary import ImportSummary
 
 _REFRESH_S = 0.1
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
 def _print_summary(summary: ImportSummary) -> None:
@@ -121,10 +117,10 @@ def _with_progress(service: ImageProcessingService, paths: list[Path], jobs: int
                 bar.refresh()
                 return
             started = started if started is not None else now
-            elapsed = now - started
-            rate = done / elapsed if elapsed > 0 else 0.0
-            eta = _clock((total - done) / rate) if rate > 0 else "--:--"
-            bar.update(task, completed=done, total=total, description="importing", rate=f"{rate:.1f} images/s", eta=eta)
+            pace = Pace(done, total, now - started)
+            bar.update(
+                task, completed=done, total=total, description="importing", rate=pace.rate_text(), eta=pace.eta_text
+            )
             bar.refresh()
 
         summary = service.import_paths(paths, jobs=jobs, progress=on_progress)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import (
+    PHASH_BANDS,
     SOURCE_SIDECAR,
     CaptionRecord,
     ImageRecord,
@@ -29,6 +30,7 @@ from lorairo.database.schema import (
     NearDuplicateRecord,
     SidecarFileRecord,
     TagRecord,
+    phash_band_sql,
     utcnow,
 )
 
@@ -138,18 +140,49 @@ class ImportRepository:
                 stamps[source] = SourceStamp(image_id, hash_value, size, mtime, source == original)
         return stamps
 
-    def phash_arrays(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(image ids, signed pHashes) of every image as int64 arrays, for the near-duplicate index. Read
-        through the DB-API cursor straight into numpy: no tuple or ORM row per image (a 1M-image project
-        loads in a fraction of a second and holds 16 MB)."""
+    def phash_arrays(self, below_id: int | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(image ids, signed pHashes) of every image (with an id below `below_id` when given) as int64
+        arrays in id order, for the near-duplicate scan. Read through the DB-API cursor straight into numpy:
+        no tuple or ORM row per image (a 1M-image project loads in a fraction of a second and holds 16 MB)."""
         raw = self.session.connection().connection.driver_connection
-        cursor = raw.execute("SELECT id, phash_int FROM images")  # type: ignore[union-attr]
+        sql = "SELECT id, phash_int FROM images" + (" WHERE id < ?" if below_id is not None else "") + " ORDER BY id"
+        cursor = raw.execute(sql, () if below_id is None else (below_id,))  # type: ignore[union-attr]
         try:
             flat = np.fromiter((v for row in cursor for v in row), dtype=np.int64)
         finally:
             cursor.close()
         pairs = flat.reshape(-1, 2)
         return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+    def phash_band_candidates(
+        self, probes: Sequence[Sequence[int]], below_id: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """(image id, signed pHash) of the images with an id below `below_id` whose pHash band ``b`` takes one of
+        the values ``probes[b]`` (one list per band of `PHASH_BANDS`), at most `limit` rows. An image matching
+        on several bands comes back once per band. Each band is read through its expression index, so the cost
+        follows the number of probes and matches, not the size of the project (bench/scale.py)."""
+        if len(probes) != len(PHASH_BANDS):
+            raise ValueError(f"{len(probes)} probe lists for {len(PHASH_BANDS)} pHash bands")
+        parts = [
+            f"SELECT id, phash_int FROM images WHERE {phash_band_sql(shift, width)} IN ({', '.join('?' * len(values))})"
+            f" AND id < ?"
+            for (shift, width), values in zip(PHASH_BANDS, probes, strict=True)
+            if values
+        ]
+        if not parts:
+            return []
+        params: list[int] = []
+        for values in probes:
+            if values:
+                params.extend(values)
+                params.append(below_id)
+        raw = self.session.connection().connection.driver_connection
+        params.append(limit)
+        cursor = raw.execute(" UNION ALL ".join(parts) + " LIMIT ?", params)  # type: ignore[union-attr]
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
     def phash_rows(self) -> list[tuple[int, int]]:
         """(image id, signed pHash) of every image (tests and small tools; imports use `phash_arrays`)."""

@@ -109,6 +109,25 @@ class ImageRecord(Base):
     )
 
 
+# Near-duplicate search without reading the whole project (multi-index hashing): the 64-bit pHash is cut into
+# three bands of 22 / 21 / 21 bits, each with an expression index carrying the full hash. Two hashes within
+# Hamming distance 3t+2 agree to within t bits on at least one band (pigeonhole), so a query enumerates the
+# band values within t bits of its own (254 or 232 per band for t = 2, i.e. thresholds up to 8) and reads only those
+# index entries. Shifts of the signed int64 are arithmetic in SQLite; the mask keeps the band bits either way.
+# The expressions are compared as text by SQLite's planner: queries must use exactly these strings.
+PHASH_BANDS: tuple[tuple[int, int], ...] = ((0, 22), (22, 21), (43, 21))  # (shift, width) of each band
+
+
+def phash_band_sql(shift: int, width: int) -> str:
+    """The SQL expression of one pHash band of ``images.phash_int`` (as its index and queries spell it)."""
+    mask = (1 << width) - 1
+    return f"(phash_int & {mask})" if shift == 0 else f"((phash_int >> {shift}) & {mask})"
+
+
+for _number, (_shift, _width) in enumerate(PHASH_BANDS):
+    Index(f"idx_images_phash_band{_number}", text(phash_band_sql(_shift, _width)), ImageRecord.phash_int)
+
+
 class ImageSourceRecord(Base):
     """Every path an image was found at (exact duplicates record their other paths here)."""
 

@@ -40,8 +40,7 @@ def caption_preview(project: Project, options: ExportOptions, image_id: int) -> 
         validated = options.validated()
     except ExportError as exc:
         return CaptionPreview((), f"Export settings are invalid: {exc}")
-    with project.db.session() as session:
-        selection = load_selection(session, project.root, [image_id])
+    selection = load_selection(project.db, project.root, [image_id])
     if not selection.items:
         return CaptionPreview((), "Excluded from export: no caption is written for this image.")
     composed = compose(selection.items[0], validated)

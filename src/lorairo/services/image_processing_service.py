@@ -45,7 +45,7 @@ from lorairo.database.import_repository import (
 from lorairo.exceptions import DiskFullError, ImageProcessingError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.importing.discovery import DiscoveredFile, discover
-from lorairo.services.importing.near_duplicates import PhashIndex
+from lorairo.services.importing.near_duplicates import NearDuplicateFinder, finder_for
 from lorairo.services.importing.summary import (
     REASON_UNREADABLE_FOLDER,
     REASON_UNSUPPORTED_EXTENSION,
@@ -61,6 +61,7 @@ from lorairo.services.importing.worker import (
     process_chunk,
 )
 from lorairo.services.importing.writer import BatchWriter, Unchanged
+from lorairo.services.progress_text import Pace
 from lorairo.services.tag_categories import VocabularyCategorizer
 from lorairo.storage.layout import sweep_orphans
 from lorairo.storage.lock import ImportLock
@@ -121,15 +122,6 @@ def _pool_context() -> multiprocessing.context.BaseContext:
         context.set_forkserver_preload(["lorairo.services.importing.worker"])
         return context
     return multiprocessing.get_context("spawn")
-
-
-def _eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return (
-        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else (f"{seconds // 60}:{seconds % 60:02d}")
-    )
 
 
 def _disk_full_message(exc: BaseException, db_path: Path) -> str | None:
@@ -199,11 +191,11 @@ class ImageProcessingService:
         with ImportLock(self.project.root):
             started = time.perf_counter()
             found = discover(paths, extensions, cancel=cancel, on_found=self._found_reporter(progress))
-            run_id, stamps, index, sidecar_stamps = self._prepare(
-                [str(p) for p in paths], [f.path for f in found.files], found.sidecars
+            run_id, stamps, finder, sidecar_stamps = self._prepare(
+                [str(p) for p in paths], [f.path for f in found.files], found.sidecars, threshold
             )
             categorize = VocabularyCategorizer()
-            writer = BatchWriter(self.project.db, self.project.root, run_id, index, threshold, categorize)
+            writer = BatchWriter(self.project.db, self.project.root, run_id, finder, categorize)
             runner = _Runner(found.files, stamps, settings, writer, workers, size, progress, cancel, on_batch)
             runner.sidecars_on_disk, runner.sidecars_read = found.sidecars, sidecar_stamps
             status = RUN_CANCELLED if found.cancelled else RUN_COMPLETED
@@ -260,8 +252,8 @@ class ImageProcessingService:
         return lambda count: progress(0, 0, f"scanning: {count:,} files found")
 
     def _prepare(
-        self, roots: list[str], files: Collection[str], sidecars: Collection[str]
-    ) -> tuple[int, dict[str, SourceStamp], PhashIndex, dict[str, tuple[int, float | None]]]:
+        self, roots: list[str], files: Collection[str], sidecars: Collection[str], threshold: int
+    ) -> tuple[int, dict[str, SourceStamp], NearDuplicateFinder, dict[str, tuple[int, float | None]]]:
         """Under the lock: close dead runs, sweep orphaned files, start a run, load what is registered."""
         with self.project.db.session(write=True) as session:
             repo = ImportRepository(session)
@@ -276,9 +268,11 @@ class ImageProcessingService:
             run_id = repo.start_run(roots)
             # Only the paths this run found are looked up: the cost follows the import, not the project.
             stamps = repo.source_stamps(files)
-            index = PhashIndex.from_arrays(*repo.phash_arrays())
+            # Thresholds up to 8 search the database's pHash band indexes and load nothing; larger ones read
+            # every pHash once (16 MB at 1M images) and scan it.
+            finder = finder_for(threshold, repo)
             sidecar_stamps = repo.sidecar_stamps(sidecars)
-        return run_id, stamps, index, sidecar_stamps
+        return run_id, stamps, finder, sidecar_stamps
 
     def _sweep(self) -> None:
         """At the end of a run, under the lock: the run's journaled files without a row (a batch that failed to
@@ -462,7 +456,7 @@ class _Runner:
         if self.progress is None:
             return
         total = len(self.files)
-        elapsed = time.perf_counter() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = _eta((total - self.done) / rate) if rate > 0 else "--:--"
-        self.progress(self.done, total, f"{stage}: {self.done:,}/{total:,} files, {rate:.1f} images/s, ETA {eta}")
+        pace = Pace(self.done, total, time.perf_counter() - self.started)
+        self.progress(
+            self.done, total, f"{stage}: {self.done:,}/{total:,} files, {pace.rate_text()}, ETA {pace.eta_text}"
+        )

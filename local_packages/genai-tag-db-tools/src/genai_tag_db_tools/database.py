@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, select, update
 
 from . import categories as cats
-from . import importers, index_cache
+from . import import_files, import_history, import_watch, importers, index_cache
 from . import schema as s
 from .errors import ImportFormatError, TagDbError
 from .importers import ImportReport
@@ -106,29 +106,29 @@ class TagDatabase:
         *,
         kind: str | None = None,
         format_name: str | None = None,
-        watch: importers.ImportWatch | None = None,
+        watch: import_watch.ImportWatch | None = None,
     ) -> ImportReport:
         """Import a vocabulary file; the kind is detected from the content when not given.
 
-        ``watch`` reports progress and lets the caller cancel (see :class:`importers.ImportWatch`).
+        ``watch`` reports progress and lets the caller cancel (see :class:`import_watch.ImportWatch`).
 
         Raises:
             ImportFormatError: The file is missing, unreadable or has no usable rows.
             ImportCancelled: ``watch.cancelled()`` returned True; nothing was written.
         """
-        token = importers.watched(watch)
+        token = import_watch.watched(watch)
         try:
             return self._import_file(path, kind, format_name)
         finally:
-            importers.unwatch(token)
+            import_watch.unwatch(token)
 
     def _import_file(self, path: str | os.PathLike[str], kind: str | None, format_name: str | None) -> ImportReport:
-        kind = kind or importers.detect_kind(path)
-        if kind not in importers.KINDS:
-            raise ImportFormatError(f"{path}: unknown import kind {kind!r}; use one of {', '.join(importers.KINDS)}")
+        kind = kind or import_files.detect_kind(path)
+        if kind not in import_files.KINDS:
+            raise ImportFormatError(f"{path}: unknown import kind {kind!r}; use one of {', '.join(import_files.KINDS)}")
         try:
             if kind == "tagcomplete":
-                fmt = format_name or importers.format_from_filename(path)
+                fmt = format_name or import_files.format_from_filename(path)
                 if fmt is None:
                     raise ImportFormatError(
                         f"{path}: cannot tell the tag format from the file name; pass format (danbooru or e621)"
@@ -374,15 +374,15 @@ class TagDatabase:
         return int(result.rowcount or 0)
 
     # ----------------------------------------------------------------- import history
-    def imports(self) -> list[importers.ImportRecord]:
+    def imports(self) -> list[import_history.ImportRecord]:
         """Every recorded import, oldest first, with the rows each still owns."""
-        return importers.list_imports(self.engine)
+        return import_history.list_imports(self.engine)
 
     def remove_import(self, which: str | int) -> dict[str, Any]:
-        """Undo one import (``"last"`` or its ID): see :func:`importers.remove_import`. The overlay is untouched."""
-        import_id = importers.resolve_import_id(self.engine, which)
+        """Undo one import (``"last"`` or its ID); see :func:`import_history.remove_import`. Overlay untouched."""
+        import_id = import_history.resolve_import_id(self.engine, which)
         try:
-            return importers.remove_import(self.engine, import_id)
+            return import_history.remove_import(self.engine, import_id)
         finally:
             self._local_writes += 1
 

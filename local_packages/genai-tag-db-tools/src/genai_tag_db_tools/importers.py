@@ -11,7 +11,8 @@ Supported inputs:
 
 Every import runs in one transaction and is idempotent: importing the same file twice gives the same
 database. Each import is recorded in ``imports`` and every row it writes carries its ``import_id``, so
-:func:`remove_import` can take one back (``tag-db imports remove ID``) without touching the user overlay.
+:func:`.import_history.remove_import` can take one back (``tag-db imports remove ID``) without touching the
+user overlay.
 A file that is not a vocabulary (an image's caption ``.txt``, a sentence) is refused before anything is
 written, naming the file and the layouts that were expected.
 
@@ -21,11 +22,8 @@ Rows are inserted in bulk through SQLAlchemy Core ``executemany``; ORM objects p
 
 from __future__ import annotations
 
-import csv
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,59 +34,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import categories as cats
 from . import schema as s
-from .errors import ImportCancelled, ImportFormatError
+from .errors import ImportFormatError
+from .import_files import numbered_rows, tag_list_problem
+from .import_watch import ImportWatch, current_watch
 from .normalize import tag_key
 
-KINDS = ("tagcomplete", "wd", "translations", "implications", "deprecated")
+# ImportWatch lives in .import_watch; apps import it from here (it is part of an import's interface).
+__all__ = [
+    "ImportReport",
+    "ImportWatch",
+    "import_deprecated",
+    "import_implications",
+    "import_tagcomplete",
+    "import_translations",
+    "import_wd_tags",
+]
+
 _MAX_ERRORS_KEPT = 50
-#: Rows between progress reports and cancel checks while a file is read.
-_WATCH_EVERY = 5000
-
-
-@dataclass(frozen=True)
-class ImportWatch:
-    """Progress and cancellation hooks of one running import (for an app's progress bar and Cancel button).
-
-    ``progress(done, total, phase)`` gets characters read of the file's size while reading (phase
-    ``"reading"``), then ``(total, total, "writing")`` once before the single write transaction.
-    ``cancelled()`` is polled while reading and once more inside the transaction just before it commits;
-    when it returns True the import raises :class:`ImportCancelled` and the transaction rolls back.
-    """
-
-    progress: Callable[[int, int, str], None] | None = None
-    cancelled: Callable[[], bool] | None = None
-
-    def check(self) -> None:
-        if self.cancelled is not None and self.cancelled():
-            raise ImportCancelled("import cancelled; nothing was written")
-
-
-# The importers read it instead of taking two more parameters each; TagDatabase.import_file sets it for the
-# duration of one call (a ContextVar, so concurrent imports on other threads do not see each other's hooks).
-_WATCH: ContextVar[ImportWatch | None] = ContextVar("genai_tag_db_import_watch", default=None)
-
-
-def watched(watch: ImportWatch | None) -> Any:
-    """Set the hooks for imports run in this context; returns the token for :func:`unwatch`."""
-    return _WATCH.set(watch)
-
-
-def unwatch(token: Any) -> None:
-    _WATCH.reset(token)
-
-
-def _counted_lines(fh: Iterable[str], watch: ImportWatch, total: int) -> Iterator[str]:
-    done = 0
-    for number, line in enumerate(fh, 1):
-        done += len(line)
-        if number % _WATCH_EVERY == 0:
-            watch.check()
-            if watch.progress is not None:
-                watch.progress(min(done, total), total, "reading")
-        yield line
-    watch.check()
-    if watch.progress is not None:
-        watch.progress(total, total, "writing")
 
 
 @dataclass
@@ -126,98 +88,6 @@ class ImportReport:
             "seconds": round(self.seconds, 3),
             "import_id": self.import_id,
         }
-
-
-def _numbered_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (row number, fields) for each non-blank CSV row; errors name the file."""
-    number = 0
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            watch = _WATCH.get()
-            lines: Iterable[str] = fh if watch is None else _counted_lines(fh, watch, path.stat().st_size)
-            for row in csv.reader(lines):
-                # row[0] holds a name on every real row, so the any() is only paid for odd ones.
-                if row and (row[0].strip() or any(cell.strip() for cell in row)):
-                    number += 1
-                    yield number, row
-    except FileNotFoundError as exc:
-        raise ImportFormatError(f"{path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise ImportFormatError(f"{path}: unreadable CSV ({exc})") from exc
-
-
-def detect_kind(path: str | os.PathLike[str]) -> str:
-    """Guess the importer for a file from its first row.
-
-    Raises:
-        ImportFormatError: The file is missing, empty or matches no known layout.
-    """
-    file = Path(path)
-    if file.suffix.lower() == ".txt":
-        check_tag_list(file)
-        return "deprecated"
-    for _, row in _numbered_rows(file):
-        head = [cell.strip().lower() for cell in row]
-        if head[:4] == ["tag_id", "name", "category", "count"]:
-            return "wd"
-        if head[:3] == ["tag", "language", "translation"]:
-            return "translations"
-        if head[:2] in (["antecedent_name", "consequent_name"], ["antecedent", "consequent"]):
-            return "implications"
-        if len(row) >= 3 and row[1].strip().lstrip("-").isdigit():
-            return "tagcomplete"
-        raise ImportFormatError(
-            f"{file}: cannot tell the file type from its first row {row[:4]!r}; expected {_EXPECTED} (or pass --kind)"
-        )
-    raise ImportFormatError(f"{file}: file is empty")
-
-
-_EXPECTED = (
-    "a tagcomplete CSV (name,type,count,aliases), a WD selected_tags.csv (tag_id,name,category,count), "
-    "tag,language,translation rows, antecedent,consequent rows, or a .txt deprecation list with one tag per line"
-)
-# A deprecation list names tags; a line longer than this many words is prose (a caption), not a tag.
-_MAX_TAG_WORDS = 6
-
-
-def _tag_list_problem(row: list[str]) -> str | None:
-    """Why one row of a one-tag-per-line list is not a tag, or None."""
-    fields = [cell.strip() for cell in row]
-    extra = [cell for cell in fields[1:] if cell]
-    if extra and not all(cell.lstrip("-").isdigit() for cell in extra):
-        return f"has {len(fields)} comma-separated entries (an image caption or tag line?)"
-    name = fields[0] if fields else ""
-    if len(name.split()) > _MAX_TAG_WORDS or name.endswith((".", "!", "?")):
-        return "is a sentence, not a tag (an image caption?)"
-    return None
-
-
-def check_tag_list(path: Path) -> None:
-    """Refuse a ``.txt`` that is not one tag per line before anything is written.
-
-    The usual mistake is an image's caption sidecar (``1girl, long hair, smile``): taken as a deprecation
-    list it would mark every tag of the caption deprecated and hide them from autocomplete and cleaning.
-    """
-    for number, row in _numbered_rows(path):
-        line = ",".join(row)
-        if line.lstrip().startswith("#"):
-            continue
-        problem = _tag_list_problem(row)
-        if problem:
-            shown = line if len(line) <= 60 else line[:57] + "..."
-            raise ImportFormatError(f"{path}: not a tag list: line {number} {shown!r} {problem}; expected {_EXPECTED}")
-
-
-def format_from_filename(path: str | os.PathLike[str]) -> str | None:
-    """Return ``danbooru`` or ``e621`` when the file name says so, else None."""
-    stem = Path(path).stem.lower()
-    if "e621" in stem:
-        return "e621"
-    if "danbooru" in stem:
-        return "danbooru"
-    return None
 
 
 def _ensure_tags(conn: Connection, names: set[str]) -> dict[str, int]:
@@ -284,7 +154,7 @@ def _begin_import(conn: Connection, report: ImportReport) -> int:
 
 def _finish(conn: Connection, report: ImportReport, started: float) -> ImportReport:
     # Every importer ends here inside its transaction: a cancel now still rolls everything back.
-    watch = _WATCH.get()
+    watch = current_watch()
     if watch is not None:
         watch.check()
     report.seconds = time.perf_counter() - started
@@ -306,7 +176,7 @@ def import_tagcomplete(engine: Engine, path: str | os.PathLike[str], format_name
     type_map = cats.type_map_for(format_name)
     records: dict[str, tuple[str, int]] = {}
     alias_pairs: dict[str, str] = {}
-    for number, row in _numbered_rows(file):
+    for number, row in numbered_rows(file):
         report.rows_read += 1
         if len(row) < 3:
             report.add_error(f"{file}:{number}: expected name,type,count[,aliases], got {len(row)} fields")
@@ -364,7 +234,7 @@ def import_wd_tags(engine: Engine, path: str | os.PathLike[str], format_name: st
     report = ImportReport(kind="wd", path=str(file), format=format_name)
     records: dict[str, tuple[str, int]] = {}
     header_seen = False
-    for number, row in _numbered_rows(file):
+    for number, row in numbered_rows(file):
         if not header_seen:
             header = [cell.strip().lower() for cell in row]
             if header[:4] != ["tag_id", "name", "category", "count"]:
@@ -417,7 +287,7 @@ def import_translations(engine: Engine, path: str | os.PathLike[str]) -> ImportR
     started = time.perf_counter()
     report = ImportReport(kind="translations", path=str(file))
     records: set[tuple[str, str, str]] = set()
-    for number, row in _numbered_rows(file):
+    for number, row in numbered_rows(file):
         if number == 1 and [c.strip().lower() for c in row[:3]] == ["tag", "language", "translation"]:
             continue
         report.rows_read += 1
@@ -444,7 +314,7 @@ def import_implications(engine: Engine, path: str | os.PathLike[str], format_nam
     started = time.perf_counter()
     report = ImportReport(kind="implications", path=str(file), format=format_name)
     pairs: set[tuple[str, str]] = set()
-    for number, row in _numbered_rows(file):
+    for number, row in numbered_rows(file):
         if number == 1 and row[0].strip().lower() in ("antecedent", "antecedent_name"):
             continue
         report.rows_read += 1
@@ -477,11 +347,11 @@ def import_deprecated(engine: Engine, path: str | os.PathLike[str]) -> ImportRep
     started = time.perf_counter()
     report = ImportReport(kind="deprecated", path=str(file))
     names: set[str] = set()
-    for number, row in _numbered_rows(file):
+    for number, row in numbered_rows(file):
         if row[0].lstrip().startswith("#"):
             continue
         report.rows_read += 1
-        problem = _tag_list_problem(row)
+        problem = tag_list_problem(row)
         if problem:
             report.add_error(f"{file}:{number}: expected one tag per line; this line {problem}")
             continue
@@ -502,134 +372,3 @@ def import_deprecated(engine: Engine, path: str | os.PathLike[str]) -> ImportRep
         )
         report.imported = len(names)
         return _finish(conn, report, started)
-
-
-# ----------------------------------------------------------------------------------------------- undo
-
-
-@dataclass(frozen=True)
-class ImportRecord:
-    """One recorded import: what it read, and how many of its rows are still in the database.
-
-    ``live_rows`` falls to 0 when a later import of the same vocabulary replaced this one's rows.
-    """
-
-    id: int
-    kind: str
-    format: str | None
-    path: str
-    rows: int
-    live_rows: int
-    imported_at: str
-    undoable: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return plain JSON-serialisable data."""
-        return dict(self.__dict__)
-
-
-_OWNED_SQL = (
-    "SELECT import_id, COUNT(*) FROM tag_formats GROUP BY import_id "
-    "UNION ALL SELECT import_id, COUNT(*) FROM aliases GROUP BY import_id "
-    "UNION ALL SELECT import_id, COUNT(*) FROM implications GROUP BY import_id "
-    "UNION ALL SELECT import_id, COUNT(*) FROM translations GROUP BY import_id "
-    "UNION ALL SELECT import_id, COUNT(*) FROM deprecations GROUP BY import_id"
-)
-
-
-def list_imports(engine: Engine) -> list[ImportRecord]:
-    """Every recorded import, oldest first, with the rows it still owns."""
-    with engine.connect() as conn:
-        live: dict[int, int] = {}
-        for import_id, count in conn.exec_driver_sql(_OWNED_SQL):
-            if import_id is not None:
-                live[import_id] = live.get(import_id, 0) + int(count)
-        rows = conn.execute(select(s.imports).order_by(s.imports.c.id)).all()
-    return [
-        ImportRecord(
-            id=row.id,
-            kind=row.kind,
-            format=row.format,
-            path=row.path,
-            rows=row.rows,
-            live_rows=live.get(row.id, 0),
-            imported_at=row.imported_at,
-            undoable=bool(row.undoable),
-        )
-        for row in rows
-    ]
-
-
-def resolve_import_id(engine: Engine, which: str | int) -> int:
-    """``LAST`` (any case) or a number -> an existing import id.
-
-    Raises:
-        ImportFormatError: No such import (or no import at all).
-    """
-    with engine.connect() as conn:
-        if isinstance(which, str) and which.strip().lower() == "last":
-            last = conn.exec_driver_sql("SELECT MAX(id) FROM imports").scalar()
-            if last is None:
-                raise ImportFormatError("no import is recorded; nothing to remove")
-            return int(last)
-        try:
-            import_id = int(which)
-        except ValueError:
-            raise ImportFormatError(f"{which!r} is not an import ID (see `tag-db imports list`) or LAST") from None
-        if conn.execute(select(s.imports.c.id).where(s.imports.c.id == import_id)).first() is None:
-            raise ImportFormatError(f"no import with ID {import_id} (see `tag-db imports list`)")
-        return import_id
-
-
-def remove_import(engine: Engine, import_id: int) -> dict[str, Any]:
-    """Take back what one import wrote, in one transaction; the user overlay is a separate file, untouched.
-
-    Tag formats, aliases, implications and translations the import wrote are deleted; tags it deprecated are
-    un-deprecated unless another list (or ``set_deprecated``) also names them; tag names nothing refers to any
-    more are dropped. Rows that a later import replaced belong to that import and are not touched.
-    """
-    counts: dict[str, int] = {}
-    with engine.begin() as conn:
-        record = conn.execute(select(s.imports).where(s.imports.c.id == import_id)).first()
-        if record is None:
-            raise ImportFormatError(f"no import with ID {import_id} (see `tag-db imports list`)")
-        if not record.undoable:
-            raise ImportFormatError(
-                f"import {import_id} ({record.path}) was recorded before imports could be undone; its rows cannot "
-                "be told apart. Delete the base database and import the files you want again"
-            )
-        for table in s.IMPORT_OWNED:
-            counts[table] = conn.exec_driver_sql(f"DELETE FROM {table} WHERE import_id = ?", (import_id,)).rowcount
-        deprecated = [
-            tag_id
-            for (tag_id,) in conn.exec_driver_sql("SELECT tag_id FROM deprecations WHERE import_id = ?", (import_id,))
-        ]
-        counts["deprecations"] = conn.exec_driver_sql(
-            "DELETE FROM deprecations WHERE import_id = ?", (import_id,)
-        ).rowcount
-        counts["undeprecated"] = 0
-        if deprecated:
-            counts["undeprecated"] = conn.exec_driver_sql(
-                "UPDATE tags SET deprecated = 0 WHERE id = ? "
-                "AND NOT EXISTS (SELECT 1 FROM deprecations d WHERE d.tag_id = tags.id)",
-                [(t,) for t in deprecated],
-            ).rowcount
-        counts["orphan_tags"] = conn.exec_driver_sql(
-            "DELETE FROM tags WHERE deprecated = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM tag_formats f WHERE f.tag_id = tags.id) "
-            "AND NOT EXISTS (SELECT 1 FROM aliases a WHERE a.tag_id = tags.id) "
-            "AND NOT EXISTS (SELECT 1 FROM translations r WHERE r.tag_id = tags.id) "
-            "AND NOT EXISTS (SELECT 1 FROM implications i WHERE i.tag_id = tags.id OR i.implied_tag_id = tags.id) "
-            "AND NOT EXISTS (SELECT 1 FROM deprecations d WHERE d.tag_id = tags.id)"
-        ).rowcount
-        conn.execute(delete(s.imports).where(s.imports.c.id == import_id))
-        s.bump_revision(conn)
-    return {
-        "import_id": import_id,
-        "kind": record.kind,
-        "format": record.format,
-        "path": record.path,
-        "removed": {k: v for k, v in counts.items() if k in (*s.IMPORT_OWNED, "deprecations")},
-        "undeprecated": counts["undeprecated"],
-        "orphan_tags_dropped": counts["orphan_tags"],
-    }

@@ -45,6 +45,7 @@ from lorairo.services.export.options import ExportOptions, split_words
 from lorairo.services.export.results import ExportPreview, ExportResult
 from lorairo.services.export.staging import is_empty_dir
 from lorairo.services.export_service import ExportService
+from lorairo.services.progress_text import Pace
 
 FORMAT_LABELS = {
     "kohya": "kohya sd-scripts folder + dataset_config.toml",
@@ -509,10 +510,8 @@ class ExportDialog(QDialog):
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
-        elapsed = time.monotonic() - self._started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = f"{int((total - done) / rate + 0.5)} s left" if rate > 0 else "estimating…"
-        self.status.setText(f"{done}/{total} · {rate:.1f} images/s · {eta} · {displayable(message)}")
+        pace = Pace(done, total, time.monotonic() - self._started)
+        self.status.setText(f"{done}/{total} · {pace.rate_text()} · {pace.left_text} · {displayable(message)}")
 
     def _export_done(self, result: ExportResult) -> None:
         self.export_result = result

@@ -29,7 +29,7 @@ from lorairo.services.export.options import ExportOptions
 _SOURCE_RANK = {SOURCE_MANUAL: 0, SOURCE_SIDECAR: 1, SOURCE_MODEL: 2}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ComposedCaption:
     """What gets written for one image.
 

@@ -80,6 +80,9 @@ class ExportPreview:
         buckets: ((w, h), count) sorted by size; empty when exporting at the original size.
         tag_frequency: The most frequent tags, (tag, count), most frequent first.
         keep_tokens: The keep_tokens value the TOML would get.
+        sampled: 0 when every image was composed; else the number of images (spread evenly over the selection)
+            the counts were estimated from: image / skipped / tag / bucket counts are scaled to the selection,
+            ``tag_count`` counts the distinct tags of the sample.
     """
 
     image_count: int
@@ -92,6 +95,7 @@ class ExportPreview:
     buckets: tuple[tuple[tuple[int, int], int], ...]
     tag_frequency: tuple[tuple[str, int], ...]
     keep_tokens: int
+    sampled: int = 0
 
     @property
     def bucket_count(self) -> int:

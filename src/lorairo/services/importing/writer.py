@@ -2,8 +2,8 @@
 
 Files are already in place when this runs (workers wrote them), so a committed row always has its files.
 Exact duplicates only add a source path; their copy of the original, if it got a name of its own, is
-removed after the commit. New images are checked against the in-memory pHash index and linked to their
-near-duplicates.
+removed after the commit. New images are checked against the earlier images of the project (the pHash band
+indexes, or an in-memory scan for large thresholds: `near_duplicates`) and linked to their near-duplicates.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from lorairo.database.engine import Database
 from lorairo.database.import_repository import ImportRepository
 from lorairo.database.schema import ImageQualityRecord
-from lorairo.services.importing.near_duplicates import PhashIndex
+from lorairo.services.importing.near_duplicates import NearDuplicateFinder
 from lorairo.services.importing.summary import (
     OUTCOME_DUPLICATE,
     OUTCOME_IMPORTED,
@@ -58,22 +58,20 @@ class _SidecarCandidate:
 
 
 class BatchWriter:
-    """Writes batches of one run; keeps the pHash index of the project in memory for the whole run."""
+    """Writes batches of one run; `finder` finds each new image's near-duplicates among the earlier images."""
 
     def __init__(
         self,
         db: Database,
         project_root: Path,
         run_id: int,
-        index: PhashIndex,
-        threshold: int,
+        finder: NearDuplicateFinder,
         categorize: Categorizer | None = None,
     ) -> None:
         self.db = db
         self.project_root = project_root
         self.run_id = run_id
-        self.index = index
-        self.threshold = threshold
+        self.finder = finder
         self.categorize = categorize
         self.sidecar_notes: list[SidecarNote] = []
         self.sidecars_changed = 0
@@ -117,7 +115,7 @@ class BatchWriter:
             # Pass 2: outcomes in input order; near-duplicates are searched in input order too, so a
             # look-alike later in the batch links to the earlier one.
             batch = _BatchRows()
-            outcomes = [self._one(result, known, new, new_ids, batch, orphans) for result in results]
+            outcomes = [self._one(repo, result, known, new, new_ids, batch, orphans) for result in results]
             outcomes.extend(
                 FileOutcome(item.path, OUTCOME_SKIPPED, REASON_ALREADY_IMPORTED, _SAME_STAMP, item.image_id)
                 for item in unchanged
@@ -137,6 +135,7 @@ class BatchWriter:
 
     def _one(
         self,
+        repo: ImportRepository,
         result: FileResult,
         known: dict[str, tuple[int, str]],
         new: dict[str, FileResult],
@@ -167,8 +166,9 @@ class BatchWriter:
             return FileOutcome(path, OUTCOME_DUPLICATE, None, f"same content as image #{image_id}", image_id)
         image_id = new_ids[result.hash_value]
         batch.sidecars.append(_SidecarCandidate(image_id, result.sidecar, True))
-        matches = self.index.query(result.phash_int, self.threshold)
-        self.index.add(image_id, result.phash_int)
+        # The whole batch is inserted already: the finder only looks below this id (the project, and the
+        # images earlier in this run), so a look-alike links to the earlier image, never the other way.
+        matches = self.finder.find(repo, image_id, result.phash_int)
         if not matches:
             return FileOutcome(path, OUTCOME_IMPORTED, None, None, image_id)
         batch.links.extend((image_id, m.image_id, m.distance) for m in matches)
