@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis.strategies  # noqa: F401  (see below)
 import pytest
 from sqlalchemy import func, select
 
@@ -37,6 +38,11 @@ from lorairo.services.image_processing_service import ImageProcessingService
 from lorairo.services.project_service import Project, ProjectService
 from lorairo.storage.layout import image_path
 from tests.support.models import register_tiny_tagger
+
+# hypothesis' pytest plugin imports (and pytest rewrites) hypothesis.strategies at session end when no test module
+# did; run alone, this module once ended with CPython 3.11's "AST constructor recursion depth mismatch" there
+# (python/cpython#106905: ast.parse state shared across threads, and the driver's Ray threads live on), after all
+# tests had passed. Imported here, at collection, before any Ray thread exists.
 
 pytestmark = [
     pytest.mark.ray,
@@ -244,7 +250,8 @@ def test_cancel_half_way_then_resume_has_no_duplicates(ray_cluster: object, tmp_
         )
         assert first.cancelled and 0 < first.annotated["open-nsfw"] < len(ids)
         assert first.failed == {}  # a cancel records nothing as failed
-        second = run_on_ray(AnnotationService(config, proj), ids, ["open-nsfw"], _options())
+        # The resumed run ships the stored bytes through the object store (clusters without a shared filesystem).
+        second = run_on_ray(AnnotationService(config, proj), ids, ["open-nsfw"], _options(ship_bytes=True))
         assert not second.cancelled
         assert second.skipped_done == {"open-nsfw": first.annotated["open-nsfw"]}
         assert first.annotated["open-nsfw"] + second.annotated["open-nsfw"] == len(ids)
