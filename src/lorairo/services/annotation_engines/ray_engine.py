@@ -303,8 +303,8 @@ def _run(
                 for image_id, left_models in expected.items():
                     for name in sorted(left_models):
                         message = (
-                            f"a Ray worker died {options.max_retries + 1} times on this image (alone in its batch); "
-                            "it is not retried further in this run"
+                            f"a Ray worker died {options.max_retries + 1} times on this image (alone in its batch; "
+                            "or the replica raised, see the Ray worker logs); it is not retried further in this run"
                         )
                         writer.put(image_id, ModelOutput(name, error_code=WORKER_DIED, error_message=message))
     finally:
