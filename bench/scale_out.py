@@ -1,12 +1,15 @@
 """The Ray engine's overhead: the same images with the same model on the local engine and on a local 2-CPU Ray
 cluster, in one run, each into its own freshly imported project (so both really annotate and store).
 
-    RAY_ENABLE_UV_RUN_RUNTIME_ENV=0 uv run --extra ray python bench/scale_out.py --images 1000
-    RAY_ENABLE_UV_RUN_RUNTIME_ENV=0 uv run --extra ray python bench/scale_out.py --images 200   # quick
+    flock /work/wt/bench.lock timeout 900 env RAY_ENABLE_UV_RUN_RUNTIME_ENV=0 \
+        uv run --extra ray python bench/scale_out.py --images 1000
+    ... bench/scale_out.py --images 200 --order ray-first      # quick; the other order, for the load's drift
 
-Prints images/s of both, the ratio ray / local (target >= 0.8 on one machine: the engine's overhead), the
-per-replica throughput measured on the cluster, and a projection for 8 GPU nodes from it. Ray's start-up and
-actor/model start are outside the timed part for neither engine: both timings include loading the model.
+Prints the load average at start and end, images/s of both engines end to end (model load included in both; the
+Ray figure also includes starting the replica actor, not `ray.init`, which is printed apart), where the time went
+(until the first batch was stored = start-up; after it = steady state, measured from the progress callbacks),
+the ratio ray / local for both (target >= 0.8 end to end on one machine: the engine's overhead), the measured
+per-replica rate and a projection for 8 GPU nodes from it.
 """
 
 from __future__ import annotations
@@ -16,10 +19,42 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from annotate import make_corpus
+
+
+@dataclass
+class Clock:
+    """Wall time of a run, and when each stored batch was reported (progress callbacks)."""
+
+    started: float = 0.0
+    ended: float = 0.0
+    marks: list[tuple[float, int]] = field(default_factory=list)
+
+    def progress(self, done: int, _total: int, _message: str) -> None:
+        self.marks.append((time.perf_counter(), done))
+
+    @property
+    def total_s(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def first_batch_s(self) -> float:
+        return self.marks[0][0] - self.started if self.marks else self.total_s
+
+    def steady_rate(self) -> float:
+        """Images per second between the first and the last stored batch (start-up excluded)."""
+        if len(self.marks) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self.marks[0], self.marks[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else str(os.getloadavg())
 
 
 def main() -> int:
@@ -27,10 +62,13 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--model", default="open-nsfw")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster")
+    parser.add_argument("--rows-per-batch", type=int, default=32, help="images per Ray batch")
+    parser.add_argument("--order", choices=("local-first", "ray-first"), default="local-first")
     parser.add_argument("--nodes", type=int, default=8, help="GPU nodes of the projection")
     parser.add_argument("--gpu-speedup", type=float, default=20.0, help="assumed GPU / 1-CPU replica speed")
     args = parser.parse_args()
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    print(f"load at start: {_load()}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="lorairo-bench-scale-") as tmp:
         root = Path(tmp)
@@ -57,34 +95,55 @@ def main() -> int:
                 ids = [r[0] for r in s.execute(text("SELECT id FROM images ORDER BY id"))]
             projects[name] = (project, ids)
 
-        project, ids = projects["local"]
-        started = time.perf_counter()
-        local = AnnotationService(config, project).run(ids, [args.model])
-        local_s = time.perf_counter() - started
-        assert local.annotated.get(args.model) == len(ids), local
+        options = RayOptions(replicas=1, rows_per_batch=args.rows_per_batch)
+        clocks = {"local": Clock(), "ray": Clock()}
+        init_s = 0.0
 
-        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-        project, ids = projects["ray"]
-        options = RayOptions(replicas=1, rows_per_batch=32)
-        started = time.perf_counter()
-        remote = run_on_ray(AnnotationService(config, project), ids, [args.model], options)
-        ray_s = time.perf_counter() - started
-        ray.shutdown()
-        assert remote.annotated.get(args.model) == len(ids), remote
+        def run_local() -> None:
+            project, ids = projects["local"]
+            clock = clocks["local"]
+            clock.started = time.perf_counter()
+            summary = AnnotationService(config, project).run(ids, [args.model], progress=clock.progress)
+            clock.ended = time.perf_counter()
+            assert summary.annotated.get(args.model) == len(ids), summary
+
+        def run_ray() -> None:
+            nonlocal init_s
+            started = time.perf_counter()
+            ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
+            init_s = time.perf_counter() - started
+            project, ids = projects["ray"]
+            clock = clocks["ray"]
+            clock.started = time.perf_counter()
+            summary = run_on_ray(
+                AnnotationService(config, project), ids, [args.model], options, progress=clock.progress
+            )
+            clock.ended = time.perf_counter()
+            ray.shutdown()
+            assert summary.annotated.get(args.model) == len(ids), summary
+
+        for run in (run_local, run_ray) if args.order == "local-first" else (run_ray, run_local):
+            run()
         for project, _ in projects.values():
             project.close()
 
-    n = len(ids)
-    local_rate, ray_rate = n / local_s, n / ray_s
-    per_replica = ray_rate / options.replicas
+    n = args.images
+    local, remote = clocks["local"], clocks["ray"]
+    local_rate, ray_rate = n / local.total_s, n / remote.total_s
+    print(f"load at end: {_load()}")
+    print(f"images: {n}  model: {args.model}  ray cluster: {args.cpus} CPUs, 1 replica, {args.rows_per_batch}/batch")
+    print(f"machine: {os.cpu_count()} cores; order: {args.order}")
+    print(f"ray.init (not timed below): {init_s:.1f} s")
+    for name, clock, rate in (("local", local, local_rate), ("ray", remote, ray_rate)):
+        print(
+            f"{name:5} engine: {rate:6.1f} images/s end to end ({clock.total_s:.1f} s); first batch stored after "
+            f"{clock.first_batch_s:.1f} s; steady state {clock.steady_rate():.1f} images/s"
+        )
+    steady = remote.steady_rate() / local.steady_rate() if local.steady_rate() else 0.0
+    print(f"ratio ray / local: {ray_rate / local_rate:.2f} end to end (target >= 0.8), {steady:.2f} steady state")
+    per_replica = remote.steady_rate() or ray_rate
     projected = per_replica * args.gpu_speedup * args.nodes
-    load = os.getloadavg()
-    print(f"images: {n}  model: {args.model}  ray cluster: {args.cpus} CPUs, {options.replicas} replica")
-    print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    print(f"local engine: {local_rate:6.1f} images/s  ({local_s:.1f} s, model load included)")
-    print(f"ray engine:   {ray_rate:6.1f} images/s  ({ray_s:.1f} s, actor start and model load included)")
-    print(f"ratio ray / local: {ray_rate / local_rate:.2f}  (target >= 0.8)")
-    print(f"measured per replica: {per_replica:.1f} images/s (CPU)")
+    print(f"measured per replica: {per_replica:.1f} images/s (CPU, steady state)")
     print(
         f"projection, {args.nodes} GPU nodes x 1 replica at {args.gpu_speedup:.0f}x a CPU replica: "
         f"{projected:.0f} images/s = {projected * 3600 / 1e6:.2f} M images/h (the driver's writer then bounds it)"

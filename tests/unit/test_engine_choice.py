@@ -27,3 +27,17 @@ def test_unknown_engine_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_local_engine_needs_nothing() -> None:
     assert annotation_engines.engine_needs("local") is None
+
+
+def test_checking_for_the_extra_does_not_import_ray() -> None:
+    """Ray reads settings such as RAY_ENABLE_UV_RUN_RUNTIME_ENV once, at import: the engine sets them before its
+    own import, so asking whether the extra is there (the CLI and the panel do, first) must not import Ray."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom lorairo.services.annotation_engines import ray_installed\n"
+        "ray_installed()\nprint('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"

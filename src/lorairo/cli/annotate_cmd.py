@@ -73,7 +73,7 @@ def annotate(
     gpus_per_replica: Annotated[
         float | None, typer.Option("--gpus-per-replica", help="Ray: GPUs each model replica reserves.")
     ] = None,
-    replicas: Annotated[int | None, typer.Option("--replicas", help="Ray: model replicas per model.")] = None,
+    replicas: Annotated[int | None, typer.Option("--replicas", help="Ray: replicas (each holds every model).")] = None,
     ship_bytes: Annotated[
         bool, typer.Option("--ship-bytes", help="Ray: send the images through the object store (no shared FS).")
     ] = False,

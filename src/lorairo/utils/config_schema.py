@@ -282,7 +282,7 @@ RULES: dict[str, dict[str, Any]] = {
     "annotation.upload_max_side": {"low": 64, "high": 8192},
     "annotation.engine": {"choices": ("local", "ray")},
     "annotation.ray_address": {"hint": '"" = this machine, auto, HOST:6379 or ray://HOST:10001'},
-    "annotation.ray_replicas": {"low": 0, "high": 100_000, "hint": "0 = one per GPU (or 2 on a CPU-only cluster)"},
+    "annotation.ray_replicas": {"low": 0, "high": 100_000, "hint": "0 = one per GPU share, else one per node"},
     "annotation.ray_gpus_per_replica": {"low": 0.0, "high": 64.0},
     "annotation.ray_max_retries": {"low": 0, "high": 100, "hint": "worker deaths per batch before it fails"},
     "export.format": {"choices": EXPORT_FORMATS},

@@ -69,7 +69,7 @@ PAGES: dict[str, tuple[Field, ...]] = {
         Field("annotation.upload_max_side", "Cloud upload longest side", "int"),
         Field("annotation.engine", "Run local models on", "choice", help="ray needs `uv sync --extra ray`"),
         Field("annotation.ray_address", "Ray cluster address", "text", help="empty = this machine; auto; HOST:6379"),
-        Field("annotation.ray_replicas", "Ray replicas per model (0 = auto)", "int"),
+        Field("annotation.ray_replicas", "Ray model replicas (0 = auto)", "int"),
         Field("annotation.ray_gpus_per_replica", "Ray GPUs per replica", "float"),
         Field("annotation.ray_max_retries", "Ray retries before a batch fails", "int"),
     ),

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 ENGINES = ("local", "ray")
 RAY_EXTRA_COMMAND = "uv sync --extra ray"
 
 
 def ray_installed() -> bool:
-    """True when the optional `ray` extra (Ray Data) is importable; checked without importing Ray (slow)."""
-    return importlib.util.find_spec("ray") is not None and importlib.util.find_spec("ray.data") is not None
+    """True when the optional `ray` extra (Ray Data) is importable; checked without importing Ray.
+
+    `find_spec("ray.data")` would import the `ray` package, and Ray reads its settings (such as
+    RAY_ENABLE_UV_RUN_RUNTIME_ENV, set by the engine before its import) once, at import: so only the top-level
+    spec is asked, and Ray Data's package folder looked for in it."""
+    spec = importlib.util.find_spec("ray")
+    if spec is None:
+        return False
+    return any((Path(folder) / "data" / "__init__.py").is_file() for folder in spec.submodule_search_locations or ())
 
 
 def engine_needs(engine: str) -> str | None:

@@ -1,14 +1,15 @@
 """The Ray engine: annotate a project's images with local models on a Ray cluster (Ray Data batch inference).
 
-Pipeline (Ray's batch-inference guide): rows (image id, key, path or shipped bytes, models still wanted) ->
-`decode_batch` CPU tasks (each image read and normalised once for all models) -> one `map_batches` stage per
-model on an actor pool (`ModelReplica`: the model loaded once per actor, by the library's own code) -> results
+Pipeline (Ray's batch-inference guide): rows (image id, key, path or shipped bytes, models still wanted) -> one
+`map_batches` stage on an actor pool (`ModelReplica`: the run's models loaded once per actor by the library's own
+code; each image read once there, on threads, and preprocessed by the same library code as a local run) -> results
 streamed back to this driver (`iter_batches`) and stored by the project's single writer (`ResultWriter` +
 `AnnotationService.store_outputs`), so provenance, candidate probabilities and failure records are exactly a
 local run's. Resume: pairs already stored are not sent. Cancel: stop iterating; every stored batch stays.
 
-A batch whose worker dies `max_retries` times is skipped by Ray Data (`max_errored_blocks`); its images are
-recorded as `worker_died` failures for the models that did not answer, so a poison image is not retried forever.
+A worker that dies is restarted by Ray and its batch retried `max_retries` times; a batch that still fails is
+skipped by Ray Data (`max_errored_blocks`) and its images are sent again one per batch, so an image that kills
+its worker by itself is recorded as a `worker_died` failure, not retried forever, and its neighbours are stored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,6 @@ from lorairo.annotations.ray_worker import (
     CRASH_ON_KEY_ENV,
     CRASH_ONCE_ENV,
     check_paths,
-    decode_batch,
     output_column,
     replica_class,
 )
@@ -64,11 +64,11 @@ class RayEngineError(LoRAIroException):
 @dataclass(frozen=True)
 class RayOptions:
     address: str = ""  # "" = a Ray instance on this machine; "auto"; "HOST:PORT"; "ray://HOST:10001"
-    replicas: int = 0  # per model; 0 = one per GPU (2 on a CPU-only cluster)
+    replicas: int = 0  # 0 = one per GPU share (--gpus-per-replica), else one per node
     gpus_per_replica: float = 0.0
     ship_bytes: bool = False  # send stored bytes through the object store (no shared filesystem)
     max_retries: int = 3
-    rows_per_batch: int = 16  # images per block / model call (a dying worker fails at most this many)
+    rows_per_batch: int = 32  # images per block / library call (a dying worker fails at most this many)
 
     @classmethod
     def from_config(
@@ -125,11 +125,14 @@ def _check_reachable(address: str) -> None:
 
 
 def connect(address: str) -> Any:
-    """Connect to (or start) Ray; an already initialised Ray (a test's local cluster) is used as it is."""
+    """Connect to (or start) Ray. An initialised Ray (a test's local cluster, the GUI's earlier run) is reused
+    unless `address` names another cluster; an unreachable address fails fast either way."""
     ray = require_ray()
-    if ray.is_initialized():
-        return ray
     _check_reachable(address)
+    if ray.is_initialized():
+        if not _names_other_cluster(ray, address):
+            return ray
+        ray.shutdown()
     try:
         if address in ("", "local"):
             ray.init(include_dashboard=False, log_to_driver=False)
@@ -140,22 +143,30 @@ def connect(address: str) -> Any:
     return ray
 
 
-# Scheduling shares (not limits: onnxruntime uses the node's cores). Kept below 1 so that on a small cluster
-# every model's replicas and the decode tasks fit at once; whole CPUs would deadlock a 2-CPU cluster.
-DECODE_CPUS = 0.25
-REPLICA_CPUS = 0.5
+def _names_other_cluster(ray: Any, address: str) -> bool:
+    """True when `address` is a HOST:PORT other than the GCS this driver is connected to."""
+    if address in ("", "auto", "local") or address.startswith("ray://"):
+        return False
+    try:
+        current = str(ray.get_runtime_context().gcs_address)
+    except Exception:  # a client-mode connection has no GCS address here
+        return False
+    host, _, port = address.rpartition(":")
+    current_host, _, current_port = current.rpartition(":")
+    same_host = host == current_host or {host, current_host} <= {"127.0.0.1", "localhost", socket.gethostname()}
+    return not (same_host and port == current_port)
 
 
-def _replicas(ray: Any, options: RayOptions, n_models: int) -> int:
-    """Replicas per model: as asked, else one per GPU share, else as many as the cluster's CPUs allow."""
+def _replicas(ray: Any, options: RayOptions) -> int:
+    """Replicas: as asked, else one per GPU share, else one per node (a CPU replica's onnxruntime already uses
+    every core of its node, so two replicas on one node would only compete for them)."""
     if options.replicas > 0:
         return options.replicas
-    resources = ray.cluster_resources()
-    gpus = float(resources.get("GPU", 0))
-    if options.gpus_per_replica > 0 and gpus > 0:
-        return max(1, int(gpus // options.gpus_per_replica))
-    cpus = float(resources.get("CPU", 1))
-    return max(1, int((cpus - DECODE_CPUS) // (REPLICA_CPUS * max(1, n_models) * 2)))
+    if options.gpus_per_replica > 0:
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        if gpus > 0:
+            return max(1, int(gpus // options.gpus_per_replica))
+    return max(1, sum(1 for node in ray.nodes() if node.get("Alive") and node.get("Resources", {}).get("CPU")))
 
 
 def run_on_ray(
@@ -256,56 +267,45 @@ def _run(
             ctx = ray.data.DataContext.get_current()
             ctx.max_errored_blocks = -1  # a batch that kills its worker every time is skipped, then recorded
             ctx.enable_progress_bars = False
-            replicas = _replicas(ray, options, len(models))
+            replicas = _replicas(ray, options)
             model_files = [str(p) for p in _model_files(service)]
-            hooks = {k: v for k, v in os.environ.items() if k in (CRASH_ONCE_ENV, CRASH_ON_KEY_ENV)}
-            extra: dict[str, Any] = {"runtime_env": {"env_vars": hooks}} if hooks else {}
-            ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // options.rows_per_batch)))
-            ds = ds.map_batches(
-                decode_batch, batch_size=options.rows_per_batch, num_cpus=DECODE_CPUS, max_retries=options.max_retries
-            )
-            for name in models:
-                ds = ds.map_batches(
-                    replica_class(name, model_files),
-                    batch_size=options.rows_per_batch,
-                    # Ray Data's default of several batches in flight per actor: with one, a restarted actor
-                    # stalled on Ray 2.60 here. The cost: a poison image can take a neighbour batch with it.
-                    compute=ray.data.ActorPoolStrategy(size=replicas),
-                    num_gpus=options.gpus_per_replica or None,
-                    num_cpus=1 if options.gpus_per_replica else REPLICA_CPUS,
-                    max_restarts=options.max_retries,
-                    max_task_retries=options.max_retries,
-                    **extra,
-                )
-            columns = ["image_id", *(output_column(n) for n in models)]
-            ds = ds.select_columns(columns)
             rate_start = time.perf_counter()
-            try:
-                for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                    count = _put(batch, models, writer, expected)
-                    writer.flush()  # stored before progress says so
-                    stored_pairs += count
-                    if progress:
-                        elapsed = time.perf_counter() - rate_start
-                        rate = stored_pairs / elapsed if elapsed > 0 else 0.0
-                        eta = (total - stored_pairs) / rate if rate > 0 else 0.0
-                        progress(stored_pairs, total, f"{rate:.1f} img·model/s, ETA {eta:.0f} s")
-                    if cancel is not None and cancel.is_set():
-                        cancelled = True
-                        break
-            except RayEngineError:
-                raise
-            except Exception as exc:
-                if _is_task_error(ray, exc):
+            # Pass 1 in batches; pass 2 sends what died with its worker one image per batch, so only an image
+            # that kills its worker by itself is recorded as a failure, not the innocent rest of its batch.
+            for rows_per_batch in dict.fromkeys((options.rows_per_batch, 1)):
+                left = _left_rows(rows, expected)
+                if not left or cancelled:
+                    break
+                stream = _stream(ray, left, models, options, replicas, model_files, rows_per_batch)
+                try:
+                    for batch in stream:
+                        count = _put(batch, models, writer, expected)
+                        writer.flush()  # stored before progress says so
+                        stored_pairs += count
+                        if progress:
+                            elapsed = time.perf_counter() - rate_start
+                            rate = stored_pairs / elapsed if elapsed > 0 else 0.0
+                            eta = (total - stored_pairs) / rate if rate > 0 else 0.0
+                            progress(stored_pairs, total, f"{rate:.1f} img·model/s, ETA {eta:.0f} s")
+                        if cancel is not None and cancel.is_set():
+                            cancelled = True
+                            break
+                except RayEngineError:
                     raise
-                raise RayEngineError(
-                    f"lost the Ray cluster mid-run ({type(exc).__name__}: {exc}); {stored_pairs} results were "
-                    "stored, run the same command again to annotate the rest"
-                ) from exc
-            if not cancelled:  # what never came back died with its worker max_retries times: a failure
-                for image_id, left in expected.items():
-                    for name in sorted(left):
-                        message = f"a Ray worker died {options.max_retries + 1} times on the batch holding this image"
+                except Exception as exc:
+                    if _is_task_error(ray, exc):
+                        raise
+                    raise RayEngineError(
+                        f"lost the Ray cluster mid-run ({type(exc).__name__}: {exc}); {stored_pairs} results were "
+                        "stored, run the same command again to annotate the rest"
+                    ) from exc
+            if not cancelled:  # what never came back killed its worker max_retries + 1 times on its own: a failure
+                for image_id, left_models in expected.items():
+                    for name in sorted(left_models):
+                        message = (
+                            f"a Ray worker died {options.max_retries + 1} times on this image (alone in its batch; "
+                            "or the replica raised, see the Ray worker logs); it is not retried further in this run"
+                        )
                         writer.put(image_id, ModelOutput(name, error_code=WORKER_DIED, error_message=message))
     finally:
         writer.close()
@@ -324,6 +324,41 @@ def _run(
     )
     _log_failures(summary)
     return summary
+
+
+def _left_rows(rows: list[dict], expected: dict[int, set[str]]) -> list[dict]:
+    """The rows with models still unanswered, asking only for those models."""
+    return [{**row, "models": ",".join(sorted(expected[row["image_id"]]))} for row in rows if expected[row["image_id"]]]
+
+
+def _stream(
+    ray: Any,
+    rows: list[dict],
+    models: list[str],
+    options: RayOptions,
+    replicas: int,
+    model_files: list[str],
+    rows_per_batch: int,
+) -> Iterator[dict[str, Any]]:
+    """The results of one pass over `rows`, batch by batch as the replicas finish them."""
+    hooks = {k: v for k, v in os.environ.items() if k in (CRASH_ONCE_ENV, CRASH_ON_KEY_ENV)}
+    retries = options.max_retries
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // rows_per_batch)))
+    ds = ds.map_batches(
+        replica_class(models, model_files),
+        batch_size=rows_per_batch,
+        # One batch in flight per replica: a worker that dies takes only the batch it was running with it
+        # (queued batches would use up their retries on a neighbour's crash).
+        compute=ray.data.ActorPoolStrategy(size=replicas, max_tasks_in_flight_per_actor=1),
+        num_gpus=options.gpus_per_replica or None,
+        num_cpus=1,
+        runtime_env={"env_vars": hooks} if hooks else None,
+        # Restarts without limit (Ray Data's default): an actor that used up a finite max_restarts stays dead and
+        # a fixed-size pool never replaces it, so the run hung (ray-project/ray#62746). The bound is per batch:
+        # a batch whose worker dies max_task_retries + 1 times fails and is recorded.
+        ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": retries},
+    )
+    return ds.iter_batches(batch_size=None, batch_format="numpy")
 
 
 def _is_task_error(ray: Any, exc: Exception) -> bool:
