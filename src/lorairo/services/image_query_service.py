@@ -34,12 +34,15 @@ from lorairo.services.filter_language import (
 from lorairo.services.quality_rules import QualityThresholds
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lorairo.database.engine import Database
 
 __all__ = [
     "ASPECTS",
     "FILTER_HELP",
     "RATINGS",
+    "SORTS",
     "FilterSyntaxError",
     "IdListError",
     "ImageFilter",
@@ -121,13 +124,18 @@ _FLAG_SQL = {
 
 
 def build_query(
-    f: ImageFilter, tag_size: Callable[[str], int] | None = None, quality: QualityThresholds | None = None
+    f: ImageFilter,
+    tag_size: Callable[[str], int] | None = None,
+    quality: QualityThresholds | None = None,
+    *,
+    probe_only: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks).
 
     `tag_size` (ImageQueryService.tag_size) estimates how many rows a tag term matches; the rarest positive
     term then drives the query and the others are probed per candidate. Without it terms keep their order.
-    `quality` are the thresholds of `quality:` terms (the shipped defaults when None)."""
+    `quality` are the thresholds of `quality:` terms (the shipped defaults when None). `probe_only`: every tag
+    term is a per-image probe, no IN list (ImageQueryService.first_page walks the sort order with LIMIT)."""
     where: list[str] = []
     params: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -155,7 +163,9 @@ def build_query(
     size = tag_size or (lambda _tag: 0)
     singles = sorted(f.tags_all, key=size)
     groups = sorted(f.tags_any, key=lambda group: sum(size(tag) for tag in group))
-    if singles and (not groups or size(singles[0]) <= sum(size(tag) for tag in groups[0])):
+    if probe_only:
+        pass
+    elif singles and (not groups or size(singles[0]) <= sum(size(tag) for tag in groups[0])):
         where.append(f"i.id IN ({has_tag(singles[0])})")
         singles = singles[1:]
     elif groups:
@@ -226,6 +236,31 @@ def build_query(
 #: tag_size counts at most this many rows: enough to order terms, bounded for tags on most images.
 TAG_SIZE_CAP = 20_000
 
+#: Grid orders: key -> (menu label, ORDER BY over `images i`, the index that walks it; None: the row id).
+#: Ties keep import order (the row id ends every index entry). DESC sorts NULL last: unscored images, no
+#: file date. The tag count and scores are columns kept by triggers (database/counters.py, alembic 0013).
+SORTS: dict[str, tuple[str, str, str | None]] = {
+    "import": ("Import order", "i.id", None),
+    "name": ("Name", "i.file_name COLLATE NOCASE, i.id", "idx_images_sort_name"),
+    "date": ("File date (newest first)", "i.file_mtime DESC, i.id", "idx_images_sort_date"),
+    "tags": ("Tag count (most first)", "i.tag_count DESC, i.id", "idx_images_sort_tags"),
+    "resolution": ("Resolution (largest first)", "i.width * i.height DESC, i.id", "idx_images_sort_resolution"),
+    # Scores on different scales compare on 0..1; an image's best aesthetic or manual score counts (not nsfw & co).
+    "score": ("Score (best first)", "i.best_score DESC, i.id", "idx_images_sort_score"),
+    "aesthetic": ("Aesthetic score (best first)", "i.best_aesthetic DESC, i.id", "idx_images_sort_aesthetic"),
+}
+
+
+def _sort(sort: str) -> tuple[str, str | None]:
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    _label, order, index = SORTS[sort]
+    return order, index
+
+
+def _ordered(sql: str, order: str) -> str:
+    return sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {order}"
+
 
 def _sqlite_value(value: Any) -> Any:
     """Parameters as SQLAlchemy stores them (datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text)."""
@@ -286,6 +321,47 @@ class ImageQueryService:
         sql, params = self.build(f)
         return self._scalars(sql, params)  # i.id is the INTEGER PRIMARY KEY: already ints, no second pass
 
+    def _rare_driver(self, f: ImageFilter) -> bool:
+        """Whether a positive tag term (or OR group) matches fewer than TAG_SIZE_CAP rows: then its IN list is
+        small and drives; otherwise walking the sort order and probing each image finds a page sooner."""
+        sizes = [self.tag_size(tag) for tag in f.tags_all]
+        sizes += [sum(self.tag_size(tag) for tag in group) for group in f.tags_any]
+        return bool(sizes) and min(sizes) < TAG_SIZE_CAP
+
+    def first_page(self, f: ImageFilter | None = None, sort: str = "import", limit: int = 200) -> list[int]:
+        """The first `limit` ids of the filter in the grid order `sort` (a key of SORTS): what the grid shows
+        before the full id list and the count arrive.
+
+        When a tag term is rare its IN list (under TAG_SIZE_CAP rows) is read and sorted. Otherwise (common tags,
+        NOT-only, wildcards, no tag at all) SQLite walks the sort order itself (the row id, or the sort's index:
+        INDEXED BY, so the planner never sorts the project first) and probes each image until `limit` match: a
+        tag on most images needs a few hundred probes, not the 670k-entry list (bench/scale.py)."""
+        f = f or ImageFilter()
+        order, index = _sort(sort)
+        if self._rare_driver(f):
+            sql, params = self.build(f)
+        else:
+            sql, params = build_query(f, quality=self.quality, probe_only=True)
+            hint = f"INDEXED BY {index}" if index else "NOT INDEXED"
+            sql = sql.replace("SELECT i.id FROM images i", f"SELECT i.id FROM images i {hint}", 1)
+        return self._scalars(_ordered(sql, order) + f" LIMIT {int(limit)}", params)
+
+    def ids_array(self, f: ImageFilter | None = None, sort: str = "import") -> np.ndarray:
+        """Every id of the filter in the grid order `sort` as one int64 numpy array (8 bytes an image; a list of
+        Python ints and a tuple per row cost ~100 MB at 1M images).
+
+        SQLite joins the ids into one text (group_concat over the ordered sub-query, which it reads in order)
+        and numpy parses it: 1M ids in about a third of the CPU time of a cursor row per id (docs/benchmarks.md).
+        """
+        import numpy as np
+
+        sql, params = self.build(f)
+        order, _index = _sort(sort)
+        text = self._scalars(f"SELECT group_concat(id) FROM ({_ordered(sql, order)})", params)[0]
+        if not text:
+            return np.empty(0, dtype=np.int64)
+        return np.fromstring(text, dtype=np.int64, sep=",")
+
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
         found: set[int] = set()
@@ -309,8 +385,24 @@ class ImageQueryService:
         return [(image_id, name, paths) for image_id, (name, paths) in found.items()]
 
     def count(self, f: ImageFilter | None = None) -> int:
+        """How many images match. A lone tag (or `-tag`) is counted off idx_tags_live without visiting images
+        (a tag on 670k images: ~30 ms instead of joining every image); anything else counts the filter's SQL."""
+        f = f or ImageFilter()
+        if f.is_empty():
+            return int(self._scalars("SELECT count(*) FROM images", {})[0])
+        if len(f.tags_all) == 1 and f == ImageFilter(tags_all=f.tags_all):
+            return self._tag_images(f.tags_all[0])
+        if len(f.tags_none) == 1 and f == ImageFilter(tags_none=f.tags_none):
+            return int(self._scalars("SELECT count(*) FROM images", {})[0]) - self._tag_images(f.tags_none[0])
         sql, params = self.build(f)
-        return int(self._scalars(f"SELECT count(*) FROM ({sql})", params)[0])
+        return int(self._scalars(f"SELECT count(*) FROM ({sql.removesuffix(' ORDER BY i.id')})", params)[0])
+
+    def _tag_images(self, tag: str) -> int:
+        """Images with a live row matching the tag term (DISTINCT: an image tagged twice counts once). Tag rows
+        always belong to an image (foreign key, cascade), so no join is needed."""
+        op, value = _tag_match(tag)
+        sql = f"SELECT count(*) FROM (SELECT DISTINCT image_id FROM tags WHERE tag_key {op} :v AND is_rejected = 0)"
+        return int(self._scalars(sql, {"v": value})[0])
 
     def fetch_rows(self, ids: Sequence[int], *, details: bool = True) -> list[ImageRow]:
         """Snapshots of `ids` in the order given (unknown IDs are left out). `details=False` skips tags,
