@@ -258,6 +258,12 @@ def _sort(sort: str) -> tuple[str, str | None]:
     return order, index
 
 
+def _tags_only(f: ImageFilter) -> bool:
+    """The filter has tag terms and nothing else."""
+    terms = {"tags_all": f.tags_all, "tags_any": f.tags_any, "tags_none": f.tags_none}
+    return any(terms.values()) and f == ImageFilter(**terms)
+
+
 def _ordered(sql: str, order: str) -> str:
     return sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {order}"
 
@@ -351,16 +357,61 @@ class ImageQueryService:
         Python ints and a tuple per row cost ~100 MB at 1M images).
 
         SQLite joins the ids into one text (group_concat over the ordered sub-query, which it reads in order)
-        and numpy parses it: 1M ids in about a third of the CPU time of a cursor row per id (docs/benchmarks.md).
-        """
+        and numpy parses it: 1M ids in about a third of the CPU time of a cursor row per id. A filter of common
+        tag terms only, in import order, is combined from each term's sorted id list read off idx_tags_live
+        (`_tag_term_ids`), without visiting images (docs/benchmarks.md, "Scale")."""
+        f = f or ImageFilter()
+        order, _index = _sort(sort)
+        if sort == "import" and _tags_only(f) and not self._rare_driver(f):
+            return self._combine_tag_terms(f)
+        sql, params = self.build(f)
+        return self._id_text(f"SELECT group_concat(id) FROM ({_ordered(sql, order)})", params)
+
+    def _id_text(self, sql: str, params: dict[str, Any]) -> np.ndarray:
+        """The one comma-joined text `sql` returns, parsed into an int64 array (empty when NULL)."""
         import numpy as np
 
-        sql, params = self.build(f)
-        order, _index = _sort(sort)
-        text = self._scalars(f"SELECT group_concat(id) FROM ({_ordered(sql, order)})", params)[0]
+        text = self._scalars(sql, params)[0]
         if not text:
             return np.empty(0, dtype=np.int64)
         return np.fromstring(text, dtype=np.int64, sep=",")
+
+    def _tag_term_ids(self, tag: str) -> np.ndarray:
+        """Sorted distinct ids of the images with a live row matching the tag term, from idx_tags_live alone
+        (every tag row belongs to an image: foreign key with cascade). An exact key is read in image order; a
+        wildcard spans several keys, so numpy sorts and de-duplicates."""
+        import numpy as np
+
+        op, value = _tag_match(tag)
+        if op == "=":
+            return self._id_text(
+                "SELECT group_concat(image_id) FROM (SELECT DISTINCT image_id FROM tags "
+                "WHERE tag_key = :v AND is_rejected = 0 ORDER BY image_id)",
+                {"v": value},
+            )
+        found = self._id_text(
+            f"SELECT group_concat(image_id) FROM tags WHERE tag_key {op} :v AND is_rejected = 0", {"v": value}
+        )
+        return np.unique(found)
+
+    def _combine_tag_terms(self, f: ImageFilter) -> np.ndarray:
+        """Ids of a filter made of tag terms only, in import order: each term's sorted id list combined by
+        numpy's sorted-set operations (AND: intersection, OR group: union, NOT: difference). Read fresh from the
+        database on every call, so nothing can drift out of step with it."""
+        import numpy as np
+
+        result: np.ndarray | None = None
+        for tag in f.tags_all:
+            ids = self._tag_term_ids(tag)
+            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        for group in f.tags_any:
+            ids = np.unique(np.concatenate([self._tag_term_ids(tag) for tag in group]))
+            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        if result is None:
+            result = self._id_text("SELECT group_concat(id) FROM (SELECT id FROM images ORDER BY id)", {})
+        for tag in f.tags_none:
+            result = np.setdiff1d(result, self._tag_term_ids(tag), assume_unique=True)
+        return result
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
@@ -394,6 +445,8 @@ class ImageQueryService:
             return self._tag_images(f.tags_all[0])
         if len(f.tags_none) == 1 and f == ImageFilter(tags_none=f.tags_none):
             return int(self._scalars("SELECT count(*) FROM images", {})[0]) - self._tag_images(f.tags_none[0])
+        if _tags_only(f) and not self._rare_driver(f):
+            return len(self._combine_tag_terms(f))
         sql, params = self.build(f)
         return int(self._scalars(f"SELECT count(*) FROM ({sql.removesuffix(' ORDER BY i.id')})", params)[0])
 
