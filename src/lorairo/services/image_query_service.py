@@ -260,8 +260,8 @@ def _sort(sort: str) -> tuple[str, str | None]:
 
 def _tags_only(f: ImageFilter) -> bool:
     """The filter has tag terms and nothing else."""
-    terms = {"tags_all": f.tags_all, "tags_any": f.tags_any, "tags_none": f.tags_none}
-    return any(terms.values()) and f == ImageFilter(**terms)
+    has_terms = bool(f.tags_all or f.tags_any or f.tags_none)
+    return has_terms and f == ImageFilter(tags_all=f.tags_all, tags_any=f.tags_any, tags_none=f.tags_none)
 
 
 def _ordered(sql: str, order: str) -> str:

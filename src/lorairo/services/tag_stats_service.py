@@ -70,7 +70,7 @@ class TagStatsService:
         The whole project reads the counters triggers keep (`tag_stats`, database/counters.py): 3,000 rows
         instead of grouping 9M tag rows at 1M images. A filter's images are counted by one aggregated query."""
         if image_filter is None or image_filter.is_empty():
-            sql, params = "SELECT tag, images, first_id FROM tag_stats", {}
+            sql, params = "SELECT tag, images, first_id FROM tag_stats", dict[str, Any]()
         else:
             sql, params = tag_counts_sql(image_filter)
         rows = _rows(self.db, sql, params)
