@@ -23,25 +23,25 @@ TRIGGERS = {
     "trg_tags_counts_insert": (
         "CREATE TRIGGER trg_tags_counts_insert AFTER INSERT ON tags WHEN NEW.is_rejected = 0 BEGIN\n"
         "INSERT INTO tag_stats (tag, images, first_id) SELECT NEW.tag, 0, NEW.id WHERE 1 AND NOT EXISTS (SELECT 1 FROM tag_stats WHERE tag = NEW.tag);\n"
-        "UPDATE tag_stats SET images = images + (NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = NEW.image_id AND t.tag = NEW.tag AND t.is_rejected = 0 AND t.id <> NEW.id)), first_id = min(first_id, NEW.id) WHERE 1 AND tag = NEW.tag;\n"
-        "UPDATE images SET tag_count = tag_count + 1 WHERE 1 AND id = NEW.image_id AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = NEW.image_id AND t.tag = NEW.tag AND t.is_rejected = 0 AND t.id <> NEW.id);\n"
+        "UPDATE tag_stats SET images = images + (NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = NEW.tag AND t.image_id = NEW.image_id AND t.is_rejected = 0 AND t.id <> NEW.id)), first_id = min(first_id, NEW.id) WHERE 1 AND tag = NEW.tag;\n"
+        "UPDATE images SET tag_count = tag_count + 1 WHERE 1 AND id = NEW.image_id AND NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = NEW.tag AND t.image_id = NEW.image_id AND t.is_rejected = 0 AND t.id <> NEW.id);\n"
         "END"
     ),
     "trg_tags_counts_delete": (
         "CREATE TRIGGER trg_tags_counts_delete AFTER DELETE ON tags WHEN OLD.is_rejected = 0 BEGIN\n"
-        "UPDATE tag_stats SET images = images - (NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = OLD.image_id AND t.tag = OLD.tag AND t.is_rejected = 0 AND t.id <> OLD.id)), first_id = CASE WHEN first_id = OLD.id THEN (SELECT min(t.id) FROM tags t WHERE t.tag = OLD.tag AND t.is_rejected = 0) ELSE first_id END WHERE 1 AND tag = OLD.tag;\n"
+        "UPDATE tag_stats SET images = images - (NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = OLD.tag AND t.image_id = OLD.image_id AND t.is_rejected = 0 AND t.id <> OLD.id)), first_id = CASE WHEN first_id = OLD.id THEN (SELECT min(t.id) FROM tags t INDEXED BY idx_tags_live_tag WHERE t.tag = OLD.tag AND t.is_rejected = 0) ELSE first_id END WHERE 1 AND tag = OLD.tag;\n"
         "DELETE FROM tag_stats WHERE 1 AND tag = OLD.tag AND images <= 0;\n"
-        "UPDATE images SET tag_count = tag_count - 1 WHERE 1 AND id = OLD.image_id AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = OLD.image_id AND t.tag = OLD.tag AND t.is_rejected = 0 AND t.id <> OLD.id);\n"
+        "UPDATE images SET tag_count = tag_count - 1 WHERE 1 AND id = OLD.image_id AND NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = OLD.tag AND t.image_id = OLD.image_id AND t.is_rejected = 0 AND t.id <> OLD.id);\n"
         "END"
     ),
     "trg_tags_counts_update": (
         "CREATE TRIGGER trg_tags_counts_update AFTER UPDATE OF tag, image_id, is_rejected ON tags WHEN OLD.tag IS NOT NEW.tag OR OLD.image_id IS NOT NEW.image_id OR OLD.is_rejected IS NOT NEW.is_rejected BEGIN\n"
-        "UPDATE tag_stats SET images = images - (NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = OLD.image_id AND t.tag = OLD.tag AND t.is_rejected = 0 AND t.id <> OLD.id)), first_id = CASE WHEN first_id = OLD.id THEN (SELECT min(t.id) FROM tags t WHERE t.tag = OLD.tag AND t.is_rejected = 0) ELSE first_id END WHERE OLD.is_rejected = 0 AND tag = OLD.tag;\n"
+        "UPDATE tag_stats SET images = images - (NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = OLD.tag AND t.image_id = OLD.image_id AND t.is_rejected = 0 AND t.id <> OLD.id)), first_id = CASE WHEN first_id = OLD.id THEN (SELECT min(t.id) FROM tags t INDEXED BY idx_tags_live_tag WHERE t.tag = OLD.tag AND t.is_rejected = 0) ELSE first_id END WHERE OLD.is_rejected = 0 AND tag = OLD.tag;\n"
         "DELETE FROM tag_stats WHERE OLD.is_rejected = 0 AND tag = OLD.tag AND images <= 0;\n"
-        "UPDATE images SET tag_count = tag_count - 1 WHERE OLD.is_rejected = 0 AND id = OLD.image_id AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = OLD.image_id AND t.tag = OLD.tag AND t.is_rejected = 0 AND t.id <> OLD.id);\n"
+        "UPDATE images SET tag_count = tag_count - 1 WHERE OLD.is_rejected = 0 AND id = OLD.image_id AND NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = OLD.tag AND t.image_id = OLD.image_id AND t.is_rejected = 0 AND t.id <> OLD.id);\n"
         "INSERT INTO tag_stats (tag, images, first_id) SELECT NEW.tag, 0, NEW.id WHERE NEW.is_rejected = 0 AND NOT EXISTS (SELECT 1 FROM tag_stats WHERE tag = NEW.tag);\n"
-        "UPDATE tag_stats SET images = images + (NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = NEW.image_id AND t.tag = NEW.tag AND t.is_rejected = 0 AND t.id <> NEW.id)), first_id = min(first_id, NEW.id) WHERE NEW.is_rejected = 0 AND tag = NEW.tag;\n"
-        "UPDATE images SET tag_count = tag_count + 1 WHERE NEW.is_rejected = 0 AND id = NEW.image_id AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = NEW.image_id AND t.tag = NEW.tag AND t.is_rejected = 0 AND t.id <> NEW.id);\n"
+        "UPDATE tag_stats SET images = images + (NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = NEW.tag AND t.image_id = NEW.image_id AND t.is_rejected = 0 AND t.id <> NEW.id)), first_id = min(first_id, NEW.id) WHERE NEW.is_rejected = 0 AND tag = NEW.tag;\n"
+        "UPDATE images SET tag_count = tag_count + 1 WHERE NEW.is_rejected = 0 AND id = NEW.image_id AND NOT EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = NEW.tag AND t.image_id = NEW.image_id AND t.is_rejected = 0 AND t.id <> NEW.id);\n"
         "END"
     ),
     "trg_scores_best_insert": (
