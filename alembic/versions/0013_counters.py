@@ -122,7 +122,7 @@ def downgrade() -> None:
         sqlite_where=sa.text("is_rejected = 0"),
     )
     op.drop_table("tag_stats")
-    with op.batch_alter_table("images") as batch:
-        batch.drop_column("best_aesthetic")
-        batch.drop_column("best_score")
-        batch.drop_column("tag_count")
+    # ALTER TABLE DROP COLUMN (SQLite 3.35+), not a batch table copy: dropping the old images table with foreign
+    # keys on would cascade-delete every tag, caption and score of the project.
+    for column in ("best_aesthetic", "best_score", "tag_count"):
+        op.execute(f"ALTER TABLE images DROP COLUMN {column}")
