@@ -44,9 +44,8 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
 def tag_counts_sql(image_filter: ImageFilter | None) -> tuple[str, dict[str, Any]]:
     """The aggregated query: (tag, images, first row id) for the project or the filter's images.
 
-    It reads only the live-tags index idx_tags_live_tag (tag, image_id; the row id comes with it): reading each
-    row's category, or is_rejected through a non-partial index, made SQLite visit every table row (5-10x slower;
-    bench/scale.py)."""
+    Over a filter SQLite reads the tag rows of each image of the filter (idx_tags_image_id): proportional to the
+    filter, not the project. The whole project reads the `tag_stats` counters instead (project_tags)."""
     where = "t.is_rejected = 0"
     params: dict[str, Any] = {}
     if image_filter is not None and not image_filter.is_empty():
