@@ -222,3 +222,45 @@ def test_any_sequence_of_raw_writes_keeps_the_counters(raw_db: Path, steps: list
         assert drift(conn) == {}, step
     conn.commit()
     conn.close()
+
+
+def test_the_migration_fills_the_counters_from_existing_rows(tmp_path: Path) -> None:
+    """A project at 0011 with tags (one rejected, one twice on an image) and scores gets counters equal to the
+    aggregates when it is upgraded, and the triggers keep them from then on."""
+    from alembic import command
+
+    path = tmp_path / "database.db"
+    db = Database(path)
+    migrations.upgrade(db.write_engine, path, "0011")
+    db.dispose()
+    conn = sqlite3.connect(path)
+    conn.executemany(
+        "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
+        "format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, 1, 1, 8, 8, 'PNG', 'RGB', 0, 1, ?, '0', 0, 0, '2026-01-01', '2026-01-01')",
+        [(i, f"images/{i}.png", f"{i}.png", f"/d/{i}.png", f"h{i}") for i in (1, 2)],
+    )
+    conn.executemany(
+        "INSERT INTO tags (image_id, tag, tag_key, source, is_rejected, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'model', ?, '2026-01-01', '2026-01-01')",
+        [(1, "cat", "cat", 0), (1, "cat", "cat", 0), (2, "cat", "cat", 1), (2, "dog", "dog", 0)],
+    )
+    conn.execute(
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (2, 'aesthetic_v2', 4.0, 0, 10, 'model', '2026-01-01')"
+    )
+    conn.commit()
+    conn.close()
+    db = Database(path)
+    config = migrations.alembic_config()
+    with db.write_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    db.dispose()
+    conn = sqlite3.connect(path)
+    assert drift(conn) == {}
+    assert sorted(conn.execute("SELECT tag, images FROM tag_stats")) == [("cat", 1), ("dog", 1)]
+    assert conn.execute("SELECT best_score FROM images WHERE id = 2").fetchone() == (0.4,)
+    conn.execute("UPDATE tags SET is_rejected = 0 WHERE image_id = 2")
+    assert drift(conn) == {}
+    conn.close()
