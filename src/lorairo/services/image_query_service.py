@@ -306,32 +306,32 @@ class ImageQueryService:
         )
         return int(self._scalars(sql, {"v": value})[0])
 
-    def build(self, f: ImageFilter | None = None) -> tuple[str, dict[str, Any]]:
+    def build(self, f: ImageFilter | None = None, sizes: dict[str, int] | None = None) -> tuple[str, dict[str, Any]]:
         """build_query with this project's tag sizes (rarest tag term first). Only filters with more than one
-        positive tag term need the estimate."""
+        positive tag term need the estimate. `sizes`: tag sizes already counted (filled in as they are)."""
         f = f or ImageFilter()
         terms = len(f.tags_all) + len(f.tags_any)
         if terms < 2:
             return build_query(f, quality=self.quality)
-        sizes: dict[str, int] = {}
+        known = {} if sizes is None else sizes
+        return build_query(f, lambda tag: self._size(tag, known), self.quality)
 
-        def size(tag: str) -> int:
-            if tag not in sizes:
-                sizes[tag] = self.tag_size(tag)
-            return sizes[tag]
-
-        return build_query(f, size, self.quality)
+    def _size(self, tag: str, known: dict[str, int]) -> int:
+        if tag not in known:
+            known[tag] = self.tag_size(tag)
+        return known[tag]
 
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order."""
         sql, params = self.build(f)
         return self._scalars(sql, params)  # i.id is the INTEGER PRIMARY KEY: already ints, no second pass
 
-    def _rare_driver(self, f: ImageFilter) -> bool:
+    def _rare_driver(self, f: ImageFilter, known: dict[str, int]) -> bool:
         """Whether a positive tag term (or OR group) matches fewer than TAG_SIZE_CAP rows: then its IN list is
-        small and drives; otherwise walking the sort order and probing each image finds a page sooner."""
-        sizes = [self.tag_size(tag) for tag in f.tags_all]
-        sizes += [sum(self.tag_size(tag) for tag in group) for group in f.tags_any]
+        small and drives; otherwise walking the sort order and probing each image finds a page sooner. The
+        sizes counted go into `known`, so build() does not count them again."""
+        sizes = [self._size(tag, known) for tag in f.tags_all]
+        sizes += [sum(self._size(tag, known) for tag in group) for group in f.tags_any]
         return bool(sizes) and min(sizes) < TAG_SIZE_CAP
 
     def first_page(self, f: ImageFilter | None = None, sort: str = "import", limit: int = 200) -> list[int]:
@@ -344,8 +344,9 @@ class ImageQueryService:
         tag on most images needs a few hundred probes, not the 670k-entry list (bench/scale.py)."""
         f = f or ImageFilter()
         order, index = _sort(sort)
-        if self._rare_driver(f):
-            sql, params = self.build(f)
+        known: dict[str, int] = {}
+        if self._rare_driver(f, known):
+            sql, params = self.build(f, known)
         else:
             sql, params = build_query(f, quality=self.quality, probe_only=True)
             hint = f"INDEXED BY {index}" if index else "NOT INDEXED"
@@ -362,9 +363,10 @@ class ImageQueryService:
         (`_tag_term_ids`), without visiting images (docs/benchmarks.md, "Scale")."""
         f = f or ImageFilter()
         order, _index = _sort(sort)
-        if sort == "import" and _tags_only(f) and not self._rare_driver(f):
+        known: dict[str, int] = {}
+        if sort == "import" and _tags_only(f) and not self._rare_driver(f, known):
             return self._combine_tag_terms(f)
-        sql, params = self.build(f)
+        sql, params = self.build(f, known)
         return self._id_text(f"SELECT group_concat(id) FROM ({_ordered(sql, order)})", params)
 
     def _id_text(self, sql: str, params: dict[str, Any]) -> np.ndarray:
@@ -445,9 +447,10 @@ class ImageQueryService:
             return self._tag_images(f.tags_all[0])
         if len(f.tags_none) == 1 and f == ImageFilter(tags_none=f.tags_none):
             return int(self._scalars("SELECT count(*) FROM images", {})[0]) - self._tag_images(f.tags_none[0])
-        if _tags_only(f) and not self._rare_driver(f):
+        known: dict[str, int] = {}
+        if _tags_only(f) and not self._rare_driver(f, known):
             return len(self._combine_tag_terms(f))
-        sql, params = self.build(f)
+        sql, params = self.build(f, known)
         return int(self._scalars(f"SELECT count(*) FROM ({sql.removesuffix(' ORDER BY i.id')})", params)[0])
 
     def _tag_images(self, tag: str) -> int:
