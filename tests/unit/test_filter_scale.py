@@ -139,3 +139,57 @@ def test_a_wildcard_probe_seeks_the_image_not_the_tag_range(
     sql, params = ImageQueryService(db).build(parse_filter("tag_350, tag_1*"))
     plan = _plan(path, sql, params)
     assert any("idx_tags_image_live" in step and "image_id=?" in step for step in plan), plan
+
+
+@pytest.mark.parametrize("cap", [1_000, 20_000], ids=["common tags walk", "all tags rare"])
+@pytest.mark.parametrize(("text", "all_of", "any_of", "none_of"), CASES, ids=[c[0] for c in CASES])
+def test_first_page_ids_array_and_count_equal_the_reference(
+    project: tuple[Database, dict[int, set[str]], Path],
+    text: str,
+    all_of: list[str],
+    any_of: list[list[str]],
+    none_of: list[str],
+    cap: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both plans of the grid's query API: with a cap of 1,000 index entries the common tags (tag_0 is on
+    ~60% of the 20k images) count as common, so first_page walks the images and ids_array / count combine
+    per-term id lists, as at 1M; with the shipped cap every tag here is "rare" (IN lists)."""
+    from lorairo.services import image_query_service
+
+    monkeypatch.setattr(image_query_service, "TAG_SIZE_CAP", cap)
+    db, tags, _path = project
+    service = ImageQueryService(db)
+    expected = _reference(tags, all_of, any_of, none_of)
+    f = parse_filter(text)
+    assert service.first_page(f) == expected[:200]
+    assert service.first_page(f, limit=7) == expected[:7]
+    assert service.ids_array(f).tolist() == expected
+    assert service.count(f) == len(expected)
+
+
+def test_the_first_page_of_a_common_tag_walks_the_sort_order_without_sorting(
+    project: tuple[Database, dict[int, set[str]], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A common tag's first page is a walk of the sort index with probes and LIMIT: no IN list of the tag, no
+    temporary b-tree for the ORDER BY (which would sort every matching image first)."""
+    from lorairo.services import image_query_service
+
+    monkeypatch.setattr(image_query_service, "TAG_SIZE_CAP", 1_000)
+    db, _tags, path = project
+    captured: list[tuple[str, dict[str, object]]] = []
+    service = ImageQueryService(db)
+    original = service._scalars
+
+    def spy(sql: str, params: dict[str, object]) -> list[object]:
+        captured.append((sql, params))
+        return original(sql, params)
+
+    monkeypatch.setattr(service, "_scalars", spy)
+    for sort in ("import", "name", "tags", "score"):
+        captured.clear()
+        service.first_page(parse_filter("tag_0, -tag_1"), sort)
+        sql, params = captured[-1]
+        plan = _plan(path, sql, params)
+        assert not [step for step in plan if "TEMP B-TREE" in step or "LIST SUBQUERY" in step], (sort, plan)
+        assert plan[0].startswith("SCAN i"), (sort, plan)

@@ -3,9 +3,9 @@ the plain ordered query, for every grid order and for filtered and unfiltered vi
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from lorairo.services.configuration_service import ConfigurationService
@@ -36,7 +36,7 @@ def test_first_page_is_the_head_of_the_ordered_id_array_for_every_sort(project: 
     for sort in SORTS:
         for image_filter in (ImageFilter(), cats):
             whole = query.ids_array(image_filter, sort)
-            assert isinstance(whole, array) and whole.typecode == "q"
+            assert isinstance(whole, np.ndarray) and whole.dtype == np.int64 and whole.ndim == 1
             assert whole.tolist() == sorted_ids(project.db, image_filter, sort)
             assert query.first_page(image_filter, sort, limit=3) == whole.tolist()[:3]
             assert query.first_page(image_filter, sort, limit=100) == whole.tolist()

@@ -9,19 +9,46 @@ Rules the changes keep (the provenance contract):
 - A removed model or sidecar tag is never deleted, only marked ``is_rejected`` so a re-annotation or a
   re-import cannot bring it back and export leaves it out; a removed manual tag is deleted.
 - Manual values live in their own rows (``source="manual"``) and are never written over model output.
+
+The change types live in database/edit_changes.py, the near-duplicate groups in database/near_duplicate_groups.py;
+both are re-exported here for the callers that import them from this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from lorairo.database import near_duplicate_groups as groups
 from lorairo.database import tag_sql
 from lorairo.database.chunks import chunked
+from lorairo.database.edit_changes import (
+    MANUAL_SCORE_MAX,
+    MANUAL_SCORE_MIN,
+    MANUAL_SCORE_NAME,
+    Change,
+    ChangeSet,
+    DeleteTags,
+    InsertTags,
+    RejectGroup,
+    SetExcluded,
+    SetLinkStatus,
+    SetManualCaptionLists,
+    SetManualCaptions,
+    SetManualRatings,
+    SetManualScores,
+    SetTagPositions,
+    SetTagsRejected,
+    TagKey,
+    TagRow,
+    is_empty,
+    reject_groups,
+    tag_rows_of,
+)
+from lorairo.database.near_duplicate_groups import LINK_PENDING, LINK_REVIEWED, GroupMember, NearDuplicateGroup
 from lorairo.database.schema import (
     SOURCE_MANUAL,
     CaptionRecord,
@@ -32,215 +59,34 @@ from lorairo.database.schema import (
     utcnow,
 )
 
-MANUAL_SCORE_NAME = "manual"
-MANUAL_SCORE_MIN = 1.0
-MANUAL_SCORE_MAX = 10.0
-LINK_PENDING = "pending"
-LINK_REVIEWED = "reviewed"
-
-
-@dataclass(frozen=True)
-class GroupMember:
-    """One image of a near-duplicate group, as the review dialog shows it."""
-
-    image_id: int
-    file_name: str
-    file_path: str
-    hash_value: str
-    width: int
-    height: int
-    file_size: int
-    excluded: bool
-    tag_count: int
-
-
-@dataclass(frozen=True)
-class NearDuplicateGroup:
-    """Images linked by pHash distance (connected pairs). `links` are (image_id, match_id, distance)."""
-
-    members: tuple[GroupMember, ...]
-    links: tuple[tuple[int, int, int], ...]
-    # Pairs (low id, high id) linked by image embeddings (kind "semantic": distance = (1 - cosine) x 1000).
-    semantic: frozenset[tuple[int, int]] = frozenset()
-
-    def is_semantic(self, image_id: int, other_id: int) -> bool:
-        return (min(image_id, other_id), max(image_id, other_id)) in self.semantic
-
-    @property
-    def image_ids(self) -> tuple[int, ...]:
-        return tuple(member.image_id for member in self.members)
-
-    def distance_to(self, image_id: int, other_id: int) -> int | None:
-        """The pHash distance of the direct link between two members, None when they are linked via others."""
-        for a, b, distance in self.links:
-            if {a, b} == {image_id, other_id}:
-                return distance
-        return None
-
-
-@dataclass(frozen=True, slots=True)  # slots: one object per row, not two (an undo record may hold 65k)
-class TagRow:
-    """The data of one tag row (without its id, which is assigned on insertion)."""
-
-    image_id: int
-    tag: str
-    category: str | None
-    source: str
-    model_id: int | None = None
-    annotation_id: int | None = None
-    confidence: float | None = None
-    is_rejected: bool = False
-    position: int | None = None  # the user's order of the image's tags (None: not placed by the user)
-
-
-@dataclass(frozen=True, slots=True)
-class TagKey:
-    """Which rows a rejection applies to: one tag of one image from one source (and model)."""
-
-    image_id: int
-    tag: str
-    source: str
-    model_id: int | None
-
-
-@dataclass(frozen=True)
-class InsertTags:
-    rows: tuple[TagRow, ...]
-
-
-@dataclass(frozen=True)
-class DeleteTags:
-    tag_ids: tuple[int, ...]
-
-
-#: Rows of one (tag, source, model) on these images: the bulk form of `TagKey`s.
-RejectGroup = tuple[str, str, int | None, tuple[int, ...]]
-
-
-@dataclass(frozen=True)
-class SetTagsRejected:
-    """Reject (or restore) model / sidecar tags, named by content rather than row id: a re-annotation replaces
-    a model's rows with new ids but keeps rejected names rejected, so undo must still find them.
-
-    `groups` holds the same as `keys`, one (tag, source, model, image ids) per tag: the inverse of a project-wide
-    edit of 65k rows is a handful of tuples of ints instead of 65k objects, which every later full garbage
-    collection would walk (holding the GIL: a 116-141 ms GUI stall measured, docs/benchmarks.md)."""
-
-    keys: tuple[TagKey, ...]
-    rejected: bool
-    groups: tuple[RejectGroup, ...] = ()
-
-    def grouped(self) -> dict[tuple[str, str, int | None], list[int]]:
-        """(tag, source, model) -> image ids, from both forms."""
-        found: dict[tuple[str, str, int | None], list[int]] = {}
-        for key in self.keys:
-            found.setdefault((key.tag, key.source, key.model_id), []).append(key.image_id)
-        for tag, source, model_id, image_ids in self.groups:
-            found.setdefault((tag, source, model_id), []).extend(image_ids)
-        return found
-
-
-def reject_groups(flipped: Iterable[tuple[int, str, str, int | None]]) -> tuple[RejectGroup, ...]:
-    """(image, tag, source, model) rows -> the bulk form, image ids ascending and unique."""
-    found: dict[tuple[str, str, int | None], set[int]] = {}
-    for image_id, tag, source, model_id in flipped:
-        found.setdefault((tag, source, model_id), set()).add(int(image_id))
-    return tuple((tag, source, model_id, tuple(sorted(ids))) for (tag, source, model_id), ids in found.items())
-
-
-@dataclass(frozen=True)
-class SetManualCaptions:
-    """Image id -> manual caption text (None removes the manual caption)."""
-
-    values: tuple[tuple[int, str | None], ...]
-
-
-@dataclass(frozen=True)
-class SetManualCaptionLists:
-    """Image id -> its manual captions in the user's order (an empty tuple removes them all).
-
-    Rows are written in that order, so their ids hold it: export and the details panel read manual captions by
-    ascending id (no order column is needed)."""
-
-    values: tuple[tuple[int, tuple[str, ...]], ...]
-
-
-@dataclass(frozen=True)
-class SetManualRatings:
-    """Image id -> manual rating label (None clears it)."""
-
-    values: tuple[tuple[int, str | None], ...]
-
-
-@dataclass(frozen=True)
-class SetManualScores:
-    """Image id -> manual score on the 1-10 scale (None removes it)."""
-
-    values: tuple[tuple[int, float | None], ...]
-
-
-@dataclass(frozen=True)
-class SetExcluded:
-    """Image id -> excluded from export."""
-
-    values: tuple[tuple[int, bool], ...]
-
-
-@dataclass(frozen=True)
-class SetLinkStatus:
-    """Near-duplicate link id -> status (pending / reviewed)."""
-
-    values: tuple[tuple[int, str], ...]
-
-
-@dataclass(frozen=True)
-class SetTagPositions:
-    """Tag row id -> the user's position of that tag in its image's caption order (None: unplaced)."""
-
-    values: tuple[tuple[int, int | None], ...]
-
-
-@dataclass(frozen=True)
-class ChangeSet:
-    """Several changes applied in order (their inverse is applied in reverse order)."""
-
-    parts: tuple[Change, ...]
-
-
-Change = (
-    InsertTags
-    | DeleteTags
-    | SetTagsRejected
-    | SetManualCaptions
-    | SetManualCaptionLists
-    | SetManualRatings
-    | SetManualScores
-    | SetExcluded
-    | SetLinkStatus
-    | SetTagPositions
-    | ChangeSet
-)
-
-
-def is_empty(change: Change) -> bool:
-    """True when applying `change` would touch nothing."""
-    if isinstance(change, ChangeSet):
-        return all(is_empty(part) for part in change.parts)
-    if isinstance(change, InsertTags):
-        return not change.rows
-    if isinstance(change, DeleteTags):
-        return not change.tag_ids
-    if isinstance(change, SetTagsRejected):
-        return not change.keys and not any(group[3] for group in change.groups)
-    return not change.values
-
-
-def tag_rows_of(rows: Iterable[tuple[Any, ...]]) -> tuple[TagRow, ...]:
-    """`TagRow`s from plain rows in `TagRow`'s field order (as `tag_sql` returns them)."""
-    return tuple(
-        TagRow(image_id, tag, category, source, model_id, annotation_id, confidence, bool(rejected), position)
-        for image_id, tag, category, source, model_id, annotation_id, confidence, rejected, position in rows
-    )
+__all__ = [
+    "LINK_PENDING",
+    "LINK_REVIEWED",
+    "MANUAL_SCORE_MAX",
+    "MANUAL_SCORE_MIN",
+    "MANUAL_SCORE_NAME",
+    "Change",
+    "ChangeSet",
+    "DeleteTags",
+    "EditRepository",
+    "GroupMember",
+    "InsertTags",
+    "NearDuplicateGroup",
+    "RejectGroup",
+    "SetExcluded",
+    "SetLinkStatus",
+    "SetManualCaptionLists",
+    "SetManualCaptions",
+    "SetManualRatings",
+    "SetManualScores",
+    "SetTagPositions",
+    "SetTagsRejected",
+    "TagKey",
+    "TagRow",
+    "is_empty",
+    "reject_groups",
+    "tag_rows_of",
+]
 
 
 class EditRepository:
@@ -301,76 +147,11 @@ class EditRepository:
 
     def links_among(self, ids: set[int]) -> list[NearDuplicateRecord]:
         """Near-duplicate links whose both ends are in `ids`."""
-        return list(
-            self.session.scalars(
-                select(NearDuplicateRecord).where(
-                    NearDuplicateRecord.image_id.in_(ids), NearDuplicateRecord.match_image_id.in_(ids)
-                )
-            )
-        )
+        return groups.links_among(self.session, ids)
 
     def near_duplicate_groups(self, *, include_reviewed: bool = False) -> list[NearDuplicateGroup]:
         """Connected components of the near-duplicate links (union-find), smallest image id first."""
-        stmt = select(
-            NearDuplicateRecord.image_id,
-            NearDuplicateRecord.match_image_id,
-            NearDuplicateRecord.distance,
-            NearDuplicateRecord.kind,
-        )
-        if not include_reviewed:
-            stmt = stmt.where(NearDuplicateRecord.status == LINK_PENDING)
-        rows = list(self.session.execute(stmt))
-        links = sorted((int(a), int(b), int(d)) for a, b, d, _kind in rows)
-        semantic = frozenset((min(int(a), int(b)), max(int(a), int(b))) for a, b, _d, k in rows if k == "semantic")
-        parent: dict[int, int] = {}
-
-        def find(x: int) -> int:
-            parent.setdefault(x, x)
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for a, b, _ in links:
-            parent[find(a)] = find(b)
-        components: dict[int, list[int]] = {}
-        for node in sorted(parent):
-            components.setdefault(find(node), []).append(node)
-        members = self._members(sorted(parent))
-        groups = []
-        for ids in components.values():
-            chosen = set(ids)
-            group_members = tuple(members[i] for i in ids if i in members)
-            if len(group_members) > 1:
-                group_links = tuple(link for link in links if link[0] in chosen)
-                pairs = frozenset(p for p in semantic if p[0] in chosen)
-                groups.append(NearDuplicateGroup(group_members, group_links, pairs))
-        return sorted(groups, key=lambda group: group.image_ids)
-
-    def _members(self, ids: list[int]) -> dict[int, GroupMember]:
-        found: dict[int, GroupMember] = {}
-        for chunk in chunked(ids):
-            counts: dict[int, int] = {
-                int(image_id): int(n)
-                for image_id, n in self.session.execute(
-                    select(TagRecord.image_id, func.count(TagRecord.id))
-                    .where(TagRecord.image_id.in_(chunk), TagRecord.is_rejected.is_(False))
-                    .group_by(TagRecord.image_id)
-                )
-            }
-            for image in self.session.scalars(select(ImageRecord).where(ImageRecord.id.in_(chunk))):
-                found[image.id] = GroupMember(
-                    image.id,
-                    image.file_name,
-                    image.file_path,
-                    image.hash_value,
-                    image.width,
-                    image.height,
-                    image.file_size,
-                    image.excluded,
-                    int(counts.get(image.id, 0)),
-                )
-        return found
+        return groups.near_duplicate_groups(self.session, include_reviewed=include_reviewed)
 
     # --- apply ---------------------------------------------------------------------------------------
 
@@ -417,8 +198,8 @@ class EditRepository:
     def _set_rejected(self, change: SetTagsRejected) -> tuple[Change, set[int]]:
         # Grouped by (tag, source, model): one UPDATE ... RETURNING per group and chunk of images.
         flipped = tag_sql.set_rejected(tag_sql.raw_connection(self.session), change.grouped(), change.rejected)
-        groups = reject_groups(flipped)
-        return SetTagsRejected((), not change.rejected, groups), {image_id for *_k, ids in groups for image_id in ids}
+        bulk = reject_groups(flipped)
+        return SetTagsRejected((), not change.rejected, bulk), {image_id for *_k, ids in bulk for image_id in ids}
 
     def _manual_rows(self, table: Any, image_ids: list[int], value_column: Any, *filters: Any) -> dict[int, list[Any]]:
         """Manual rows (id, image_id, value) of `table` per image, oldest first."""

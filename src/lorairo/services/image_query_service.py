@@ -10,7 +10,6 @@ Thread-safety: a service instance may be shared; every call opens its own read s
 from __future__ import annotations
 
 import json
-from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -35,6 +34,8 @@ from lorairo.services.filter_language import (
 from lorairo.services.quality_rules import QualityThresholds
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lorairo.database.engine import Database
     from lorairo.services.embeddings.search import SimilarRanking
     from lorairo.services.filter_language import SimilarTo
@@ -46,6 +47,7 @@ __all__ = [
     "ASPECTS",
     "FILTER_HELP",
     "RATINGS",
+    "SORTS",
     "FilterSyntaxError",
     "IdListError",
     "ImageFilter",
@@ -127,14 +129,20 @@ _FLAG_SQL = {
 
 
 def build_query(
-    f: ImageFilter, tag_size: Callable[[str], int] | None = None, quality: QualityThresholds | None = None
+    f: ImageFilter,
+    tag_size: Callable[[str], int] | None = None,
+    quality: QualityThresholds | None = None,
+    *,
+    probe_only: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """SQL selecting matching image IDs in import order, with its parameters (also used by benchmarks).
 
     `tag_size` (ImageQueryService.tag_size) estimates how many rows a tag term matches; the rarest positive
     term then drives the query and the others are probed per candidate. Without it terms keep their order.
-    `quality` are the thresholds of `quality:` terms (the shipped defaults when None). A `similar:` term is not
-    SQL: this selects its candidates, and ImageQueryService.ranked ranks them with the project's embeddings."""
+    `quality` are the thresholds of `quality:` terms (the shipped defaults when None). `probe_only`: every tag
+    term is a per-image probe, no IN list (ImageQueryService.first_page walks the sort order with LIMIT). A
+    `similar:` term is not SQL: this selects its candidates, and ImageQueryService.ranked ranks them with the
+    project's embeddings."""
     where: list[str] = []
     params: dict[str, Any] = {}
     counter = iter(range(1_000_000))
@@ -162,7 +170,9 @@ def build_query(
     size = tag_size or (lambda _tag: 0)
     singles = sorted(f.tags_all, key=size)
     groups = sorted(f.tags_any, key=lambda group: sum(size(tag) for tag in group))
-    if singles and (not groups or size(singles[0]) <= sum(size(tag) for tag in groups[0])):
+    if probe_only:
+        pass
+    elif singles and (not groups or size(singles[0]) <= sum(size(tag) for tag in groups[0])):
         where.append(f"i.id IN ({has_tag(singles[0])})")
         singles = singles[1:]
     elif groups:
@@ -233,6 +243,37 @@ def build_query(
 #: tag_size counts at most this many rows: enough to order terms, bounded for tags on most images.
 TAG_SIZE_CAP = 20_000
 
+#: Grid orders: key -> (menu label, ORDER BY over `images i`, the index that walks it; None: the row id).
+#: Ties keep import order (the row id ends every index entry). DESC sorts NULL last: unscored images, no
+#: file date. The tag count and scores are columns kept by triggers (database/counters.py, alembic 0013).
+SORTS: dict[str, tuple[str, str, str | None]] = {
+    "import": ("Import order", "i.id", None),
+    "name": ("Name", "i.file_name COLLATE NOCASE, i.id", "idx_images_sort_name"),
+    "date": ("File date (newest first)", "i.file_mtime DESC, i.id", "idx_images_sort_date"),
+    "tags": ("Tag count (most first)", "i.tag_count DESC, i.id", "idx_images_sort_tags"),
+    "resolution": ("Resolution (largest first)", "i.width * i.height DESC, i.id", "idx_images_sort_resolution"),
+    # Scores on different scales compare on 0..1; an image's best aesthetic or manual score counts (not nsfw & co).
+    "score": ("Score (best first)", "i.best_score DESC, i.id", "idx_images_sort_score"),
+    "aesthetic": ("Aesthetic score (best first)", "i.best_aesthetic DESC, i.id", "idx_images_sort_aesthetic"),
+}
+
+
+def _sort(sort: str) -> tuple[str, str | None]:
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
+    _label, order, index = SORTS[sort]
+    return order, index
+
+
+def _tags_only(f: ImageFilter) -> bool:
+    """The filter has tag terms and nothing else."""
+    has_terms = bool(f.tags_all or f.tags_any or f.tags_none)
+    return has_terms and f == ImageFilter(tags_all=f.tags_all, tags_any=f.tags_any, tags_none=f.tags_none)
+
+
+def _ordered(sql: str, order: str) -> str:
+    return sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {order}"
+
 
 def _sqlite_value(value: Any) -> Any:
     """Parameters as SQLAlchemy stores them (datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text)."""
@@ -275,21 +316,20 @@ class ImageQueryService:
         )
         return int(self._scalars(sql, {"v": value})[0])
 
-    def build(self, f: ImageFilter | None = None) -> tuple[str, dict[str, Any]]:
+    def build(self, f: ImageFilter | None = None, sizes: dict[str, int] | None = None) -> tuple[str, dict[str, Any]]:
         """build_query with this project's tag sizes (rarest tag term first). Only filters with more than one
-        positive tag term need the estimate."""
+        positive tag term need the estimate. `sizes`: tag sizes already counted (filled in as they are)."""
         f = f or ImageFilter()
         terms = len(f.tags_all) + len(f.tags_any)
         if terms < 2:
             return build_query(f, quality=self.quality)
-        sizes: dict[str, int] = {}
+        known = {} if sizes is None else sizes
+        return build_query(f, lambda tag: self._size(tag, known), self.quality)
 
-        def size(tag: str) -> int:
-            if tag not in sizes:
-                sizes[tag] = self.tag_size(tag)
-            return sizes[tag]
-
-        return build_query(f, size, self.quality)
+    def _size(self, tag: str, known: dict[str, int]) -> int:
+        if tag not in known:
+            known[tag] = self.tag_size(tag)
+        return known[tag]
 
     def query_ids(self, f: ImageFilter | None = None) -> list[int]:
         """IDs of matching images in import order (most similar first for a `similar:` filter)."""
@@ -322,6 +362,101 @@ class ImageQueryService:
             candidates = [i for i in (candidates if candidates is not None else within) if i in allowed]
         return self.ranker(f.similar, candidates)
 
+    def _rare_driver(self, f: ImageFilter, known: dict[str, int]) -> bool:
+        """Whether a positive tag term (or OR group) matches fewer than TAG_SIZE_CAP rows: then its IN list is
+        small and drives; otherwise walking the sort order and probing each image finds a page sooner. The
+        sizes counted go into `known`, so build() does not count them again."""
+        sizes = [self._size(tag, known) for tag in f.tags_all]
+        sizes += [sum(self._size(tag, known) for tag in group) for group in f.tags_any]
+        return bool(sizes) and min(sizes) < TAG_SIZE_CAP
+
+    def first_page(self, f: ImageFilter | None = None, sort: str = "import", limit: int = 200) -> list[int]:
+        """The first `limit` ids of the filter in the grid order `sort` (a key of SORTS): what the grid shows
+        before the full id list and the count arrive.
+
+        When a tag term is rare its IN list (under TAG_SIZE_CAP rows) is read and sorted. Otherwise (common tags,
+        NOT-only, wildcards, no tag at all) SQLite walks the sort order itself (the row id, or the sort's index:
+        INDEXED BY, so the planner never sorts the project first) and probes each image until `limit` match: a
+        tag on most images needs a few hundred probes, not the 670k-entry list (bench/scale.py)."""
+        f = f or ImageFilter()
+        order, index = _sort(sort)
+        if f.similar is not None:  # ranked by the embeddings, whatever the sort
+            return self.ranked(f).ids[: int(limit)]
+        known: dict[str, int] = {}
+        if self._rare_driver(f, known):
+            sql, params = self.build(f, known)
+        else:
+            sql, params = build_query(f, quality=self.quality, probe_only=True)
+            hint = f"INDEXED BY {index}" if index else "NOT INDEXED"
+            sql = sql.replace("SELECT i.id FROM images i", f"SELECT i.id FROM images i {hint}", 1)
+        return self._scalars(_ordered(sql, order) + f" LIMIT {int(limit)}", params)
+
+    def ids_array(self, f: ImageFilter | None = None, sort: str = "import") -> np.ndarray:
+        """Every id of the filter in the grid order `sort` as one int64 numpy array (8 bytes an image; a list of
+        Python ints and a tuple per row cost ~100 MB at 1M images).
+
+        SQLite joins the ids into one text (group_concat over the ordered sub-query, which it reads in order)
+        and numpy parses it: 1M ids in about a third of the CPU time of a cursor row per id. A filter of common
+        tag terms only, in import order, is combined from each term's sorted id list read off idx_tags_live
+        (`_tag_term_ids`), without visiting images (docs/benchmarks.md, "Scale")."""
+        f = f or ImageFilter()
+        order, _index = _sort(sort)
+        if f.similar is not None:  # ranked by the embeddings, whatever the sort
+            import numpy as np
+
+            return np.asarray(self.ranked(f).ids, dtype=np.int64)
+        known: dict[str, int] = {}
+        if sort == "import" and _tags_only(f) and not self._rare_driver(f, known):
+            return self._combine_tag_terms(f)
+        sql, params = self.build(f, known)
+        return self._id_text(f"SELECT group_concat(id) FROM ({_ordered(sql, order)})", params)
+
+    def _id_text(self, sql: str, params: dict[str, Any]) -> np.ndarray:
+        """The one comma-joined text `sql` returns, parsed into an int64 array (empty when NULL)."""
+        import numpy as np
+
+        text = self._scalars(sql, params)[0]
+        if not text:
+            return np.empty(0, dtype=np.int64)
+        return np.fromstring(text, dtype=np.int64, sep=",")
+
+    def _tag_term_ids(self, tag: str) -> np.ndarray:
+        """Sorted distinct ids of the images with a live row matching the tag term, from idx_tags_live alone
+        (every tag row belongs to an image: foreign key with cascade). An exact key is read in image order; a
+        wildcard spans several keys, so numpy sorts and de-duplicates."""
+        import numpy as np
+
+        op, value = _tag_match(tag)
+        if op == "=":
+            return self._id_text(
+                "SELECT group_concat(image_id) FROM (SELECT DISTINCT image_id FROM tags "
+                "WHERE tag_key = :v AND is_rejected = 0 ORDER BY image_id)",
+                {"v": value},
+            )
+        found = self._id_text(
+            f"SELECT group_concat(image_id) FROM tags WHERE tag_key {op} :v AND is_rejected = 0", {"v": value}
+        )
+        return np.unique(found)
+
+    def _combine_tag_terms(self, f: ImageFilter) -> np.ndarray:
+        """Ids of a filter made of tag terms only, in import order: each term's sorted id list combined by
+        numpy's sorted-set operations (AND: intersection, OR group: union, NOT: difference). Read fresh from the
+        database on every call, so nothing can drift out of step with it."""
+        import numpy as np
+
+        result: np.ndarray | None = None
+        for tag in f.tags_all:
+            ids = self._tag_term_ids(tag)
+            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        for group in f.tags_any:
+            ids = np.unique(np.concatenate([self._tag_term_ids(tag) for tag in group]))
+            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        if result is None:
+            result = self._id_text("SELECT group_concat(id) FROM (SELECT id FROM images ORDER BY id)", {})
+        for tag in f.tags_none:
+            result = np.setdiff1d(result, self._tag_term_ids(tag), assume_unique=True)
+        return result
+
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
         found: set[int] = set()
@@ -353,10 +488,29 @@ class ImageQueryService:
         return sql.removesuffix(" ORDER BY i.id"), params
 
     def count(self, f: ImageFilter | None = None) -> int:
-        if f is not None and f.similar is not None:
+        """How many images match. A lone tag (or `-tag`) is counted off idx_tags_live without visiting images
+        (a tag on 670k images: ~30 ms instead of joining every image); anything else counts the filter's SQL."""
+        f = f or ImageFilter()
+        if f.similar is not None:
             return len(self.ranked(f).results)
-        sql, params = self.build(f)
-        return int(self._scalars(f"SELECT count(*) FROM ({sql})", params)[0])
+        if f.is_empty():
+            return int(self._scalars("SELECT count(*) FROM images", {})[0])
+        if len(f.tags_all) == 1 and f == ImageFilter(tags_all=f.tags_all):
+            return self._tag_images(f.tags_all[0])
+        if len(f.tags_none) == 1 and f == ImageFilter(tags_none=f.tags_none):
+            return int(self._scalars("SELECT count(*) FROM images", {})[0]) - self._tag_images(f.tags_none[0])
+        known: dict[str, int] = {}
+        if _tags_only(f) and not self._rare_driver(f, known):
+            return len(self._combine_tag_terms(f))
+        sql, params = self.build(f, known)
+        return int(self._scalars(f"SELECT count(*) FROM ({sql.removesuffix(' ORDER BY i.id')})", params)[0])
+
+    def _tag_images(self, tag: str) -> int:
+        """Images with a live row matching the tag term (DISTINCT: an image tagged twice counts once). Tag rows
+        always belong to an image (foreign key, cascade), so no join is needed."""
+        op, value = _tag_match(tag)
+        sql = f"SELECT count(*) FROM (SELECT DISTINCT image_id FROM tags WHERE tag_key {op} :v AND is_rejected = 0)"
+        return int(self._scalars(sql, {"v": value})[0])
 
     def fetch_rows(self, ids: Sequence[int], *, details: bool = True) -> list[ImageRow]:
         """Snapshots of `ids` in the order given (unknown IDs are left out). `details=False` skips tags,
@@ -427,36 +581,6 @@ class ImageQueryService:
                 )
             )
         return rows
-
-    def _ordered(self, f: ImageFilter | None, sort: str) -> tuple[str, dict[str, Any]]:
-        """The filter's SQL in the grid order `sort` (a key of tag_stats_service.SORTS)."""
-        from lorairo.services.tag_stats_service import SORTS  # it imports this module
-
-        if sort not in SORTS:
-            raise ValueError(f"unknown sort {sort!r}; choose one of {', '.join(SORTS)}")
-        sql, params = self.build(f)
-        return sql.removesuffix(" ORDER BY i.id") + f" ORDER BY {SORTS[sort][1]}", params
-
-    def first_page(self, f: ImageFilter | None = None, sort: str = "import", limit: int = 200) -> list[int]:
-        """The first `limit` IDs of the filter's images in the order `sort`: what the grid shows before the
-        whole list is read (at 1M images the list takes about a second, the first page milliseconds)."""
-        sql, params = self._ordered(f, sort)
-        return [int(v) for v in self._scalars(f"{sql} LIMIT {int(limit)}", params)]
-
-    def ids_array(self, f: ImageFilter | None = None, sort: str = "import") -> array[int]:
-        """Every ID of the filter's images in the order `sort`, as one int64 array (8 bytes an image; a list of
-        Python ints is about 36). Read from the cursor in batches so no list of all IDs is ever built."""
-        sql, params = self._ordered(f, sort)
-        ids: array[int] = array("q")
-        with self.db.read_engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            cursor = raw.execute(sql, {k: _sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
-            try:
-                while batch := cursor.fetchmany(65536):
-                    ids.extend(row[0] for row in batch)
-            finally:
-                cursor.close()
-        return ids
 
     def tag_counts(self, prefix: str = "", limit: int = 50) -> list[tuple[str, int]]:
         """Tags used in this project whose key starts with `prefix`'s key, by the number of images that have

@@ -1,0 +1,116 @@
+"""Counters kept in step by SQLite triggers: per-tag image counts and per-image sort keys.
+
+The tags panel and the statistics view need "how many images carry each tag" (3,000 tags over 9M tag rows at 1M
+images: 6.4 s as one GROUP BY), and the grid sorts by an image's tag count and best score (a correlated sub-query
+per image: seconds at 1M). Triggers on `tags` and `quality_scores` keep the answers in `tag_stats` and in
+`images.tag_count / best_score / best_aesthetic`, whatever process or code path writes (ORM, Core, raw SQL,
+a second connection, an FK cascade): SQLite runs them inside the writing statement's transaction, so a reader
+never sees the rows without their counts.
+
+What is counted matches the queries they replace (tests/unit/test_counters.py compares both after every kind of
+write):
+  * `tag_stats.images`: images with at least one live (`is_rejected = 0`) row of the tag text (an image tagged
+    `cat` by two models counts once), `first_id` the lowest live row id of the tag (its category is the
+    tag's category in the panel). A row with no live tag left is deleted.
+  * `images.tag_count`: distinct live tag texts of the image.
+  * `images.best_score`: the image's best aesthetic or manual score on 0..1; `best_aesthetic`: aesthetic only.
+
+Every statement avoids conflict clauses (no INSERT OR IGNORE): an outer `INSERT OR REPLACE` would override
+them inside the trigger. The DDL below is also frozen in alembic/versions/0013_counters.py (migrations never
+import application code); tests/unit/test_counters.py checks that both create the same triggers.
+"""
+
+from __future__ import annotations
+
+# Another live row of the same tag text on the same image (this row excluded): then the pair was already counted.
+# INDEXED BY: one seek on (tag, image_id). Without statistics (a new project is never ANALYZEd) SQLite picked
+# idx_tags_live_tag and read every row of the tag, per inserted row: imports grew with the project.
+_OTHER = (
+    "EXISTS (SELECT 1 FROM tags t INDEXED BY idx_tags_tag_image WHERE t.tag = {r}.tag AND t.image_id = {r}.image_id "
+    "AND t.is_rejected = 0 AND t.id <> {r}.id)"
+)
+# The lowest live row id of a tag: one seek in idx_tags_live_tag (tag, is_rejected; row id last).
+_FIRST = "(SELECT min(t.id) FROM tags t INDEXED BY idx_tags_live_tag WHERE t.tag = {r}.tag AND t.is_rejected = 0)"
+
+
+def _gain(r: str, when: str) -> str:
+    """Statements counting row `r` (NEW) as live."""
+    other = _OTHER.format(r=r)
+    return (
+        f"INSERT INTO tag_stats (tag, images, first_id) SELECT {r}.tag, 0, {r}.id "
+        f"WHERE {when} AND NOT EXISTS (SELECT 1 FROM tag_stats WHERE tag = {r}.tag);\n"
+        f"UPDATE tag_stats SET images = images + (NOT {other}), first_id = min(first_id, {r}.id) "
+        f"WHERE {when} AND tag = {r}.tag;\n"
+        f"UPDATE images SET tag_count = tag_count + 1 WHERE {when} AND id = {r}.image_id AND NOT {other};\n"
+    )
+
+
+def _loss(r: str, when: str) -> str:
+    """Statements uncounting row `r` (OLD), which is no longer live."""
+    other = _OTHER.format(r=r)
+    return (
+        f"UPDATE tag_stats SET images = images - (NOT {other}), "
+        f"first_id = CASE WHEN first_id = {r}.id THEN {_FIRST.format(r=r)} ELSE first_id END "
+        f"WHERE {when} AND tag = {r}.tag;\n"
+        f"DELETE FROM tag_stats WHERE {when} AND tag = {r}.tag AND images <= 0;\n"
+        f"UPDATE images SET tag_count = tag_count - 1 WHERE {when} AND id = {r}.image_id AND NOT {other};\n"
+    )
+
+
+_SCORE = "(q.value - q.scale_min) / nullif(q.scale_max - q.scale_min, 0)"
+
+
+def _best(image_id: str) -> str:
+    """Recompute the image's best scores from its few quality_scores rows (idx_quality_scores_image_id)."""
+    return (
+        f"UPDATE images SET best_score = (SELECT max({_SCORE}) FROM quality_scores q WHERE q.image_id = {image_id} "
+        "AND (q.score_name LIKE 'aesthetic%' OR q.source = 'manual')), "
+        f"best_aesthetic = (SELECT max({_SCORE}) FROM quality_scores q WHERE q.image_id = {image_id} "
+        f"AND q.score_name LIKE 'aesthetic%') WHERE id = {image_id};\n"
+    )
+
+
+_CHANGED = "OLD.tag IS NOT NEW.tag OR OLD.image_id IS NOT NEW.image_id OR OLD.is_rejected IS NOT NEW.is_rejected"
+
+#: name -> CREATE TRIGGER statement, in creation order.
+TRIGGERS: dict[str, str] = {
+    "trg_tags_counts_insert": (
+        "CREATE TRIGGER trg_tags_counts_insert AFTER INSERT ON tags WHEN NEW.is_rejected = 0 BEGIN\n"
+        + _gain("NEW", "1")
+        + "END"
+    ),
+    "trg_tags_counts_delete": (
+        "CREATE TRIGGER trg_tags_counts_delete AFTER DELETE ON tags WHEN OLD.is_rejected = 0 BEGIN\n"
+        + _loss("OLD", "1")
+        + "END"
+    ),
+    "trg_tags_counts_update": (
+        f"CREATE TRIGGER trg_tags_counts_update AFTER UPDATE OF tag, image_id, is_rejected ON tags "
+        f"WHEN {_CHANGED} BEGIN\n" + _loss("OLD", "OLD.is_rejected = 0") + _gain("NEW", "NEW.is_rejected = 0") + "END"
+    ),
+    "trg_scores_best_insert": (
+        "CREATE TRIGGER trg_scores_best_insert AFTER INSERT ON quality_scores BEGIN\n" + _best("NEW.image_id") + "END"
+    ),
+    "trg_scores_best_delete": (
+        "CREATE TRIGGER trg_scores_best_delete AFTER DELETE ON quality_scores BEGIN\n" + _best("OLD.image_id") + "END"
+    ),
+    "trg_scores_best_update": (
+        "CREATE TRIGGER trg_scores_best_update AFTER UPDATE ON quality_scores BEGIN\n"
+        + _best("OLD.image_id")
+        + _best("NEW.image_id")
+        + "END"
+    ),
+}
+
+#: Fill the counters from the rows (the migration of an existing project; `lorairo` never needs it otherwise).
+BACKFILL: tuple[str, ...] = (
+    "DELETE FROM tag_stats",
+    "INSERT INTO tag_stats (tag, images, first_id) SELECT tag, count(DISTINCT image_id), min(id) FROM tags "
+    "WHERE is_rejected = 0 GROUP BY tag",
+    "UPDATE images SET tag_count = (SELECT count(DISTINCT t.tag) FROM tags t WHERE t.image_id = images.id "
+    "AND t.is_rejected = 0)",
+    f"UPDATE images SET best_score = (SELECT max({_SCORE}) FROM quality_scores q WHERE q.image_id = images.id "
+    "AND (q.score_name LIKE 'aesthetic%' OR q.source = 'manual')), "
+    f"best_aesthetic = (SELECT max({_SCORE}) FROM quality_scores q WHERE q.image_id = images.id "
+    "AND q.score_name LIKE 'aesthetic%')",
+)
