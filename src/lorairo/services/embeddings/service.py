@@ -30,6 +30,7 @@ from lorairo.services.embeddings.common import (
 )
 from lorairo.services.embeddings.compute import Embedder, EmbedSummary
 from lorairo.services.embeddings.defaults import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MODEL
+from lorairo.services.embeddings.diversity import k_center_greedy
 from lorairo.services.embeddings.index import VectorIndex
 from lorairo.services.project_service import Project
 from lorairo.storage.embeddings import EMBEDDINGS_DIR, CorruptStoreError, EmbeddingStore, Snapshot
@@ -271,7 +272,7 @@ class EmbeddingService:
                 f"the filter leaves {len(ids)} embedded images, fewer than the {count} asked for{extra}"
             )
         weights = self._weights(ids, weight_by) if weight_by else None
-        chosen = vec.k_center_greedy(rows, count, weights)
+        chosen = k_center_greedy(rows, count, weights)
         chosen_ids = [int(ids[i]) for i in chosen]
         rest = sorted(set(ids.tolist()) - set(chosen_ids))
         return Ranked(name, [(i, 1.0) for i in chosen_ids], missing), rest
