@@ -154,8 +154,8 @@ class EmbeddingService:
         """(ids, float32 rows, candidates without an embedding) for the candidates (all images by default)."""
         snap, data = self.snapshot(model)
         if candidate_ids is None:
-            missing = sorted(set(self.all_ids()) - {int(i) for i in snap.ids})
-            return snap.ids, data, missing
+            everything = np.asarray(self.all_ids(), dtype=np.int64)
+            return snap.ids, data, np.setdiff1d(everything, snap.ids, assume_unique=True).tolist()
         wanted = np.unique(np.asarray(list(candidate_ids), dtype=np.int64))
         rows, ids = snap.rows_of(wanted)
         missing = sorted(set(wanted.tolist()) - set(ids.tolist()))
@@ -274,7 +274,9 @@ class EmbeddingService:
         weights = self._weights(ids, weight_by) if weight_by else None
         chosen = k_center_greedy(rows, count, weights)
         chosen_ids = [int(ids[i]) for i in chosen]
-        rest = sorted(set(ids.tolist()) - set(chosen_ids))
+        others = np.ones(len(ids), dtype=bool)
+        others[chosen] = False
+        rest = ids[others].tolist()  # ids are unique and ascending
         return Ranked(name, [(i, 1.0) for i in chosen_ids], missing), rest
 
     @property
