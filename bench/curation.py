@@ -6,8 +6,9 @@
 For each size: find-similar (query = a stored image) and text-search (query = a vector that is no stored row, as a
 text embedding is) p95 latency through `VectorIndex` (what `lorairo similar` runs), against the exact numpy
 reference in the same run (float32 matrix in RAM), and recall@50 of the answer against that reference. Then the
-diverse subset (k-center greedy, 300 of 100k) and k-means (k=8 and k=100, 100k). The text tower's own encoding
-time is not included (it is one forward pass of the model's text tower, independent of the dataset size).
+diverse subset (k-center greedy, 300 of 100k and of 1M, unweighted and weighted; at 100k against the plain
+one-pass-per-pick loop in the same run, with the same picks checked) and k-means (k=8 and k=100, 100k). The
+text tower's own encoding time is not included (one forward pass of the text tower, independent of the dataset).
 
 Vectors are drawn around 2000 random centres (real image embeddings are clustered; uniform random vectors would
 be the worst case for an IVF index and nothing like a dataset); text queries around the same centres with twice
@@ -31,6 +32,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from lorairo.services.embeddings import vectors as vec
+from lorairo.services.embeddings.diversity import k_center_greedy
 from lorairo.services.embeddings.index import EXACT_LIMIT, VectorIndex, build_ivf
 from lorairo.storage.embeddings import EmbeddingStore
 
@@ -108,14 +110,57 @@ def bench_size(root: Path, n: int, queries: int) -> None:
             f"ratio {p95_ms(exact) / p95_ms(engine):.1f}x, recall@50 {np.mean(recall):.3f}",
             flush=True,
         )
+    bench_diverse(reference, n)
     if n <= 100_000:
-        t = time.perf_counter()
-        vec.k_center_greedy(reference, 300)
-        print(f"diverse subset 300 of {n:,}: {time.perf_counter() - t:.2f} s")
         for k in (8, 100):
             t = time.perf_counter()
             vec.kmeans(reference, k)
             print(f"k-means k={k} over {n:,}: {time.perf_counter() - t:.2f} s")
+
+
+@vec.single_threaded_blas
+def k_center_plain(data: np.ndarray, count: int, weights: np.ndarray | None = None) -> list[int]:
+    """The diverse subset as it was before diversity.py: one full matrix-vector pass per pick (the reference)."""
+    n = len(data)
+    w = np.ones(n, dtype=np.float32) if weights is None else weights
+    first = int(np.argmax(data @ data.mean(axis=0)))
+    chosen = [first]
+    distance = 1.0 - data @ data[first]
+    distance[first] = -np.inf
+    for _ in range(count - 1):
+        pick = int(np.argmax(distance * w))
+        chosen.append(pick)
+        np.minimum(distance, 1.0 - data @ data[pick], out=distance)
+        distance[chosen] = -np.inf
+    return chosen
+
+
+def radius(data: np.ndarray, chosen: list[int]) -> float:
+    """The k-center objective: the largest cosine distance from any row to its nearest chosen row."""
+    centres = data[chosen].T
+    return float(max((1.0 - (data[s : s + 8192] @ centres).max(axis=1)).max() for s in range(0, len(data), 8192)))
+
+
+def bench_diverse(data: np.ndarray, n: int, count: int = 300) -> None:
+    """k-center greedy (diversity.py) against the plain loop in the same run, unweighted and weighted by a
+    synthetic aesthetic score (0.5 .. 1.5, what --weight-by gives); the plain loop only up to 100k (~100 s at 1M)."""
+    weights = np.random.default_rng(3).uniform(0.5, 1.5, n).astype(np.float32)
+    for label, w in (("", None), (", weighted", weights)):
+        cpu, t = time.process_time(), time.perf_counter()
+        got = k_center_greedy(data, count, w)
+        took, took_cpu = time.perf_counter() - t, time.process_time() - cpu
+        line = f"diverse subset {count} of {n:,}{label} (load {os.getloadavg()[0]:.1f}): {took:.2f} s"
+        line += f" (CPU {took_cpu:.2f} s)"
+        line += f", radius {radius(data, got):.4f}"
+        if n <= 100_000:
+            cpu, t = time.process_time(), time.perf_counter()
+            plain = k_center_plain(data, count, w)
+            ref, ref_cpu = time.perf_counter() - t, time.process_time() - cpu
+            line += (
+                f"; plain loop {ref:.2f} s (CPU {ref_cpu:.2f} s), ratio {ref / took:.1f}x, "
+                f"same picks: {'yes' if plain == got else 'NO'}"
+            )
+        print(line, flush=True)
 
 
 def main() -> int:

@@ -171,6 +171,19 @@ def test_diverse_subset_takes_one_from_each_planted_cluster(
         svc.diverse(20, candidate_ids=candidates)
 
 
+def test_diverse_over_every_image_reports_the_rest_and_the_unembedded(
+    project: tuple[ConfigurationService, Project, TinyClip],
+) -> None:
+    config, proj, _ = project
+    ids = ids_by_name(proj)
+    done = sorted(ids[n] for n in ("red_a.png", "green_a.png", "blue_a.png", "white.png"))
+    assert service(config, proj).embed("tiny-clip", done).embedded == 4
+    chosen, rest = EmbeddingService(proj).diverse(2)  # no filter: every image of the project
+    picked = [i for i, _ in chosen.results]
+    assert rest == sorted(set(done) - set(picked))  # the other embedded images, ascending
+    assert chosen.missing == sorted(set(ids.values()) - set(done))  # the images still without an embedding
+
+
 def test_clusters_find_the_three_colours(project: tuple[ConfigurationService, Project, TinyClip]) -> None:
     config, proj, _ = project
     ids = ids_by_name(proj)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lorairo.services.embeddings import index as index_module
 from lorairo.services.embeddings import vectors as vec
+from lorairo.services.embeddings.diversity import k_center_greedy
 from lorairo.services.embeddings.index import VectorIndex, build_ivf
 from lorairo.storage.embeddings import CorruptStoreError, EmbeddingStore
 
@@ -119,7 +120,7 @@ def test_knn_and_pairs_match_brute_force() -> None:
 def test_k_center_greedy_covers_planted_clusters() -> None:
     data = clustered(300, 16, 6, seed=3)
     centres = np.random.default_rng(3).standard_normal((6, 16)).astype(np.float32)  # what clustered() drew
-    chosen = vec.k_center_greedy(data, 6)
+    chosen = k_center_greedy(data, 6)
     nearest = {int(np.argmax(centres @ data[i])) for i in chosen}
     assert nearest == set(range(6))
 

@@ -27,6 +27,7 @@ def embed_hint(project: Project, model: str) -> str:
 
 
 def all_image_ids(project: Project) -> list[int]:
-    """Every image id of the project, ascending."""
+    """Every image id of the project, ascending. Plain rows, sorted by SQLite along the primary key: ORM scalars
+    plus a Python sort took 0.5 s at 100k images, half of `select --diverse`'s own work before diversity.py."""
     with project.db.session() as session:
-        return sorted(int(i) for i in session.scalars(select(ImageRecord.id)))
+        return [int(row[0]) for row in session.execute(select(ImageRecord.id).order_by(ImageRecord.id))]

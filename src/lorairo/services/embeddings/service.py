@@ -30,6 +30,7 @@ from lorairo.services.embeddings.common import (
 )
 from lorairo.services.embeddings.compute import Embedder, EmbedSummary
 from lorairo.services.embeddings.defaults import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MODEL
+from lorairo.services.embeddings.diversity import k_center_greedy
 from lorairo.services.embeddings.index import VectorIndex
 from lorairo.services.project_service import Project
 from lorairo.storage.embeddings import EMBEDDINGS_DIR, CorruptStoreError, EmbeddingStore, Snapshot
@@ -153,8 +154,8 @@ class EmbeddingService:
         """(ids, float32 rows, candidates without an embedding) for the candidates (all images by default)."""
         snap, data = self.snapshot(model)
         if candidate_ids is None:
-            missing = sorted(set(self.all_ids()) - {int(i) for i in snap.ids})
-            return snap.ids, data, missing
+            everything = np.asarray(self.all_ids(), dtype=np.int64)
+            return snap.ids, data, np.setdiff1d(everything, snap.ids, assume_unique=True).tolist()
         wanted = np.unique(np.asarray(list(candidate_ids), dtype=np.int64))
         rows, ids = snap.rows_of(wanted)
         missing = sorted(set(wanted.tolist()) - set(ids.tolist()))
@@ -271,9 +272,11 @@ class EmbeddingService:
                 f"the filter leaves {len(ids)} embedded images, fewer than the {count} asked for{extra}"
             )
         weights = self._weights(ids, weight_by) if weight_by else None
-        chosen = vec.k_center_greedy(rows, count, weights)
+        chosen = k_center_greedy(rows, count, weights)
         chosen_ids = [int(ids[i]) for i in chosen]
-        rest = sorted(set(ids.tolist()) - set(chosen_ids))
+        others = np.ones(len(ids), dtype=bool)
+        others[chosen] = False
+        rest = ids[others].tolist()  # ids are unique and ascending
         return Ranked(name, [(i, 1.0) for i in chosen_ids], missing), rest
 
     @property

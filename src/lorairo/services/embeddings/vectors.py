@@ -1,5 +1,6 @@
-"""Numpy maths over L2-normalised embeddings: exact top-k, k-nearest-neighbour scores, near-duplicate pairs,
-k-center greedy selection and k-means. Cosine similarity is the dot product (rows are unit length).
+"""Numpy maths over L2-normalised embeddings: exact top-k, k-nearest-neighbour scores, near-duplicate pairs
+and k-means (k-center greedy, the diverse subset: diversity.py). Cosine similarity is the dot product (rows are
+unit length).
 
 Everything works in float32 blocks so a float16 memmap is converted a block at a time, never all at once,
 unless the caller already holds a float32 matrix (`as_float32`, for repeated queries on one index).
@@ -101,29 +102,6 @@ def similar_pairs(vectors: np.ndarray, threshold: float) -> list[tuple[int, int,
             if i < c:
                 pairs.append((i, c, float(sims[r, c])))
     return pairs
-
-
-@single_threaded_blas
-def k_center_greedy(vectors: np.ndarray, count: int, weights: np.ndarray | None = None) -> list[int]:
-    """Farthest-point sampling: `count` row indices, each the row farthest (cosine distance, times its weight)
-    from everything chosen so far. Starts from the row nearest the mean (a typical image, not an outlier)."""
-    data = vectors if vectors.dtype == np.float32 else as_float32(vectors)
-    n = len(data)
-    count = min(count, n)
-    if count <= 0:
-        return []
-    w = np.ones(n, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
-    centre = data.mean(axis=0)
-    first = int(np.argmax(data @ centre))
-    chosen = [first]
-    distance = 1.0 - data @ data[first]
-    distance[first] = -np.inf
-    for _ in range(count - 1):
-        pick = int(np.argmax(distance * w))
-        chosen.append(pick)
-        np.minimum(distance, 1.0 - data @ data[pick], out=distance)
-        distance[chosen] = -np.inf
-    return chosen
 
 
 @single_threaded_blas
