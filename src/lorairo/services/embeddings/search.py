@@ -54,18 +54,10 @@ def choose_model(service: EmbeddingService, wanted: str) -> str:
                 model=wanted,
             )
         return wanted
-    if len(found) == 1:
-        return found[0]
-    if DEFAULT_MODEL in found:
-        return DEFAULT_MODEL
-    if not found:
-        raise EmbeddingError(
-            f"similar: needs image embeddings and project '{project.name}' has none yet; compute them with "
-            f"`{embed_hint(project, DEFAULT_MODEL)}` (or another embedding model)",
-            model=DEFAULT_MODEL,
-        )
-    raise EmbeddingError(
-        f"project '{project.name}' has embeddings of {', '.join(found)}: pick one with similar_model:{found[0]}"
+    return service.resolve_model(
+        None,
+        choose_with=f"pick one with similar_model:{found[0] if found else DEFAULT_MODEL}",
+        need="similar: needs image embeddings and ",
     )
 
 

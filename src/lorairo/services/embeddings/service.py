@@ -87,8 +87,10 @@ class EmbeddingService:
         """Models that have embeddings in this project."""
         return EmbeddingStore.models_in(self.project.root)
 
-    def resolve_model(self, model: str | None) -> str:
-        """`model`, or the project's only embedded model, or the default embedding model when it has one."""
+    def resolve_model(self, model: str | None, *, choose_with: str = "choose --model", need: str = "") -> str:
+        """`model`, or the project's only embedded model, or the default embedding model when it has one.
+        `choose_with` says how the caller picks a model when several are stored (the CLI's --model, the filter's
+        `similar_model:`); `need` starts the no-embeddings message (e.g. "similar: needs image embeddings and ")."""
         if model:
             return model
         found = self.models()
@@ -98,10 +100,11 @@ class EmbeddingService:
             return DEFAULT_MODEL
         if not found:
             raise EmbeddingError(
-                f"project '{self.project.name}' has no embeddings yet; compute them with "
-                f"`{embed_hint(self.project, DEFAULT_MODEL)}`"
+                f"{need}project '{self.project.name}' has no embeddings yet; compute them with "
+                f"`{embed_hint(self.project, DEFAULT_MODEL)}` (or another embedding model)",
+                model=DEFAULT_MODEL,
             )
-        raise EmbeddingError(f"project '{self.project.name}' has embeddings of {', '.join(found)}: choose --model")
+        raise EmbeddingError(f"project '{self.project.name}' has embeddings of {', '.join(found)}: {choose_with}")
 
     def _stored(self, model: str) -> tuple[EmbeddingStore, Snapshot]:
         """The model's newest store and what it holds (all rows, deleted images included); cached per service."""
