@@ -77,7 +77,7 @@ def _scoped_statistics(scope: FilterScope, tag_stats: TagStatsService, top_n: in
     table = SCOPE_TABLE
     histogram = scoped_counts(
         scope,
-        f"SELECT q.score_name, {_BIN}, q.scale_min, q.scale_max, count(*) FROM {table} s "
+        f"SELECT q.score_name, {_BIN}, q.scale_min, q.scale_max, count(*) FROM {table} s CROSS "
         "JOIN quality_scores q ON q.image_id = s.id WHERE q.scale_max > q.scale_min GROUP BY 1, 2, 3, 4",
         "SELECT score_name, bin, scale_min, scale_max, scores FROM score_bins",
     )
@@ -85,7 +85,7 @@ def _scoped_statistics(scope: FilterScope, tag_stats: TagStatsService, top_n: in
     # kept on the row by triggers (images.last_rating): no look-up per image.
     ratings = scoped_counts(
         scope,
-        f"SELECT {_EFFECTIVE}, count(*) FROM {table} s JOIN images i ON i.id = s.id GROUP BY 1",
+        f"SELECT {_EFFECTIVE}, count(*) FROM {table} s CROSS JOIN images i ON i.id = s.id GROUP BY 1",
         "SELECT label, images FROM rating_stats",
     )
     step = max(1, scope.images // MAX_SCATTER_POINTS)

@@ -67,7 +67,7 @@ class TagStatsService:
         """project_tags over the images of an open scope (the statistics view shares its scope)."""
         counts = scoped_counts(
             scope,
-            f"SELECT t.tag, count(DISTINCT t.image_id) FROM {SCOPE_TABLE} s JOIN tags t ON t.image_id = s.id "
+            f"SELECT t.tag, count(DISTINCT t.image_id) FROM {SCOPE_TABLE} s CROSS JOIN tags t ON t.image_id = s.id "
             "WHERE t.is_rejected = 0 GROUP BY t.tag",
             "SELECT tag, images FROM tag_stats",
         )
