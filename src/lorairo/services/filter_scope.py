@@ -15,6 +15,7 @@ Qt-free; worker side.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,8 +52,11 @@ def filter_scope(db: Database, query: ImageQueryService, image_filter: ImageFilt
     """Evaluate `image_filter` (selected by `query`, with its quality thresholds) once; see the module doc."""
     from lorairo.services.image_query_service import _sqlite_value
 
-    images = query.count(image_filter)  # off the tag index for tag-only filters; else one count of the SQL
     ids_sql, params = query.id_subquery(image_filter)
+    # A `similar:` filter's ids are already a list (counting would rank the images again); a tag-only filter is
+    # counted off the tag index; anything else by one count of its SQL.
+    similar = image_filter.similar is not None
+    images = len(json.loads(params["similar_ids"])) if similar else query.count(image_filter)
     values = {k: _sqlite_value(v) for k, v in params.items()}
     with db.read_engine.connect() as connection:
         conn = connection.connection.driver_connection
