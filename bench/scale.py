@@ -52,6 +52,9 @@ KINDS = {
     "prefix wildcard": lambda r: f'"tag {r.randint(1, 9)}*"',
 }
 PER_KIND = 12
+# Filters of several sizes for the statistics view and the tags panel (--sql-parts filtered): a rare tag (~400
+# images), ~49k, ~350k (NOT of the commonest tag), ~650k (the commonest tag).
+FILTER_SIZES = ('"tag 2000"', '"tag 20"', '-"tag 0"', '"tag 0"')
 SAMPLE = 3000
 
 
@@ -137,7 +140,7 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     first_timings: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
     mismatches = []
-    for kind, text in filters:
+    for kind, text in filters if "nofilters" not in parts else ():
         f = parse_filter(text)
         if api:
             c0, t0 = time.process_time(), time.perf_counter()
@@ -156,8 +159,10 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
         if got != expected:
             mismatches.append(text)
     out["filters_full_list_and_count"] = {kind: _percentiles(values) for kind, values in timings.items()}
-    out["filters_full_list_and_count"]["all"] = _percentiles([v for values in timings.values() for v in values])
-    if api:
+    out["filters_full_list_and_count"]["all"] = _percentiles(
+        [v for values in timings.values() or [[0.0]] for v in values]
+    )
+    if api and first_timings:
         out["filters_first_page"] = {kind: _percentiles(values) for kind, values in first_timings.items()}
         out["filters_first_page"]["all"] = _percentiles([v for values in first_timings.values() for v in values])
     out["filters_cpu_p50_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}
@@ -173,10 +178,28 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
             t0 = time.perf_counter()
             TagStatsService(db).project_tags(parse_filter(text))
             out[f"tags_panel_filter {text}_s"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     if "statistics" in parts:
-        dataset_statistics(db)
+        whole = dataset_statistics(db)
+        out["statistics_ratings"] = whole.ratings
+        out["statistics_score_rows"] = {k: sum(v) for k, v in whole.score_bins.items()}
     out["statistics_s"] = round(time.perf_counter() - t0, 3)
+    out["statistics_cpu_s"] = round(time.process_time() - c0, 3)
+    if "filtered" in parts:  # the statistics view and the tags panel over filters of several sizes
+        for text in FILTER_SIZES:
+            f = parse_filter(text)
+            c0, t0 = time.process_time(), time.perf_counter()
+            stats = dataset_statistics(db, f)
+            wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            c0, t0 = time.process_time(), time.perf_counter()
+            TagStatsService(db).project_tags(f)
+            out[f"filtered {text}"] = {
+                "images": stats.image_count,
+                "statistics_s": round(wall, 3),
+                "statistics_cpu_s": round(cpu_s, 3),
+                "tags_panel_s": round(time.perf_counter() - t0, 3),
+                "tags_panel_cpu_s": round(time.process_time() - c0, 3),
+            }
 
     out["sorts_ms"] = {}
     for key in SORTS if "sorts" in parts else ():

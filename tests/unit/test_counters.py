@@ -49,6 +49,32 @@ def drift(conn: sqlite3.Connection) -> dict[str, object]:
     ).fetchall()
     if scores:
         found["scores"] = scores
+    # Statistics view counters (alembic 0015) against the queries they replace.
+    last = conn.execute(
+        "SELECT id, last_rating FROM images WHERE last_rating IS NOT (SELECT r.label FROM ratings r "
+        "WHERE r.image_id = images.id ORDER BY r.id DESC LIMIT 1)"
+    ).fetchall()
+    if last:
+        found["last_rating"] = last
+    ratings = dict(conn.execute("SELECT label, images FROM rating_stats"))
+    ratings_truth = dict(
+        conn.execute(
+            "SELECT coalesce(i.manual_rating, (SELECT r.label FROM ratings r WHERE r.image_id = i.id "
+            "ORDER BY r.id DESC LIMIT 1), 'none'), count(*) FROM images i GROUP BY 1"
+        )
+    )
+    if ratings != ratings_truth:
+        found["rating_stats"] = (ratings, ratings_truth)
+    bins = set(conn.execute("SELECT score_name, bin, scale_min, scale_max, scores FROM score_bins"))
+    bins_truth = set(
+        conn.execute(
+            "SELECT q.score_name, min(19, max(0, CAST((q.value - q.scale_min) * 20 / nullif(q.scale_max - "
+            "q.scale_min, 0) AS INTEGER))), q.scale_min, q.scale_max, count(*) FROM quality_scores q "
+            "WHERE q.scale_max > q.scale_min GROUP BY 1, 2, 3, 4"
+        )
+    )
+    if bins != bins_truth:
+        found["score_bins"] = (sorted(bins - bins_truth), sorted(bins_truth - bins))
     return found
 
 
@@ -79,7 +105,7 @@ def test_migrations_and_the_orm_schema_create_the_same_triggers(tmp_path: Path) 
         conn = sqlite3.connect(tmp_path / f"{how}.db")
         made[how] = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
         conn.close()
-    assert made["migrated"] == made["created"] == counters.TRIGGERS
+    assert made["migrated"] == made["created"] == counters.ALL_TRIGGERS
 
 
 def test_counters_follow_edits_and_their_undo(project: Project) -> None:
@@ -96,6 +122,8 @@ def test_counters_follow_edits_and_their_undo(project: Project) -> None:
         lambda: edits.delete_everywhere("long hair"),
         lambda: edits.set_score([a, c], 7.0),  # manual scores count for the score sort
         lambda: edits.set_score([a], None),
+        lambda: edits.set_rating([a, b], "explicit"),  # the manual rating wins over the model's
+        lambda: edits.set_rating([a], None),
     ]
     for step in steps:
         result = step()
@@ -105,6 +133,22 @@ def test_counters_follow_edits_and_their_undo(project: Project) -> None:
         check(project.db_path)
         command.redo(edits)
         check(project.db_path)
+    with project.db.session(write=True) as s:  # model ratings and scores, then the image goes with them
+        s.execute(
+            text(
+                "INSERT INTO ratings (image_id, label, source, created_at) "
+                "VALUES (:i, 'general', 'model', '2026-01-01')"
+            ),
+            {"i": b},
+        )
+        s.execute(
+            text(
+                "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+                "VALUES (:i, 'aesthetic_v2', 9.5, 0, 10, 'model', '2026-01-01')"
+            ),
+            {"i": b},
+        )
+    check(project.db_path)
     # Deleting an image deletes its tag rows through the foreign-key cascade: the triggers see those too.
     with project.db.session(write=True) as s:
         s.execute(text("DELETE FROM images WHERE id = :i"), {"i": b})
@@ -142,6 +186,7 @@ def test_writes_from_a_second_connection_keep_the_counters(project: Project) -> 
 # --- any sequence of raw writes ------------------------------------------------------------------------------
 
 TAGS = ("cat", "Cat", "dog", "sky")
+RATINGS = ("general", "explicit", "none")
 ops = st.one_of(
     st.tuples(st.just("insert"), st.integers(1, 4), st.sampled_from(TAGS), st.booleans()),
     st.tuples(st.just("delete"), st.integers(0, 30)),
@@ -152,6 +197,12 @@ ops = st.one_of(
     st.tuples(st.just("score"), st.integers(1, 4), st.sampled_from(("aesthetic", "manual", "nsfw")), st.floats(0, 10)),
     st.tuples(st.just("unscore"), st.integers(0, 10)),
     st.tuples(st.just("rescore"), st.integers(0, 10), st.floats(0, 10), st.integers(1, 4)),
+    st.tuples(st.just("rescale"), st.integers(0, 10), st.sampled_from((0.0, 1.0, 10.0)), st.sampled_from((1.0, 10.0))),
+    st.tuples(st.just("rate"), st.integers(1, 4), st.sampled_from(RATINGS)),
+    st.tuples(st.just("unrate"), st.integers(0, 10)),
+    st.tuples(st.just("rerate"), st.integers(0, 10), st.sampled_from(RATINGS), st.integers(1, 4)),
+    st.tuples(st.just("manual_rating"), st.integers(1, 4), st.sampled_from((None, *RATINGS))),
+    st.tuples(st.just("add_image"), st.integers(1, 6), st.sampled_from((None, *RATINGS))),
 )
 
 
@@ -174,7 +225,7 @@ def _nth(conn: sqlite3.Connection, table: str, n: int) -> int | None:
 def test_any_sequence_of_raw_writes_keeps_the_counters(raw_db: Path, steps: list[tuple]) -> None:  # type: ignore[type-arg]
     conn = sqlite3.connect(raw_db)
     conn.execute("PRAGMA foreign_keys = ON")
-    for table in ("tags", "quality_scores", "images"):
+    for table in ("tags", "quality_scores", "ratings", "images"):
         conn.execute(f"DELETE FROM {table}")
     conn.executemany(
         "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
@@ -194,6 +245,31 @@ def test_any_sequence_of_raw_writes_keeps_the_counters(raw_db: Path, steps: list
                 )
         elif kind == "drop_image":
             conn.execute("DELETE FROM images WHERE id = ?", (step[1],))
+        elif kind == "add_image":  # a new image (or a reused id after a delete), maybe with a manual rating
+            if not conn.execute("SELECT 1 FROM images WHERE id = ?", (step[1],)).fetchone():
+                conn.execute(
+                    "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, "
+                    "width, height, format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, "
+                    "excluded, manual_rating, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 1, 8, 8, 'PNG', 'RGB', "
+                    "0, 1, ?, '0', 0, 0, ?, '2026-01-01', '2026-01-01')",
+                    (step[1], f"images/{step[1]}.png", f"{step[1]}.png", f"/d/{step[1]}.png", f"h{step[1]}", step[2]),
+                )
+        elif kind == "manual_rating":
+            conn.execute("UPDATE images SET manual_rating = ? WHERE id = ?", (step[2], step[1]))
+        elif kind == "rate":
+            if conn.execute("SELECT 1 FROM images WHERE id = ?", (step[1],)).fetchone():
+                conn.execute(
+                    "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')",
+                    (step[1], step[2]),
+                )
+        elif kind in ("unrate", "rerate"):
+            row = _nth(conn, "ratings", step[1])
+            if row is None:
+                continue
+            if kind == "unrate":
+                conn.execute("DELETE FROM ratings WHERE id = ?", (row,))
+            elif conn.execute("SELECT 1 FROM images WHERE id = ?", (step[3],)).fetchone():
+                conn.execute("UPDATE ratings SET label = ?, image_id = ? WHERE id = ?", (step[2], step[3], row))
         elif kind in ("delete", "reject", "retag", "move"):
             row = _nth(conn, "tags", step[1])
             if row is None:
@@ -217,6 +293,8 @@ def test_any_sequence_of_raw_writes_keeps_the_counters(raw_db: Path, steps: list
         elif (row := _nth(conn, "quality_scores", step[1])) is not None:
             if kind == "unscore":
                 conn.execute("DELETE FROM quality_scores WHERE id = ?", (row,))
+            elif kind == "rescale":  # an empty scale (min >= max) leaves the histogram
+                conn.execute("UPDATE quality_scores SET scale_min = ?, scale_max = ? WHERE id = ?", (*step[2:], row))
             elif conn.execute("SELECT 1 FROM images WHERE id = ?", (step[3],)).fetchone():
                 conn.execute("UPDATE quality_scores SET value = ?, image_id = ? WHERE id = ?", (step[2], step[3], row))
         assert drift(conn) == {}, step
@@ -249,6 +327,10 @@ def test_the_migration_fills_the_counters_from_existing_rows(tmp_path: Path) -> 
         "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
         "VALUES (2, 'aesthetic_v2', 4.0, 0, 10, 'model', '2026-01-01')"
     )
+    conn.executemany(  # image 1: two model ratings (the newest counts); image 2: none, then a manual one
+        "INSERT INTO ratings (id, image_id, label, source, created_at) VALUES (?, 1, ?, 'model', '2026-01-01')",
+        [(1, "explicit"), (2, "general")],
+    )
     conn.commit()
     conn.close()
     db = Database(path)
@@ -261,6 +343,11 @@ def test_the_migration_fills_the_counters_from_existing_rows(tmp_path: Path) -> 
     assert drift(conn) == {}
     assert sorted(conn.execute("SELECT tag, images FROM tag_stats")) == [("cat", 1), ("dog", 1)]
     assert conn.execute("SELECT best_score FROM images WHERE id = 2").fetchone() == (0.4,)
+    assert sorted(conn.execute("SELECT label, images FROM rating_stats")) == [("general", 1), ("none", 1)]
+    assert list(conn.execute("SELECT score_name, bin, scores FROM score_bins")) == [("aesthetic_v2", 8, 1)]
     conn.execute("UPDATE tags SET is_rejected = 0 WHERE image_id = 2")
+    conn.execute("UPDATE images SET manual_rating = 'sensitive' WHERE id = 2")
+    conn.execute("DELETE FROM ratings WHERE id = 2")
     assert drift(conn) == {}
+    assert sorted(conn.execute("SELECT label, images FROM rating_stats")) == [("explicit", 1), ("sensitive", 1)]
     conn.close()

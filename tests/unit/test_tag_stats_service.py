@@ -268,3 +268,97 @@ def test_statistics_and_sorts_use_the_configured_quality_thresholds(project: Pro
     assert bucket_distribution(project.db, BucketSettings(), needs_upscale, query).images == 0
     # Without the user's thresholds (the shipped 1024 px) every image would be counted.
     assert dataset_statistics(project.db, needs_upscale).image_count == 3
+
+
+def test_project_statistics_from_the_counters_equal_the_plain_queries(project: Project) -> None:
+    """The whole project's histogram and ratings come from the 0015 counters; over a filter that selects every
+    image they come from plain aggregates over the rows. Written partly by a second connection (another
+    process), including an image deleted with its scores and ratings (cascade): both must agree."""
+    import sqlite3
+
+    from lorairo.services.statistics_service import dataset_statistics
+
+    rng = random.Random(3)
+    ids = [add_image(project, f"s{n}.png", tags={"cat": "general"}) for n in range(30)]
+    conn = sqlite3.connect(project.db_path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    for image_id in ids:
+        for name, low, high in (("aesthetic", 0.0, 10.0), ("nsfw", 0.0, 1.0), ("manual", 1.0, 10.0)):
+            if rng.random() < 0.7:
+                conn.execute(
+                    "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, 'model', '2026-01-01')",
+                    (image_id, name, rng.uniform(low, high), low, high),
+                )
+        for _ in range(rng.randint(0, 2)):
+            conn.execute(
+                "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')",
+                (image_id, rng.choice(("general", "sensitive", "explicit"))),
+            )
+    conn.execute("UPDATE images SET manual_rating = 'questionable' WHERE id IN (?, ?)", (ids[0], ids[1]))
+    conn.execute("DELETE FROM images WHERE id = ?", (ids[2],))
+    conn.execute("UPDATE quality_scores SET value = 9.9 WHERE id = (SELECT min(id) FROM quality_scores)")
+    conn.commit()
+    conn.close()
+    EditService(project).set_rating([ids[3]], "explicit")
+
+    whole = dataset_statistics(project.db)
+    every = dataset_statistics(project.db, ImageFilter(min_width=1))  # every image, through the plain queries
+    assert whole.image_count == every.image_count == 29
+    assert whole.ratings == every.ratings and sum(whole.ratings.values()) == 29
+    assert whole.ratings["questionable"] == 2
+    assert whole.score_bins == every.score_bins and whole.score_ranges == every.score_ranges
+    assert set(whole.score_bins) == {"aesthetic", "nsfw", "manual"}
+
+
+def test_filters_on_most_of_the_project_count_the_other_images_and_subtract_exactly(project: Project) -> None:
+    """A filter holding more than half of the project is counted as the project's counters minus the other
+    images (filter_scope); a smaller one directly. Both equal plain aggregates over the filter's own ids."""
+    import sqlite3
+
+    from lorairo.services.image_query_service import ImageQueryService
+    from lorairo.services.statistics_service import dataset_statistics
+
+    truth = _random_project(project, seed=11, images=60)
+    rng = random.Random(5)
+    conn = sqlite3.connect(project.db_path)
+    for image_id in truth:
+        if rng.random() < 0.8:
+            conn.execute(
+                "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+                "VALUES (?, 'aesthetic', ?, 0, 10, 'model', '2026-01-01')",
+                (image_id, rng.uniform(0, 10)),
+            )
+        if rng.random() < 0.7:
+            conn.execute(
+                "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')",
+                (image_id, rng.choice(("general", "explicit"))),
+            )
+    conn.execute("UPDATE images SET manual_rating = 'sensitive' WHERE id % 7 = 0")
+    conn.commit()
+    query = ImageQueryService(project.db)
+    sides = set()
+    for tag in VOCABULARY[:6]:
+        for image_filter in (ImageFilter(tags_none=(tag,)), ImageFilter(tags_all=(tag,))):
+            ids = [i for i, tags in truth.items() if (tag in tags) == bool(image_filter.tags_all)]
+            sides.add(len(ids) * 2 > len(truth))
+            expected_tags = dict(Counter(t for i in ids for t in truth[i]))
+            assert {t.tag: t.count for t in TagStatsService(project.db).project_tags(image_filter)} == expected_tags
+            stats = dataset_statistics(project.db, image_filter, top_n=100, query=query)
+            assert stats.image_count == len(ids)
+            assert {t.tag: t.count for t in stats.tags} == expected_tags
+            marks = ",".join(map(str, ids)) or "0"
+            ratings = dict(
+                conn.execute(
+                    "SELECT coalesce(i.manual_rating, (SELECT r.label FROM ratings r WHERE r.image_id = i.id "
+                    f"ORDER BY r.id DESC LIMIT 1), 'none'), count(*) FROM images i WHERE i.id IN ({marks}) GROUP BY 1"
+                )
+            )
+            assert stats.ratings == ratings, image_filter
+            bins = [0] * 20
+            for (value,) in conn.execute(f"SELECT value FROM quality_scores WHERE image_id IN ({marks})"):
+                bins[min(19, max(0, int(value * 20 / 10)))] += 1
+            assert stats.score_bins == ({"aesthetic": tuple(bins)} if sum(bins) else {}), image_filter
+            assert len(stats.widths) == len(ids)
+    conn.close()
+    assert sides == {True, False}  # both ways were taken

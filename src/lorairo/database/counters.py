@@ -15,6 +15,14 @@ write):
   * `images.tag_count`: distinct live tag texts of the image.
   * `images.best_score`: the image's best aesthetic or manual score on 0..1; `best_aesthetic`: aesthetic only.
 
+Statistics view counters (alembic 0015), same rules:
+  * `images.last_rating`: the label of the image's newest `ratings` row (highest id), NULL without one.
+  * `rating_stats (label, images)`: images per effective rating `coalesce(manual_rating, last_rating, 'none')`
+    (the rating the grid and export show); every image is in exactly one row.
+  * `score_bins (score_name, bin, scale_min, scale_max, scores)`: `quality_scores` rows per score name, per
+    1/STATS_BINS of the score's own scale, per scale (so each name's range is the min / max over its rows);
+    rows with an empty scale (`scale_max <= scale_min`) are not counted, as the histogram query skipped them.
+
 Every statement avoids conflict clauses (no INSERT OR IGNORE): an outer `INSERT OR REPLACE` would override
 them inside the trigger. The DDL below is also frozen in alembic/versions/0013_counters.py (migrations never
 import application code); tests/unit/test_counters.py checks that both create the same triggers.
@@ -101,6 +109,122 @@ TRIGGERS: dict[str, str] = {
         + "END"
     ),
 }
+
+#: Histogram bins per score (the statistics view's HISTOGRAM_BINS): frozen in the triggers, so changing it needs a
+#: migration that refills score_bins.
+STATS_BINS = 20
+
+# An image's effective rating, as the statistics view counts it.
+_EFFECTIVE = "coalesce({r}.manual_rating, {r}.last_rating, 'none')"
+# The score's bin on its own scale (the statistics view's histogram expression, spelled the same).
+_BIN = (
+    f"min({STATS_BINS - 1}, max(0, CAST(({{r}}.value - {{r}}.scale_min) * {STATS_BINS} / "
+    "nullif({r}.scale_max - {r}.scale_min, 0) AS INTEGER)))"
+)
+
+
+def _last_rating(image_id: str) -> str:
+    """Recompute the image's newest rating label (one seek in idx_ratings_image_id, read backwards)."""
+    return (
+        f"UPDATE images SET last_rating = (SELECT r.label FROM ratings r WHERE r.image_id = {image_id} "
+        f"ORDER BY r.id DESC LIMIT 1) WHERE id = {image_id};\n"
+    )
+
+
+def _rating_gain(r: str) -> str:
+    label = _EFFECTIVE.format(r=r)
+    return (
+        f"INSERT INTO rating_stats (label, images) SELECT {label}, 0 "
+        f"WHERE NOT EXISTS (SELECT 1 FROM rating_stats WHERE label = {label});\n"
+        f"UPDATE rating_stats SET images = images + 1 WHERE label = {label};\n"
+    )
+
+
+def _rating_loss(r: str) -> str:
+    label = _EFFECTIVE.format(r=r)
+    return (
+        f"UPDATE rating_stats SET images = images - 1 WHERE label = {label};\n"
+        f"DELETE FROM rating_stats WHERE label = {label} AND images <= 0;\n"
+    )
+
+
+def _bin_key(r: str) -> str:
+    return (
+        f"score_name = {r}.score_name AND bin = {_BIN.format(r=r)} AND scale_min = {r}.scale_min "
+        f"AND scale_max = {r}.scale_max"
+    )
+
+
+def _bin_gain(r: str) -> str:
+    valid = f"{r}.scale_max > {r}.scale_min"
+    return (
+        f"INSERT INTO score_bins (score_name, bin, scale_min, scale_max, scores) SELECT {r}.score_name, "
+        f"{_BIN.format(r=r)}, {r}.scale_min, {r}.scale_max, 0 WHERE {valid} "
+        f"AND NOT EXISTS (SELECT 1 FROM score_bins WHERE {_bin_key(r)});\n"
+        f"UPDATE score_bins SET scores = scores + 1 WHERE {valid} AND {_bin_key(r)};\n"
+    )
+
+
+def _bin_loss(r: str) -> str:
+    valid = f"{r}.scale_max > {r}.scale_min"
+    return (
+        f"UPDATE score_bins SET scores = scores - 1 WHERE {valid} AND {_bin_key(r)};\n"
+        f"DELETE FROM score_bins WHERE {valid} AND {_bin_key(r)} AND scores <= 0;\n"
+    )
+
+
+_RATING_CHANGED = f"{_EFFECTIVE.format(r='OLD')} IS NOT {_EFFECTIVE.format(r='NEW')}"
+
+#: The statistics view's counters (alembic 0015), name -> CREATE TRIGGER, in creation order.
+STATS_TRIGGERS: dict[str, str] = {
+    "trg_ratings_last_insert": (
+        "CREATE TRIGGER trg_ratings_last_insert AFTER INSERT ON ratings BEGIN\n" + _last_rating("NEW.image_id") + "END"
+    ),
+    "trg_ratings_last_delete": (
+        "CREATE TRIGGER trg_ratings_last_delete AFTER DELETE ON ratings BEGIN\n" + _last_rating("OLD.image_id") + "END"
+    ),
+    "trg_ratings_last_update": (
+        "CREATE TRIGGER trg_ratings_last_update AFTER UPDATE OF id, image_id, label ON ratings BEGIN\n"
+        + _last_rating("OLD.image_id")
+        + _last_rating("NEW.image_id")
+        + "END"
+    ),
+    "trg_images_rating_insert": (
+        "CREATE TRIGGER trg_images_rating_insert AFTER INSERT ON images BEGIN\n" + _rating_gain("NEW") + "END"
+    ),
+    "trg_images_rating_delete": (
+        "CREATE TRIGGER trg_images_rating_delete AFTER DELETE ON images BEGIN\n" + _rating_loss("OLD") + "END"
+    ),
+    "trg_images_rating_update": (
+        "CREATE TRIGGER trg_images_rating_update AFTER UPDATE OF manual_rating, last_rating ON images "
+        f"WHEN {_RATING_CHANGED} BEGIN\n" + _rating_loss("OLD") + _rating_gain("NEW") + "END"
+    ),
+    "trg_scores_bins_insert": (
+        "CREATE TRIGGER trg_scores_bins_insert AFTER INSERT ON quality_scores BEGIN\n" + _bin_gain("NEW") + "END"
+    ),
+    "trg_scores_bins_delete": (
+        "CREATE TRIGGER trg_scores_bins_delete AFTER DELETE ON quality_scores BEGIN\n" + _bin_loss("OLD") + "END"
+    ),
+    "trg_scores_bins_update": (
+        "CREATE TRIGGER trg_scores_bins_update AFTER UPDATE OF score_name, value, scale_min, scale_max "
+        "ON quality_scores BEGIN\n" + _bin_loss("OLD") + _bin_gain("NEW") + "END"
+    ),
+}
+
+#: Fill the statistics counters from the rows (alembic 0015 on an existing project).
+STATS_BACKFILL: tuple[str, ...] = (
+    "UPDATE images SET last_rating = (SELECT r.label FROM ratings r WHERE r.image_id = images.id "
+    "ORDER BY r.id DESC LIMIT 1)",
+    "DELETE FROM rating_stats",
+    f"INSERT INTO rating_stats (label, images) SELECT {_EFFECTIVE.format(r='images')}, count(*) FROM images GROUP BY 1",
+    "DELETE FROM score_bins",
+    f"INSERT INTO score_bins (score_name, bin, scale_min, scale_max, scores) SELECT q.score_name, "
+    f"{_BIN.format(r='q')}, q.scale_min, q.scale_max, count(*) FROM quality_scores q "
+    "WHERE q.scale_max > q.scale_min GROUP BY 1, 2, 3, 4",
+)
+
+#: Every trigger a project has (0013's and 0015's), in creation order.
+ALL_TRIGGERS: dict[str, str] = {**TRIGGERS, **STATS_TRIGGERS}
 
 #: Fill the counters from the rows (the migration of an existing project; `lorairo` never needs it otherwise).
 BACKFILL: tuple[str, ...] = (

@@ -105,6 +105,9 @@ class ImageRecord(Base):
     tag_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default=text("0"))
     best_score: Mapped[float | None] = mapped_column(Float)
     best_aesthetic: Mapped[float | None] = mapped_column(Float)
+    # The label of the newest `ratings` row (highest id), kept by triggers (alembic 0015): the effective rating
+    # `coalesce(manual_rating, last_rating)` without a look-up per image (the statistics view at 1M images).
+    last_rating: Mapped[str | None] = mapped_column(String)
 
     tags: Mapped[list[TagRecord]] = relationship(back_populates="image", cascade="all, delete-orphan")
     captions: Mapped[list[CaptionRecord]] = relationship(back_populates="image", cascade="all, delete-orphan")
@@ -325,12 +328,37 @@ class TagStatsRecord(Base):
     first_id: Mapped[int | None] = mapped_column(Integer)  # lowest live tags.id: its category is the tag's
 
 
+class RatingStatsRecord(Base):
+    """Images per effective rating (`coalesce(manual_rating, last_rating, 'none')`), kept by triggers on `images`
+    and `ratings` (database/counters.py, alembic 0015): the statistics view reads a few rows, not 1M images."""
+
+    __tablename__ = "rating_stats"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    label: Mapped[str] = mapped_column(String, primary_key=True)
+    images: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ScoreBinRecord(Base):
+    """`quality_scores` rows per score name, histogram bin (counters.STATS_BINS per scale) and scale, kept by
+    triggers on `quality_scores` (database/counters.py, alembic 0015): the statistics view's score histograms."""
+
+    __tablename__ = "score_bins"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    score_name: Mapped[str] = mapped_column(String, primary_key=True)
+    bin: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scale_min: Mapped[float] = mapped_column(Float, primary_key=True)
+    scale_max: Mapped[float] = mapped_column(Float, primary_key=True)
+    scores: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 def _create_triggers(target: object, connection: Connection, **_kw: object) -> None:
-    for statement in counters.TRIGGERS.values():
+    for statement in counters.ALL_TRIGGERS.values():
         connection.exec_driver_sql(statement)
 
 
-# Tables made by create_all (tests, tools) get the triggers too; projects get them from alembic 0013.
+# Tables made by create_all (tests, tools) get the triggers too; projects get them from alembic 0013 and 0015.
 event.listen(Base.metadata, "after_create", _create_triggers)
 
 

@@ -1,7 +1,8 @@
 """Dataset statistics for the Statistics view: tag frequency, score histograms, ratings, image sizes.
 
-Every figure is one aggregated SQL query over the project or the images of a filter (the filter's own SQL as a
-sub-select), run on a worker. Scores on different scales are compared on 0..1. Qt-free.
+The whole project reads the counters triggers keep (database/counters.py); over a filter the filter is evaluated
+once (filter_scope) and every figure is one aggregated query over the smaller side. Run on a worker. Scores on
+different scales are compared on 0..1. Qt-free.
 """
 
 from __future__ import annotations
@@ -10,14 +11,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lorairo.database.counters import STATS_BINS
 from lorairo.services.export.bucketing import BucketSettings, select_bucket
+from lorairo.services.filter_scope import TABLE as SCOPE_TABLE
+from lorairo.services.filter_scope import FilterScope, filter_scope, scoped_counts
 from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 from lorairo.services.tag_stats_service import ProjectTag, TagStatsService, _rows
 
 if TYPE_CHECKING:
     from lorairo.database.engine import Database
 
-HISTOGRAM_BINS = 20
+HISTOGRAM_BINS = STATS_BINS  # the score_bins counters are kept per this many bins
+# An image's bin on its score's own scale and its effective rating, spelled as the counters' triggers spell them.
+_BIN = (
+    f"min({HISTOGRAM_BINS - 1}, max(0, CAST((q.value - q.scale_min) * {HISTOGRAM_BINS} / "
+    "nullif(q.scale_max - q.scale_min, 0) AS INTEGER)))"
+)
+_EFFECTIVE = "coalesce(i.manual_rating, i.last_rating, 'none')"
 MAX_SCATTER_POINTS = 200_000  # beyond that the scatter shows an even sample (the shape does not change)
 
 
@@ -48,50 +58,73 @@ def dataset_statistics(
     """Compute the view's figures (worker side). `query` selects the filter's images with the user's quality
     thresholds (the GUI passes its session's query service); without it the shipped defaults apply."""
     query = query or ImageQueryService(db)
-    where, params = _scope(image_filter, "i.id", query)
-    count = int(_rows(db, f"SELECT count(*) FROM images i WHERE 1 = 1{where}", params)[0][0])
-    tags = tuple(TagStatsService(db, query).project_tags(image_filter)[:top_n])
+    if image_filter is not None and not image_filter.is_empty():
+        with filter_scope(db, query, image_filter) as scope:
+            return _scoped_statistics(scope, TagStatsService(db, query), top_n)
+    # The whole project: the counters triggers keep (database/counters.py, alembic 0015), a few hundred rows
+    # instead of reading 1M scores and 1M ratings (2.4 s at 1M, docs/benchmarks.md "Scale").
+    count = int(_rows(db, "SELECT count(*) FROM images", {})[0][0])
+    bins, ranges = _histograms(_rows(db, "SELECT score_name, bin, scale_min, scale_max, scores FROM score_bins", {}))
+    ratings = _ratings(_rows(db, "SELECT label, images FROM rating_stats", {}))
+    step = max(1, count // MAX_SCATTER_POINTS)
+    sizes = _rows(db, f"SELECT i.width, i.height FROM images i WHERE i.id % {step} = 0", {})
+    tags = tuple(TagStatsService(db, query).project_tags()[:top_n])
+    return DatasetStats(count, tags, bins, ranges, ratings, *_sizes(sizes))
 
-    score_where, score_params = _scope(image_filter, "q.image_id", query)
-    # One pass gives the histogram and each score's scale. Over the whole project the table is read in its
-    # own order (NOT INDEXED): through idx_quality_scores_name_value, which SQLite picks for the GROUP BY,
-    # every entry cost a table read (1M scores: 3.9 s for two queries, 1.2 s for this one, bench/scale.py).
-    hint = "" if score_where else " NOT INDEXED"
+
+def _scoped_statistics(scope: FilterScope, tag_stats: TagStatsService, top_n: int) -> DatasetStats:
+    """The figures over the images of an open scope (evaluated once; the smaller side counted)."""
+    table = SCOPE_TABLE
+    histogram = scoped_counts(
+        scope,
+        f"SELECT q.score_name, {_BIN}, q.scale_min, q.scale_max, count(*) FROM {table} s CROSS "
+        "JOIN quality_scores q ON q.image_id = s.id WHERE q.scale_max > q.scale_min GROUP BY 1, 2, 3, 4",
+        "SELECT score_name, bin, scale_min, scale_max, scores FROM score_bins",
+    )
+    # The rating an image has: the manual one, else its newest model rating (as the grid and export read it),
+    # kept on the row by triggers (images.last_rating): no look-up per image.
+    ratings = scoped_counts(
+        scope,
+        f"SELECT {_EFFECTIVE}, count(*) FROM {table} s CROSS JOIN images i ON i.id = s.id GROUP BY 1",
+        "SELECT label, images FROM rating_stats",
+    )
+    step = max(1, scope.images // MAX_SCATTER_POINTS)
+    inside = f"i.id NOT IN {table}" if scope.complement else f"i.id IN {table}"
+    sizes = scope.rows(f"SELECT i.width, i.height FROM images i WHERE i.id % {step} = 0 AND {inside}")
+    bins, ranges = _histograms([(*key, n) for key, n in histogram.items()])
+    return DatasetStats(
+        scope.images,
+        tuple(tag_stats.scoped_tags(scope)[:top_n]),
+        bins,
+        ranges,
+        _ratings([(*key, n) for key, n in ratings.items()]),
+        *_sizes(sizes),
+    )
+
+
+def _histograms(
+    rows: list[tuple[Any, ...]],
+) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[float, float]]]:
+    """(score name, bin, scale min, scale max, scores) rows -> per-name bins and each name's scale range."""
     bins: dict[str, list[int]] = {}
     ranges: dict[str, tuple[float, float]] = {}
-    for name, bucket, n, low, high in _rows(
-        db,
-        f"SELECT q.score_name, min({HISTOGRAM_BINS - 1}, max(0, CAST((q.value - q.scale_min) * {HISTOGRAM_BINS} / "
-        "nullif(q.scale_max - q.scale_min, 0) AS INTEGER))) AS bucket, count(*), min(q.scale_min), max(q.scale_max) "
-        f"FROM quality_scores q{hint} WHERE q.scale_max > q.scale_min{score_where} GROUP BY q.score_name, bucket",
-        score_params,
-    ):
+    for name, bucket, low, high, n in rows:
+        if int(n) <= 0:
+            continue
         bins.setdefault(str(name), [0] * HISTOGRAM_BINS)[int(bucket)] += int(n)
         seen = ranges.get(str(name), (float(low), float(high)))
         ranges[str(name)] = (min(seen[0], float(low)), max(seen[1], float(high)))
+    return {name: tuple(values) for name, values in sorted(bins.items())}, ranges
 
-    # The rating an image has: the manual one, else the newest model rating (as the grid and export read it).
-    ratings = {
-        str(label): int(n)
-        for label, n in _rows(
-            db,
-            "SELECT coalesce(i.manual_rating, (SELECT r.label FROM ratings r WHERE r.image_id = i.id "
-            f"ORDER BY r.id DESC LIMIT 1), 'none') AS label, count(*) FROM images i WHERE 1 = 1{where} "
-            "GROUP BY label ORDER BY count(*) DESC",
-            params,
-        )
-    }
-    step = max(1, count // MAX_SCATTER_POINTS)
-    sizes = _rows(db, f"SELECT i.width, i.height FROM images i WHERE i.id % {step} = 0{where}", params)
-    return DatasetStats(
-        image_count=count,
-        tags=tags,
-        score_bins={name: tuple(values) for name, values in sorted(bins.items())},
-        score_ranges=ranges,
-        ratings=ratings,
-        widths=tuple(int(w) for w, _h in sizes),
-        heights=tuple(int(h) for _w, h in sizes),
-    )
+
+def _ratings(rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """(label, images) rows -> {label: images}, most images first."""
+    counted = sorted(((str(label), int(n)) for label, n in rows if int(n) > 0), key=lambda r: -r[1])
+    return dict(counted)
+
+
+def _sizes(rows: list[tuple[Any, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return tuple(int(w) for w, _h in rows), tuple(int(h) for _w, h in rows)
 
 
 @dataclass(frozen=True)

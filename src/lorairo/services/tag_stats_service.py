@@ -1,9 +1,8 @@
-"""Tag counts over a whole project or over the images of a filter: one aggregated SQL query.
+"""Tag counts over a whole project or over the images of a filter.
 
-The dataset tags panel and the autocomplete read from here. `project_tags` groups the live tag rows
-(`is_rejected = 0`) by tag text with the number of DISTINCT images carrying each (an image tagged `cat` by
-two models counts once), the category most rows agree on being the one the project knows. With a filter the
-image set is the filter's own SQL (`build_query`), as a sub-select: nothing is materialised in Python.
+The dataset tags panel and the autocomplete read from here. `project_tags` counts, per tag text, the DISTINCT
+images with a live row (`is_rejected = 0`) of it (an image tagged `cat` by two models counts once): the project's
+`tag_stats` counters, or over a filter the tag rows of the filter's images, evaluated once (filter_scope).
 
 Qt-free; call from any thread (each call opens its own read connection).
 """
@@ -14,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lorairo.services.filter_scope import TABLE as SCOPE_TABLE
+from lorairo.services.filter_scope import FilterScope, filter_scope, scoped_counts
 from lorairo.services.image_query_service import SORTS as QUERY_SORTS
-from lorairo.services.image_query_service import ImageFilter, ImageQueryService, _sqlite_value, build_query
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService, _sqlite_value
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
     from lorairo.database.engine import Database
@@ -41,27 +42,6 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
             cursor.close()
 
 
-def tag_counts_sql(
-    image_filter: ImageFilter | None, query: ImageQueryService | None = None
-) -> tuple[str, dict[str, Any]]:
-    """The aggregated query: (tag, images, first row id) for the project or the filter's images (selected by
-    `query`, which carries the configured quality thresholds; the shipped defaults without it).
-
-    Over a filter SQLite reads the tag rows of each image of the filter (idx_tags_image_id): proportional to the
-    filter, not the project. The whole project reads the `tag_stats` counters instead (project_tags)."""
-    where = "t.is_rejected = 0"
-    params: dict[str, Any] = {}
-    if image_filter is not None and not image_filter.is_empty():
-        if query is not None:
-            ids_sql, params = query.id_subquery(image_filter)
-        else:
-            ids_sql, params = build_query(image_filter)
-            ids_sql = ids_sql.removesuffix(" ORDER BY i.id")
-        where += f" AND t.image_id IN ({ids_sql})"
-    sql = f"SELECT t.tag, count(DISTINCT t.image_id), min(t.id) FROM tags t WHERE {where} GROUP BY t.tag"
-    return sql, params
-
-
 class TagStatsService:
     """Read-only tag statistics of one project database. `query` selects a filter's images with the user's
     quality thresholds (the GUI passes its session's); without it the shipped defaults apply."""
@@ -72,24 +52,38 @@ class TagStatsService:
 
     def project_tags(self, image_filter: ImageFilter | None = None) -> list[ProjectTag]:
         """Every live tag of the project (or of the filter's images), most used first. A tag's category is
-        that of its first row (model and sidecar rows, which carry categories, usually come first).
+        that of its first row in the project (model and sidecar rows, which carry categories, usually come first).
 
         The whole project reads the counters triggers keep (`tag_stats`, database/counters.py): 3,000 rows
-        instead of grouping 9M tag rows at 1M images. A filter's images are counted by one aggregated query."""
+        instead of grouping 9M tag rows at 1M images. A filter's images are evaluated once (filter_scope) and the
+        tag rows of the smaller side counted: the filter's images, or the others subtracted from the counters."""
         if image_filter is None or image_filter.is_empty():
-            sql, params = "SELECT tag, images, first_id FROM tag_stats", dict[str, Any]()
-        else:
-            sql, params = tag_counts_sql(image_filter, self.query)
-        rows = _rows(self.db, sql, params)
+            counts = {str(tag): int(n) for tag, n in _rows(self.db, "SELECT tag, images FROM tag_stats", {})}
+            return self._with_categories(counts)
+        with filter_scope(self.db, self.query, image_filter) as scope:
+            return self.scoped_tags(scope)
+
+    def scoped_tags(self, scope: FilterScope) -> list[ProjectTag]:
+        """project_tags over the images of an open scope (the statistics view shares its scope)."""
+        counts = scoped_counts(
+            scope,
+            f"SELECT t.tag, count(DISTINCT t.image_id) FROM {SCOPE_TABLE} s CROSS JOIN tags t ON t.image_id = s.id "
+            "WHERE t.is_rejected = 0 GROUP BY t.tag",
+            "SELECT tag, images FROM tag_stats",
+        )
+        return self._with_categories({str(key[0]): n for key, n in counts.items()})
+
+    def _with_categories(self, counts: dict[str, int]) -> list[ProjectTag]:
+        first = {str(tag): int(first_id) for tag, first_id in _rows(self.db, "SELECT tag, first_id FROM tag_stats", {})}
+        first_ids = [first[tag] for tag in counts if tag in first]
         categories: dict[int, str | None] = {}
-        first_ids = [int(first) for _tag, _count, first in rows]
         for start in range(0, len(first_ids), 900):
             marks = ",".join(str(i) for i in first_ids[start : start + 900])  # ints only: safe to inline
             categories.update(_rows(self.db, f"SELECT id, category FROM tags WHERE id IN ({marks})", {}))
-        found = [
-            ProjectTag(str(tag), int(count), str(categories[first]) if categories.get(first) else None)
-            for tag, count, first in rows
-        ]
+        found = []
+        for tag, count in counts.items():
+            category = categories.get(first.get(tag, -1))
+            found.append(ProjectTag(tag, count, str(category) if category else None))
         found.sort(key=lambda t: (-t.count, t.tag))
         return found
 
