@@ -475,13 +475,13 @@ class DetailsPanel(QWidget):
         else:
             self.view.captions.saved()
 
-    def _set_rating(self, ids: list[int], label: str | None) -> None:
-        ids = list(ids)
+    def _set_rating(self, selected: Sequence[int], label: str | None) -> None:
+        ids = list(selected)
         if ids:
             self._submit_edit("Set rating", lambda s: s.set_rating(ids, label))
 
-    def _set_score(self, ids: list[int], value: float | None) -> None:
-        ids = list(ids)
+    def _set_score(self, selected: Sequence[int], value: float | None) -> None:
+        ids = list(selected)
         if ids:
             self._submit_edit("Set score", lambda s: s.set_score(ids, value))
 
