@@ -18,7 +18,8 @@ def test_ranges_in_grid_order_without_duplicates_and_membership() -> None:
     assert len(selection) == 5 and selection[0] == 10 and selection[-1] == 60 and selection[1:3] == [40, 20]
     assert 20 in selection and 60 in selection
     assert 50 not in selection and 5 not in selection and 999 not in selection and "20" not in selection
-    assert selection == [10, 40, 20, 30, 60] and [10, 40, 20, 30, 60] == selection
+    assert selection == [10, 40, 20, 30, 60]
+    assert [10, 40, 20, 30, 60] == selection  # noqa: SIM300 (a list on the left: the reflected comparison)
     assert np.asarray(selection).tolist() == [10, 40, 20, 30, 60]
     assert np.asarray(selection).dtype == np.int64
     assert not SelectedIds.empty(index) and len(SelectedIds.empty(index)) == 0
