@@ -68,3 +68,28 @@ def test_a_hidden_view_computes_nothing_when_a_project_opens(qtbot, view: Statis
     assert loads == []
     with qtbot.waitSignal(view.loaded, timeout=10_000):  # shown: computed then
         view.show()
+
+
+def test_the_resolution_scatter_plots_distinct_sizes_at_most_a_few_thousand(qtbot, view: StatisticsView) -> None:  # type: ignore[no-untyped-def]
+    """At 1M images the statistics hold 200k sizes: plotted point by point on the GUI thread they stalled it ~1 s.
+    The worker aggregates them into distinct sizes with a count, snapped coarser until at most the cap."""
+    import numpy as np
+
+    from lorairo.gui.widgets.statistics import MAX_PLOTTED_SIZES, size_points
+    from lorairo.services.statistics_service import DatasetStats
+
+    rng = np.random.default_rng(5)
+    widths, heights = rng.integers(256, 4096, 200_000), rng.integers(256, 4096, 200_000)
+    x, y, images = size_points(widths, heights)
+    assert 0 < len(x) <= MAX_PLOTTED_SIZES and len(x) == len(y) == len(images)
+    assert images.sum() == 200_000  # every image is in a point
+    # few distinct sizes: exact points and counts
+    x, y, images = size_points([512, 512, 768, 512], [512, 512, 512, 768])
+    assert sorted(zip(x.tolist(), y.tolist(), images.tolist(), strict=True)) == [
+        (512, 512, 2),
+        (512, 768, 1),
+        (768, 512, 1),
+    ]
+
+    view.show_stats(DatasetStats(image_count=200_000, tags=(), widths=tuple(widths), heights=tuple(heights)))
+    assert view.size_item is not None and 0 < len(view.size_item.data) <= MAX_PLOTTED_SIZES

@@ -76,6 +76,8 @@ WARM_UP_MODULES = (
     "lorairo.services.image_processing_service",
     "lorairo.services.edit_service",
     "lorairo.services.annotation_service",
+    "lorairo.services.tag_stats_service",
+    "numpy",
     "PIL.Image",
 )
 
@@ -84,6 +86,11 @@ def _warm_up() -> None:
     """Worker side: import Qt-free modules the first project open needs (imports are thread-safe)."""
     for name in WARM_UP_MODULES:
         importlib.import_module(name)  # a broken module fails this job: reported like every job failure
+    # Configure the ORM mappers now, not in the first query of the first project open: done there by a worker
+    # (relationship joins resolved in Python) it competed with the first page for the GIL (1M-image traces).
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
 
 
 class MainWindow(QMainWindow):

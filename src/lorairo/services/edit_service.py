@@ -447,8 +447,13 @@ class EditService:
 
     def tag_counts(self, image_ids: Iterable[int]) -> list[TagCount]:
         """Active tags over a selection with how many of the images carry each (for batch editing)."""
+        import numpy as np
+
+        # numpy sorts without the GIL: sorted(set(...)) over a 1M-image Ctrl+A held it for ~0.2 s in one C call,
+        # freezing the GUI thread while this ran on a worker. A grid selection converts without a copy.
+        ids = np.unique(np.asarray(image_ids if isinstance(image_ids, Sequence) else list(image_ids), dtype=np.int64))
         with self.project.db.session() as session:
-            return load_tag_counts(session, sorted(set(image_ids)))
+            return load_tag_counts(session, ids.tolist())  # sqlite binds Python ints, not numpy's
 
     # --- near-duplicates -----------------------------------------------------------------------------
 

@@ -166,6 +166,10 @@ class ImageListModel(QAbstractListModel):
         """The shown IDs in order, without a copy (do not modify it)."""
         return self._ids
 
+    def id_index(self) -> IdIndex:
+        """The shown IDs with their row lookup, without a copy (do not modify it)."""
+        return self._index
+
     def image_id(self, row: int) -> int:
         return self._ids[row]
 

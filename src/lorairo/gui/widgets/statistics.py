@@ -2,7 +2,8 @@
 rating distribution, a width x height scatter and the training-bucket distribution for a chosen resolution, for
 the project or the grid's current filter.
 
-Plots are pyqtgraph (fast with 100k-point scatters, PySide6-native). Figures come from
+Plots are pyqtgraph (PySide6-native); the resolution scatter draws one point per distinct size, aggregated on
+the worker. Figures come from
 `statistics_service.dataset_statistics` on a worker; the view reloads when shown, when its scope or the
 filter changes, and after writes (`session.changed`) while it is visible. GUI thread only.
 """
@@ -42,8 +43,26 @@ from lorairo.services.statistics_service import (
 )
 
 RELOAD_DELAY_MS = 500
+MAX_PLOTTED_SIZES = 5_000  # points the resolution scatter draws; more only repaint the same pixels
 ROW_PIXELS = 18  # height a tag's bar needs for its label to be readable
 SCORE_COLORS = ("#3b6fb6", "#d35400", "#2e7d32", "#8e44ad", "#c0392b", "#16a085")
+
+
+def size_points(widths: Any, heights: Any, limit: int = MAX_PLOTTED_SIZES) -> tuple[np.ndarray, ...]:
+    """(x, y, images) for the resolution scatter: one point per distinct width x height with how many images
+    have it, at most `limit` points (sizes snapped to a coarser pixel grid until they fit). Run on the worker: at
+    1M images the statistics hold 200k sizes, and plotting them on the GUI thread stalled it ~1 s."""
+    sizes = np.column_stack((np.asarray(widths, dtype=np.int64), np.asarray(heights, dtype=np.int64)))
+    if not len(sizes):
+        empty = np.empty(0, dtype=float)
+        return empty, empty, empty
+    step = 1
+    while True:
+        snapped = sizes if step == 1 else (sizes + step // 2) // step * step
+        points, counts = np.unique(snapped, axis=0, return_counts=True)
+        if len(points) <= limit:
+            return points[:, 0].astype(float), points[:, 1].astype(float), counts.astype(float)
+        step *= 2
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -217,28 +236,30 @@ class StatisticsView(QWidget):
             self.bucket_note.setText(f"Buckets: {exc}")
             self.bucket_plot.clear()
 
-        def work(_ctx: object) -> tuple[DatasetStats, BucketDistribution | None]:
+        def work(_ctx: object) -> tuple[DatasetStats, BucketDistribution | None, tuple[np.ndarray, ...]]:
             buckets = bucket_distribution(db, settings, image_filter, query) if settings is not None else None
-            return dataset_statistics(db, image_filter, top_n, query), buckets
+            stats = dataset_statistics(db, image_filter, top_n, query)
+            return stats, buckets, size_points(stats.widths, stats.heights)
 
-        def done(result: tuple[DatasetStats, BucketDistribution | None]) -> None:
+        def done(result: tuple[DatasetStats, BucketDistribution | None, tuple[np.ndarray, ...]]) -> None:
             if generation == self._generation:
-                stats, buckets = result
+                stats, buckets, sizes = result
                 if buckets is not None:
                     self.show_buckets(buckets)
-                self.show_stats(stats)
+                self.show_stats(stats, sizes)
 
         self.session.jobs.submit("Dataset statistics", work, on_result=done, visible=False)
 
     # --- plotting --------------------------------------------------------------------------------------
 
-    def show_stats(self, stats: DatasetStats) -> None:
+    def show_stats(self, stats: DatasetStats, sizes: tuple[np.ndarray, ...] | None = None) -> None:
+        """Plot `stats`; `sizes` are its `size_points`, made on the worker (made here when not given)."""
         self.stats = stats
         self.summary.setText(f"{stats.image_count:,} images")
         self._plot_tags(stats)
         self._plot_scores(stats)
         self._plot_ratings(stats)
-        self._plot_sizes(stats)
+        self._plot_sizes(sizes if sizes is not None else size_points(stats.widths, stats.heights))
         self.loaded.emit(stats)
 
     def _plot_tags(self, stats: DatasetStats) -> None:
@@ -340,21 +361,23 @@ class StatisticsView(QWidget):
         )
         plot.getAxis("bottom").setTicks([[(i, label) for i, label in enumerate(labels)]])
 
-    def _plot_sizes(self, stats: DatasetStats) -> None:
+    def _plot_sizes(self, sizes: tuple[np.ndarray, ...]) -> None:
+        """One point per distinct size (at most MAX_PLOTTED_SIZES), larger where more images share it."""
         plot = self.size_plot
         plot.clear()
-        if not stats.widths:
+        x, y, images = sizes
+        self.size_item: pg.ScatterPlotItem | None = None
+        if not len(x):
             return
-        # One brush and pxMode points: pyqtgraph draws 100k of them without per-point objects.
-        plot.addItem(
-            pg.ScatterPlotItem(
-                x=np.array(stats.widths, dtype=float),
-                y=np.array(stats.heights, dtype=float),
-                size=5,
-                pen=None,
-                brush=pg.mkBrush(59, 111, 182, 120),
-                pxMode=True,
-            )
+        # One brush, pxMode points: pyqtgraph draws thousands without per-point objects. Area grows with log(n).
+        self.size_item = pg.ScatterPlotItem(
+            x=x,
+            y=y,
+            size=4 + 3 * np.log10(images),
+            pen=None,
+            brush=pg.mkBrush(59, 111, 182, 140),
+            pxMode=True,
         )
-        top = float(max(max(stats.widths), max(stats.heights)))
+        plot.addItem(self.size_item)
+        top = float(max(x.max(), y.max()))
         plot.plot([0, top], [0, top], pen=pg.mkPen("#888", style=Qt.PenStyle.DashLine))  # square images

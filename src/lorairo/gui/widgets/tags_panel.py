@@ -55,6 +55,7 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 MIN_TABLE_WIDTH = 220  # room for a tag name beside its count and category
+COUNT_PADDING = 10  # each side of the count column's text (cell margins and the header's sort arrow)
 
 
 class TagCountModel(QAbstractTableModel):
@@ -185,7 +186,10 @@ class TagsPanel(QWidget):
         self.table.setSortingEnabled(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(COLUMN_TAG, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(COLUMN_COUNT, QHeaderView.ResizeMode.ResizeToContents)
+        # Sized from the largest count when tags arrive (`_fit_count_column`), not ResizeToContents: that asked the
+        # model for ~32k data() values over 3,000 tags on every reset (0.35 s idle, 0.86 s with busy workers
+        # at 1M images: the opening stall of docs/benchmarks.md, "Desktop app at 1,000,000 images").
+        header.setSectionResizeMode(COLUMN_COUNT, QHeaderView.ResizeMode.Interactive)
         # The category is also the name's colour: its column is narrow and may be cut, the name never is
         # (in a narrow dock at 1024 px the stretched name column used to get no room at all).
         header.setSectionResizeMode(COLUMN_CATEGORY, QHeaderView.ResizeMode.Interactive)
@@ -251,8 +255,15 @@ class TagsPanel(QWidget):
 
     def _show(self, tags: list[ProjectTag]) -> None:
         self.model.set_tags(tags)
+        self._fit_count_column(max((t.count for t in tags), default=0))
         self._update_summary()
         self.loaded.emit(len(tags))
+
+    def _fit_count_column(self, largest: int) -> None:
+        """Room for the widest count (the largest number is the widest text) and the header's title."""
+        header = self.table.horizontalHeader()
+        cell = self.table.fontMetrics().horizontalAdvance(f"{largest:,}") + 2 * COUNT_PADDING
+        header.resizeSection(COLUMN_COUNT, max(cell, header.sectionSizeHint(COLUMN_COUNT)))
 
     def _update_summary(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()

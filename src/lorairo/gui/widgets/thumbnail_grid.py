@@ -1,7 +1,7 @@
 """The thumbnail grid: `ThumbnailGridView` over `ImageListModel`, with a size slider.
 
 Multi-select with Shift / Ctrl and Ctrl+A, arrow keys / Page Up/Down / Home / End move the current item.
-Emits `selection_changed(list[int])` with the selected image IDs (debounced: dragging a rubber band over
+Emits `selection_changed(SelectedIds)` with the selected image IDs (debounced: dragging a rubber band over
 thousands of items must not flood the details panel). Call only from the GUI thread.
 """
 
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.gui.models.image_list_model import BadgesRole, ImageIdRole, ImageListModel, ImageRowRole
+from lorairo.gui.models.selected_ids import SelectedIds
 from lorairo.gui.widgets.grid_view import SPACING, ThumbnailGridView
 
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 64, 384, 160
@@ -113,7 +114,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
 class ThumbnailGrid(QWidget):
     """The grid plus its size slider and an empty-result message."""
 
-    selection_changed = Signal(object)  # list[int]
+    selection_changed = Signal(object)  # SelectedIds (a read-only Sequence[int])
     activated_image = Signal(int)  # double-click / Enter on an image
 
     def __init__(self, model: ImageListModel, parent: QWidget | None = None) -> None:
@@ -181,19 +182,12 @@ class ThumbnailGrid(QWidget):
         self.view.setVisible(not empty)
         self.empty_label.setVisible(empty)
 
-    def selected_ids(self) -> list[int]:
+    def selected_ids(self) -> SelectedIds:
         """Selected image IDs in grid order. Walks selection ranges, not selectedIndexes(): Ctrl+A over 1M
-        items is one range (one slice of the ID array), not 1M index objects."""
-        ids = self.model.id_array()
+        items is one range (one copied slice of the ID array, no Python int per image), not 1M index objects."""
         selection = self.view.selectionModel().selection()
         spans = [(selection.at(i).top(), selection.at(i).bottom()) for i in range(selection.count())]
-        if len(spans) == 1:
-            top, bottom = spans[0]
-            return ids[top : bottom + 1].tolist()
-        rows: set[int] = set()
-        for top, bottom in spans:
-            rows.update(range(top, bottom + 1))
-        return [ids[row] for row in sorted(rows)]
+        return SelectedIds(self.model.id_index(), spans)
 
     def select_ids(self, ids: list[int]) -> None:
         """Select exactly these images (those shown), one selection range per run of adjacent rows: keeping

@@ -8,7 +8,7 @@ panel show them as they land. GUI thread only.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from PySide6.QtCore import Qt, QTimer
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorairo.annotations.ai_annotator import AnnotatorModel, ModelEstimate
+from lorairo.gui.models.selected_ids import SelectedIds
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.annotate.batch_jobs import BatchJobsWidget
 from lorairo.gui.widgets.annotate.model_picker import ModelPicker
@@ -67,7 +68,7 @@ class AnnotatePanel(QWidget):
     def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.selected_ids: list[int] = []
+        self.selected_ids: Sequence[int] = []
         self.job: Job | None = None
         self._started = 0.0
         self._build()
@@ -179,7 +180,9 @@ class AnnotatePanel(QWidget):
     # --- state -------------------------------------------------------------------------------------------
 
     def show_images(self, ids: Any) -> None:
-        self.selected_ids = list(ids or [])
+        # The grid's SelectedIds is immutable: kept, not copied (1M Python ints on Ctrl+A stalled the GUI thread);
+        # the worker that resolves the request makes its list.
+        self.selected_ids = ids if isinstance(ids, SelectedIds) else list(ids or [])
         self.scope.setItemText(SCOPE_SELECTION, f"Selected images ({len(self.selected_ids)})")
         self._inputs_changed()
 
@@ -226,9 +229,9 @@ class AnnotatePanel(QWidget):
         self.batch_button.setEnabled(len(cloud) == 1 and not running)
         self._estimate_timer.start()
 
-    def _target_ids(self) -> list[int] | None:
+    def _target_ids(self) -> Sequence[int] | None:
         """The chosen images, or None when they must be queried (all / filter) in the worker."""
-        return list(self.selected_ids) if self.scope.currentIndex() == SCOPE_SELECTION else None
+        return self.selected_ids if self.scope.currentIndex() == SCOPE_SELECTION else None
 
     def _request(self) -> Callable[[], list[int]]:
         """Capture the chosen images on the GUI thread; the returned function resolves them in a worker
@@ -238,7 +241,7 @@ class AnnotatePanel(QWidget):
 
         def resolve() -> list[int]:
             if explicit is not None:
-                return explicit
+                return list(explicit)  # on the worker: a 1M-image selection becomes a list here, not on the GUI
             assert query is not None
             return query.query_ids(None if all_images else parse_filter(filter_text))
 

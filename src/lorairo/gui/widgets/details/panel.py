@@ -12,7 +12,7 @@ Thread-safety: GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lorairo.gui.models.selected_ids import SelectedIds
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.widgets.details.batch_editor import BatchEditor
 from lorairo.gui.widgets.details.image_view import ImageView
@@ -117,7 +118,7 @@ class DetailsPanel(QWidget):
         self.service: EditService | None = None
         self.details: ImageDetails | None = None
         self.selection_tags: list[TagCount] = []
-        self._ids: list[int] = []
+        self._ids: Sequence[int] = []  # the grid's SelectedIds (never copied on the GUI thread) or a list
         self._generation = 0
         self._details_request = 0
         self._duplicates_dialog: NearDuplicateDialog | None = None
@@ -233,12 +234,14 @@ class DetailsPanel(QWidget):
         self.duplicates_button.setEnabled(project is not None)
         self.show_images([])
 
-    def show_images(self, image_ids: list[int]) -> None:
+    def show_images(self, image_ids: Sequence[int]) -> None:
         """Show one image's details, the batch editor for several, or the empty page for none."""
         if self._ids and self.pages.currentIndex() == PAGE_SINGLE:
             self.view.captions.flush()  # a pending caption belongs to the image being left
-        wanted = list(dict.fromkeys(image_ids))
-        if len(wanted) == 1 and wanted == self._ids and self.pages.currentIndex() == PAGE_SINGLE:
+        # The grid's selection is unique and immutable already: kept as it is (a 1M-image Ctrl+A copied into a
+        # de-duplicated list cost the GUI thread ~100 ms); other callers' lists are de-duplicated.
+        wanted = image_ids if isinstance(image_ids, SelectedIds) else list(dict.fromkeys(image_ids))
+        if len(wanted) == 1 and list(wanted) == list(self._ids) and self.pages.currentIndex() == PAGE_SINGLE:
             return  # already shown or loading (the keyboard path shows the next image before the grid says so)
         self._ids = wanted
         self._generation += 1
@@ -281,13 +284,19 @@ class DetailsPanel(QWidget):
     def _changed(self, changes: Changes) -> None:
         # Look the shown images up in the change's sets: copying a project-wide change (65k ids) into lists and
         # sets here cost the GUI thread tens of ms after every rename.
-        sets = (changes.image_ids, changes.added, changes.removed)
-        if any(image_id in s for image_id in self._ids for s in sets):
+        if any(self._shows_any(s) for s in (changes.image_ids, changes.added, changes.removed)):
             self.refresh()
 
-    def refresh(self, image_ids: list[int] | None = None) -> None:
+    def _shows_any(self, image_ids: Collection[int]) -> bool:
+        """Whether any of `image_ids` is shown. Walks the smaller side: a 1M-image selection is never iterated
+        (nor made a set) for a 300-image import batch, and a project-wide change not for a single image."""
+        if len(image_ids) < len(self._ids):
+            return any(image_id in self._ids for image_id in image_ids)
+        return any(image_id in image_ids for image_id in self._ids)
+
+    def refresh(self, image_ids: Collection[int] | None = None) -> None:
         """Reload what is shown if it is among `image_ids` (None: always), e.g. after an annotation run."""
-        if image_ids is not None and not set(image_ids) & set(self._ids):
+        if image_ids is not None and not self._shows_any(set(image_ids) if len(image_ids) > 64 else image_ids):
             return
         if len(self._ids) == 1:
             self._load_details(with_preview=False)
@@ -337,7 +346,7 @@ class DetailsPanel(QWidget):
         self._read("Load image details", lambda: service.get_image_details(image_id), done)
 
     def _load_selection_tags(self) -> None:
-        service, ids = self.service, list(self._ids)
+        service, ids = self.service, self._ids  # immutable: the worker reads it, no copy here
         if service is None:
             return
 
@@ -466,13 +475,13 @@ class DetailsPanel(QWidget):
         else:
             self.view.captions.saved()
 
-    def _set_rating(self, ids: list[int], label: str | None) -> None:
-        ids = list(ids)
+    def _set_rating(self, selected: Sequence[int], label: str | None) -> None:
+        ids = list(selected)
         if ids:
             self._submit_edit("Set rating", lambda s: s.set_rating(ids, label))
 
-    def _set_score(self, ids: list[int], value: float | None) -> None:
-        ids = list(ids)
+    def _set_score(self, selected: Sequence[int], value: float | None) -> None:
+        ids = list(selected)
         if ids:
             self._submit_edit("Set score", lambda s: s.set_score(ids, value))
 
