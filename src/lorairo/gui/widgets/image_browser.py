@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from lorairo.gui.models.id_index import IdIndex
 from lorairo.gui.models.image_list_model import PAGE_SIZE, ImageListModel
+from lorairo.gui.models.selected_ids import SelectedIds
 from lorairo.gui.session import ProjectSession
 from lorairo.gui.thumbnails import ThumbnailLoader
 from lorairo.gui.widgets.filter_bar import FilterBar
@@ -257,7 +258,7 @@ class ImageBrowser(QWidget):
             self._requery.stop()
             self.run_query()
 
-    def selected_ids(self) -> list[int]:
+    def selected_ids(self) -> SelectedIds:
         return self.grid.selected_ids()
 
     # --- find similar -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QImage, QKeyEvent, QUndoStack
@@ -298,7 +298,7 @@ class RegionEditor(QObject):
         if self.image_id is not None:
             self.run_selection(action, [self.image_id])
 
-    def run_selection(self, action: str, image_ids: list[int]) -> None:
+    def run_selection(self, action: str, image_ids: Sequence[int]) -> None:
         """A grid / tool bar action on images: ``from_alpha``, ``letterbox``, ``invert``, ``clear_mask``,
         ``clear_crop``. One undo step for the whole selection."""
         service = self.service()

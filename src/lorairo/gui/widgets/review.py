@@ -9,7 +9,7 @@ GUI thread only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -333,7 +333,7 @@ class ReviewController(QObject):
             menu.addAction(text, self._region_action(action, ids)).setEnabled(bool(ids))
         return menu
 
-    def _region_action(self, action: str, ids: list[int]) -> Callable[[], None]:
+    def _region_action(self, action: str, ids: Sequence[int]) -> Callable[[], None]:
         return lambda: self.regions.run_selection(action, ids)
 
     def _grid_menu(self, point: QPoint) -> None:
@@ -344,17 +344,17 @@ class ReviewController(QObject):
             self.browser.grid.flush_selection()
         self.grid_menu().popup(view.viewport().mapToGlobal(point))
 
-    def _set_excluded(self, ids: list[int], excluded: bool) -> None:
+    def _set_excluded(self, ids: Sequence[int], excluded: bool) -> None:
         if self.details is not None and ids:
             self.details.set_excluded(ids, excluded)
 
-    def _paths(self, ids: list[int], then: Callable[[list[Path]], None]) -> None:
+    def _paths(self, ids: Sequence[int], then: Callable[[list[Path]], None]) -> None:
         lookup = self._lookup
         self.window.jobs.submit(
             "Find image files", lambda _ctx: [lookup(i)[0] for i in ids], on_result=then, visible=False
         )
 
-    def copy_paths(self, ids: list[int]) -> None:
+    def copy_paths(self, ids: Sequence[int]) -> None:
         """Copy the files' paths to the clipboard (one a line)."""
 
         def copy(paths: list[Path]) -> None:
@@ -363,7 +363,7 @@ class ReviewController(QObject):
 
         self._paths(ids, copy)
 
-    def show_in_file_manager(self, ids: list[int]) -> None:
+    def show_in_file_manager(self, ids: Sequence[int]) -> None:
         def show(paths: list[Path]) -> None:
             for path in paths:
                 QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))

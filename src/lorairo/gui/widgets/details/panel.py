@@ -516,7 +516,7 @@ class DetailsPanel(QWidget):
                 self.view.add_from_input()
             self.view.captions.flush()
 
-    def set_excluded(self, image_ids: list[int], excluded: bool) -> None:
+    def set_excluded(self, image_ids: Sequence[int], excluded: bool) -> None:
         """Exclude images from export (or include them again), undoable from the Edit menu."""
         ids = list(image_ids)
         if ids:
