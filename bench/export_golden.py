@@ -44,9 +44,10 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
 
 
 def build(project: Any) -> list[int]:
+    from PIL import Image
+
     from lorairo.database.schema import CaptionRecord, ImageRecord
     from lorairo.services.regions import Crop, RegionService
-    from PIL import Image
     from tests.support.export_data import ImageSpec, add_images, simple_tags
 
     specs = [
