@@ -18,10 +18,11 @@ import os
 import shutil
 import threading
 import time
+from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +34,29 @@ from lorairo.exceptions import ExportError
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.export import hf_push, staging, trainers
 from lorairo.services.export.bucketing import select_bucket
+from lorairo.services.export.captions import SECONDARY_SEPARATOR
 from lorairo.services.export.compose import (
     compose,
     keep_tokens,
 )
 from lorairo.services.export.data import ExportItem, LoadedSelection, SelectionItems, load_selection
-from lorairo.services.export.imaging import ImageJobResult
-from lorairo.services.export.layout import assign_stems, image_subdir
+from lorairo.services.export.imaging import ImageJob, ImageJobResult
+from lorairo.services.export.layout import image_subdir
 from lorairo.services.export.options import TRAINER_FORMATS, ExportOptions, split_words
 from lorairo.services.export.plan import (
     PlannedImage,
+    PlanSummary,
     alpha_mode,
     caption_summary,
     carries_masks,
     image_job,
-    plan_items,
+    plan_export,
 )
 from lorairo.services.export.protected import protected_paths
 from lorairo.services.export.results import ExportIssue, ExportPreview, ExportResult
 from lorairo.services.export.runner import run_jobs
-from lorairo.services.export.side_files import write_side_files, write_trainer_files
+from lorairo.services.export.side_files import WrittenImages, write_side_files, write_trainer_files
+from lorairo.services.export.spool import SPOOL_NAME, PlanSpool
 from lorairo.services.project_service import Project
 from lorairo.utils.faults import fault_point
 
@@ -223,31 +227,20 @@ class ExportService:
             protected=protected_paths(self.project, self.config.database_dir()),
         )
         staging.remove_leftovers(target)
-        planned, skipped = plan_items(selection.items, opts)
-        if not planned:
-            raise ExportError(
-                f"nothing to export: all {len(skipped)} images would get an empty caption "
-                "(no tags or caption pass the filters and no trigger word is set)"
-            )
-        stems = assign_stems((p.item.image_id, p.item.file_name) for p in planned)
-        planned = [replace(p, stem=stems.stems[p.item.image_id]) for p in planned]
         subdir = image_subdir(opts)
         final_image_dir = (target / subdir).resolve()
         work = staging.make_staging_dir(target)
         try:
+            # The plan goes to a file in the staging folder, not to memory (issue 20): see export/spool.py.
+            spool = PlanSpool(work / SPOOL_NAME)
+            plan = plan_export(selection.items, opts, spool)
+            if not plan.planned:
+                raise ExportError(
+                    f"nothing to export: all {len(plan.skipped)} images would get an empty caption "
+                    "(no tags or caption pass the filters and no trigger word is set)"
+                )
             return self._write(
-                opts,
-                planned,
-                skipped,
-                selection,
-                stems.renamed,
-                target,
-                final_image_dir,
-                work,
-                subdir,
-                progress,
-                cancel,
-                started,
+                opts, spool, plan, selection, target, final_image_dir, work, subdir, progress, cancel, started
             )
         except OSError as exc:
             if exc.errno in staging.DISK_FULL_ERRNOS:
@@ -260,10 +253,9 @@ class ExportService:
     def _write(
         self,
         opts: ExportOptions,
-        planned: list[PlannedImage],
-        skipped: list[ExportIssue],
+        spool: PlanSpool,
+        plan: PlanSummary,
         selection: LoadedSelection,
-        renamed: tuple[tuple[int, str, str], ...],
         target: Path,
         final_image_dir: Path,
         work: Path,
@@ -275,46 +267,48 @@ class ExportService:
         staged_images = work / subdir
         staged_images.mkdir(parents=True, exist_ok=True)
         alpha = alpha_mode(opts)
-        by_id = {p.item.image_id: p for p in planned}
-        any_mask = (opts.masks and any(p.item.mask_path is not None for p in planned)) or (
-            alpha == "mask" and any(p.item.has_alpha for p in planned)
-        )
-        jobs = [image_job(opts, p, staged_images, work, alpha, any_mask) for p in planned]
-        failures: list[ExportIssue] = []
-        sizes: dict[int, tuple[int, int]] = {}
-        masks_written = 0
-        total = len(jobs)
-        captions_json = opts.format == "diffusion-pipe" and any(len(p.composed.lines) > 1 for p in planned)
+        any_mask = plan.any_mask_file or (alpha == "mask" and plan.any_alpha)
+        total = plan.planned
+        captions_json = opts.format == "diffusion-pipe" and plan.any_several_lines
         sidecars = (
             opts.format in ("kohya", "onetrainer", "simpletuner", "ai-toolkit")
             or (opts.format == "diffusion-pipe" and not captions_json)
             or (opts.format == "musubi" and not opts.musubi_jsonl)
         )
+        # Per image only its written size is kept (8 bytes, by plan index; 0 x 0 = not written); everything
+        # else is a count. The images in flight (a few chunks per worker) are the only planned images in memory.
+        sizes = array("I", bytes(8 * total))
+        in_flight: dict[int, tuple[int, PlannedImage]] = {}
+        failures: list[ExportIssue] = []
+        tally = _Tally()
+
+        def jobs() -> Iterator[ImageJob]:
+            for index, p in enumerate(spool):
+                in_flight[p.item.image_id] = (index, p)
+                yield image_job(opts, p, staged_images, work, alpha, any_mask)
 
         def on_result(result: ImageJobResult) -> None:
             fault_point("export.item")  # crash tests only (utils/faults.py)
             if result.disk_full_at is not None:  # every later image would fail the same way: stop here
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), result.disk_full_at)
-            plan = by_id[result.image_id]
+            index, p = in_flight.pop(result.image_id)
             for message in result.warnings:  # Pillow's "Corrupt EXIF data" and the like: the log, not the terminal
-                logger.warning("{}: {}", plan.item.shown_path, message)
+                logger.warning("{}: {}", p.item.shown_path, message)
             if result.error is not None or result.size is None:
-                failures.append(ExportIssue(result.image_id, plan.item.shown_path, result.error or "no size"))
+                failures.append(ExportIssue(result.image_id, p.item.shown_path, result.error or "no size"))
                 logger.warning(
-                    "Export failed for {} (stored as {}): {}", plan.item.shown_path, plan.item.source_path, result.error
+                    "Export failed for {} (stored as {}): {}", p.item.shown_path, p.item.source_path, result.error
                 )
             else:
-                sizes[result.image_id] = result.size
-                if result.mask_written:
-                    nonlocal masks_written
-                    masks_written += 1
+                sizes[2 * index], sizes[2 * index + 1] = result.size
+                tally.add(p, result.size, mask_written=result.mask_written)
                 if sidecars:
-                    caption_file = staged_images / f"{plan.stem}{opts.caption_extension}"
-                    caption_file.write_text("\n".join(plan.composed.lines), encoding="utf-8")
+                    caption_file = staged_images / f"{p.stem}{opts.caption_extension}"
+                    caption_file.write_text("\n".join(p.composed.lines), encoding="utf-8")
             if progress is not None:
-                progress(len(sizes) + len(failures), total, plan.item.file_name)
+                progress(tally.written + len(failures), total, p.item.file_name)
 
-        completed = run_jobs(jobs, self.config.max_workers(), on_result, cancel)
+        completed = run_jobs(jobs(), self.config.max_workers(), on_result, cancel, total=total)
         kt = keep_tokens(opts)
         if not completed:
             logger.info("Export to {} cancelled; nothing was written there", target)
@@ -325,72 +319,77 @@ class ExportService:
                 exported=0,
                 caption_extension=opts.caption_extension,
                 keep_tokens=kt,
-                skipped=tuple(skipped),
+                skipped=tuple(plan.skipped),
                 failures=tuple(failures),
                 excluded=selection.excluded_count,
                 cancelled=True,
                 elapsed_s=time.perf_counter() - started,
             )
-        if not sizes:
+        if not tally.written:
             first = failures[0].reason if failures else "unknown error"
             raise ExportError(f"export failed: none of the {total} images could be written (first error: {first})")
 
-        done = [p for p in planned if p.item.image_id in sizes]
+        done = WrittenImages(
+            planned=spool,
+            sizes=sizes,
+            count=tally.written,
+            several_lines=tally.several_lines,
+            protected_sentences=tally.protected_sentences,
+        )
         config_path, metadata_path = write_side_files(
             opts,
             done,
-            sizes,
             target,
             final_image_dir,
             work,
             kt,
             project_name=self.project.name,
-            alpha_mask=masks_written > 0,
+            alpha_mask=tally.masks_written > 0,
         )
-        masks_dropped = sum(1 for p in done if p.item.mask_path is not None) if not carries_masks(opts) else 0
-        cropped = sum(1 for p in done if p.item.crop is not None)
+        masks_dropped = tally.with_mask_file if not carries_masks(opts) else 0
         notes_path = None
         if opts.format in TRAINER_FORMATS:
             config_path, metadata_path = write_trainer_files(
-                opts, done, sizes, target, work, kt, captions_json=captions_json, masks=masks_written > 0
+                opts, done, target, work, kt, captions_json=captions_json, masks=tally.masks_written > 0
             )
             (work / trainers.NOTES_NAME).write_text(
                 trainers.training_note(
                     opts.format,
-                    count=len(done),
-                    masks=masks_written if opts.format != "musubi" else 0,
-                    cropped=cropped,
-                    captions_per_image=caption_summary(opts, done, captions_json),
+                    count=tally.written,
+                    masks=tally.masks_written if opts.format != "musubi" else 0,
+                    cropped=tally.cropped,
+                    captions_per_image=caption_summary(opts, tally.several_lines, tally.reduced, captions_json),
                     relative=opts.relative_paths,
                     masks_dropped=masks_dropped,
                 ),
                 encoding="utf-8",
             )
             notes_path = target / trainers.NOTES_NAME
+        spool.remove()  # the plan is not part of the dataset
         replaced = staging.move_into_place(work, target)
-        buckets = Counter(f"{w}x{h}" for w, h in sizes.values())
+        failed = {f.image_id for f in failures}
         result = ExportResult(
             target=target,
             format=opts.format,
             image_dir=final_image_dir,
-            exported=len(sizes),
+            exported=tally.written,
             caption_extension=opts.caption_extension,
             keep_tokens=kt,
-            skipped=tuple(skipped),
+            skipped=tuple(plan.skipped),
             failures=tuple(sorted(failures, key=lambda f: f.image_id)),
             excluded=selection.excluded_count,
-            renamed=tuple(r for r in renamed if r[0] in sizes),
-            buckets=dict(sorted(buckets.items())),
+            renamed=tuple(r for r in plan.renamed if r[0] not in failed),
+            buckets=dict(sorted(tally.buckets.items())),
             config_path=config_path,
             metadata_path=metadata_path,
             replaced=replaced,
-            class_captioned=tuple(p.item.image_id for p in done if p.composed.class_only),
+            class_captioned=tuple(sorted(tally.class_captioned)),
             elapsed_s=time.perf_counter() - started,
             notes_path=notes_path,
-            masks_written=masks_written,
+            masks_written=tally.masks_written,
             masks_dropped=masks_dropped,
-            cropped=cropped,
-            captions_reduced=sum(1 for p in done if p.reduced),
+            cropped=tally.cropped,
+            captions_reduced=tally.reduced,
             single_caption=opts.single_caption,
             caption_files="captions.json"
             if captions_json
@@ -401,7 +400,7 @@ class ExportService:
             result.exported,
             opts.format,
             target,
-            len(skipped),
+            len(plan.skipped),
             len(failures),
             selection.excluded_count,
         )
@@ -423,6 +422,33 @@ class ExportService:
         return hf_push.push_folder(
             folder, self.config, repo_id=repo_id, token=token, endpoint=endpoint, private=private, progress=progress
         )
+
+
+@dataclass
+class _Tally:
+    """Counts over the images written so far (what the result and README_TRAINING.md report)."""
+
+    written: int = 0
+    masks_written: int = 0
+    with_mask_file: int = 0  # written images that have a stored mask (dropped by formats without masks)
+    cropped: int = 0
+    reduced: int = 0
+    several_lines: int = 0
+    protected_sentences: bool = False
+    class_captioned: list[int] = field(default_factory=list)
+    buckets: Counter[str] = field(default_factory=Counter)
+
+    def add(self, p: PlannedImage, size: tuple[int, int], *, mask_written: bool) -> None:
+        self.written += 1
+        self.masks_written += mask_written
+        self.with_mask_file += p.item.mask_path is not None
+        self.cropped += p.item.crop is not None
+        self.reduced += p.reduced
+        self.several_lines += len(p.composed.lines) > 1
+        self.protected_sentences |= SECONDARY_SEPARATOR in p.composed.caption
+        if p.composed.class_only:
+            self.class_captioned.append(p.item.image_id)
+        self.buckets[f"{size[0]}x{size[1]}"] += 1
 
 
 def _spread(items: Sequence[ExportItem], count: int) -> Sequence[ExportItem]:

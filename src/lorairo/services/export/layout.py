@@ -57,28 +57,41 @@ class StemAssignment:
     renamed: tuple[tuple[int, str, str], ...]  # (image id, wanted stem, stem used)
 
 
-def assign_stems(items: Iterable[tuple[int, str]]) -> StemAssignment:
-    """Give every image a unique stem from its original file name.
+class StemAssigner:
+    """Unique stems for images taken in id order, one at a time (an export streams its selection).
 
     Two images never share a stem in one folder (``a.png`` and ``a.jpg`` would share ``a.txt``), compared
-    case-insensitively because Windows and macOS folders are. Images are taken in id order; a later image whose
-    stem is taken gets ``<stem>_<image id>`` (and a counter if even that is taken), so the result is the same on
-    every run.
+    case-insensitively because Windows and macOS folders are. A later image whose stem is taken gets
+    ``<stem>_<image id>`` (and a counter if even that is taken), so the result is the same on every run. Holds
+    only the stems used (lower-cased) and the renames.
     """
-    stems: dict[int, str] = {}
-    renamed: list[tuple[int, str, str]] = []
-    used: set[str] = set()
-    for image_id, file_name in sorted(items):
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+        self._last_id: int | None = None
+        self.renamed: list[tuple[int, str, str]] = []  # (image id, wanted stem, stem used)
+
+    def assign(self, image_id: int, file_name: str) -> str:
+        """The stem of `image_id`; ids must come in increasing order (the same stems as `assign_stems`)."""
+        if self._last_id is not None and image_id <= self._last_id:
+            raise ValueError(f"image ids must increase: {image_id} after {self._last_id}")
+        self._last_id = image_id
         wanted = safe_name(PurePath(file_name).stem, f"image_{image_id}")
         if wanted.lower().endswith("-masklabel"):
             wanted = wanted[: -len("-masklabel")] + "_masklabel"  # OneTrainer would read it as a mask
         stem = wanted
         counter = 1
-        while stem.lower() in used:
+        while stem.lower() in self._used:
             stem = f"{wanted}_{image_id}" if counter == 1 else f"{wanted}_{image_id}_{counter}"
             counter += 1
-        used.add(stem.lower())
-        stems[image_id] = stem
+        self._used.add(stem.lower())
         if stem != wanted:
-            renamed.append((image_id, wanted, stem))
-    return StemAssignment(stems=stems, renamed=tuple(renamed))
+            self.renamed.append((image_id, wanted, stem))
+        return stem
+
+
+def assign_stems(items: Iterable[tuple[int, str]]) -> StemAssignment:
+    """Give every image a unique stem from its original file name (`StemAssigner`, images taken in id order)."""
+    assigner = StemAssigner()
+    stems = {image_id: assigner.assign(image_id, file_name) for image_id, file_name in sorted(items)}
+    return StemAssignment(stems=stems, renamed=tuple(assigner.renamed))

@@ -1,20 +1,26 @@
 """Planning an export: each image's composed caption, output extension and image job, per format.
 
 Planned images keep what writing and the side files need (the caption is composed once); their tag rows are
-dropped, which at 500k images would be most of an export's memory.
+dropped. An export does not keep them in memory either: `plan_export` streams them into a `PlanSpool` and
+keeps only the few facts about the whole selection that writing needs (`PlanSummary`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lorairo.services.export.compose import ComposedCaption, compose, single_line
 from lorairo.services.export.data import ExportItem
 from lorairo.services.export.imaging import MASK_SUFFIX, ImageJob, output_extension
+from lorairo.services.export.layout import StemAssigner
 from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions
 from lorairo.services.export.results import ExportIssue
+
+if TYPE_CHECKING:
+    from lorairo.services.export.spool import PlanSpool
 
 #: Formats whose metadata file lists an image's tags (kohya metadata JSON, Hugging Face metadata.jsonl).
 _TAGS_IN_METADATA = ("kohya-json", "kohya-jsonl", "hf")
@@ -31,33 +37,71 @@ class PlannedImage:
     reduced: bool = False  # several captions written as one (single_caption)
 
 
-def plan_items(items: Iterable[ExportItem], opts: ExportOptions) -> tuple[list[PlannedImage], list[ExportIssue]]:
-    """Compose every image's caption and choose its output extension; images with an empty caption are skipped."""
+def plan_one(item: ExportItem, opts: ExportOptions) -> PlannedImage | ExportIssue:
+    """Compose one image's caption and choose its output extension (no stem yet); an empty caption skips it."""
     keep_alpha = opts.alpha == "mask" and opts.format in (*KOHYA_FORMATS, "hf")
+    composed = compose(item, opts)
+    if composed.is_empty:
+        return ExportIssue(item.image_id, item.shown_path, "empty caption: no tags pass the filters")
+    masked = opts.masks and item.mask_path is not None
+    ext = output_extension(item.format, opts.image_format, keep_alpha)
+    if masked and opts.format in KOHYA_FORMATS and ext in (".jpg", ".bmp"):
+        ext = ".png"  # the mask goes into the alpha channel (alpha_mask), which JPEG and BMP cannot hold
+    if opts.format == "ai-toolkit" and ext not in (".jpg", ".png"):
+        ext = ".png"  # ai-toolkit reads jpg / jpeg / png only (it warns about and skips webp)
+    reduced = False
+    if not opts.multi_caption and len(composed.lines) > 1 and opts.format not in ("kohya-json", "kohya-jsonl"):
+        composed = replace(composed, lines=(single_line(composed.lines, opts.single_caption),))
+        reduced = True
+    # The caption is composed: the tag rows are not needed any more (metadata files still read the captions
+    # and scores), nor the formatted tags unless a metadata file lists them apart from the caption lines.
+    if opts.format not in _TAGS_IN_METADATA:
+        composed = replace(composed, tags=())
+    return PlannedImage(replace(item, tags=()), composed, "", ext, reduced)
+
+
+def plan_items(items: Iterable[ExportItem], opts: ExportOptions) -> tuple[list[PlannedImage], list[ExportIssue]]:
+    """Every image planned, in memory (the preview benchmark; an export streams with `plan_export`)."""
     planned: list[PlannedImage] = []
     skipped: list[ExportIssue] = []
     for item in items:
-        composed = compose(item, opts)
-        if composed.is_empty:
-            skipped.append(ExportIssue(item.image_id, item.shown_path, "empty caption: no tags pass the filters"))
-            continue
-        masked = opts.masks and item.mask_path is not None
-        ext = output_extension(item.format, opts.image_format, keep_alpha)
-        if masked and opts.format in KOHYA_FORMATS and ext in (".jpg", ".bmp"):
-            ext = ".png"  # the mask goes into the alpha channel (alpha_mask), which JPEG and BMP cannot hold
-        if opts.format == "ai-toolkit" and ext not in (".jpg", ".png"):
-            ext = ".png"  # ai-toolkit reads jpg / jpeg / png only (it warns about and skips webp)
-        reduced = False
-        if not opts.multi_caption and len(composed.lines) > 1 and opts.format not in ("kohya-json", "kohya-jsonl"):
-            composed = replace(composed, lines=(single_line(composed.lines, opts.single_caption),))
-            reduced = True
-        # The caption is composed: the tag rows are not needed any more (at 500k images they would be
-        # most of the export's memory; metadata files still read the captions and scores), nor the formatted
-        # tags unless a metadata file lists them apart from the caption lines.
-        if opts.format not in _TAGS_IN_METADATA:
-            composed = replace(composed, tags=())
-        planned.append(PlannedImage(replace(item, tags=()), composed, "", ext, reduced))
+        outcome = plan_one(item, opts)
+        (skipped if isinstance(outcome, ExportIssue) else planned).append(outcome)  # type: ignore[arg-type]
     return planned, skipped
+
+
+@dataclass
+class PlanSummary:
+    """What an export must know about the whole selection before writing, without holding its images."""
+
+    planned: int = 0
+    skipped: list[ExportIssue] = field(default_factory=list)
+    renamed: tuple[tuple[int, str, str], ...] = ()  # (image id, wanted stem, stem used)
+    any_mask_file: bool = False  # some planned image has a stored mask (and masks are exported)
+    any_alpha: bool = False  # some planned image is transparent
+    any_several_lines: bool = False  # some planned image has more than one caption line
+
+
+def plan_export(items: Iterable[ExportItem], opts: ExportOptions, spool: PlanSpool) -> PlanSummary:
+    """Plan every image (in id order, as a selection yields them), give it its unique stem and append it to
+    `spool`; returns the facts about the whole selection. Memory does not grow with the selection beyond the
+    stems used (`StemAssigner`) and the skipped images."""
+    summary = PlanSummary()
+    stems = StemAssigner()
+    for item in items:
+        outcome = plan_one(item, opts)
+        if isinstance(outcome, ExportIssue):
+            summary.skipped.append(outcome)
+            continue
+        planned = replace(outcome, stem=stems.assign(item.image_id, item.file_name))
+        spool.add(planned)
+        summary.planned += 1
+        summary.any_mask_file |= opts.masks and item.mask_path is not None
+        summary.any_alpha |= item.has_alpha
+        summary.any_several_lines |= len(planned.composed.lines) > 1
+    spool.finish()
+    summary.renamed = tuple(stems.renamed)
+    return summary
 
 
 def carries_masks(opts: ExportOptions) -> bool:
@@ -121,9 +165,9 @@ def alpha_mode(opts: ExportOptions) -> str:
     return "mask"
 
 
-def caption_summary(opts: ExportOptions, done: Sequence[PlannedImage], captions_json: bool) -> str:
-    several = sum(1 for p in done if len(p.composed.lines) > 1)
-    reduced = sum(1 for p in done if p.reduced)
+def caption_summary(opts: ExportOptions, several: int, reduced: int, captions_json: bool) -> str:
+    """How README_TRAINING.md describes the captions: `several` images written with more than one line,
+    `reduced` with several captions written as one."""
     if captions_json:
         return f"{several} images have several captions, listed in images/captions.json"
     if several:

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -22,17 +22,23 @@ MAX_CHUNK = 8
 
 
 def run_jobs(
-    jobs: Sequence[ImageJob],
+    jobs: Iterable[ImageJob],
     workers: int,
     on_result: Callable[[ImageJobResult], None],
     cancel: threading.Event | None = None,
+    total: int | None = None,
 ) -> bool:
     """Process ``jobs``; call ``on_result`` in the calling thread for each one. Returns False when cancelled.
 
-    Workers are spawned (not forked): the caller may be a GUI or database thread, and forking a process
-    that holds other threads' locks can deadlock the child.
+    ``jobs`` may be a generator (an export of 500k images makes its jobs as they are sent, so only the jobs in
+    flight are held); then ``total`` says how many it yields. Workers are spawned (not forked): the caller may
+    be a GUI or database thread, and forking a process that holds other threads' locks can deadlock the child.
     """
-    if workers <= 1 or len(jobs) < MIN_JOBS_FOR_POOL:
+    if total is None:
+        if not isinstance(jobs, Sized):
+            raise TypeError("run_jobs needs total= when jobs has no len()")
+        total = len(jobs)
+    if workers <= 1 or total < MIN_JOBS_FOR_POOL:
         for job in jobs:
             if cancel is not None and cancel.is_set():
                 return False
@@ -42,11 +48,11 @@ def run_jobs(
     if cancel is not None and cancel.is_set():
         return False
     context = multiprocessing.get_context("spawn")
-    size = min(workers, len(jobs))
+    size = min(workers, total)
     # Jobs go out in small chunks (fewer round trips between processes) and only a few chunks per worker are
     # in flight at a time: wait() is linear in the pending futures, so thousands at once would be quadratic.
-    chunk = max(1, min(MAX_CHUNK, len(jobs) // (size * 8)))
-    chunks = iter([list(jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)])
+    chunk = max(1, min(MAX_CHUNK, total // (size * 8)))
+    chunks = _batches(iter(jobs), chunk)
     executor = ProcessPoolExecutor(
         max_workers=size, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
     )
@@ -80,6 +86,12 @@ def run_jobs(
         return True
     finally:
         executor.shutdown(wait=True, cancel_futures=not completed)
+
+
+def _batches(jobs: Iterator[ImageJob], size: int) -> Iterator[list[ImageJob]]:
+    """Lists of ``size`` jobs, made only when the pool asks for the next one."""
+    while batch := list(itertools.islice(jobs, size)):
+        yield batch
 
 
 def process_images(jobs: list[ImageJob]) -> list[ImageJobResult]:

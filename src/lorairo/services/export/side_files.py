@@ -1,13 +1,19 @@
 """The files beside an export's images: kohya metadata and dataset_config.toml, Hugging Face metadata and
-card, and the configs of the trainer formats (SimpleTuner, ai-toolkit, diffusion-pipe, musubi-tuner)."""
+card, and the configs of the trainer formats (SimpleTuner, ai-toolkit, diffusion-pipe, musubi-tuner).
+
+They are written from `WrittenImages`: the images that were written, read back in plan order from the export's
+spool one chunk at a time, and a few facts gathered while writing, so a metadata file of 500k rows is streamed
+to the staging folder and never held in memory (issue 20).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from lorairo.services.export import trainers
-from lorairo.services.export.captions import SECONDARY_SEPARATOR, collapse
+from lorairo.services.export.captions import collapse
 from lorairo.services.export.compose import metadata_texts, pick_caption
 from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions
 from lorairo.services.export.plan import PlannedImage
@@ -17,16 +23,47 @@ from lorairo.services.export.writers import (
     SubsetSpec,
     dataset_config_toml,
     hf_dataset_card,
-    hf_metadata_jsonl,
-    kohya_metadata_json,
-    kohya_metadata_jsonl,
+    write_hf_metadata_jsonl,
+    write_kohya_metadata_json,
+    write_kohya_metadata_jsonl,
 )
+
+
+@dataclass(frozen=True)
+class WrittenImages:
+    """The images an export wrote, in plan order, each with its written size (read again on each iteration).
+
+    Attributes:
+        planned: Every planned image, in plan order (the export's spool, re-read per iteration).
+        sizes: Written (width, height) per plan index; (0, 0) where the image failed.
+        count: How many were written.
+        several_lines: Written images with more than one caption line.
+        protected_sentences: Some written caption holds a sentence joined by the secondary separator.
+    """
+
+    planned: Iterable[PlannedImage]
+    sizes: Iterable[int]  # flat: width, height of plan index 0, then 1, ...
+    count: int
+    several_lines: int
+    protected_sentences: bool
+
+    def __iter__(self) -> Iterator[tuple[PlannedImage, tuple[int, int]]]:
+        flat = iter(self.sizes)
+        for p in self.planned:
+            w, h = next(flat), next(flat)
+            if w:
+                yield p, (w, h)
+
+    def image_sizes(self) -> Iterator[tuple[int, int]]:
+        flat = iter(self.sizes)
+        for w, h in zip(flat, flat, strict=True):
+            if w:
+                yield w, h
 
 
 def write_side_files(
     opts: ExportOptions,
-    done: Sequence[PlannedImage],
-    sizes: dict[int, tuple[int, int]],
+    done: WrittenImages,
     target: Path,
     final_image_dir: Path,
     work: Path,
@@ -45,30 +82,34 @@ def write_side_files(
         return path.relative_to(target).as_posix() if opts.relative_paths else str(path)
 
     if opts.format in ("kohya-json", "kohya-jsonl"):
-        rows = []
-        for p in done:
-            caption, tags = metadata_texts(p.composed, opts)
-            image_path = written(final_image_dir / f"{p.stem}{p.ext}")
-            rows.append(MetadataRow(image_path, caption, tags, sizes[p.item.image_id]))
+
+        def rows() -> Iterator[MetadataRow]:
+            for p, size in done:
+                caption, tags = metadata_texts(p.composed, opts)
+                yield MetadataRow(written(final_image_dir / f"{p.stem}{p.ext}"), caption, tags, size)
+
         name = "metadata.json" if opts.format == "kohya-json" else "metadata.jsonl"
-        text = kohya_metadata_json(rows) if opts.format == "kohya-json" else kohya_metadata_jsonl(rows)
-        (work / name).write_text(text, encoding="utf-8")
+        with (work / name).open("w", encoding="utf-8") as out:
+            if opts.format == "kohya-json":
+                write_kohya_metadata_json(out, rows())
+            else:
+                write_kohya_metadata_jsonl(out, rows())
         metadata_path = target / name
     if opts.format in KOHYA_FORMATS:
         subset = SubsetSpec(
             image_dir=written(final_image_dir),
             metadata_file=written(metadata_path) if metadata_path is not None else None,
             alpha_mask=opts.alpha == "mask" or alpha_mask,
-            protected_sentences=any(SECONDARY_SEPARATOR in p.composed.caption for p in done),
+            protected_sentences=done.protected_sentences,
         )
         (work / CONFIG_NAME).write_text(dataset_config_toml(opts, subset, kt), encoding="utf-8")
         config_path = target / CONFIG_NAME
     if opts.format == "hf":
-        rows_hf = []
-        for p in done:
-            score = p.item.score(opts.score_name)
-            rows_hf.append(
-                {
+
+        def rows_hf() -> Iterator[dict[str, object]]:
+            for p, _size in done:
+                score = p.item.score(opts.score_name)
+                yield {
                     "file_name": f"{p.stem}{p.ext}",
                     "text": p.composed.lines[0],  # one line: several were reduced by single_caption
                     "tags": list(p.composed.tags),
@@ -76,17 +117,17 @@ def write_side_files(
                     "rating": p.item.rating,
                     "aesthetic_score": score.value if score else None,
                 }
-            )
-        (work / "train" / "metadata.jsonl").write_text(hf_metadata_jsonl(rows_hf), encoding="utf-8")
-        (work / "README.md").write_text(hf_dataset_card(project_name, len(done), opts.trigger_words), encoding="utf-8")
+
+        with (work / "train" / "metadata.jsonl").open("w", encoding="utf-8") as out:
+            write_hf_metadata_jsonl(out, rows_hf())
+        (work / "README.md").write_text(hf_dataset_card(project_name, done.count, opts.trigger_words), encoding="utf-8")
         metadata_path = target / "train" / "metadata.jsonl"
     return config_path, metadata_path
 
 
 def write_trainer_files(
     opts: ExportOptions,
-    done: Sequence[PlannedImage],
-    sizes: dict[int, tuple[int, int]],
+    done: WrittenImages,
     target: Path,
     work: Path,
     kt: int,
@@ -109,23 +150,22 @@ def write_trainer_files(
     )
     metadata_path: Path | None = None
     if opts.format == "simpletuner":
-        multiline = any(len(p.composed.lines) > 1 for p in done)
+        multiline = done.several_lines > 0
         text = trainers.simpletuner_config(opts, paths, multiline=multiline, keep_tokens=kt)
     elif opts.format == "ai-toolkit":
         text = trainers.ai_toolkit_config(opts, paths, keep_tokens=kt)
     elif opts.format == "diffusion-pipe":
-        text = trainers.diffusion_pipe_config(opts, paths, [sizes[p.item.image_id] for p in done])
+        text = trainers.diffusion_pipe_config(opts, paths, done.image_sizes())
         if captions_json:
-            data = {f"{p.stem}{p.ext}": p.composed.lines for p in done}
-            (work / "images" / trainers.CAPTIONS_JSON).write_text(
-                trainers.diffusion_pipe_captions(data), encoding="utf-8"
-            )
+            with (work / "images" / trainers.CAPTIONS_JSON).open("w", encoding="utf-8") as out:
+                trainers.write_diffusion_pipe_captions(out, ((f"{p.stem}{p.ext}", p.composed.lines) for p, _ in done))
             metadata_path = target / "images" / trainers.CAPTIONS_JSON
     else:
         text = trainers.musubi_config(opts, paths)
         if jsonl_path is not None:
-            rows = [(written(target / "images" / f"{p.stem}{p.ext}"), p.composed.lines[0]) for p in done]
-            (work / trainers.MUSUBI_JSONL).write_text(trainers.musubi_jsonl(rows), encoding="utf-8")
+            rows = ((written(target / "images" / f"{p.stem}{p.ext}"), p.composed.lines[0]) for p, _ in done)
+            with (work / trainers.MUSUBI_JSONL).open("w", encoding="utf-8") as out:
+                trainers.write_musubi_jsonl(out, rows)
             metadata_path = jsonl_path
     name = trainers.CONFIG_NAMES[opts.format]
     (work / name).write_text(text, encoding="utf-8")

@@ -25,11 +25,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 import tomlkit
 import yaml
 
 from lorairo.services.export.options import ExportOptions
+from lorairo.services.export.writers import write_json_object
 
 SIMPLETUNER_CONFIG = "multidatabackend.json"
 AI_TOOLKIT_CONFIG = "dataset.yaml"
@@ -139,13 +141,16 @@ def ai_toolkit_config(options: ExportOptions, paths: TrainerPaths, *, keep_token
 
 def aspect_range(sizes: Iterable[tuple[int, int]]) -> tuple[float, float]:
     """diffusion-pipe's ``min_ar`` / ``max_ar``: its example range widened to the exported images' ratios."""
-    ratios = [w / h for w, h in sizes if h > 0]
-    low = min([_DP_MIN_AR, *ratios])
-    high = max([_DP_MAX_AR, *ratios])
+    low, high = _DP_MIN_AR, _DP_MAX_AR
+    for w, h in sizes:  # one pass, no list: an export streams its sizes
+        if h > 0:
+            ratio = w / h
+            low = min(low, ratio)
+            high = max(high, ratio)
     return round(low, 3), round(high, 3)
 
 
-def diffusion_pipe_config(options: ExportOptions, paths: TrainerPaths, sizes: Sequence[tuple[int, int]]) -> str:
+def diffusion_pipe_config(options: ExportOptions, paths: TrainerPaths, sizes: Iterable[tuple[int, int]]) -> str:
     doc = tomlkit.document()
     doc.add(tomlkit.comment("Written by LoRAIro. Name this file as `dataset` in your diffusion-pipe training TOML."))
     doc.add("resolutions", [base_resolution(options)])
@@ -168,6 +173,11 @@ def diffusion_pipe_config(options: ExportOptions, paths: TrainerPaths, sizes: Se
 def diffusion_pipe_captions(captions: Mapping[str, Sequence[str]]) -> str:
     """``captions.json``: image file name -> list of captions (one is picked per step)."""
     return json.dumps({k: list(v) for k, v in captions.items()}, ensure_ascii=False, indent=2) + "\n"
+
+
+def write_diffusion_pipe_captions(out: TextIO, captions: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """`diffusion_pipe_captions`, streamed to `out` one image at a time."""
+    write_json_object(out, ((name, list(lines)) for name, lines in captions))
 
 
 def musubi_config(options: ExportOptions, paths: TrainerPaths) -> str:
@@ -203,6 +213,11 @@ def musubi_jsonl(rows: Iterable[tuple[str, str]]) -> str:
     return "".join(
         json.dumps({"image_path": path, "caption": caption}, ensure_ascii=False) + "\n" for path, caption in rows
     )
+
+
+def write_musubi_jsonl(out: TextIO, rows: Iterable[tuple[str, str]]) -> None:
+    for path, caption in rows:
+        out.write(json.dumps({"image_path": path, "caption": caption}, ensure_ascii=False) + "\n")
 
 
 def training_note(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import tomlkit
 
@@ -108,25 +108,59 @@ class MetadataRow:
 
 def kohya_metadata_json(rows: Iterable[MetadataRow]) -> str:
     """``{ "<absolute image path>": {"caption", "tags", "image_size": [w, h]} }`` (sd-scripts fine-tuning)."""
-    data = {r.image_path: {"caption": r.caption, "tags": r.tags, "image_size": [r.size[0], r.size[1]]} for r in rows}
+    data = {r.image_path: _kohya_entry(r) for r in rows}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
-def kohya_metadata_jsonl(rows: Iterable[MetadataRow]) -> str:
-    """One ``{"image_path", "caption", "tags", "image_size"}`` object per line."""
-    return "".join(
+def _kohya_entry(r: MetadataRow) -> dict[str, Any]:
+    return {"caption": r.caption, "tags": r.tags, "image_size": [r.size[0], r.size[1]]}
+
+
+def write_json_object(out: TextIO, entries: Iterable[tuple[str, Any]]) -> None:
+    """Write ``{key: value, ...}`` one entry at a time, byte for byte what ``json.dumps(dict(entries),
+    ensure_ascii=False, indent=2) + "\n"`` gives (keys must be unique), without the dict in memory."""
+    first = True
+    out.write("{")
+    for key, value in entries:
+        one = json.dumps({key: value}, ensure_ascii=False, indent=2)  # '{\n  "key": ...\n}'
+        out.write(("\n" if first else ",\n") + one[2:-2])
+        first = False
+    out.write("}\n" if first else "\n}\n")
+
+
+def write_kohya_metadata_json(out: TextIO, rows: Iterable[MetadataRow]) -> None:
+    """`kohya_metadata_json`, streamed to `out` (an export of 500k images never holds its rows)."""
+    write_json_object(out, ((r.image_path, _kohya_entry(r)) for r in rows))
+
+
+def _kohya_line(r: MetadataRow) -> str:
+    return (
         json.dumps(
             {"image_path": r.image_path, "caption": r.caption, "tags": r.tags, "image_size": list(r.size)},
             ensure_ascii=False,
         )
         + "\n"
-        for r in rows
     )
+
+
+def kohya_metadata_jsonl(rows: Iterable[MetadataRow]) -> str:
+    """One ``{"image_path", "caption", "tags", "image_size"}`` object per line."""
+    return "".join(_kohya_line(r) for r in rows)
+
+
+def write_kohya_metadata_jsonl(out: TextIO, rows: Iterable[MetadataRow]) -> None:
+    for r in rows:
+        out.write(_kohya_line(r))
 
 
 def hf_metadata_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:
     """``datasets`` imagefolder metadata: one object per image with ``file_name`` relative to this file."""
     return "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows)
+
+
+def write_hf_metadata_jsonl(out: TextIO, rows: Iterable[Mapping[str, Any]]) -> None:
+    for r in rows:
+        out.write(json.dumps(dict(r), ensure_ascii=False) + "\n")
 
 
 #: The imagefolder files of the one split, named explicitly: without it ``datasets`` infers splits from file and

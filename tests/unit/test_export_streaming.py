@@ -1,0 +1,93 @@
+"""Streamed side files are byte for byte what the whole-file writers give (issue 20: export memory bounded).
+
+An export writes its metadata files one row at a time from the plan spool instead of building them in memory;
+these pin that the streamed text equals the text the exporter wrote before (``json.dumps`` of the whole
+object, the joined lines), for any keys and values, and that the spool gives back exactly what went in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lorairo.services.export import spool as spool_module
+from lorairo.services.export import trainers
+from lorairo.services.export.compose import ComposedCaption
+from lorairo.services.export.data import ExportItem
+from lorairo.services.export.plan import PlannedImage
+from lorairo.services.export.spool import PlanSpool
+from lorairo.services.export.writers import (
+    MetadataRow,
+    hf_metadata_jsonl,
+    kohya_metadata_json,
+    kohya_metadata_jsonl,
+    write_hf_metadata_jsonl,
+    write_kohya_metadata_json,
+    write_kohya_metadata_jsonl,
+)
+
+texts = st.text(max_size=12)  # any Unicode: quotes, backslashes, newlines, surrogates excluded by st.text
+sizes = st.tuples(st.integers(1, 9000), st.integers(1, 9000))
+rows = st.lists(st.builds(MetadataRow, texts, texts, texts, sizes), max_size=8, unique_by=lambda r: r.image_path)
+
+
+def _streamed(write, items) -> str:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    write(out, items)
+    return out.getvalue()
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows)
+def test_kohya_metadata_json_streamed_equals_one_dump(metadata: list[MetadataRow]) -> None:
+    whole = {r.image_path: {"caption": r.caption, "tags": r.tags, "image_size": list(r.size)} for r in metadata}
+    reference = json.dumps(whole, ensure_ascii=False, indent=2) + "\n"  # the exporter's old text
+    assert _streamed(write_kohya_metadata_json, metadata) == reference == kohya_metadata_json(metadata)
+    assert json.loads(reference) == whole
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows)
+def test_jsonl_writers_streamed_equal_the_joined_text(metadata: list[MetadataRow]) -> None:
+    assert _streamed(write_kohya_metadata_jsonl, metadata) == kohya_metadata_jsonl(metadata)
+    hf_rows = [
+        {"file_name": r.image_path, "text": r.caption, "tags": r.tags.split(","), "rating": None} for r in metadata
+    ]
+    assert _streamed(write_hf_metadata_jsonl, hf_rows) == hf_metadata_jsonl(hf_rows)
+    pairs = [(r.image_path, r.caption) for r in metadata]
+    assert _streamed(trainers.write_musubi_jsonl, pairs) == trainers.musubi_jsonl(pairs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(texts, st.lists(texts, max_size=3), max_size=6))
+def test_diffusion_pipe_captions_streamed_equal_one_dump(captions: dict[str, list[str]]) -> None:
+    streamed = _streamed(trainers.write_diffusion_pipe_captions, list(captions.items()))
+    assert streamed == trainers.diffusion_pipe_captions(captions)
+
+
+@given(st.lists(sizes, max_size=20))
+def test_aspect_range_streamed_equals_min_max_of_all(image_sizes: list[tuple[int, int]]) -> None:
+    ratios = [w / h for w, h in image_sizes]
+    expected = (round(min([0.5, *ratios]), 3), round(max([2.0, *ratios]), 3))
+    assert trainers.aspect_range(iter(image_sizes)) == expected
+
+
+def _planned(n: int) -> PlannedImage:
+    item = ExportItem(n, Path(f"/x/{n}.png"), f"{n}.png", 64, 48, "PNG", False, 1, rating="general")
+    return PlannedImage(item, ComposedCaption((f"tag {n}",), (), (), (f"tag {n}",), ""), f"s{n}", ".png")
+
+
+def test_spool_reads_back_every_planned_image_in_order_across_chunks(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(spool_module, "SPOOL_CHUNK", 4)
+    spool = PlanSpool(tmp_path / "plan")
+    planned = [_planned(n) for n in range(11)]  # two full chunks and a partial one
+    for p in planned:
+        spool.add(p)
+    assert list(spool) == planned and list(spool) == planned  # read as often as needed
+    assert spool.count == 11
+    spool.remove()
+    assert not (tmp_path / "plan").exists()
