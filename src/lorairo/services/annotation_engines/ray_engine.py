@@ -111,6 +111,10 @@ def require_ray() -> Any:
     # `ray.shutdown()`: the engine's own watch (LOST_AFTER) stops the run with a clear error instead, and the GUI
     # and the CLI must outlive a lost cluster. Read by Ray at each `ray.init`.
     os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(GCS_RECONNECT_TIMEOUT))
+    # Ray Data's usage collection starts one more actor (a new Python worker process: seconds of start-up on a small
+    # node, before the first batch) and polls a Prometheus endpoint the cluster may not have; the env switch is
+    # Ray Data's own (ray.data._internal.usage.collector.usage_collection_disabled).
+    os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
     import ray
 
     return ray
