@@ -7,7 +7,6 @@ Skipped with its reason when the optional extra is missing (`uv sync --extra ray
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import signal
@@ -402,55 +401,85 @@ def test_unreachable_address_fails_fast_naming_it(capsys: pytest.CaptureFixture[
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+# The driver of the lost-cluster test, in its own process: the client Ray keeps for a lost cluster ends its
+# process at exit ("Failed to connect to GCS ..."), which must not be pytest's. Hooks: 2 images per batch (3
+# batches), and the cluster's process group killed right after the first batch is stored.
+LOST_DRIVER = """
+import dataclasses, os, signal, sys
+from lorairo.main import main
+from lorairo.services.annotation_engines import ray_engine
+
+from_config = ray_engine.RayOptions.from_config
+ray_engine.RayOptions.from_config = classmethod(
+    lambda cls, *a, **kw: dataclasses.replace(from_config(*a, **kw), rows_per_batch=2)
+)
+stopped = []
+
+class StopClusterAfterFirstBatch(ray_engine.ResultWriter):
+    def flush(self):
+        super().flush()
+        if not stopped:
+            stopped.append(True)
+            os.killpg(int(sys.argv[1]), signal.SIGKILL)
+
+ray_engine.ResultWriter = StopClusterAfterFirstBatch
+code = main(sys.argv[2:])
+print(f"main returned {code}; cluster stopped: {bool(stopped)}", flush=True)
+sys.exit(code)
+"""
+
+
 def test_driver_that_loses_the_cluster_stops_naming_it_and_a_rerun_completes(
     ray_cluster: object,
     ray_head: int,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`lorairo annotate --engine ray --address A` whose cluster is stopped after the first stored batch: the run
-    ends (it does not hang, and Ray does not end the process) with an error naming A, exit code 1, the stored batch
-    kept; the same command against a running cluster then annotates the rest, with no duplicates.
+    ends (it does not hang, and Ray does not end the process first) with an error naming A, exit code 1, the stored
+    batch kept; the same command against a running cluster then annotates the rest, with no duplicates.
 
     Deterministic: the replica holds every batch after its first (a test hook), and the cluster (its own, not the
     module's) is stopped by SIGKILL of its process group right after that first batch is stored."""
     from lorairo.main import main
-    from lorairo.services.annotation_engines import ray_engine
 
     config, proj = _project("lost", tmp_path)
     ids = _ids(proj)
     proj.close()
-    from_config = ray_engine.RayOptions.from_config
-    monkeypatch.setattr(  # 2 images per batch: 3 batches, so the run is really cut short
-        ray_engine.RayOptions,
-        "from_config",
-        classmethod(lambda cls, *a, **kw: dataclasses.replace(from_config(*a, **kw), rows_per_batch=2)),
-    )
     with _head_cluster(tmp_path / "lost-home") as (port, head):
-        stopped: list[int] = []
-
-        class StopClusterAfterFirstBatch(ray_engine.ResultWriter):
-            def flush(self) -> None:
-                super().flush()
-                if not stopped:
-                    stopped.append(port)
-                    _stop_cluster(head, kill=True)
-
-        monkeypatch.setattr(ray_engine, "ResultWriter", StopClusterAfterFirstBatch)
-        monkeypatch.setenv("LORAIRO_RAY_TEST_HOLD_AFTER_FIRST", "1")
         address = f"127.0.0.1:{port}"
-        code = main(["annotate", "--project", "lost", "--models", "open-nsfw", "--engine", "ray", "--address", address])
-        err = capsys.readouterr().err
-    assert stopped and code == 1
-    assert f"lost the Ray cluster at {address} mid-run" in err and "results stored before: 2" in err
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                LOST_DRIVER,
+                str(head.pid),
+                "annotate",
+                "--project",
+                "lost",
+                "--models",
+                "open-nsfw",
+                "--engine",
+                "ray",
+                "--address",
+                address,
+            ],
+            env={**os.environ, "LORAIRO_RAY_TEST_HOLD_AFTER_FIRST": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        _stop_cluster(head, kill=True)  # reaps it (the driver killed it)
+    assert "main returned 1; cluster stopped: True" in run.stdout, run.stderr[-3000:]
+    assert run.returncode != 0
+    assert f"lost the Ray cluster at {address} mid-run" in run.stderr, run.stderr[-3000:]
+    assert "results stored before: 2" in run.stderr
     proj = ProjectService(config).open("lost")
     try:
         assert len(_stored(proj)["runs"]) == 2 and _failures(proj) == []  # the first batch, nothing half-written
     finally:
         proj.close()
 
-    monkeypatch.delenv("LORAIRO_RAY_TEST_HOLD_AFTER_FIRST")
     again = ["annotate", "--project", "lost", "--models", "open-nsfw", "--engine", "ray"]
     assert main([*again, "--address", f"127.0.0.1:{ray_head}"]) == 0, capsys.readouterr().err
     proj = ProjectService(config).open("lost")

@@ -76,6 +76,14 @@ def check_paths(paths: Sequence[str]) -> list[str]:
     return missing
 
 
+def warm_up(model_files: Sequence[str]) -> str:
+    """What a replica's constructor does before its models load (import and configure image-annotator-lib), run as a
+    plain task while the driver still plans: Ray gives the job's idle worker processes to new actors, so the
+    replica can start in a process that has already paid for these imports. Returns the node's name."""
+    ai_annotator.configure({}, [Path(f) for f in model_files])
+    return node_name()
+
+
 class ModelReplica:
     """One replica of the run's models: loaded once per actor, then every batch it is given is annotated."""
 

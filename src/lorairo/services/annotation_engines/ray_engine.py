@@ -36,6 +36,7 @@ from lorairo.annotations.ray_worker import (
     check_paths,
     output_column,
     replica_class,
+    warm_up,
 )
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord
@@ -257,6 +258,10 @@ def _run(
     cancel: threading.Event | None,
     on_batch: BatchCallback | None,
 ) -> AnnotationRunSummary:
+    model_files = [str(p) for p in _model_files(service)]
+    # Started first, not waited for: the replica's imports run in a pooled worker while this driver imports Ray
+    # Data and plans (num_cpus=0: it takes no CPU slot from the replicas).
+    ray.remote(num_cpus=0)(warm_up).remote(model_files)
     importlib.import_module("ray.data")  # loads the submodule, so `ray.data` resolves on the module passed in
 
     started = time.perf_counter()
@@ -282,7 +287,6 @@ def _run(
             ctx.max_errored_blocks = -1  # a batch that kills its worker every time is skipped, then recorded
             ctx.enable_progress_bars = False
             replicas = _replicas(ray, options)
-            model_files = [str(p) for p in _model_files(service)]
             gcs = _gcs_address(ray)
             where = options.address or gcs or "this machine"
             rate_start = time.perf_counter()
