@@ -74,7 +74,9 @@ def main() -> int:
         root = Path(tmp)
         os.environ["LORAIRO_CONFIG_PATH"] = str(root / "config" / "lorairo.toml")
         os.environ["LORAIRO_DATABASE_DIR"] = str(root / "projects")
-        import ray
+        from lorairo.services.annotation_engines.ray_engine import require_ray
+
+        ray = require_ray()  # the engine's own environment settings, before Ray reads them
         from sqlalchemy import text
 
         from lorairo.services.annotation_engines.ray_engine import RayOptions, run_on_ray

@@ -166,3 +166,20 @@ def test_engine_box_follows_the_setting_and_lists_ray(loaded) -> None:  # type: 
         assert panel.engine.currentData() == "ray"
     else:  # listed, greyed out, and saying which extra it needs
         assert ray_label == "Ray cluster (needs extra: ray)"
+
+
+def test_without_the_ray_extra_the_engine_is_listed_greyed_out_and_never_chosen(  # type: ignore[no-untyped-def]
+    window, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user without `uv sync --extra ray` sees "Ray cluster (needs extra: ray)", cannot pick it, and a setting of
+    engine = "ray" (from another machine's config) leaves the panel on this computer."""
+    from lorairo.services import annotation_engines
+
+    monkeypatch.setattr(annotation_engines.importlib.util, "find_spec", lambda name: None)  # no `ray` package
+    window.session.config.update_setting("annotation", "engine", "ray")
+    panel = AnnotatePanel(window.session)
+    qtbot.addWidget(panel)
+    ray_index = panel.engine.findData("ray")
+    assert panel.engine.itemText(ray_index) == "Ray cluster (needs extra: ray)"
+    assert not panel.engine.model().item(ray_index).isEnabled()  # type: ignore[attr-defined]
+    assert panel.engine.currentData() == "local"

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hypothesis.strategies  # noqa: F401  (see below)
@@ -77,17 +78,18 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
     raise AssertionError(f"the Ray head did not listen on port {port} within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="module")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """The module's one cluster, as a user starts it: `ray start --head` (2 CPUs, small object store) on free
-    ports, in its own process group, stopped by its id at the end (never `ray stop`, which stops every cluster
-    on the machine). Its workers get caches outside the real home. Yields the GCS port."""
-    home = tmp_path_factory.mktemp("ray-home")
-    # No token authentication (a throwaway cluster on free ports): this process imported Ray (and fixed its
-    # auth mode) before any fixture ran, so it could not take a token set here; `ray start` would otherwise
-    # use whatever ~/.ray/auth_token holds on the machine.
-    auth = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
-    env = {**os.environ, **auth}
+# No token authentication (a throwaway cluster on free ports): this process imported Ray (and fixed its auth mode)
+# before any fixture ran, so it could not take a token set here; `ray start` would otherwise use whatever
+# ~/.ray/auth_token holds on the machine.
+AUTH = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+
+
+@contextmanager
+def _head_cluster(home: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """A cluster as a user starts it: `ray start --head` (2 CPUs, small object store) on free ports, in its own
+    process group, stopped by its id at the end (never `ray stop`, which stops every cluster on the machine). Its
+    workers get caches outside the real home. Yields the GCS port and the `ray start` process."""
+    env = {**os.environ, **AUTH}
     env.update({v: str(home / v.lower()) for v in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")})
     port = _free_port()
     ports = {  # the fixed defaults of these would clash with another cluster on the machine
@@ -117,23 +119,37 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     )
     try:
         _wait_for_port(port, head)
-        with pytest.MonkeyPatch.context() as mp:
-            for name, value in auth.items():
-                mp.setenv(name, value)
-            yield port
+        yield port, head
     finally:
-        if head.poll() is None:
-            os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops its cluster's processes on SIGTERM
-            try:
-                head.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(head.pid, signal.SIGKILL)  # what did not stop in time (the group is this cluster's own)
-            except ProcessLookupError:
-                pass
-            head.wait(timeout=30)
+        _stop_cluster(head)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop_cluster(head: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """Stop the cluster `head` started (its process group only): SIGTERM, which `ray start --block` passes on to
+    its cluster's processes, then SIGKILL for what did not stop in time; `kill` = SIGKILL at once (a lost node)."""
+    if head.poll() is not None:
+        return
+    if not kill:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(head.pid, signal.SIGKILL)  # the group is this cluster's own
+    except ProcessLookupError:
+        pass
+    head.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The module's one cluster (`_head_cluster`). Yields the GCS port."""
+    with _head_cluster(tmp_path_factory.mktemp("ray-home")) as (port, _), pytest.MonkeyPatch.context() as mp:
+        for name, value in AUTH.items():
+            mp.setenv(name, value)
+        yield port
 
 
 @pytest.fixture(scope="module")
@@ -383,3 +399,96 @@ def test_unreachable_address_fails_fast_naming_it(capsys: pytest.CaptureFixture[
     )
     assert code == 1
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+# The driver of the lost-cluster test, in its own process: the client Ray keeps for a lost cluster ends its
+# process at exit ("Failed to connect to GCS ..."), which must not be pytest's. Hooks: 2 images per batch (3
+# batches), and the cluster's process group killed right after the first batch is stored.
+LOST_DRIVER = """
+import dataclasses, os, signal, sys
+from lorairo.main import main
+from lorairo.services.annotation_engines import ray_engine
+
+from_config = ray_engine.RayOptions.from_config
+ray_engine.RayOptions.from_config = classmethod(
+    lambda cls, *a, **kw: dataclasses.replace(from_config(*a, **kw), rows_per_batch=2)
+)
+stopped = []
+
+class StopClusterAfterFirstBatch(ray_engine.ResultWriter):
+    def flush(self):
+        super().flush()
+        if not stopped:
+            stopped.append(True)
+            os.killpg(int(sys.argv[1]), signal.SIGKILL)
+
+ray_engine.ResultWriter = StopClusterAfterFirstBatch
+code = main(sys.argv[2:])
+print(f"main returned {code}; cluster stopped: {bool(stopped)}", flush=True)
+sys.exit(code)
+"""
+
+
+def test_driver_that_loses_the_cluster_stops_naming_it_and_a_rerun_completes(
+    ray_cluster: object,
+    ray_head: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`lorairo annotate --engine ray --address A` whose cluster is stopped after the first stored batch: the run
+    ends (it does not hang, and Ray does not end the process first) with an error naming A, exit code 1, the stored
+    batch kept; the same command against a running cluster then annotates the rest, with no duplicates.
+
+    Deterministic: the replica holds every batch after its first (a test hook), and the cluster (its own, not the
+    module's) is stopped by SIGKILL of its process group right after that first batch is stored."""
+    from lorairo.main import main
+
+    config, proj = _project("lost", tmp_path)
+    ids = _ids(proj)
+    proj.close()
+    with _head_cluster(tmp_path / "lost-home") as (port, head):
+        address = f"127.0.0.1:{port}"
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                LOST_DRIVER,
+                str(head.pid),
+                "annotate",
+                "--project",
+                "lost",
+                "--models",
+                "open-nsfw",
+                "--engine",
+                "ray",
+                "--address",
+                address,
+            ],
+            env={**os.environ, "LORAIRO_RAY_TEST_HOLD_AFTER_FIRST": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        _stop_cluster(head, kill=True)  # reaps it (the driver killed it)
+    assert "main returned 1; cluster stopped: True" in run.stdout, run.stderr[-3000:]
+    assert run.returncode != 0
+    assert f"lost the Ray cluster at {address} mid-run" in run.stderr, run.stderr[-3000:]
+    assert "results stored before: 2" in run.stderr
+    proj = ProjectService(config).open("lost")
+    try:
+        assert len(_stored(proj)["runs"]) == 2 and _failures(proj) == []  # the first batch, nothing half-written
+    finally:
+        proj.close()
+
+    again = ["annotate", "--project", "lost", "--models", "open-nsfw", "--engine", "ray"]
+    assert main([*again, "--address", f"127.0.0.1:{ray_head}"]) == 0, capsys.readouterr().err
+    proj = ProjectService(config).open("lost")
+    try:
+        with proj.db.session() as s:
+            per_image = s.execute(
+                select(AnnotationRecord.image_id, func.count()).group_by(AnnotationRecord.image_id)
+            ).all()
+        assert sorted(i for i, _ in per_image) == sorted(ids.values()) and {n for _, n in per_image} == {1}
+        assert _failures(proj) == []
+    finally:
+        proj.close()

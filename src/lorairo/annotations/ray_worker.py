@@ -22,6 +22,7 @@ import io
 import os
 import pickle
 import socket
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,10 @@ Batch = dict[str, Any]  # column name -> numpy array (Ray Data's "numpy" batch f
 # batch once (a killed worker), or on every batch holding this image key (an image that kills its worker).
 CRASH_ONCE_ENV = "LORAIRO_RAY_TEST_CRASH_ONCE"  # a marker file path: crash if it does not exist yet, then create
 CRASH_ON_KEY_ENV = "LORAIRO_RAY_TEST_CRASH_ON_KEY"
+# and one that holds every batch after a replica's first (until its cluster is stopped): a run that has stored
+# exactly one batch when the test stops the cluster under it.
+HOLD_AFTER_FIRST_ENV = "LORAIRO_RAY_TEST_HOLD_AFTER_FIRST"
+TEST_HOOKS = (CRASH_ONCE_ENV, CRASH_ON_KEY_ENV, HOLD_AFTER_FIRST_ENV)
 DECODE_THREADS = 4  # per replica: file reads and PNG/JPEG decoding release the GIL
 
 
@@ -71,6 +76,14 @@ def check_paths(paths: Sequence[str]) -> list[str]:
     return missing
 
 
+def warm_up(model_files: Sequence[str]) -> str:
+    """What a replica's constructor does before its models load (import and configure image-annotator-lib), run as a
+    plain task while the driver still plans: Ray gives the job's idle worker processes to new actors, so the
+    replica can start in a process that has already paid for these imports. Returns the node's name."""
+    ai_annotator.configure({}, [Path(f) for f in model_files])
+    return node_name()
+
+
 class ModelReplica:
     """One replica of the run's models: loaded once per actor, then every batch it is given is annotated."""
 
@@ -82,6 +95,8 @@ class ModelReplica:
         crash_marker = os.environ.get(CRASH_ONCE_ENV)
         self._crash_marker = Path(crash_marker) if crash_marker else None
         self._crash_key = os.environ.get(CRASH_ON_KEY_ENV) or None
+        self._hold_after_first = bool(os.environ.get(HOLD_AFTER_FIRST_ENV))
+        self._batches = 0
         self._pool = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="ray-decode")
 
     def _crash_hooks(self, keys: Sequence[str]) -> None:
@@ -90,6 +105,9 @@ class ModelReplica:
             os._exit(1)  # a worker killed mid-batch: Ray restarts the actor and retries the batch
         if self._crash_key is not None and self._crash_key in keys:
             os._exit(1)  # an image that kills its worker every time
+        if self._hold_after_first and self._batches > 0:
+            threading.Event().wait()  # never set: the batch is answered only by the cluster going away
+        self._batches += 1
 
     def __call__(self, batch: Batch) -> Batch:
         n = len(batch["image_id"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import queue
 import socket
 import threading
 import time
@@ -31,11 +32,11 @@ from sqlalchemy import select
 
 from lorairo.annotations.ai_annotator import ModelOutput
 from lorairo.annotations.ray_worker import (
-    CRASH_ON_KEY_ENV,
-    CRASH_ONCE_ENV,
+    TEST_HOOKS,
     check_paths,
     output_column,
     replica_class,
+    warm_up,
 )
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord
@@ -54,6 +55,12 @@ from lorairo.storage.layout import image_path
 from lorairo.storage.lock import ProjectLock
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach a remote head before saying it is unreachable
+# A driver whose cluster's GCS stops answering is ended by Ray itself (the process exits, printing only "Failed to
+# connect to GCS within 60 seconds"), so the engine watches the GCS while it waits for results and stops first:
+# after LOST_AFTER seconds without an answer it says so, naming the address, and disconnects.
+HEALTH_INTERVAL = 1.0  # seconds between checks while no result arrives
+LOST_AFTER = 10.0  # seconds of a silent GCS before the run stops (Ray's own limit is 60)
+GCS_RECONNECT_TIMEOUT = 7 * 24 * 3600  # the driver's: see require_ray
 WORKER_DIED = "worker_died"
 
 
@@ -101,6 +108,14 @@ def require_ray() -> Any:
     # `uv run` makes Ray ship the working directory and start workers through uv; LoRAIro's workers use the
     # interpreter they find installed instead (the same environment on a local cluster, the nodes' own remotely).
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    # Ray ends a driver process whose GCS has not answered for this long (60 s by default), even after
+    # `ray.shutdown()`: the engine's own watch (LOST_AFTER) stops the run with a clear error instead, and the GUI
+    # and the CLI must outlive a lost cluster. Read by Ray at each `ray.init`.
+    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(GCS_RECONNECT_TIMEOUT))
+    # Ray Data's usage collection starts one more actor (a new Python worker process: seconds of start-up on a small
+    # node, before the first batch) and polls a Prometheus endpoint the cluster may not have; the env switch is
+    # Ray Data's own (ray.data._internal.usage.collector.usage_collection_disabled).
+    os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
     import ray
 
     return ray
@@ -243,6 +258,10 @@ def _run(
     cancel: threading.Event | None,
     on_batch: BatchCallback | None,
 ) -> AnnotationRunSummary:
+    model_files = [str(p) for p in _model_files(service)]
+    # Started first, not waited for: the replica's imports run in a pooled worker while this driver imports Ray
+    # Data and plans (num_cpus=0: it takes no CPU slot from the replicas).
+    ray.remote(num_cpus=0)(warm_up).remote(model_files)
     importlib.import_module("ray.data")  # loads the submodule, so `ray.data` resolves on the module passed in
 
     started = time.perf_counter()
@@ -268,7 +287,8 @@ def _run(
             ctx.max_errored_blocks = -1  # a batch that kills its worker every time is skipped, then recorded
             ctx.enable_progress_bars = False
             replicas = _replicas(ray, options)
-            model_files = [str(p) for p in _model_files(service)]
+            gcs = _gcs_address(ray)
+            where = options.address or gcs or "this machine"
             rate_start = time.perf_counter()
             # Pass 1 in batches; pass 2 sends what died with its worker one image per batch, so only an image
             # that kills its worker by itself is recorded as a failure, not the innocent rest of its batch.
@@ -278,7 +298,7 @@ def _run(
                     break
                 stream = _stream(ray, left, models, options, replicas, model_files, rows_per_batch)
                 try:
-                    for batch in stream:
+                    for batch in _watched(stream, gcs):
                         count = _put(batch, models, writer, expected)
                         writer.flush()  # stored before progress says so
                         stored_pairs += count
@@ -290,14 +310,21 @@ def _run(
                         if cancel is not None and cancel.is_set():
                             cancelled = True
                             break
+                except ClusterLost as exc:
+                    _disconnect(ray)
+                    raise RayEngineError(
+                        f"lost the Ray cluster at {where} mid-run ({exc}); results stored before: {stored_pairs}; "
+                        "start the cluster again and run the same command to annotate the rest"
+                    ) from None
                 except RayEngineError:
                     raise
                 except Exception as exc:
                     if _is_task_error(ray, exc):
                         raise
+                    _disconnect(ray)
                     raise RayEngineError(
-                        f"lost the Ray cluster mid-run ({type(exc).__name__}: {exc}); {stored_pairs} results were "
-                        "stored, run the same command again to annotate the rest"
+                        f"lost the Ray cluster at {where} mid-run ({type(exc).__name__}: {exc}); results stored "
+                        f"before: {stored_pairs}; run the same command again to annotate the rest"
                     ) from exc
             if not cancelled:  # what never came back killed its worker max_retries + 1 times on its own: a failure
                 for image_id, left_models in expected.items():
@@ -341,7 +368,7 @@ def _stream(
     rows_per_batch: int,
 ) -> Iterator[dict[str, Any]]:
     """The results of one pass over `rows`, batch by batch as the replicas finish them."""
-    hooks = {k: v for k, v in os.environ.items() if k in (CRASH_ONCE_ENV, CRASH_ON_KEY_ENV)}
+    hooks = {k: v for k, v in os.environ.items() if k in TEST_HOOKS}
     retries = options.max_retries
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // rows_per_batch)))
     ds = ds.map_batches(
@@ -358,7 +385,97 @@ def _stream(
         # a batch whose worker dies max_task_retries + 1 times fails and is recorded.
         ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": retries},
     )
-    return ds.iter_batches(batch_size=None, batch_format="numpy")
+    # prefetch_batches=0: with Ray Data's default (1) a block is handed over only once the next one exists, so
+    # results were stored one batch late (the first after the second finished, the last at the very end); the
+    # blocks are a few kB of results, so there is nothing worth fetching ahead.
+    return ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
+
+
+class ClusterLost(Exception):
+    """The cluster's GCS stopped answering while the driver waited for results."""
+
+
+def _gcs_address(ray: Any) -> str | None:
+    """HOST:PORT of the GCS this driver is connected to (None in client mode, where Ray raises on a lost link)."""
+    try:
+        address = str(ray.get_runtime_context().gcs_address)
+    except Exception:
+        return None
+    host, _, port = address.rpartition(":")
+    return address if host and port.isdigit() else None
+
+
+def _gcs_answers(gcs: str) -> bool:
+    host, _, port = gcs.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=HEALTH_INTERVAL):
+            return True
+    except OSError:
+        return False
+
+
+def _watched(stream: Iterator[dict[str, Any]], gcs: str | None) -> Iterator[dict[str, Any]]:
+    """`stream`'s batches, read on a thread while this one checks that the GCS still answers.
+
+    Waiting in `iter_batches` for a cluster that is gone would not return: Ray ends the whole process after 60 s
+    (the GUI with it). Raises ClusterLost after LOST_AFTER seconds of silence. Stopping early (cancel, error) closes
+    the stream on its own thread, which shuts Ray Data's executor down as breaking out of it directly did."""
+    results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)  # one batch ahead: Ray Data's backpressure holds
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> None:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=HEALTH_INTERVAL)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            for batch in stream:
+                offer(("batch", batch))
+                if stop.is_set():
+                    break
+            offer(("end", None))
+        except BaseException as exc:  # handed to the driver's thread, which decides what it means
+            offer(("error", exc))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="ray-results", daemon=True)
+    reader.start()
+    silent_since: float | None = None
+    try:
+        while True:
+            try:
+                kind, item = results.get(timeout=HEALTH_INTERVAL)
+            except queue.Empty:
+                if gcs is None or _gcs_answers(gcs):
+                    silent_since = None
+                    continue
+                now = time.monotonic()
+                silent_since = silent_since or now
+                if now - silent_since >= LOST_AFTER:
+                    raise ClusterLost(f"its GCS at {gcs} has not answered for {LOST_AFTER:.0f} s") from None
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _disconnect(ray: Any) -> None:
+    """Leave a lost cluster, so Ray does not end this process later; the next run connects afresh."""
+    try:
+        ray.shutdown()
+    except Exception as exc:  # already half gone: nothing more to release
+        logger.debug("ray.shutdown after losing the cluster: {}", exc)
 
 
 def _is_task_error(ray: Any, exc: Exception) -> bool:
