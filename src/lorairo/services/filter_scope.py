@@ -50,14 +50,14 @@ class FilterScope:
 @contextmanager
 def filter_scope(db: Database, query: ImageQueryService, image_filter: ImageFilter) -> Iterator[FilterScope]:
     """Evaluate `image_filter` (selected by `query`, with its quality thresholds) once; see the module doc."""
-    from lorairo.services.image_query_service import _sqlite_value
+    from lorairo.services.filter_sql import sqlite_value
 
     ids_sql, params = query.id_subquery(image_filter)
     # A `similar:` filter's ids are already a list (counting would rank the images again); a tag-only filter is
     # counted off the tag index; anything else by one count of its SQL.
     similar = image_filter.similar is not None
     images = len(json.loads(params["similar_ids"])) if similar else query.count(image_filter)
-    values = {k: _sqlite_value(v) for k, v in params.items()}
+    values = {k: sqlite_value(v) for k, v in params.items()}
     with db.read_engine.connect() as connection:
         conn = connection.connection.driver_connection
         assert isinstance(conn, sqlite3.Connection)

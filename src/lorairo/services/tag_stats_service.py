@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from lorairo.services.filter_scope import TABLE as SCOPE_TABLE
 from lorairo.services.filter_scope import FilterScope, filter_scope, scoped_counts
+from lorairo.services.filter_sql import sqlite_value
 from lorairo.services.image_query_service import SORTS as QUERY_SORTS
-from lorairo.services.image_query_service import ImageFilter, ImageQueryService, _sqlite_value
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
     from lorairo.database.engine import Database
@@ -35,7 +36,7 @@ def _rows(db: Database, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...
     # The DB-API cursor directly: 50k grouped rows through SQLAlchemy's row processing cost several times more.
     with db.read_engine.connect() as conn:
         raw = conn.connection.driver_connection
-        cursor = raw.execute(sql, {k: _sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
+        cursor = raw.execute(sql, {k: sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
         try:
             return list(cursor.fetchall())
         finally:
