@@ -27,19 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import load, rss_mb  # bench/machine.py (the script's folder is on the path)
 from PIL import Image
-
-
-def load() -> str:
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _rss_mb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    return 0
 
 
 def child(project_dir: Path, filter_text: str, count: int, target: Path) -> dict[str, Any]:
@@ -64,7 +53,7 @@ def child(project_dir: Path, filter_text: str, count: int, target: Path) -> dict
 
     def sample() -> None:  # resident memory during the export itself (the id query before it peaks apart)
         while not done.wait(0.05):
-            peak[0] = max(peak[0], _rss_mb())
+            peak[0] = max(peak[0], rss_mb())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -79,8 +68,8 @@ def child(project_dir: Path, filter_text: str, count: int, target: Path) -> dict
         "failed": len(result.failures),
         "export_s": round(wall, 1),
         "rss_before_export_mb": rss_before,
-        "rss_peak_during_export_mb": max(peak[0], _rss_mb()),
-        "rss_after_export_mb": _rss_mb(),
+        "rss_peak_during_export_mb": max(peak[0], rss_mb()),
+        "rss_after_export_mb": rss_mb(),
     }
     project.close()
     return out

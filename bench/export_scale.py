@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -31,17 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-
-def load() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def _rss_mb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    return 0
+from machine import load, rss_mb  # noqa: E402  (bench/ on the path above)
 
 
 def child(project_root: Path, filter_text: str, limit: int) -> dict[str, Any]:
@@ -61,7 +50,7 @@ def child(project_root: Path, filter_text: str, limit: int) -> dict[str, Any]:
     from lorairo.services.project_service import ProjectService
     from lorairo.services.quality_rules import QualityThresholds
 
-    out: dict[str, Any] = {"load_at_start": load(), "rss_start_mb": _rss_mb()}
+    out: dict[str, Any] = {"load_at_start": load(), "rss_start_mb": rss_mb()}
     config = ConfigurationService()
     project = ProjectService(config).open(project_root.name)
     t0 = time.perf_counter()
@@ -86,7 +75,7 @@ def child(project_root: Path, filter_text: str, limit: int) -> dict[str, Any]:
         "sampled": getattr(preview, "sampled", 0),
         "top": preview.tag_frequency[:3],
     }
-    out["rss_after_preview_mb"] = _rss_mb()
+    out["rss_after_preview_mb"] = rss_mb()
     t0 = time.perf_counter()
     service.preview(options.with_changes(min_confidence=0.5), image_id=shown.image_id)
     out["preview_again_s"] = round(time.perf_counter() - t0, 2)
@@ -94,7 +83,7 @@ def child(project_root: Path, filter_text: str, limit: int) -> dict[str, Any]:
     planned, skipped = plan_items(selection.items, options.validated())
     out["plan_export_s"] = round(time.perf_counter() - t0, 2)
     out["planned"] = len(planned) + len(skipped)
-    out["rss_after_plan_mb"] = _rss_mb()
+    out["rss_after_plan_mb"] = rss_mb()
     del planned, skipped
     t0 = time.perf_counter()
     plan = AnnotationService(config, project).plan(ids, ["wd-v1-4-vit-tagger-v2"])

@@ -41,6 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from machine import load  # noqa: E402  (bench/ on the path above)
+
 KINDS = {
     "one tag": lambda r: f'"tag {r.randint(0, 50)}"',
     "two tags": lambda r: f'"tag {r.randint(0, 300)}" "tag {r.randint(0, 30)}"',
@@ -56,10 +58,6 @@ PER_KIND = 12
 # images), ~49k, ~350k (NOT of the commonest tag), ~650k (the commonest tag).
 FILTER_SIZES = ('"tag 2000"', '"tag 20"', '-"tag 0"', '"tag 0"')
 SAMPLE = 3000
-
-
-def load() -> str:
-    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
