@@ -287,21 +287,7 @@ class AnnotationService:
             raise
         finally:
             writer.close()  # everything received is stored, also when interrupted
-        summary = AnnotationRunSummary(
-            models=tuple(models),
-            annotated=dict(tally.annotated),
-            failed=dict(tally.failed),
-            policy_violations=dict(tally.policy),
-            skipped_done=dict(plan.already_done),
-            skipped_policy=skipped_policy,
-            failure_reasons=dict(tally.reasons),
-            failure_messages={k: list(v) for k, v in tally.messages.items()},
-            cancelled=cancelled,
-            elapsed=time.perf_counter() - started,
-            images=len(tally.images),
-        )
-        _log_failures(summary)
-        return summary
+        return run_summary(models, plan, tally, skipped_policy=skipped_policy, cancelled=cancelled, started=started)
 
     def _run_batch(
         self,
@@ -488,6 +474,34 @@ def _finish_on_interrupt(call: Callable[[], T], stop: threading.Event | None) ->
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def run_summary(
+    models: Sequence[str],
+    plan: AnnotationPlan,
+    tally: Tally,
+    *,
+    skipped_policy: dict[str, int],
+    cancelled: bool,
+    started: float,
+) -> AnnotationRunSummary:
+    """The summary of a finished (or cancelled) run from what its writer counted, its failures logged: the same
+    for every engine (local, Ray). `started` is the run's `time.perf_counter()` at its start."""
+    summary = AnnotationRunSummary(
+        models=tuple(models),
+        annotated=dict(tally.annotated),
+        failed=dict(tally.failed),
+        policy_violations=dict(tally.policy),
+        skipped_done=dict(plan.already_done),
+        skipped_policy=skipped_policy,
+        failure_reasons=dict(tally.reasons),
+        failure_messages={k: list(v) for k, v in tally.messages.items()},
+        cancelled=cancelled,
+        elapsed=time.perf_counter() - started,
+        images=len(tally.images),
+    )
+    _log_failures(summary)
+    return summary
 
 
 def _log_failures(summary: AnnotationRunSummary) -> None:

@@ -41,7 +41,7 @@ from lorairo.services.filter_sql import (
     tag_match,
     tags_only,
 )
-from lorairo.services.quality_rules import QualityThresholds
+from lorairo.services.quality_rules import METRIC_COLUMNS, QualityThresholds
 
 if TYPE_CHECKING:
     import numpy as np
@@ -432,16 +432,7 @@ class ImageQueryService:
         return [(shown[str(key)][1] if str(key) in shown else str(key), int(n)) for key, n in counted]
 
 
-QUALITY_COLUMNS = (
-    "sharpness",
-    "brightness",
-    "clipped_dark",
-    "clipped_bright",
-    "entropy",
-    "saturation",
-    "jpeg_quality",
-    "border_fraction",
-)
+QUALITY_COLUMNS = METRIC_COLUMNS  # the metrics ImageRow.quality holds
 
 _ROW_FIELDS = (
     "id",

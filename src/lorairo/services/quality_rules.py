@@ -74,6 +74,18 @@ CHECK_INFO: dict[str, tuple[str, float, float, float]] = {
 }
 assert set(CHECK_THRESHOLD) == set(QUALITY_CHECKS) == set(CHECK_INFO)
 
+#: The measured columns of `image_quality` (one row per image), in table order.
+METRIC_COLUMNS = (
+    "sharpness",
+    "brightness",
+    "clipped_dark",
+    "clipped_bright",
+    "entropy",
+    "saturation",
+    "jpeg_quality",
+    "border_fraction",
+)
+
 _METRIC = "EXISTS (SELECT 1 FROM image_quality q WHERE q.image_id = i.id AND ({}))"
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lorairo.database.schema import ImageQualityRecord
 from lorairo.services.filter_language import QUALITY_CHECKS
-from lorairo.services.quality_rules import QualityThresholds, check_sql, counts_sql
+from lorairo.services.quality_rules import METRIC_COLUMNS, QualityThresholds, check_sql, counts_sql
 from lorairo.storage.layout import image_path
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class QualityService:
                 reason = str(getattr(exc, "detail", "") or exc) or type(exc).__name__
                 if isinstance(exc, OSError) and exc.strerror:
                     reason = f"cannot read {exc.filename or file_path}: {exc.strerror}"
-                rows.append({"image_id": image_id, **dict.fromkeys(_METRIC_COLUMNS), "error": reason})
+                rows.append({"image_id": image_id, **dict.fromkeys(METRIC_COLUMNS), "error": reason})
                 result.failures.append((image_id, file_name, reason))
             if len(rows) >= _COMMIT_EVERY:
                 self._store(rows)
@@ -113,7 +113,7 @@ class QualityService:
         statement = sqlite_insert(ImageQualityRecord).values([{**r, "measured_at": now} for r in rows])
         statement = statement.on_conflict_do_update(
             index_elements=["image_id"],
-            set_={c: statement.excluded[c] for c in (*_METRIC_COLUMNS, "error", "measured_at")},
+            set_={c: statement.excluded[c] for c in (*METRIC_COLUMNS, "error", "measured_at")},
         )
         with self.project.db.session(write=True) as s:
             s.execute(statement)
@@ -145,15 +145,3 @@ class QualityService:
                     )
                 ).scalar_one()
             )
-
-
-_METRIC_COLUMNS = (
-    "sharpness",
-    "brightness",
-    "clipped_dark",
-    "clipped_bright",
-    "entropy",
-    "saturation",
-    "jpeg_quality",
-    "border_fraction",
-)

@@ -47,8 +47,8 @@ from lorairo.services.annotation_service import (
     AnnotationService,
     BatchCallback,
     ProgressCallback,
-    _log_failures,
     result_keys,
+    run_summary,
 )
 from lorairo.services.annotation_writer import ResultWriter, Tally
 from lorairo.storage.layout import image_path
@@ -336,21 +336,9 @@ def _run(
                         writer.put(image_id, ModelOutput(name, error_code=WORKER_DIED, error_message=message))
     finally:
         writer.close()
-    summary = AnnotationRunSummary(
-        models=tuple(models),
-        annotated=dict(tally.annotated),
-        failed=dict(tally.failed),
-        policy_violations=dict(tally.policy),
-        skipped_done=dict(plan.already_done),
-        skipped_policy=dict.fromkeys(models, 0),
-        failure_reasons=dict(tally.reasons),
-        failure_messages={k: list(v) for k, v in tally.messages.items()},
-        cancelled=cancelled,
-        elapsed=time.perf_counter() - started,
-        images=len(tally.images),
+    return run_summary(
+        models, plan, tally, skipped_policy=dict.fromkeys(models, 0), cancelled=cancelled, started=started
     )
-    _log_failures(summary)
-    return summary
 
 
 def _left_rows(rows: list[dict], expected: dict[int, set[str]]) -> list[dict]:
