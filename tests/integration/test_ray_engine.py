@@ -281,6 +281,28 @@ def test_cancel_half_way_then_resume_has_no_duplicates(ray_cluster: object, tmp_
         proj.close()
 
 
+def test_each_stored_batch_holds_at_most_rows_per_batch_images(ray_cluster: object, tmp_path: Path) -> None:
+    """6 images at 4 per batch are two blocks of 3: each is its own batch, stored (and reported) as it finishes.
+    Ray Data used to bundle both blocks into one task of 6 images (batch_size=4 waited for a second block), so the
+    first results came only when every image of the run was done."""
+    from lorairo.services.annotation_engines.ray_engine import run_on_ray
+
+    config, proj = _project("batches", tmp_path)
+    done: list[int] = []
+    try:
+        run_on_ray(
+            AnnotationService(config, proj),
+            list(_ids(proj).values()),
+            ["open-nsfw"],
+            _options(rows_per_batch=4),
+            progress=lambda stored, _total, _message: done.append(stored),
+        )
+        steps = [b - a for a, b in zip([0, *done], done, strict=False)]
+        assert sum(steps) == len(PHOTOS) and len(steps) == 2 and max(steps) <= 4, done
+    finally:
+        proj.close()
+
+
 def test_killed_worker_survived_and_only_the_poison_image_recorded(
     ray_cluster: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
