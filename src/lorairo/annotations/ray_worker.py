@@ -49,6 +49,9 @@ TEST_HOOKS = (CRASH_ONCE_ENV, CRASH_ON_KEY_ENV, HOLD_AFTER_FIRST_ENV)
 DECODE_THREADS = 4  # per replica: file reads and PNG/JPEG decoding release the GIL
 
 
+UNREADABLE_COLUMN = "unreadable"  # per row: "" or why this node could not open the file (see `_read`)
+
+
 def output_column(model: str) -> str:
     return f"out:{model}"
 
@@ -57,31 +60,25 @@ def node_name() -> str:
     return socket.gethostname()
 
 
+class Unreadable(OSError):
+    """The worker cannot open the image's file (as opposed to a file it opens but cannot decode)."""
+
+
 def _read(path: str, data: bytes) -> Image.Image:
-    """The image decoded, as the local engine's `load_image` does (from the shipped bytes when given)."""
-    image = Image.open(io.BytesIO(data) if data else Path(path))
+    """The image decoded, as the local engine's `load_image` does (from the shipped bytes when given).
+
+    Raises:
+        Unreadable: the file cannot be opened or read on this node (missing, not a file, no permission), the
+            sign of a project this node does not see at the driver's path, which the driver tells apart.
+    """
+    if not data:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise Unreadable(str(exc)) from exc
+    image = Image.open(io.BytesIO(data))
     image.load()
     return image
-
-
-def check_paths(paths: Sequence[str]) -> list[str]:
-    """The paths this worker cannot read (the up-front shared-filesystem check)."""
-    missing = []
-    for path in paths:
-        try:
-            with Path(path).open("rb") as fh:
-                fh.read(1)
-        except OSError:
-            missing.append(path)
-    return missing
-
-
-def warm_up(model_files: Sequence[str]) -> str:
-    """What a replica's constructor does before its models load (import and configure image-annotator-lib), run as a
-    plain task while the driver still plans: Ray gives the job's idle worker processes to new actors, so the
-    replica can start in a process that has already paid for these imports. Returns the node's name."""
-    ai_annotator.configure({}, [Path(f) for f in model_files])
-    return node_name()
 
 
 class ModelReplica:
@@ -114,6 +111,7 @@ class ModelReplica:
         keys = [str(k) for k in batch["key"]]
         wanted = [tuple(m for m in str(batch["models"][i]).split(",") if m in self.models) for i in range(n)]
         outputs: dict[str, list[bytes]] = {m: [b""] * n for m in self.models}
+        unreadable = [""] * n
         self._crash_hooks(keys)
         reads = [
             self._pool.submit(_read, str(batch["path"][i]), bytes(batch["data"][i])) if wanted[i] else None
@@ -126,6 +124,8 @@ class ModelReplica:
             try:
                 images[i] = future.result()
             except Exception as exc:  # missing, truncated or undecodable: a per-image failure, the run goes on
+                if isinstance(exc, Unreadable):
+                    unreadable[i] = str(exc)
                 message = f"{batch['path'][i]}: cannot read image ({exc}) on node {self.node}"
                 for name in wanted[i]:
                     outputs[name][i] = pickle.dumps(
@@ -153,6 +153,7 @@ class ModelReplica:
                 image.close()
         return {
             "image_id": batch["image_id"],
+            UNREADABLE_COLUMN: np.array(unreadable, dtype=object),
             **{output_column(m): np.array(v, dtype=object) for m, v in outputs.items()},
         }
 

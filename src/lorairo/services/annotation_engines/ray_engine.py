@@ -21,6 +21,7 @@ import queue
 import socket
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,10 +34,9 @@ from sqlalchemy import select
 from lorairo.annotations.ai_annotator import ModelOutput
 from lorairo.annotations.ray_worker import (
     TEST_HOOKS,
-    check_paths,
+    UNREADABLE_COLUMN,
     output_column,
     replica_class,
-    warm_up,
 )
 from lorairo.database.chunks import chunked
 from lorairo.database.schema import ImageRecord
@@ -116,6 +116,12 @@ def require_ray() -> Any:
     # node, before the first batch) and polls a Prometheus endpoint the cluster may not have; the env switch is
     # Ray Data's own (ray.data._internal.usage.collector.usage_collection_disabled).
     os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
+    # Ray 2.60 deprecates both ways of giving map_batches' actors Ray options (`ray_remote_args_fn` and the
+    # `**ray_remote_args` keywords), and its new named parameters have no max_task_retries / max_restarts: there
+    # is no non-deprecated way yet to bound the retries of a batch that kills its worker (Ray Data's default
+    # retries it forever). `_stream` keeps the option; this filters that one warning (re-added each call:
+    # `filterwarnings` replaces an identical filter, and pytest resets filters per test).
+    warnings.filterwarnings("ignore", message=r"`ray_remote_args_fn` is deprecated", category=DeprecationWarning)
     import ray
 
     return ray
@@ -234,17 +240,19 @@ def _rows(service: AnnotationService, ordered: list[int], work: dict[int, list[s
     return rows
 
 
-def _check_shared_paths(ray: Any, rows: list[dict]) -> None:
-    """One worker must see the first images at the driver's paths, or the user must pass --ship-bytes."""
-    sample = [r["path"] for r in rows[:3] if Path(r["path"]).exists()]
-    if not sample:
-        return
-    missing = ray.get(ray.remote(num_cpus=0.1)(check_paths).remote(sample))
-    if missing:
-        raise RayEngineError(
-            f"a Ray worker cannot read {missing[0]}: put the project on a filesystem every node mounts at the "
-            "same path, or pass --ship-bytes to send the images through Ray's object store"
-        )
+def _check_shared_paths(batch: dict[str, Any], rows_by_id: dict[int, dict]) -> None:
+    """A file the replica could not open that exists here: the workers do not see the project at the driver's paths.
+    Checked on every batch before any of it is stored (a replica's first batch is the up-front check, on the node
+    that runs it; a separate check task cost a worker process and a round trip before the replica could start), so
+    the run stops saying what to do instead of recording every image as unreadable. A file missing here too is a
+    per-image failure like in a local run."""
+    for image_id, why in zip(batch["image_id"], batch[UNREADABLE_COLUMN], strict=True):
+        path = str(rows_by_id[int(image_id)]["path"])
+        if why and Path(path).exists():
+            raise RayEngineError(
+                f"a Ray worker cannot read {path} ({why}): put the project on a filesystem every node mounts at "
+                "the same path, or pass --ship-bytes to send the images through Ray's object store"
+            )
 
 
 def _run(
@@ -259,9 +267,6 @@ def _run(
     on_batch: BatchCallback | None,
 ) -> AnnotationRunSummary:
     model_files = [str(p) for p in _model_files(service)]
-    # Started first, not waited for: the replica's imports run in a pooled worker while this driver imports Ray
-    # Data and plans (num_cpus=0: it takes no CPU slot from the replicas).
-    ray.remote(num_cpus=0)(warm_up).remote(model_files)
     importlib.import_module("ray.data")  # loads the submodule, so `ray.data` resolves on the module passed in
 
     started = time.perf_counter()
@@ -279,10 +284,9 @@ def _run(
     rows = _rows(service, ordered, work, options.ship_bytes)
     writer = ResultWriter(service.store_outputs, tally, on_batch)
     logger.info("ray engine: {} images with {} ({} image-model pairs)", len(rows), models, total)
+    rows_by_id = {row["image_id"]: row for row in rows}
     try:
         if rows:
-            if not options.ship_bytes:
-                _check_shared_paths(ray, rows)
             ctx = ray.data.DataContext.get_current()
             ctx.max_errored_blocks = -1  # a batch that kills its worker every time is skipped, then recorded
             ctx.enable_progress_bars = False
@@ -299,6 +303,8 @@ def _run(
                 stream = _stream(ray, left, models, options, replicas, model_files, rows_per_batch)
                 try:
                     for batch in _watched(stream, gcs):
+                        if not options.ship_bytes:
+                            _check_shared_paths(batch, rows_by_id)
                         count = _put(batch, models, writer, expected)
                         writer.flush()  # stored before progress says so
                         stored_pairs += count
@@ -358,10 +364,13 @@ def _stream(
     """The results of one pass over `rows`, batch by batch as the replicas finish them."""
     hooks = {k: v for k, v in os.environ.items() if k in TEST_HOOKS}
     retries = options.max_retries
+    # One block of at most rows_per_batch rows per batch (batch_size=None: a block is a batch). With
+    # batch_size=rows_per_batch, Ray Data bundled two of these blocks (each a row or two short of it, as
+    # from_items splits evenly) into every task, so each batch, the first included, was twice as long to wait for.
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // rows_per_batch)))
     ds = ds.map_batches(
         replica_class(models, model_files),
-        batch_size=rows_per_batch,
+        batch_size=None,
         # One batch in flight per replica: a worker that dies takes only the batch it was running with it
         # (queued batches would use up their retries on a neighbour's crash).
         compute=ray.data.ActorPoolStrategy(size=replicas, max_tasks_in_flight_per_actor=1),
