@@ -552,7 +552,12 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     results["select_all"] = stall.stop() | {"selected": window.status.selection_label.text()}
 
     # the dataset tags panel counted again (as after an edit), then the Statistics view opened (it computes only
-    # when shown: the whole project's figures and the resolution scatter)
+    # when shown: the whole project's figures and the resolution scatter). Each from a quiet window: nothing
+    # selected and the work Ctrl+A started (the panels' look at 1M selected images) finished.
+    window.select_none_action.trigger()
+    pump_for(app, 0.5)
+    pools = window.jobs._pools.values()  # every pool's threads (the code before this bench had no public check)
+    pump_until(app, lambda: all(pool.activeThreadCount() == 0 for pool in pools), 60)
     if tags_panel is not None:
         counted: list[int] = []
         tags_panel.loaded.connect(counted.append)
