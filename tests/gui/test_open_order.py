@@ -25,9 +25,7 @@ def _record_jobs(window: Any) -> list[str]:
     return seen
 
 
-def test_side_panels_count_after_the_grids_first_result_and_a_hidden_problems_panel_not_at_all(
-    qtbot, window
-) -> None:  # type: ignore[no-untyped-def]
+def test_side_panels_count_after_the_grids_first_result_and_a_hidden_problems_panel_not_at_all(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     project = ProjectService(window.config).create("order")
     insert_images(project, [["cat"], ["dog", "cat"], []])
     project.close()
