@@ -551,6 +551,35 @@ def run_gui(workdir: Path, import_folder: Path) -> dict[str, object]:
     pump_for(app, 1.5)  # past the selection debounce: the panels' work on the selection is measured too
     results["select_all"] = stall.stop() | {"selected": window.status.selection_label.text()}
 
+    # the dataset tags panel counted again (as after an edit), then the Statistics view opened (it computes only
+    # when shown: the whole project's figures and the resolution scatter). Each from a quiet window: nothing
+    # selected and the work Ctrl+A started (the panels' look at 1M selected images) finished.
+    window.select_none_action.trigger()
+    pump_for(app, 0.5)
+    pools = window.jobs._pools.values()  # every pool's threads (the code before this bench had no public check)
+    pump_until(app, lambda: all(pool.activeThreadCount() == 0 for pool in pools), 60)
+    if tags_panel is not None:
+        counted: list[int] = []
+        tags_panel.loaded.connect(counted.append)
+        stall.start()
+        t0 = time.perf_counter()
+        tags_panel.reload()
+        pump_until(app, lambda: bool(counted), 60)
+        seconds = time.perf_counter() - t0
+        pump_for(app, 0.5)
+        results["tags_panel_refresh"] = stall.stop() | {"seconds": round(seconds, 3)}
+    statistics_view = getattr(review, "statistics", None)
+    if statistics_view is not None:
+        plotted: list[object] = []
+        statistics_view.loaded.connect(plotted.append)
+        stall.start()
+        t0 = time.perf_counter()
+        review.statistics_dock.show()
+        pump_until(app, lambda: bool(plotted), 120)
+        seconds = time.perf_counter() - t0
+        pump_for(app, 0.5)
+        results["statistics_shown"] = stall.stop() | {"seconds": round(seconds, 3)}
+
     results["rss_mb"] = round(process.memory_info().rss / 2**20, 1)
     results["rss_mb_by_step"] = rss
     if os.environ.get("BENCH_TRACE_STALLS"):
@@ -571,6 +600,13 @@ def main() -> None:
         help="copy this database made by the generator (same --images) instead of generating the project",
     )
     parser.add_argument("--trace-stalls", action="store_true", help="print where the GUI thread was when late")
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="processes spinning at normal priority during the GUI measurement: the same load for a before and "
+        "an after run on a shared machine (other sessions' jobs come and go)",
+    )
     parser.add_argument("--child-launch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-gui", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -587,8 +623,14 @@ def main() -> None:
         build_project(args.workdir, args.images)
     make_import_folder(args.workdir, args.import_files)
     launch = measure_launch(args.workdir)
-    results = run_child(Path(__file__), args.workdir, "--child-gui", args.trace_stalls)
-    results = {"window_shown_s": [round(x, 2) for x in launch], **results}
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        results = run_child(Path(__file__), args.workdir, "--child-gui", args.trace_stalls)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    results = {"window_shown_s": [round(x, 2) for x in launch], "busy_processes": args.busy, **results}
     print(json.dumps(results, indent=2))
 
 

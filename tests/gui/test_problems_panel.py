@@ -30,6 +30,8 @@ def test_problems_panel_counts_previews_and_filters_the_grid(qtbot, window) -> N
     project.close()
     panel = window.problems
     assert window.problems_dock.toggleViewAction() in window.view_menu.actions()
+    window.problems_dock.show()
+    window.problems_dock.raise_()  # a tab behind the details at first: it counts only when shown
     with qtbot.waitSignal(panel.counts_loaded, timeout=10_000) as loaded:
         window.open_project("problems")
     counts = loaded.args[0]

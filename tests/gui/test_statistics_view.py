@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lorairo.database.schema import QualityScoreRecord
 from lorairo.gui.session import ProjectSession
@@ -93,3 +95,27 @@ def test_the_resolution_scatter_plots_distinct_sizes_at_most_a_few_thousand(qtbo
 
     view.show_stats(DatasetStats(image_count=200_000, tags=(), widths=tuple(widths), heights=tuple(heights)))
     assert view.size_item is not None and 0 < len(view.size_item.data) <= MAX_PLOTTED_SIZES
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 70_000), st.integers(1, 70_000)), max_size=300),
+    st.integers(1, 40),
+)
+def test_size_points_are_the_snapped_sizes_counted(sizes: list[tuple[int, int]], limit: int) -> None:
+    """Against a plain count of (width, height) pairs snapped to the grid that fits `limit` points: same points,
+    same counts, in width-then-height order (the packed int64 keys must not mix the two)."""
+    from collections import Counter
+
+    from lorairo.gui.widgets.statistics import size_points
+
+    x, y, images = size_points([w for w, _h in sizes], [h for _w, h in sizes], limit)
+    step = 1
+    while True:
+        counted = Counter(((w + step // 2) // step * step, (h + step // 2) // step * step) for w, h in sizes)
+        if len(counted) <= limit:
+            break
+        step *= 2
+    assert list(zip(x.tolist(), y.tolist(), images.tolist(), strict=True)) == [
+        (w, h, n) for (w, h), n in sorted(counted.items())
+    ]

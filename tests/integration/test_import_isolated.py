@@ -75,6 +75,35 @@ def test_cancel_reaches_the_child(tmp_path: Path) -> None:
     assert summary.status == "cancelled"
 
 
+def test_a_background_import_yields_the_cpu_to_the_app(tmp_path: Path) -> None:
+    """The desktop app's import (background=True) runs below the app's CPU priority, so the GUI thread is
+    scheduled first on busy cores; a foreground call keeps the caller's priority."""
+    import psutil
+
+    from lorairo.services.importing.isolated import BACKGROUND_NICENESS
+
+    config, root = _project(tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):  # enough work that the child is still importing when its first report arrives
+        gen.write_jpeg(src / f"{i}.jpg", 320, 240, seed=i)
+    ours = psutil.Process().nice()
+    for background, expected in ((True, ours + BACKGROUND_NICENESS), (False, ours)):
+        seen: list[int] = []
+
+        def look(*_report: object, seen: list[int] = seen) -> None:
+            if not seen:
+                seen.extend(psutil.Process(pid).nice() for pid in _children())
+
+        summary = import_in_child(config.config_path, "isolated", root, [src], progress=look, background=background)
+        assert summary.status == "completed"
+        assert seen == [expected]
+        src = tmp_path / f"again-{background}"  # new files, so the second import works as much as the first
+        src.mkdir()
+        for i in range(20):
+            gen.write_jpeg(src / f"{i}.jpg", 320, 240, seed=100 + i)
+
+
 def _children() -> list[int]:
     """This process's spawned import child (not the resource tracker, not the pool's grandchildren)."""
     import psutil

@@ -53,7 +53,14 @@ class ImportController(QObject):
         def work(ctx: JobContext) -> ImportSummary:
             # In a child process: the import's Python work in a thread here stalled the grid (GIL).
             return import_in_child(
-                config_path, name, root, targets, progress=ctx.progress, cancel=ctx.cancel, on_batch=ctx.emit
+                config_path,
+                name,
+                root,
+                targets,
+                progress=ctx.progress,
+                cancel=ctx.cancel,
+                on_batch=ctx.emit,
+                background=True,  # the GUI thread before the import's processes when the cores are busy
             )
 
         self.job = self.session.jobs.submit(

@@ -250,6 +250,12 @@ class MainWindow(QMainWindow):
         dock = self._dock("Problems", "problems_dock", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         if self.panel_docks:
             self.tabifyDockWidget(next(iter(self.panel_docks.values())), dock)
+            # Tabifying put Problems in front of the details at every start; the details stay in front, and a
+            # hidden Problems tab counts nothing (1.7 s of a worker's CPU per count at 1M images).
+            if "DetailsPanel" in self.panel_docks:
+                self.panel_docks["DetailsPanel"].raise_()
+                self.problems.set_shown(False)
+        dock.visibilityChanged.connect(self.problems.set_shown)  # also when its tab is chosen or left
         self.problems_dock = dock
         self.view_menu.addAction(dock.toggleViewAction())
 

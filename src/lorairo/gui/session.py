@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMetaMethod, QObject, Signal
+from PySide6.QtCore import QMetaMethod, QObject, QTimer, Signal
 
 from lorairo.gui.workers import JobContext, JobManager
 from lorairo.services.changes import Changes
@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # SQLAlchemy and Alembic load on first use, after the window 
     from lorairo.services.project_service import Project, ProjectService
 
 
+SETTLE_FALLBACK_MS = 5000  # project_settled at the latest this long after project_changed
+
+
 class ProjectSession(QObject):
     """Current project + services. `project_changed(Project | None)` after open/create/close."""
 
@@ -31,6 +34,10 @@ class ProjectSession(QObject):
     images_changed = Signal(object)  # list[int] of images whose data changed (edits, annotation, import)
     images_added = Signal(object)  # list[int] of images new in the project (import batches)
     item_failed = Signal(str, str, str)  # where (e.g. a model name), message, item (file / image): errors panel
+    #: The project's grid has its first whole result (or no grid waits for one): the side panels' counts and
+    #: listings start now. Started with `project_changed` at 1M images they ran beside the grid's id list on two
+    #: cores, and the GUI thread waited for the GIL and a core (stalls of 100-220 ms while opening).
+    project_settled = Signal(object)
 
     def __init__(self, config: ConfigurationService, jobs: JobManager, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +47,10 @@ class ProjectSession(QObject):
         self._projects_lock = threading.Lock()
         self.project: Project | None = None
         self.query: ImageQueryService | None = None
+        self._grid_waits = False  # a grid shows this session's projects and reports its first result
+        self.settled = True  # project_settled was emitted for the current project
+        self._settle_timer = QTimer(self, singleShot=True, interval=SETTLE_FALLBACK_MS)
+        self._settle_timer.timeout.connect(self.grid_settled)
 
     @property
     def projects(self) -> ProjectService:
@@ -87,7 +98,23 @@ class ProjectSession(QObject):
             self.query = None
         if old is not None and old is not project:
             old.close()
+        self.settled = False
         self.project_changed.emit(project)
+        if project is None or not self._grid_waits:
+            self.grid_settled()
+        else:
+            self._settle_timer.start()  # in case the grid's query never answers (it failed: reported)
+
+    def wait_for_grid(self) -> None:
+        """Called by the grid that shows this session's projects: `project_settled` follows its `grid_settled()`."""
+        self._grid_waits = True
+
+    def grid_settled(self) -> None:
+        """The grid has the current project's first whole result: emit `project_settled` (once per project)."""
+        self._settle_timer.stop()
+        if not self.settled:
+            self.settled = True
+            self.project_settled.emit(self.project)
 
     def close(self) -> None:
         self.set_project(None)

@@ -101,6 +101,7 @@ class ImageBrowser(QWidget):
         self.grid.selection_changed.connect(self.selection_changed)
         session.project_changed.connect(self._project_changed)
         session.changed.connect(self._changed)
+        session.wait_for_grid()  # the side panels count once this grid has a project's first whole result
 
     def project_opened(self, project: object) -> None:
         """Show `project` (the browser is created after the first project_changed, so this is public)."""
@@ -197,6 +198,7 @@ class ImageBrowser(QWidget):
             action = (f"Compute embeddings ({model})", lambda: self.compute_embeddings(model)) if model else None
             self.filter_bar.show_error(result.message, action)
             self.query_failed.emit(result.message)
+            self.session.grid_settled()
             return
         if result.note:
             self.filter_bar.show_error(result.note, note=True)
@@ -208,6 +210,7 @@ class ImageBrowser(QWidget):
         self.filter_bar.set_count(len(index), total)
         self.counts_changed.emit(len(index), total)
         self.query_finished.emit(len(index))
+        self.session.grid_settled()
 
     def _replace_keeping_view(self, index: IdIndex) -> None:
         """Show `index` in place of the current list with the same scroll position, current image and the

@@ -45,6 +45,8 @@ from lorairo.services.statistics_service import (
 RELOAD_DELAY_MS = 500
 MAX_PLOTTED_SIZES = 5_000  # points the resolution scatter draws; more only repaint the same pixels
 ROW_PIXELS = 18  # height a tag's bar needs for its label to be readable
+_HEIGHT_BITS = 32  # size_points packs width and height (pixels, < 2**31) into one int64
+_HEIGHT_MASK = (1 << _HEIGHT_BITS) - 1
 SCORE_COLORS = ("#3b6fb6", "#d35400", "#2e7d32", "#8e44ad", "#c0392b", "#16a085")
 
 
@@ -52,16 +54,21 @@ def size_points(widths: Any, heights: Any, limit: int = MAX_PLOTTED_SIZES) -> tu
     """(x, y, images) for the resolution scatter: one point per distinct width x height with how many images
     have it, at most `limit` points (sizes snapped to a coarser pixel grid until they fit). Run on the worker: at
     1M images the statistics hold 200k sizes, and plotting them on the GUI thread stalled it ~1 s."""
-    sizes = np.column_stack((np.asarray(widths, dtype=np.int64), np.asarray(heights, dtype=np.int64)))
-    if not len(sizes):
+    width, height = np.asarray(widths, dtype=np.int64), np.asarray(heights, dtype=np.int64)
+    if not len(width):
         empty = np.empty(0, dtype=float)
         return empty, empty, empty
     step = 1
     while True:
-        snapped = sizes if step == 1 else (sizes + step // 2) // step * step
-        points, counts = np.unique(snapped, axis=0, return_counts=True)
-        if len(points) <= limit:
-            return points[:, 0].astype(float), points[:, 1].astype(float), counts.astype(float)
+        w, h = (
+            (width, height) if step == 1 else ((width + step // 2) // step * step, (height + step // 2) // step * step)
+        )
+        # One int64 key per size: np.unique(axis=0) sorts rows as a structured dtype, which holds the GIL
+        # (160 ms for 200k sizes, the 290 ms GUI stall when the Statistics view opened at 1M); a plain int64
+        # sort releases it and is ten times faster.
+        keys, counts = np.unique(w << _HEIGHT_BITS | h, return_counts=True)
+        if len(keys) <= limit:
+            return (keys >> _HEIGHT_BITS).astype(float), (keys & _HEIGHT_MASK).astype(float), counts.astype(float)
         step *= 2
 
 

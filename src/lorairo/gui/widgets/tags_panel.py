@@ -216,13 +216,22 @@ class TagsPanel(QWidget):
         self._timer = QTimer(self, singleShot=True, interval=RELOAD_DELAY_MS)
         self._timer.timeout.connect(self.reload)
         session.changed.connect(self._session_changed)
-        session.project_changed.connect(lambda _p: self.reload())
+        # Counted once the grid has the new project's first result: at 1M images the count started with the grid's
+        # id list competed with it for the GIL and the two cores (docs/benchmarks.md, GUI stalls at 1M).
+        session.project_changed.connect(self._project_changed)
+        session.project_settled.connect(lambda _p: self.reload())
         self.reload()
 
     def sizeHint(self) -> QSize:
         return QSize(300, 480)  # room for a tag name, its count and category side by side
 
     # --- loading ---------------------------------------------------------------------------------------
+
+    def _project_changed(self, _project: object) -> None:
+        """The last project's tags go at once (a click on one would filter the new project by it)."""
+        self._generation += 1
+        self.model.set_tags([])
+        self.summary.setText("")
 
     def _session_changed(self, changes: Changes) -> None:
         if changes.tags or changes.added or changes.removed:

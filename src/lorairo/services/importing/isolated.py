@@ -10,6 +10,7 @@ does, and dies with its parent (the pool's initializer does the same for the dec
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,11 @@ from lorairo.exceptions import ImageProcessingError
 from lorairo.services.importing.summary import ImportSummary
 
 _POLL_S = 0.1
+#: Niceness of a background import (the child and its decoding processes, which inherit it). At the default 0
+#: its three busy processes took the cores from the desktop app's GUI thread on a 2-core machine: the thread
+#: waited 20-60 ms on the run queue per event-loop pass while importing into a 1M project (docs/benchmarks.md).
+#: At 5 the scheduler lets the GUI thread in first; with idle cores the import runs as fast as before.
+BACKGROUND_NICENESS = 5
 
 
 def import_in_child(
@@ -31,8 +37,10 @@ def import_in_child(
     progress: Callable[[int, int, str], None] | None = None,
     cancel: threading.Event | None = None,
     on_batch: Callable[[list[int]], None] | None = None,
+    background: bool = False,
 ) -> ImportSummary:
     """Import `paths` into the project at `project_root` from a child process; callbacks run in this thread.
+    `background`: the child and its workers run at a lower CPU priority (BACKGROUND_NICENESS) than this process.
 
     Raises ImageProcessingError with the child's message, or when the child dies without an answer."""
     context = multiprocessing.get_context("spawn")  # a fork of a GUI process would copy its threads' locks
@@ -40,7 +48,7 @@ def import_in_child(
     stop = context.Event()
     child = context.Process(
         target=_child_main,
-        args=(str(config_path), project_name, str(project_root), [str(p) for p in paths], events, stop),
+        args=(str(config_path), project_name, str(project_root), [str(p) for p in paths], events, stop, background),
         name="lorairo-import",
     )
     child.start()
@@ -85,6 +93,7 @@ def _child_main(
     paths: list[str],
     events: Any,
     stop: Any,
+    background: bool = False,
 ) -> None:
     from lorairo.database.engine import Database
     from lorairo.services.configuration_service import ConfigurationService
@@ -94,6 +103,11 @@ def _child_main(
     from lorairo.utils.log import setup_from_config
 
     init_worker()  # die with the app
+    if background:
+        try:
+            os.nice(BACKGROUND_NICENESS)  # inherited by the decoding processes this child starts
+        except (OSError, AttributeError):  # no nice() on this platform: the import runs at normal priority
+            pass
     root = Path(project_root)
     project = None
     try:

@@ -75,9 +75,12 @@ class AnnotatePanel(QWidget):
         self._estimate_timer = QTimer(self, singleShot=True, interval=300)
         self._estimate_timer.timeout.connect(self._estimate)
         session.project_changed.connect(self._project_changed)
+        session.project_settled.connect(self._project_settled)
         self._unsubscribe = session.config.subscribe(self._setting_changed)
         self.destroyed.connect(lambda *_: self._unsubscribe())
         self._project_changed(session.project)
+        if session.settled:
+            self._project_settled(session.project)
 
     # --- layout ------------------------------------------------------------------------------------------
 
@@ -190,6 +193,11 @@ class AnnotatePanel(QWidget):
         self.setEnabled(project is not None)
         self.summary.clear()
         self.progress.reset()
+
+    def _project_settled(self, project: object) -> None:
+        """The model list and batch jobs once the grid shows the project's first result: listing the models
+        imports the annotator library (0.4 s of a worker's CPU), which at 1M images competed with the grid's id
+        list for the GIL and the two cores."""
         if project is not None:
             self.refresh_models()
             self.batches.reload()
