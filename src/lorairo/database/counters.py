@@ -223,8 +223,37 @@ STATS_BACKFILL: tuple[str, ...] = (
     "WHERE q.scale_max > q.scale_min GROUP BY 1, 2, 3, 4",
 )
 
-#: Every trigger a project has (0013's and 0015's), in creation order.
-ALL_TRIGGERS: dict[str, str] = {**TRIGGERS, **STATS_TRIGGERS}
+
+def _dirty(image_id: str) -> str:
+    """Record that the image's tag rows changed: a new row with the next revision, the image's older rows gone
+    (at most one row per image). The new row is inserted first, so the revision always grows past every revision
+    a reader has seen, also when the image's row was the newest."""
+    return (
+        f"INSERT INTO tag_dirty (image_id) VALUES ({image_id});\n"
+        f"DELETE FROM tag_dirty WHERE image_id = {image_id} AND rev < (SELECT max(rev) FROM tag_dirty);\n"
+    )
+
+
+#: The images whose tag rows changed, by revision (alembic 0016), for the in-memory tag index
+#: (services/live_tag_index.py): an index built at revision R re-reads only the images of rows with rev > R.
+#: Any change of a tag row counts (a rejected row too: simpler, and rejections are rare); an FK cascade of an
+#: image delete fires the delete trigger per tag row, so deleted images are seen (tag_dirty has no foreign key).
+DIRTY_TRIGGERS: dict[str, str] = {
+    "trg_tags_dirty_insert": "CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags BEGIN\n"
+    + _dirty("NEW.image_id")
+    + "END",
+    "trg_tags_dirty_delete": "CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags BEGIN\n"
+    + _dirty("OLD.image_id")
+    + "END",
+    "trg_tags_dirty_update": (
+        "CREATE TRIGGER trg_tags_dirty_update AFTER UPDATE OF tag, tag_key, image_id, is_rejected ON tags "
+        "WHEN OLD.tag IS NOT NEW.tag OR OLD.tag_key IS NOT NEW.tag_key OR OLD.image_id IS NOT NEW.image_id "
+        "OR OLD.is_rejected IS NOT NEW.is_rejected BEGIN\n" + _dirty("OLD.image_id") + _dirty("NEW.image_id") + "END"
+    ),
+}
+
+#: Every trigger a project has (0013's, 0015's and 0016's), in creation order.
+ALL_TRIGGERS: dict[str, str] = {**TRIGGERS, **STATS_TRIGGERS, **DIRTY_TRIGGERS}
 
 #: Fill the counters from the rows (the migration of an existing project; `lorairo` never needs it otherwise).
 BACKFILL: tuple[str, ...] = (

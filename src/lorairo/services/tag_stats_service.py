@@ -18,6 +18,7 @@ from lorairo.services.filter_scope import FilterScope, filter_scope, scoped_coun
 from lorairo.services.filter_sql import sqlite_value
 from lorairo.services.image_query_service import SORTS as QUERY_SORTS
 from lorairo.services.image_query_service import ImageFilter, ImageQueryService
+from lorairo.services.live_tag_index import LiveTagIndex
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
     from lorairo.database.engine import Database
@@ -65,7 +66,12 @@ class TagStatsService:
             return self.scoped_tags(scope)
 
     def scoped_tags(self, scope: FilterScope) -> list[ProjectTag]:
-        """project_tags over the images of an open scope (the statistics view shares its scope)."""
+        """project_tags over the images of an open scope (the statistics view shares its scope): off the
+        in-memory tag index (services/live_tag_index.py) when it is built, else (while the first one is being
+        built) by grouping the tag rows of the scope's smaller side in SQL. Both are exact."""
+        indexed = LiveTagIndex.of(self.db).counts(scope.conn, SCOPE_TABLE, scope.complement)
+        if indexed is not None:
+            return self._with_categories(indexed)
         counts = scoped_counts(
             scope,
             f"SELECT t.tag, count(DISTINCT t.image_id) FROM {SCOPE_TABLE} s CROSS JOIN tags t ON t.image_id = s.id "

@@ -1,0 +1,71 @@
+# ruff: noqa: E501  (frozen SQL text, one statement per line)
+"""tag_dirty: images whose tag rows changed, by revision, kept by triggers (the in-memory tag index at 1M)
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-11-29 10:45:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+# Frozen copy of lorairo.database.counters.DIRTY_TRIGGERS (a migration never imports application code;
+# tests/unit/test_counters.py checks that the migrated and the created schema have the same triggers).
+TRIGGERS = {
+    "trg_tags_dirty_insert": (
+        "CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags BEGIN\n"
+        "INSERT INTO tag_dirty (image_id) VALUES (NEW.image_id);\n"
+        "DELETE FROM tag_dirty WHERE image_id = NEW.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
+        "END"
+    ),
+    "trg_tags_dirty_delete": (
+        "CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags BEGIN\n"
+        "INSERT INTO tag_dirty (image_id) VALUES (OLD.image_id);\n"
+        "DELETE FROM tag_dirty WHERE image_id = OLD.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
+        "END"
+    ),
+    "trg_tags_dirty_update": (
+        "CREATE TRIGGER trg_tags_dirty_update AFTER UPDATE OF tag, tag_key, image_id, is_rejected ON tags WHEN OLD.tag IS NOT NEW.tag OR OLD.tag_key IS NOT NEW.tag_key OR OLD.image_id IS NOT NEW.image_id OR OLD.is_rejected IS NOT NEW.is_rejected BEGIN\n"
+        "INSERT INTO tag_dirty (image_id) VALUES (OLD.image_id);\n"
+        "DELETE FROM tag_dirty WHERE image_id = OLD.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
+        "INSERT INTO tag_dirty (image_id) VALUES (NEW.image_id);\n"
+        "DELETE FROM tag_dirty WHERE image_id = NEW.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
+        "END"
+    ),
+}
+
+
+def upgrade() -> None:
+    # Nothing to backfill: an index is built from the rows at some revision and reads newer rows only.
+    op.create_table(
+        "tag_dirty",
+        sa.Column("rev", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("image_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("rev"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("idx_tag_dirty_image", "tag_dirty", ["image_id"])
+    op.create_index(
+        "idx_tags_rejected",
+        "tags",
+        ["tag", "image_id", "is_rejected"],
+        sqlite_where=sa.text("is_rejected = 1"),
+    )
+    for statement in TRIGGERS.values():
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for name in TRIGGERS:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+    op.drop_index("idx_tags_rejected", table_name="tags")
+    op.drop_index("idx_tag_dirty_image", table_name="tag_dirty")
+    op.drop_table("tag_dirty")
