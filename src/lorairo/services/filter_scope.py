@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lorairo.database.engine import Database
     from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 
@@ -38,6 +40,7 @@ class FilterScope:
     images: int  # images of the filter
     total: int  # images of the project
     complement: bool
+    ids: np.ndarray  # the filter's image ids, sorted (int64), whichever side the table holds
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         cursor = self.conn.execute(sql, params or {})
@@ -56,7 +59,10 @@ def filter_scope(db: Database, query: ImageQueryService, image_filter: ImageFilt
     `INSERT ... SELECT` of the filter's SQL) and are written into the table in one statement (json_each)."""
     import numpy as np
 
-    ids = np.unique(query.ids_array(image_filter))  # a `similar:` filter's are in ranking order
+    ids = query.ids_array(image_filter)
+    if ids.size > 1 and bool(np.any(ids[1:] <= ids[:-1])):  # a `similar:` filter's are in ranking order
+        ids = np.unique(ids)
+    chosen = ids
     with db.read_engine.connect() as connection:
         conn = connection.connection.driver_connection
         assert isinstance(conn, sqlite3.Connection)
@@ -71,7 +77,8 @@ def filter_scope(db: Database, query: ImageQueryService, image_filter: ImageFilt
                 ids = np.setdiff1d(every, ids, assume_unique=True)
                 total = int(every.size)
             conn.execute(f"INSERT INTO {TABLE} SELECT value FROM json_each(?)", (json.dumps(ids.tolist()),))
-            yield FilterScope(conn, total - int(ids.size) if complement else int(ids.size), total, complement)
+            images = total - int(ids.size) if complement else int(ids.size)
+            yield FilterScope(conn, images, total, complement, chosen)
         finally:
             conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
 

@@ -9,6 +9,7 @@ Qt-free; call from any thread (each call opens its own read connection).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,19 +58,34 @@ class TagStatsService:
         that of its first row in the project (model and sidecar rows, which carry categories, usually come first).
 
         The whole project reads the counters triggers keep (`tag_stats`, database/counters.py): 3,000 rows
-        instead of grouping 9M tag rows at 1M images. A filter's images are evaluated once (filter_scope) and the
-        tag rows of the smaller side counted: the filter's images, or the others subtracted from the counters."""
+        instead of grouping 9M tag rows at 1M images. A filter's images are evaluated once and counted off the
+        in-memory tag index (services/live_tag_index.py: 5-7 s -> well under 1 s for 350k-650k images at 1M);
+        before one is built, or for a few images, SQL counts the tag rows of the smaller side (filter_scope):
+        the filter's images, or the others subtracted from the counters."""
         if image_filter is None or image_filter.is_empty():
             counts = {str(tag): int(n) for tag, n in _rows(self.db, "SELECT tag, images FROM tag_stats", {})}
             return self._with_categories(counts)
-        with filter_scope(self.db, self.query, image_filter) as scope:
-            return self.scoped_tags(scope)
+        if LiveTagIndex.of(self.db).snapshot is None:
+            with filter_scope(self.db, self.query, image_filter) as scope:
+                return self.scoped_tags(scope)
+        # An index is built: the filter's ids (evaluated once) and one pass over it, or SQL over a few ids.
+        ids = self.query.ids_array(image_filter)
+        indexed = LiveTagIndex.of(self.db).counts(ids)
+        if indexed is not None:
+            return self._with_categories(indexed)
+        rows = _rows(
+            self.db,
+            "SELECT tag, count(DISTINCT image_id) FROM tags WHERE is_rejected = 0 "
+            "AND image_id IN (SELECT value FROM json_each(:ids)) GROUP BY tag",
+            {"ids": json.dumps(ids.tolist())},
+        )
+        return self._with_categories({str(tag): int(n) for tag, n in rows})
 
     def scoped_tags(self, scope: FilterScope) -> list[ProjectTag]:
         """project_tags over the images of an open scope (the statistics view shares its scope): off the
-        in-memory tag index (services/live_tag_index.py) when it is built, else (while the first one is being
-        built) by grouping the tag rows of the scope's smaller side in SQL. Both are exact."""
-        indexed = LiveTagIndex.of(self.db).counts(scope.conn, SCOPE_TABLE, scope.complement)
+        in-memory tag index (services/live_tag_index.py) when one is built, else (while the first one is being
+        built, started here) by grouping the tag rows of the scope's smaller side in SQL. Both are exact."""
+        indexed = LiveTagIndex.of(self.db).counts(scope.ids)
         if indexed is not None:
             return self._with_categories(indexed)
         counts = scoped_counts(
