@@ -21,22 +21,22 @@ depends_on = None
 # tests/unit/test_counters.py checks that the migrated and the created schema have the same triggers).
 TRIGGERS = {
     "trg_tags_dirty_insert": (
-        "CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags BEGIN\n"
-        "INSERT INTO tag_dirty (image_id) VALUES (NEW.image_id);\n"
+        "CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags WHEN NOT EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = NEW.image_id) BEGIN\n"
+        "INSERT INTO tag_dirty (image_id) SELECT NEW.image_id WHERE NOT EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = NEW.image_id);\n"
         "DELETE FROM tag_dirty WHERE image_id = NEW.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
         "END"
     ),
     "trg_tags_dirty_delete": (
-        "CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags BEGIN\n"
-        "INSERT INTO tag_dirty (image_id) VALUES (OLD.image_id);\n"
+        "CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags WHEN NOT EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = OLD.image_id) BEGIN\n"
+        "INSERT INTO tag_dirty (image_id) SELECT OLD.image_id WHERE NOT EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = OLD.image_id);\n"
         "DELETE FROM tag_dirty WHERE image_id = OLD.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
         "END"
     ),
     "trg_tags_dirty_update": (
         "CREATE TRIGGER trg_tags_dirty_update AFTER UPDATE OF tag, tag_key, image_id, is_rejected ON tags WHEN OLD.tag IS NOT NEW.tag OR OLD.tag_key IS NOT NEW.tag_key OR OLD.image_id IS NOT NEW.image_id OR OLD.is_rejected IS NOT NEW.is_rejected BEGIN\n"
-        "INSERT INTO tag_dirty (image_id) VALUES (OLD.image_id);\n"
+        "INSERT INTO tag_dirty (image_id) SELECT OLD.image_id WHERE NOT EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = OLD.image_id);\n"
         "DELETE FROM tag_dirty WHERE image_id = OLD.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
-        "INSERT INTO tag_dirty (image_id) VALUES (NEW.image_id);\n"
+        "INSERT INTO tag_dirty (image_id) SELECT NEW.image_id WHERE NOT EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = NEW.image_id);\n"
         "DELETE FROM tag_dirty WHERE image_id = NEW.image_id AND rev < (SELECT max(rev) FROM tag_dirty);\n"
         "END"
     ),

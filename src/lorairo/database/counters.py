@@ -224,27 +224,36 @@ STATS_BACKFILL: tuple[str, ...] = (
 )
 
 
+# The image already holds the log's newest row: nothing to add (a reader re-reads the images of rows with
+# rev >= the revision it was built at, so the newest row's image is always re-read). An import or annotate run
+# writes an image's tag rows one after the other: one row logged per image, not per tag row.
+_NEWEST = "EXISTS (SELECT 1 FROM tag_dirty WHERE rev = (SELECT max(rev) FROM tag_dirty) AND image_id = {i})"
+
+
 def _dirty(image_id: str) -> str:
-    """Record that the image's tag rows changed: a new row with the next revision, the image's older rows gone
-    (at most one row per image). The new row is inserted first, so the revision always grows past every revision
-    a reader has seen, also when the image's row was the newest."""
+    """Record that the image's tag rows changed: a new row with the next revision and the image's older row
+    gone (at most one row per image), unless its row is already the newest. The new row is inserted before the
+    old one is deleted, so the revision never goes back to one a reader has seen."""
     return (
-        f"INSERT INTO tag_dirty (image_id) VALUES ({image_id});\n"
+        f"INSERT INTO tag_dirty (image_id) SELECT {image_id} WHERE NOT {_NEWEST.format(i=image_id)};\n"
         f"DELETE FROM tag_dirty WHERE image_id = {image_id} AND rev < (SELECT max(rev) FROM tag_dirty);\n"
     )
 
 
 #: The images whose tag rows changed, by revision (alembic 0016), for the in-memory tag index
-#: (services/live_tag_index.py): an index built at revision R re-reads only the images of rows with rev > R.
-#: Any change of a tag row counts (a rejected row too: simpler, and rejections are rare); an FK cascade of an
-#: image delete fires the delete trigger per tag row, so deleted images are seen (tag_dirty has no foreign key).
+#: (services/live_tag_index.py): an index built when the newest revision was R re-reads only the images of rows
+#: with rev >= R. Any change of a tag row counts (a rejected row too: simpler, and rejections are rare); an FK
+#: cascade of an image delete fires the delete trigger per tag row, so deleted images are seen (tag_dirty has
+#: no foreign key).
 DIRTY_TRIGGERS: dict[str, str] = {
-    "trg_tags_dirty_insert": "CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags BEGIN\n"
-    + _dirty("NEW.image_id")
-    + "END",
-    "trg_tags_dirty_delete": "CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags BEGIN\n"
-    + _dirty("OLD.image_id")
-    + "END",
+    "trg_tags_dirty_insert": (
+        f"CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags WHEN NOT {_NEWEST.format(i='NEW.image_id')} "
+        "BEGIN\n" + _dirty("NEW.image_id") + "END"
+    ),
+    "trg_tags_dirty_delete": (
+        f"CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags WHEN NOT {_NEWEST.format(i='OLD.image_id')} "
+        "BEGIN\n" + _dirty("OLD.image_id") + "END"
+    ),
     "trg_tags_dirty_update": (
         "CREATE TRIGGER trg_tags_dirty_update AFTER UPDATE OF tag, tag_key, image_id, is_rejected ON tags "
         "WHEN OLD.tag IS NOT NEW.tag OR OLD.tag_key IS NOT NEW.tag_key OR OLD.image_id IS NOT NEW.image_id "

@@ -42,8 +42,8 @@ class FilterScope:
     complement: bool
     ids: np.ndarray  # the filter's image ids, sorted (int64), whichever side the table holds
 
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        cursor = self.conn.execute(sql, params or {})
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        cursor = self.conn.execute(sql, params)
         try:
             return list(cursor.fetchall())
         finally:

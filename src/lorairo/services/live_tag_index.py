@@ -11,8 +11,9 @@ Built from SQLite in one read transaction (~1 s of CPU at 1M): the (tag, image) 
 covering idx_tags_tag_image, less the pairs that have only rejected rows (the small partial idx_tags_rejected),
 and the revision of `tag_dirty` at that moment. Kept exact whoever writes afterwards (this process, another
 connection, `lorairo annotate` in another process): triggers on `tags` (database/counters.py DIRTY_TRIGGERS)
-log each changed image with a growing revision, so a count takes the images logged after the build out of the
-index's side and counts their live rows in SQL, in the same statement that reads the log (one snapshot). When
+log each changed image with a growing revision, so a count takes the images logged since the build (rows with
+rev >= the newest revision at the build: the newest row's image may change again without a new row) out of
+the index's side and counts their live rows in SQL, in the same statement that reads the log (one snapshot). When
 many images changed, a new index is built on a background thread and swapped in; until an index is ready the
 caller counts in SQL (`counts` returns None), so nothing waits for a build and nothing is approximate.
 
@@ -194,7 +195,7 @@ class LiveTagIndex:
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
             rows = conn.execute(
-                "WITH d AS (SELECT image_id FROM tag_dirty WHERE rev > :rev) "
+                "WITH d AS (SELECT image_id FROM tag_dirty WHERE rev >= :rev) "
                 "SELECT NULL, (SELECT group_concat(image_id) FROM d) "
                 "UNION ALL SELECT t.tag, group_concat(DISTINCT t.image_id) FROM d CROSS JOIN tags t "
                 "ON t.image_id = d.image_id WHERE t.is_rejected = 0 GROUP BY t.tag",

@@ -7,6 +7,7 @@ different scales are compared on 0..1. Qt-free.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -88,9 +89,11 @@ def _scoped_statistics(scope: FilterScope, tag_stats: TagStatsService, top_n: in
         f"SELECT {_EFFECTIVE}, count(*) FROM {table} s CROSS JOIN images i ON i.id = s.id GROUP BY 1",
         "SELECT label, images FROM rating_stats",
     )
-    step = max(1, scope.images // MAX_SCATTER_POINTS)
-    inside = f"i.id NOT IN {table}" if scope.complement else f"i.id IN {table}"
-    sizes = scope.rows(f"SELECT i.width, i.height FROM images i WHERE i.id % {step} = 0 AND {inside}")
+    # An even sample of the filter's images (its ids are in memory): at most MAX_SCATTER_POINTS seeks, never a
+    # scan of the project for the other side's ids.
+    step = -(-len(scope.ids) // MAX_SCATTER_POINTS) or 1
+    sample = json.dumps(scope.ids[::step].tolist())
+    sizes = scope.rows("SELECT i.width, i.height FROM images i WHERE i.id IN (SELECT value FROM json_each(?))", sample)
     bins, ranges = _histograms([(*key, n) for key, n in histogram.items()])
     return DatasetStats(
         scope.images,
