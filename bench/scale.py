@@ -14,6 +14,8 @@ average printed beside it (the machine is shared: compare ratios within a run):
     resolution, prefix wildcard): p50 / p95 / max of ImageQueryService.query_ids, and every result checked
     against a plain-Python evaluation on a random sample of images (exact: no image of the sample may differ)
   * counts: the tags panel (TagStatsService.project_tags) and the statistics view (dataset_statistics)
+  * --sql-parts ...,filtered,tagindex (a version with services/live_tag_index.py): the in-memory tag index's
+    build, its counts checked against plain aggregates, and with 5,000 images changed from another connection
   * sorts: tag_stats_service.sorted_ids for every grid order
   * opening: the first page (200 ids + their rows + badges) and the full id list with the count
   * memory: what the full id list costs as Python ints + the {id: row} dict vs array('q')
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import json
 import os
 import random
@@ -184,6 +187,8 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     out["statistics_s"] = round(time.perf_counter() - t0, 3)
     out["statistics_cpu_s"] = round(time.process_time() - c0, 3)
     if "filtered" in parts:  # the statistics view and the tags panel over filters of several sizes
+        if "tagindex" in parts and importlib.util.find_spec("lorairo.services.live_tag_index"):
+            out["tag_index"] = _tag_index(db, query)
         for text in FILTER_SIZES:
             f = parse_filter(text)
             c0, t0 = time.process_time(), time.perf_counter()
@@ -222,6 +227,81 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     out["load_at_end"] = load()
     del all_ids
     db.dispose()
+    return out
+
+
+def _plain_tag_counts(db_path: Path, ids: Any) -> dict[str, int]:
+    """Images per live tag text among `ids`: the plain aggregate the counts must equal."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT tag, count(DISTINCT image_id) FROM tags WHERE is_rejected = 0 "
+            "AND image_id IN (SELECT value FROM json_each(?)) GROUP BY tag",
+            (json.dumps([int(i) for i in ids]),),
+        )
+        return {str(tag): int(n) for tag, n in rows}
+    finally:
+        conn.close()
+
+
+def _tag_index(db: Any, query: Any) -> dict[str, Any]:
+    """The in-memory tag index (alembic 0016): its build (CPU, peak RSS), the panel's counts over each filter
+    size checked against a plain aggregate over the filter's ids, and the same after 5,000 images of the
+    biggest filter got a tag from a second connection (the change log's overlay), the rows removed afterwards."""
+    import resource
+
+    from lorairo.services.image_query_service import parse_filter
+    from lorairo.services.live_tag_index import LiveTagIndex
+    from lorairo.services.tag_stats_service import TagStatsService
+
+    out: dict[str, Any] = {}
+    index = LiveTagIndex.of(db)
+    # The first count of a broad filter: no index yet, so SQL counts it while a build starts beside it.
+    c0, t0 = time.process_time(), time.perf_counter()
+    TagStatsService(db, query).project_tags(parse_filter(FILTER_SIZES[2]))
+    out[f"first panel count {FILTER_SIZES[2]} (SQL, the build running beside it)_s"] = round(
+        time.perf_counter() - t0, 3
+    )
+    if index._thread is not None:
+        index._thread.join()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    c0, t0 = time.process_time(), time.perf_counter()
+    snapshot = index.build()
+    out["build_s"] = round(time.perf_counter() - t0, 3)
+    out["build_cpu_s"] = round(time.process_time() - c0, 3)
+    out["pairs"] = int(snapshot.image_ids.size)
+    out["tags"] = len(snapshot.tags)
+    out["held_mb"] = round((snapshot.image_ids.nbytes + snapshot.indptr.nbytes) / 2**20, 1)
+    out["peak_rss_growth_mb"] = round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024, 1)
+    mismatches = []
+    for text in FILTER_SIZES:
+        f = parse_filter(text)
+        got = {t.tag: t.count for t in TagStatsService(db, query).project_tags(f)}
+        if got != _plain_tag_counts(db.path, query.ids_array(f)):
+            mismatches.append(text)
+    path = Path(db.path)
+    f = parse_filter(FILTER_SIZES[-1])
+    changed = [int(i) for i in query.ids_array(f)[:5000]]
+    writer = sqlite3.connect(path)
+    writer.executemany(
+        "INSERT INTO tags (image_id, tag, tag_key, source, is_rejected, created_at, updated_at) "
+        "VALUES (?, 'bench overlay', 'bench_overlay', 'manual', 0, '2026-01-01', '2026-01-01')",
+        [(i,) for i in changed],
+    )
+    writer.commit()
+    try:
+        c0, t0 = time.process_time(), time.perf_counter()
+        got = {t.tag: t.count for t in TagStatsService(db, query).project_tags(f)}
+        out["panel_after_5000_changed_s"] = round(time.perf_counter() - t0, 3)
+        out["panel_after_5000_changed_cpu_s"] = round(time.process_time() - c0, 3)
+        if got != _plain_tag_counts(path, query.ids_array(f)) or got.get("bench overlay") != len(changed):
+            mismatches.append(f"{FILTER_SIZES[-1]} after 5,000 changed images")
+    finally:
+        writer.execute("DELETE FROM tags WHERE tag = 'bench overlay'")
+        writer.commit()
+        writer.close()
+    index.build()  # as the background rebuild would leave it
+    out["mismatches"] = mismatches
     return out
 
 

@@ -202,6 +202,21 @@ def test_many_changed_images_start_a_new_build_and_counts_stay_exact(
     writer.close()
 
 
+def test_the_first_broad_count_builds_the_index_and_waits_for_it(raw_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_tag_index, "BUILD_FROM", 2)
+    writer = sqlite3.connect(raw_db)
+    for table in ("tags", "images"):
+        writer.execute(f"DELETE FROM {table}")
+    _add_images(writer, [1, 2, 3])
+    for image, tag in ((1, "cat"), (2, "cat"), (3, "dog")):
+        _add_tag(writer, image, tag)
+    writer.commit()
+    writer.close()
+    index = LiveTagIndex(raw_db)
+    assert indexed(index, {1}) is None and index.builds == 0  # small: SQL, nothing built
+    assert indexed(index, {1, 3}) == {"cat": 1, "dog": 1} and index.builds == 1
+
+
 @pytest.fixture
 def project() -> Iterator[Project]:
     project = ProjectService(ConfigurationService()).create("live_tags")
@@ -209,8 +224,13 @@ def project() -> Iterator[Project]:
     project.close()
 
 
-def test_tags_panel_and_statistics_over_filters_follow_service_and_raw_writes(project: Project) -> None:
+def test_tags_panel_and_statistics_over_filters_follow_service_and_raw_writes(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lorairo.services import statistics_service
     from lorairo.services.statistics_service import dataset_statistics
+
+    monkeypatch.setattr(statistics_service, "MAX_SCATTER_POINTS", 2)  # an even sample of the filter's images
 
     ids = [add_image(project, f"{n}.png", tags={"cat": "general", f"t{n % 3}": "general"}) for n in range(9)]
     index = LiveTagIndex.of(project.db)
@@ -237,5 +257,6 @@ def test_tags_panel_and_statistics_over_filters_follow_service_and_raw_writes(pr
         view = dataset_statistics(project.db, image_filter)
         assert view.image_count == len(chosen)
         assert {t.tag: t.count for t in view.tags} == expected
+        assert len(view.widths) == len(chosen[:: -(-len(chosen) // 2)])
     assert index.snapshot is not None and index.builds == 1  # the counts above came off the index
     raw.close()

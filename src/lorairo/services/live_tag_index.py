@@ -14,8 +14,10 @@ connection, `lorairo annotate` in another process): triggers on `tags` (database
 log each changed image with a growing revision, so a count takes the images logged since the build (rows with
 rev >= the newest revision at the build: the newest row's image may change again without a new row) out of
 the index's side and counts their live rows in SQL, in the same statement that reads the log (one snapshot). When
-many images changed, a new index is built on a background thread and swapped in; until an index is ready the
-caller counts in SQL (`counts` returns None), so nothing waits for a build and nothing is approximate.
+many images changed, a new index is built on a background thread and swapped in while the old one (and the
+overlay) goes on answering. The first count of a broad filter builds the first index and waits for it on the
+caller's (worker) thread, which is cheaper than counting it in SQL; a small filter is counted in SQL (`counts`
+returns None) and never waits. Nothing is approximate.
 
 Qt-free; thread-safe (a build runs on its own thread with its own connection).
 """
@@ -38,8 +40,8 @@ if TYPE_CHECKING:  # numpy is imported on first use: the tags panel's module loa
 #: Images changed since the build past which a new index is built in the background (the overlay reads their
 #: rows in SQL at every count: ~10k images cost tens of milliseconds, a build ~1-2 s of one core at 1M).
 REBUILD_AFTER = 20_000
-#: A filter of fewer images than this does not start the first build: SQL counts it in well under a second
-#: (~14 us an image at 1M), and a project that is never filtered broadly never holds the index.
+#: A filter of fewer images than this neither starts nor waits for the first build: SQL counts it in well under a
+#: second (~14 us an image at 1M), and a project that is never filtered broadly never holds the index.
 BUILD_FROM = 10_000
 #: With an index, a filter of fewer images than (tag rows) / this is still counted in SQL: ~14 us an image
 #: against ~8 ns a tag row for the pass over the index (60 ms at 1M images, 8.3M rows).
@@ -176,15 +178,23 @@ class LiveTagIndex:
 
     def counts(self, ids: np.ndarray) -> dict[str, int] | None:
         """Images per live tag text among `ids` (the filter's image ids: ImageQueryService.ids_array), or None
-        when SQL should count them: no index is ready (one is started for a filter of BUILD_FROM images or
-        more), or the filter is so small that SQL is cheaper (SQL_BELOW_RATIO)."""
+        when SQL should count them: the filter is small (under BUILD_FROM images without an index, or under
+        SQL_BELOW_RATIO with one) or no index could be built. Waits for the first build (see the module doc):
+        call on a worker, never on the GUI thread."""
         import numpy as np
 
         snapshot = self._snapshot
         if snapshot is None:
-            if len(ids) >= BUILD_FROM:
-                self.start_build()
-            return None
+            if len(ids) < BUILD_FROM:
+                return None
+            # The first broad count waits for the build (on the caller's worker thread): ~1.2 s of one core at
+            # 1M, then ~0.2 s, where SQL takes 3-7 s for 350k-650k images. A build that fails leaves it to SQL.
+            thread = self.start_build() or self._thread
+            if thread is not None:
+                thread.join()
+            snapshot = self._snapshot
+            if snapshot is None:
+                return None
         if not len(ids):
             return {}
         if len(ids) * SQL_BELOW_RATIO < snapshot.image_ids.size:
