@@ -256,14 +256,15 @@ def _tag_index(db: Any, query: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     index = LiveTagIndex.of(db)
-    # The first count of a broad filter: no index yet, so SQL counts it while a build starts beside it.
+    # The first count of a broad filter (a fresh Database: no index yet) builds the index and waits for it.
+    from lorairo.database.engine import Database
+
+    fresh = Database(Path(db.path))
     c0, t0 = time.process_time(), time.perf_counter()
-    TagStatsService(db, query).project_tags(parse_filter(FILTER_SIZES[2]))
-    out[f"first panel count {FILTER_SIZES[2]} (SQL, the build running beside it)_s"] = round(
-        time.perf_counter() - t0, 3
-    )
-    if index._thread is not None:
-        index._thread.join()
+    TagStatsService(fresh, query).project_tags(parse_filter(FILTER_SIZES[2]))
+    out[f"first panel count {FILTER_SIZES[2]} (builds the index)_s"] = round(time.perf_counter() - t0, 3)
+    out[f"first panel count {FILTER_SIZES[2]} (builds the index)_cpu_s"] = round(time.process_time() - c0, 3)
+    fresh.dispose()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     c0, t0 = time.process_time(), time.perf_counter()
     snapshot = index.build()
