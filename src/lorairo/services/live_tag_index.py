@@ -40,9 +40,10 @@ if TYPE_CHECKING:  # numpy is imported on first use: the tags panel's module loa
 #: Images changed since the build past which a new index is built in the background (the overlay reads their
 #: rows in SQL at every count: ~10k images cost tens of milliseconds, a build ~1-2 s of one core at 1M).
 REBUILD_AFTER = 20_000
-#: A filter of fewer images than this neither starts nor waits for the first build: SQL counts it in well under a
-#: second (~14 us an image at 1M), and a project that is never filtered broadly never holds the index.
-BUILD_FROM = 10_000
+#: A filter of fewer images than this neither starts nor waits for the first build: SQL counts it in about the
+#: time of a build (~14-27 us an image against 1.2 s for the build at 1M: 25k images took 0.67 s in SQL and
+#: 2.2 s with a first build, bench/scale.py), and a project that is never filtered broadly never holds the index.
+BUILD_FROM = 50_000
 #: With an index, a filter of fewer images than (tag rows) / this is still counted in SQL: ~14 us an image
 #: against ~8 ns a tag row for the pass over the index (60 ms at 1M images, 8.3M rows).
 SQL_BELOW_RATIO = 2_000
