@@ -333,6 +333,18 @@ class TagDirtyRecord(Base):
     image_id: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
+class ImageDirtyRecord(Base):
+    """The images whose statistics figures changed (size, effective rating, quality scores), newest revision
+    last, written only by triggers (database/counters.py FIGURES_DIRTY_TRIGGERS, alembic 0016): at most one row
+    per image, read by the in-memory figures index (services/live_image_index.py) as tag_dirty is."""
+
+    __tablename__ = "image_dirty"
+    __table_args__ = (Index("idx_image_dirty_image", "image_id"), {"sqlite_autoincrement": True})
+
+    rev: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class TagStatsRecord(Base):
     """How many images carry each live tag text, kept by triggers on `tags` (database/counters.py, alembic 0013).
 

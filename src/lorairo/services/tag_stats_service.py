@@ -23,6 +23,8 @@ from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 from lorairo.services.live_tag_index import LiveTagIndex
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
+    import numpy as np
+
     from lorairo.database.engine import Database
 
 
@@ -65,12 +67,15 @@ class TagStatsService:
         if image_filter is None or image_filter.is_empty():
             counts = {str(tag): int(n) for tag, n in _rows(self.db, "SELECT tag, images FROM tag_stats", {})}
             return self._with_categories(counts)
-        ids = self.query.ids_array(image_filter)  # the filter evaluated once
+        return self.tags_of_ids(self.query.ids_array(image_filter), image_filter)  # the filter evaluated once
+
+    def tags_of_ids(self, ids: np.ndarray, image_filter: ImageFilter) -> list[ProjectTag]:
+        """project_tags over `ids`, the ids of `image_filter` already evaluated (the statistics view's)."""
         indexed = LiveTagIndex.of(self.db).counts(ids)
         if indexed is not None:
             return self._with_categories(indexed)
         if len(ids) >= live_tag_index.BUILD_FROM:  # no index could be built: the smaller side's rows in SQL
-            with filter_scope(self.db, self.query, image_filter) as scope:
+            with filter_scope(self.db, self.query, image_filter, ids) as scope:
                 return self._with_categories(self._sql_counts(scope))
         rows = _rows(
             self.db,
@@ -79,13 +84,6 @@ class TagStatsService:
             {"ids": json.dumps(ids.tolist())},
         )
         return self._with_categories({str(tag): int(n) for tag, n in rows})
-
-    def scoped_tags(self, scope: FilterScope) -> list[ProjectTag]:
-        """project_tags over the images of an open scope (the statistics view shares its scope): off the
-        in-memory tag index (services/live_tag_index.py), or for a small filter by grouping the tag rows of the
-        scope's smaller side in SQL. Both are exact."""
-        indexed = LiveTagIndex.of(self.db).counts(scope.ids)
-        return self._with_categories(indexed if indexed is not None else self._sql_counts(scope))
 
     @staticmethod
     def _sql_counts(scope: FilterScope) -> dict[str, int]:
