@@ -16,6 +16,10 @@ average printed beside it (the machine is shared: compare ratios within a run):
   * counts: the tags panel (TagStatsService.project_tags) and the statistics view (dataset_statistics)
   * --sql-parts ...,filtered,tagindex (a version with services/live_tag_index.py): the in-memory tag index's
     build, its counts checked against plain aggregates, and with 5,000 images changed from another connection
+  * --sql-parts ...,filtered,figures (a version with services/live_image_index.py): the first statistics view
+    of a broad filter (builds both indexes), the figures index's build, the view off the indexes checked
+    against the same view in SQL for every filter size, and again with 5,000 images changed from another
+    connection
   * sorts: tag_stats_service.sorted_ids for every grid order
   * opening: the first page (200 ids + their rows + badges) and the full id list with the count
   * memory: what the full id list costs as Python ints + the {id: row} dict vs array('q')
@@ -189,6 +193,8 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     if "filtered" in parts:  # the statistics view and the tags panel over filters of several sizes
         if "tagindex" in parts and importlib.util.find_spec("lorairo.services.live_tag_index"):
             out["tag_index"] = _tag_index(db, query)
+        if "figures" in parts and importlib.util.find_spec("lorairo.services.live_image_index"):
+            out["figures_index"] = _figures_index(db, query)
         for text in FILTER_SIZES:
             f = parse_filter(text)
             c0, t0 = time.process_time(), time.perf_counter()
@@ -303,6 +309,88 @@ def _tag_index(db: Any, query: Any) -> dict[str, Any]:
             mismatches.append(f"{FILTER_SIZES[-1]} after 5,000 changed images")
     finally:
         writer.execute("DELETE FROM tags WHERE tag = 'bench overlay'")
+        writer.commit()
+        writer.close()
+    index.build()  # as the background rebuild would leave it
+    out["mismatches"] = mismatches
+    return out
+
+
+def _figures_index(db: Any, query: Any) -> dict[str, Any]:
+    """The statistics view's in-memory figures index (alembic 0016 image_dirty): the first view over a broad
+    filter on a fresh Database (builds both indexes), the figures index's build alone, the view off the indexes
+    compared with the view computed in SQL (no index) for every filter size, and the same after 5,000 images of
+    the biggest filter got a manual rating and a score from a second connection (undone afterwards)."""
+    import gc
+
+    from lorairo.database.engine import Database
+    from lorairo.services import live_image_index, live_tag_index
+    from lorairo.services.image_query_service import parse_filter
+    from lorairo.services.live_image_index import LiveImageIndex
+    from lorairo.services.statistics_service import dataset_statistics
+
+    out: dict[str, Any] = {}
+    fresh = Database(Path(db.path))
+    c0, t0 = time.process_time(), time.perf_counter()
+    dataset_statistics(fresh, parse_filter(FILTER_SIZES[2]))
+    out[f"first view {FILTER_SIZES[2]} (builds both indexes)_s"] = round(time.perf_counter() - t0, 3)
+    out[f"first view {FILTER_SIZES[2]} (builds both indexes)_cpu_s"] = round(time.process_time() - c0, 3)
+    fresh.dispose()
+    from machine import rss_mb
+
+    index = LiveImageIndex.of(db)
+    index._snapshot = None
+    gc.collect()
+    rss0 = rss_mb()
+    c0, t0 = time.process_time(), time.perf_counter()
+    snapshot = index.build()
+    out["build_s"] = round(time.perf_counter() - t0, 3)
+    out["build_cpu_s"] = round(time.process_time() - c0, 3)
+    arrays = (snapshot.rating, snapshot.width, snapshot.height, snapshot.score_image, snapshot.score_key)
+    out["held_mb"] = round(sum(a.nbytes for a in arrays) / 2**20, 1)
+    out["rss_growth_mb"] = rss_mb() - rss0
+    out["score_rows"] = int(snapshot.score_image.size)
+
+    def in_sql(f: Any) -> Any:  # the same view with neither index (the scope's SQL over the smaller side)
+        held, build_from = index._snapshot, (live_image_index.BUILD_FROM, live_tag_index.BUILD_FROM)
+        tags = live_tag_index.LiveTagIndex.of(db)
+        tag_held, tags._snapshot = tags._snapshot, None
+        index._snapshot = None
+        live_image_index.BUILD_FROM = live_tag_index.BUILD_FROM = 10**12
+        try:
+            return dataset_statistics(db, f)
+        finally:
+            index._snapshot, tags._snapshot = held, tag_held
+            live_image_index.BUILD_FROM, live_tag_index.BUILD_FROM = build_from
+
+    mismatches = [
+        text for text in FILTER_SIZES if dataset_statistics(db, parse_filter(text)) != in_sql(parse_filter(text))
+    ]
+    path = Path(db.path)
+    f = parse_filter(FILTER_SIZES[-1])
+    changed = [int(i) for i in query.ids_array(f)[:5000]]
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA foreign_keys = ON")
+    manual = writer.execute(
+        "SELECT id, manual_rating FROM images WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(changed),)
+    ).fetchall()
+    writer.executemany("UPDATE images SET manual_rating = 'explicit' WHERE id = ?", [(i,) for i in changed])
+    writer.executemany(
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (?, 'bench overlay', 0.7, 0, 1, 'manual', '2026-01-01')",
+        [(i,) for i in changed],
+    )
+    writer.commit()
+    try:
+        c0, t0 = time.process_time(), time.perf_counter()
+        got = dataset_statistics(db, f)
+        out["view_after_5000_changed_s"] = round(time.perf_counter() - t0, 3)
+        out["view_after_5000_changed_cpu_s"] = round(time.process_time() - c0, 3)
+        if got != in_sql(f) or sum(got.score_bins.get("bench overlay", ())) != len(changed):
+            mismatches.append(f"{FILTER_SIZES[-1]} after 5,000 changed images")
+    finally:
+        writer.execute("DELETE FROM quality_scores WHERE score_name = 'bench overlay'")
+        writer.executemany("UPDATE images SET manual_rating = ? WHERE id = ?", [(m, i) for i, m in manual])
         writer.commit()
         writer.close()
     index.build()  # as the background rebuild would leave it
