@@ -59,7 +59,7 @@ FIGURES_TRIGGERS = {
         "END"
     ),
     "trg_images_figures_update": (
-        "CREATE TRIGGER trg_images_figures_update AFTER UPDATE OF id, width, height, manual_rating, last_rating ON images WHEN OLD.id IS NOT NEW.id OR OLD.width IS NOT NEW.width OR OLD.height IS NOT NEW.height OR OLD.manual_rating IS NOT NEW.manual_rating OR OLD.last_rating IS NOT NEW.last_rating BEGIN\n"
+        "CREATE TRIGGER trg_images_figures_update AFTER UPDATE OF id, width, height, excluded, manual_rating, last_rating ON images WHEN OLD.id IS NOT NEW.id OR OLD.width IS NOT NEW.width OR OLD.height IS NOT NEW.height OR OLD.excluded IS NOT NEW.excluded OR OLD.manual_rating IS NOT NEW.manual_rating OR OLD.last_rating IS NOT NEW.last_rating BEGIN\n"
         "INSERT INTO image_dirty (image_id) SELECT OLD.id WHERE NOT EXISTS (SELECT 1 FROM image_dirty WHERE rev = (SELECT max(rev) FROM image_dirty) AND image_id = OLD.id);\n"
         "DELETE FROM image_dirty WHERE image_id = OLD.id AND rev < (SELECT max(rev) FROM image_dirty);\n"
         "INSERT INTO image_dirty (image_id) SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM image_dirty WHERE rev = (SELECT max(rev) FROM image_dirty) AND image_id = NEW.id);\n"

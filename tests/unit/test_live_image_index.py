@@ -20,7 +20,7 @@ from lorairo.database.engine import Database
 from lorairo.database.schema import Base
 from lorairo.services import live_image_index
 from lorairo.services.configuration_service import ConfigurationService
-from lorairo.services.image_query_service import ImageFilter
+from lorairo.services.image_query_service import ImageFilter, parse_filter
 from lorairo.services.live_image_index import Figures, LiveImageIndex
 from lorairo.services.project_service import Project, ProjectService
 
@@ -314,3 +314,56 @@ def test_the_image_holding_the_newest_log_row_at_the_build_is_read_again(raw_db:
     figures = indexed(index, {1, 2}, 1)
     assert figures == Figures({("aesthetic", 19, 0.0, 1.0): 1}, {"explicit": 1, "none": 1}, (9, 640), (16, 16))
     writer.close()
+
+
+def test_bucket_distribution_over_a_filter_off_the_index_equals_the_sql_path(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizes, crops (one side or both), exclusion and later raw writes: the buckets off the index equal SQL's."""
+    from lorairo.services.export.bucketing import BucketSettings
+    from lorairo.services.statistics_service import bucket_distribution
+
+    ids = [add_image(project, f"{n}.png", tags={"cat": "general"}) for n in range(8)]
+    raw = sqlite3.connect(project.db_path)
+    raw.execute("PRAGMA foreign_keys = ON")
+    raw.execute("UPDATE images SET excluded = 1 WHERE id = ?", (ids[0],))  # first: not the newest logged image
+    for n, image in enumerate(ids):
+        raw.execute("UPDATE images SET width = ?, height = ? WHERE id = ?", (512 + 64 * n, 1024 - 32 * n, image))
+    for image, crop in ((ids[1], (300, 700)), (ids[2], (None, 400)), (ids[3], (900, None))):
+        raw.execute(
+            "INSERT INTO image_regions (image_id, crop_left, crop_top, crop_width, crop_height, updated_at) "
+            "VALUES (?, 0, 0, ?, ?, '2026-01-01')",
+            (image, *crop),
+        )
+    raw.commit()
+    settings = BucketSettings()
+    image_filter = ImageFilter(tags_all=("cat",))
+
+    def both() -> tuple[object, object]:
+        monkeypatch.setattr(live_image_index, "BUILD_FROM", 10**9)
+        LiveImageIndex.of(project.db)._snapshot = None
+        in_sql = bucket_distribution(project.db, settings, image_filter)
+        monkeypatch.setattr(live_image_index, "BUILD_FROM", 1)
+        return bucket_distribution(project.db, settings, image_filter), in_sql
+
+    off_index, in_sql = both()
+    assert off_index == in_sql and in_sql.images == 7  # type: ignore[attr-defined]
+    image_filter = parse_filter("excluded")  # the excluded image alone: nothing to train
+    only_excluded, in_sql = both()
+    assert only_excluded == in_sql and in_sql.images == 0  # type: ignore[attr-defined]
+    image_filter = ImageFilter(tags_all=("cat",))
+    index = LiveImageIndex.of(project.db)
+    index.build()
+    builds = index.builds
+    raw.execute("UPDATE images SET excluded = 0 WHERE id = ?", (ids[0],))
+    raw.execute("UPDATE images SET excluded = 1, width = 2000 WHERE id = ?", (ids[4],))
+    raw.execute("UPDATE image_regions SET crop_width = 256 WHERE image_id = ?", (ids[1],))
+    raw.execute("DELETE FROM images WHERE id = ?", (ids[5],))
+    raw.commit()
+    after = bucket_distribution(project.db, settings, image_filter)  # the overlay
+    assert index.builds == builds
+    monkeypatch.setattr(live_image_index, "BUILD_FROM", 10**9)
+    index._snapshot = None
+    assert after == bucket_distribution(project.db, settings, image_filter)
+    assert after != off_index
+    raw.close()

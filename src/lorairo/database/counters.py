@@ -270,22 +270,22 @@ def _image_logged(event: str, table: str, image_id: str) -> str:
 
 
 _IMAGE_CHANGED = " OR ".join(
-    f"OLD.{c} IS NOT NEW.{c}" for c in ("id", "width", "height", "manual_rating", "last_rating")
+    f"OLD.{c} IS NOT NEW.{c}" for c in ("id", "width", "height", "excluded", "manual_rating", "last_rating")
 )
 _SCORE_CHANGED = " OR ".join(
     f"OLD.{c} IS NOT NEW.{c}" for c in ("image_id", "score_name", "value", "scale_min", "scale_max")
 )
 
 #: The images whose statistics figures changed, by revision (alembic 0016), for the in-memory figures index
-#: (services/live_image_index.py), logged as tag_dirty is: an image's row inserted or deleted, its size or
-#: effective rating columns updated (a `ratings` row changes `images.last_rating` through 0015's triggers, which
-#: fire these), any change of its `quality_scores` rows. One row per image at most.
+#: (services/live_image_index.py), logged as tag_dirty is: an image's row inserted or deleted, its size,
+#: exclusion or effective rating columns updated (a `ratings` row changes `images.last_rating` through 0015's
+#: triggers, which fire these), any change of its `quality_scores` rows. One row per image at most.
 FIGURES_DIRTY_TRIGGERS: dict[str, str] = {
     "trg_images_figures_insert": _image_logged("INSERT", "images", "NEW.id"),
     "trg_images_figures_delete": _image_logged("DELETE", "images", "OLD.id"),
     "trg_images_figures_update": (
-        "CREATE TRIGGER trg_images_figures_update AFTER UPDATE OF id, width, height, manual_rating, last_rating "
-        f"ON images WHEN {_IMAGE_CHANGED} BEGIN\n"
+        "CREATE TRIGGER trg_images_figures_update AFTER UPDATE OF id, width, height, excluded, manual_rating, "
+        f"last_rating ON images WHEN {_IMAGE_CHANGED} BEGIN\n"
         + _dirty("OLD.id", "image_dirty")
         + _dirty("NEW.id", "image_dirty")
         + "END"

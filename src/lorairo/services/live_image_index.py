@@ -65,6 +65,7 @@ class ImageSnapshot:
     rating: np.ndarray  # int16 per image id
     width: np.ndarray  # int32 per image id
     height: np.ndarray  # int32 per image id
+    excluded: np.ndarray  # bool per image id
     groups: tuple[tuple[str, float, float], ...]  # (score name, scale min, scale max)
     score_image: np.ndarray  # int32, one per score row on a valid scale
     score_key: np.ndarray  # int64: group * STATS_BINS + bin
@@ -99,8 +100,8 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
         labels = [str(label) for (label,) in conn.execute("SELECT label FROM rating_stats ORDER BY label")]
         code = "CASE " + _EFFECTIVE + "".join(f" WHEN ? THEN {n}" for n in range(len(labels))) + " ELSE -1 END"
         code = code if labels else "-1"
-        ids_text, widths_text, heights_text, codes_text = conn.execute(
-            "SELECT group_concat(i.id), group_concat(i.width), group_concat(i.height), "
+        ids_text, widths_text, heights_text, excluded_text, codes_text = conn.execute(
+            "SELECT group_concat(i.id), group_concat(i.width), group_concat(i.height), group_concat(i.excluded), "
             f"group_concat({code}) FROM images i",
             labels,
         ).fetchone()
@@ -110,6 +111,8 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
         height = np.zeros(size, dtype=np.int32)
         width[ids] = _ints(widths_text)
         height[ids] = _ints(heights_text)
+        excluded = np.zeros(size, dtype=bool)
+        excluded[ids] = _ints(excluded_text) != 0
         rating = np.full(size, -1, dtype=np.int16)
         rating[ids] = _ints(codes_text)
         if bool(np.any(rating[ids] < 0)):
@@ -149,12 +152,22 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
             on_read()
     finally:
         conn.execute("COMMIT")
-    return ImageSnapshot(tuple(labels), rating, width, height, tuple(groups), score_image, score_key, rev)
+    return ImageSnapshot(tuple(labels), rating, width, height, excluded, tuple(groups), score_image, score_key, rev)
 
 
-def _read_changed(conn: sqlite3.Connection, rev: int) -> tuple[np.ndarray, list[Any], list[Any]]:
-    """The images logged at or after `rev`, their image rows (id, rating, width, height) and their score rows
-    (image id, name, bin, scale min, scale max) now, in one read transaction."""
+@dataclass(frozen=True)
+class _Changed:
+    """The images logged at or after a revision and their rows now (one read transaction)."""
+
+    dirty: np.ndarray  # their ids
+    images: dict[int, tuple[str, int, int, bool]]  # id -> (effective rating, width, height, excluded)
+    scores: list[tuple[Any, ...]]  # (image id, name, bin, scale min, scale max) of valid scales
+    regions: list[tuple[Any, ...]]  # (image id, crop width, crop height) of every image_regions row
+
+
+def _read_changed(conn: sqlite3.Connection, rev: int, regions: bool) -> _Changed:
+    """What changed at or after `rev`, read in one read transaction; `regions`: every image's crop too (small:
+    one row per cropped image; read whole and now rather than logged)."""
     conn.execute("BEGIN")
     try:
         dirty = _ints(
@@ -162,16 +175,21 @@ def _read_changed(conn: sqlite3.Connection, rev: int) -> tuple[np.ndarray, list[
         )
         changed = "(SELECT image_id FROM image_dirty WHERE rev >= :rev)"
         rows = conn.execute(
-            f"SELECT i.id, {_EFFECTIVE}, i.width, i.height FROM images i WHERE i.id IN {changed}", {"rev": rev}
+            f"SELECT i.id, {_EFFECTIVE}, i.width, i.height, i.excluded FROM images i WHERE i.id IN {changed}",
+            {"rev": rev},
         ).fetchall()
         scores = conn.execute(
             f"SELECT q.image_id, q.score_name, {_BIN}, q.scale_min, q.scale_max FROM quality_scores q "
             f"WHERE q.scale_max > q.scale_min AND q.image_id IN {changed}",
             {"rev": rev},
         ).fetchall()
+        crops = (
+            conn.execute("SELECT image_id, crop_width, crop_height FROM image_regions").fetchall() if regions else []
+        )
     finally:
         conn.execute("COMMIT")
-    return dirty, rows, scores
+    images = {int(i): (str(label), int(w), int(h), bool(x)) for i, label, w, h, x in rows}
+    return _Changed(dirty, images, scores, crops)
 
 
 class LiveImageIndex:
@@ -235,12 +253,8 @@ class LiveImageIndex:
         if self._snapshot is None and len(ids) >= BUILD_FROM:
             self.start_build()
 
-    def figures(self, ids: np.ndarray, sample_step: int) -> Figures | None:
-        """The view's figures over `ids` (the filter's image ids, sorted and distinct): score bins, effective
-        ratings, and the sizes of every `sample_step`-th id. None when SQL should compute them: no index and
-        fewer than BUILD_FROM ids, or no index could be built. Waits for the first build: call on a worker."""
-        import numpy as np
-
+    def _ready(self, ids: np.ndarray) -> ImageSnapshot | None:
+        """The snapshot to use for `ids`, building (and waiting for) the first one for a broad filter."""
         snapshot = self._snapshot
         if snapshot is None:
             if len(ids) < BUILD_FROM:
@@ -249,22 +263,43 @@ class LiveImageIndex:
             if thread is not None:
                 thread.join()
             snapshot = self._snapshot
-            if snapshot is None:
-                return None
+        return snapshot
+
+    def _overlay(
+        self, snapshot: ImageSnapshot, ids: np.ndarray, regions: bool = False
+    ) -> tuple[np.ndarray, set[int], _Changed]:
+        """The filter's images the snapshot answers for (a mask by id, the logged ones taken out), the logged
+        images in the filter (answered from their rows now) and what changed."""
+        import numpy as np
+
         conn = self._connect()
         try:
-            dirty, rows, scores = _read_changed(conn, snapshot.rev)
+            changed = _read_changed(conn, snapshot.rev, regions)
         finally:
             conn.close()
+        dirty = changed.dirty
         if dirty.size > REBUILD_AFTER:
             self.start_build()
         ids = np.asarray(ids, dtype=np.int64)
         top = max(snapshot.size, int(ids.max()) + 1 if ids.size else 0, int(dirty.max()) + 1 if dirty.size else 0)
         mask = np.zeros(top, dtype=bool)
         mask[ids[ids >= 0]] = True
-        in_filter = set(dirty[mask[dirty]].tolist())  # the changed images in the filter: read from their rows now
+        in_filter = set(dirty[mask[dirty]].tolist())
         mask[dirty] = False
-        inside = mask[: snapshot.size]
+        return mask[: snapshot.size], in_filter, changed
+
+    def figures(self, ids: np.ndarray, sample_step: int) -> Figures | None:
+        """The view's figures over `ids` (the filter's image ids, sorted and distinct): score bins, effective
+        ratings, and the sizes of every `sample_step`-th id. None when SQL should compute them: no index and
+        fewer than BUILD_FROM ids, or no index could be built. Waits for the first build: call on a worker."""
+        import numpy as np
+
+        snapshot = self._ready(ids)
+        if snapshot is None:
+            return None
+        inside, in_filter, changed = self._overlay(snapshot, ids)
+        dirty, scores = changed.dirty, changed.scores
+        fresh = changed.images
 
         ratings: dict[str, int] = {}
         codes = snapshot.rating[inside]
@@ -272,16 +307,13 @@ class LiveImageIndex:
         for label, n in zip(snapshot.labels, per_code.tolist(), strict=True):
             if n:
                 ratings[label] = int(n)
-        fresh = {int(image): (str(label), int(w), int(h)) for image, label, w, h in rows}
         for image in in_filter:
             if image in fresh:
                 label = fresh[image][0]
                 ratings[label] = ratings.get(label, 0) + 1
 
         bins: dict[tuple[str, int, float, float], int] = {}
-        selected = np.zeros(snapshot.score_image.size, dtype=bool)
-        if snapshot.score_image.size:
-            selected = inside[snapshot.score_image] if inside.size else selected
+        selected = inside[snapshot.score_image]
         per_key = np.bincount(snapshot.score_key[selected], minlength=len(snapshot.groups) * STATS_BINS)
         for key in np.flatnonzero(per_key).tolist():
             name, low, high = snapshot.groups[key // STATS_BINS]
@@ -299,13 +331,44 @@ class LiveImageIndex:
         logged = np.intersect1d(ids[:: max(1, sample_step)], dirty)
         if logged.size:
             keep = ~np.isin(sample, logged)
-            now = [(image, *fresh[image][1:]) for image in logged.tolist() if image in fresh]
+            now = [(image, *fresh[image][1:3]) for image in logged.tolist() if image in fresh]
             sample = np.concatenate((sample[keep], np.array([r[0] for r in now], dtype=np.int64)))
             widths = np.concatenate((widths[keep], np.array([r[1] for r in now], dtype=np.int32)))
             heights = np.concatenate((heights[keep], np.array([r[2] for r in now], dtype=np.int32)))
             order = np.argsort(sample, kind="stable")
             widths, heights = widths[order], heights[order]
         return Figures(bins, ratings, tuple(widths.tolist()), tuple(heights.tolist()))
+
+    def size_counts(self, ids: np.ndarray) -> dict[tuple[int, int], int] | None:
+        """Images per (width, height) among `ids` (sorted, distinct) that are not excluded, the size being the
+        crop where image_regions sets one (coalesce per side, as export and bucket_distribution read it). None
+        when SQL should count them (as `figures`). Waits for the first build: call on a worker."""
+        import numpy as np
+
+        snapshot = self._ready(ids)
+        if snapshot is None:
+            return None
+        inside, in_filter, changed = self._overlay(snapshot, ids, regions=True)
+        chosen = np.flatnonzero(inside & (snapshot.rating >= 0) & ~snapshot.excluded)
+        now = [(i, w, h) for i, (_label, w, h, excluded) in changed.images.items() if i in in_filter and not excluded]
+        chosen = np.concatenate((chosen, np.array([i for i, _w, _h in now], dtype=np.int64)))
+        widths = np.concatenate((snapshot.width[chosen[: chosen.size - len(now)]], [w for _i, w, _h in now]))
+        heights = np.concatenate((snapshot.height[chosen[: chosen.size - len(now)]], [h for _i, _w, h in now]))
+        widths, heights = widths.astype(np.int64), heights.astype(np.int64)
+        if changed.regions:  # a crop replaces the side it sets (coalesce per side)
+            order = np.argsort(chosen, kind="stable")
+            region = np.array([(i, -1 if w is None else w, -1 if h is None else h) for i, w, h in changed.regions])
+            where = np.searchsorted(chosen, region[:, 0], sorter=order)
+            where = np.minimum(where, max(chosen.size - 1, 0))
+            hit = chosen.size > 0
+            if hit:
+                found = chosen[order[where]] == region[:, 0]
+                at = order[where[found]]
+                crop_w, crop_h = region[found, 1], region[found, 2]
+                widths[at] = np.where(crop_w >= 0, crop_w, widths[at])
+                heights[at] = np.where(crop_h >= 0, crop_h, heights[at])
+        pairs, counts = np.unique(np.stack((widths, heights), axis=1), axis=0, return_counts=True)
+        return {(int(w), int(h)): int(n) for (w, h), n in zip(pairs.tolist(), counts.tolist(), strict=True)}
 
 
 # One index per open Database (weak: closing a project drops its index with it).

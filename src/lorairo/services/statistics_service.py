@@ -21,6 +21,8 @@ from lorairo.services.live_image_index import LiveImageIndex
 from lorairo.services.tag_stats_service import ProjectTag, TagStatsService, _rows
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lorairo.database.engine import Database
 
 HISTOGRAM_BINS = STATS_BINS  # the score_bins counters are kept per this many bins
@@ -54,14 +56,31 @@ def _scope(image_filter: ImageFilter | None, column: str, query: ImageQueryServi
     return f" AND {column} IN ({sql})", params
 
 
+def filter_ids(query: ImageQueryService, image_filter: ImageFilter) -> np.ndarray:
+    """The filter's image ids, sorted and distinct (ImageQueryService.ids_array: the filter evaluated once; a
+    `similar:` filter's come in ranking order). The view computes them once for its figures and its buckets."""
+    import numpy as np
+
+    ids = query.ids_array(image_filter)
+    if ids.size > 1 and bool(np.any(ids[1:] <= ids[:-1])):
+        ids = np.unique(ids)
+    return ids
+
+
 def dataset_statistics(
-    db: Database, image_filter: ImageFilter | None = None, top_n: int = 30, query: ImageQueryService | None = None
+    db: Database,
+    image_filter: ImageFilter | None = None,
+    top_n: int = 30,
+    query: ImageQueryService | None = None,
+    ids: np.ndarray | None = None,
 ) -> DatasetStats:
     """Compute the view's figures (worker side). `query` selects the filter's images with the user's quality
-    thresholds (the GUI passes its session's query service); without it the shipped defaults apply."""
+    thresholds (the GUI passes its session's query service); without it the shipped defaults apply. `ids`: the
+    filter's ids when the caller already has them (filter_ids), so the filter is not evaluated again."""
     query = query or ImageQueryService(db)
     if image_filter is not None and not image_filter.is_empty():
-        return _filtered_statistics(db, query, image_filter, top_n)
+        ids = filter_ids(query, image_filter) if ids is None else ids
+        return _filtered_statistics(db, query, image_filter, ids, top_n)
     # The whole project: the counters triggers keep (database/counters.py, alembic 0015), a few hundred rows
     # instead of reading 1M scores and 1M ratings (2.4 s at 1M, docs/benchmarks.md "Scale").
     count = int(_rows(db, "SELECT count(*) FROM images", {})[0][0])
@@ -73,16 +92,13 @@ def dataset_statistics(
     return DatasetStats(count, tags, bins, ranges, ratings, *_sizes(sizes))
 
 
-def _filtered_statistics(db: Database, query: ImageQueryService, image_filter: ImageFilter, top_n: int) -> DatasetStats:
+def _filtered_statistics(
+    db: Database, query: ImageQueryService, image_filter: ImageFilter, ids: np.ndarray, top_n: int
+) -> DatasetStats:
     """The figures over a filter's images, the filter evaluated once (ImageQueryService.ids_array). A broad filter
     reads the in-memory indexes (services/live_image_index.py for scores, ratings and sizes; live_tag_index.py
     for tags): one numpy pass per figure instead of joins of 350k-650k ids in SQL. Otherwise, or when no index
     could be built, the scope's SQL over the smaller side. Both are exact."""
-    import numpy as np
-
-    ids = query.ids_array(image_filter)
-    if ids.size > 1 and bool(np.any(ids[1:] <= ids[:-1])):  # a `similar:` filter's are in ranking order
-        ids = np.unique(ids)
     tag_stats = TagStatsService(db, query)
     index = LiveImageIndex.of(db)
     index.prepare(ids)  # a first build runs beside the tag counts (which may build the tag index themselves)
@@ -179,6 +195,7 @@ def bucket_distribution(
     settings: BucketSettings,
     image_filter: ImageFilter | None = None,
     query: ImageQueryService | None = None,
+    ids: np.ndarray | None = None,
 ) -> BucketDistribution:
     """The bucket each image would be trained in, counted (worker side).
 
@@ -190,7 +207,15 @@ def bucket_distribution(
         ValueError: `settings` are invalid (the message names the field, as the export checks them).
     """
     settings.validate()
-    where, params = _scope(image_filter, "i.id", query or ImageQueryService(db))
+    query = query or ImageQueryService(db)
+    if image_filter is not None and not image_filter.is_empty():
+        # A broad filter's sizes off the in-memory figures index (services/live_image_index.py), from the ids
+        # the view already holds (`ids`, else evaluated once here).
+        ids = filter_ids(query, image_filter) if ids is None else ids
+        indexed = LiveImageIndex.of(db).size_counts(ids)
+        if indexed is not None:
+            return _buckets(settings, [(w, h, n) for (w, h), n in indexed.items()])
+    where, params = _scope(image_filter, "i.id", query)
     sizes = _rows(
         db,
         "SELECT coalesce(r.crop_width, i.width) AS w, coalesce(r.crop_height, i.height) AS h, count(*) "
@@ -198,6 +223,11 @@ def bucket_distribution(
         f"WHERE i.excluded = 0{where} GROUP BY w, h",
         params,
     )
+    return _buckets(settings, sizes)
+
+
+def _buckets(settings: BucketSettings, sizes: list[tuple[Any, ...]]) -> BucketDistribution:
+    """(width, height, images) rows -> the images per training bucket."""
     counts: Counter[tuple[int, int]] = Counter()
     images = unbucketable = 0
     for width, height, n in sizes:
