@@ -202,12 +202,21 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
             wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
             c0, t0 = time.process_time(), time.perf_counter()
             TagStatsService(db).project_tags(f)
+            panel_s, panel_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            # The view's training buckets (the GUI's worker computes them beside the figures).
+            from lorairo.services.export.bucketing import BucketSettings
+            from lorairo.services.statistics_service import bucket_distribution
+
+            c0, t0 = time.process_time(), time.perf_counter()
+            bucket_distribution(db, BucketSettings(), f)
             out[f"filtered {text}"] = {
                 "images": stats.image_count,
                 "statistics_s": round(wall, 3),
                 "statistics_cpu_s": round(cpu_s, 3),
-                "tags_panel_s": round(time.perf_counter() - t0, 3),
-                "tags_panel_cpu_s": round(time.process_time() - c0, 3),
+                "tags_panel_s": round(panel_s, 3),
+                "tags_panel_cpu_s": round(panel_cpu_s, 3),
+                "buckets_s": round(time.perf_counter() - t0, 3),
+                "buckets_cpu_s": round(time.process_time() - c0, 3),
             }
 
     out["sorts_ms"] = {}
@@ -325,9 +334,10 @@ def _figures_index(db: Any, query: Any) -> dict[str, Any]:
 
     from lorairo.database.engine import Database
     from lorairo.services import live_image_index, live_tag_index
+    from lorairo.services.export.bucketing import BucketSettings
     from lorairo.services.image_query_service import parse_filter
     from lorairo.services.live_image_index import LiveImageIndex
-    from lorairo.services.statistics_service import dataset_statistics
+    from lorairo.services.statistics_service import bucket_distribution, dataset_statistics
 
     out: dict[str, Any] = {}
     fresh = Database(Path(db.path))
@@ -351,20 +361,28 @@ def _figures_index(db: Any, query: Any) -> dict[str, Any]:
     out["rss_growth_mb"] = rss_mb() - rss0
     out["score_rows"] = int(snapshot.score_image.size)
 
-    def in_sql(f: Any) -> Any:  # the same view with neither index (the scope's SQL over the smaller side)
+    def in_sql(f: Any, compute: Any = dataset_statistics) -> Any:  # with neither index (SQL, the smaller side)
         held, build_from = index._snapshot, (live_image_index.BUILD_FROM, live_tag_index.BUILD_FROM)
         tags = live_tag_index.LiveTagIndex.of(db)
         tag_held, tags._snapshot = tags._snapshot, None
         index._snapshot = None
         live_image_index.BUILD_FROM = live_tag_index.BUILD_FROM = 10**12
         try:
-            return dataset_statistics(db, f)
+            return compute(db, f)
         finally:
             index._snapshot, tags._snapshot = held, tag_held
             live_image_index.BUILD_FROM, live_tag_index.BUILD_FROM = build_from
 
+    def buckets(db: Any, f: Any) -> Any:
+        return bucket_distribution(db, BucketSettings(), f)
+
     mismatches = [
         text for text in FILTER_SIZES if dataset_statistics(db, parse_filter(text)) != in_sql(parse_filter(text))
+    ]
+    mismatches += [
+        f"buckets {text}"
+        for text in FILTER_SIZES
+        if buckets(db, parse_filter(text)) != in_sql(parse_filter(text), buckets)
     ]
     path = Path(db.path)
     f = parse_filter(FILTER_SIZES[-1])
@@ -388,6 +406,8 @@ def _figures_index(db: Any, query: Any) -> dict[str, Any]:
         out["view_after_5000_changed_cpu_s"] = round(time.process_time() - c0, 3)
         if got != in_sql(f) or sum(got.score_bins.get("bench overlay", ())) != len(changed):
             mismatches.append(f"{FILTER_SIZES[-1]} after 5,000 changed images")
+        if buckets(db, f) != in_sql(f, buckets):
+            mismatches.append(f"buckets {FILTER_SIZES[-1]} after 5,000 changed images")
     finally:
         writer.execute("DELETE FROM quality_scores WHERE score_name = 'bench overlay'")
         writer.executemany("UPDATE images SET manual_rating = ? WHERE id = ?", [(m, i) for i, m in manual])
