@@ -1,8 +1,10 @@
 """Dataset statistics for the Statistics view: tag frequency, score histograms, ratings, image sizes.
 
-The whole project reads the counters triggers keep (database/counters.py); over a filter the filter is evaluated
-once (filter_scope) and every figure is one aggregated query over the smaller side. Run on a worker. Scores on
-different scales are compared on 0..1. Qt-free.
+The whole project reads the counters triggers keep (database/counters.py). Over a filter the filter is evaluated
+once (filter_ids) and a broad one is counted off the in-memory indexes (services/live_image_index.py for scores,
+ratings, sizes and buckets, live_tag_index.py for tags: one numpy pass per figure); a small one, or one no index
+could be built for, by one aggregated query per figure over the smaller side (filter_scope). Both are exact. Run
+on a worker. Scores on different scales are compared on 0..1. Qt-free.
 """
 
 from __future__ import annotations
