@@ -68,7 +68,7 @@ class ImageSnapshot:
     excluded: np.ndarray  # bool per image id
     groups: tuple[tuple[str, float, float], ...]  # (score name, scale min, scale max)
     score_image: np.ndarray  # int32, one per score row on a valid scale
-    score_key: np.ndarray  # int64: group * STATS_BINS + bin
+    score_key: np.ndarray  # int32: group * STATS_BINS + bin
     rev: int
 
     @property
@@ -147,7 +147,8 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
                 keys.append(_ints(bins) + len(groups) * STATS_BINS)
                 groups.append((str(name), float(low), float(high)))
             score_image = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
-            score_key = np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)
+            score_key = np.concatenate(keys) if keys else np.empty(0, dtype=np.int32)
+        score_key = score_key.astype(np.int32)  # a few groups x 20 bins
         if on_read is not None:
             on_read()
     finally:
