@@ -368,8 +368,11 @@ class LiveImageIndex:
                 crop_w, crop_h = region[found, 1], region[found, 2]
                 widths[at] = np.where(crop_w >= 0, crop_w, widths[at])
                 heights[at] = np.where(crop_h >= 0, crop_h, heights[at])
-        pairs, counts = np.unique(np.stack((widths, heights), axis=1), axis=0, return_counts=True)
-        return {(int(w), int(h)): int(n) for (w, h), n in zip(pairs.tolist(), counts.tolist(), strict=True)}
+        # One int64 key per size: a 1-D unique (np.unique over rows, axis=0, took ~0.5 s for 650k images).
+        keys, counts = np.unique((widths << 32) | (heights & 0xFFFFFFFF), return_counts=True)
+        return {
+            (int(k >> 32), int(k & 0xFFFFFFFF)): int(n) for k, n in zip(keys.tolist(), counts.tolist(), strict=True)
+        }
 
 
 # One index per open Database (weak: closing a project drops its index with it).
