@@ -14,6 +14,12 @@ average printed beside it (the machine is shared: compare ratios within a run):
     resolution, prefix wildcard): p50 / p95 / max of ImageQueryService.query_ids, and every result checked
     against a plain-Python evaluation on a random sample of images (exact: no image of the sample may differ)
   * counts: the tags panel (TagStatsService.project_tags) and the statistics view (dataset_statistics)
+  * --sql-parts ...,filtered,tagindex (a version with services/live_tag_index.py): the in-memory tag index's
+    build, its counts checked against plain aggregates, and with 5,000 images changed from another connection
+  * --sql-parts ...,filtered,figures (a version with services/live_image_index.py): the first statistics view
+    of a broad filter (builds both indexes), the figures index's build, the view off the indexes checked
+    against the same view in SQL for every filter size, and again with 5,000 images changed from another
+    connection
   * sorts: tag_stats_service.sorted_ids for every grid order
   * opening: the first page (200 ids + their rows + badges) and the full id list with the count
   * memory: what the full id list costs as Python ints + the {id: row} dict vs array('q')
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import json
 import os
 import random
@@ -184,6 +191,10 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     out["statistics_s"] = round(time.perf_counter() - t0, 3)
     out["statistics_cpu_s"] = round(time.process_time() - c0, 3)
     if "filtered" in parts:  # the statistics view and the tags panel over filters of several sizes
+        if "tagindex" in parts and importlib.util.find_spec("lorairo.services.live_tag_index"):
+            out["tag_index"] = _tag_index(db, query)
+        if "figures" in parts and importlib.util.find_spec("lorairo.services.live_image_index"):
+            out["figures_index"] = _figures_index(db, query)
         for text in FILTER_SIZES:
             f = parse_filter(text)
             c0, t0 = time.process_time(), time.perf_counter()
@@ -191,12 +202,21 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
             wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
             c0, t0 = time.process_time(), time.perf_counter()
             TagStatsService(db).project_tags(f)
+            panel_s, panel_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+            # The view's training buckets (the GUI's worker computes them beside the figures).
+            from lorairo.services.export.bucketing import BucketSettings
+            from lorairo.services.statistics_service import bucket_distribution
+
+            c0, t0 = time.process_time(), time.perf_counter()
+            bucket_distribution(db, BucketSettings(), f)
             out[f"filtered {text}"] = {
                 "images": stats.image_count,
                 "statistics_s": round(wall, 3),
                 "statistics_cpu_s": round(cpu_s, 3),
-                "tags_panel_s": round(time.perf_counter() - t0, 3),
-                "tags_panel_cpu_s": round(time.process_time() - c0, 3),
+                "tags_panel_s": round(panel_s, 3),
+                "tags_panel_cpu_s": round(panel_cpu_s, 3),
+                "buckets_s": round(time.perf_counter() - t0, 3),
+                "buckets_cpu_s": round(time.process_time() - c0, 3),
             }
 
     out["sorts_ms"] = {}
@@ -222,6 +242,179 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
     out["load_at_end"] = load()
     del all_ids
     db.dispose()
+    return out
+
+
+def _plain_tag_counts(db_path: Path, ids: Any) -> dict[str, int]:
+    """Images per live tag text among `ids`: the plain aggregate the counts must equal."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT tag, count(DISTINCT image_id) FROM tags WHERE is_rejected = 0 "
+            "AND image_id IN (SELECT value FROM json_each(?)) GROUP BY tag",
+            (json.dumps([int(i) for i in ids]),),
+        )
+        return {str(tag): int(n) for tag, n in rows}
+    finally:
+        conn.close()
+
+
+def _tag_index(db: Any, query: Any) -> dict[str, Any]:
+    """The in-memory tag index (alembic 0016): its build (CPU, peak RSS), the panel's counts over each filter
+    size checked against a plain aggregate over the filter's ids, and the same after 5,000 images of the
+    biggest filter got a tag from a second connection (the change log's overlay), the rows removed afterwards."""
+    import gc
+
+    from lorairo.services.image_query_service import parse_filter
+    from lorairo.services.live_tag_index import LiveTagIndex
+    from lorairo.services.tag_stats_service import TagStatsService
+
+    out: dict[str, Any] = {}
+    index = LiveTagIndex.of(db)
+    # The first count of a broad filter (a fresh Database: no index yet) builds the index and waits for it.
+    from lorairo.database.engine import Database
+
+    fresh = Database(Path(db.path))
+    c0, t0 = time.process_time(), time.perf_counter()
+    TagStatsService(fresh, query).project_tags(parse_filter(FILTER_SIZES[2]))
+    out[f"first panel count {FILTER_SIZES[2]} (builds the index)_s"] = round(time.perf_counter() - t0, 3)
+    out[f"first panel count {FILTER_SIZES[2]} (builds the index)_cpu_s"] = round(time.process_time() - c0, 3)
+    fresh.dispose()
+    from machine import rss_mb
+
+    index._snapshot = None  # measured alone: what the build holds once done
+    gc.collect()
+    rss0 = rss_mb()
+    c0, t0 = time.process_time(), time.perf_counter()
+    snapshot = index.build()
+    out["build_s"] = round(time.perf_counter() - t0, 3)
+    out["build_cpu_s"] = round(time.process_time() - c0, 3)
+    out["pairs"] = int(snapshot.image_ids.size)
+    out["tags"] = len(snapshot.tags)
+    out["held_mb"] = round((snapshot.image_ids.nbytes + snapshot.indptr.nbytes) / 2**20, 1)
+    out["rss_growth_mb"] = rss_mb() - rss0
+    mismatches = []
+    for text in FILTER_SIZES:
+        f = parse_filter(text)
+        got = {t.tag: t.count for t in TagStatsService(db, query).project_tags(f)}
+        if got != _plain_tag_counts(db.path, query.ids_array(f)):
+            mismatches.append(text)
+    path = Path(db.path)
+    f = parse_filter(FILTER_SIZES[-1])
+    changed = [int(i) for i in query.ids_array(f)[:5000]]
+    writer = sqlite3.connect(path)
+    writer.executemany(
+        "INSERT INTO tags (image_id, tag, tag_key, source, is_rejected, created_at, updated_at) "
+        "VALUES (?, 'bench overlay', 'bench_overlay', 'manual', 0, '2026-01-01', '2026-01-01')",
+        [(i,) for i in changed],
+    )
+    writer.commit()
+    try:
+        c0, t0 = time.process_time(), time.perf_counter()
+        got = {t.tag: t.count for t in TagStatsService(db, query).project_tags(f)}
+        out["panel_after_5000_changed_s"] = round(time.perf_counter() - t0, 3)
+        out["panel_after_5000_changed_cpu_s"] = round(time.process_time() - c0, 3)
+        if got != _plain_tag_counts(path, query.ids_array(f)) or got.get("bench overlay") != len(changed):
+            mismatches.append(f"{FILTER_SIZES[-1]} after 5,000 changed images")
+    finally:
+        writer.execute("DELETE FROM tags WHERE tag = 'bench overlay'")
+        writer.commit()
+        writer.close()
+    index.build()  # as the background rebuild would leave it
+    out["mismatches"] = mismatches
+    return out
+
+
+def _figures_index(db: Any, query: Any) -> dict[str, Any]:
+    """The statistics view's in-memory figures index (alembic 0016 image_dirty): the first view over a broad
+    filter on a fresh Database (builds both indexes), the figures index's build alone, the view off the indexes
+    compared with the view computed in SQL (no index) for every filter size, and the same after 5,000 images of
+    the biggest filter got a manual rating and a score from a second connection (undone afterwards)."""
+    import gc
+
+    from lorairo.database.engine import Database
+    from lorairo.services import live_image_index, live_tag_index
+    from lorairo.services.export.bucketing import BucketSettings
+    from lorairo.services.image_query_service import parse_filter
+    from lorairo.services.live_image_index import LiveImageIndex
+    from lorairo.services.statistics_service import bucket_distribution, dataset_statistics
+
+    out: dict[str, Any] = {}
+    fresh = Database(Path(db.path))
+    c0, t0 = time.process_time(), time.perf_counter()
+    dataset_statistics(fresh, parse_filter(FILTER_SIZES[2]))
+    out[f"first view {FILTER_SIZES[2]} (builds both indexes)_s"] = round(time.perf_counter() - t0, 3)
+    out[f"first view {FILTER_SIZES[2]} (builds both indexes)_cpu_s"] = round(time.process_time() - c0, 3)
+    fresh.dispose()
+    from machine import rss_mb
+
+    index = LiveImageIndex.of(db)
+    index._snapshot = None
+    gc.collect()
+    rss0 = rss_mb()
+    c0, t0 = time.process_time(), time.perf_counter()
+    snapshot = index.build()
+    out["build_s"] = round(time.perf_counter() - t0, 3)
+    out["build_cpu_s"] = round(time.process_time() - c0, 3)
+    arrays = (snapshot.rating, snapshot.width, snapshot.height, snapshot.score_image, snapshot.score_key)
+    out["held_mb"] = round(sum(a.nbytes for a in arrays) / 2**20, 1)
+    out["rss_growth_mb"] = rss_mb() - rss0
+    out["score_rows"] = int(snapshot.score_image.size)
+
+    def in_sql(f: Any, compute: Any = dataset_statistics) -> Any:  # with neither index (SQL, the smaller side)
+        held, build_from = index._snapshot, (live_image_index.BUILD_FROM, live_tag_index.BUILD_FROM)
+        tags = live_tag_index.LiveTagIndex.of(db)
+        tag_held, tags._snapshot = tags._snapshot, None
+        index._snapshot = None
+        live_image_index.BUILD_FROM = live_tag_index.BUILD_FROM = 10**12
+        try:
+            return compute(db, f)
+        finally:
+            index._snapshot, tags._snapshot = held, tag_held
+            live_image_index.BUILD_FROM, live_tag_index.BUILD_FROM = build_from
+
+    def buckets(db: Any, f: Any) -> Any:
+        return bucket_distribution(db, BucketSettings(), f)
+
+    mismatches = [
+        text for text in FILTER_SIZES if dataset_statistics(db, parse_filter(text)) != in_sql(parse_filter(text))
+    ]
+    mismatches += [
+        f"buckets {text}"
+        for text in FILTER_SIZES
+        if buckets(db, parse_filter(text)) != in_sql(parse_filter(text), buckets)
+    ]
+    path = Path(db.path)
+    f = parse_filter(FILTER_SIZES[-1])
+    changed = [int(i) for i in query.ids_array(f)[:5000]]
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA foreign_keys = ON")
+    manual = writer.execute(
+        "SELECT id, manual_rating FROM images WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(changed),)
+    ).fetchall()
+    writer.executemany("UPDATE images SET manual_rating = 'explicit' WHERE id = ?", [(i,) for i in changed])
+    writer.executemany(
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (?, 'bench overlay', 0.7, 0, 1, 'manual', '2026-01-01')",
+        [(i,) for i in changed],
+    )
+    writer.commit()
+    try:
+        c0, t0 = time.process_time(), time.perf_counter()
+        got = dataset_statistics(db, f)
+        out["view_after_5000_changed_s"] = round(time.perf_counter() - t0, 3)
+        out["view_after_5000_changed_cpu_s"] = round(time.process_time() - c0, 3)
+        if got != in_sql(f) or sum(got.score_bins.get("bench overlay", ())) != len(changed):
+            mismatches.append(f"{FILTER_SIZES[-1]} after 5,000 changed images")
+        if buckets(db, f) != in_sql(f, buckets):
+            mismatches.append(f"buckets {FILTER_SIZES[-1]} after 5,000 changed images")
+    finally:
+        writer.execute("DELETE FROM quality_scores WHERE score_name = 'bench overlay'")
+        writer.executemany("UPDATE images SET manual_rating = ? WHERE id = ?", [(m, i) for i, m in manual])
+        writer.commit()
+        writer.close()
+    index.build()  # as the background rebuild would leave it
+    out["mismatches"] = mismatches
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lorairo.services.image_query_service import parse_id_text
+from lorairo.services.id_text import parse_id_text
 
 
 @settings(deadline=None)  # the first call imports numpy

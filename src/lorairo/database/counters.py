@@ -223,8 +223,86 @@ STATS_BACKFILL: tuple[str, ...] = (
     "WHERE q.scale_max > q.scale_min GROUP BY 1, 2, 3, 4",
 )
 
-#: Every trigger a project has (0013's and 0015's), in creation order.
-ALL_TRIGGERS: dict[str, str] = {**TRIGGERS, **STATS_TRIGGERS}
+
+# The image already holds the log's newest row: nothing to add (a reader re-reads the images of rows with
+# rev >= the revision it was built at, so the newest row's image is always re-read). An import or annotate run
+# writes an image's tag rows one after the other: one row logged per image, not per tag row.
+_NEWEST = "EXISTS (SELECT 1 FROM {log} WHERE rev = (SELECT max(rev) FROM {log}) AND image_id = {i})"
+
+
+def _dirty(image_id: str, log: str = "tag_dirty") -> str:
+    """Record that the image's tag rows changed: a new row with the next revision and the image's older row
+    gone (at most one row per image), unless its row is already the newest. The new row is inserted before the
+    old one is deleted, so the revision never goes back to one a reader has seen."""
+    return (
+        f"INSERT INTO {log} (image_id) SELECT {image_id} WHERE NOT {_NEWEST.format(log=log, i=image_id)};\n"
+        f"DELETE FROM {log} WHERE image_id = {image_id} AND rev < (SELECT max(rev) FROM {log});\n"
+    )
+
+
+#: The images whose tag rows changed, by revision (alembic 0016), for the in-memory tag index
+#: (services/live_tag_index.py): an index built when the newest revision was R re-reads only the images of rows
+#: with rev >= R. Any change of a tag row counts (a rejected row too: simpler, and rejections are rare); an FK
+#: cascade of an image delete fires the delete trigger per tag row, so deleted images are seen (tag_dirty has
+#: no foreign key).
+DIRTY_TRIGGERS: dict[str, str] = {
+    "trg_tags_dirty_insert": (
+        "CREATE TRIGGER trg_tags_dirty_insert AFTER INSERT ON tags "
+        f"WHEN NOT {_NEWEST.format(log='tag_dirty', i='NEW.image_id')} BEGIN\n" + _dirty("NEW.image_id") + "END"
+    ),
+    "trg_tags_dirty_delete": (
+        "CREATE TRIGGER trg_tags_dirty_delete AFTER DELETE ON tags "
+        f"WHEN NOT {_NEWEST.format(log='tag_dirty', i='OLD.image_id')} BEGIN\n" + _dirty("OLD.image_id") + "END"
+    ),
+    "trg_tags_dirty_update": (
+        "CREATE TRIGGER trg_tags_dirty_update AFTER UPDATE OF tag, tag_key, image_id, is_rejected ON tags "
+        "WHEN OLD.tag IS NOT NEW.tag OR OLD.tag_key IS NOT NEW.tag_key OR OLD.image_id IS NOT NEW.image_id "
+        "OR OLD.is_rejected IS NOT NEW.is_rejected BEGIN\n" + _dirty("OLD.image_id") + _dirty("NEW.image_id") + "END"
+    ),
+}
+
+
+def _image_logged(event: str, table: str, image_id: str) -> str:
+    return (
+        f"CREATE TRIGGER trg_{table}_figures_{event.lower()} AFTER {event} ON {table} "
+        f"WHEN NOT {_NEWEST.format(log='image_dirty', i=image_id)} BEGIN\n" + _dirty(image_id, "image_dirty") + "END"
+    )
+
+
+_IMAGE_CHANGED = " OR ".join(
+    f"OLD.{c} IS NOT NEW.{c}" for c in ("id", "width", "height", "excluded", "manual_rating", "last_rating")
+)
+_SCORE_CHANGED = " OR ".join(
+    f"OLD.{c} IS NOT NEW.{c}" for c in ("image_id", "score_name", "value", "scale_min", "scale_max")
+)
+
+#: The images whose statistics figures changed, by revision (alembic 0016), for the in-memory figures index
+#: (services/live_image_index.py), logged as tag_dirty is: an image's row inserted or deleted, its size,
+#: exclusion or effective rating columns updated (a `ratings` row changes `images.last_rating` through 0015's
+#: triggers, which fire these), any change of its `quality_scores` rows. One row per image at most.
+FIGURES_DIRTY_TRIGGERS: dict[str, str] = {
+    "trg_images_figures_insert": _image_logged("INSERT", "images", "NEW.id"),
+    "trg_images_figures_delete": _image_logged("DELETE", "images", "OLD.id"),
+    "trg_images_figures_update": (
+        "CREATE TRIGGER trg_images_figures_update AFTER UPDATE OF id, width, height, excluded, manual_rating, "
+        f"last_rating ON images WHEN {_IMAGE_CHANGED} BEGIN\n"
+        + _dirty("OLD.id", "image_dirty")
+        + _dirty("NEW.id", "image_dirty")
+        + "END"
+    ),
+    "trg_quality_scores_figures_insert": _image_logged("INSERT", "quality_scores", "NEW.image_id"),
+    "trg_quality_scores_figures_delete": _image_logged("DELETE", "quality_scores", "OLD.image_id"),
+    "trg_quality_scores_figures_update": (
+        "CREATE TRIGGER trg_quality_scores_figures_update AFTER UPDATE OF image_id, score_name, value, scale_min, "
+        f"scale_max ON quality_scores WHEN {_SCORE_CHANGED} BEGIN\n"
+        + _dirty("OLD.image_id", "image_dirty")
+        + _dirty("NEW.image_id", "image_dirty")
+        + "END"
+    ),
+}
+
+#: Every trigger a project has (0013's, 0015's and 0016's), in creation order.
+ALL_TRIGGERS: dict[str, str] = {**TRIGGERS, **STATS_TRIGGERS, **DIRTY_TRIGGERS, **FIGURES_DIRTY_TRIGGERS}
 
 #: Fill the counters from the rows (the migration of an existing project; `lorairo` never needs it otherwise).
 BACKFILL: tuple[str, ...] = (

@@ -312,7 +312,37 @@ class TagRecord(Base):
         # last key (alembic 0013; 0012 had image_id here for the panel's GROUP BY, which tag_stats replaced).
         Index("idx_tags_live_tag", "tag", "is_rejected", sqlite_where=text("is_rejected = 0")),
         Index("idx_tags_model", "model_id"),
+        # The rejected rows (few): the in-memory tag index (services/live_tag_index.py) reads every (tag, image)
+        # pair off idx_tags_tag_image without the table and takes out the pairs with only rejected rows, found
+        # here (alembic 0016). Covering for the same reason as idx_tags_live.
+        Index("idx_tags_rejected", "tag", "image_id", "is_rejected", sqlite_where=text("is_rejected = 1")),
     )
+
+
+class TagDirtyRecord(Base):
+    """The images whose tag rows changed, newest revision last, written only by triggers on `tags`
+    (database/counters.py DIRTY_TRIGGERS, alembic 0016): at most one row per image. The in-memory tag index
+    remembers the revision it was built at and re-reads the images of newer rows. No foreign key: a deleted
+    image's row stays, so its tags are known to be gone."""
+
+    __tablename__ = "tag_dirty"
+    __table_args__ = (Index("idx_tag_dirty_image", "image_id"), {"sqlite_autoincrement": True})
+
+    # AUTOINCREMENT: a revision is never reused, even if the table is emptied while an index remembers one.
+    rev: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ImageDirtyRecord(Base):
+    """The images whose statistics figures changed (size, effective rating, quality scores), newest revision
+    last, written only by triggers (database/counters.py FIGURES_DIRTY_TRIGGERS, alembic 0016): at most one row
+    per image, read by the in-memory figures index (services/live_image_index.py) as tag_dirty is."""
+
+    __tablename__ = "image_dirty"
+    __table_args__ = (Index("idx_image_dirty_image", "image_id"), {"sqlite_autoincrement": True})
+
+    rev: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class TagStatsRecord(Base):
@@ -358,7 +388,7 @@ def _create_triggers(target: object, connection: Connection, **_kw: object) -> N
         connection.exec_driver_sql(statement)
 
 
-# Tables made by create_all (tests, tools) get the triggers too; projects get them from alembic 0013 and 0015.
+# Tables made by create_all (tests, tools) get the triggers too; projects get them from alembic 0013, 0015, 0016.
 event.listen(Base.metadata, "after_create", _create_triggers)
 
 

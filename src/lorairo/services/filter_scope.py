@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lorairo.database.engine import Database
     from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 
@@ -38,9 +40,10 @@ class FilterScope:
     images: int  # images of the filter
     total: int  # images of the project
     complement: bool
+    ids: np.ndarray  # the filter's image ids, sorted (int64), whichever side the table holds
 
-    def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        cursor = self.conn.execute(sql, params or {})
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        cursor = self.conn.execute(sql, params)
         try:
             return list(cursor.fetchall())
         finally:
@@ -48,29 +51,37 @@ class FilterScope:
 
 
 @contextmanager
-def filter_scope(db: Database, query: ImageQueryService, image_filter: ImageFilter) -> Iterator[FilterScope]:
-    """Evaluate `image_filter` (selected by `query`, with its quality thresholds) once; see the module doc."""
-    from lorairo.services.filter_sql import sqlite_value
+def filter_scope(
+    db: Database, query: ImageQueryService, image_filter: ImageFilter, ids: np.ndarray | None = None
+) -> Iterator[FilterScope]:
+    """Evaluate `image_filter` (selected by `query`, with its quality thresholds) once; see the module doc.
 
-    ids_sql, params = query.id_subquery(image_filter)
-    # A `similar:` filter's ids are already a list (counting would rank the images again); a tag-only filter is
-    # counted off the tag index; anything else by one count of its SQL.
-    similar = image_filter.similar is not None
-    images = len(json.loads(params["similar_ids"])) if similar else query.count(image_filter)
-    values = {k: sqlite_value(v) for k, v in params.items()}
+    The ids come from ImageQueryService.ids_array (the filter language's one evaluation: tag-only filters are
+    combined from the tag index's id lists, 0.1-0.7 s at 1M instead of 1.6-2.6 s for a count and an
+    `INSERT ... SELECT` of the filter's SQL) and are written into the table in one statement (json_each). A
+    caller that already holds them passes `ids` (the filter is not evaluated again)."""
+    import numpy as np
+
+    ids = query.ids_array(image_filter) if ids is None else ids
+    if ids.size > 1 and bool(np.any(ids[1:] <= ids[:-1])):  # a `similar:` filter's are in ranking order
+        ids = np.unique(ids)
+    chosen = ids
     with db.read_engine.connect() as connection:
         conn = connection.connection.driver_connection
         assert isinstance(conn, sqlite3.Connection)
-        total = int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
-        complement = images * 2 > total
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute(f"CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY)")
         try:
-            if complement:  # the filter is evaluated once into SQLite's own IN list, the others written
-                conn.execute(f"INSERT INTO {TABLE} SELECT i.id FROM images i WHERE i.id NOT IN ({ids_sql})", values)
-            else:  # a `similar:` filter's JSON list may repeat nothing, but OR IGNORE costs nothing here
-                conn.execute(f"INSERT OR IGNORE INTO {TABLE} SELECT * FROM ({ids_sql})", values)
-            yield FilterScope(conn, images, total, complement)
+            total = int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+            complement = int(ids.size) * 2 > total
+            if complement:  # every image id, less the filter's
+                text = conn.execute("SELECT group_concat(id) FROM images").fetchone()[0]
+                every = np.fromstring(text or "", dtype=np.int64, sep=",") if text else np.empty(0, np.int64)
+                ids = np.setdiff1d(every, ids, assume_unique=True)
+                total = int(every.size)
+            conn.execute(f"INSERT INTO {TABLE} SELECT value FROM json_each(?)", (json.dumps(ids.tolist()),))
+            images = total - int(ids.size) if complement else int(ids.size)
+            yield FilterScope(conn, images, total, complement, chosen)
         finally:
             conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
 

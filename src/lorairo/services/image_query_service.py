@@ -41,6 +41,7 @@ from lorairo.services.filter_sql import (
     tag_match,
     tags_only,
 )
+from lorairo.services.id_text import parse_id_text
 from lorairo.services.quality_rules import METRIC_COLUMNS, QualityThresholds
 
 if TYPE_CHECKING:
@@ -100,26 +101,6 @@ class ImageRow:
 
 
 # --- SQL -----------------------------------------------------------------------------------------------------
-
-
-#: Characters of id text parsed per numpy call: ~70k ids, a few ms. np.fromstring holds the GIL for its whole
-#: call: 60-70 ms for the 1M ids of a project's whole list, during which the desktop app's GUI thread could run no
-#: Python (part of the opening stall at 1M images); between pieces the interpreter hands the GIL over.
-ID_TEXT_CHUNK = 1 << 19
-
-
-def parse_id_text(text: str, chunk: int = ID_TEXT_CHUNK) -> np.ndarray:
-    """Comma-separated integers -> int64 array, parsed in pieces of about `chunk` characters."""
-    import numpy as np
-
-    parts: list[np.ndarray] = []
-    start, end_of_text = 0, len(text)
-    while start < end_of_text:
-        end = text.find(",", start + chunk) if start + chunk < end_of_text else -1
-        end = end_of_text if end == -1 else end
-        parts.append(np.fromstring(text[start:end], dtype=np.int64, sep=","))
-        start = end + 1
-    return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
 class ImageQueryService:

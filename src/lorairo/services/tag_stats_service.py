@@ -9,17 +9,22 @@ Qt-free; call from any thread (each call opens its own read connection).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lorairo.services import live_tag_index
 from lorairo.services.filter_scope import TABLE as SCOPE_TABLE
 from lorairo.services.filter_scope import FilterScope, filter_scope, scoped_counts
 from lorairo.services.filter_sql import sqlite_value
 from lorairo.services.image_query_service import SORTS as QUERY_SORTS
 from lorairo.services.image_query_service import ImageFilter, ImageQueryService
+from lorairo.services.live_tag_index import LiveTagIndex
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first project, after the window is shown
+    import numpy as np
+
     from lorairo.database.engine import Database
 
 
@@ -56,23 +61,39 @@ class TagStatsService:
         that of its first row in the project (model and sidecar rows, which carry categories, usually come first).
 
         The whole project reads the counters triggers keep (`tag_stats`, database/counters.py): 3,000 rows
-        instead of grouping 9M tag rows at 1M images. A filter's images are evaluated once (filter_scope) and the
-        tag rows of the smaller side counted: the filter's images, or the others subtracted from the counters."""
+        instead of grouping 9M tag rows at 1M images. A filter's images are evaluated once and counted off the
+        in-memory tag index (services/live_tag_index.py: 3-7 s -> 0.2-0.4 s for 350k-650k images at 1M; the
+        first broad count builds it, ~1.2 s more). A few thousand images are counted in SQL over their ids."""
         if image_filter is None or image_filter.is_empty():
             counts = {str(tag): int(n) for tag, n in _rows(self.db, "SELECT tag, images FROM tag_stats", {})}
             return self._with_categories(counts)
-        with filter_scope(self.db, self.query, image_filter) as scope:
-            return self.scoped_tags(scope)
+        return self.tags_of_ids(self.query.ids_array(image_filter), image_filter)  # the filter evaluated once
 
-    def scoped_tags(self, scope: FilterScope) -> list[ProjectTag]:
-        """project_tags over the images of an open scope (the statistics view shares its scope)."""
+    def tags_of_ids(self, ids: np.ndarray, image_filter: ImageFilter) -> list[ProjectTag]:
+        """project_tags over `ids`, the ids of `image_filter` already evaluated (the statistics view's)."""
+        indexed = LiveTagIndex.of(self.db).counts(ids)
+        if indexed is not None:
+            return self._with_categories(indexed)
+        if len(ids) >= live_tag_index.BUILD_FROM:  # no index could be built: the smaller side's rows in SQL
+            with filter_scope(self.db, self.query, image_filter, ids) as scope:
+                return self._with_categories(self._sql_counts(scope))
+        rows = _rows(
+            self.db,
+            "SELECT tag, count(DISTINCT image_id) FROM tags WHERE is_rejected = 0 "
+            "AND image_id IN (SELECT value FROM json_each(:ids)) GROUP BY tag",
+            {"ids": json.dumps(ids.tolist())},
+        )
+        return self._with_categories({str(tag): int(n) for tag, n in rows})
+
+    @staticmethod
+    def _sql_counts(scope: FilterScope) -> dict[str, int]:
         counts = scoped_counts(
             scope,
             f"SELECT t.tag, count(DISTINCT t.image_id) FROM {SCOPE_TABLE} s CROSS JOIN tags t ON t.image_id = s.id "
             "WHERE t.is_rejected = 0 GROUP BY t.tag",
             "SELECT tag, images FROM tag_stats",
         )
-        return self._with_categories({str(key[0]): n for key, n in counts.items()})
+        return {str(key[0]): n for key, n in counts.items()}
 
     def _with_categories(self, counts: dict[str, int]) -> list[ProjectTag]:
         first = {str(tag): int(first_id) for tag, first_id in _rows(self.db, "SELECT tag, first_id FROM tag_stats", {})}

@@ -33,13 +33,14 @@ from lorairo.gui.widgets.details.tag_chips import category_color
 from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.export.bucketing import BucketSettings
-from lorairo.services.image_query_service import ImageFilter
+from lorairo.services.image_query_service import ImageFilter, ImageQueryService
 from lorairo.services.statistics_service import (
     HISTOGRAM_BINS,
     BucketDistribution,
     DatasetStats,
     bucket_distribution,
     dataset_statistics,
+    filter_ids,
 )
 
 RELOAD_DELAY_MS = 500
@@ -244,8 +245,12 @@ class StatisticsView(QWidget):
             self.bucket_plot.clear()
 
         def work(_ctx: object) -> tuple[DatasetStats, BucketDistribution | None, tuple[np.ndarray, ...]]:
-            buckets = bucket_distribution(db, settings, image_filter, query) if settings is not None else None
-            stats = dataset_statistics(db, image_filter, top_n, query)
+            # The filter evaluated once for both (its ids), not once per figure.
+            ids = None
+            if image_filter is not None and not image_filter.is_empty():
+                ids = filter_ids(query or ImageQueryService(db), image_filter)
+            buckets = bucket_distribution(db, settings, image_filter, query, ids) if settings is not None else None
+            stats = dataset_statistics(db, image_filter, top_n, query, ids)
             return stats, buckets, size_points(stats.widths, stats.heights)
 
         def done(result: tuple[DatasetStats, BucketDistribution | None, tuple[np.ndarray, ...]]) -> None:
