@@ -1,4 +1,5 @@
-"""Streamed side files are byte for byte what the whole-file writers give (issue 20: export memory bounded).
+"""Streamed side files are byte for byte what the whole-file writers give (issue 20: export memory bounded),
+the plan spool gives back what went in, and remembered tag cleaning equals cleaning each time.
 
 An export writes its metadata files one row at a time from the plan spool instead of building them in memory;
 these pin that the streamed text equals the text the exporter wrote before (``json.dumps`` of the whole
@@ -14,8 +15,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lorairo.services.export import captions as captions_module
 from lorairo.services.export import spool as spool_module
 from lorairo.services.export import trainers
+from lorairo.services.export.captions import TagStyle, clean_tag, tag_cleaner
 from lorairo.services.export.compose import ComposedCaption
 from lorairo.services.export.plan import PlannedImage
 from lorairo.services.export.spool import PlanSpool
@@ -142,3 +145,37 @@ def test_spool_round_trip_keeps_every_field_identical(planned: list[PlannedImage
         assert type(got) is PlannedImage and type(got.composed) is ComposedCaption
         assert tuple(got) == tuple(want)  # every field, in order (named tuples compare as tuples)
         assert got.shown_path == want.shown_path
+
+
+tag_styles = st.builds(
+    TagStyle,
+    underscores_to_spaces=st.booleans(),
+    escape_parentheses=st.booleans(),
+    wildcard=st.booleans(),
+    keep_underscores=st.lists(st.sampled_from(["score_*", "*_(cosplay)", "a?c", "[ab]*"]), max_size=2).map(tuple),
+)
+tag_texts = st.lists(
+    st.one_of(st.sampled_from(["_", " ", "(", ")", "\\(", ",", "|||", "{", "}", "^_^", "score_9"]), st.characters()),
+    max_size=10,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tag_styles, tag_styles, st.lists(tag_texts, max_size=12), st.integers(1, 5))
+def test_remembered_tag_cleaning_equals_cleaning_each_time(
+    style: TagStyle, other: TagStyle, tags: list[str], limit: int
+) -> None:
+    """The export cleans each distinct tag once per style (`tag_cleaner`); what it writes is what `clean_tag`
+    gives every time: for a tag seen before, under another style, and after the memory is cleared at its limit."""
+    saved = captions_module.CLEANED_TAGS_MAX
+    captions_module.CLEANED_TAGS_MAX = limit
+    try:
+        tag_cleaner.cache_clear()
+        clean, clean_other = tag_cleaner(style), tag_cleaner(other)
+        for tag in [*tags, *reversed(tags)]:
+            assert clean(tag) == clean_tag(tag, style)
+            assert clean_other(tag) == clean_tag(tag, other)
+        assert tag_cleaner(style) is clean  # one memory per style
+    finally:
+        captions_module.CLEANED_TAGS_MAX = saved
+        tag_cleaner.cache_clear()

@@ -17,11 +17,11 @@ from lorairo.services.export.captions import (
     build_line,
     category_rank,
     clean_caption_text,
-    clean_tag,
     collapse,
     join_unique,
     protect_sentence,
     style_text,
+    tag_cleaner,
 )
 from lorairo.services.export.data import CaptionEntry, ExportItem, TagEntry
 from lorairo.services.export.options import ExportOptions
@@ -170,7 +170,8 @@ def compose(item: ExportItem, options: ExportOptions) -> ComposedCaption:
     extras = [style_text(e, TagStyle(wildcard=style.wildcard)) for e in extras]
     body_tags: list[str] = []
     if options.caption_mode in ("tags", "both"):
-        body_tags = join_unique(clean_tag(e.tag, style) for e in select_tags(item, options))
+        clean = tag_cleaner(style)
+        body_tags = join_unique(clean(e.tag) for e in select_tags(item, options))
         body_tags = [t for t in body_tags if t not in fixed and t not in extras]
     caption = ""
     captions: list[str] = []
