@@ -1,15 +1,18 @@
 """Peak memory of a real export over a large selection of a 1M project, before and after (issue 20).
 
     uv run python bench/export_rss.py --project-dir /tmp/exportmem/p1m/projects/bench --sizes 50000,200000 \
-        [--before-src /tmp/exportmem/old/src] [--filter '"tag 1"|"tag 4"']
+        [--before-src /tmp/exportmem/old/src] [--ref main=/tmp/main/src ...] [--filter '"tag 1"|"tag 4"']
 
 The 1M bench project (bench/scale.py) has database rows but no image files. For the first N ids the filter
 selects, this script hard-links one small PNG at each image's stored path (cheap: no image data per image),
 then exports those N images in a child process per run with `ExportService.export` (what `lorairo export
 --filter` runs), kohya-jsonl (a metadata file of N rows), original sizes (images copied byte for byte), the
-configured worker pool. Printed per run: wall time, images exported, peak resident memory of the exporting
-process during the export (VmRSS sampled every 50 ms; the workers are separate processes), and the load average.
-`--before-src` runs the same on an older checkout's src/ (PYTHONPATH) for comparison.
+configured worker pool. Printed per run: the export dialog's preview of those N images (cold, then again with
+another option), the export's wall time, images exported, peak resident memory of the exporting
+process during the export (VmRSS sampled every 50 ms; the workers are separate processes), CPU seconds of the
+exporting process and of its workers (which other jobs on a shared machine do not change, unlike wall time),
+and the load average. `--before-src` (label "before") and each `--ref LABEL=SRC` run the same on another
+checkout's src/ (PYTHONPATH) for comparison, right after this checkout's run of the same size.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def child(project_dir: Path, filter_text: str, count: int, target: Path) -> dict
     )
     peak = [0]
     done = threading.Event()
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def sample() -> None:  # resident memory during the export itself (the id query before it peaks apart)
         while not done.wait(0.05):
@@ -62,14 +66,30 @@ def child(project_dir: Path, filter_text: str, count: int, target: Path) -> dict
     wall = time.perf_counter() - t0
     done.set()
     sampler.join()
+    own_end, workers_end = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_mb, after_mb = max(peak[0], rss_mb()), rss_mb()
+    # The export dialog's preview over the same ids, after the export's figures are taken (`load` then `preview`,
+    # as its worker runs them), cold and again with another option.
+    t0 = time.perf_counter()
+    service.load(opts.image_ids)
+    service.preview(opts, ids[0])
+    preview_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    service.preview(opts.with_changes(underscores_to_spaces=False), ids[0])
+    preview_again_s = time.perf_counter() - t0
     out = {
         "images": len(ids),
         "exported": result.exported,
         "failed": len(result.failures),
+        "preview_s": round(preview_s, 2),
+        "preview_again_s": round(preview_again_s, 2),
         "export_s": round(wall, 1),
+        # the exporting process (its sampler thread included, ~1 %) and its worker pool, which has ended
+        "cpu_s": round(own_end.ru_utime + own_end.ru_stime - own.ru_utime - own.ru_stime, 1),
+        "workers_cpu_s": round(workers_end.ru_utime + workers_end.ru_stime - workers.ru_utime - workers.ru_stime, 1),
         "rss_before_export_mb": rss_before,
-        "rss_peak_during_export_mb": max(peak[0], rss_mb()),
-        "rss_after_export_mb": rss_mb(),
+        "rss_peak_during_export_mb": peak_mb,
+        "rss_after_export_mb": after_mb,
     }
     project.close()
     return out
@@ -120,7 +140,8 @@ def main() -> None:
     parser.add_argument("--filter", default='"tag 1"|"tag 4"')
     parser.add_argument("--sizes", default="50000,200000")
     parser.add_argument("--before-src", type=Path)
-    parser.add_argument("--before-max", type=int, default=50_000, help="run --before-src up to this size only")
+    parser.add_argument("--before-max", type=int, default=50_000, help="run the other sources up to this size only")
+    parser.add_argument("--ref", action="append", default=[], help="LABEL=SRC: another checkout's src/ to run too")
     parser.add_argument("--out", type=Path, default=Path("/tmp/exportmem/export-rss-out"))
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -142,10 +163,12 @@ def main() -> None:
     t0 = time.perf_counter()
     link_images(project_dir, ids[: max(sizes)])
     print(f"selected {len(ids)}; image files linked for the first {max(sizes)} in {time.perf_counter() - t0:.0f} s")
-    runs = [("after", None)] + ([("before", args.before_src)] if args.before_src else [])
+    runs: list[tuple[str, Path | None]] = [("after", None)]
+    runs += [("before", args.before_src)] if args.before_src else []
+    runs += [(label, Path(src)) for label, src in (ref.split("=", 1) for ref in args.ref)]
     for count in sizes:
         for label, src in runs:
-            if label == "before" and count > args.before_max:
+            if label != "after" and count > args.before_max:
                 continue
             target = args.out / f"{label}-{count}"
             shutil.rmtree(target, ignore_errors=True)

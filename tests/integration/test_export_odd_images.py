@@ -190,3 +190,31 @@ def test_an_image_that_cannot_be_written_is_reported_and_the_export_goes_on(proj
     assert result.exported == 1 and set(files) == {"good"}
     (failure,) = result.failures
     assert failure.path.endswith("broken.png") and failure.reason
+
+
+def test_stored_paths_that_are_not_utf8_are_read_back_as_imported(project: Project, tmp_path: Path) -> None:
+    """An image stored under a name that is not UTF-8 (a Latin-1 ``caf\\xe9``, kept surrogate-escaped; the
+    database holds an escaped form) is read from that very file and reported under its original path: the
+    export reads its rows without the ORM, so it must undo the database form as the mapped column does."""
+    import os
+
+    from lorairo.database.schema import ImageRecord
+    from lorairo.services.export.data import load_items
+
+    (image_id,) = add_images(project, [ImageSpec("plain.png", (W, H), tags=simple_tags("cat"))])
+    latin1 = os.fsdecode(b"caf\xe9.png")
+    with project.db.session(write=True) as session:
+        record = session.get(ImageRecord, image_id)
+        assert record is not None
+        stored = project.root / record.file_path
+        renamed = stored.with_name(latin1)
+        stored.rename(renamed)
+        record.file_path = str(renamed.relative_to(project.root))
+        record.original_path = f"/archive/{latin1}"
+    with project.db.session() as session:
+        (item,) = load_items(session, project.root, [image_id])
+    assert item.source_path == renamed and item.original_path == f"/archive/{latin1}"
+    assert item.has_alpha is False and all(t.rejected is False for t in item.tags)  # booleans, not 0 / 1
+    service = ExportService(ConfigurationService(), project)
+    result = service.export(service.default_options(tmp_path / "out", trigger_words=("sks",), format="kohya"))
+    assert result.exported == 1 and not result.failures  # the renamed file itself was read

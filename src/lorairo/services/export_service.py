@@ -284,7 +284,7 @@ class ExportService:
 
         def jobs() -> Iterator[ImageJob]:
             for index, p in enumerate(spool):
-                in_flight[p.item.image_id] = (index, p)
+                in_flight[p.image_id] = (index, p)
                 yield image_job(opts, p, staged_images, work, alpha, any_mask)
 
         def on_result(result: ImageJobResult) -> None:
@@ -293,12 +293,10 @@ class ExportService:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), result.disk_full_at)
             index, p = in_flight.pop(result.image_id)
             for message in result.warnings:  # Pillow's "Corrupt EXIF data" and the like: the log, not the terminal
-                logger.warning("{}: {}", p.item.shown_path, message)
+                logger.warning("{}: {}", p.shown_path, message)
             if result.error is not None or result.size is None:
-                failures.append(ExportIssue(result.image_id, p.item.shown_path, result.error or "no size"))
-                logger.warning(
-                    "Export failed for {} (stored as {}): {}", p.item.shown_path, p.item.source_path, result.error
-                )
+                failures.append(ExportIssue(result.image_id, p.shown_path, result.error or "no size"))
+                logger.warning("Export failed for {} (stored as {}): {}", p.shown_path, p.source, result.error)
             else:
                 sizes[2 * index], sizes[2 * index + 1] = result.size
                 tally.add(p, result.size, mask_written=result.mask_written)
@@ -306,7 +304,7 @@ class ExportService:
                     caption_file = staged_images / f"{p.stem}{opts.caption_extension}"
                     caption_file.write_text("\n".join(p.composed.lines), encoding="utf-8")
             if progress is not None:
-                progress(tally.written + len(failures), total, p.item.file_name)
+                progress(tally.written + len(failures), total, p.file_name)
 
         completed = run_jobs(jobs(), self.config.max_workers(), on_result, cancel, total=total)
         kt = keep_tokens(opts)
@@ -441,13 +439,13 @@ class _Tally:
     def add(self, p: PlannedImage, size: tuple[int, int], *, mask_written: bool) -> None:
         self.written += 1
         self.masks_written += mask_written
-        self.with_mask_file += p.item.mask_path is not None
-        self.cropped += p.item.crop is not None
+        self.with_mask_file += p.mask is not None
+        self.cropped += p.crop is not None
         self.reduced += p.reduced
         self.several_lines += len(p.composed.lines) > 1
         self.protected_sentences |= SECONDARY_SEPARATOR in p.composed.caption
         if p.composed.class_only:
-            self.class_captioned.append(p.item.image_id)
+            self.class_captioned.append(p.image_id)
         self.buckets[f"{size[0]}x{size[1]}"] += 1
 
 

@@ -13,8 +13,9 @@ space instead of an error, ``|||`` handling, wildcard braces, the line layout) l
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from genai_tag_db_tools import (
@@ -40,6 +41,7 @@ __all__ = [
     "join_unique",
     "parse_sidecar_line",
     "style_text",
+    "tag_cleaner",
 ]
 
 SEPARATOR = ", "
@@ -88,6 +90,29 @@ def clean_tag(tag: str, style: TagStyle) -> str:
     else:
         text = to_underscores(text)
     return style_text(text, style)
+
+
+#: Tags remembered per style by `tag_cleaner` (forgotten all at once past this; a dataset's vocabulary is a few
+#: thousand tags, so an export of 500k images cleans each distinct tag about once).
+CLEANED_TAGS_MAX = 20_000
+
+
+@functools.lru_cache(maxsize=4)
+def tag_cleaner(style: TagStyle) -> Callable[[str], str]:
+    """`clean_tag` for `style`, remembering each tag's result: an export cleans every tag row of every image
+    (4.5M rows for 500k images) but only a few thousand distinct tags, and cleaning one (unescaping, underscore
+    rules, pattern matching) was a quarter of the export's planning time (issue 20)."""
+    cleaned: dict[str, str] = {}
+
+    def clean(tag: str) -> str:
+        text = cleaned.get(tag)
+        if text is None:
+            if len(cleaned) >= CLEANED_TAGS_MAX:
+                cleaned.clear()
+            text = cleaned[tag] = clean_tag(tag, style)
+        return text
+
+    return clean
 
 
 def style_text(text: str, style: TagStyle) -> str:

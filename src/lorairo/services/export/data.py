@@ -14,24 +14,17 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from lorairo.database.chunks import SQL_CHUNK, chunked
 from lorairo.database.engine import Database
-from lorairo.database.schema import (
-    SOURCE_MANUAL,
-    CaptionRecord,
-    ImageRecord,
-    ImageRegionRecord,
-    QualityScoreRecord,
-    RatingRecord,
-    TagRecord,
-)
+from lorairo.database.schema import SOURCE_MANUAL, ImageRecord, ImageRegionRecord
 from lorairo.exceptions import ExportError
 from lorairo.services.export.layout import displayable
+from lorairo.storage.names import from_db_text
 
 
 # Slots on the per-image records: an export of 500k images holds one ExportItem per image until its side files
@@ -264,25 +257,24 @@ def load_selection(db: Database, project_root: Path, image_ids: Sequence[int] | 
 def load_items(session: Session, project_root: Path, ids: Sequence[int]) -> list[ExportItem]:
     """The export items of `ids` (at most a few thousand; unknown ids are left out), in the order given.
 
-    Plain column queries, one per table: no ORM object or identity map per row (an image has ~10 tag rows)."""
+    One query per table on the session's own DB-API connection (same transaction): no ORM object, identity
+    map or SQLAlchemy row per tag row. An image has ~10 tag rows, and SQLAlchemy's result processing of them
+    was a fifth of an export's planning time (issue 20). Values are converted as the mapped types would:
+    booleans from 0 / 1, file paths from their database form (`FsPath`)."""
     if not ids:
         return []
     chunk = list(ids)
+    raw = session.connection().connection.driver_connection
+    marks = ",".join("?" * len(chunk))
+
+    def rows(sql: str) -> Iterator[tuple[Any, ...]]:
+        return raw.execute(sql.format(marks=marks), chunk)  # type: ignore[union-attr]
+
     images = {
         row[0]: row
-        for row in session.execute(
-            select(
-                ImageRecord.id,
-                ImageRecord.file_path,
-                ImageRecord.file_name,
-                ImageRecord.width,
-                ImageRecord.height,
-                ImageRecord.format,
-                ImageRecord.has_alpha,
-                ImageRecord.exif_orientation,
-                ImageRecord.original_path,
-                ImageRecord.manual_rating,
-            ).where(ImageRecord.id.in_(chunk))
+        for row in rows(
+            "SELECT id, file_path, file_name, width, height, format, has_alpha, exif_orientation, original_path, "
+            "manual_rating FROM images WHERE id IN ({marks})"
         )
     }
     tags: dict[int, list[TagEntry]] = defaultdict(list)
@@ -293,45 +285,23 @@ def load_items(session: Session, project_root: Path, ids: Sequence[int]) -> list
         region.image_id: region
         for region in session.scalars(select(ImageRegionRecord).where(ImageRegionRecord.image_id.in_(chunk)))
     }
-    tag_rows = session.execute(
-        select(
-            TagRecord.image_id,
-            TagRecord.tag,
-            TagRecord.category,
-            TagRecord.source,
-            TagRecord.confidence,
-            TagRecord.is_rejected,
-            TagRecord.id,
-            TagRecord.position,
-        )
-        .where(TagRecord.image_id.in_(chunk))
-        .order_by(TagRecord.id)
+    tag_rows = rows(
+        "SELECT image_id, tag, category, source, confidence, is_rejected, id, position FROM tags "
+        "WHERE image_id IN ({marks}) ORDER BY id"
     )
     for image_id, tag, category, source, confidence, rejected, row_id, position in tag_rows:
-        tags[image_id].append(TagEntry(tag, category, source, confidence, rejected, row_id, position))
-    caption_rows = session.execute(
-        select(CaptionRecord.image_id, CaptionRecord.text, CaptionRecord.source, CaptionRecord.id)
-        .where(CaptionRecord.image_id.in_(chunk))
-        .order_by(CaptionRecord.id)
-    )
-    for image_id, caption, source, row_id in caption_rows:
+        tags[image_id].append(TagEntry(tag, category, source, confidence, bool(rejected), row_id, position))
+    for image_id, caption, source, row_id in rows(
+        "SELECT image_id, text, source, id FROM captions WHERE image_id IN ({marks}) ORDER BY id"
+    ):
         captions[image_id].append(CaptionEntry(caption, source, row_id))
-    for image_id, source, row_id, label in session.execute(
-        select(RatingRecord.image_id, RatingRecord.source, RatingRecord.id, RatingRecord.label).where(
-            RatingRecord.image_id.in_(chunk)
-        )
+    for image_id, source, row_id, label in rows(
+        "SELECT image_id, source, id, label FROM ratings WHERE image_id IN ({marks})"
     ):
         ratings[image_id].append((source == SOURCE_MANUAL, row_id, label))
-    for image_id, name, value, low, high, source, row_id in session.execute(
-        select(
-            QualityScoreRecord.image_id,
-            QualityScoreRecord.score_name,
-            QualityScoreRecord.value,
-            QualityScoreRecord.scale_min,
-            QualityScoreRecord.scale_max,
-            QualityScoreRecord.source,
-            QualityScoreRecord.id,
-        ).where(QualityScoreRecord.image_id.in_(chunk))
+    for image_id, name, value, low, high, source, row_id in rows(
+        "SELECT image_id, score_name, value, scale_min, scale_max, source, id FROM quality_scores "
+        "WHERE image_id IN ({marks})"
     ):
         scores[image_id].append(ScoreEntry(name, value, low, high, source, row_id))
 
@@ -341,6 +311,7 @@ def load_items(session: Session, project_root: Path, ids: Sequence[int]) -> list
         if row is None:
             continue
         _id, file_path, file_name, width, height, fmt, has_alpha, orientation, original, manual_rating = row
+        file_path, original = from_db_text(file_path), from_db_text(original)
         rating = manual_rating
         if not rating and ratings[image_id]:
             rating = max(ratings[image_id])[2]  # manual first, then the newest row
@@ -353,7 +324,7 @@ def load_items(session: Session, project_root: Path, ids: Sequence[int]) -> list
                 width=width,
                 height=height,
                 format=fmt,
-                has_alpha=has_alpha,
+                has_alpha=bool(has_alpha),
                 exif_orientation=orientation,
                 original_path=original,
                 tags=tuple(tags[image_id]),

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lorairo.services.export import trainers
-from lorairo.services.export.captions import collapse
-from lorairo.services.export.compose import metadata_texts, pick_caption
+from lorairo.services.export.compose import metadata_texts
 from lorairo.services.export.options import KOHYA_FORMATS, ExportOptions
 from lorairo.services.export.plan import PlannedImage
 from lorairo.services.export.writers import (
@@ -108,14 +107,13 @@ def write_side_files(
 
         def rows_hf() -> Iterator[dict[str, object]]:
             for p, _size in done:
-                score = p.item.score(opts.score_name)
                 yield {
                     "file_name": f"{p.stem}{p.ext}",
                     "text": p.composed.lines[0],  # one line: several were reduced by single_caption
                     "tags": list(p.composed.tags),
-                    "caption": p.composed.caption or collapse(pick_caption(p.item)),
-                    "rating": p.item.rating,
-                    "aesthetic_score": score.value if score else None,
+                    "caption": p.composed.caption or p.fallback_caption,
+                    "rating": p.rating,
+                    "aesthetic_score": p.aesthetic,
                 }
 
         with (work / "train" / "metadata.jsonl").open("w", encoding="utf-8") as out:
