@@ -21,20 +21,17 @@ over a broad filter waits for the build.
 from __future__ import annotations
 
 import sqlite3
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lorairo.database.counters import STATS_BINS
 from lorairo.services.id_text import parse_id_text
+from lorairo.services.live_index import LiveIndex
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from lorairo.database.engine import Database
 
 REBUILD_AFTER = 20_000  # as the tag index: the overlay reads the logged images' rows at every call
 BUILD_FROM = 50_000  # a smaller filter neither builds nor waits: SQL takes about as long as a build there
@@ -186,78 +183,18 @@ def _read_changed(conn: sqlite3.Connection, rev: int, regions: bool) -> _Changed
     return _Changed(dirty, images, scores, crops)
 
 
-class LiveImageIndex:
+class LiveImageIndex(LiveIndex[ImageSnapshot]):
     """The in-memory figures index of one project database (one per Database: `LiveImageIndex.of(db)`)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._snapshot: ImageSnapshot | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.builds = 0  # snapshots built (tests and benchmarks read it)
+    thread_name = "live-image-index"
 
-    @classmethod
-    def of(cls, db: Database) -> LiveImageIndex:
-        with _REGISTRY_LOCK:
-            index = _REGISTRY.get(db)
-            if index is None:
-                index = _REGISTRY[db] = cls(Path(db.path))
-            return index
-
-    @property
-    def snapshot(self) -> ImageSnapshot | None:
-        return self._snapshot
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        return conn
-
-    def build(self, on_read: Callable[[], None] | None = None) -> ImageSnapshot:
-        """Build a snapshot now on this thread (its own read-only connection) and use it from now on."""
-        conn = self._connect()
-        try:
-            snapshot = read_snapshot(conn, on_read)
-        finally:
-            conn.close()
-        with self._lock:
-            if self._snapshot is None or snapshot.rev >= self._snapshot.rev:
-                self._snapshot = snapshot
-            self.builds += 1
-        return snapshot
-
-    def start_build(self, on_read: Callable[[], None] | None = None) -> threading.Thread | None:
-        """Build in the background unless a build is running; returns the thread started (None: one runs)."""
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return None
-            thread = threading.Thread(target=self._build_quietly, args=(on_read,), name="live-image-index", daemon=True)
-            self._thread = thread
-        thread.start()
-        return thread
-
-    def _build_quietly(self, on_read: Callable[[], None] | None) -> None:
-        try:
-            self.build(on_read)
-        except sqlite3.Error:  # the project closed or moved: the view goes on in SQL, the next call tries again
-            pass
+    def _read(self, conn: sqlite3.Connection, on_read: Callable[[], None] | None) -> ImageSnapshot:
+        return read_snapshot(conn, on_read)
 
     def prepare(self, ids: np.ndarray) -> None:
         """Start the first build for a broad filter without waiting (the caller does other work meanwhile)."""
         if self._snapshot is None and len(ids) >= BUILD_FROM:
             self.start_build()
-
-    def _ready(self, ids: np.ndarray) -> ImageSnapshot | None:
-        """The snapshot to use for `ids`, building (and waiting for) the first one for a broad filter."""
-        snapshot = self._snapshot
-        if snapshot is None:
-            if len(ids) < BUILD_FROM:
-                return None
-            thread = self.start_build() or self._thread
-            if thread is not None:
-                thread.join()
-            snapshot = self._snapshot
-        return snapshot
 
     def _overlay(
         self, snapshot: ImageSnapshot, ids: np.ndarray, regions: bool = False
@@ -288,7 +225,7 @@ class LiveImageIndex:
         fewer than BUILD_FROM ids, or no index could be built. Waits for the first build: call on a worker."""
         import numpy as np
 
-        snapshot = self._ready(ids)
+        snapshot = self._ready(len(ids), BUILD_FROM)
         if snapshot is None:
             return None
         inside, in_filter, changed = self._overlay(snapshot, ids)
@@ -339,7 +276,7 @@ class LiveImageIndex:
         when SQL should count them (as `figures`). Waits for the first build: call on a worker."""
         import numpy as np
 
-        snapshot = self._ready(ids)
+        snapshot = self._ready(len(ids), BUILD_FROM)
         if snapshot is None:
             return None
         inside, in_filter, changed = self._overlay(snapshot, ids, regions=True)
@@ -366,8 +303,3 @@ class LiveImageIndex:
         return {
             (int(k >> 32), int(k & 0xFFFFFFFF)): int(n) for k, n in zip(keys.tolist(), counts.tolist(), strict=True)
         }
-
-
-# One index per open Database (weak: closing a project drops its index with it).
-_REGISTRY: weakref.WeakKeyDictionary[Database, LiveImageIndex] = weakref.WeakKeyDictionary()
-_REGISTRY_LOCK = threading.Lock()

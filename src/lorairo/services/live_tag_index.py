@@ -25,19 +25,16 @@ Qt-free; thread-safe (a build runs on its own thread with its own connection).
 from __future__ import annotations
 
 import sqlite3
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lorairo.services.id_text import parse_id_text
+from lorairo.services.live_index import LiveIndex
 
 if TYPE_CHECKING:  # numpy is imported on first use: the tags panel's module loads at start-up
     import numpy as np
 
-    from lorairo.database.engine import Database
 
 #: Images changed since the build past which a new index is built in the background (the overlay reads their
 #: rows in SQL at every count: ~10k images cost tens of milliseconds, a build ~1-2 s of one core at 1M).
@@ -114,62 +111,13 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
     return TagSnapshot(tuple(tags), indptr, image_ids, rev, size)
 
 
-class LiveTagIndex:
+class LiveTagIndex(LiveIndex[TagSnapshot]):
     """The in-memory tag index of one project database (one per Database: `LiveTagIndex.of(db)`)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._snapshot: TagSnapshot | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.builds = 0  # snapshots built (tests and benchmarks read it)
+    thread_name = "live-tag-index"
 
-    @classmethod
-    def of(cls, db: Database) -> LiveTagIndex:
-        with _REGISTRY_LOCK:
-            index = _REGISTRY.get(db)
-            if index is None:
-                index = _REGISTRY[db] = cls(Path(db.path))
-            return index
-
-    @property
-    def snapshot(self) -> TagSnapshot | None:
-        return self._snapshot
-
-    @property
-    def building(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
-
-    def build(self, on_read: Callable[[], None] | None = None) -> TagSnapshot:
-        """Build a snapshot now on this thread (its own read-only connection) and use it from now on."""
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            snapshot = read_snapshot(conn, on_read)
-        finally:
-            conn.close()
-        with self._lock:
-            if self._snapshot is None or snapshot.rev >= self._snapshot.rev:
-                self._snapshot = snapshot
-            self.builds += 1
-        return snapshot
-
-    def start_build(self, on_read: Callable[[], None] | None = None) -> threading.Thread | None:
-        """Build in the background unless a build is running; returns the thread started (None: one runs)."""
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return None
-            thread = threading.Thread(target=self._build_quietly, args=(on_read,), name="live-tag-index", daemon=True)
-            self._thread = thread
-        thread.start()
-        return thread
-
-    def _build_quietly(self, on_read: Callable[[], None] | None) -> None:
-        try:
-            self.build(on_read)
-        except sqlite3.Error:  # the project closed or moved: counts go on in SQL, the next count tries again
-            pass
+    def _read(self, conn: sqlite3.Connection, on_read: Callable[[], None] | None) -> TagSnapshot:
+        return read_snapshot(conn, on_read)
 
     def counts(self, ids: np.ndarray) -> dict[str, int] | None:
         """Images per live tag text among `ids` (the filter's image ids: ImageQueryService.ids_array), or None
@@ -178,27 +126,19 @@ class LiveTagIndex:
         call on a worker, never on the GUI thread."""
         import numpy as np
 
-        snapshot = self._snapshot
+        # The first broad count waits for the build (on the caller's worker thread): ~1.2 s of one core at 1M,
+        # then ~0.2 s, where SQL takes 3-7 s for 350k-650k images.
+        snapshot = self._ready(len(ids), BUILD_FROM)
         if snapshot is None:
-            if len(ids) < BUILD_FROM:
-                return None
-            # The first broad count waits for the build (on the caller's worker thread): ~1.2 s of one core at
-            # 1M, then ~0.2 s, where SQL takes 3-7 s for 350k-650k images. A build that fails leaves it to SQL.
-            thread = self.start_build() or self._thread
-            if thread is not None:
-                thread.join()
-            snapshot = self._snapshot
-            if snapshot is None:
-                return None
+            return None
         if not len(ids):
             return {}
         if len(ids) * SQL_BELOW_RATIO < snapshot.image_ids.size:
             return None
         # One statement, one snapshot: the images logged since the build (the row with a NULL tag) and, per
         # tag, those of them with a live row now (a few thousand rows between rebuilds).
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        conn = self._connect()
         try:
-            conn.execute("PRAGMA busy_timeout = 30000")
             rows = conn.execute(
                 "WITH d AS (SELECT image_id FROM tag_dirty WHERE rev >= :rev) "
                 "SELECT NULL, (SELECT group_concat(image_id) FROM d) "
@@ -224,8 +164,3 @@ class LiveTagIndex:
                 if tag is not None and (n := int(np.count_nonzero(mask[parse_id_text(text)]))):
                     found[str(tag)] = found.get(str(tag), 0) + n
         return found
-
-
-# One index per open Database (weak: closing a project drops its index with it).
-_REGISTRY: weakref.WeakKeyDictionary[Database, LiveTagIndex] = weakref.WeakKeyDictionary()
-_REGISTRY_LOCK = threading.Lock()
