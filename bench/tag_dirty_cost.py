@@ -13,61 +13,29 @@ them. Both databases are written alternately `--rounds` times; the medians are p
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import sqlite3
-import statistics
-import tempfile
-import time
 from pathlib import Path
 
+from trigger_cost import IMAGE_INSERT, TAG_INSERT, Timed, compare, fresh_project, image_rows
+
 from lorairo.database import counters
-from lorairo.database.engine import Database
-from lorairo.database.schema import Base
 
 
 def run(path: Path, images: int, per_image: int, triggers: bool) -> dict[str, float]:
-    path.unlink(missing_ok=True)
-    db = Database(path)
-    Base.metadata.create_all(db.write_engine)
-    db.dispose()
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    if not triggers:
-        for name in counters.DIRTY_TRIGGERS:
-            conn.execute(f"DROP TRIGGER {name}")
-    conn.executemany(
-        "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
-        "format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, 1, 1, 512, 512, 'PNG', 'RGB', 0, 1, ?, '0', 0, 0, '2026-01-01', '2026-01-01')",
-        [(i, f"images/{i}.png", f"{i}.png", f"/d/{i}.png", f"h{i}") for i in range(1, images + 1)],
-    )
+    conn = fresh_project(path, () if triggers else counters.DIRTY_TRIGGERS)
+    conn.executemany(IMAGE_INSERT, image_rows(range(1, images + 1)))
     conn.commit()
     rng = random.Random(1)
     vocabulary = [f"tag {n}" for n in range(3000)]
     rows = [
         (i, tag, tag.replace(" ", "_")) for i in range(1, images + 1) for tag in rng.sample(vocabulary[:400], per_image)
     ]
-    insert = (
-        "INSERT INTO tags (image_id, tag, tag_key, source, is_rejected, created_at, updated_at) "
-        "VALUES (?, ?, ?, 'model', 0, '2026-01-01', '2026-01-01')"
-    )
-    out: dict[str, float] = {}
-
-    def timed(key: str, sql: str, params: list[tuple[object, ...]], batch: int) -> None:
-        t0 = time.process_time()
-        for start in range(0, len(params), batch):
-            conn.executemany(sql, params[start : start + batch])
-            conn.commit()
-        out[key] = time.process_time() - t0
-
-    timed("insert tag rows (import / annotate)", insert, rows, 100 * per_image)
+    timed = Timed(conn)
+    timed("insert tag rows (import / annotate)", TAG_INSERT, rows, 100 * per_image)
     timed(
         "re-annotate: delete the rows", "DELETE FROM tags WHERE image_id = ?", [(i,) for i in range(1, images + 1)], 100
     )
-    timed("re-annotate: insert them again", insert, rows, 100 * per_image)
+    timed("re-annotate: insert them again", TAG_INSERT, rows, 100 * per_image)
     some = [(i,) for i in range(1, images + 1, 10)]
     timed(
         "reject one tag (10 % of images)",
@@ -82,7 +50,7 @@ def run(path: Path, images: int, per_image: int, triggers: bool) -> dict[str, fl
         100,
     )
     conn.close()
-    return out
+    return timed.out
 
 
 def main() -> None:
@@ -91,22 +59,18 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=9)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(f"load at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-    with tempfile.TemporaryDirectory() as folder:
-        for _ in range(args.rounds):
-            for triggers in (False, True):
-                runs[triggers].append(run(Path(folder) / f"{triggers}.db", args.images, args.tags, triggers))
-    print(f"{args.images} images x {args.tags} tags, median of {args.rounds} rounds (CPU ms; without -> with 0016):")
-    for key in runs[True][0]:
-        without = statistics.median(r[key] for r in runs[False]) * 1000
-        with_ = statistics.median(r[key] for r in runs[True]) * 1000
-        rows = args.images // 10 if "10 %" in key else args.images * (1 if "delete" in key else args.tags)
-        print(
-            f"  {key:38s} {without:8.1f} -> {with_:8.1f}  ({with_ / without:.2f}x, "
-            f"+{(with_ - without) * 1000 / rows:.1f} us per {'image' if 'delete' in key else 'row'})"
-        )
-    print(f"load at end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+    def rows_of(key: str) -> tuple[int, str]:
+        if "10 %" in key:
+            return args.images // 10, "row"
+        return (args.images, "image") if "delete" in key else (args.images * args.tags, "row")
+
+    compare(
+        lambda path, triggers: run(path, args.images, args.tags, triggers),
+        args.rounds,
+        f"{args.images} images x {args.tags} tags (0016's tag_dirty)",
+        rows_of,
+    )
 
 
 if __name__ == "__main__":
