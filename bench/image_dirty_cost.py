@@ -15,36 +15,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trigger_cost import IMAGE_INSERT, Timed, compare, fresh_project, image_rows
+from trigger_cost import annotate_writes, compare, fresh_project, rows_of_annotate
 
 from lorairo.database import counters
 
 
 def run(path: Path, images: int, triggers: bool) -> dict[str, float]:
     conn = fresh_project(path, () if triggers else counters.FIGURES_DIRTY_TRIGGERS)
-    every = list(range(1, images + 1))
-    timed = Timed(conn)
-    timed("image rows inserted (import)", IMAGE_INSERT, image_rows(every), 100)
-    score = (
-        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
-        "VALUES (?, 'aesthetic', ?, 0, 10, 'model', '2026-01-01')"
-    )
-    rating = "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')"
-    scores = [(i, (i % 97) / 9.7) for i in every]
-    ratings = [(i, ("general", "sensitive", "explicit")[i % 3]) for i in every]
-    timed("annotate: insert one score per image", score, scores)
-    timed("annotate: insert one rating per image", rating, ratings)
-    timed("re-annotate: delete the score", "DELETE FROM quality_scores WHERE image_id = ?", [(i,) for i in every])
-    timed("re-annotate: delete the rating", "DELETE FROM ratings WHERE image_id = ?", [(i,) for i in every])
-    timed("re-annotate: insert the score again", score, scores)
-    timed("re-annotate: insert the rating again", rating, ratings)
-    timed(
-        "manual rating (10 % of images)",
-        "UPDATE images SET manual_rating = 'explicit' WHERE id = ?",
-        [(i,) for i in range(1, images + 1, 10)],
-    )
-    conn.close()
-    return timed.out
+    try:
+        return annotate_writes(conn, images)
+    finally:
+        conn.close()
 
 
 def main() -> None:
@@ -56,7 +37,7 @@ def main() -> None:
         lambda path, triggers: run(path, args.images, triggers),
         args.rounds,
         f"{args.images} images (0016's image_dirty)",
-        lambda key: (args.images // 10 if "10 %" in key else args.images, "row"),
+        rows_of_annotate(args.images),
     )
 
 

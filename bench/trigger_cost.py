@@ -65,6 +65,46 @@ class Timed:
         self.out[key] = time.process_time() - t0
 
 
+LABELS = ("general", "sensitive", "questionable", "explicit")
+
+
+def annotate_writes(conn: sqlite3.Connection, images: int, batch: int | None = 100) -> dict[str, float]:
+    """What import, annotate and review write to images, scores and ratings, timed: image rows inserted (an
+    import), one aesthetic score and one model rating per image (an annotate run), both deleted and inserted again
+    (a re-run, as annotation_store.save does), a manual rating on 10 % of the images (review); `batch` rows per
+    executemany and commit. CPU seconds per kind of write."""
+    every = list(range(1, images + 1))
+    score = (
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (?, 'aesthetic', ?, 0, 10, 'model', '2026-01-01')"
+    )
+    rating = "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')"
+    scores = [(i, (i % 97) / 9.7) for i in every]
+    ratings = [(i, LABELS[i % len(LABELS)]) for i in every]
+    timed = Timed(conn)
+    timed("image rows inserted (import)", IMAGE_INSERT, image_rows(every), batch)
+    timed("annotate: insert one score per image", score, scores, batch)
+    timed("annotate: insert one rating per image", rating, ratings, batch)
+    timed(
+        "re-annotate: delete the score", "DELETE FROM quality_scores WHERE image_id = ?", [(i,) for i in every], batch
+    )
+    timed("re-annotate: delete the rating", "DELETE FROM ratings WHERE image_id = ?", [(i,) for i in every], batch)
+    timed("re-annotate: insert the score again", score, scores, batch)
+    timed("re-annotate: insert the rating again", rating, ratings, batch)
+    timed(
+        "manual rating (10 % of images)",
+        "UPDATE images SET manual_rating = 'explicit' WHERE id = ?",
+        [(i,) for i in every[::10]],
+        batch,
+    )
+    return timed.out
+
+
+def rows_of_annotate(images: int) -> Callable[[str], tuple[int, str]]:
+    """Rows per key of `annotate_writes`."""
+    return lambda key: (images // 10 if "10 %" in key else images, "row")
+
+
 def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 

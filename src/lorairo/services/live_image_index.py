@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from lorairo.database.counters import STATS_BINS
 from lorairo.services.id_text import parse_id_text
-from lorairo.services.live_index import LiveIndex
+from lorairo.services.live_index import LiveIndex, overlay_mask
 
 if TYPE_CHECKING:
     import numpy as np
@@ -201,7 +201,6 @@ class LiveImageIndex(LiveIndex[ImageSnapshot]):
     ) -> tuple[np.ndarray, set[int], _Changed]:
         """The filter's images the snapshot answers for (a mask by id, the logged ones taken out), the logged
         images in the filter (answered from their rows now) and what changed."""
-        import numpy as np
 
         conn = self._connect()
         try:
@@ -211,13 +210,8 @@ class LiveImageIndex(LiveIndex[ImageSnapshot]):
         dirty = changed.dirty
         if dirty.size > REBUILD_AFTER:
             self.start_build()
-        ids = np.asarray(ids, dtype=np.int64)
-        top = max(snapshot.size, int(ids.max()) + 1 if ids.size else 0, int(dirty.max()) + 1 if dirty.size else 0)
-        mask = np.zeros(top, dtype=bool)
-        mask[ids[ids >= 0]] = True
-        in_filter = set(dirty[mask[dirty]].tolist())
-        mask[dirty] = False
-        return mask[: snapshot.size], in_filter, changed
+        mask, logged_in_filter = overlay_mask(snapshot.size, ids, dirty)
+        return mask[: snapshot.size], set(dirty[logged_in_filter].tolist()), changed
 
     def figures(self, ids: np.ndarray, sample_step: int) -> Figures | None:
         """The view's figures over `ids` (the filter's image ids, sorted and distinct): score bins, effective

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from lorairo.database.engine import Database
 
 
@@ -26,6 +28,21 @@ class Snapshot(Protocol):
 
 
 S = TypeVar("S", bound=Snapshot)
+
+
+def overlay_mask(size: int, ids: np.ndarray, dirty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A boolean mask by image id (at least `size` long) of the filter's `ids` less the images logged since the
+    snapshot (`dirty`: the snapshot answers for the others), and which of `dirty` are in the filter (answered from
+    their rows now)."""
+    import numpy as np
+
+    ids = np.asarray(ids, dtype=np.int64)
+    top = max(size, int(ids.max()) + 1 if ids.size else 0, int(dirty.max()) + 1 if dirty.size else 0)
+    mask = np.zeros(top, dtype=bool)
+    mask[ids[ids >= 0]] = True
+    in_filter = mask[dirty]
+    mask[dirty] = False
+    return mask, in_filter
 
 
 class LiveIndex(Generic[S]):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lorairo.services.id_text import parse_id_text
-from lorairo.services.live_index import LiveIndex
+from lorairo.services.live_index import LiveIndex, overlay_mask
 
 if TYPE_CHECKING:  # numpy is imported on first use: the tags panel's module loads at start-up
     import numpy as np
@@ -151,12 +151,7 @@ class LiveTagIndex(LiveIndex[TagSnapshot]):
         dirty = parse_id_text(next(text for tag, text in rows if tag is None))  # tags.tag is NOT NULL: the log's row
         if dirty.size > REBUILD_AFTER:
             self.start_build()
-        ids = np.asarray(ids, dtype=np.int64)
-        top = max(snapshot.size, int(ids.max()) + 1 if ids.size else 0, int(dirty.max()) + 1 if dirty.size else 0)
-        mask = np.zeros(top, dtype=bool)
-        mask[ids[ids >= 0]] = True
-        changed = mask[dirty]  # the changed images in the filter: counted from their rows now
-        mask[dirty] = False
+        mask, changed = overlay_mask(snapshot.size, ids, dirty)  # changed ones in the filter: counted from their rows
         found = {tag: int(n) for tag, n in zip(snapshot.tags, snapshot.counts(mask).tolist(), strict=True) if n}
         if changed.any():
             mask[dirty] = changed
