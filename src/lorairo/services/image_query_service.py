@@ -242,12 +242,19 @@ class ImageQueryService:
         return parse_id_text(text)
 
     def _tag_term_ids(self, tag: str) -> np.ndarray:
-        """Sorted distinct ids of the images with a live row matching the tag term, from idx_tags_live alone
-        (every tag row belongs to an image: foreign key with cascade). An exact key is read in image order; a
-        wildcard spans several keys, so numpy sorts and de-duplicates."""
+        """Sorted distinct ids of the images with a live row matching the tag term (every tag row belongs to an
+        image: foreign key with cascade). Off the project's in-memory tag index when one is already built
+        (LiveTagIndex.term_ids: exact, its overlay read in SQL; never built or waited for here), else from
+        idx_tags_live alone: an exact key is read in image order; a wildcard spans several keys, so numpy sorts
+        and de-duplicates."""
         import numpy as np
 
+        from lorairo.services.live_tag_index import LiveTagIndex
+
         op, value = tag_match(tag)
+        indexed = LiveTagIndex.of(self.db).term_ids(op, value)
+        if indexed is not None:
+            return indexed
         if op == "=":
             return self._id_text(
                 "SELECT group_concat(image_id) FROM (SELECT DISTINCT image_id FROM tags "
@@ -273,10 +280,33 @@ class ImageQueryService:
             ids = np.unique(np.concatenate([self._tag_term_ids(tag) for tag in group]))
             result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
         if result is None:
-            result = self._id_text("SELECT group_concat(id) FROM (SELECT id FROM images ORDER BY id)", {})
+            result = self._all_ids()
         for tag in f.tags_none:
             result = np.setdiff1d(result, self._tag_term_ids(tag), assume_unique=True)
         return result
+
+    def _all_ids(self) -> np.ndarray:
+        """Every image id in import order. Ids without gaps (a project nothing was deleted from) are a range:
+        min, max and count off the smallest index (~0.1 s at 1M) instead of a text of every id; otherwise that
+        text. The range test reads min, max and count in one statement, so it is exact."""
+        import numpy as np
+
+        low, high, n = self._scalars_row("SELECT min(id), max(id), count(*) FROM images", {})
+        if not n:
+            return np.empty(0, dtype=np.int64)
+        if int(high) - int(low) + 1 == int(n):
+            return np.arange(int(low), int(high) + 1, dtype=np.int64)
+        return self._id_text("SELECT group_concat(id) FROM (SELECT id FROM images ORDER BY id)", {})
+
+    def _scalars_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        """The one row `sql` returns, through the DB-API cursor."""
+        with self.db.read_engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            cursor = raw.execute(sql, {k: sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
+            try:
+                return tuple(cursor.fetchone())
+            finally:
+                cursor.close()
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
