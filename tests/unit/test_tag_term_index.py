@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -211,7 +212,7 @@ def _nth_tag(conn: sqlite3.Connection, n: int) -> int | None:
 def test_index_and_sql_give_the_same_ids_after_any_raw_writes(
     database: Database,
     start: list[tuple[int, str, bool, bool]],
-    steps: list[tuple],  # type: ignore[type-arg]
+    steps: list[tuple[Any, ...]],
     filters: list[ImageFilter],
 ) -> None:
     writer = sqlite3.connect(database.path)  # another connection than the index's and the service's
