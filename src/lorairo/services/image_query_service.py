@@ -267,23 +267,30 @@ class ImageQueryService:
         return np.unique(found)
 
     def _combine_tag_terms(self, f: ImageFilter) -> np.ndarray:
-        """Ids of a filter made of tag terms only, in import order: each term's sorted id list combined by
-        numpy's sorted-set operations (AND: intersection, OR group: union, NOT: difference). Read fresh from the
-        database on every call, so nothing can drift out of step with it."""
+        """Ids of a filter made of tag terms only, in import order: each term's sorted id list combined as
+        boolean masks by image id (AND: and, OR group: or, NOT: cleared; ~10x cheaper than numpy's sorted-set
+        operations over 650k ids at 1M). Read fresh on every call (the database, or the in-memory index kept
+        exact by the change log), so nothing can drift out of step with it."""
         import numpy as np
 
+        terms = [[self._tag_term_ids(tag)] for tag in f.tags_all]
+        terms += [[self._tag_term_ids(tag) for tag in group] for group in f.tags_any]
+        base = None if terms else self._all_ids()
+        excluded = [self._tag_term_ids(tag) for tag in f.tags_none]
+        arrays = [a for group in terms for a in group] + excluded + ([base] if base is not None else [])
+        size = max((int(a[-1]) + 1 for a in arrays if a.size), default=0)  # each is sorted: its last is its max
         result: np.ndarray | None = None
-        for tag in f.tags_all:
-            ids = self._tag_term_ids(tag)
-            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
-        for group in f.tags_any:
-            ids = np.unique(np.concatenate([self._tag_term_ids(tag) for tag in group]))
-            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        for group in terms:
+            mask = np.zeros(size, dtype=bool)
+            for ids in group:
+                mask[ids] = True
+            result = mask if result is None else np.logical_and(result, mask, out=result)
         if result is None:
-            result = self._all_ids()
-        for tag in f.tags_none:
-            result = np.setdiff1d(result, self._tag_term_ids(tag), assume_unique=True)
-        return result
+            result = np.zeros(size, dtype=bool)
+            result[base] = True
+        for ids in excluded:
+            result[ids] = False
+        return np.flatnonzero(result).astype(np.int64)
 
     def _all_ids(self) -> np.ndarray:
         """Every image id in import order. Ids without gaps (a project nothing was deleted from) are a range:
@@ -359,7 +366,12 @@ class ImageQueryService:
     def _tag_images(self, tag: str) -> int:
         """Images with a live row matching the tag term (DISTINCT: an image tagged twice counts once). Tag rows
         always belong to an image (foreign key, cascade), so no join is needed."""
+        from lorairo.services.live_tag_index import LiveTagIndex
+
         op, value = tag_match(tag)
+        indexed = LiveTagIndex.of(self.db).term_ids(op, value)  # a built index: a wildcard's keys without SQL
+        if indexed is not None:
+            return len(indexed)
         sql = f"SELECT count(*) FROM (SELECT DISTINCT image_id FROM tags WHERE tag_key {op} :v AND is_rejected = 0)"
         return int(self._scalars(sql, {"v": value})[0])
 

@@ -86,9 +86,11 @@ class KeySnapshot:
     rev: int
     keys_json: str  # the keys as one JSON array: a wildcard is matched against them by SQLite's own GLOB
     positions: dict[str, int]  # key -> its index in `keys` (an exact term)
+    size: int  # 1 + the largest image id, 0 when there are no live tags
 
     def ids_of(self, positions: list[int]) -> np.ndarray:
-        """Sorted distinct int64 ids of the images of the keys at `positions`."""
+        """Sorted distinct int64 ids of the images of the keys at `positions` (several: a boolean mask by image
+        id, ~10x cheaper than sorting millions of ids for a wildcard at 1M)."""
         import numpy as np
 
         parts = [self.image_ids[self.indptr[k] : self.indptr[k + 1]] for k in positions]
@@ -96,7 +98,10 @@ class KeySnapshot:
             return np.empty(0, dtype=np.int64)
         if len(parts) == 1:
             return parts[0].astype(np.int64)
-        return np.unique(np.concatenate(parts)).astype(np.int64)
+        mask = np.zeros(self.size, dtype=bool)
+        for part in parts:
+            mask[part] = True
+        return np.flatnonzero(mask).astype(np.int64)
 
 
 def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +145,8 @@ def read_key_snapshot(conn: sqlite3.Connection) -> KeySnapshot:
         conn.execute("COMMIT")
     indptr, image_ids = _csr(parts)
     positions = {key: k for k, key in enumerate(keys)}
-    return KeySnapshot(tuple(keys), indptr, image_ids, rev, json.dumps(keys, ensure_ascii=False), positions)
+    size = int(image_ids.max()) + 1 if image_ids.size else 0
+    return KeySnapshot(tuple(keys), indptr, image_ids, rev, json.dumps(keys, ensure_ascii=False), positions, size)
 
 
 def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None = None) -> TagSnapshot:
@@ -345,9 +351,16 @@ class LiveTagIndex:
         if dirty.size > REBUILD_AFTER:
             self.start_build()
         ids = keys.ids_of(positions)
-        if dirty.size:
-            ids = np.union1d(ids[~np.isin(ids, dirty)], matching)
-        return ids
+        if not dirty.size:
+            return ids
+        # By mask, not np.isin / union1d (which sort 650k ids: ~100 ms a term at 1M): the snapshot's ids less the
+        # logged images, plus those of them that match now.
+        top = max(keys.size, int(dirty.max()) + 1)
+        mask = np.zeros(top, dtype=bool)
+        mask[ids] = True
+        mask[dirty] = False
+        mask[matching] = True
+        return np.flatnonzero(mask).astype(np.int64)
 
 
 # One index per open Database (weak: closing a project drops its index with it).
