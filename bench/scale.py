@@ -16,6 +16,9 @@ average printed beside it (the machine is shared: compare ratios within a run):
   * counts: the tags panel (TagStatsService.project_tags) and the statistics view (dataset_statistics)
   * --sql-parts ...,filtered,tagindex (a version with services/live_tag_index.py): the in-memory tag index's
     build, its counts checked against plain aggregates, and with 5,000 images changed from another connection
+  * --sql-parts nofilters,termids (a version with LiveTagIndex.term_ids): the whole id list and the count of
+    every tag-only filter kind (ids_array + count) in SQL, then off a built tag index (its ids per key), then
+    with 5,000 images changed from another connection (the overlay), every result checked identical to SQL
   * --sql-parts ...,filtered,figures (a version with services/live_image_index.py): the first statistics view
     of a broad filter (builds both indexes), the figures index's build, the view off the indexes checked
     against the same view in SQL for every filter size, and again with 5,000 images changed from another
@@ -195,6 +198,8 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
             out["tag_index"] = _tag_index(db, query)
         if "figures" in parts and importlib.util.find_spec("lorairo.services.live_image_index"):
             out["figures_index"] = _figures_index(db, query)
+    if "termids" in parts:
+        out["term_ids"] = _term_ids(db, query)
         for text in FILTER_SIZES:
             f = parse_filter(text)
             c0, t0 = time.process_time(), time.perf_counter()
@@ -322,6 +327,80 @@ def _tag_index(db: Any, query: Any) -> dict[str, Any]:
         writer.close()
     index.build()  # as the background rebuild would leave it
     out["mismatches"] = mismatches
+    return out
+
+
+TAG_ONLY_KINDS = ("one tag", "two tags", "three tags", "or + not", "not only", "prefix wildcard")
+
+
+def _term_ids(db: Any, query: Any) -> dict[str, Any]:
+    """Tag-only filters' whole id list + count (ImageQueryService.ids_array + count, the grid's full result) in
+    SQL (no index built), then off a built LiveTagIndex (term_ids), then after 5,000 images of "tag 0" lost it
+    (rejected from a second connection: the overlay), each result compared with SQL's (identical or listed)."""
+    from unittest.mock import patch
+
+    from lorairo.services.image_query_service import parse_filter
+    from lorairo.services.live_tag_index import LiveTagIndex, read_key_snapshot
+
+    rng = random.Random(12)
+    filters = [(kind, KINDS[kind](rng)) for kind in TAG_ONLY_KINDS for _ in range(PER_KIND)]
+    index = LiveTagIndex.of(db)
+    out: dict[str, Any] = {"load_at_start": load()}
+
+    def run(label: str) -> dict[str, list[int]]:
+        wall: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        found = {}
+        for kind, text in filters:
+            f = parse_filter(text)
+            c0, t0 = time.process_time(), time.perf_counter()
+            ids = query.ids_array(f)
+            n = query.count(f)
+            wall.setdefault(kind, []).append(time.perf_counter() - t0)
+            cpu.setdefault(kind, []).append(time.process_time() - c0)
+            found[text] = [*ids.tolist(), n]
+        out[label] = {kind: _percentiles(v) for kind, v in wall.items()}
+        out[label]["all"] = _percentiles([x for v in wall.values() for x in v])
+        out[f"{label} cpu p50_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}
+        return found
+
+    def in_sql() -> dict[str, list[int]]:
+        with patch.object(LiveTagIndex, "term_ids", lambda *_args: None):
+            return {text: [*query.ids_array(parse_filter(text)).tolist(), query.count(parse_filter(text))]
+                    for _kind, text in filters}  # fmt: skip
+
+    assert index.keys is None, "measure SQL first: no index may be built yet"
+    sql = run("sql")
+    c0, t0 = time.process_time(), time.perf_counter()
+    index.build()
+    out["build_s (texts + keys)"] = round(time.perf_counter() - t0, 3)
+    out["build_cpu_s (texts + keys)"] = round(time.process_time() - c0, 3)
+    conn = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True, isolation_level=None)
+    c0 = time.process_time()
+    keys = read_key_snapshot(conn)
+    conn.close()
+    out["key part alone cpu_s"] = round(time.process_time() - c0, 3)
+    out["keys"] = len(keys.keys)
+    out["key part held_mb"] = round((keys.image_ids.nbytes + keys.indptr.nbytes) / 2**20, 1)
+    mismatches = [text for text, ids in run("index").items() if ids != sql[text]]
+    writer = sqlite3.connect(db.path)
+    rows = [int(r) for (r,) in writer.execute(
+        "SELECT id FROM tags WHERE tag_key = 'tag_0' AND is_rejected = 0 ORDER BY image_id LIMIT 5000")]  # fmt: skip
+    writer.executemany("UPDATE tags SET is_rejected = 1 WHERE id = ?", [(r,) for r in rows])
+    writer.commit()
+    try:
+        overlay = run("index, 5000 images changed")
+        expected = in_sql()
+        mismatches += [f"{text} (overlay)" for text, ids in overlay.items() if ids != expected[text]]
+        changed = sum(overlay[text] != sql[text] for text in overlay)
+        out["filters whose result the 5000 changes altered"] = changed
+    finally:
+        writer.executemany("UPDATE tags SET is_rejected = 0 WHERE id = ?", [(r,) for r in rows])
+        writer.commit()
+        writer.close()
+    out["filters"] = len(filters)
+    out["mismatches"] = mismatches
+    out["load_at_end"] = load()
     return out
 
 

@@ -242,12 +242,19 @@ class ImageQueryService:
         return parse_id_text(text)
 
     def _tag_term_ids(self, tag: str) -> np.ndarray:
-        """Sorted distinct ids of the images with a live row matching the tag term, from idx_tags_live alone
-        (every tag row belongs to an image: foreign key with cascade). An exact key is read in image order; a
-        wildcard spans several keys, so numpy sorts and de-duplicates."""
+        """Sorted distinct ids of the images with a live row matching the tag term (every tag row belongs to an
+        image: foreign key with cascade). Off the project's in-memory tag index when one is already built
+        (LiveTagIndex.term_ids: exact, its overlay read in SQL; never built or waited for here), else from
+        idx_tags_live alone: an exact key is read in image order; a wildcard spans several keys, so numpy sorts
+        and de-duplicates."""
         import numpy as np
 
+        from lorairo.services.live_tag_index import LiveTagIndex
+
         op, value = tag_match(tag)
+        indexed = LiveTagIndex.of(self.db).term_ids(op, value)
+        if indexed is not None:
+            return indexed
         if op == "=":
             return self._id_text(
                 "SELECT group_concat(image_id) FROM (SELECT DISTINCT image_id FROM tags "
@@ -260,23 +267,53 @@ class ImageQueryService:
         return np.unique(found)
 
     def _combine_tag_terms(self, f: ImageFilter) -> np.ndarray:
-        """Ids of a filter made of tag terms only, in import order: each term's sorted id list combined by
-        numpy's sorted-set operations (AND: intersection, OR group: union, NOT: difference). Read fresh from the
-        database on every call, so nothing can drift out of step with it."""
+        """Ids of a filter made of tag terms only, in import order: each term's sorted id list combined as
+        boolean masks by image id (AND: and, OR group: or, NOT: cleared; ~10x cheaper than numpy's sorted-set
+        operations over 650k ids at 1M). Read fresh on every call (the database, or the in-memory index kept
+        exact by the change log), so nothing can drift out of step with it."""
         import numpy as np
 
+        terms = [[self._tag_term_ids(tag)] for tag in f.tags_all]
+        terms += [[self._tag_term_ids(tag) for tag in group] for group in f.tags_any]
+        base = None if terms else self._all_ids()
+        excluded = [self._tag_term_ids(tag) for tag in f.tags_none]
+        arrays = [a for group in terms for a in group] + excluded + ([base] if base is not None else [])
+        size = max((int(a[-1]) + 1 for a in arrays if a.size), default=0)  # each is sorted: its last is its max
         result: np.ndarray | None = None
-        for tag in f.tags_all:
-            ids = self._tag_term_ids(tag)
-            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
-        for group in f.tags_any:
-            ids = np.unique(np.concatenate([self._tag_term_ids(tag) for tag in group]))
-            result = ids if result is None else np.intersect1d(result, ids, assume_unique=True)
+        for group in terms:
+            mask = np.zeros(size, dtype=bool)
+            for ids in group:
+                mask[ids] = True
+            result = mask if result is None else np.logical_and(result, mask, out=result)
         if result is None:
-            result = self._id_text("SELECT group_concat(id) FROM (SELECT id FROM images ORDER BY id)", {})
-        for tag in f.tags_none:
-            result = np.setdiff1d(result, self._tag_term_ids(tag), assume_unique=True)
-        return result
+            result = np.zeros(size, dtype=bool)
+            result[base] = True
+        for ids in excluded:
+            result[ids] = False
+        return np.flatnonzero(result).astype(np.int64)
+
+    def _all_ids(self) -> np.ndarray:
+        """Every image id in import order. Ids without gaps (a project nothing was deleted from) are a range:
+        min, max and count off the smallest index (~0.1 s at 1M) instead of a text of every id; otherwise that
+        text. The range test reads min, max and count in one statement, so it is exact."""
+        import numpy as np
+
+        low, high, n = self._scalars_row("SELECT min(id), max(id), count(*) FROM images", {})
+        if not n:
+            return np.empty(0, dtype=np.int64)
+        if int(high) - int(low) + 1 == int(n):
+            return np.arange(int(low), int(high) + 1, dtype=np.int64)
+        return self._id_text("SELECT group_concat(id) FROM (SELECT id FROM images ORDER BY id)", {})
+
+    def _scalars_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        """The one row `sql` returns, through the DB-API cursor."""
+        with self.db.read_engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            cursor = raw.execute(sql, {k: sqlite_value(v) for k, v in params.items()})  # type: ignore[union-attr]
+            try:
+                return tuple(cursor.fetchone())
+            finally:
+                cursor.close()
 
     def existing_ids(self, ids: Sequence[int]) -> set[int]:
         """Which of `ids` are images of this project."""
@@ -329,7 +366,12 @@ class ImageQueryService:
     def _tag_images(self, tag: str) -> int:
         """Images with a live row matching the tag term (DISTINCT: an image tagged twice counts once). Tag rows
         always belong to an image (foreign key, cascade), so no join is needed."""
+        from lorairo.services.live_tag_index import LiveTagIndex
+
         op, value = tag_match(tag)
+        indexed = LiveTagIndex.of(self.db).term_ids(op, value)  # a built index: a wildcard's keys without SQL
+        if indexed is not None:
+            return len(indexed)
         sql = f"SELECT count(*) FROM (SELECT DISTINCT image_id FROM tags WHERE tag_key {op} :v AND is_rejected = 0)"
         return int(self._scalars(sql, {"v": value})[0])
 

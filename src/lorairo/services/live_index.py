@@ -104,6 +104,7 @@ class LiveIndex(Generic[S]):
                 return None
             thread = threading.Thread(target=self._build_quietly, args=(on_read,), name=self.thread_name, daemon=True)
             self._thread = thread
+            self._build_started()
         thread.start()
         return thread
 
@@ -112,6 +113,20 @@ class LiveIndex(Generic[S]):
             self.build(on_read)
         except sqlite3.Error:  # the project closed or moved: calls go on in SQL, the next one tries again
             pass
+        finally:
+            self._build_ended()
+
+    def _build_started(self) -> None:
+        """A background build's thread was created (under the lock, before it starts)."""
+
+    def _build_ended(self) -> None:
+        """A background build's thread ends (built or failed)."""
+
+    def _wait_first(self) -> None:
+        """Wait until the first build can answer (by default: until its thread ends)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _ready(self, images: int, build_from: int) -> S | None:
         """The snapshot for a call over `images` images: the current one, or for a first call over at least
@@ -121,9 +136,8 @@ class LiveIndex(Generic[S]):
         if snapshot is None:
             if images < build_from:
                 return None
-            thread = self.start_build() or self._thread
-            if thread is not None:
-                thread.join()
+            self.start_build()
+            self._wait_first()
             snapshot = self._snapshot
         return snapshot
 

@@ -19,14 +19,22 @@ overlay) goes on answering. The first count of a broad filter builds the first i
 caller's (worker) thread, which is cheaper than counting it in SQL; a small filter is counted in SQL (`counts`
 returns None) and never waits. Nothing is approximate.
 
+Tag filters match by `tags.tag_key`, not the text, so a build also keeps the live ids per key (`KeySnapshot`,
+read off idx_tags_live in its own read transaction after the texts are in use: the stored keys, never recomputed,
+so a row whose key is not its text's normal form still matches as in SQL). With it, `term_ids` answers a filter
+term's whole id list (ImageQueryService._combine_tag_terms: a tag on 650k images, NOT, OR, wildcards) off memory
+with the same overlay of the images logged since that read, matched in SQL; before it exists, SQL answers.
+
 Qt-free; thread-safe (a build runs on its own thread with its own connection).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lorairo.services.id_text import parse_id_text
@@ -67,6 +75,79 @@ class TagSnapshot:
         return np.add.reduceat(mask[self.image_ids], self.indptr[:-1], dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class KeySnapshot:
+    """The live (tag_key, image) pairs at revision `rev` of tag_dirty, in CSR form like TagSnapshot."""
+
+    keys: tuple[str, ...]  # in SQLite's BINARY order (GROUP BY over idx_tags_live)
+    indptr: np.ndarray  # int64, len(keys) + 1
+    image_ids: np.ndarray  # int32, sorted and distinct within each key
+    rev: int
+    keys_json: str  # the keys as one JSON array: a wildcard is matched against them by SQLite's own GLOB
+    positions: dict[str, int]  # key -> its index in `keys` (an exact term)
+    size: int  # 1 + the largest image id, 0 when there are no live tags
+
+    def ids_of(self, positions: list[int]) -> np.ndarray:
+        """Sorted distinct int64 ids of the images of the keys at `positions` (several: a boolean mask by image
+        id, ~10x cheaper than sorting millions of ids for a wildcard at 1M)."""
+        import numpy as np
+
+        parts = [self.image_ids[self.indptr[k] : self.indptr[k + 1]] for k in positions]
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        if len(parts) == 1:
+            return parts[0].astype(np.int64)
+        mask = np.zeros(self.size, dtype=bool)
+        for part in parts:
+            mask[part] = True
+        return np.flatnonzero(mask).astype(np.int64)
+
+
+def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    lengths = np.fromiter((p.size for p in groups), dtype=np.int64, count=len(groups))
+    indptr = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(lengths)))
+    image_ids = np.concatenate(groups) if groups else np.empty(0, dtype=np.int32)
+    return indptr, image_ids
+
+
+def _sorted_distinct(ids: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    if ids.size > 1 and bool(np.any(ids[1:] < ids[:-1])):  # the index's order, but not promised by SQL
+        ids.sort()
+    if ids.size > 1:  # one id per image (several rows of the same image)
+        ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+    return ids
+
+
+def read_key_snapshot(conn: sqlite3.Connection) -> KeySnapshot:
+    """Read the live (tag_key, image) pairs and the log's revision in one read transaction of `conn`: the covering
+    partial idx_tags_live holds exactly the live rows (~1.1 s of one core at 1M images, 8.3M rows)."""
+    import json
+
+    import numpy as np
+
+    conn.execute("BEGIN")
+    try:
+        rev = int(conn.execute("SELECT coalesce(max(rev), 0) FROM tag_dirty").fetchone()[0])
+        keys: list[str] = []
+        parts: list[np.ndarray] = []
+        for key, text in conn.execute(
+            "SELECT tag_key, group_concat(image_id) FROM tags INDEXED BY idx_tags_live WHERE is_rejected = 0 "
+            "GROUP BY tag_key"
+        ):
+            keys.append(str(key))
+            parts.append(_sorted_distinct(parse_id_text(text)).astype(np.int32))
+    finally:
+        conn.execute("COMMIT")
+    indptr, image_ids = _csr(parts)
+    positions = {key: k for k, key in enumerate(keys)}
+    size = int(image_ids.max()) + 1 if image_ids.size else 0
+    return KeySnapshot(tuple(keys), indptr, image_ids, rev, json.dumps(keys, ensure_ascii=False), positions, size)
+
+
 def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None = None) -> TagSnapshot:
     """Read the live (tag, image) pairs and the log's revision in one read transaction of `conn`.
     `on_read` runs after the reads, before the transaction ends (tests hold a build there)."""
@@ -90,11 +171,7 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
         for tag, text in conn.execute(
             "SELECT tag, group_concat(image_id) FROM tags INDEXED BY idx_tags_tag_image GROUP BY tag"
         ):
-            ids = parse_id_text(text)
-            if ids.size > 1 and bool(np.any(ids[1:] < ids[:-1])):  # the index's order, but not promised by SQL
-                ids.sort()
-            if ids.size > 1:  # one id per image (several models gave the same tag)
-                ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+            ids = _sorted_distinct(parse_id_text(text))  # several models may give an image the same tag
             if str(tag) in gone:
                 ids = np.setdiff1d(ids, gone[str(tag)], assume_unique=False)
             if ids.size:
@@ -104,9 +181,7 @@ def read_snapshot(conn: sqlite3.Connection, on_read: Callable[[], None] | None =
             on_read()
     finally:
         conn.execute("COMMIT")
-    lengths = np.fromiter((p.size for p in parts), dtype=np.int64, count=len(parts))
-    indptr = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(lengths)))
-    image_ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)
+    indptr, image_ids = _csr(parts)
     size = int(image_ids.max()) + 1 if image_ids.size else 0
     return TagSnapshot(tuple(tags), indptr, image_ids, rev, size)
 
@@ -116,8 +191,45 @@ class LiveTagIndex(LiveIndex[TagSnapshot]):
 
     thread_name = "live-tag-index"
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._keys: KeySnapshot | None = None
+        # Set when a build has published its texts or ended: the first broad count waits for this, not for the
+        # keys read after it (term_ids never waits).
+        self._texts_done = threading.Event()
+
+    @property
+    def keys(self) -> KeySnapshot | None:
+        return self._keys
+
     def _read(self, conn: sqlite3.Connection, on_read: Callable[[], None] | None) -> TagSnapshot:
         return read_snapshot(conn, on_read)
+
+    def build(self, on_read: Callable[[], None] | None = None) -> TagSnapshot:
+        """Build a snapshot now on this thread (its own read-only connection) and use it from now on; then the
+        ids per key (a second read transaction: counts use the texts meanwhile)."""
+        try:
+            snapshot = super().build(on_read)
+        finally:
+            self._texts_done.set()
+        conn = self._connect()
+        try:
+            keys = read_key_snapshot(conn)
+        finally:
+            conn.close()
+        with self._lock:
+            if self._keys is None or keys.rev >= self._keys.rev:
+                self._keys = keys
+        return snapshot
+
+    def _build_started(self) -> None:
+        self._texts_done.clear()
+
+    def _build_ended(self) -> None:
+        self._texts_done.set()
+
+    def _wait_first(self) -> None:
+        self._texts_done.wait()
 
     def counts(self, ids: np.ndarray) -> dict[str, int] | None:
         """Images per live tag text among `ids` (the filter's image ids: ImageQueryService.ids_array), or None
@@ -159,3 +271,50 @@ class LiveTagIndex(LiveIndex[TagSnapshot]):
                 if tag is not None and (n := int(np.count_nonzero(mask[parse_id_text(text)]))):
                     found[str(tag)] = found.get(str(tag), 0) + n
         return found
+
+    def term_ids(self, op: str, value: str) -> np.ndarray | None:
+        """Sorted distinct int64 ids of the images with a live row whose tag_key matches `op` ("=" or "GLOB",
+        filter_sql.tag_match) `value`, or None when no key index is built yet (the caller reads SQL; this never
+        builds or waits). Exact: the keys' ids at the key snapshot's revision, less the images logged since, plus
+        those of them with a matching live row now (one statement reads the log and their rows: one snapshot).
+        A wildcard is matched against the stored keys by SQLite's GLOB itself, so its semantics are SQL's."""
+        import numpy as np
+
+        keys = self._keys
+        if keys is None:
+            return None
+        if op not in ("=", "GLOB"):
+            raise ValueError(f"unknown tag operator {op!r}")
+        conn = self._connect()
+        try:
+            if op == "=":
+                positions = [keys.positions[value]] if value in keys.positions else []
+            else:
+                positions = [
+                    int(k)
+                    for (k,) in conn.execute(
+                        "SELECT key FROM json_each(:keys) WHERE value GLOB :v", {"keys": keys.keys_json, "v": value}
+                    )
+                ]
+            rows = conn.execute(
+                "WITH d AS (SELECT image_id FROM tag_dirty WHERE rev >= :rev) "
+                "SELECT (SELECT group_concat(image_id) FROM d), (SELECT group_concat(DISTINCT t.image_id) "
+                f"FROM d CROSS JOIN tags t ON t.image_id = d.image_id WHERE t.is_rejected = 0 AND t.tag_key {op} :v)",
+                {"rev": keys.rev, "v": value},
+            ).fetchone()
+        finally:
+            conn.close()
+        dirty, matching = parse_id_text(rows[0]), parse_id_text(rows[1])
+        if dirty.size > REBUILD_AFTER:
+            self.start_build()
+        ids = keys.ids_of(positions)
+        if not dirty.size:
+            return ids
+        # By mask, not np.isin / union1d (which sort 650k ids: ~100 ms a term at 1M): the snapshot's ids less the
+        # logged images, plus those of them that match now.
+        top = max(keys.size, int(dirty.max()) + 1)
+        mask = np.zeros(top, dtype=bool)
+        mask[ids] = True
+        mask[dirty] = False
+        mask[matching] = True
+        return np.flatnonzero(mask).astype(np.int64)
