@@ -22,7 +22,7 @@ MODELS = ("wd-test", "aesthetic-test")
 IMAGES = 12
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def project() -> Iterator[Project]:
     project = ProjectService(ConfigurationService()).create("pending")
     for i in range(IMAGES):

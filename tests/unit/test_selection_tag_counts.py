@@ -21,7 +21,7 @@ from .test_edit_service import add_image
 TAGS = {"cat": "general", "dog": "general", "solo": "general", "artist a": "artist", "rating q": "meta"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def project() -> Iterator[Project]:
     project = ProjectService(ConfigurationService()).create("selection-counts")
     names = list(TAGS)

@@ -36,7 +36,7 @@ from lorairo.services.annotation_writer import ResultWriter, Tally
 from lorairo.services.changes import Changes
 from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.embeddings.compute import store_embeddings
-from lorairo.services.id_text import parse_id_text
+from lorairo.services.id_text import parse_id_text, sorted_distinct
 from lorairo.services.project_service import Project
 from lorairo.services.tag_cleaning import TagCleaner, display_form
 from lorairo.storage.layout import image_path
@@ -211,7 +211,7 @@ class AnnotationService:
                 text = session.execute(
                     text_sql("SELECT group_concat(image_id) FROM annotations WHERE model = :m"), {"m": name}
                 ).scalar()
-            done = np.unique(parse_id_text(text))
+            done = sorted_distinct(parse_id_text(text))
             counts[name] = total - int(np.count_nonzero(np.isin(image_ids, done)))
         return counts
 

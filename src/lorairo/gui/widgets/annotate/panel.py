@@ -38,6 +38,7 @@ from lorairo.gui.workers import Job, JobContext
 from lorairo.services.annotation_engines import ENGINES, engine_needs
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
 from lorairo.services.changes import Changes
+from lorairo.services.id_text import sorted_distinct
 from lorairo.services.image_query_service import parse_filter
 
 if TYPE_CHECKING:
@@ -294,7 +295,7 @@ class AnnotatePanel(QWidget):
             if isinstance(explicit, SelectedIds):
                 return np.asarray(explicit)  # unique by construction (a grid row shows one image)
             if explicit is not None:
-                return np.unique(np.asarray(list(explicit), dtype=np.int64))
+                return sorted_distinct(np.asarray(list(explicit), dtype=np.int64))
             assert query is not None
             return query.ids_array(None if all_images else parse_filter(filter_text))
 
