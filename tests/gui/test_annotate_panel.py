@@ -31,6 +31,7 @@ def loaded(window, qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     ImageProcessingService(session.config, project).import_paths([src], jobs=1)
     session.set_project(project)
     panel: AnnotatePanel = window.panels["AnnotatePanel"]
+    window.panel_docks["AnnotatePanel"].raise_()  # its tab chosen: the estimate runs while the panel is seen
     qtbot.waitUntil(lambda: panel.picker.topLevelItemCount() > 0, timeout=15000)
     return window, panel
 
@@ -183,3 +184,20 @@ def test_without_the_ray_extra_the_engine_is_listed_greyed_out_and_never_chosen(
     assert panel.engine.itemText(ray_index) == "Ray cluster (needs extra: ray)"
     assert not panel.engine.model().item(ray_index).isEnabled()  # type: ignore[attr-defined]
     assert panel.engine.currentData() == "local"
+
+
+def test_the_estimate_waits_until_the_panel_is_seen(loaded, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Behind the details tab the panel estimates nothing (Ctrl+A over 1M images resolved the whole selection for
+    it beside the grid); choosing its tab estimates the selection made meanwhile."""
+    window, panel = loaded
+    model_item(panel, "open-nsfw").setCheckState(0, Qt.CheckState.Checked)
+    qtbot.waitUntil(lambda: "image×model runs" in panel.estimate.text() or "No images" in panel.estimate.text())
+    window.panel_docks["DetailsPanel"].raise_()
+    qtbot.waitUntil(lambda: not panel.isVisible() or not panel._shown)
+    panel.estimate.setText("")
+    window.select_all_action.trigger()
+    qtbot.waitUntil(lambda: len(panel.selected_ids) == 6, timeout=5000)
+    qtbot.wait(600)  # past the 300 ms debounce
+    assert panel.estimate.text() == "" and not panel._estimate_timer.isActive()
+    window.panel_docks["AnnotatePanel"].raise_()
+    qtbot.waitUntil(lambda: panel.estimate.text().startswith("6 image×model runs"), timeout=10000)

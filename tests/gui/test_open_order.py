@@ -60,5 +60,40 @@ def test_changes_during_a_problems_count_are_counted_once_after_it(qtbot, window
     for image_id in ids:  # an import's batches land meanwhile
         window.session.notify(Changes.images_added([image_id]))
     qtbot.waitUntil(lambda: seen.count("Count problems") == 2 and not panel._counting, timeout=10_000)
-    qtbot.wait(200)
     assert seen.count("Count problems") == 2  # the running count, then one for both batches
+
+
+def test_a_large_project_builds_its_tag_index_once_settled_and_a_small_one_never(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The first tag filters after opening a large project are answered off the in-memory tag index: its build
+    starts in the background after the grid's first whole result (not beside the grid's query), and only when
+    that result holds at least live_tag_index.BUILD_FROM images (50k; 3 here, the project has 3 and 2)."""
+    from lorairo.services import live_tag_index
+    from lorairo.services.live_tag_index import LiveTagIndex
+
+    monkeypatch.setattr(live_tag_index, "BUILD_FROM", 3)
+    for name, rows in (("large", [["cat"], ["dog", "cat"], []]), ("small", [["cat"], []])):
+        project = ProjectService(window.config).create(name)
+        insert_images(project, rows)
+        project.close()
+
+    seen = _record_jobs(window)
+    with qtbot.waitSignal(window.session.project_settled, timeout=10_000):
+        window.open_project("large")
+    index = LiveTagIndex.of(window.session.project.db)
+    assert "grid result" in seen
+    qtbot.waitUntil(lambda: index.snapshot is not None and not index.building, timeout=10_000)
+    assert dict(zip(index.snapshot.tags, index.snapshot.counts(_all(index.snapshot.size)), strict=True)) == {
+        "cat": 2,
+        "dog": 1,
+    }
+
+    with qtbot.waitSignal(window.session.project_settled, timeout=10_000):
+        window.open_project("small")
+    small = LiveTagIndex.of(window.session.project.db)
+    assert small.snapshot is None and not small.building and small.builds == 0
+
+
+def _all(size: int) -> Any:
+    import numpy as np
+
+    return np.ones(size, dtype=bool)

@@ -21,3 +21,15 @@ def test_a_million_ids_in_pieces() -> None:
     ids = list(range(1, 1_000_001))
     parsed = parse_id_text(",".join(map(str, ids)))
     assert parsed.dtype.name == "int64" and parsed.tolist() == ids
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(-(2**62), 2**62)))
+def test_sorted_distinct_equals_a_plain_sorted_set(values: list[int]) -> None:
+    import numpy as np
+
+    from lorairo.services.id_text import sorted_distinct
+
+    found = sorted_distinct(np.array(values, dtype=np.int64))
+    assert found.dtype == np.int64
+    assert found.tolist() == sorted(set(values))

@@ -283,6 +283,8 @@ class MainWindow(QMainWindow):
                 self.tabifyDockWidget(others[0], dock)
             self.panel_docks[class_name] = dock
             self.view_menu.addAction(dock.toggleViewAction())
+            if hasattr(panel, "set_shown"):  # works only while seen (a tab behind another is not)
+                dock.visibilityChanged.connect(panel.set_shown)
             if hasattr(panel, "show_images") and self.browser is not None:
                 self.browser.selection_changed.connect(panel.show_images)
             if (stack := getattr(panel, "undo_stack", None)) is not None:
@@ -300,6 +302,9 @@ class MainWindow(QMainWindow):
             attached.append(class_name)
         if "DetailsPanel" in self.panel_docks:
             self.panel_docks["DetailsPanel"].raise_()
+            for name, panel in self.panels.items():
+                if name != "DetailsPanel" and name in self.panel_docks and hasattr(panel, "set_shown"):
+                    panel.set_shown(False)  # tabified behind the details
         return attached
 
     def _connect(self) -> None:

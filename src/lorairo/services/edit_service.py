@@ -46,7 +46,9 @@ from lorairo.database.tag_repository import (
     tag_rows_of,
 )
 from lorairo.exceptions import LoRAIroException
+from lorairo.services import live_tag_index
 from lorairo.services.changes import Changes
+from lorairo.services.id_text import sorted_distinct
 from lorairo.services.image_details import (
     CaptionInfo,
     FailureInfo,
@@ -451,7 +453,19 @@ class EditService:
 
         # numpy sorts without the GIL: sorted(set(...)) over a 1M-image Ctrl+A held it for ~0.2 s in one C call,
         # freezing the GUI thread while this ran on a worker. A grid selection converts without a copy.
-        ids = np.unique(np.asarray(image_ids if isinstance(image_ids, Sequence) else list(image_ids), dtype=np.int64))
+        ids = sorted_distinct(
+            np.asarray(image_ids if isinstance(image_ids, Sequence) else list(image_ids), dtype=np.int64)
+        )
+        if len(ids) >= live_tag_index.BUILD_FROM:
+            # A large selection (Ctrl+A over 1M images) is counted off the in-memory tag index: the chunked IN
+            # queries below built a million Python ints and millions of rows on this worker in short GIL-holding
+            # steps, and the GUI thread waited for the GIL (stalls of 100-300 ms, docs/benchmarks.md "Ctrl+A at
+            # 1M"). Counts are exact; a tag's category is then its first row's in the project (the tags panel's).
+            from lorairo.services.tag_stats_service import TagStatsService
+
+            tags = TagStatsService(self.project.db).tags_of_selection(ids)
+            if tags is not None:
+                return [TagCount(t.tag, t.category, t.count) for t in tags]
         with self.project.db.session() as session:
             return load_tag_counts(session, ids.tolist())  # sqlite binds Python ints, not numpy's
 

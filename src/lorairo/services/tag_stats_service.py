@@ -85,6 +85,12 @@ class TagStatsService:
         )
         return self._with_categories({str(tag): int(n) for tag, n in rows})
 
+    def tags_of_selection(self, ids: np.ndarray) -> list[ProjectTag] | None:
+        """The live tags of the images `ids` (distinct) off the in-memory tag index, most used first; None when
+        SQL should count them (see LiveTagIndex.counts). Waits for a first build: call on a worker."""
+        counts = LiveTagIndex.of(self.db).counts(ids)
+        return None if counts is None else self._with_categories(counts)
+
     @staticmethod
     def _sql_counts(scope: FilterScope) -> dict[str, int]:
         counts = scoped_counts(

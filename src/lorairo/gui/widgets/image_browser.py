@@ -210,7 +210,7 @@ class ImageBrowser(QWidget):
         self.filter_bar.set_count(len(index), total)
         self.counts_changed.emit(len(index), total)
         self.query_finished.emit(len(index))
-        self.session.grid_settled()
+        self.session.grid_settled(total)
 
     def _replace_keeping_view(self, index: IdIndex) -> None:
         """Show `index` in place of the current list with the same scroll position, current image and the

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,7 +38,11 @@ from lorairo.gui.workers import Job, JobContext
 from lorairo.services.annotation_engines import ENGINES, engine_needs
 from lorairo.services.annotation_service import AnnotationPlan, AnnotationRunSummary, AnnotationService
 from lorairo.services.changes import Changes
+from lorairo.services.id_text import sorted_distinct
 from lorairo.services.image_query_service import parse_filter
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCOPE_SELECTION, SCOPE_ALL, SCOPE_FILTER = range(3)
 ENGINE_LABELS = {"local": "This computer", "ray": "Ray cluster"}
@@ -72,6 +77,10 @@ class AnnotatePanel(QWidget):
         self.job: Job | None = None
         self._started = 0.0
         self._build()
+        # The estimate runs while the panel is seen only: it is a tab behind the details at start, and Ctrl+A over
+        # 1M images used to resolve the whole selection for it beside the grid (docs/benchmarks.md, "Ctrl+A at 1M").
+        self._shown = True
+        self._estimate_stale = False
         self._estimate_timer = QTimer(self, singleShot=True, interval=300)
         self._estimate_timer.timeout.connect(self._estimate)
         session.project_changed.connect(self._project_changed)
@@ -235,7 +244,27 @@ class AnnotatePanel(QWidget):
         self.run_button.setEnabled(has_models and not running)
         cloud = [n for n in self.picker.checked_models() if (m := self.picker.annotator(n)) and m.is_cloud]
         self.batch_button.setEnabled(len(cloud) == 1 and not running)
-        self._estimate_timer.start()
+        self._request_estimate()
+
+    def _request_estimate(self) -> None:
+        """Estimate again after the debounce when the panel is seen; otherwise when it is shown next."""
+        if self._shown and self.isVisible():
+            self._estimate_stale = False
+            self._estimate_timer.start()
+        else:
+            self._estimate_stale = True
+            self._estimate_timer.stop()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._estimate_stale:
+            self._request_estimate()
+
+    def set_shown(self, shown: bool) -> None:
+        """Whether the user can see the panel (its dock's tab chosen or left; the main window calls this)."""
+        self._shown = shown
+        if shown and self._estimate_stale:
+            self._request_estimate()
 
     def _target_ids(self) -> Sequence[int] | None:
         """The chosen images, or None when they must be queried (all / filter) in the worker."""
@@ -255,6 +284,23 @@ class AnnotatePanel(QWidget):
 
         return resolve
 
+    def _request_array(self) -> Callable[[], np.ndarray]:
+        """Like `_request`, as distinct ids in one int64 array: the grid's selection is viewed, not listed."""
+        explicit, filter_text = self._target_ids(), self.filter_edit.text()
+        all_images, query = self.scope.currentIndex() == SCOPE_ALL, self.session.query
+
+        def resolve() -> np.ndarray:
+            import numpy as np
+
+            if isinstance(explicit, SelectedIds):
+                return np.asarray(explicit)  # unique by construction (a grid row shows one image)
+            if explicit is not None:
+                return sorted_distinct(np.asarray(list(explicit), dtype=np.int64))
+            assert query is not None
+            return query.ids_array(None if all_images else parse_filter(filter_text))
+
+        return resolve
+
     # --- estimate ----------------------------------------------------------------------------------------
 
     def _estimate(self) -> None:
@@ -262,18 +308,19 @@ class AnnotatePanel(QWidget):
         if project is None or not models:
             self.estimate.setText("Choose one or more models.")
             return
-        resolve = self._request()
         rerun = self.rerun.isChecked()
         config = self.session.config
+        resolve_array = self._request_array()
 
         def compute(_ctx: JobContext) -> str:
-            ids = resolve()
-            if not ids:
+            ids = resolve_array()
+            if not len(ids):
                 return "No images chosen: select some in the grid, or choose “All images”."
             service = AnnotationService(config, project)
-            plan = service.plan(ids, models, rerun=rerun)
-            estimates = service.estimate(ids, models, plan) if plan.total_pairs else []
-            return estimate_text(estimates, plan.total_pairs)
+            pending = service.pending_counts(ids, models, rerun=rerun)  # counts only: no Python int per image
+            pairs = sum(pending.values())
+            estimates = service.estimate_counts(pending, models) if pairs else []
+            return estimate_text(estimates, pairs)
 
         self.session.jobs.submit(
             "Estimate",
