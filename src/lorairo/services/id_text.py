@@ -41,7 +41,9 @@ def sorted_distinct(ids: np.ndarray) -> np.ndarray:
     after Ctrl+A at 1M images, docs/benchmarks.md "Ctrl+A at 1M"); `np.sort` and the comparison release it."""
     import numpy as np
 
-    ordered = np.sort(np.asarray(ids, dtype=np.int64))
+    ordered = np.asarray(ids, dtype=np.int64)
+    if ordered.size > 1 and bool(np.any(ordered[1:] < ordered[:-1])):  # often already in order (an index's)
+        ordered = np.sort(ordered)
     if ordered.size < 2:
         return ordered
     keep = np.empty(ordered.size, dtype=bool)
