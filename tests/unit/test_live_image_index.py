@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.image_query_service import ImageFilter, parse_filter
 from lorairo.services.live_image_index import Figures, LiveImageIndex
 from lorairo.services.project_service import Project, ProjectService
+from tests.support.raw_rows import add_images, nth_row
 
 from .test_edit_service import add_image
 
@@ -59,15 +60,6 @@ def indexed(index: LiveImageIndex, ids: set[int], step: int) -> Figures | None:
     return index.figures(np.array(sorted(ids), dtype=np.int64), step)
 
 
-def _add_images(conn: sqlite3.Connection, ids: list[int], size: int = 8) -> None:
-    conn.executemany(
-        "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
-        "format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, 1, 1, ?, ?, 'PNG', 'RGB', 0, 1, ?, '0', 0, 0, '2026-01-01', '2026-01-01')",
-        [(i, f"images/{i}.png", f"{i}.png", f"/d/{i}.png", size + i, size * 2, f"h{i}") for i in ids],
-    )
-
-
 def _add_rating(conn: sqlite3.Connection, image: int, label: str) -> None:
     conn.execute(
         "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')",
@@ -83,15 +75,15 @@ def _add_score(conn: sqlite3.Connection, image: int, name: str, value: float, sc
     )
 
 
-def _nth(conn: sqlite3.Connection, table: str, n: int) -> int | None:
-    ids = [r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")]
-    return ids[n % len(ids)] if ids else None
+def _size(base: int = 8) -> Callable[[int], tuple[int, int]]:
+    """Image sizes that differ per image: (base + id, 2 * base)."""
+    return lambda i: (base + i, base * 2)
 
 
 def _reset(conn: sqlite3.Connection, images: list[int]) -> None:
     for table in ("quality_scores", "ratings", "tags", "images"):
         conn.execute(f"DELETE FROM {table}")
-    _add_images(conn, images)
+    add_images(conn, images, _size())
 
 
 @pytest.fixture(scope="module")
@@ -125,22 +117,22 @@ def _apply(writer: sqlite3.Connection, index: LiveImageIndex, step: tuple[Any, .
         index.build()
     elif kind == "rating" and exists:  # images.last_rating follows through 0015's triggers
         _add_rating(writer, step[1], step[2])
-    elif kind == "drop_rating" and (row := _nth(writer, "ratings", step[1])) is not None:
+    elif kind == "drop_rating" and (row := nth_row(writer, "ratings", step[1])) is not None:
         writer.execute("DELETE FROM ratings WHERE id = ?", (row,))
     elif kind == "manual":
         writer.execute("UPDATE images SET manual_rating = ? WHERE id = ?", (step[2], step[1]))
     elif kind == "score" and exists:
         _add_score(writer, step[1], step[2], step[3], step[4])
-    elif kind == "rescore" and (row := _nth(writer, "quality_scores", step[1])) is not None:
+    elif kind == "rescore" and (row := nth_row(writer, "quality_scores", step[1])) is not None:
         writer.execute("UPDATE quality_scores SET value = ? WHERE id = ?", (step[2], row))
-    elif kind == "drop_score" and (row := _nth(writer, "quality_scores", step[1])) is not None:
+    elif kind == "drop_score" and (row := nth_row(writer, "quality_scores", step[1])) is not None:
         writer.execute("DELETE FROM quality_scores WHERE id = ?", (row,))
     elif kind == "resize":
         writer.execute("UPDATE images SET width = ?, height = ? WHERE id = ?", (step[2], step[2] // 2 + 1, step[1]))
     elif kind == "drop_image":  # its scores and ratings go by the foreign key's cascade
         writer.execute("DELETE FROM images WHERE id = ?", (step[1],))
     elif kind == "add_image" and not exists:  # a reused id after a delete
-        _add_images(writer, [step[1]], size=100)
+        add_images(writer, [step[1]], _size(100))
     writer.commit()
 
 
@@ -197,7 +189,7 @@ def test_a_build_held_while_rows_change_catches_up_once_used(raw_db: Path) -> No
     writer.execute("UPDATE images SET manual_rating = 'sensitive', width = 999 WHERE id = 1")
     writer.execute("UPDATE quality_scores SET value = 9.5")
     writer.execute("DELETE FROM images WHERE id = 3")
-    _add_images(writer, [4])
+    add_images(writer, [4], _size())
     writer.commit()
     release.set()
     thread.join(10)

@@ -24,6 +24,7 @@ from lorairo.services.image_query_service import ImageFilter
 from lorairo.services.live_tag_index import LiveTagIndex
 from lorairo.services.project_service import Project, ProjectService
 from lorairo.services.tag_stats_service import TagStatsService
+from tests.support.raw_rows import add_images, add_tag, nth_row
 
 from .test_edit_service import add_image
 
@@ -45,23 +46,6 @@ def indexed(index: LiveTagIndex, ids: set[int]) -> dict[str, int] | None:
     return index.counts(np.array(sorted(ids), dtype=np.int64))
 
 
-def _add_images(conn: sqlite3.Connection, ids: list[int]) -> None:
-    conn.executemany(
-        "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
-        "format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, 1, 1, 8, 8, 'PNG', 'RGB', 0, 1, ?, '0', 0, 0, '2026-01-01', '2026-01-01')",
-        [(i, f"images/{i}.png", f"{i}.png", f"/d/{i}.png", f"h{i}") for i in ids],
-    )
-
-
-def _add_tag(conn: sqlite3.Connection, image: int, tag: str, rejected: bool = False) -> None:
-    conn.execute(
-        "INSERT INTO tags (image_id, tag, tag_key, source, is_rejected, created_at, updated_at) "
-        "VALUES (?, ?, lower(?), 'model', ?, '2026-01-01', '2026-01-01')",
-        (image, tag, tag, int(rejected)),
-    )
-
-
 @pytest.fixture(scope="module")
 def raw_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("live_tag_index") / "database.db"
@@ -69,11 +53,6 @@ def raw_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Base.metadata.create_all(db.write_engine)
     db.dispose()
     return path
-
-
-def _nth_tag(conn: sqlite3.Connection, n: int) -> int | None:
-    ids = [r[0] for r in conn.execute("SELECT id FROM tags ORDER BY id")]
-    return ids[n % len(ids)] if ids else None
 
 
 ops = st.one_of(
@@ -104,9 +83,9 @@ def test_counts_equal_a_plain_aggregate_after_any_writes(
     writer.execute("PRAGMA foreign_keys = ON")
     for table in ("tags", "images"):
         writer.execute(f"DELETE FROM {table}")
-    _add_images(writer, list(IMAGES))
+    add_images(writer, list(IMAGES))
     for image, tag, rejected in start:
-        _add_tag(writer, image, tag, rejected)
+        add_tag(writer, image, tag, rejected)
     writer.commit()
     index = LiveTagIndex(raw_db)
     index.build()
@@ -118,12 +97,14 @@ def test_counts_equal_a_plain_aggregate_after_any_writes(
             if kind == "build":
                 index.build()
             elif kind == "insert" and exists:
-                _add_tag(writer, step[1], step[2], step[3])
+                add_tag(writer, step[1], step[2], step[3])
             elif kind == "drop_image":  # its tag rows go by the foreign key's cascade
                 writer.execute("DELETE FROM images WHERE id = ?", (step[1],))
             elif kind == "add_image" and not exists:  # a reused id after a delete
-                _add_images(writer, [step[1]])
-            elif kind in ("delete", "reject", "rename", "move") and (row := _nth_tag(writer, step[1])) is not None:
+                add_images(writer, [step[1]])
+            elif (
+                kind in ("delete", "reject", "rename", "move") and (row := nth_row(writer, "tags", step[1])) is not None
+            ):
                 if kind == "delete":
                     writer.execute("DELETE FROM tags WHERE id = ?", (row,))
                 elif kind == "reject":
@@ -147,9 +128,9 @@ def test_a_build_in_progress_leaves_counts_to_sql_and_its_snapshot_catches_up(ra
     writer.execute("PRAGMA foreign_keys = ON")
     for table in ("tags", "images"):
         writer.execute(f"DELETE FROM {table}")
-    _add_images(writer, [1, 2, 3])
+    add_images(writer, [1, 2, 3])
     for image, tag in ((1, "cat"), (2, "cat"), (2, "dog"), (3, "sky")):
-        _add_tag(writer, image, tag)
+        add_tag(writer, image, tag)
     writer.commit()
     index = LiveTagIndex(raw_db)
     read, release = threading.Event(), threading.Event()
@@ -164,7 +145,7 @@ def test_a_build_in_progress_leaves_counts_to_sql_and_its_snapshot_catches_up(ra
     reader = sqlite3.connect(raw_db, isolation_level=None)  # autocommit: each count sees the latest commit
     assert indexed(index, {1, 2}) is None  # not ready: the caller counts in SQL
     writer.execute("DELETE FROM tags WHERE image_id = 1")
-    _add_tag(writer, 3, "cat")
+    add_tag(writer, 3, "cat")
     writer.execute("DELETE FROM images WHERE id = 2")
     writer.commit()
     release.set()
@@ -184,12 +165,12 @@ def test_many_changed_images_start_a_new_build_and_counts_stay_exact(
     writer = sqlite3.connect(raw_db)
     for table in ("tags", "images"):
         writer.execute(f"DELETE FROM {table}")
-    _add_images(writer, [1, 2, 3, 4])
+    add_images(writer, [1, 2, 3, 4])
     writer.commit()
     index = LiveTagIndex(raw_db)
     index.build()
     for image in (1, 2, 3):
-        _add_tag(writer, image, "cat")
+        add_tag(writer, image, "cat")
     writer.commit()
     reader = sqlite3.connect(raw_db, isolation_level=None)  # autocommit: each count sees the latest commit
     assert indexed(index, {1, 2, 4}) == {"cat": 2}  # the overlay, while a rebuild starts
@@ -207,9 +188,9 @@ def test_the_first_broad_count_builds_the_index_and_waits_for_it(raw_db: Path, m
     writer = sqlite3.connect(raw_db)
     for table in ("tags", "images"):
         writer.execute(f"DELETE FROM {table}")
-    _add_images(writer, [1, 2, 3])
+    add_images(writer, [1, 2, 3])
     for image, tag in ((1, "cat"), (2, "cat"), (3, "dog")):
-        _add_tag(writer, image, tag)
+        add_tag(writer, image, tag)
     writer.commit()
     writer.close()
     index = LiveTagIndex(raw_db)

@@ -34,6 +34,7 @@ from tests.support.filter_model import (
     render,
     store,
 )
+from tests.support.raw_rows import add_images, add_tag, nth_row
 
 
 @pytest.fixture(scope="module")
@@ -156,26 +157,13 @@ PATTERNS = ("cat", "long hair", "猫耳", "café", "école", "a[b]?c", "c*", "*a
 def _reset(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM tags")
     conn.execute("DELETE FROM images")
-    _add_images(conn, list(IMAGES))
-
-
-def _add_images(conn: sqlite3.Connection, ids: list[int]) -> None:
-    conn.executemany(
-        "INSERT INTO images (id, file_path, file_name, original_path, stored_in_project, file_size, width, height, "
-        "format, mode, has_alpha, exif_orientation, hash_value, phash, phash_int, excluded, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, 1, 1, 8, 8, 'PNG', 'RGB', 0, 1, ?, '0', 0, 0, '2026-01-01', '2026-01-01')",
-        [(i, f"images/{i}.png", f"{i}.png", f"/d/{i}.png", f"h{i}") for i in ids],
-    )
+    add_images(conn, list(IMAGES))
 
 
 def _add_tag(conn: sqlite3.Connection, image: int, text: str, rejected: bool, normal_key: bool) -> None:
-    """A raw row; its key is the text's normal form, or SQLite's lower() of it (ASCII only: `ÉCOLE` -> `École`),
-    a key no filter would compute, which both paths must still match as stored."""
-    conn.execute(
-        "INSERT INTO tags (image_id, tag, tag_key, source, is_rejected, created_at, updated_at) "
-        "VALUES (?, ?, ?, 'model', ?, '2026-01-01', '2026-01-01')",
-        (image, text, tag_key(text) if normal_key else text.lower(), int(rejected)),
-    )
+    """A raw row; its key is the text's normal form, or Python's lower() of it, a key no filter would compute,
+    which both paths must still match as stored."""
+    add_tag(conn, image, text, rejected, tag_key(text) if normal_key else text.lower())
 
 
 raw_ops = st.one_of(
@@ -194,11 +182,6 @@ tag_filters = st.builds(
     tags_any=st.lists(st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=3).map(tuple), max_size=1).map(tuple),
     tags_none=st.lists(st.sampled_from(PATTERNS), max_size=2).map(tuple),
 ).filter(lambda f: bool(f.tags_all or f.tags_any or f.tags_none))
-
-
-def _nth_tag(conn: sqlite3.Connection, n: int) -> int | None:
-    ids = [r[0] for r in conn.execute("SELECT id FROM tags ORDER BY id")]
-    return ids[n % len(ids)] if ids else None
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -235,8 +218,10 @@ def test_index_and_sql_give_the_same_ids_after_any_raw_writes(
             elif kind == "drop_image":
                 writer.execute("DELETE FROM images WHERE id = ?", (step[1],))
             elif kind == "add_image" and not exists:  # a reused id after a delete
-                _add_images(writer, [step[1]])
-            elif kind in ("delete", "reject", "rename", "move") and (row := _nth_tag(writer, step[1])) is not None:
+                add_images(writer, [step[1]])
+            elif (
+                kind in ("delete", "reject", "rename", "move") and (row := nth_row(writer, "tags", step[1])) is not None
+            ):
                 if kind == "delete":
                     writer.execute("DELETE FROM tags WHERE id = ?", (row,))
                 elif kind == "reject":
@@ -288,7 +273,7 @@ def test_without_a_built_index_sql_answers_and_nothing_is_built(tmp_path: Path) 
     db = Database(tmp_path / "database.db")
     Base.metadata.create_all(db.write_engine)
     writer = sqlite3.connect(db.path)
-    _add_images(writer, [1, 2])
+    add_images(writer, [1, 2])
     _add_tag(writer, 1, "cat", False, True)
     writer.commit()
     writer.close()
