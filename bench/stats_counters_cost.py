@@ -12,34 +12,9 @@ databases are written alternately `--rounds` times; the medians are printed.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from trigger_cost import annotate_writes, compare, fresh_project, rows_of_annotate
+from trigger_cost import annotate_main
 
 from lorairo.database import counters
 
-
-def run(path: Path, images: int, triggers: bool) -> dict[str, float]:
-    conn = fresh_project(path, () if triggers else counters.STATS_TRIGGERS)
-    try:
-        return annotate_writes(conn, images)
-    finally:
-        conn.close()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    compare(
-        lambda path, triggers: run(path, args.images, triggers),
-        args.rounds,
-        f"{args.images} images (the 0015 triggers)",
-        rows_of_annotate(args.images),
-    )
-
-
 if __name__ == "__main__":
-    main()
+    annotate_main(__doc__, counters.STATS_TRIGGERS, "the 0015 triggers")

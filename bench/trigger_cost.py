@@ -100,9 +100,26 @@ def annotate_writes(conn: sqlite3.Connection, images: int, batch: int | None = 1
     return timed.out
 
 
-def rows_of_annotate(images: int) -> Callable[[str], tuple[int, str]]:
-    """Rows per key of `annotate_writes`."""
-    return lambda key: (images // 10 if "10 %" in key else images, "row")
+def annotate_main(doc: str | None, triggers: Sequence[str], label: str) -> None:
+    """The command line of a benchmark of `annotate_writes` with and without `triggers` ([--images] [--rounds])."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    def run(path: Path, keep: bool) -> dict[str, float]:
+        conn = fresh_project(path, () if keep else triggers)
+        try:
+            return annotate_writes(conn, args.images)
+        finally:
+            conn.close()
+
+    images = args.images
+    compare(
+        run, args.rounds, f"{images} images ({label})", lambda key: (images // 10 if "10 %" in key else images, "row")
+    )
 
 
 def _load() -> str:
