@@ -74,6 +74,29 @@ def test_force_never_replaces_another_projects_originals(
     assert (tmp_path / "their" / "theirs.png").is_file()
 
 
+def test_force_never_replaces_originals_stored_under_a_roundabout_path(
+    project: Project, service: ExportService, tmp_path: Path
+) -> None:
+    """Only the paths that can lie under the target are read (SQLite keeps the candidates at 1M); one stored as
+    `.../elsewhere/../photos/...` or with a doubled separator is still under `photos` and still protected."""
+    ids = add_images(
+        project,
+        [
+            ImageSpec("kept.png", tags=simple_tags("a"), referenced_at=tmp_path / "elsewhere"),
+            ImageSpec("other.png", tags=simple_tags("b"), referenced_at=tmp_path / "elsewhere"),
+        ],
+    )
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "kept.png").write_bytes(b"the user's original")
+    for roundabout in (f"{tmp_path}/elsewhere/../photos/kept.png", f"{tmp_path}//photos/kept.png"):
+        with project.db.write_engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE images SET original_path = ? WHERE id = ?", (roundabout, ids[0]))
+        with pytest.raises(ExportError, match=r"an image project 'safe' was imported from"):
+            service.export(service.default_options(photos, image_ids=(ids[1],), force=True))
+        assert (photos / "kept.png").read_bytes() == b"the user's original"
+
+
 def test_export_folders_get_the_users_umask(service: ExportService, project: Project, tmp_path: Path) -> None:
     add_images(project, [ImageSpec("a.png", tags=simple_tags("a"))])
     old = os.umask(0o022)

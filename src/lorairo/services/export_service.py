@@ -224,7 +224,7 @@ class ExportService:
             force=opts.force,
             project_root=self.project.root,
             projects_root=self.config.database_dir(),
-            protected=protected_paths(self.project, self.config.database_dir()),
+            protected=protected_paths(self.project, self.config.database_dir(), target),
         )
         staging.remove_leftovers(target)
         subdir = image_subdir(opts)
