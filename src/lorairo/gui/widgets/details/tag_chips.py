@@ -204,9 +204,17 @@ class TagChipArea(QWidget):
         chip.remove_requested.connect(self.remove_requested)
         chip.rename_requested.connect(self.rename_requested)
         chip.front_requested.connect(lambda tag: self.move_chip(tag, 0))
+        chip.hide()  # shown with the others at once (_show_added): each show re-lays out every ancestor
         self._layout.addWidget(chip)
         self.chips.append(chip)
         self._empty.hide()
+
+    def _show_added(self) -> None:
+        self._layout.setEnabled(False)
+        for chip in self.chips:
+            if chip.isHidden():
+                chip.show()
+        self._layout.setEnabled(True)
 
     def set_tags(self, tags: Sequence[TagInfo], *, limit: int = MAX_IMAGE_CHIPS) -> None:
         """Show one image's tags (already in the order they are written); drag chips to reorder them."""
@@ -220,6 +228,7 @@ class TagChipArea(QWidget):
             chip.draggable = self.reorderable
             self._add_chip(chip)
         self._show_more(len(tags) - limit)
+        self._show_added()
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
@@ -235,6 +244,7 @@ class TagChipArea(QWidget):
             chip.setEnabled(False)  # nothing to remove or rename until it is stored
             chip.setToolTip(f"<b>{tag}</b><br><i>Saving…</i>")
             self._add_chip(chip)
+        self._show_added()
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
@@ -267,6 +277,7 @@ class TagChipArea(QWidget):
             chip.close_button.setToolTip(f"Remove '{item.tag}' from all selected images")
             self._add_chip(chip)
         self._show_more(len(counts) - limit)  # thousands of chip widgets would freeze the GUI thread
+        self._show_added()
         self._layout.invalidate()
         self._fit_height()
         self.updateGeometry()
