@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+import shiboken6
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
 from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget
 
@@ -41,6 +44,17 @@ class FlowLayout(QLayout):
         self._hints = None
         self._heights.clear()
         return self._items.pop(index)
+
+    def remove_widgets(self, widgets: Collection[QWidget]) -> None:
+        """Take these widgets out in one pass (QLayout.removeWidget walks every item per widget: O(n^2))."""
+        kept: list[QLayoutItem] = []
+        for item in self._items:
+            if item.widget() in widgets:
+                shiboken6.delete(item)  # the layout owns its items (what removeWidget does after takeAt)
+            else:
+                kept.append(item)
+        self._items = kept
+        self.invalidate()
 
     def expandingDirections(self) -> Qt.Orientation:
         return Qt.Orientation(0)
