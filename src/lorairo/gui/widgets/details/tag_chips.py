@@ -8,9 +8,10 @@ Chips only emit requests; the panel turns them into edits run by the worker. GUI
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
@@ -46,6 +47,7 @@ UNKNOWN_COLOR = "#8a8a8a"
 MAX_SELECTION_CHIPS = 80
 MAX_CHIP_TEXT_PX = 220
 MAX_IMAGE_CHIPS = 400  # one image with thousands of tags: a chip widget each would freeze the GUI thread
+CHIP_BATCH = 80  # chips made in one event-loop turn: 80 painted chips cost ~25-30 ms of GUI thread (offscreen)
 CHIP_MIME = "application/x-lorairo-tag-chip"
 CLOSE_MARK = "✕"
 
@@ -122,14 +124,17 @@ class TagChip(QWidget):
         if self._hint is None:
             metrics = self.fontMetrics()
             text_width = metrics.horizontalAdvance(self.shown_text())
-            if self.editor is not None and self.editor.isVisible():
-                text_width = self.editor.width()
             height = max(metrics.height() + 4, 21)
-            if self.editor is not None and self.editor.isVisible():
-                height = max(height, self.editor.sizeHint().height() + 2)
+            if self.editor is not None and self.editing():
+                text_width = self.editor.width()
+                height = max(height, self.editor.height() + 2)
             width = self.PAD_LEFT + text_width + self.GAP + self._close_width() + self.PAD_RIGHT
             self._hint = QSize(width, height)
         return QSize(self._hint)
+
+    def editing(self) -> bool:
+        """The inline rename editor is open."""
+        return self.editor is not None and not self.editor.isHidden()
 
     def minimumSizeHint(self) -> QSize:
         return self.sizeHint()
@@ -171,7 +176,7 @@ class TagChip(QWidget):
         text_colour = self.palette().color(QPalette.ColorRole.WindowText)  # the disabled colour while pending
         painter.setPen(text_colour)
         close = self.close_rect()
-        if self.editor is None or not self.editor.isVisible():
+        if not self.editing():
             text_rect = QRect(self.PAD_LEFT, 0, close.left() - self.GAP - self.PAD_LEFT, self.height())
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.shown_text())
         if self._hover_close or self._close_pressed:
@@ -293,7 +298,7 @@ class TagChip(QWidget):
         self.editor.selectAll()
 
     def _place_editor(self) -> None:
-        if self.editor is not None and self.editor.isVisible():
+        if self.editor is not None and self.editing():
             top = max(0, (self.height() - self.editor.height()) // 2)
             self.editor.move(self.PAD_LEFT // 2, top)
 
@@ -302,7 +307,7 @@ class TagChip(QWidget):
         self._place_editor()
 
     def cancel_rename(self) -> None:
-        if self.editor is not None and self.editor.isVisible():
+        if self.editor is not None and self.editing():
             self.editor.hide()
             self._geometry_changed()
 
@@ -340,11 +345,29 @@ class TagChipArea(QWidget):
         self._more.setEnabled(False)
         self._more.hide()
         self.all_tags: list[str] = []
+        # Chips past the first CHIP_BATCH are made a batch per event-loop turn, so that one image's 400 tags do
+        # not hold the GUI thread in one go; a newer set_tags / set_counts drops what is left of an older one.
+        self._to_build: list[Callable[[], TagChip]] = []
+        self._batch_timer = QTimer(self)
+        self._batch_timer.setSingleShot(True)
+        self._batch_timer.setInterval(0)
+        self._batch_timer.timeout.connect(self._build_batch)
+
+    def building(self) -> bool:
+        """Chips of the last set_tags / set_counts are still to be made (on the next event-loop turns)."""
+        return bool(self._to_build)
+
+    def finish_building(self) -> None:
+        """Make the chips still queued now (before an edit adds chips after them)."""
+        while self._to_build:
+            self._build_batch()
 
     def clear(self) -> None:
+        self._to_build = []
+        self._batch_timer.stop()
         self._layout.remove_widgets(set(self.chips))
         for chip in self.chips:
-            chip.hide()
+            chip.hide()  # off the screen now; deleted once control is back in the event loop
             chip.deleteLater()
         self.chips = []
         self._empty.show()
@@ -360,11 +383,30 @@ class TagChipArea(QWidget):
         self._empty.hide()
 
     def _show_added(self) -> None:
+        """Show the chips just added in one layout pass and fit the area's height to them."""
+        if not self._more.isHidden():  # "… and N more" stays after the chips
+            self._layout.remove_widgets({self._more})
+            self._layout.addWidget(self._more)
         self._layout.setEnabled(False)
         for chip in self.chips:
             if chip.isHidden():
                 chip.show()
         self._layout.setEnabled(True)
+        self._layout.invalidate()
+        self._fit_height()
+        self.updateGeometry()
+
+    def _build(self, makers: list[Callable[[], TagChip]]) -> None:
+        self._to_build = makers
+        self._build_batch()
+
+    def _build_batch(self) -> None:
+        batch, self._to_build = self._to_build[:CHIP_BATCH], self._to_build[CHIP_BATCH:]
+        for make in batch:
+            self._add_chip(make())
+        self._show_added()
+        if self._to_build:
+            self._batch_timer.start()
 
     def set_tags(self, tags: Sequence[TagInfo], *, limit: int = MAX_IMAGE_CHIPS) -> None:
         """Show one image's tags (already in the order they are written); drag chips to reorder them."""
@@ -372,19 +414,20 @@ class TagChipArea(QWidget):
         self.reorderable = len(tags) <= limit  # a partial row of chips cannot say where the hidden ones go
         self.setAcceptDrops(self.reorderable)
         self.all_tags = [info.tag for info in tags]
-        for info in tags[:limit]:
+        reorderable = self.reorderable
+
+        def make(info: TagInfo) -> TagChip:
             chip = TagChip(info.tag, info.category, manual=info.source == "manual", parent=self)
-            chip.setToolTip(chip_tooltip(info) + ("<br><i>Drag to reorder</i>" if self.reorderable else ""))
-            chip.draggable = self.reorderable
-            self._add_chip(chip)
+            chip.setToolTip(chip_tooltip(info) + ("<br><i>Drag to reorder</i>" if reorderable else ""))
+            chip.draggable = reorderable
+            return chip
+
         self._show_more(len(tags) - limit)
-        self._show_added()
-        self._layout.invalidate()
-        self._fit_height()
-        self.updateGeometry()
+        self._build([partial(make, info) for info in tags[:limit]])
 
     def add_pending(self, tags: Sequence[str]) -> None:
         """Show tags being added at once, faded, before the write lands (the reload that follows replaces them)."""
+        self.finish_building()  # the new chips go after all of the image's own
         known = {chip.tag.lower() for chip in self.chips}
         for tag in tags:
             if tag.lower() in known:
@@ -395,9 +438,6 @@ class TagChipArea(QWidget):
             chip.setToolTip(f"<b>{tag}</b><br><i>Saving…</i>")
             self._add_chip(chip)
         self._show_added()
-        self._layout.invalidate()
-        self._fit_height()
-        self.updateGeometry()
 
     def drop_pending(self) -> None:
         """Remove the faded chips of an add that failed."""
@@ -413,8 +453,6 @@ class TagChipArea(QWidget):
     def _show_more(self, hidden: int) -> None:
         if hidden > 0:
             self._more.setText(f"… and {hidden} more tags")
-            self._layout.removeWidget(self._more)
-            self._layout.addWidget(self._more)  # after the chips
             self._more.show()
 
     def set_counts(self, counts: Sequence[TagCount], total: int, *, limit: int = MAX_SELECTION_CHIPS) -> None:
@@ -422,17 +460,17 @@ class TagChipArea(QWidget):
         self.clear()
         self.reorderable = False
         self.setAcceptDrops(False)
-        for item in counts[:limit]:
+        self.all_tags = [item.tag for item in counts]
+
+        def make(item: TagCount) -> TagChip:
             label = item.tag if item.count == total else f"{item.tag}  {item.count}/{total}"
             chip = TagChip(item.tag, item.category, label=label, parent=self)
             chip.setToolTip(f"<b>{item.tag}</b><br>on {item.count} of {total} selected images")
             chip.close_tooltip = f"Remove '{item.tag}' from all selected images"
-            self._add_chip(chip)
+            return chip
+
         self._show_more(len(counts) - limit)  # thousands of chip widgets would freeze the GUI thread
-        self._show_added()
-        self._layout.invalidate()
-        self._fit_height()
-        self.updateGeometry()
+        self._build([partial(make, item) for item in counts[:limit]])
 
     def _fit_height(self) -> None:
         # Scroll areas and group boxes do not always ask for heightForWidth again after a resize or new
