@@ -303,6 +303,7 @@ def test_main_window_form_follows_the_session_and_opens_near_duplicate_review(qt
     window = QWidget()
     qtbot.addWidget(window)
     panel = DetailsPanel(session, window)  # how MainWindow builds its panels
+    window.show()  # chips are made once they can be seen (a hidden tab's are made when it is raised)
     assert panel.parent() is window and panel.jobs is jobs and panel.config is config
     assert not panel.duplicates_button.isEnabled()
 

@@ -247,3 +247,24 @@ def test_a_tag_added_while_chips_are_built_goes_after_all_of_them(area: TagChipA
     assert not area.building()
     assert area.tags() == [f"tag {i}" for i in range(200)] + ["fresh"]
     assert [chip.tag for chip in area.chips if chip.pending] == ["fresh"]
+
+
+def test_a_hidden_area_makes_its_chips_when_shown(qtbot, area: TagChipArea) -> None:  # type: ignore[no-untyped-def]
+    """The details' tab behind Annotate: a selection's chips are made when the user brings the details back."""
+    page = area.parentWidget()
+    assert page is not None
+    page.hide()
+    area.set_counts([TagCount("cat", "general", 2), TagCount("dog", "general", 1)], 2)
+    settle()
+    assert area.chips == [] and area.building()  # nothing made while nobody can see it
+    page.show()
+    settle()
+    assert area.tags() == ["cat", "dog"] and not area.building()
+    assert all(chip.isVisible() for chip in area.chips)
+    page.hide()
+    area.set_counts([TagCount("bird", "meta", 2)], 2)
+    area.set_counts([TagCount("fish", "meta", 2)], 2)  # a newer selection while hidden replaces the older
+    page.show()
+    settle()
+    assert area.tags() == ["fish"]
+    assert [chip.tag for chip in area.findChildren(TagChip)] == ["fish"]
