@@ -268,3 +268,33 @@ def test_a_hidden_area_makes_its_chips_when_shown(qtbot, area: TagChipArea) -> N
     settle()
     assert area.tags() == ["fish"]
     assert [chip.tag for chip in area.findChildren(TagChip)] == ["fish"]
+
+
+def test_details_behind_the_annotate_tab_make_the_selections_chips_when_raised(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """In the window: Ctrl+A with the details in front shows the selection's chips; with the Annotate tab in
+    front the details (still "visible" to Qt behind the tab) make none until the user raises them."""
+    from lorairo.services.project_service import ProjectService
+
+    from .factories import insert_images
+
+    project = ProjectService(window.config).create("chips")
+    ids = insert_images(project, [["cat", "outdoors"], ["cat"], ["dog"]], thumbnails=False)
+    project.close()
+    with qtbot.waitSignal(window.ensure_browser().query_finished, timeout=10_000):
+        window.open_project("chips")
+    details = window.panels["DetailsPanel"]
+    chips = details.batch.chips
+    window.select_all_action.trigger()
+    qtbot.waitUntil(lambda: chips.tags() == ["cat", "dog", "outdoors"], timeout=10_000)
+    assert chips.chip("dog") is not None and chips.chip("dog").text == "dog  1/3"  # type: ignore[union-attr]
+
+    window.select_none_action.trigger()
+    window.panel_docks["AnnotatePanel"].raise_()
+    qtbot.waitUntil(lambda: not chips._shown)
+    window.browser.grid.select_ids(ids[:2])
+    qtbot.waitUntil(lambda: {t.tag for t in details.selection_tags} == {"cat", "outdoors"}, timeout=10_000)
+    settle()
+    assert chips.chips == [] and chips.building()  # counted, but no chip made behind the Annotate tab
+    window.panel_docks["DetailsPanel"].raise_()
+    qtbot.waitUntil(lambda: chips.tags() == ["cat", "outdoors"])
+    assert chips.chip("outdoors").text == "outdoors  1/2"  # type: ignore[union-attr]

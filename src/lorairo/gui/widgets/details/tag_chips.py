@@ -349,13 +349,15 @@ class TagChipArea(QWidget):
         # Chips past the first CHIP_BATCH are made a batch per event-loop turn, so that one image's 400 tags do
         # not hold the GUI thread in one go; a newer set_tags / set_counts drops what is left of an older one.
         self._to_build: list[Callable[[], TagChip]] = []
+        self._shown = True
         self._batch_timer = QTimer(self)
         self._batch_timer.setSingleShot(True)
         self._batch_timer.setInterval(0)
         self._batch_timer.timeout.connect(self._build_batch)
 
     def building(self) -> bool:
-        """Chips of the last set_tags / set_counts are still to be made (on the next event-loop turns)."""
+        """Chips of the last set_tags / set_counts are still to be made (on the next event-loop turns, or when
+        the area is seen again)."""
         return bool(self._to_build)
 
     def finish_building(self) -> None:
@@ -399,14 +401,24 @@ class TagChipArea(QWidget):
 
     def _build(self, makers: list[Callable[[], TagChip]]) -> None:
         self._to_build = makers
-        if self.isVisible():
+        if self._seen():
             self._build_batch()
-        # else: made when shown (showEvent). The details sit in a tab beside Annotate and Problems: with one of
-        # those in front, Ctrl+A over 1M images built 80 chips nobody saw, on the GUI thread.
+        # else: made when seen (set_shown, showEvent). The details sit in a tab beside Annotate and Problems: with
+        # one of those in front, Ctrl+A over 1M images built 80 chips nobody saw, on the GUI thread.
+
+    def _seen(self) -> bool:
+        return self._shown and self.isVisible()
+
+    def set_shown(self, shown: bool) -> None:
+        """Whether the user can see the area: a dock's tab behind another is "visible" to Qt but not seen (the
+        panel calls this from its dock's visibility)."""
+        self._shown = shown
+        if self._to_build and self._seen() and not self._batch_timer.isActive():
+            self._build_batch()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if self._to_build and not self._batch_timer.isActive():
+        if self._to_build and self._seen() and not self._batch_timer.isActive():
             self._build_batch()
 
     def _build_batch(self) -> None:
