@@ -1,8 +1,8 @@
 """Tag chips: one small pill per tag, coloured by category, with provenance on hover.
 
-Manual tags have a dashed border. A chip's close button asks to remove the tag; a double-click turns it into
-an inline editor to rename it. On one image's chips, dragging a chip onto another place (or its context menu's
-"Move to front") asks to reorder the tags: chips are shown in the order export writes them.
+Manual tags have a dashed border. A chip's close mark (or Delete) asks to remove the tag; a double-click (or
+F2) turns it into an inline editor to rename it. On one image's chips, dragging a chip onto another place (or
+its context menu's "Move to front") asks to reorder the tags: chips are shown in the order export writes them.
 Chips only emit requests; the panel turns them into edits run by the worker. GUI thread only.
 """
 
