@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from sqlalchemy import select
 
 from lorairo.database.schema import CaptionRecord, ImageRecord, ModelRecord, QualityScoreRecord, TagRecord
@@ -154,14 +154,15 @@ def test_add_remove_rename_tags_with_undo_and_redo(qtbot, panel: DetailsPanel, p
 
     smile = panel.chips.chip("smile")
     assert smile is not None
-    smile.close_button.click()
+    qtbot.mouseClick(smile, Qt.MouseButton.LeftButton, pos=smile.close_rect().center())  # its ✕
     qtbot.waitUntil(lambda: "smile" not in chip_tags(panel))
     assert "smile" not in active_tags(project, image_id)
     assert "smile" in panel.rejected_label.text()
 
     sky = panel.chips.chip("blue sky")
     assert sky is not None
-    sky.start_rename()
+    qtbot.mouseDClick(sky, Qt.MouseButton.LeftButton, pos=QPoint(12, sky.height() // 2))
+    assert sky.editor is not None and sky.editor.isVisible()
     sky.editor.setText("cloudy sky")
     sky.editor.returnPressed.emit()
     qtbot.waitUntil(lambda: chip_tags(panel) == {"long hair", "cloudy sky"})
@@ -234,7 +235,7 @@ def test_batch_edit_over_selection_with_undo(qtbot, panel: DetailsPanel, project
 
     chip = panel.batch.chips.chip("outdoors")
     assert chip is not None
-    chip.close_button.click()
+    qtbot.mouseClick(chip, Qt.MouseButton.LeftButton, pos=chip.close_rect().center())
     qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"kitten"})
     panel.undo_stack.undo()
     qtbot.waitUntil(lambda: {t.tag for t in panel.selection_tags} == {"kitten", "outdoors"})
@@ -302,6 +303,7 @@ def test_main_window_form_follows_the_session_and_opens_near_duplicate_review(qt
     window = QWidget()
     qtbot.addWidget(window)
     panel = DetailsPanel(session, window)  # how MainWindow builds its panels
+    window.show()  # chips are made once they can be seen (a hidden tab's are made when it is raised)
     assert panel.parent() is window and panel.jobs is jobs and panel.config is config
     assert not panel.duplicates_button.isEnabled()
 

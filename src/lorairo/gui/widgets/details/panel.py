@@ -234,6 +234,12 @@ class DetailsPanel(QWidget):
         self.duplicates_button.setEnabled(project is not None)
         self.show_images([])
 
+    def set_shown(self, shown: bool) -> None:
+        """Whether the user can see the panel (its dock's tab chosen or left; the main window calls this): the
+        tag chips of a selection made meanwhile are made when it is seen again."""
+        self.chips.set_shown(shown)
+        self.batch.chips.set_shown(shown)
+
     def show_images(self, image_ids: Sequence[int]) -> None:
         """Show one image's details, the batch editor for several, or the empty page for none."""
         if self._ids and self.pages.currentIndex() == PAGE_SINGLE:
