@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -300,3 +301,112 @@ def test_indexes_and_sql_give_the_same_ids_after_any_raw_writes(
     finally:
         writer.close()
     event("some filter matched" if matched[0] else "no filter matched")
+
+
+def _fresh(tmp_path: Path, sizes: dict[int, tuple[int, int]]) -> tuple[Database, sqlite3.Connection]:
+    db = Database(tmp_path / "database.db")
+    Base.metadata.create_all(db.write_engine)
+    writer = sqlite3.connect(db.path)
+    writer.execute("PRAGMA foreign_keys = ON")
+    add_images(writer, list(sizes), lambda i: sizes[i])
+    return db, writer
+
+
+def _rate(conn: sqlite3.Connection, image: int, label: str) -> None:
+    conn.execute(
+        "INSERT INTO ratings (image_id, label, source, created_at) VALUES (?, ?, 'model', '2026-01-01')", (image, label)
+    )
+
+
+def _score(conn: sqlite3.Connection, image: int, value: Any, name: str = "aesthetic") -> None:
+    conn.execute(
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (?, ?, ?, 0, 10, 'model', '2026-01-01')",
+        (image, name, value),
+    )
+
+
+def test_a_second_models_rating_deleted_after_the_build_is_seen(tmp_path: Path) -> None:
+    """`rating:general` matches any model rating; deleting one that is not the newest leaves images.last_rating
+    as it was, so only alembic 0017's ratings triggers log the image (without them the index keeps it)."""
+    db, writer = _fresh(tmp_path, {1: (8, 8), 2: (8, 8)})
+    _rate(writer, 1, "general")
+    _rate(writer, 1, "sfw")  # the newest: last_rating = sfw
+    _rate(writer, 2, "general")
+    writer.commit()
+    LiveImageIndex.of(db).build()
+    LiveTagIndex.of(db).build()
+    service = ImageQueryService(db)
+    f = ImageFilter(ratings=("general",))
+    assert service.ids_array(f).tolist() == [1, 2]
+    writer.execute("DELETE FROM ratings WHERE image_id = 1 AND label = 'general'")
+    writer.commit()
+    assert service.ids_array(f).tolist() == [2] == _in_sql(service, f)[0]
+    assert service.count(ImageFilter(ratings=("sfw",))) == 1
+    writer.close()
+    db.dispose()
+
+
+def test_score_values_compare_exactly_not_through_their_text(tmp_path: Path) -> None:
+    """0.1 + 0.2 is 0.30000000000000004, above 0.3: its 15-digit text form (what group_concat gives) is 0.3."""
+    db, writer = _fresh(tmp_path, {1: (8, 8), 2: (8, 8)})
+    _score(writer, 1, 0.1 + 0.2)
+    _score(writer, 2, 0.3)
+    writer.commit()
+    LiveImageIndex.of(db).build()
+    service = ImageQueryService(db)
+    above = ImageFilter(score_min=0.3, score_min_exclusive=True)
+    at_most = ImageFilter(score_max=0.3)
+    assert service.ids_array(above).tolist() == [1] == _in_sql(service, above)[0]
+    assert service.ids_array(at_most).tolist() == [2] == _in_sql(service, at_most)[0]
+    _score(writer, 2, 0.1 + 0.2, "manual")  # after the build: the overlay reads it exactly too
+    writer.commit()
+    named = ImageFilter(score_min=0.3, score_min_exclusive=True, score_name="manual")
+    assert service.ids_array(named).tolist() == [2] == _in_sql(service, named)[0]
+    writer.close()
+    db.dispose()
+
+
+def test_nothing_is_built_for_a_filter_and_sql_answers_without_an_index(tmp_path: Path) -> None:
+    db, writer = _fresh(tmp_path, {1: (512, 512), 2: (1024, 512)})
+    add_tag(writer, 1, "cat")
+    add_tag(writer, 2, "cat")
+    writer.commit()
+    service = ImageQueryService(db)
+    with patch.object(image_query_service, "TAG_SIZE_CAP", 0):
+        assert service.ids_array(ImageFilter(tags_all=("cat",), min_width=1000)).tolist() == [2]
+        assert service.count(ImageFilter(tags_all=("cat",), min_width=1000)) == 1
+        LiveImageIndex.of(db).build()  # the image index alone: the tag terms need the tag index too
+        spy_answers, spy = _spy()
+        with patch.object(LiveImageIndex, "term_mask", spy):
+            assert service.ids_array(ImageFilter(tags_all=("cat",), max_width=600)).tolist() == [1]
+        assert spy_answers == []
+    tags = LiveTagIndex.of(db)
+    assert tags.builds == 0 and tags.keys is None and not tags.building
+    writer.close()
+    db.dispose()
+
+
+def test_figures_sql_compares_differently_are_left_to_sql(tmp_path: Path) -> None:
+    """Raw values LoRAIro never writes: an exclusion of 2 (SQL's `excluded = 1` is false), a score stored as
+    text (SQLite orders text after every number), a rating outside the language's names."""
+    db, writer = _fresh(tmp_path, {1: (8, 8), 2: (8, 8), 3: (8, 8)})
+    _score(writer, 1, 7.0)
+    writer.commit()
+    index = LiveImageIndex.of(db)
+    index.build()
+    service = ImageQueryService(db)
+    assert index.term_mask(ImageFilter(excluded=True)) is not None
+    assert index.term_mask(ImageFilter(ratings=("masterpiece",))) is None
+    writer.execute("UPDATE images SET excluded = 2 WHERE id = 2")
+    _score(writer, 3, "high")
+    writer.commit()
+    for f in (ImageFilter(excluded=False), ImageFilter(score_min=5.0)):
+        assert index.term_mask(f) is None  # the overlay's rows: inexact
+        assert service.ids_array(f).tolist() == _in_sql(service, f)[0]
+    index.build()
+    assert not index.snapshot.exact and index.term_mask(ImageFilter(min_width=1)) is None  # type: ignore[union-attr]
+    assert service.ids_array(ImageFilter(excluded=False)).tolist() == [1, 2, 3]  # NOT (excluded = 1)
+    assert service.ids_array(ImageFilter(score_min=5.0)).tolist() == [1, 3]  # 'high' > 5 in SQLite
+    writer.close()
+    db.dispose()
