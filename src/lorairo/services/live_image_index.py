@@ -276,53 +276,58 @@ def _read_changed(conn: sqlite3.Connection, rev: int, regions: bool) -> _Changed
 
 def _read_changed_columns(conn: sqlite3.Connection, rev: int) -> tuple[np.ndarray, ImageColumns]:
     """The images logged at or after `rev` (sorted ids) and their filter figures now (slot = position in that
-    list), read in one read transaction: an image deleted since has no row (present False)."""
+    list), read in one read transaction: an image deleted since has no row (present False). The images' and
+    ratings' integers come as group_concat text parsed by numpy, the score rows through the cursor (exact
+    values): a filter call re-reads up to REBUILD_AFTER images."""
     import numpy as np
 
+    changed = "(SELECT image_id FROM image_dirty WHERE rev >= :rev)"
     conn.execute("BEGIN")
     try:
-        dirty = sorted_distinct(
-            parse_id_text(
-                conn.execute("SELECT group_concat(image_id) FROM image_dirty WHERE rev >= ?", (rev,)).fetchone()[0]
-            )
-        )
-        changed = "(SELECT image_id FROM image_dirty WHERE rev >= :rev)"
-        images = conn.execute(
-            f"SELECT i.id, i.width, i.height, i.excluded = 1, {_MANUAL}, {_ODD_IMAGE} FROM images i "
-            f"WHERE i.id IN {changed}",
+        dirty_text, *image_texts, odd = conn.execute(
+            "SELECT (SELECT group_concat(image_id) FROM image_dirty WHERE rev >= :rev), group_concat(i.id), "
+            f"group_concat(i.width), group_concat(i.height), group_concat(i.excluded = 1), group_concat({_MANUAL}), "
+            f"total({_ODD_IMAGE}) FROM images i WHERE i.id IN {changed}",
             {"rev": rev},
-        ).fetchall()
+        ).fetchone()
         ratings = conn.execute(
-            f"SELECT r.image_id, {_MODEL} FROM ratings r WHERE r.image_id IN {changed}", {"rev": rev}
-        ).fetchall()
+            f"SELECT group_concat(r.image_id), group_concat({_MODEL}) FROM ratings r WHERE r.image_id IN {changed}",
+            {"rev": rev},
+        ).fetchone()
+        # One statement, a cursor row per score (exact floats): cheaper than group_concat texts plus the
+        # values' own statement, which each seek every row again (105 ms against ~35 ms for 20k images at 1M).
         scores = conn.execute(
             f"SELECT q.image_id, q.score_name, q.value FROM quality_scores q WHERE q.image_id IN {changed}",
             {"rev": rev},
         ).fetchall()
     finally:
         conn.execute("COMMIT")
+    dirty = sorted_distinct(parse_id_text(dirty_text))
     n = dirty.size
-    slot = {int(image): k for k, image in enumerate(dirty.tolist())}
     present = np.zeros(n, dtype=bool)
     width, height = np.zeros(n, dtype=np.int32), np.zeros(n, dtype=np.int32)
     excluded = np.zeros(n, dtype=bool)
     manual = np.full(n, NO_MANUAL, dtype=np.int8)
-    exact = True
-    for image, w, h, x, code, odd in images:
-        k = slot[int(image)]
-        exact = exact and not odd
-        present[k] = True
-        if not odd:
-            width[k], height[k], excluded[k], manual[k] = int(w), int(h), bool(x), int(code)
     model = np.zeros(n, dtype=np.uint8)
-    for image, code in ratings:
-        if code >= 0:
-            model[slot[int(image)]] |= np.uint8(1 << int(code))
+    row_slot = np.empty(0, dtype=np.int32)
+    row_name = np.empty(0, dtype=np.int32)
+    row_value = np.empty(0, dtype=np.float64)
     names: dict[str, int] = {}
-    row_slot = np.array([slot[int(image)] for image, _n, _v in scores], dtype=np.int32)
-    row_name = np.array([names.setdefault(str(name), len(names)) for _i, name, _v in scores], dtype=np.int32)
-    exact = exact and all(isinstance(value, float) for _i, _n, value in scores)
-    row_value = np.array([value if isinstance(value, float) else 0.0 for _i, _n, value in scores], dtype=np.float64)
+    exact = not odd and all(isinstance(value, float) for _i, _n, value in scores)
+    if exact:  # else nothing is parsed: the sizes may not be integers, and the caller runs SQL
+        ids, widths, heights, exclusions, manuals = (parse_id_text(text) for text in image_texts)
+        at = np.searchsorted(dirty, ids)
+        present[at] = True
+        width[at], height[at], excluded[at], manual[at] = widths, heights, exclusions != 0, manuals
+        rated, codes = parse_id_text(ratings[0]), parse_id_text(ratings[1])
+        for label in np.unique(codes[codes >= 0]).tolist():
+            model[np.searchsorted(dirty, rated[codes == label])] |= np.uint8(1 << label)
+        scored = np.fromiter((image for image, _n, _v in scores), dtype=np.int64, count=len(scores))
+        row_slot = np.searchsorted(dirty, scored).astype(np.int32)
+        row_name = np.fromiter(
+            (names.setdefault(str(name), len(names)) for _i, name, _v in scores), dtype=np.int32, count=len(scores)
+        )
+        row_value = np.fromiter((value for _i, _n, value in scores), dtype=np.float64, count=len(scores))
     columns = ImageColumns(
         present, width, height, excluded, manual, model, row_slot, row_name, row_value, tuple(names), exact
     )
