@@ -19,6 +19,10 @@ average printed beside it (the machine is shared: compare ratios within a run):
   * --sql-parts nofilters,termids (a version with LiveTagIndex.term_ids): the whole id list and the count of
     every tag-only filter kind (ids_array + count) in SQL, then off a built tag index (its ids per key), then
     with 5,000 images changed from another connection (the overlay), every result checked identical to SQL
+  * --sql-parts nofilters,mixedids (a version with LiveImageIndex.term_mask): the whole id list and the count of
+    filters mixing tags with score / rating / size / aspect terms in SQL, then off both built indexes (with and
+    without the rare-tag rule), then with 5,000 images changed from another connection, every result checked
+    identical to SQL; both builds started together (the longest GIL wait of a ticker thread) and their memory
   * --sql-parts ...,filtered,figures (a version with services/live_image_index.py): the first statistics view
     of a broad filter (builds both indexes), the figures index's build, the view off the indexes checked
     against the same view in SQL for every filter size, and again with 5,000 images changed from another
@@ -53,7 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import load  # noqa: E402  (bench/ on the path above)
 from scale_filters import FILTER_SIZES, KINDS, PER_KIND, percentiles  # noqa: E402
-from scale_indexes import figures_index, tag_index, term_ids  # noqa: E402
+from scale_indexes import figures_index, mixed_ids, tag_index, term_ids  # noqa: E402
 
 SAMPLE = 3000
 
@@ -177,6 +181,8 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
             out["tag_index"] = tag_index(db, query)
         if "figures" in parts and importlib.util.find_spec("lorairo.services.live_image_index"):
             out["figures_index"] = figures_index(db, query)
+    if "mixedids" in parts:
+        out["mixed_ids"] = mixed_ids(db, query)
     if "termids" in parts:
         out["term_ids"] = term_ids(db, query)
         for text in FILTER_SIZES:

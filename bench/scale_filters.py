@@ -19,6 +19,16 @@ PER_KIND = 12
 # Filters of several sizes for the statistics view and the tags panel (--sql-parts filtered): a rare tag (~400
 # images), ~49k, ~350k (NOT of the commonest tag), ~650k (the commonest tag).
 FILTER_SIZES = ('"tag 2000"', '"tag 20"', '-"tag 0"', '"tag 0"')
+# Tags with score / rating / size / aspect terms (bench/scale_indexes.py `mixedids`: the tag and image indexes).
+MIXED_KINDS = {
+    "tag + score + rating": KINDS["tag + score + rating"],
+    "tag + resolution": KINDS["tag + resolution"],
+    "tag + score": lambda r: f'"tag {r.randint(0, 20)}" score>{r.choice((2, 5, 7.5))}',
+    "tag + aspect": lambda r: f'"tag {r.randint(0, 40)}" aspect:{r.choice(("square", "portrait", "landscape"))}',
+    "NOT tag + rating": lambda r: f'-"tag {r.randint(0, 5)}" rating:{r.choice(("general", "explicit"))}',
+    "OR + res + -rating": lambda r: f'"tag {r.randint(0, 30)}"|"tag {r.randint(30, 300)}" res>=768 -rating:explicit',
+    "rare tag + score": lambda r: f'"tag {r.randint(1500, 2500)}" score>=5',
+}
 # The kinds answered by tag terms alone (ImageQueryService._combine_tag_terms; the in-memory tag index).
 TAG_ONLY_KINDS = ("one tag", "two tags", "three tags", "or + not", "not only", "prefix wildcard")
 

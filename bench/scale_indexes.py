@@ -1,6 +1,7 @@
 """bench/scale.py's parts about the in-memory indexes (services/live_tag_index.py, live_image_index.py), run in
 its "sql" child at 1M images: `tagindex` (the tags panel's counts off the tag index), `figures` (the statistics
-view's figures off the image index), `termids` (tag-only filters' whole id lists off the tag index). Each result is
+view's figures off the image index), `termids` (tag-only filters' whole id lists off the tag index), `mixedids`
+(tags with score / rating / size / aspect terms off both indexes). Each result is
 checked against plain SQL in the same run. Not a benchmark on its own.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from machine import load
-from scale_filters import FILTER_SIZES, KINDS, PER_KIND, TAG_ONLY_KINDS, percentiles
+from scale_filters import FILTER_SIZES, KINDS, MIXED_KINDS, PER_KIND, TAG_ONLY_KINDS, percentiles
 
 
 def _plain_tag_counts(db_path: Path, ids: Any) -> dict[str, int]:
@@ -259,4 +260,141 @@ def figures_index(db: Any, query: Any) -> dict[str, Any]:
         writer.close()
     index.build()  # as the background rebuild would leave it
     out["mismatches"] = mismatches
+    return out
+
+
+def _tick_stall(work: Any) -> tuple[float, Any]:
+    """Run `work()` while another thread asks for the GIL every 5 ms, as the GUI thread's event loop would: the
+    longest it waited past its 5 ms (s), and what `work` returned."""
+    import threading
+
+    worst = [0.0]
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            time.sleep(0.005)
+            worst[0] = max(worst[0], time.perf_counter() - t0 - 0.005)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        ticker.join()
+    return worst[0], result
+
+
+def mixed_ids(db: Any, query: Any) -> dict[str, Any]:
+    """Filters of tags with score / rating / size / aspect terms (MIXED_KINDS): whole id list + count
+    (ImageQueryService.ids_array + count) in SQL (no index built), then off the built tag and image indexes
+    (`_indexed_ids`), then after 5,000 images of "tag 0" got a manual rating, a second score and a new width from a
+    second connection (both overlays; undone afterwards). Every result compared with SQL's. Also: both builds
+    started together on their own threads as the app does after opening (the longest a 5 ms ticker thread waited
+    for the GIL meanwhile), the memory they hold, and the rare-tag rule (SQL's IN list against the indexes)."""
+    import gc
+    import threading
+    from unittest.mock import patch
+
+    from machine import rss_mb
+
+    from lorairo.services import image_query_service
+    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+    from lorairo.services.live_image_index import LiveImageIndex
+    from lorairo.services.live_tag_index import LiveTagIndex
+
+    rng = random.Random(13)
+    filters = [(kind, make(rng)) for kind, make in MIXED_KINDS.items() for _ in range(PER_KIND)]
+    tags, images = LiveTagIndex.of(db), LiveImageIndex.of(db)
+    out: dict[str, Any] = {"load_at_start": load()}
+
+    def run(label: str, rare_rule: bool = True) -> dict[str, list[int]]:
+        wall: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        found = {}
+        cap = image_query_service.TAG_SIZE_CAP if rare_rule else 0
+        with patch.object(image_query_service, "TAG_SIZE_CAP", cap):
+            for kind, text in filters:
+                f = parse_filter(text)
+                c0, t0 = time.process_time(), time.perf_counter()
+                ids = query.ids_array(f)
+                n = query.count(f)
+                wall.setdefault(kind, []).append(time.perf_counter() - t0)
+                cpu.setdefault(kind, []).append(time.process_time() - c0)
+                found[text] = [*ids.tolist(), n]
+        out[label] = {kind: percentiles(v) for kind, v in wall.items()}
+        out[label]["all"] = percentiles([x for v in wall.values() for x in v])
+        out[f"{label} cpu p50_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}
+        return found
+
+    def in_sql() -> dict[str, list[int]]:
+        with patch.object(ImageQueryService, "_indexed_ids", lambda *_args: None):
+            return {text: [*query.ids_array(parse_filter(text)).tolist(), query.count(parse_filter(text))]
+                    for _kind, text in filters}  # fmt: skip
+
+    assert tags.keys is None and images.snapshot is None, "measure SQL first: no index may be built yet"
+    sql = run("sql")
+    gc.collect()
+    rss0 = rss_mb()
+
+    def build_both() -> None:  # as ProjectSession starts them after a big project settled
+        threads = [tags.start_build(), images.start_build()]
+        for thread in threads:
+            assert thread is not None
+            thread.join()
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    stall, _none = _tick_stall(build_both)
+    out["both builds together_s"] = round(time.perf_counter() - t0, 3)
+    out["both builds together_cpu_s"] = round(time.process_time() - c0, 3)
+    out["both builds: longest GIL wait of a 5 ms ticker_ms"] = round(stall * 1000, 1)
+    out["both indexes: rss growth_mb"] = rss_mb() - rss0
+    snapshot = images.snapshot
+    assert snapshot is not None and threading.active_count() >= 1
+    added = (snapshot.manual, snapshot.model_ratings, snapshot.row_image, snapshot.row_name, snapshot.row_value)
+    out["image index: arrays added for filters_mb"] = round(sum(a.nbytes for a in added) / 2**20, 1)
+    held = (snapshot.rating, snapshot.width, snapshot.height, snapshot.excluded, snapshot.score_image,
+            snapshot.score_key, *added)  # fmt: skip
+    out["image index: all arrays_mb"] = round(sum(a.nbytes for a in held) / 2**20, 1)
+    c0, t0 = time.process_time(), time.perf_counter()
+    images.build()
+    out["image index build alone_s"] = round(time.perf_counter() - t0, 3)
+    out["image index build alone_cpu_s"] = round(time.process_time() - c0, 3)
+    indexed = run("index")
+    mismatches = [text for text, ids in indexed.items() if ids != sql[text]]
+    forced = run("index, no rare-tag rule")
+    mismatches += [f"{text} (no rare rule)" for text, ids in forced.items() if ids != sql[text]]
+    writer = sqlite3.connect(db.path)
+    first = "SELECT image_id FROM tags WHERE tag_key = 'tag_0' AND is_rejected = 0 ORDER BY image_id LIMIT 5000"
+    changed = [int(r) for (r,) in writer.execute(first)]
+    old = writer.execute(
+        "SELECT id, width, manual_rating FROM images WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(changed),),
+    ).fetchall()
+    writer.executemany(
+        "UPDATE images SET manual_rating = 'explicit', width = 1100 WHERE id = ?", [(i,) for i in changed]
+    )
+    writer.executemany(
+        "INSERT INTO quality_scores (image_id, score_name, value, scale_min, scale_max, source, created_at) "
+        "VALUES (?, 'bench overlay', 9.5, 0, 10, 'manual', '2026-01-01')",
+        [(i,) for i in changed],
+    )
+    writer.commit()
+    try:
+        overlay = run("index, 5000 images changed")
+        expected = in_sql()
+        mismatches += [f"{text} (overlay)" for text, ids in overlay.items() if ids != expected[text]]
+        out["filters whose result the 5000 changes altered"] = sum(overlay[text] != sql[text] for text in overlay)
+    finally:
+        writer.execute("DELETE FROM quality_scores WHERE score_name = 'bench overlay'")
+        writer.executemany(
+            "UPDATE images SET width = ?, manual_rating = ? WHERE id = ?", [(w, m, i) for i, w, m in old]
+        )
+        writer.commit()
+        writer.close()
+    out["filters"] = len(filters)
+    out["mismatches"] = mismatches
+    out["load_at_end"] = load()
     return out

@@ -63,11 +63,13 @@ def test_changes_during_a_problems_count_are_counted_once_after_it(qtbot, window
     assert seen.count("Count problems") == 2  # the running count, then one for both batches
 
 
-def test_a_large_project_builds_its_tag_index_once_settled_and_a_small_one_never(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The first tag filters after opening a large project are answered off the in-memory tag index: its build
-    starts in the background after the grid's first whole result (not beside the grid's query), and only when
-    that result holds at least live_tag_index.BUILD_FROM images (50k; 3 here, the project has 3 and 2)."""
+def test_a_large_project_builds_its_indexes_once_settled_and_a_small_one_never(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The first filters after opening a large project (tags alone, or with score / rating / size terms) are
+    answered off the in-memory tag and image indexes: their builds start in the background after the grid's
+    first whole result (not beside the grid's query), and only when that result holds at least
+    live_tag_index.BUILD_FROM images (50k; 3 here, the project has 3 and 2)."""
     from lorairo.services import live_tag_index
+    from lorairo.services.live_image_index import LiveImageIndex
     from lorairo.services.live_tag_index import LiveTagIndex
 
     monkeypatch.setattr(live_tag_index, "BUILD_FROM", 3)
@@ -80,8 +82,11 @@ def test_a_large_project_builds_its_tag_index_once_settled_and_a_small_one_never
     with qtbot.waitSignal(window.session.project_settled, timeout=10_000):
         window.open_project("large")
     index = LiveTagIndex.of(window.session.project.db)
+    images = LiveImageIndex.of(window.session.project.db)
     assert "grid result" in seen
     qtbot.waitUntil(lambda: index.snapshot is not None and not index.building, timeout=10_000)
+    qtbot.waitUntil(lambda: images.snapshot is not None and not images.building, timeout=10_000)
+    assert images.snapshot.size == 4 and bool((images.snapshot.rating >= 0)[1:].all())  # its 3 images, ids 1-3
     assert dict(zip(index.snapshot.tags, index.snapshot.counts(_all(index.snapshot.size)), strict=True)) == {
         "cat": 2,
         "dog": 1,
@@ -91,6 +96,8 @@ def test_a_large_project_builds_its_tag_index_once_settled_and_a_small_one_never
         window.open_project("small")
     small = LiveTagIndex.of(window.session.project.db)
     assert small.snapshot is None and not small.building and small.builds == 0
+    small_images = LiveImageIndex.of(window.session.project.db)
+    assert small_images.snapshot is None and not small_images.building and small_images.builds == 0
 
 
 def _all(size: int) -> Any:

@@ -301,8 +301,30 @@ FIGURES_DIRTY_TRIGGERS: dict[str, str] = {
     ),
 }
 
-#: Every trigger a project has (0013's, 0015's and 0016's), in creation order.
-ALL_TRIGGERS: dict[str, str] = {**TRIGGERS, **STATS_TRIGGERS, **DIRTY_TRIGGERS, **FIGURES_DIRTY_TRIGGERS}
+#: The images any of whose `ratings` rows changed (alembic 0017), logged in `image_dirty` like the above. A filter's
+#: `rating:` term matches ANY of an image's model ratings (filter_sql._rating_condition), not only the newest that
+#: `images.last_rating` holds, so the in-memory index keeps every label of an image (live_image_index) and must
+#: see a change of a row that is not the newest (deleting a second model's rating leaves last_rating as it was).
+RATINGS_DIRTY_TRIGGERS: dict[str, str] = {
+    "trg_ratings_figures_insert": _image_logged("INSERT", "ratings", "NEW.image_id"),
+    "trg_ratings_figures_delete": _image_logged("DELETE", "ratings", "OLD.image_id"),
+    "trg_ratings_figures_update": (
+        "CREATE TRIGGER trg_ratings_figures_update AFTER UPDATE OF image_id, label ON ratings "
+        "WHEN OLD.image_id IS NOT NEW.image_id OR OLD.label IS NOT NEW.label BEGIN\n"
+        + _dirty("OLD.image_id", "image_dirty")
+        + _dirty("NEW.image_id", "image_dirty")
+        + "END"
+    ),
+}
+
+#: Every trigger a project has (0013's, 0015's, 0016's and 0017's), in creation order.
+ALL_TRIGGERS: dict[str, str] = {
+    **TRIGGERS,
+    **STATS_TRIGGERS,
+    **DIRTY_TRIGGERS,
+    **FIGURES_DIRTY_TRIGGERS,
+    **RATINGS_DIRTY_TRIGGERS,
+}
 
 #: Fill the counters from the rows (the migration of an existing project; `lorairo` never needs it otherwise).
 BACKFILL: tuple[str, ...] = (

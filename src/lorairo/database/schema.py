@@ -388,7 +388,7 @@ def _create_triggers(target: object, connection: Connection, **_kw: object) -> N
         connection.exec_driver_sql(statement)
 
 
-# Tables made by create_all (tests, tools) get the triggers too; projects get them from alembic 0013, 0015, 0016.
+# Tables made by create_all (tests, tools) get the triggers too; projects get them from alembic 0013, 0015-0017.
 event.listen(Base.metadata, "after_create", _create_triggers)
 
 
