@@ -324,11 +324,14 @@ class ImageQueryService:
 
     def _all_ids(self) -> np.ndarray:
         """Every image id in import order. Ids without gaps (a project nothing was deleted from) are a range:
-        min, max and count off the smallest index (~0.1 s at 1M) instead of a text of every id; otherwise that
-        text. The range test reads min, max and count in one statement, so it is exact."""
+        min, max and count (3 ms at 1M) instead of a text of every id; otherwise that text. The range test reads
+        the three in one statement, so it is exact; as sub-queries, because `SELECT min(id), max(id), count(*)`
+        is one scan of an index (95 ms at 1M) where min and max alone are one seek each."""
         import numpy as np
 
-        low, high, n = self._scalars_row("SELECT min(id), max(id), count(*) FROM images", {})
+        low, high, n = self._scalars_row(
+            "SELECT (SELECT min(id) FROM images), (SELECT max(id) FROM images), (SELECT count(*) FROM images)", {}
+        )
         if not n:
             return np.empty(0, dtype=np.int64)
         if int(high) - int(low) + 1 == int(n):
