@@ -359,3 +359,37 @@ def test_bucket_distribution_over_a_filter_off_the_index_equals_the_sql_path(
     assert after == bucket_distribution(project.db, settings, image_filter)
     assert after != off_index
     raw.close()
+
+
+def test_bucket_distribution_of_the_whole_project_off_a_built_index_equals_the_sql_path(project: Project) -> None:
+    """The Statistics view's buckets with no filter: off the index once the app has built it (1M: 0.03 s against
+    0.65 s), exact after later raw writes (sizes, a crop, exclusion, a deleted image: ids with a gap)."""
+    from lorairo.services.export.bucketing import BucketSettings
+    from lorairo.services.statistics_service import bucket_distribution
+
+    ids = [add_image(project, f"{n}.png", tags={"cat": "general"}) for n in range(6)]
+    raw = sqlite3.connect(project.db_path)
+    raw.execute("PRAGMA foreign_keys = ON")
+    for n, image in enumerate(ids):
+        raw.execute("UPDATE images SET width = ?, height = ? WHERE id = ?", (512 + 128 * n, 1024, image))
+    raw.commit()
+    settings = BucketSettings()
+    index = LiveImageIndex.of(project.db)
+    assert bucket_distribution(project.db, settings) is not None and index.snapshot is None  # nothing built for it
+    index.build()
+    raw.execute("UPDATE images SET width = 3000, height = 700 WHERE id = ?", (ids[0],))
+    raw.execute(
+        "INSERT INTO image_regions (image_id, crop_left, crop_top, crop_width, crop_height, updated_at) "
+        "VALUES (?, 0, 0, 400, 400, '2026-01-01')",
+        (ids[1],),
+    )
+    raw.execute("UPDATE images SET excluded = 1 WHERE id = ?", (ids[2],))
+    raw.execute("DELETE FROM images WHERE id = ?", (ids[3],))
+    raw.commit()
+    builds = index.builds
+    off_index = bucket_distribution(project.db, settings)
+    assert index.builds == builds
+    index._snapshot = None
+    in_sql = bucket_distribution(project.db, settings)
+    assert off_index == in_sql and in_sql.images == 4
+    raw.close()

@@ -277,7 +277,7 @@ class ImageQueryService:
 
         terms = [[self._tag_term_ids(tag)] for tag in f.tags_all]
         terms += [[self._tag_term_ids(tag) for tag in group] for group in f.tags_any]
-        base = None if terms or within is not None else self._all_ids()
+        base = None if terms or within is not None else self.all_ids()
         excluded = [self._tag_term_ids(tag) for tag in f.tags_none]
         arrays = [a for group in terms for a in group] + excluded + ([base] if base is not None else [])
         size = max((int(a[-1]) + 1 for a in arrays if a.size), default=0)  # each is sorted: its last is its max
@@ -322,7 +322,7 @@ class ImageQueryService:
             return None
         return self._combine_tag_terms(f, within)
 
-    def _all_ids(self) -> np.ndarray:
+    def all_ids(self) -> np.ndarray:
         """Every image id in import order. Ids without gaps (a project nothing was deleted from) are a range:
         min, max and count (3 ms at 1M) instead of a text of every id; otherwise that text. The range test reads
         the three in one statement, so it is exact; as sub-queries, because `SELECT min(id), max(id), count(*)`

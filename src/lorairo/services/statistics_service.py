@@ -210,11 +210,18 @@ def bucket_distribution(
     """
     settings.validate()
     query = query or ImageQueryService(db)
+    index = LiveImageIndex.of(db)
     if image_filter is not None and not image_filter.is_empty():
         # A broad filter's sizes off the in-memory figures index (services/live_image_index.py), from the ids
         # the view already holds (`ids`, else evaluated once here).
         ids = filter_ids(query, image_filter) if ids is None else ids
-        indexed = LiveImageIndex.of(db).size_counts(ids)
+        indexed = index.size_counts(ids)
+        if indexed is not None:
+            return _buckets(settings, [(w, h, n) for (w, h), n in indexed.items()])
+    elif index.snapshot is not None:
+        # The whole project off the index when it is already built (the app builds it once a large project
+        # has settled): at 1M 0.03 s instead of 0.65 s for SQL's GROUP BY over every image and its crop.
+        indexed = index.size_counts(query.all_ids())
         if indexed is not None:
             return _buckets(settings, [(w, h, n) for (w, h), n in indexed.items()])
     where, params = _scope(image_filter, "i.id", query)
