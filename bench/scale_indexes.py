@@ -99,13 +99,42 @@ def tag_index(db: Any, query: Any) -> dict[str, Any]:
     return out
 
 
+def results(query: Any, filters: list[tuple[str, str]]) -> dict[str, list[int]]:
+    """Each filter's whole id list (ImageQueryService.ids_array, import order) followed by its count, by text."""
+    from lorairo.services.image_query_service import parse_filter
+
+    return {text: [*query.ids_array(parse_filter(text)).tolist(), query.count(parse_filter(text))]
+            for _kind, text in filters}  # fmt: skip
+
+
+def timed_results(query: Any, filters: list[tuple[str, str]], out: dict[str, Any], label: str) -> dict[str, list[int]]:
+    """`results`, each filter's ids_array + count timed: wall percentiles per kind and over all in `out[label]`,
+    CPU p50 per kind in `out[label + " cpu p50_ms"]`."""
+    from lorairo.services.image_query_service import parse_filter
+
+    wall: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    found = {}
+    for kind, text in filters:
+        f = parse_filter(text)
+        c0, t0 = time.process_time(), time.perf_counter()
+        ids = query.ids_array(f)
+        n = query.count(f)
+        wall.setdefault(kind, []).append(time.perf_counter() - t0)
+        cpu.setdefault(kind, []).append(time.process_time() - c0)
+        found[text] = [*ids.tolist(), n]
+    out[label] = {kind: percentiles(v) for kind, v in wall.items()}
+    out[label]["all"] = percentiles([x for v in wall.values() for x in v])
+    out[f"{label} cpu p50_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}
+    return found
+
+
 def term_ids(db: Any, query: Any) -> dict[str, Any]:
     """Tag-only filters' whole id list + count (ImageQueryService.ids_array + count, the grid's full result) in
     SQL (no index built), then off a built LiveTagIndex (term_ids), then after 5,000 images of "tag 0" lost it
     (rejected from a second connection: the overlay), each result compared with SQL's (identical or listed)."""
     from unittest.mock import patch
 
-    from lorairo.services.image_query_service import parse_filter
     from lorairo.services.live_tag_index import LiveTagIndex, read_key_snapshot
 
     rng = random.Random(12)
@@ -114,26 +143,11 @@ def term_ids(db: Any, query: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"load_at_start": load()}
 
     def run(label: str) -> dict[str, list[int]]:
-        wall: dict[str, list[float]] = {}
-        cpu: dict[str, list[float]] = {}
-        found = {}
-        for kind, text in filters:
-            f = parse_filter(text)
-            c0, t0 = time.process_time(), time.perf_counter()
-            ids = query.ids_array(f)
-            n = query.count(f)
-            wall.setdefault(kind, []).append(time.perf_counter() - t0)
-            cpu.setdefault(kind, []).append(time.process_time() - c0)
-            found[text] = [*ids.tolist(), n]
-        out[label] = {kind: percentiles(v) for kind, v in wall.items()}
-        out[label]["all"] = percentiles([x for v in wall.values() for x in v])
-        out[f"{label} cpu p50_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}
-        return found
+        return timed_results(query, filters, out, label)
 
     def in_sql() -> dict[str, list[int]]:
         with patch.object(LiveTagIndex, "term_ids", lambda *_args: None):
-            return {text: [*query.ids_array(parse_filter(text)).tolist(), query.count(parse_filter(text))]
-                    for _kind, text in filters}  # fmt: skip
+            return results(query, filters)
 
     assert index.keys is None, "measure SQL first: no index may be built yet"
     sql = run("sql")
@@ -301,7 +315,7 @@ def mixed_ids(db: Any, query: Any) -> dict[str, Any]:
     from machine import rss_mb
 
     from lorairo.services import image_query_service
-    from lorairo.services.image_query_service import ImageQueryService, parse_filter
+    from lorairo.services.image_query_service import ImageQueryService
     from lorairo.services.live_image_index import LiveImageIndex
     from lorairo.services.live_tag_index import LiveTagIndex
 
@@ -311,28 +325,13 @@ def mixed_ids(db: Any, query: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"load_at_start": load()}
 
     def run(label: str, rare_rule: bool = True) -> dict[str, list[int]]:
-        wall: dict[str, list[float]] = {}
-        cpu: dict[str, list[float]] = {}
-        found = {}
         cap = image_query_service.TAG_SIZE_CAP if rare_rule else 0
         with patch.object(image_query_service, "TAG_SIZE_CAP", cap):
-            for kind, text in filters:
-                f = parse_filter(text)
-                c0, t0 = time.process_time(), time.perf_counter()
-                ids = query.ids_array(f)
-                n = query.count(f)
-                wall.setdefault(kind, []).append(time.perf_counter() - t0)
-                cpu.setdefault(kind, []).append(time.process_time() - c0)
-                found[text] = [*ids.tolist(), n]
-        out[label] = {kind: percentiles(v) for kind, v in wall.items()}
-        out[label]["all"] = percentiles([x for v in wall.values() for x in v])
-        out[f"{label} cpu p50_ms"] = {k: round(statistics.median(v) * 1000, 1) for k, v in cpu.items()}
-        return found
+            return timed_results(query, filters, out, label)
 
     def in_sql() -> dict[str, list[int]]:
         with patch.object(ImageQueryService, "_indexed_ids", lambda *_args: None):
-            return {text: [*query.ids_array(parse_filter(text)).tolist(), query.count(parse_filter(text))]
-                    for _kind, text in filters}  # fmt: skip
+            return results(query, filters)
 
     assert tags.keys is None and images.snapshot is None, "measure SQL first: no index may be built yet"
     sql = run("sql")

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from lorairo.database.engine import Database
+from lorairo.database.schema import Base
 
 
 def add_images(
@@ -33,3 +38,25 @@ def nth_row(conn: sqlite3.Connection, table: str, n: int) -> int | None:
     """The id of the n-th row of `table` (modulo its size), None when it is empty."""
     ids = [r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")]
     return ids[n % len(ids)] if ids else None
+
+
+def empty_database(folder: Path) -> Database:
+    """A project database with today's tables and triggers and no rows (the in-memory indexes' tests)."""
+    db = Database(folder / "database.db")
+    Base.metadata.create_all(db.write_engine)
+    return db
+
+
+def answers_of(method: Callable[..., Any], size: Callable[[Any], int]) -> tuple[list[int], Callable[..., Any]]:
+    """A stand-in for an index's lookup (`LiveTagIndex.term_ids`, `LiveImageIndex.term_mask`) that records
+    `size(answer)` of each answer it gave (not None): a test asserting the list is not empty fails if the index
+    was unused, and one asserting it is empty fails if it was used."""
+    answered: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        found = method(*args, **kwargs)
+        if found is not None:
+            answered.append(size(found))
+        return found
+
+    return answered, spy

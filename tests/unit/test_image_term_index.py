@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -37,7 +36,7 @@ from tests.support.filter_model import (
     render,
     store,
 )
-from tests.support.raw_rows import add_images, add_tag, nth_row
+from tests.support.raw_rows import add_images, add_tag, answers_of, empty_database, nth_row
 
 # Term kinds the two indexes answer together (filter_model's names; a flag only when it is `excluded`).
 INDEXED_KINDS = ("tag", "rating", "score", "score_name", "width", "height", "res", "min_side", "aspect")
@@ -45,24 +44,9 @@ INDEXED_KINDS = ("tag", "rating", "score", "score_name", "width", "height", "res
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    db = Database(tmp_path_factory.mktemp("image-term-index") / "database.db")
-    Base.metadata.create_all(db.write_engine)
+    db = empty_database(tmp_path_factory.mktemp("image-term-index"))
     yield db
     db.dispose()
-
-
-def _spy() -> tuple[list[int], object]:
-    """LiveImageIndex.term_mask, recording each mask it answered: the test fails if the index was unused."""
-    answered: list[int] = []
-    real = LiveImageIndex.term_mask
-
-    def term_mask(index: LiveImageIndex, f: ImageFilter) -> np.ndarray | None:
-        found = real(index, f)
-        if found is not None:
-            answered.append(int(found.sum()))
-        return found
-
-    return answered, term_mask
 
 
 def _in_sql(service: ImageQueryService, f: ImageFilter) -> tuple[list[int], int]:
@@ -139,7 +123,7 @@ def test_mixed_filters_off_built_indexes_match_the_reference(
     expected = reference_ids(data, terms)
     parsed = image_query_service.parse_filter(filter_text)
     service = ImageQueryService(database)
-    answered, spy = _spy()
+    answered, spy = answers_of(LiveImageIndex.term_mask, lambda mask: int(mask.sum()))
     # A cap of 0 makes every tag "common": no rare tag sends the filter to SQL.
     with patch.object(image_query_service, "TAG_SIZE_CAP", 0), patch.object(LiveImageIndex, "term_mask", spy):
         assert service.ids_array(parsed).tolist() == expected
@@ -288,7 +272,7 @@ def test_indexes_and_sql_give_the_same_ids_after_any_raw_writes(
             _raw_step(writer, step, index)
             writer.commit()
             for f in filters:
-                answered, spy = _spy()
+                answered, spy = answers_of(LiveImageIndex.term_mask, lambda mask: int(mask.sum()))
                 with (
                     patch.object(image_query_service, "TAG_SIZE_CAP", 0),
                     patch.object(LiveImageIndex, "term_mask", spy),
@@ -377,7 +361,7 @@ def test_nothing_is_built_for_a_filter_and_sql_answers_without_an_index(tmp_path
         assert service.ids_array(ImageFilter(tags_all=("cat",), min_width=1000)).tolist() == [2]
         assert service.count(ImageFilter(tags_all=("cat",), min_width=1000)) == 1
         LiveImageIndex.of(db).build()  # the image index alone: the tag terms need the tag index too
-        spy_answers, spy = _spy()
+        spy_answers, spy = answers_of(LiveImageIndex.term_mask, lambda mask: int(mask.sum()))
         with patch.object(LiveImageIndex, "term_mask", spy):
             assert service.ids_array(ImageFilter(tags_all=("cat",), max_width=600)).tolist() == [1]
         assert spy_answers == []

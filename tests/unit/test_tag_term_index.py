@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-import numpy as np
 import pytest
 from genai_tag_db_tools.normalize import tag_key
 from hypothesis import HealthCheck, given, settings
@@ -34,29 +33,14 @@ from tests.support.filter_model import (
     render,
     store,
 )
-from tests.support.raw_rows import add_images, add_tag, nth_row
+from tests.support.raw_rows import add_images, add_tag, answers_of, empty_database, nth_row
 
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    db = Database(tmp_path_factory.mktemp("tag-term-index") / "database.db")
-    Base.metadata.create_all(db.write_engine)
+    db = empty_database(tmp_path_factory.mktemp("tag-term-index"))
     yield db
     db.dispose()
-
-
-def _spy() -> tuple[list[int], object]:
-    """LiveTagIndex.term_ids, counting the terms it answered (not None): the test fails if the index was unused."""
-    answered: list[int] = []
-    real = LiveTagIndex.term_ids
-
-    def term_ids(index: LiveTagIndex, op: str, value: str) -> np.ndarray | None:
-        found = real(index, op, value)
-        if found is not None:
-            answered.append(len(found))
-        return found
-
-    return answered, term_ids
 
 
 def _raw_edits(db: Database, data: ProjectData, edits: list[tuple[str, int, int, str]]) -> None:
@@ -140,7 +124,7 @@ def test_tag_filters_off_a_built_index_match_the_reference(
     expected = reference_ids(data, terms)
     parsed = image_query_service.parse_filter(filter_text)
     service = ImageQueryService(database)
-    answered, spy = _spy()
+    answered, spy = answers_of(LiveTagIndex.term_ids, len)
     # A cap of 0 makes every tag "common": ids_array / count of tag-only filters combine per-term id lists.
     with patch.object(image_query_service, "TAG_SIZE_CAP", 0), patch.object(LiveTagIndex, "term_ids", spy):
         assert service.ids_array(parsed).tolist() == expected
