@@ -56,8 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import load  # noqa: E402  (bench/ on the path above)
-from scale_filters import FILTER_SIZES, KINDS, PER_KIND, percentiles  # noqa: E402
-from scale_indexes import figures_index, mixed_ids, tag_index, term_ids  # noqa: E402
+from scale_filters import KINDS, PER_KIND, percentiles  # noqa: E402
+from scale_indexes import figures_index, filtered_views, mixed_ids, tag_index, term_ids  # noqa: E402
 
 SAMPLE = 3000
 
@@ -185,29 +185,7 @@ def child_sql(db_path: Path, parts: set[str]) -> dict[str, Any]:
         out["mixed_ids"] = mixed_ids(db, query)
     if "termids" in parts:
         out["term_ids"] = term_ids(db, query)
-        for text in FILTER_SIZES:
-            f = parse_filter(text)
-            c0, t0 = time.process_time(), time.perf_counter()
-            stats = dataset_statistics(db, f)
-            wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-            c0, t0 = time.process_time(), time.perf_counter()
-            TagStatsService(db).project_tags(f)
-            panel_s, panel_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-            # The view's training buckets (the GUI's worker computes them beside the figures).
-            from lorairo.services.export.bucketing import BucketSettings
-            from lorairo.services.statistics_service import bucket_distribution
-
-            c0, t0 = time.process_time(), time.perf_counter()
-            bucket_distribution(db, BucketSettings(), f)
-            out[f"filtered {text}"] = {
-                "images": stats.image_count,
-                "statistics_s": round(wall, 3),
-                "statistics_cpu_s": round(cpu_s, 3),
-                "tags_panel_s": round(panel_s, 3),
-                "tags_panel_cpu_s": round(panel_cpu_s, 3),
-                "buckets_s": round(time.perf_counter() - t0, 3),
-                "buckets_cpu_s": round(time.process_time() - c0, 3),
-            }
+        out.update(filtered_views(db))
 
     out["sorts_ms"] = {}
     for key in SORTS if "sorts" in parts else ():

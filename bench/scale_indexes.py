@@ -397,3 +397,35 @@ def mixed_ids(db: Any, query: Any) -> dict[str, Any]:
     out["mismatches"] = mismatches
     out["load_at_end"] = load()
     return out
+
+
+def filtered_views(db: Any) -> dict[str, Any]:
+    """The statistics view, the tags panel and the view's training buckets over each filter of FILTER_SIZES
+    (after term_ids: off the indexes it built), wall and CPU seconds each."""
+    from lorairo.services.export.bucketing import BucketSettings
+    from lorairo.services.image_query_service import parse_filter
+    from lorairo.services.statistics_service import bucket_distribution, dataset_statistics
+    from lorairo.services.tag_stats_service import TagStatsService
+
+    out: dict[str, Any] = {}
+    for text in FILTER_SIZES:
+        f = parse_filter(text)
+        c0, t0 = time.process_time(), time.perf_counter()
+        stats = dataset_statistics(db, f)
+        wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        c0, t0 = time.process_time(), time.perf_counter()
+        TagStatsService(db).project_tags(f)
+        panel_s, panel_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        # The view's training buckets (the GUI's worker computes them beside the figures).
+        c0, t0 = time.process_time(), time.perf_counter()
+        bucket_distribution(db, BucketSettings(), f)
+        out[f"filtered {text}"] = {
+            "images": stats.image_count,
+            "statistics_s": round(wall, 3),
+            "statistics_cpu_s": round(cpu_s, 3),
+            "tags_panel_s": round(panel_s, 3),
+            "tags_panel_cpu_s": round(panel_cpu_s, 3),
+            "buckets_s": round(time.perf_counter() - t0, 3),
+            "buckets_cpu_s": round(time.process_time() - c0, 3),
+        }
+    return out
