@@ -76,6 +76,8 @@ def test_annotate_all_images_with_progress_and_results_in_details(loaded, qtbot)
     assert "tiny-wd: 6 annotated" in panel.summary.text()
     assert "open-nsfw: 6 annotated" in panel.summary.text()
     assert panel.progress.value() == panel.progress.maximum() == 12
+    # A run of a few seconds or less is not "0 s" (the estimate and the summary say tenths there).
+    assert " 0 s" not in panel.estimate.text() and " 0 s" not in panel.summary.text()
     # Reported as each model's results land (per model chunk): every image, at least once.
     assert changed and {i for batch in changed for i in batch.image_ids} == set(range(1, 7))
     assert all(batch.annotations for batch in changed)
@@ -201,3 +203,16 @@ def test_the_estimate_waits_until_the_panel_is_seen(loaded, qtbot) -> None:  # t
     assert panel.estimate.text() == "" and not panel._estimate_timer.isActive()
     window.panel_docks["AnnotatePanel"].raise_()
     qtbot.waitUntil(lambda: panel.estimate.text().startswith("6 image×model runs"), timeout=10000)
+
+
+def test_durations_under_ten_seconds_keep_their_tenths() -> None:
+    from lorairo.gui.widgets.annotate.panel import format_seconds
+
+    assert [format_seconds(s) for s in (0.04, 0.3, 4.26, 42, 600, 7200)] == [
+        "under 0.1 s",
+        "0.3 s",
+        "4.3 s",
+        "42 s",
+        "10 min",
+        "2.0 h",
+    ]

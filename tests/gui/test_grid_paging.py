@@ -125,3 +125,21 @@ def test_a_requery_after_an_edit_keeps_the_scroll_position_and_selection(qtbot, 
     assert browser.model.ids() == cats
     assert bar.value() > 0 and abs(bar.value() - offset) <= view.viewport().height()  # no jump
     assert browser.selected_ids() == chosen
+
+
+def test_a_thumbnail_not_read_yet_is_a_faint_grey_tile_not_a_black_square(qtbot, big) -> None:  # type: ignore[no-untyped-def]
+    """Before its thumbnail arrives a cell shows a see-through grey tile (the missing-file one is faint red);
+    "#8884"-style colours are not Qt colours and painted opaque black squares."""
+    from PySide6.QtCore import Qt
+
+    from lorairo.gui.models.image_list_model import MISSING_COLOUR, _placeholder
+
+    window, _ids, _cats, _dogs = big
+    model = window.browser.model
+    tile = model.index(model.rowCount() - 1, 0).data(Qt.ItemDataRole.DecorationRole)  # far below: not read yet
+    middle = tile.toImage().pixelColor(tile.width() // 2, tile.height() // 2)
+    missing = _placeholder(64, MISSING_COLOUR).toImage().pixelColor(32, 32)
+    for colour, rgb in ((middle, (0x88, 0x88, 0x88)), (missing, (0xCC, 0x44, 0x44))):
+        got = (colour.red(), colour.green(), colour.blue())
+        assert all(abs(a - b) <= 2 for a, b in zip(got, rgb, strict=True)), got  # premultiplied alpha rounds
+        assert 0 < colour.alpha() < 128

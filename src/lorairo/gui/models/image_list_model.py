@@ -33,6 +33,11 @@ BadgesRole = Qt.ItemDataRole.UserRole + 3  # tag_stats_service.Badges: the cell 
 Index = QModelIndex | QPersistentModelIndex
 
 
+# Qt reads 8 hex digits as #AARRGGBB and has no #RGBA form ("#8884" was invalid: an opaque black square).
+LOADING_COLOUR = "#44888888"  # a faint grey tile while the thumbnail is read
+MISSING_COLOUR = "#66cc4444"  # a faint red tile: the file is gone
+
+
 def _placeholder(size: int, colour: str) -> QPixmap:
     pixmap = QPixmap(size, size)
     pixmap.fill(Qt.GlobalColor.transparent)
@@ -64,8 +69,8 @@ class ImageListModel(QAbstractListModel):
         self._pending_pages: set[int] = set()
         self._rows_by_hash: dict[str, set[int]] = {}
         self._generation = 0  # bumped on reset: late page results of an older list are dropped
-        self._placeholder = _placeholder(thumbnails.size, "#8884")
-        self._missing = _placeholder(thumbnails.size, "#c446")
+        self._placeholder = _placeholder(thumbnails.size, LOADING_COLOUR)
+        self._missing = _placeholder(thumbnails.size, MISSING_COLOUR)
         thumbnails.loaded.connect(self._thumbnails_ready)
         thumbnails.failed.connect(lambda h, _e: self._thumbnails_ready([h]))
 
@@ -181,8 +186,8 @@ class ImageListModel(QAbstractListModel):
 
     def set_icon_size(self, size: int) -> None:
         self.thumbnails.set_size(size)
-        self._placeholder = _placeholder(size, "#8884")
-        self._missing = _placeholder(size, "#c446")
+        self._placeholder = _placeholder(size, LOADING_COLOUR)
+        self._missing = _placeholder(size, MISSING_COLOUR)
         if self._ids:
             self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
 

@@ -49,6 +49,11 @@ ENGINE_LABELS = {"local": "This computer", "ray": "Ray cluster"}
 
 
 def format_seconds(seconds: float) -> str:
+    """A duration as the panel words it: tenths under 10 s (a small run on a fast model read "about 0 s")."""
+    if seconds < 0.1:
+        return "under 0.1 s"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
