@@ -104,3 +104,15 @@ def _all(size: int) -> Any:
     import numpy as np
 
     return np.ones(size, dtype=bool)
+
+
+def test_the_tags_panel_says_to_open_a_project_until_one_is_open(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    tags = window.review.tags_panel
+    assert tags.summary.text() == "Open a project first"
+    assert not tags.search.isEnabled() and not tags.table.isEnabled()
+    project = ProjectService(window.config).create("opened")
+    insert_images(project, [["cat"]])
+    project.close()
+    with qtbot.waitSignal(tags.loaded, timeout=10_000):
+        window.open_project("opened")
+    assert tags.search.isEnabled() and tags.table.isEnabled() and tags.summary.text() == "1 tag"

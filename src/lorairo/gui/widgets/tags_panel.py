@@ -233,6 +233,10 @@ class TagsPanel(QWidget):
         self.model.set_tags([])
         self.summary.setText("")
 
+    def _enable(self, on: bool) -> None:
+        for widget in (self.search, self.sort, self.scope, self.table):
+            widget.setEnabled(on)
+
     def _session_changed(self, changes: Changes) -> None:
         if changes.tags or changes.added or changes.removed:
             self._timer.start()
@@ -247,9 +251,10 @@ class TagsPanel(QWidget):
         project = self.session.project
         self._generation += 1
         generation = self._generation
+        self._enable(project is not None)
         if project is None:
             self.model.set_tags([])
-            self.summary.setText("")
+            self.summary.setText("Open a project first")  # as the details panel says: nothing to search yet
             return
         image_filter = self.current_filter() if self.scope.isChecked() else None
         stats = TagStatsService(project.db, self.session.query)  # the configured quality thresholds
@@ -276,7 +281,8 @@ class TagsPanel(QWidget):
 
     def _update_summary(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.summary.setText(f"{total:,} tags" if shown == total else f"{shown:,} of {total:,} tags")
+        noun = "tag" if total == 1 else "tags"
+        self.summary.setText(f"{total:,} {noun}" if shown == total else f"{shown:,} of {total:,} {noun}")
 
     def _search(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip().replace("_", " "))
