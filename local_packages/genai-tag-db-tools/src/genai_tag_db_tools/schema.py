@@ -29,6 +29,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 SCHEMA_VERSION = 1
 
@@ -196,12 +197,31 @@ def _set_sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+SETUP_ATTEMPTS = 3  # each failed attempt means another opener finished a step: the next sees it
+
+
 def create_sqlite_engine(path: str | os.PathLike[str], metadata: MetaData) -> Engine:
     """Create (if needed) and open an SQLite database file with the given schema."""
     db_path = Path(path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(f"sqlite:///{db_path}", future=True)
     event.listen(engine, "connect", _set_sqlite_pragmas)
+    for attempt in range(SETUP_ATTEMPTS):
+        try:
+            _prepare(engine, metadata, db_path)
+            break
+        except (OperationalError, IntegrityError):
+            # Creating the tables and the first schema_info row is check-then-write: a second thread or process
+            # opening the same new folder at the same moment may write them between our check and our write
+            # ("table tags already exists"). Every step is idempotent, so another look finds them done.
+            if attempt == SETUP_ATTEMPTS - 1:
+                engine.dispose()
+                raise
+    return engine
+
+
+def _prepare(engine: Engine, metadata: MetaData, db_path: Path) -> None:
+    """The schema of `metadata` in the database, old files brought up to date, its schema_info row written."""
     with engine.begin() as conn:
         # Databases written before the revision counter existed get the column added in place.
         existing = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(schema_info)")}
@@ -227,4 +247,3 @@ def create_sqlite_engine(path: str | os.PathLike[str], metadata: MetaData) -> En
             raise RuntimeError(
                 f"{db_path} was written by a newer genai-tag-db-tools (schema {row.version} > {SCHEMA_VERSION})"
             )
-    return engine
