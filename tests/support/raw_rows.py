@@ -4,6 +4,7 @@ indexes' tests: their change logs must see writes that bypass LoRAIro's services
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,17 @@ def answers_of(method: Callable[..., Any], size: Callable[[Any], int]) -> tuple[
         return found
 
     return answered, spy
+
+
+def held_build(index: Any) -> tuple[threading.Thread, threading.Event]:
+    """Start a background build of `index` (a LiveIndex) that stops after reading its rows, inside its read
+    transaction, until the returned event is set: writes made meanwhile land after the snapshot it read."""
+    read, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        read.set()
+        assert release.wait(10)
+
+    thread = index.start_build(on_read=hold)
+    assert thread is not None and read.wait(10)
+    return thread, release

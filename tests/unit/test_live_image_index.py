@@ -6,7 +6,6 @@ with their cascade, reused image ids), while it is stale, while it is being buil
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from lorairo.services.configuration_service import ConfigurationService
 from lorairo.services.image_query_service import ImageFilter, parse_filter
 from lorairo.services.live_image_index import Figures, LiveImageIndex
 from lorairo.services.project_service import Project, ProjectService
-from tests.support.raw_rows import add_images, nth_row
+from tests.support.raw_rows import add_images, held_build, nth_row
 
 from .test_edit_service import add_image
 
@@ -176,14 +175,7 @@ def test_a_build_held_while_rows_change_catches_up_once_used(raw_db: Path) -> No
     _add_score(writer, 2, "aesthetic", 5.0, (0.0, 10.0))
     writer.commit()
     index = LiveImageIndex(raw_db)
-    read, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # the build has read its rows and waits here, inside its read transaction
-        read.set()
-        assert release.wait(10)
-
-    thread = index.start_build(on_read=hold)
-    assert thread is not None and read.wait(10)
+    thread, release = held_build(index)  # it has read its rows and waits inside its read transaction
     assert index.start_build() is None  # one build at a time
     _add_rating(writer, 2, "explicit")
     writer.execute("UPDATE images SET manual_rating = 'sensitive', width = 999 WHERE id = 1")

@@ -6,7 +6,6 @@ it is being built, and through the tags panel and the statistics view after the 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from lorairo.services.image_query_service import ImageFilter
 from lorairo.services.live_tag_index import LiveTagIndex
 from lorairo.services.project_service import Project, ProjectService
 from lorairo.services.tag_stats_service import TagStatsService
-from tests.support.raw_rows import add_images, add_tag, nth_row
+from tests.support.raw_rows import add_images, add_tag, held_build, nth_row
 
 from .test_edit_service import add_image
 
@@ -133,14 +132,7 @@ def test_a_build_in_progress_leaves_counts_to_sql_and_its_snapshot_catches_up(ra
         add_tag(writer, image, tag)
     writer.commit()
     index = LiveTagIndex(raw_db)
-    read, release = threading.Event(), threading.Event()
-
-    def hold() -> None:  # the build has read its rows and waits here, inside its read transaction
-        read.set()
-        assert release.wait(10)
-
-    thread = index.start_build(on_read=hold)
-    assert thread is not None and read.wait(10)
+    thread, release = held_build(index)  # it has read its rows and waits inside its read transaction
     assert index.start_build() is None  # one build at a time
     reader = sqlite3.connect(raw_db, isolation_level=None)  # autocommit: each count sees the latest commit
     assert indexed(index, {1, 2}) is None  # not ready: the caller counts in SQL
