@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from PySide6.QtCore import Qt, QTimer
 
 from lorairo.exceptions import ProjectError
 from lorairo.gui.workers import JobContext, JobError, JobManager
@@ -44,6 +45,24 @@ def test_result_progress_and_partial_reach_the_gui_thread(qtbot, jobs: JobManage
     assert seen["progress"][-1] == (3, 3, "item 3")  # the final report is never throttled away
 
 
+def test_a_throttled_report_is_sent_before_the_next_batch_and_before_the_end(qtbot, jobs: JobManager) -> None:  # type: ignore[no-untyped-def]
+    """An import bar said 6/13 while the grid showed 9 images: the report after a batch was throttled away."""
+    events: list[object] = []
+
+    def work(ctx: JobContext) -> None:
+        ctx.progress(1, 10, "one")
+        ctx.progress(2, 10, "two")  # within the throttle's interval of the first (or sent: either way, before)
+        ctx.emit("batch")
+        ctx.progress(3, 10, "three")
+        ctx.progress(4, 10, "four")  # cancelled here: the bar still ends on what was done
+
+    job = jobs.submit("import", work, on_progress=lambda d, _t, _m: events.append(d), on_partial=events.append)
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    assert events[events.index("batch") - 1] == 2
+    assert events[-1] == 4
+
+
 def test_cancel_sets_the_event_the_function_sees(qtbot, jobs: JobManager) -> None:
     started = threading.Event()
 
@@ -80,6 +99,38 @@ def test_every_error_reaches_error_reported_with_a_clear_message(qtbot, jobs: Jo
         ("compute", "ZeroDivisionError: division by zero"),
     ]
     assert "Traceback" in reported[1].details
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_no_event_loop_turn_shows_an_outcome_while_the_job_still_runs(qtbot, jobs: JobManager, fails: bool) -> None:  # type: ignore[no-untyped-def]
+    """A panel shows "Cancelled …" from on_result and disables Cancel in on_finished: no turn of the event loop
+    may come between them. The hook holds the worker thread right after it hands over the outcome, so a
+    separate `finished` event could not have been sent when the GUI thread next looks."""
+    release = threading.Event()
+    held: list[str] = []
+
+    def hold_after_outcome(event: tuple) -> None:  # runs in the worker thread, after the GUI was sent the event
+        if event[1] in ("end", "result", "error") and not held:
+            held.append(event[1])
+            release.wait(5)
+
+    jobs._dispatcher.job_event.connect(hold_after_outcome, Qt.ConnectionType.DirectConnection)
+    seen_next_turn: list[tuple[bool, bool]] = []
+
+    def next_turn() -> None:
+        seen_next_turn.append((job.done, job in jobs.running()))
+        release.set()
+
+    def work(_ctx: JobContext) -> str:
+        if fails:
+            raise ProjectError("disk full")
+        return "ok"
+
+    job = jobs.submit("run", work)
+    (job.error if fails else job.result).connect(lambda _value: QTimer.singleShot(0, next_turn))
+    qtbot.waitUntil(lambda: bool(seen_next_turn), timeout=5000)
+    release.set()
+    assert seen_next_turn == [(True, False)]
 
 
 def test_write_pool_runs_one_job_at_a_time(qtbot, jobs: JobManager) -> None:

@@ -83,22 +83,35 @@ class JobContext:
     _dispatcher: _Dispatcher
     cancel: threading.Event = field(default_factory=threading.Event)
     _last_progress: float = 0.0
+    _held_progress: tuple[int, int, str] | None = None  # the newest report the throttle held back
 
     @property
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
-        """Report progress; throttled, but the first and the final (done >= total) report always go out."""
+        """Report progress; throttled, but the first and the final (done >= total) report always go out, and a
+        report held back goes out before the next partial result and before the job ends."""
+        report = (int(done), int(total), str(message))
         now = time.monotonic()
         if done < total and done > 0 and now - self._last_progress < PROGRESS_INTERVAL_S:
+            self._held_progress = report
             return
         self._last_progress = now
-        self._dispatcher.job_event.emit((self._job, "progress", (int(done), int(total), str(message))))
+        self._held_progress = None
+        self._dispatcher.job_event.emit((self._job, "progress", report))
 
     def emit(self, payload: Any) -> None:
         """Hand a partial result (e.g. a batch of new image IDs) to the GUI thread."""
+        self.flush_progress()  # a bar never says fewer images than the batches a grid already shows
         self._dispatcher.job_event.emit((self._job, "partial", payload))
+
+    def flush_progress(self) -> None:
+        """Send the report the throttle held back, if any."""
+        report, self._held_progress = self._held_progress, None
+        if report is not None:
+            self._last_progress = time.monotonic()
+            self._dispatcher.job_event.emit((self._job, "progress", report))
 
 
 class _Runnable(QRunnable):
@@ -109,9 +122,10 @@ class _Runnable(QRunnable):
         self._dispatcher = dispatcher
 
     def run(self) -> None:
-        job, send = self._job, self._dispatcher.job_event.emit
+        job = self._job
+        outcome: tuple[str, Any] | None = None  # stays None only if reporting the failure itself failed
         try:
-            value = job.fn(job.context)
+            outcome = ("result", job.fn(job.context))
         except BaseException as exc:  # every failure must reach the user, whatever its type
             error = JobError(
                 job.name,
@@ -120,11 +134,12 @@ class _Runnable(QRunnable):
                 type(exc).__name__,
             )
             logger.opt(exception=exc).error("{} failed: {}", job.name, error.message)
-            send((job, "error", error))
-        else:
-            send((job, "result", value))
+            outcome = ("error", error)
         finally:
-            send((job, "finished", None))
+            job.context.flush_progress()
+            # The outcome and `finished` travel as ONE event: sent apart, the GUI thread could show a result
+            # ("Cancelled …") for an event-loop turn while the job still looked running (Cancel enabled).
+            self._dispatcher.job_event.emit((job, "end", outcome))
 
 
 class Job(QObject):
@@ -254,6 +269,10 @@ class JobManager(QObject):
 
     def _route(self, event: tuple[Job, str, Any]) -> None:
         job, kind, payload = event
+        if kind == "end":  # the result or error, then `finished`, in this one event-loop turn
+            if payload is not None:
+                job._deliver(*payload)
+            kind, payload = "finished", None
         if kind == "finished":
             # The pool thread may still be returning from run(): keep the runnable alive a while longer
             # (QThreadPool reads it after run() returns) and break the Job <-> runnable cycle.
