@@ -269,21 +269,22 @@ class JobManager(QObject):
 
     def _route(self, event: tuple[Job, str, Any]) -> None:
         job, kind, payload = event
-        if kind == "end":  # the result or error, then `finished`, in this one event-loop turn
-            if payload is not None:
-                job._deliver(*payload)
-            kind, payload = "finished", None
-        if kind == "finished":
-            # The pool thread may still be returning from run(): keep the runnable alive a while longer
-            # (QThreadPool reads it after run() returns) and break the Job <-> runnable cycle.
-            self._retired.append(job.runnable)
-            job.runnable = None
-            if job in self._running:
-                # Forget it before telling listeners, so `running()` is already current in their slots.
-                self._running.remove(job)
-                self._hidden.discard(id(job))
-                self._emit_count()
-        job._deliver(kind, payload)
+        if kind != "end":
+            job._deliver(kind, payload)
+            return
+        # The result or error, then `finished`, in this one event-loop turn.
+        if payload is not None:
+            job._deliver(*payload)
+        # The pool thread may still be returning from run(): keep the runnable alive a while longer
+        # (QThreadPool reads it after run() returns) and break the Job <-> runnable cycle.
+        self._retired.append(job.runnable)
+        job.runnable = None
+        if job in self._running:
+            # Forget it before telling listeners, so `running()` is already current in their slots.
+            self._running.remove(job)
+            self._hidden.discard(id(job))
+            self._emit_count()
+        job._deliver("finished", None)
 
     def _emit_count(self) -> None:
         self.jobs_changed.emit(len(self.running()))
